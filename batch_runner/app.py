@@ -1,0 +1,221 @@
+"""One run, end to end: manifest -> jobs -> runner -> journal -> results CSV.
+
+``execute(request)`` is what ``batch-runner run`` does; tests call it directly.
+With ``simulate=True`` the bundled simulator is started in-process on a free
+127.0.0.1 port and every provider is pointed at it with a dummy key; its
+timings are scaled down by SIM_SPEEDUP (rate limits up, poll intervals down).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .jobs import Job, expand
+from .journal import Journal
+from .manifest import Manifest, load_manifest, parse_overrides
+from .progress import Progress
+from .results import summarize, write_results
+from .runner import Runner, RunOptions
+from .settings import ProviderSettings, resolve_settings
+from .transport import Transport
+
+__all__ = ["RunRequest", "execute", "load_jobs", "default_state_path", "dry_run_counts"]
+
+log = logging.getLogger("batch_runner")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143
+SIM_SPEEDUP = 30.0          # simulated time runs this much faster than real time
+SIM_GENERATION_S = 2.0      # seconds a simulated task takes
+SIM_KEY = "sim-key"
+
+
+@dataclass
+class RunRequest:
+    """Everything a run needs to know (the CLI's options)."""
+
+    manifest: Path
+    output: Path = Path("results.csv")
+    state: Path | None = None
+    sets: list[str] = field(default_factory=list)
+    simulate: bool = False
+    retry_failed: bool = False
+    resubmit_unknown: bool = False
+    quiet: bool = False
+    environ: Mapping[str, str] | None = None
+    options: RunOptions | None = None
+
+
+def default_state_path(output: Path) -> Path:
+    """The journal next to the results: ``results.csv`` -> ``results.journal.sqlite``."""
+    return output.with_name(output.stem + ".journal.sqlite")
+
+
+def _environ(request: RunRequest, sim_url: str | None = None) -> dict[str, str]:
+    env = dict(os.environ if request.environ is None else request.environ)
+    if request.simulate:
+        from .catalog import catalog
+
+        for name, info in catalog().items():
+            env[info.key_env] = SIM_KEY
+            if sim_url:
+                env[info.base_url_env] = f"{sim_url}/{name}"
+    return env
+
+
+def load_jobs(request: RunRequest, environ: Mapping[str, str] | None = None) -> tuple[list[Job], Manifest]:
+    """Load, check and expand the manifest. Raises ManifestError."""
+    manifest = load_manifest(request.manifest, parse_overrides(request.sets))
+    jobs = expand(manifest, environ if environ is not None else _environ(request))
+    return jobs, manifest
+
+
+def _settings(request: RunRequest, manifest: Manifest, env: Mapping[str, str]) -> dict[str, ProviderSettings]:
+    settings = resolve_settings(manifest.provider_settings, env)
+    if request.simulate:
+        settings = {
+            n: dataclasses.replace(
+                s,
+                rpm=s.rpm * SIM_SPEEDUP,
+                poll_interval_s=s.poll_interval_s / SIM_SPEEDUP,
+                task_timeout_s=s.task_timeout_s / SIM_SPEEDUP,
+            )
+            for n, s in settings.items()
+        }
+    return settings
+
+
+@contextlib.asynccontextmanager
+async def _simulator(request: RunRequest, manifest: Manifest) -> AsyncIterator[str | None]:
+    if not request.simulate:
+        yield None
+        return
+    from .simulator import ProviderSimConfig, SimConfig, running_simulator
+
+    settings = resolve_settings(manifest.provider_settings, {})
+    config = SimConfig(
+        providers={
+            n: ProviderSimConfig(
+                api_key=SIM_KEY, generation_s=SIM_GENERATION_S, rpm=s.rpm * SIM_SPEEDUP
+            )
+            for n, s in settings.items()
+        }
+    )
+    async with running_simulator(config, host="127.0.0.1", port=0) as sim:
+        yield sim.base_url
+
+
+def dry_run_counts(request: RunRequest) -> dict[str, int]:
+    """What a run would do, from the journal alone: jobs done, in flight,
+    failed, unknown, and new. Sends nothing."""
+    jobs, manifest = load_jobs(request)
+    state = request.state or default_state_path(request.output)
+    counts = {"total": len(jobs), "succeeded": 0, "in_flight": 0, "failed": 0, "unknown": 0, "new": 0}
+    if not state.is_file():
+        counts["new"] = len(jobs)
+        return counts
+    with Journal(state, lock=False) as journal:
+        for job in jobs:
+            rec = journal.get(job.job_id)
+            status = rec["status"] if rec else "pending"
+            key = {"submitted": "in_flight", "pending": "new", "submitting": "unknown"}.get(status, status)
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+async def execute(request: RunRequest) -> int:
+    """Run the manifest; write results and the summary; return the exit status.
+
+    Raises ManifestError (invalid manifest), StateLockedError (journal in use).
+    """
+    started = time.monotonic()
+    manifest = load_manifest(request.manifest, parse_overrides(request.sets))
+    for warning in manifest.warnings:
+        log.warning("%s", warning)
+    state = request.state or default_state_path(request.output)
+    with Journal(state) as journal:
+        async with _simulator(request, manifest) as sim_url:
+            env = _environ(request, sim_url)
+            jobs = expand(manifest, env)
+            settings = _settings(request, manifest, env)
+            ids = {j.job_id for j in jobs}
+
+            def current() -> list[dict[str, Any]]:
+                by_id = {r["job_id"]: r for r in journal.records() if r["job_id"] in ids}
+                return [by_id[j.job_id] for j in jobs if j.job_id in by_id]
+
+            def checkpoint() -> None:
+                write_results(request.output, current())
+
+            options = request.options or RunOptions(
+                retry_failed=request.retry_failed, resubmit_unknown=request.resubmit_unknown
+            )
+            runner = Runner(jobs, settings, journal, None, base_dir=manifest.base_dir,  # type: ignore[arg-type]
+                            options=options, checkpoint=checkpoint)
+            _, fresh, done = runner.prepare()
+            progress = Progress(len(jobs), len(done), enabled=not request.quiet)
+            runner.on_finish = lambda job, rec: progress.finished(rec)
+            if sim_url:
+                log.info("simulator at %s", sim_url)
+            log.info("%d jobs: %d to submit, %d already final, %d in flight",
+                     len(jobs), len(fresh), len(done), len(jobs) - len(fresh) - len(done))
+            stopped = await _run_with_signals(runner, progress, settings)
+        records = current()
+        write_results(request.output, records)
+        old = sum(1 for r in journal.records() if r["job_id"] not in ids)
+    summary = summarize(records, time.monotonic() - started)
+    for line in summary.lines():
+        log.warning("%s", line) if request.quiet else log.info("%s", line)
+    if old:
+        log.info("%d job(s) in the journal are no longer in the manifest "
+                 "(see `batch-runner results %s`)", old, state)
+    log.info("results: %s (journal: %s)", request.output, state)
+    if stopped:
+        return stopped
+    return EXIT_OK if summary.all_succeeded else EXIT_FAILED
+
+
+async def _run_with_signals(runner: Runner, progress: Progress, settings: dict[str, ProviderSettings]) -> int:
+    """Run; the first SIGINT/SIGTERM stops submitting (tasks in flight are
+    polled to the end), the second stops at once. Returns 0 or 130/143."""
+    loop = asyncio.get_running_loop()
+    stopped = 0
+    async with Transport.open() as transport:
+        runner.transport = transport
+        main = asyncio.ensure_future(runner.run())
+
+        def on_signal(sig: int) -> None:
+            nonlocal stopped
+            if stopped:
+                log.warning("second signal: stopping now; tasks in flight stay in the journal")
+                main.cancel()
+                return
+            stopped = EXIT_SIGINT if sig == signal.SIGINT else EXIT_SIGTERM
+            runner.request_stop()
+            progress.set_note("stopping: no new submits, polling tasks in flight (Ctrl-C again to quit now)")
+
+        installed = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, on_signal, sig)
+                installed.append(sig)
+        try:
+            await main
+        except asyncio.CancelledError:
+            if not stopped:
+                raise
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+            progress.close()
+    return stopped

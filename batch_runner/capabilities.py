@@ -1,0 +1,115 @@
+"""Provider capability checks: can this provider run this job?
+
+Run after the schema check, before any request: a job its provider cannot run
+(1080P with 10 s, an image on a text-only model, a text-only job on an
+image-only provider, a base64 or local image where only URLs are taken, an
+unsold model, an option the protocol lacks, a missing API key) is a Problem
+naming the row, with what is allowed and which providers could run it.
+Facts come from data/providers.yaml (sources in shared/providers/).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .catalog import ProviderInfo, catalog, variant_key
+from .errors import Problem
+
+__all__ = ["image_kind", "check_job", "key_problems", "providers_for"]
+
+OPTIONS = ("prompt_optimizer", "fast_pretreatment", "watermark", "end_image")
+
+
+def image_kind(ref: str) -> str:
+    """``url`` (http/https), ``base64`` (data:image/...;base64,) or ``file``."""
+    low = ref[:11].lower()
+    if low.startswith(("http://", "https://")):
+        return "url"
+    if low.startswith("data:image/"):
+        return "base64"
+    return "file"
+
+
+def _wire_kind(ref: str) -> str:
+    """How the image travels: a local file is sent as base64."""
+    kind = image_kind(ref)
+    return "base64" if kind == "file" else kind
+
+
+def _reasons(info: ProviderInfo, f: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(field, message) for everything ``info`` cannot do of job fields ``f``."""
+    out: list[tuple[str, str]] = []
+    model = f.get("model", "hailuo-2.3")
+    scene = "image-to-video" if f.get("image") else "text-to-video"
+    res, dur = f.get("resolution", "768P"), f.get("duration", 6)
+    m = info.models.get(model)
+    if m is None:
+        out.append(("model", f"{info.name} does not sell {model}; it sells {', '.join(info.models)}"))
+    elif scene not in m.scenes:
+        if scene == "text-to-video":
+            out.append(("image", f"{info.name} runs {model} as image-to-video only: add an image"))
+        else:
+            out.append(("image", f"{info.name} runs {model} as text-to-video only: remove the image"))
+    elif variant_key(res, dur) not in m.variants:
+        allowed = ", ".join(v.replace("-", " ") + " s" for v in m.variants)
+        out.append(
+            ("resolution", f"{res} with {dur} s is not offered by {info.name} for {model}; allowed: {allowed}")
+        )
+    for fld in ("image", "end_image"):
+        ref = f.get(fld)
+        if ref and _wire_kind(ref) not in info.image_kinds:
+            what = "a local file" if image_kind(ref) == "file" else "a base64 image"
+            out.append((fld, f"{info.name} takes image URLs only, not {what}: host it at an https URL"))
+    for opt in OPTIONS:
+        if f.get(opt) is not None and opt not in info.options:
+            out.append((opt, f"{info.name} has no {opt} setting: remove it"))
+    return out
+
+
+def providers_for(fields: Mapping[str, Any]) -> list[str]:
+    """Names of the providers whose protocol can run a job with these fields."""
+    return [name for name, info in catalog().items() if not _reasons(info, fields)]
+
+
+def check_job(
+    where: str,
+    fields: Mapping[str, Any],
+    base_dir: Path,
+) -> list[Problem]:
+    """Every capability problem of one row; empty when its provider can run it."""
+    name = fields.get("provider")
+    info = catalog().get(name) if isinstance(name, str) else None
+    if info is None:
+        return []  # the schema already reported it
+    problems = []
+    reasons = _reasons(info, fields)
+    if reasons:
+        others = [p for p in providers_for(fields) if p != name]
+        hint = f" (providers that can: {', '.join(others)})" if others else ""
+        problems += [Problem(where, fld, msg + hint) for fld, msg in reasons]
+    for fld in ("image", "end_image"):
+        ref = fields.get(fld)
+        if ref and image_kind(ref) == "file" and not (base_dir / ref).is_file():
+            problems.append(Problem(where, fld, f"no such image file: {ref} (paths are relative to the manifest)"))
+    return problems
+
+
+def key_problems(rows_by_provider: Mapping[str, list[str]], environ: Mapping[str, str]) -> list[Problem]:
+    """One Problem per provider that jobs use but whose API key is not set.
+
+    ``rows_by_provider``: provider name -> positions ("line 12", "row 4") of its jobs.
+    """
+    out = []
+    for name, rows in rows_by_provider.items():
+        info = catalog()[name]
+        if not environ.get(info.key_env, "").strip():
+            file = rows[0].split(": ")[0]
+            places = [r.split(": ", 1)[-1] for r in rows]
+            shown = ", ".join(places[:5]) + (f" and {len(places) - 5} more" if len(places) > 5 else "")
+            out.append(
+                Problem(f"{file}: {shown}", "provider", f"no API key for {name}: set the environment "
+                        f"variable {info.key_env} (or use --simulate)")
+            )
+    return out

@@ -1,0 +1,136 @@
+"""The error tree of batch_runner: every error the tool raises on purpose.
+
+    BatchRunnerError
+     ├── ManifestError      a manifest that cannot be run: carries every Problem found
+     ├── ConfigError        bad settings or command-line use (exit status 2)
+     ├── StateLockedError   another run holds the journal (exit status 3)
+     └── ProviderError      a provider answered with an error, or could not be reached
+          └── TransportError   no usable HTTP answer: connection refused or reset,
+                               timeout, body too large; ``maybe_sent`` says whether the
+                               provider may have received the request
+
+A ProviderError carries data the retry policy reads: ``error_code`` (our own short
+vocabulary, see ERROR_CODES), ``retryable``, ``http_status``, ``provider_code`` and
+``provider_message`` (the provider's own), and ``retry_after`` (seconds or None).
+Foreign exceptions (aiohttp, json) are converted once, in transport.py and the
+adapters, with ``raise ... from exc``. No error message ever contains an API key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "ERROR_CODES",
+    "BatchRunnerError",
+    "ConfigError",
+    "ManifestError",
+    "Problem",
+    "ProviderError",
+    "StateLockedError",
+    "TransportError",
+]
+
+#: Our error vocabulary, as written to the results CSV column ``error_code``.
+ERROR_CODES: dict[str, str] = {
+    "rate_limited": "the provider answered 429 / rate limit and retries ran out",
+    "quota_exhausted": "a daily or plan quota is used up (not a transient rate limit)",
+    "content_policy": "the provider refused the prompt or image, or the generated video",
+    "auth": "the API key is missing, invalid or not allowed (401/403)",
+    "insufficient_balance": "the account has no credits or balance left",
+    "invalid_request": "the provider rejected the request parameters (400)",
+    "provider_error": "the provider failed (5xx or a server-side error code)",
+    "bad_response": "the provider's answer was not the JSON its protocol documents",
+    "connection_error": "the provider could not be reached",
+    "timeout": "a request or the whole task took longer than allowed",
+    "task_failed": "the provider accepted the task and then reported it failed",
+    "unknown": "a submit was sent but its answer was lost: possibly submitted",
+    "cancelled": "the run stopped before the job was submitted",
+}
+
+
+class BatchRunnerError(Exception):
+    """Base of every error batch_runner raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a manifest.
+
+    ``where`` is the file and position (``manifest.csv: row 4`` or
+    ``example.yaml: line 12``), ``field`` the job field (or "" for the whole
+    row), ``message`` what is wrong and what is allowed. ``severity`` is
+    ``error`` (the manifest is refused) or ``warning`` (printed, not fatal).
+    """
+
+    where: str
+    field: str
+    message: str
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        field = f", field '{self.field}'" if self.field else ""
+        tag = "" if self.severity == "error" else f"{self.severity}: "
+        return f"{self.where}{field}: {tag}{self.message}"
+
+
+class ManifestError(BatchRunnerError):
+    """A manifest with one or more errors; ``problems`` lists them all."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        errors = [p for p in problems if p.severity == "error"]
+        super().__init__(
+            f"{len(errors)} problem(s) in the manifest:\n"
+            + "\n".join(f"  {p}" for p in problems)
+        )
+
+
+class ConfigError(BatchRunnerError):
+    """Bad settings or command-line use."""
+
+
+class StateLockedError(BatchRunnerError):
+    """Another run is working on the same journal."""
+
+
+class ProviderError(BatchRunnerError):
+    """A provider refused or failed a request.
+
+    Attributes: provider (name), error_code (a key of ERROR_CODES), retryable
+    (bool: sending the same request again may succeed), http_status (int or
+    None), provider_code (the provider's own code as text, or ""),
+    provider_message (the provider's own message, or ""), retry_after
+    (seconds to wait before retrying, or None).
+    """
+
+    def __init__(
+        self,
+        provider: str,
+        error_code: str,
+        message: str,
+        *,
+        retryable: bool = False,
+        http_status: int | None = None,
+        provider_code: str = "",
+        retry_after: float | None = None,
+    ):
+        self.provider = provider
+        self.error_code = error_code
+        self.provider_message = message
+        self.retryable = retryable
+        self.http_status = http_status
+        self.provider_code = provider_code
+        self.retry_after = retry_after
+        status = f" HTTP {http_status}" if http_status is not None else ""
+        code = f" [{provider_code}]" if provider_code else ""
+        super().__init__(f"{provider}{status}{code}: {error_code}: {message}")
+
+
+class TransportError(ProviderError):
+    """No usable HTTP answer. ``maybe_sent`` is True when the request may have
+    reached the provider (timeout, connection dropped after sending)."""
+
+    def __init__(self, provider: str, error_code: str, message: str, *, maybe_sent: bool):
+        super().__init__(provider, error_code, message, retryable=True)
+        self.maybe_sent = maybe_sent

@@ -1,0 +1,170 @@
+"""The journal: every job's state in SQLite, so no paid task is lost or paid twice.
+
+One row per job_id (stdlib sqlite3, WAL mode, ``synchronous=FULL``). The runner
+records a submit's intent (``submitting``) before sending it and its task id
+(``submitted``) before doing anything else with it. A job found ``submitting``
+when a run starts is ``unknown``: possibly submitted, task id not received.
+
+Job statuses: pending (not yet sent) -> submitting -> submitted (task id known,
+in flight) -> succeeded | failed; unknown; skipped_budget. The journal file is
+locked for the life of a run (``fcntl.flock`` on ``<journal>.lock``): a second
+run on the same journal raises StateLockedError at once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import StateLockedError
+
+if TYPE_CHECKING:
+    from .jobs import Job
+
+__all__ = ["Journal", "JOB_COLUMNS"]
+
+PENDING, SUBMITTING, SUBMITTED = "pending", "submitting", "submitted"
+SUCCEEDED, FAILED, UNKNOWN = "succeeded", "failed", "unknown"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY,
+    job TEXT NOT NULL,            -- the job's fields as JSON (results can be rebuilt from here)
+    provider TEXT NOT NULL,
+    status TEXT NOT NULL,
+    task_id TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    submitted_at REAL,            -- unix seconds
+    finished_at REAL,
+    video_url TEXT,
+    url_expires_at REAL,
+    cost_credits REAL,
+    cost_usd REAL,
+    error_code TEXT,
+    provider_code TEXT,
+    error_message TEXT,
+    providers_tried TEXT,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+"""
+
+JOB_COLUMNS = (
+    "job_id", "job", "provider", "status", "task_id", "attempts", "submitted_at",
+    "finished_at", "video_url", "url_expires_at", "cost_credits", "cost_usd",
+    "error_code", "provider_code", "error_message", "providers_tried", "updated_at",
+)
+
+
+def _job_json(job: Job) -> str:
+    data = {k: v for k, v in job.__dict__.items()}
+    return json.dumps(data, ensure_ascii=False, default=str)
+
+
+class Journal:
+    """A run's durable state at ``path`` (SQLite). Use as a context manager.
+
+    Raises StateLockedError when another process holds the journal.
+    """
+
+    def __init__(self, path: str | Path, *, lock: bool = True):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_fd: int | None = None
+        if lock:
+            self._lock()
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(_SCHEMA)
+
+    def _lock(self) -> None:
+        fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StateLockedError(
+                f"another batch-runner run is using {self.path} (lock held); "
+                "wait for it to finish, or use another --state"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock_fd = fd
+
+    def close(self) -> None:
+        """Close the database and release the lock."""
+        self.db.close()
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing --------------------------------------------------------------
+    def add_jobs(self, jobs: Iterable[Job]) -> None:
+        """Record new jobs as pending; jobs already recorded keep their state but
+        take the manifest's current row fields (name, extras, row number)."""
+        now = time.time()
+        with self.db:
+            self.db.execute("BEGIN")
+            for job in jobs:
+                self.db.execute(
+                    "INSERT INTO jobs (job_id, job, provider, status, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT(job_id) DO UPDATE SET job=excluded.job",
+                    (job.job_id, _job_json(job), job.provider, PENDING, now),
+                )
+
+    def update(self, job_id: str, **fields: Any) -> None:
+        """Set columns of one job and commit (durable before returning)."""
+        fields["updated_at"] = time.time()
+        cols = ", ".join(f"{k}=?" for k in fields)
+        self.db.execute(f"UPDATE jobs SET {cols} WHERE job_id=?", (*fields.values(), job_id))
+
+    def mark_submitting(self, job_id: str, provider: str) -> None:
+        """Record the intent to submit, before the request is sent."""
+        self.db.execute(
+            "UPDATE jobs SET status=?, provider=?, attempts=attempts+1, updated_at=? WHERE job_id=?",
+            (SUBMITTING, provider, time.time(), job_id),
+        )
+
+    def mark_submitted(self, job_id: str, task_id: str, submitted_at: float) -> None:
+        """Record a task id: committed before the caller does anything else."""
+        self.update(job_id, status=SUBMITTED, task_id=task_id, submitted_at=submitted_at,
+                    error_code=None, provider_code=None, error_message=None)
+
+    def recover_unknown(self) -> int:
+        """Jobs left ``submitting`` by a killed run become ``unknown``; returns how many."""
+        cur = self.db.execute(
+            "UPDATE jobs SET status=?, error_code='unknown', error_message=? WHERE status=?",
+            (UNKNOWN, "a submit was sent but its answer was not recorded: possibly submitted",
+             SUBMITTING),
+        )
+        return cur.rowcount
+
+    # -- reading --------------------------------------------------------------
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        """One job's record as a dict, or None."""
+        row = self.db.execute("SELECT * FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+        return dict(row) if row else None
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Every job's record, in insertion order."""
+        for row in self.db.execute("SELECT * FROM jobs ORDER BY rowid"):
+            yield dict(row)
+
+    def counts(self) -> dict[str, int]:
+        """Number of jobs per status."""
+        return dict(self.db.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall())

@@ -1,0 +1,295 @@
+"""Load a manifest (YAML, CSV or Excel) and check it against schemas/manifest.schema.json.
+
+A YAML manifest is a mapping with optional ``defaults`` and ``providers`` and a
+``jobs`` list. A CSV or Excel manifest is a header row and one job per row,
+with the same field names. CSV cells are typed first ("6" -> 6, "true" -> True,
+blank -> unset). Every problem is collected before ``ManifestError`` is raised,
+each naming the file, the row (spreadsheet row number, header = row 1) or YAML
+line, the field, what is wrong and what is allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+
+from .errors import ManifestError, Problem
+
+__all__ = ["Manifest", "ManifestRow", "load_manifest", "job_validator", "JOB_FIELDS"]
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "manifest.schema.json"
+
+
+@cache
+def schema() -> dict[str, Any]:
+    """The manifest JSON Schema (Draft 2020-12)."""
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+@cache
+def _validator(ref: str | None = None) -> Draft202012Validator:
+    root = schema()
+    sub = root if ref is None else {"$ref": f"#/$defs/{ref}", "$defs": root["$defs"]}
+    return Draft202012Validator(sub, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def job_validator() -> Draft202012Validator:
+    """One validator for a job after defaults (built once, reused per row)."""
+    return _validator("job")
+
+
+JOB_FIELDS: dict[str, dict[str, Any]] = schema()["$defs"]["job_fields"]["properties"]
+SETTING_FIELDS = schema()["$defs"]["provider_settings"]["properties"]
+_TRUE = {"true", "yes", "y", "1", "on"}
+_FALSE = {"false", "no", "n", "0", "off"}
+
+
+@dataclass
+class ManifestRow:
+    """One manifest row or YAML job, defaults applied.
+
+    ``row``: spreadsheet row number (CSV/Excel, header = 1) or YAML line;
+    ``where``: "file: row N" / "file: line N"; ``fields``: job fields (typed);
+    ``extras``: the campaign's own columns, copied into the results.
+    """
+
+    index: int
+    row: int
+    where: str
+    fields: dict[str, Any]
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Manifest:
+    """A loaded, schema-valid manifest: its rows and per-provider settings."""
+
+    path: Path
+    rows: list[ManifestRow]
+    provider_settings: dict[str, dict[str, Any]]
+    warnings: list[Problem] = field(default_factory=list)
+
+    @property
+    def base_dir(self) -> Path:
+        """Folder that relative image paths are resolved against."""
+        return self.path.parent
+
+
+def _type_cell(name: str, text: str) -> Any:
+    """Type a CSV cell by its schema field type; unknown columns stay text."""
+    spec = JOB_FIELDS.get(name)
+    value = text.strip()
+    if spec is None or spec.get("type") == "string":
+        return value if spec is None else _normalise(name, value)
+    kind = spec.get("type")
+    if kind == "integer":
+        try:
+            num = float(value)
+        except ValueError:
+            return value
+        return int(num) if num.is_integer() else num
+    if kind == "boolean":
+        low = value.lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+    return value
+
+
+def _normalise(name: str, value: Any) -> Any:
+    if name == "resolution" and isinstance(value, str):
+        return value.strip().upper()
+    if name in ("provider", "model") and isinstance(value, str):
+        return value.strip().lower()
+    return value
+
+
+def _describe(error: Any) -> str:
+    """A jsonschema error as 'what is wrong. Allowed: ...'."""
+    spec = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "enum":
+        allowed = ", ".join(str(v) for v in spec.get("enum", []))
+        return f"{error.instance!r} is not allowed. Allowed: {allowed}."
+    if error.validator == "type":
+        return f"{error.instance!r} is not a {spec.get('type')}. Use a {spec.get('type')}."
+    if error.validator == "required":
+        return f"{error.message}. Add it to the row or to defaults (or --set)."
+    if error.validator in ("maxLength", "minLength"):
+        n = len(error.instance) if isinstance(error.instance, str) else 0
+        lo, hi = spec.get("minLength", 0), spec.get("maxLength", "any")
+        return f"has {n} characters; allowed: {lo} to {hi} characters."
+    if error.validator in ("minimum", "maximum"):
+        return f"{error.instance!r} is out of range ({spec.get('minimum', '')}..{spec.get('maximum', '')})."
+    return error.message
+
+
+def _unknown_field_problems(where: str, keys: list[str]) -> list[Problem]:
+    """A column whose name is close to a job field is likely a typo: an error."""
+    out = []
+    for key in keys:
+        if key in JOB_FIELDS:
+            continue
+        close = difflib.get_close_matches(key, list(JOB_FIELDS), n=1, cutoff=0.8)
+        if close:
+            out.append(Problem(where, key, f"unknown field; did you mean '{close[0]}'?"))
+    return out
+
+
+def _check_row(row: ManifestRow, problems: list[Problem]) -> None:
+    problems += _unknown_field_problems(row.where, list(row.fields) + list(row.extras))
+    for error in job_validator().iter_errors(row.fields):
+        name = error.path[0] if error.path else ""
+        if error.validator == "required":
+            name = error.message.split("'")[1] if "'" in error.message else ""
+        problems.append(Problem(row.where, str(name), _describe(error)))
+
+
+def _split(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    fields = {k: _normalise(k, v) for k, v in data.items() if k in JOB_FIELDS}
+    extras = {k: v for k, v in data.items() if k not in JOB_FIELDS}
+    return fields, extras
+
+
+def _yaml_lines(text: str) -> list[int]:
+    """1-based line of each item of the top-level ``jobs`` list."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return []
+    if not isinstance(root, yaml.MappingNode):
+        return []
+    for key, value in root.value:
+        if key.value == "jobs" and isinstance(value, yaml.SequenceNode):
+            return [item.start_mark.line + 1 for item in value.value]
+    return []
+
+
+def _load_yaml(path: Path, overrides: dict[str, Any], problems: list[Problem]) -> Manifest:
+    text = path.read_text(encoding="utf-8-sig")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path.name}: line {mark.line + 1}" if mark else path.name
+        raise ManifestError([Problem(where, "", f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
+    if not isinstance(data, dict):
+        raise ManifestError([Problem(path.name, "", "a YAML manifest is a mapping with a 'jobs' list")])
+    for error in _validator().iter_errors({k: v for k, v in data.items() if k != "jobs"} | {"jobs": [{}]}):
+        loc = ".".join(str(p) for p in error.path)
+        problems.append(Problem(path.name, loc, _describe(error)))
+    jobs = data.get("jobs")
+    if not isinstance(jobs, list) or not jobs:
+        problems.append(Problem(path.name, "jobs", "a non-empty list of jobs is required"))
+        raise ManifestError(problems)
+    lines = _yaml_lines(text)
+    defaults = data.get("defaults") if isinstance(data.get("defaults"), dict) else {}
+    base = {**{k: _normalise(k, v) for k, v in defaults.items()}, **overrides}
+    rows = []
+    for i, job in enumerate(jobs):
+        line = lines[i] if i < len(lines) else i + 1
+        where = f"{path.name}: line {line}"
+        if not isinstance(job, dict):
+            problems.append(Problem(where, "", "a job is a mapping of fields (prompt, provider, ...)"))
+            continue
+        fields, extras = _split({**base, **job})
+        row = ManifestRow(i, line, where, fields, extras)
+        _check_row(row, problems)
+        rows.append(row)
+    settings = data.get("providers") if isinstance(data.get("providers"), dict) else {}
+    return Manifest(path, rows, settings)
+
+
+def _read_table(path: Path) -> Any:
+    import pandas as pd
+
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        return pd.read_excel(path, dtype=str, keep_default_na=False)
+    return pd.read_csv(
+        path,
+        dtype=str,
+        keep_default_na=False,
+        encoding="utf-8-sig",
+        skip_blank_lines=False,
+        sep=None,
+        engine="python",
+    )
+
+
+def _load_table(path: Path, overrides: dict[str, Any], problems: list[Problem]) -> Manifest:
+    try:
+        frame = _read_table(path)
+    except (ValueError, UnicodeDecodeError, OSError) as exc:
+        raise ManifestError([Problem(path.name, "", f"cannot read as a table: {exc}")]) from None
+    headers = {}
+    for col in frame.columns:
+        key = str(col).strip()
+        low = key.lower().replace(" ", "_")
+        headers[col] = low if low in JOB_FIELDS else key
+    rows = []
+    for i, record in enumerate(frame.to_dict("records")):
+        cells = {headers[c]: v for c, v in record.items() if str(v).strip() != ""}
+        if not cells:
+            continue  # blank row (trailing rows of a spreadsheet export)
+        typed = {k: _type_cell(k, str(v)) for k, v in cells.items()}
+        fields, extras = _split({**overrides, **typed})
+        sheet_row = i + 2
+        row = ManifestRow(len(rows), sheet_row, f"{path.name}: row {sheet_row}", fields, extras)
+        _check_row(row, problems)
+        rows.append(row)
+    if not rows:
+        problems.append(Problem(path.name, "", "no job rows: add a header row and one row per job"))
+    return Manifest(path, rows, {})
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """``--set key=value`` pairs as typed job defaults; raises ManifestError."""
+    out: dict[str, Any] = {}
+    problems = []
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            problems.append(Problem("--set", pair, "use --set key=value, e.g. --set provider=apiframe"))
+            continue
+        if key not in JOB_FIELDS:
+            problems.append(Problem("--set", key, f"not a job field. Allowed: {', '.join(JOB_FIELDS)}"))
+            continue
+        out[key] = _type_cell(key, value)
+    if problems:
+        raise ManifestError(problems)
+    return out
+
+
+def load_manifest(path: str | Path, overrides: dict[str, Any] | None = None) -> Manifest:
+    """Load and schema-check a manifest; ``overrides`` are ``--set`` defaults.
+
+    Returns a Manifest whose rows passed the JSON Schema. Raises ManifestError
+    listing every problem (file, row or line, field, what is allowed).
+    """
+    path = Path(path)
+    overrides = dict(overrides or {})
+    if not path.is_file():
+        raise ManifestError([Problem(str(path), "", "no such file")])
+    problems: list[Problem] = []
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        manifest = _load_yaml(path, overrides, problems)
+    elif suffix in (".csv", ".tsv", ".txt", ".xlsx", ".xlsm"):
+        manifest = _load_table(path, overrides, problems)
+    else:
+        raise ManifestError(
+            [Problem(path.name, "", "unknown manifest type: use .yaml/.yml, .csv or .xlsx")]
+        )
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        raise ManifestError(problems)
+    manifest.warnings = problems
+    return manifest

@@ -1,0 +1,99 @@
+"""apiframe v2: ``/v2/videos/generate`` (202) and ``/v2/jobs/{id}``.
+
+Source: shared/providers/README.md and RESEARCH.md §6 (official OpenAPI).
+Parameters nest under ``hailuoParams`` with lower-case resolution and
+``additionalProperties: false``; the key goes in ``X-API-Key``. Every submit
+carries an ``Idempotency-Key`` derived from the job id (the same key within
+24 h returns the original job), so a lost submit answer is safe to resend.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from .base import (
+    FAILED,
+    RUNNING,
+    SUCCEEDED,
+    Adapter,
+    HttpRequest,
+    HttpResponse,
+    TaskState,
+    dig,
+    failure_code,
+)
+
+__all__ = ["ApiframeAdapter"]
+
+
+def _iso_to_unix(value: Any) -> float | None:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+class ApiframeAdapter(Adapter):
+    """apiframe v2 protocol (X-API-Key, ``{"error": "..."}`` errors)."""
+
+    name = "apiframe"
+
+    def headers(self) -> dict[str, str]:
+        """``X-API-Key`` auth (SEEN §6.1)."""
+        return {"X-API-Key": self.api_key.reveal(), "Content-Type": "application/json"}
+
+    def build_submit(self, job: Any) -> HttpRequest:
+        params: dict[str, Any] = {
+            "duration": job.duration,
+            "resolution": job.resolution.lower(),  # SEEN §6.1: "768p" / "1080p"
+        }
+        if job.image:
+            params["image"] = job.image
+        if job.prompt_optimizer is not None:
+            params["prompt_optimizer"] = job.prompt_optimizer
+        body = {"model": self.model_id(job), "prompt": job.prompt, "hailuoParams": params}
+        headers = self.headers()
+        headers["Idempotency-Key"] = f"batch-runner-{job.job_id}"
+        return HttpRequest("POST", self.url("/v2/videos/generate"), headers, body, "submit")
+
+    def _ok(self, resp: HttpResponse) -> dict[str, Any]:
+        body = resp.json()
+        if resp.status >= 300:
+            msg = dig(body, "error")
+            details = dig(body, "details")
+            if details:
+                msg = f"{msg} {details}"
+            raise self.error(resp, body, message=msg)
+        if not isinstance(body, dict):
+            raise self.bad_response(resp, "not a JSON object")
+        return body
+
+    def parse_submit(self, resp: HttpResponse) -> str:
+        job_id = self._ok(resp).get("jobId")
+        if not job_id:
+            raise self.bad_response(resp, "no jobId in the submit answer")
+        return str(job_id)
+
+    def build_poll(self, task_id: str) -> HttpRequest:
+        return HttpRequest("GET", self.url(f"/v2/jobs/{task_id}"), self.headers())
+
+    def parse_poll(self, resp: HttpResponse) -> TaskState:
+        body = self._ok(resp)
+        status = str(body.get("status", "")).upper()
+        progress = body.get("progress")
+        if status == "QUEUED":
+            return TaskState("pending", progress=progress)
+        if status == "PROCESSING":
+            return TaskState(RUNNING, progress=progress)
+        if status == "COMPLETED":
+            url = dig(body, "result", "videoUrl")
+            if not isinstance(url, str) or not url:
+                raise self.bad_response(resp, "COMPLETED without result.videoUrl")
+            done = _iso_to_unix(body.get("completedAt"))
+            ttl = self.info.url_ttl_s
+            return TaskState(SUCCEEDED, video_url=url, url_expires_at=done + ttl if done and ttl else None)
+        if status in ("FAILED", "CANCELLED"):
+            msg = str(body.get("error") or status.lower())
+            return TaskState(FAILED, error_code=failure_code(msg), provider_code=status, message=msg)
+        raise self.bad_response(resp, f"unknown status {status!r}")

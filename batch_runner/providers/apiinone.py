@@ -1,0 +1,90 @@
+"""apiin.one: image-to-video only; ``duration`` is a string.
+
+Source: shared/providers/README.md and RESEARCH.md §5. The status body is not
+published: the URL is looked for at ``data.output.video_url``, then
+``data.video_url``, then ``output.video_url``, status words compared without
+case (INFERRED §5).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import (
+    FAILED,
+    RUNNING,
+    SUCCEEDED,
+    Adapter,
+    HttpRequest,
+    HttpResponse,
+    TaskState,
+    dig,
+    failure_code,
+)
+
+__all__ = ["ApiinoneAdapter"]
+
+_DONE = {"completed", "success", "succeeded"}
+_FAIL = {"failed", "error", "cancelled"}
+
+
+class ApiinoneAdapter(Adapter):
+    """apiin.one BFF protocol (Bearer key, ``{"error": {...}}`` errors)."""
+
+    name = "apiinone"
+
+    def build_submit(self, job: Any) -> HttpRequest:
+        body = {
+            "model": self.model_id(job),
+            "prompt": job.prompt,
+            "image": job.image,
+            "duration": str(job.duration),  # SEEN §5: a string "6" / "10"
+            "resolution": job.resolution,
+        }
+        return HttpRequest("POST", self.url("/api/v1/videos/generations"), self.bearer(), body, "submit")
+
+    def _ok(self, resp: HttpResponse) -> Any:
+        body = resp.json()
+        err = dig(body, "error")
+        if resp.status >= 300 or (isinstance(err, dict) and "data" not in body):
+            msg = dig(err, "message") if isinstance(err, dict) else err
+            code = dig(err, "type") if isinstance(err, dict) else ""
+            error_code = None
+            if failure_code(str(msg or "")) == "content_policy" and resp.status < 500:
+                error_code = "content_policy"
+            raise self.error(resp, body, code=code, message=msg, error_code=error_code)
+        if not isinstance(body, dict):
+            raise self.bad_response(resp, "not a JSON object")
+        return body
+
+    def parse_submit(self, resp: HttpResponse) -> str:
+        task_id = dig(self._ok(resp), "data", "task_id")
+        if not task_id:
+            raise self.bad_response(resp, "no data.task_id in the submit answer")
+        return str(task_id)
+
+    def build_poll(self, task_id: str) -> HttpRequest:
+        return HttpRequest("GET", self.url(f"/api/v1/tasks/{task_id}"), self.bearer())
+
+    def parse_poll(self, resp: HttpResponse) -> TaskState:
+        body = self._ok(resp)
+        data = body.get("data") if isinstance(body.get("data"), dict) else body
+        status = str(data.get("status", "")).lower()
+        if status in _DONE:
+            url = (
+                dig(data, "output", "video_url")
+                or dig(data, "video_url")
+                or dig(body, "output", "video_url")
+            )
+            if not isinstance(url, str) or not url:
+                raise self.bad_response(resp, "completed without a video_url")
+            return TaskState(SUCCEEDED, video_url=url)
+        if status in _FAIL:
+            err = data.get("error")
+            msg = str((dig(err, "message") if isinstance(err, dict) else err) or status)
+            return TaskState(FAILED, error_code=failure_code(msg), provider_code=status, message=msg)
+        if status in ("in_progress", "processing", "running"):
+            return TaskState(RUNNING)
+        if status in ("pending", "queued", ""):
+            return TaskState("pending")
+        raise self.bad_response(resp, f"unknown status {status!r}")

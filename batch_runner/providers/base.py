@@ -1,0 +1,259 @@
+"""The adapter interface: pure translations between a job and a provider's wire protocol.
+
+An adapter never does I/O. transport.py sends the ``HttpRequest`` an adapter
+builds and hands back an ``HttpResponse``; the adapter turns it into a task id
+or a ``TaskState``, or raises ``ProviderError`` with our error vocabulary.
+
+Four methods (shared/STYLE.md): ``build_submit(job)``, ``parse_submit(resp)``,
+``build_poll(task_id)``, ``parse_poll(resp)``. A provider whose result needs one
+more request (MiniMax: ``file_id`` -> files/retrieve) returns a TaskState with
+``follow_up`` set; the runner sends it at once and parses the answer with
+``parse_poll`` again.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..catalog import ProviderInfo, catalog
+from ..errors import ProviderError
+from ..secrets import Secret
+
+if TYPE_CHECKING:
+    from ..jobs import Job
+
+__all__ = [
+    "Adapter",
+    "HttpRequest",
+    "HttpResponse",
+    "TaskState",
+    "dig",
+    "failure_code",
+]
+
+PENDING, RUNNING, SUCCEEDED, FAILED = "pending", "running", "succeeded", "failed"
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """One HTTP request to send: ``url`` is absolute; ``json`` the body or None.
+
+    ``headers`` may hold the API key: the repr hides header values.
+    ``kind`` is ``submit`` or ``poll`` (for pacing, retries and records).
+    """
+
+    method: str
+    url: str
+    headers: dict[str, str] = field(repr=False)
+    json: dict[str, Any] | None = None
+    kind: str = "poll"
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """An HTTP answer: ``status`` code, lower-cased ``headers``, raw ``body`` bytes."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The body parsed as JSON, or None when it is not JSON."""
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError):
+            return None
+
+
+@dataclass(frozen=True)
+class TaskState:
+    """What one poll said about a task.
+
+    ``status``: pending | running | succeeded | failed. On success ``video_url``;
+    ``url_expires_at`` (unix seconds) where the provider documents it. On failure
+    ``error_code`` (our vocabulary), ``provider_code`` and ``message``.
+    ``follow_up``: one more request to send now (MiniMax files/retrieve).
+    ``progress``: 0..100 where the provider reports it.
+    """
+
+    status: str
+    video_url: str = ""
+    url_expires_at: float | None = None
+    error_code: str = ""
+    provider_code: str = ""
+    message: str = ""
+    follow_up: HttpRequest | None = None
+    progress: float | None = None
+
+    @property
+    def finished(self) -> bool:
+        """True for succeeded and failed."""
+        return self.status in (SUCCEEDED, FAILED)
+
+
+def dig(obj: Any, *path: str | int) -> Any:
+    """Follow keys/indexes into parsed JSON; None where any step is missing."""
+    for step in path:
+        if isinstance(step, int):
+            if not isinstance(obj, list) or not -len(obj) <= step < len(obj):
+                return None
+        elif not isinstance(obj, dict) or step not in obj:
+            return None
+        obj = obj[step]
+    return obj
+
+
+_POLICY_WORDS = ("content", "policy", "sensitive", "nsfw", "safety", "moderation")
+
+
+def failure_code(message: str) -> str:
+    """``content_policy`` when a failure message speaks of content policy,
+    otherwise ``task_failed``."""
+    low = message.lower()
+    return "content_policy" if any(w in low for w in _POLICY_WORDS) else "task_failed"
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+class Adapter:
+    """Base class: a provider's protocol. Subclasses set ``name`` and override the
+    four methods; ``info`` is the provider's catalog entry (capabilities, prices).
+
+    ``base_url`` has no trailing slash; ``api_key`` is a Secret (never printed).
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, base_url: str | None = None, api_key: Secret | None = None):
+        self.info: ProviderInfo = catalog()[self.name]
+        self.base_url = (base_url or self.info.base_url).rstrip("/")
+        self.api_key = api_key or Secret("")
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.base_url}>"
+
+    # -- the four translations ------------------------------------------------
+    def build_submit(self, job: Job) -> HttpRequest:
+        """The submit request for ``job`` (its image already a URL or data URI)."""
+        raise NotImplementedError
+
+    def parse_submit(self, resp: HttpResponse) -> str:
+        """The task id from a submit answer; raises ProviderError otherwise."""
+        raise NotImplementedError
+
+    def build_poll(self, task_id: str) -> HttpRequest:
+        """The status request for ``task_id``."""
+        raise NotImplementedError
+
+    def parse_poll(self, resp: HttpResponse) -> TaskState:
+        """The task's state from a status answer; raises ProviderError when the
+        answer is an error (the runner retries polls)."""
+        raise NotImplementedError
+
+    # -- helpers shared by adapters -------------------------------------------
+    def url(self, path: str) -> str:
+        """Absolute URL of ``path`` (which starts with /) on this provider."""
+        return self.base_url + path
+
+    def bearer(self) -> dict[str, str]:
+        """``Authorization: Bearer <key>`` plus the JSON content type."""
+        return {
+            "Authorization": f"Bearer {self.api_key.reveal()}",
+            "Content-Type": "application/json",
+        }
+
+    def model_id(self, job: Job) -> str:
+        """The provider's identifier for the job's model (from the data file)."""
+        return self.info.models[job.model].id
+
+    def error(
+        self,
+        resp: HttpResponse,
+        body: Any,
+        *,
+        code: Any = "",
+        message: Any = "",
+        error_code: str | None = None,
+    ) -> ProviderError:
+        """A ProviderError for an HTTP error answer, classified by status code.
+
+        401 -> auth; 402 -> insufficient_balance; 403 -> auth (or
+        insufficient_balance when the message says balance/credit); 429 ->
+        rate_limited (retryable, honours Retry-After); 400/404/422 ->
+        invalid_request; 5xx -> provider_error (retryable); a body that is not
+        JSON -> bad_response (retryable).
+        """
+        status = resp.status
+        text = _text(message) or resp.body[:200].decode("utf-8", "replace")
+        low = text.lower()
+        retryable = False
+        if error_code is None:
+            if status == 429:
+                error_code, retryable = "rate_limited", True
+                if "quota" in low or "daily" in low:
+                    error_code, retryable = "quota_exhausted", False
+            elif status == 401:
+                error_code = "auth"
+            elif status == 402 or ("balance" in low or "credit" in low) and status == 403:
+                error_code = "insufficient_balance"
+            elif status == 403:
+                error_code = "auth"
+            elif 500 <= status < 600:
+                error_code, retryable = "provider_error", True
+            elif body is None and status >= 300:
+                error_code, retryable = "bad_response", True
+            elif 400 <= status < 500:
+                error_code = "invalid_request"
+            else:
+                error_code, retryable = "bad_response", True
+        elif error_code in ("rate_limited", "provider_error", "bad_response"):
+            retryable = True
+        return ProviderError(
+            self.name,
+            error_code,
+            text,
+            retryable=retryable,
+            http_status=status,
+            provider_code=_text(code),
+            retry_after=retry_after_s(resp.headers.get("retry-after")),
+        )
+
+    def bad_response(self, resp: HttpResponse, what: str) -> ProviderError:
+        """A 2xx answer that is not the documented JSON (retryable for polls)."""
+        return ProviderError(
+            self.name,
+            "bad_response",
+            f"{what}: {resp.body[:200].decode('utf-8', 'replace')}",
+            retryable=True,
+            http_status=resp.status,
+        )
+
+
+def retry_after_s(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from datetime import datetime
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())

@@ -1,0 +1,90 @@
+"""gccai (an APIMart mirror): ``/v1/videos/generations`` and ``/v1/tasks/{id}``.
+
+Source: shared/providers/README.md and RESEARCH.md §3. The submit answer's
+``data`` is a list; resolution is lower-case; the URL sits at
+``data.result.videos[0].url[0]`` with ``expires_at`` (unix seconds).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import (
+    FAILED,
+    RUNNING,
+    SUCCEEDED,
+    Adapter,
+    HttpRequest,
+    HttpResponse,
+    TaskState,
+    dig,
+    failure_code,
+)
+
+__all__ = ["GccaiAdapter"]
+
+
+class GccaiAdapter(Adapter):
+    """APIMart-compatible protocol (Bearer key, ``{"error": {...}}`` errors)."""
+
+    name = "gccai"
+
+    def build_submit(self, job: Any) -> HttpRequest:
+        body: dict[str, Any] = {
+            "model": self.model_id(job),
+            "prompt": job.prompt,
+            "duration": job.duration,
+            "resolution": job.resolution.lower(),  # SEEN §3.1: lower-case 768p
+        }
+        if job.image:
+            body["first_frame_image"] = job.image
+        for opt in ("prompt_optimizer", "fast_pretreatment", "watermark"):
+            if getattr(job, opt) is not None:
+                body[opt] = getattr(job, opt)
+        return HttpRequest("POST", self.url("/v1/videos/generations"), self.bearer(), body, "submit")
+
+    def _ok(self, resp: HttpResponse) -> dict[str, Any]:
+        body = resp.json()
+        if resp.status >= 300 or (isinstance(body, dict) and "error" in body and "data" not in body):
+            err = dig(body, "error")
+            msg = dig(err, "message") if isinstance(err, dict) else err
+            return_code = dig(err, "code") if isinstance(err, dict) else ""
+            raise self.error(resp, body, code=dig(err, "type") or return_code, message=msg)
+        if not isinstance(body, dict):
+            raise self.bad_response(resp, "not a JSON object")
+        return body
+
+    def parse_submit(self, resp: HttpResponse) -> str:
+        body = self._ok(resp)
+        task_id = dig(body, "data", 0, "task_id") or dig(body, "data", "task_id")
+        if not task_id:
+            raise self.bad_response(resp, "no data[0].task_id in the submit answer")
+        return str(task_id)
+
+    def build_poll(self, task_id: str) -> HttpRequest:
+        return HttpRequest("GET", self.url(f"/v1/tasks/{task_id}"), self.bearer())
+
+    def parse_poll(self, resp: HttpResponse) -> TaskState:
+        data = dig(self._ok(resp), "data")
+        if not isinstance(data, dict):
+            raise self.bad_response(resp, "no data object")
+        status = str(data.get("status", "")).lower()
+        progress = data.get("progress")
+        if status in ("pending", "submitted", ""):
+            return TaskState("pending", progress=progress)
+        if status == "processing":
+            return TaskState(RUNNING, progress=progress)
+        if status == "completed":
+            video = dig(data, "result", "videos", 0) or {}
+            url = dig(video, "url")
+            url = url[0] if isinstance(url, list) and url else url
+            if not isinstance(url, str) or not url:
+                raise self.bad_response(resp, "completed without result.videos[0].url[0]")
+            expires = video.get("expires_at") if isinstance(video, dict) else None
+            return TaskState(SUCCEEDED, video_url=url, url_expires_at=expires)
+        if status in ("failed", "cancelled"):
+            err = data.get("error")
+            msg = dig(err, "message") if isinstance(err, dict) else err
+            msg = str(msg or status)
+            return TaskState(FAILED, error_code=failure_code(msg), provider_code=status, message=msg)
+        raise self.bad_response(resp, f"unknown status {status!r}")

@@ -1,0 +1,152 @@
+"""MiniMax's own Hailuo 2.3 API: submit, query, then files/retrieve for the URL.
+
+Source: shared/providers/README.md (summary, example bodies) and RESEARCH.md §1.
+Errors arrive as HTTP 200 with a non-zero ``base_resp.status_code``: they are
+never read as success. gptge.py reuses this module (it passes MiniMax through).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..errors import ProviderError
+from .base import (
+    FAILED,
+    RUNNING,
+    SUCCEEDED,
+    Adapter,
+    HttpRequest,
+    HttpResponse,
+    TaskState,
+    dig,
+)
+
+__all__ = ["MinimaxAdapter", "MINIMAX_CODES"]
+
+#: base_resp.status_code -> (our error_code, retryable). Source: RESEARCH.md §1.2
+#: and README.md "Errors, MiniMax style".
+MINIMAX_CODES: dict[int, tuple[str, bool]] = {
+    1000: ("provider_error", True),
+    1001: ("provider_error", True),
+    1002: ("rate_limited", True),
+    1004: ("auth", False),
+    1008: ("insufficient_balance", False),
+    1013: ("provider_error", True),
+    1024: ("provider_error", True),
+    1026: ("content_policy", False),
+    1027: ("content_policy", False),
+    1033: ("provider_error", True),
+    1039: ("rate_limited", True),
+    1041: ("rate_limited", True),
+    1042: ("invalid_request", False),
+    2013: ("invalid_request", False),
+    2038: ("auth", False),
+    2045: ("rate_limited", True),
+    2049: ("auth", False),
+    2056: ("quota_exhausted", False),
+}
+
+#: Query status words. Source: RESEARCH.md §1.3 (gptge also writes "Failed", §2).
+_RUNNING = {"preparing", "queueing", "processing"}
+_FAILED = {"fail", "failed"}
+
+
+class MinimaxAdapter(Adapter):
+    """MiniMax ``/v1/video_generation`` protocol (Bearer key, base_resp errors)."""
+
+    name = "minimax"
+    submit_path = "/v1/video_generation"
+    retrieve_path = "/v1/files/retrieve"
+
+    def build_submit(self, job: Any) -> HttpRequest:
+        body: dict[str, Any] = {
+            "model": self.model_id(job),
+            "prompt": job.prompt,
+            "duration": job.duration,
+            "resolution": job.resolution,  # uppercase P (SEEN §1.2)
+        }
+        if job.image:
+            body["first_frame_image"] = job.image
+        if job.prompt_optimizer is not None:
+            body["prompt_optimizer"] = job.prompt_optimizer
+        if job.fast_pretreatment is not None:
+            body["fast_pretreatment"] = job.fast_pretreatment
+        if job.watermark is not None and "watermark" in self.info.options:
+            body["aigc_watermark"] = job.watermark  # INFERRED §1.2
+        return HttpRequest("POST", self.url(self.submit_path), self.bearer(), body, "submit")
+
+    def _check(self, resp: HttpResponse) -> dict[str, Any]:
+        """The JSON body of a 200 answer whose base_resp is 0; raises otherwise."""
+        body = resp.json()
+        if resp.status != 200:
+            raise self.error(resp, body, message=dig(body, "base_resp", "status_msg") or "")
+        if not isinstance(body, dict):
+            raise self.bad_response(resp, "not a JSON object")
+        code = dig(body, "base_resp", "status_code")
+        if code not in (0, None) and body.get("status") is None:
+            raise self.base_resp_error(code, dig(body, "base_resp", "status_msg"))
+        return body
+
+    def base_resp_error(self, code: Any, msg: Any) -> ProviderError:
+        """ProviderError for a non-zero ``base_resp.status_code``."""
+        try:
+            num = int(code)
+        except (TypeError, ValueError):
+            num = -1
+        error_code, retryable = MINIMAX_CODES.get(num, ("provider_error", False))
+        return ProviderError(
+            self.name,
+            error_code,
+            str(msg or ""),
+            retryable=retryable,
+            http_status=200,
+            provider_code=str(code),
+        )
+
+    def parse_submit(self, resp: HttpResponse) -> str:
+        body = self._check(resp)
+        task_id = body.get("task_id")
+        if not task_id or not isinstance(task_id, (str, int)):
+            raise self.bad_response(resp, "no task_id in the submit answer")
+        return str(task_id)
+
+    def build_poll(self, task_id: str) -> HttpRequest:
+        return HttpRequest(
+            "GET", self.url(f"/v1/query/video_generation?task_id={task_id}"), self.bearer()
+        )
+
+    def build_retrieve(self, file_id: str) -> HttpRequest:
+        """The files/retrieve request that turns a ``file_id`` into a download URL."""
+        return HttpRequest("GET", self.url(f"{self.retrieve_path}?file_id={file_id}"), self.bearer())
+
+    def parse_poll(self, resp: HttpResponse) -> TaskState:
+        body = self._check(resp)
+        if isinstance(body.get("file"), dict):  # a files/retrieve answer
+            url = dig(body, "file", "download_url") or dig(body, "file", "backup_download_url")
+            if not url:
+                raise self.bad_response(resp, "no file.download_url")
+            ttl = self.info.url_ttl_s
+            return TaskState(SUCCEEDED, video_url=url, url_expires_at=time.time() + ttl if ttl else None)
+        status = body.get("status") or dig(body, "data", "status") or ""
+        word = str(status).lower()
+        if word == "success":
+            file_id = body.get("file_id") or dig(body, "data", "file_id")
+            if file_id:
+                return TaskState(RUNNING, follow_up=self.build_retrieve(str(file_id)))
+            url = dig(body, "data", "video_url")
+            if url:  # the wrapper shape gptge's prose describes (INFERRED §2)
+                return TaskState(SUCCEEDED, video_url=url)
+            raise self.bad_response(resp, "Success without file_id")
+        if word in _FAILED:
+            code = dig(body, "base_resp", "status_code")
+            msg = dig(body, "base_resp", "status_msg") or "task failed"
+            error_code = "task_failed"
+            if code not in (0, None):
+                error_code = MINIMAX_CODES.get(int(code), ("task_failed", False))[0]
+                if error_code not in ("content_policy",):
+                    error_code = "task_failed"
+            return TaskState(FAILED, error_code=error_code, provider_code=str(code or ""), message=str(msg))
+        if word in _RUNNING or word == "":
+            return TaskState(RUNNING if word == "processing" else "pending")
+        raise self.bad_response(resp, f"unknown status {status!r}")

@@ -1,0 +1,161 @@
+"""The results CSV (one row per job, manifest order) and the end-of-run summary.
+
+Columns are listed in RESULT_COLUMNS and documented in README.md. The file is
+written with pandas to a temporary name and renamed, so a crash leaves the
+last complete file. Cells a spreadsheet would run as a formula are prefixed
+with ``'`` (OWASP CSV injection guidance); numeric columns stay numeric.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["RESULT_COLUMNS", "results_frame", "write_results", "Summary", "summarize"]
+
+RESULT_COLUMNS = [
+    "job_id", "row", "name", "variant", "provider", "model", "scene", "prompt",
+    "image", "duration", "resolution", "status", "task_id", "video_url",
+    "cost_credits", "cost_usd", "attempts", "error_code", "provider_code",
+    "error_message", "submitted_at", "finished_at", "elapsed_s", "url_expires_at",
+]
+_NUMERIC = {"row", "variant", "duration", "cost_credits", "cost_usd", "attempts", "elapsed_s"}
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
+
+
+def _iso(ts: Any) -> str:
+    if ts is None or ts == "":
+        return ""
+    return datetime.fromtimestamp(float(ts), UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def safe_cell(value: Any) -> Any:
+    """A text cell made inert for spreadsheets: formula-like text gets a ``'``."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def result_row(record: dict[str, Any]) -> dict[str, Any]:
+    """One results row from a journal record (its ``job`` JSON + state columns)."""
+    job = json.loads(record["job"])
+    submitted, finished = record.get("submitted_at"), record.get("finished_at")
+    elapsed = round(finished - submitted, 3) if submitted and finished else None
+    row = {
+        "job_id": record["job_id"],
+        "row": job.get("row"),
+        "name": job.get("name", ""),
+        "variant": job.get("variant"),
+        "provider": record.get("provider") or job.get("provider"),
+        "model": job.get("model"),
+        "scene": job.get("scene"),
+        "prompt": job.get("prompt"),
+        "image": job.get("image") or "",
+        "duration": job.get("duration"),
+        "resolution": job.get("resolution"),
+        "status": record.get("status"),
+        "task_id": record.get("task_id") or "",
+        "video_url": record.get("video_url") or "",
+        "cost_credits": record.get("cost_credits"),
+        "cost_usd": record.get("cost_usd"),
+        "attempts": record.get("attempts") or 0,
+        "error_code": record.get("error_code") or "",
+        "provider_code": record.get("provider_code") or "",
+        "error_message": record.get("error_message") or "",
+        "submitted_at": _iso(submitted),
+        "finished_at": _iso(finished),
+        "elapsed_s": elapsed,
+        "url_expires_at": _iso(record.get("url_expires_at")),
+    }
+    for key, value in (job.get("extras") or {}).items():
+        if key not in row:
+            row[key] = value
+    return row
+
+
+def results_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """The results table: RESULT_COLUMNS, then the manifest's extra columns."""
+    rows = [result_row(r) for r in records]
+    extras: list[str] = []
+    for r in rows:
+        extras += [k for k in r if k not in RESULT_COLUMNS and k not in extras]
+    frame = pd.DataFrame(rows, columns=RESULT_COLUMNS + extras)
+    for col in frame.columns:
+        if col not in _NUMERIC:
+            frame[col] = frame[col].map(safe_cell)
+    return frame
+
+
+def write_results(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
+    """Write the results CSV atomically (temp file + rename); returns row count."""
+    path = Path(path)
+    frame = results_frame(records)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            frame.to_csv(fh, index=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return len(frame)
+
+
+@dataclass
+class Summary:
+    """Counts by status, cost per provider (credits, USD) and wall time (seconds)."""
+
+    by_status: dict[str, int] = field(default_factory=dict)
+    cost: dict[str, dict[str, float]] = field(default_factory=dict)
+    unknown_usd: dict[str, int] = field(default_factory=dict)
+    wall_s: float = 0.0
+
+    @property
+    def total(self) -> int:
+        """Number of jobs."""
+        return sum(self.by_status.values())
+
+    @property
+    def all_succeeded(self) -> bool:
+        """True when every job succeeded."""
+        return self.by_status.get("succeeded", 0) == self.total
+
+    def lines(self) -> list[str]:
+        """The summary as printable lines."""
+        parts = ", ".join(f"{n} {s}" for s, n in sorted(self.by_status.items()))
+        out = [f"{self.total} jobs: {parts} in {self.wall_s:.1f} s"]
+        for provider, c in sorted(self.cost.items()):
+            usd = f"${c['usd']:.2f}" if c.get("usd") is not None else "USD unknown"
+            if self.unknown_usd.get(provider):
+                usd += f" (+{self.unknown_usd[provider]} videos of unknown USD price)"
+            credits = f", {c['credits']:g} credits" if c.get("credits") else ""
+            out.append(f"  {provider}: {int(c['videos'])} videos, {usd}{credits}")
+        return out
+
+
+def summarize(records: Iterable[dict[str, Any]], wall_s: float = 0.0) -> Summary:
+    """A Summary of journal records (cost counts succeeded jobs)."""
+    s = Summary(wall_s=wall_s)
+    for r in records:
+        s.by_status[r["status"]] = s.by_status.get(r["status"], 0) + 1
+        if r["status"] != "succeeded":
+            continue
+        c = s.cost.setdefault(r["provider"], {"videos": 0, "usd": 0.0, "credits": 0.0})
+        c["videos"] += 1
+        c["credits"] += r.get("cost_credits") or 0
+        if r.get("cost_usd") is None:
+            s.unknown_usd[r["provider"]] = s.unknown_usd.get(r["provider"], 0) + 1
+        else:
+            c["usd"] += r["cost_usd"]
+    return s

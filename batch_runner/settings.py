@@ -1,0 +1,82 @@
+"""Per-provider run settings: defaults from data/providers.yaml, overridden by the
+manifest's ``providers:`` section, base URL and API key from the environment.
+
+Setting names (also the manifest's): ``rpm`` (submit requests per minute),
+``max_in_flight`` (tasks submitted and not yet finished), ``poll_interval_s``
+(seconds between two polls of one task), ``timeout_s`` (seconds for one HTTP
+request), ``task_timeout_s`` (seconds from submit to finish before a task ends
+as ``timeout``), ``max_attempts`` (tries per request), ``usd_per_credit``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .catalog import ProviderInfo, catalog
+from .secrets import Secret, key_from_env
+
+__all__ = ["ProviderSettings", "resolve_settings"]
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """Resolved settings of one provider for a run (units in the names)."""
+
+    name: str
+    base_url: str
+    api_key: Secret
+    rpm: float
+    max_in_flight: int
+    poll_interval_s: float
+    timeout_s: float
+    task_timeout_s: float = 1800.0
+    max_attempts: int = 5
+    usd_per_credit: float | None = None
+
+    @property
+    def info(self) -> ProviderInfo:
+        """The provider's catalog entry."""
+        return catalog()[self.name]
+
+    def cost_usd(self, price: float | None) -> float | None:
+        """USD value of ``price`` (in the provider's price unit), None if unknown."""
+        if price is None:
+            return None
+        if self.info.price_unit == "usd":
+            return price
+        return None if self.usd_per_credit is None else price * self.usd_per_credit
+
+
+def resolve_settings(
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, ProviderSettings]:
+    """Settings of every provider.
+
+    ``overrides``: the manifest's ``providers:`` mapping (name -> setting -> value).
+    ``environ``: where ``<NAME>_API_KEY`` and ``<NAME>_BASE_URL`` are read
+    (default ``os.environ``).
+    """
+    env = os.environ if environ is None else environ
+    out = {}
+    for name, info in catalog().items():
+        limits = info.limits
+        settings = ProviderSettings(
+            name=name,
+            base_url=env.get(info.base_url_env) or info.base_url,
+            api_key=key_from_env(info.key_env, dict(env)),
+            rpm=float(limits["rpm"]),
+            max_in_flight=int(limits["max_in_flight"]),
+            poll_interval_s=float(limits["poll_interval_s"]),
+            timeout_s=float(limits["timeout_s"]),
+            task_timeout_s=float(limits.get("task_timeout_s", 1800)),
+            usd_per_credit=info.usd_per_credit,
+        )
+        extra = dict((overrides or {}).get(name) or {})
+        if extra:
+            settings = replace(settings, **extra)
+        out[name] = settings
+    return out
