@@ -75,7 +75,7 @@ def _environ(request: RunRequest, sim_url: str | None = None) -> dict[str, str]:
 
 def load_jobs(request: RunRequest, environ: Mapping[str, str] | None = None) -> tuple[list[Job], Manifest]:
     """Load, check and expand the manifest. Raises ManifestError."""
-    manifest = load_manifest(request.manifest, parse_overrides(request.sets))
+    manifest = load_manifest(request.manifest, parse_overrides(request.sets), strict=False)
     jobs = expand(manifest, environ if environ is not None else _environ(request))
     return jobs, manifest
 
@@ -139,14 +139,13 @@ async def execute(request: RunRequest) -> int:
     Raises ManifestError (invalid manifest), StateLockedError (journal in use).
     """
     started = time.monotonic()
-    manifest = load_manifest(request.manifest, parse_overrides(request.sets))
+    jobs, manifest = load_jobs(request)
     for warning in manifest.warnings:
         log.warning("%s", warning)
     state = request.state or default_state_path(request.output)
     with Journal(state) as journal:
         async with _simulator(request, manifest) as sim_url:
             env = _environ(request, sim_url)
-            jobs = expand(manifest, env)
             settings = _settings(request, manifest, env)
             ids = {j.job_id for j in jobs}
 

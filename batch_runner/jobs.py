@@ -87,13 +87,16 @@ def expand(manifest: Manifest, environ: Mapping[str, str] | None = None) -> list
     """All jobs of a schema-valid manifest, after the provider capability checks.
 
     ``environ`` is where API keys are looked for (default os.environ).
-    Raises ManifestError listing every row a provider cannot run.
+    Raises ManifestError listing every row a provider cannot run, with the
+    manifest's own schema problems (when loaded with ``strict=False``).
     """
     env = os.environ if environ is None else environ
-    problems: list[Problem] = []
+    problems: list[Problem] = list(manifest.problems)
     jobs: list[Job] = []
     rows_by_provider: dict[str, list[str]] = {}
     for row in manifest.rows:
+        if not row.valid:
+            continue
         f = row.fields
         problems += check_job(row.where, f, manifest.base_dir)
         rows_by_provider.setdefault(f["provider"], []).append(row.where)

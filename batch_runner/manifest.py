@@ -65,6 +65,7 @@ class ManifestRow:
     where: str
     fields: dict[str, Any]
     extras: dict[str, Any] = field(default_factory=dict)
+    valid: bool = True
 
 
 @dataclass
@@ -75,6 +76,7 @@ class Manifest:
     rows: list[ManifestRow]
     provider_settings: dict[str, dict[str, Any]]
     warnings: list[Problem] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
 
     @property
     def base_dir(self) -> Path:
@@ -144,12 +146,14 @@ def _unknown_field_problems(where: str, keys: list[str]) -> list[Problem]:
 
 
 def _check_row(row: ManifestRow, problems: list[Problem]) -> None:
-    problems += _unknown_field_problems(row.where, list(row.fields) + list(row.extras))
+    found = _unknown_field_problems(row.where, list(row.fields) + list(row.extras))
     for error in job_validator().iter_errors(row.fields):
         name = error.path[0] if error.path else ""
         if error.validator == "required":
             name = error.message.split("'")[1] if "'" in error.message else ""
-        problems.append(Problem(row.where, str(name), _describe(error)))
+        found.append(Problem(row.where, str(name), _describe(error)))
+    row.valid = not found
+    problems += found
 
 
 def _split(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -268,11 +272,15 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
-def load_manifest(path: str | Path, overrides: dict[str, Any] | None = None) -> Manifest:
+def load_manifest(
+    path: str | Path, overrides: dict[str, Any] | None = None, *, strict: bool = True
+) -> Manifest:
     """Load and schema-check a manifest; ``overrides`` are ``--set`` defaults.
 
-    Returns a Manifest whose rows passed the JSON Schema. Raises ManifestError
-    listing every problem (file, row or line, field, what is allowed).
+    Raises ManifestError listing every problem (file, row or line, field, what
+    is allowed). With ``strict=False`` row problems are kept in
+    ``manifest.problems`` (rows marked ``valid=False``) for the caller to add
+    its own checks before raising; an unreadable file still raises.
     """
     path = Path(path)
     overrides = dict(overrides or {})
@@ -288,8 +296,8 @@ def load_manifest(path: str | Path, overrides: dict[str, Any] | None = None) -> 
         raise ManifestError(
             [Problem(path.name, "", "unknown manifest type: use .yaml/.yml, .csv or .xlsx")]
         )
-    errors = [p for p in problems if p.severity == "error"]
-    if errors:
+    manifest.problems = [p for p in problems if p.severity == "error"]
+    manifest.warnings = [p for p in problems if p.severity != "error"]
+    if strict and manifest.problems:
         raise ManifestError(problems)
-    manifest.warnings = problems
     return manifest

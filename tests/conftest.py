@@ -1,0 +1,39 @@
+"""Shared test helpers: write manifests, run the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from batch_runner.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+SIM_ENV = {f"{p.upper()}_API_KEY": "" for p in
+           ("minimax", "gptge", "gccai", "gptproto", "apiinone", "apiframe")}
+
+
+@pytest.fixture
+def cli():
+    """Run the batch-runner CLI in-process; returns click's Result."""
+    runner = CliRunner()
+
+    def invoke(*args: str, env: dict | None = None):
+        return runner.invoke(main, [str(a) for a in args], env={**SIM_ENV, **(env or {})},
+                             catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
+def write(tmp_path):
+    """Write a file under tmp_path and return its path."""
+
+    def _write(name: str, text: str) -> Path:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return _write
