@@ -54,6 +54,14 @@ class RunRequest:
     quiet: bool = False
     environ: Mapping[str, str] | None = None
     options: RunOptions | None = None
+    speedup: float | None = None  # time scale; default SIM_SPEEDUP with simulate, else 1
+
+    @property
+    def time_scale(self) -> float:
+        """How much faster than real time the providers' timings run (1 = real)."""
+        if self.speedup is not None:
+            return self.speedup
+        return SIM_SPEEDUP if self.simulate else 1.0
 
 
 def default_state_path(output: Path) -> Path:
@@ -82,13 +90,14 @@ def load_jobs(request: RunRequest, environ: Mapping[str, str] | None = None) -> 
 
 def _settings(request: RunRequest, manifest: Manifest, env: Mapping[str, str]) -> dict[str, ProviderSettings]:
     settings = resolve_settings(manifest.provider_settings, env)
-    if request.simulate:
+    k = request.time_scale
+    if k != 1.0:
         settings = {
             n: dataclasses.replace(
                 s,
-                rpm=s.rpm * SIM_SPEEDUP,
-                poll_interval_s=s.poll_interval_s / SIM_SPEEDUP,
-                task_timeout_s=s.task_timeout_s / SIM_SPEEDUP,
+                rpm=s.rpm * k,
+                poll_interval_s=s.poll_interval_s / k,
+                task_timeout_s=s.task_timeout_s / k,
             )
             for n, s in settings.items()
         }

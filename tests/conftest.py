@@ -37,3 +37,25 @@ def write(tmp_path):
         return path
 
     return _write
+
+
+PROVIDERS = ("minimax", "gptge", "gccai", "gptproto", "apiinone", "apiframe")
+
+
+def sim_env(sim) -> dict[str, str]:
+    """Environment pointing every provider at a running simulator with its key."""
+    env = {}
+    for name in PROVIDERS:
+        env[f"{name.upper()}_BASE_URL"] = sim.url(name)
+        env[f"{name.upper()}_API_KEY"] = sim.config.providers[name].api_key
+    return env
+
+
+@pytest.fixture
+async def sim():
+    """A simulator on 127.0.0.1 with fast tasks (0.3 s); yields the running object."""
+    from batch_runner.simulator import ProviderSimConfig, SimConfig, running_simulator
+
+    config = SimConfig(providers={p: ProviderSimConfig(generation_s=0.3) for p in PROVIDERS})
+    async with running_simulator(config, host="127.0.0.1", port=0) as running:
+        yield running
