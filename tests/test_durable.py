@@ -1,0 +1,200 @@
+"""Durable, resumable, cron-safe runs: no job submitted twice, no result lost.
+
+The run is a real subprocess (``python -m batch_runner run``) against the
+simulator served by the test process, so kills and signals are real and the
+simulator's records survive them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import sqlite3
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from conftest import ROOT, sim_env
+
+PROVIDERS = ("gccai", "apiframe", "minimax", "gptproto")
+FAST = {"rpm": 3000, "max_in_flight": 12, "poll_interval_s": 0.05, "timeout_s": 5}
+
+
+def campaign(path: Path, n: int, start: int = 0) -> Path:
+    """A CSV campaign of n text-to-video rows spread over four providers."""
+    rows = [{"name": f"r{i}", "prompt": f"product shot number {i} [推进]", "provider": PROVIDERS[i % 4]}
+            for i in range(start, start + n)]
+    header = not path.exists()
+    pd.DataFrame(rows).to_csv(path, mode="a", header=header, index=False)
+    return path
+
+
+def settings_yaml(path: Path, sheet: Path, n_rows: int) -> Path:
+    """A YAML manifest with fast provider settings over the same jobs as the CSV."""
+    df = pd.read_csv(sheet, dtype=str)
+    path.write_text(yaml.safe_dump({
+        "providers": {p: FAST for p in PROVIDERS},
+        "jobs": df.to_dict("records")[:n_rows],
+    }), encoding="utf-8")
+    return path
+
+
+async def start_run(manifest: Path, out: Path, sim, *extra: str) -> asyncio.subprocess.Process:
+    env = {**os.environ, **sim_env(sim), "PYTHONPATH": str(ROOT)}
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "batch_runner", "run", str(manifest), "-o", str(out), "--quiet", *extra,
+        env=env, cwd=str(ROOT), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def finish(proc: asyncio.subprocess.Process, timeout: float = 60) -> tuple[int, str]:
+    _, err = await asyncio.wait_for(proc.communicate(), timeout)
+    return proc.returncode, err.decode()
+
+
+def submissions(sim) -> Counter:
+    """How many times each prompt was accepted as a submission by the simulator."""
+    counts: Counter = Counter()
+    for provider in PROVIDERS:
+        for sub in sim.state.submissions[provider]:
+            counts[sub.body.get("prompt")] += 1
+    return counts
+
+
+def journal_status(state: Path) -> Counter:
+    with sqlite3.connect(state) as db:
+        return Counter(s for (s,) in db.execute("SELECT status FROM jobs"))
+
+
+async def test_kill_9_at_random_moments_never_submits_twice(tmp_path, sim):
+    sheet = campaign(tmp_path / "c.csv", 200)
+    manifest = settings_yaml(tmp_path / "m.yaml", sheet, 200)
+    out = tmp_path / "results.csv"
+    rng = random.Random(7)
+    kills = 0
+    for _ in range(6):
+        proc = await start_run(manifest, out, sim, "--resubmit-unknown")
+        await asyncio.sleep(rng.uniform(0.6, 2.0))
+        if proc.returncode is None:
+            proc.kill()
+            kills += 1
+        await proc.wait()
+    code, err = await finish(await start_run(manifest, out, sim, "--resubmit-unknown"), 120)
+    assert code == 0, err
+    df = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert len(df) == 200 and set(df["status"]) == {"succeeded"}
+    # every video URL is the simulator's URL of that job's own task
+    for _, row in df.iterrows():
+        assert row["task_id"] in row["video_url"]
+    dup = {p: n for p, n in submissions(sim).items() if n > 1}
+    # a duplicate is only allowed for a job that was reported unknown and resubmitted on request
+    assert len(dup) <= kills, dup
+    print(f"kills={kills} jobs=200 duplicate_submissions={sum(n - 1 for n in dup.values())}")
+
+
+async def test_kill_9_without_resubmit_never_submits_twice(tmp_path, sim):
+    sheet = campaign(tmp_path / "c.csv", 120)
+    manifest = settings_yaml(tmp_path / "m.yaml", sheet, 120)
+    out = tmp_path / "results.csv"
+    rng = random.Random(11)
+    for _ in range(4):
+        proc = await start_run(manifest, out, sim)
+        await asyncio.sleep(rng.uniform(0.5, 1.5))
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+    code, err = await finish(await start_run(manifest, out, sim), 120)
+    assert code in (0, 1), err
+    assert max(submissions(sim).values()) == 1
+    df = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert len(df) == 120
+    # what is not succeeded is unknown (possibly submitted): never lost, never paid twice
+    assert set(df["status"]) <= {"succeeded", "unknown"}
+    unknown = df[df["status"] == "unknown"]
+    assert (unknown["provider"] != "apiframe").all()  # apiframe dedupes by Idempotency-Key
+
+
+async def test_cron_run_only_submits_new_rows(tmp_path, sim):
+    sheet = campaign(tmp_path / "c.csv", 10)
+    manifest = settings_yaml(tmp_path / "m.yaml", sheet, 10)
+    out = tmp_path / "results.csv"
+    code, err = await finish(await start_run(manifest, out, sim))
+    assert code == 0, err
+    before = sum(len(sim.state.submissions[p]) for p in PROVIDERS)
+    campaign(sheet, 3, start=10)  # the sheet grows
+    settings_yaml(manifest, sheet, 13)
+    code, err = await finish(await start_run(manifest, out, sim))
+    assert code == 0, err
+    after = sum(len(sim.state.submissions[p]) for p in PROVIDERS)
+    assert after - before == 3
+    df = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert len(df) == 13 and set(df["status"]) == {"succeeded"}
+
+
+async def test_overlapping_runs_the_second_exits_at_once(tmp_path, sim):
+    sheet = campaign(tmp_path / "c.csv", 40)
+    manifest = settings_yaml(tmp_path / "m.yaml", sheet, 40)
+    out = tmp_path / "results.csv"
+    first = await start_run(manifest, out, sim)
+    await asyncio.sleep(0.8)
+    code2, err2 = await finish(await start_run(manifest, out, sim), 20)
+    assert code2 == 3
+    assert "another batch-runner run is using" in err2
+    code1, err1 = await finish(first)
+    assert code1 == 0, err1
+
+
+async def _signal_run(tmp_path, sim, sig: int, expected: int) -> None:
+    sheet = campaign(tmp_path / "c.csv", 60)
+    manifest = settings_yaml(tmp_path / "m.yaml", sheet, 60)
+    # slower submits so the signal lands mid-run
+    data = yaml.safe_load(manifest.read_text())
+    for p in PROVIDERS:
+        data["providers"][p] = {**FAST, "rpm": 300}
+    manifest.write_text(yaml.safe_dump(data))
+    out = tmp_path / "results.csv"
+    proc = await start_run(manifest, out, sim)
+    await asyncio.sleep(1.5)
+    proc.send_signal(sig)
+    code, err = await finish(proc)
+    assert code == expected, err
+    df = pd.read_csv(out, dtype=str, keep_default_na=False)  # complete and parseable
+    assert len(df) == 60
+    # stopped gracefully: what was in flight finished; the rest was never sent
+    assert set(df["status"]) <= {"succeeded", "pending"}
+    assert "pending" in set(df["status"])
+    assert journal_status(tmp_path / "results.journal.sqlite")["submitted"] == 0
+    code, err = await finish(await start_run(manifest, out, sim))
+    assert code == 0, err
+    assert max(submissions(sim).values()) == 1
+
+
+async def test_sigint_stops_submitting_and_resume_finishes(tmp_path, sim):
+    await _signal_run(tmp_path, sim, signal.SIGINT, 130)
+
+
+async def test_sigterm_stops_submitting_and_resume_finishes(tmp_path, sim):
+    await _signal_run(tmp_path, sim, signal.SIGTERM, 143)
+
+
+async def test_status_and_results_rebuild_from_the_journal(tmp_path, sim, cli):
+    sheet = campaign(tmp_path / "c.csv", 8)
+    manifest = settings_yaml(tmp_path / "m.yaml", sheet, 8)
+    out = tmp_path / "results.csv"
+    code, err = await finish(await start_run(manifest, out, sim))
+    assert code == 0, err
+    state = tmp_path / "results.journal.sqlite"
+    result = cli("status", state)
+    assert result.exit_code == 0 and "succeeded=8" in result.output
+    rebuilt = tmp_path / "rebuilt.csv"
+    assert cli("results", state, "-o", rebuilt).exit_code == 0
+    a = pd.read_csv(out, dtype=str, keep_default_na=False)
+    b = pd.read_csv(rebuilt, dtype=str, keep_default_na=False)
+    assert list(a["job_id"]) == list(b["job_id"]) and list(a["video_url"]) == list(b["video_url"])
+    dry = cli("run", manifest, "-o", out, "--dry-run", env=sim_env(sim))
+    assert dry.exit_code == 0 and "succeeded=8" in dry.output and "new=0" in dry.output
