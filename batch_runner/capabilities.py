@@ -17,7 +17,7 @@ from typing import Any
 from .catalog import ProviderInfo, catalog, variant_key
 from .errors import Problem
 
-__all__ = ["image_kind", "check_job", "key_problems", "providers_for"]
+__all__ = ["candidates", "image_kind", "check_job", "key_problems", "providers_for"]
 
 OPTIONS = ("prompt_optimizer", "fast_pretreatment", "watermark", "end_image")
 
@@ -73,27 +73,42 @@ def providers_for(fields: Mapping[str, Any]) -> list[str]:
     return [name for name, info in catalog().items() if not _reasons(info, fields)]
 
 
+def candidates(fields: Mapping[str, Any]) -> list[str]:
+    """The job's provider and its fallbacks, in order."""
+    value = fields.get("provider")
+    return list(value) if isinstance(value, list) else [value] if isinstance(value, str) else []
+
+
 def check_job(
     where: str,
     fields: Mapping[str, Any],
     base_dir: Path,
-) -> list[Problem]:
-    """Every capability problem of one row; empty when its provider can run it."""
-    name = fields.get("provider")
-    info = catalog().get(name) if isinstance(name, str) else None
-    if info is None:
-        return []  # the schema already reported it
-    problems = []
-    reasons = _reasons(info, fields)
-    if reasons:
-        others = [p for p in providers_for(fields) if p != name]
-        hint = f" (providers that can: {', '.join(others)})" if others else ""
-        problems += [Problem(where, fld, msg + hint) for fld, msg in reasons]
+) -> tuple[list[Problem], list[str]]:
+    """Capability problems of one row, and the providers that can run it.
+
+    The first provider must be able to run the job (else each reason is a
+    problem); a fallback that cannot is dropped with a warning. Returns
+    (problems, runnable providers in order).
+    """
+    names = [n for n in candidates(fields) if n in catalog()]
+    if not names:
+        return [], []  # the schema already reported it
+    problems, runnable = [], []
+    for i, name in enumerate(names):
+        reasons = _reasons(catalog()[name], fields)
+        if not reasons:
+            runnable.append(name)
+        elif i == 0:
+            others = [p for p in providers_for(fields) if p != name]
+            hint = f" (providers that can: {', '.join(others)})" if others else ""
+            problems += [Problem(where, fld, msg + hint) for fld, msg in reasons]
+        else:
+            problems.append(Problem(where, "provider", f"fallback {name} dropped: {reasons[0][1]}", "warning"))
     for fld in ("image", "end_image"):
         ref = fields.get(fld)
         if ref and image_kind(ref) == "file" and not (base_dir / ref).is_file():
             problems.append(Problem(where, fld, f"no such image file: {ref} (paths are relative to the manifest)"))
-    return problems
+    return problems, runnable
 
 
 def key_problems(rows_by_provider: Mapping[str, list[str]], environ: Mapping[str, str]) -> list[Problem]:

@@ -53,7 +53,13 @@ class Job:
     prompt_optimizer: bool | None = None
     fast_pretreatment: bool | None = None
     watermark: bool | None = None
+    fallbacks: tuple[str, ...] = ()
     extras: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        """The provider, then its fallbacks in order."""
+        return (self.provider, *self.fallbacks)
 
     def canonical(self) -> dict[str, Any]:
         """The request fields that define this job (what its id hashes)."""
@@ -62,8 +68,9 @@ class Job:
 
 def canonical_request(f: Mapping[str, Any]) -> dict[str, Any]:
     """Fields of a job request with defaults applied, for hashing."""
+    provider = f.get("provider")
     return {
-        "provider": f.get("provider"),
+        "provider": "|".join(provider) if isinstance(provider, list) else provider,
         "model": f.get("model") or DEFAULT_MODEL,
         "scene": "image-to-video" if f.get("image") else "text-to-video",
         "prompt": f.get("prompt"),
@@ -98,8 +105,12 @@ def expand(manifest: Manifest, environ: Mapping[str, str] | None = None) -> list
         if not row.valid:
             continue
         f = row.fields
-        problems += check_job(row.where, f, manifest.base_dir)
-        rows_by_provider.setdefault(f["provider"], []).append(row.where)
+        found, runnable = check_job(row.where, f, manifest.base_dir)
+        problems += [p for p in found if p.severity == "error"]
+        manifest.warnings += [p for p in found if p.severity != "error"]
+        for name in runnable[:1]:
+            rows_by_provider.setdefault(name, []).append(row.where)
+        fallbacks = tuple(n for n in runnable[1:] if env.get(f"{n.upper()}_API_KEY", "").strip())
         canon = canonical_request(f)
         for variant in range(1, int(f.get("variants") or 1) + 1):
             jobs.append(
@@ -109,7 +120,7 @@ def expand(manifest: Manifest, environ: Mapping[str, str] | None = None) -> list
                     row=row.row,
                     name=str(f.get("name") or ""),
                     variant=variant,
-                    provider=canon["provider"],
+                    provider=runnable[0] if runnable else "",
                     model=canon["model"],
                     scene=canon["scene"],
                     prompt=canon["prompt"],
@@ -120,6 +131,7 @@ def expand(manifest: Manifest, environ: Mapping[str, str] | None = None) -> list
                     prompt_optimizer=canon["prompt_optimizer"],
                     fast_pretreatment=canon["fast_pretreatment"],
                     watermark=canon["watermark"],
+                    fallbacks=fallbacks,
                     extras=row.extras,
                 )
             )

@@ -88,7 +88,7 @@ def _type_cell(name: str, text: str) -> Any:
     """Type a CSV cell by its schema field type; unknown columns stay text."""
     spec = JOB_FIELDS.get(name)
     value = text.strip()
-    if spec is None or spec.get("type") == "string":
+    if spec is None or spec.get("type") in ("string", None):
         return value if spec is None else _normalise(name, value)
     kind = spec.get("type")
     if kind == "integer":
@@ -109,6 +109,11 @@ def _type_cell(name: str, text: str) -> Any:
 def _normalise(name: str, value: Any) -> Any:
     if name == "resolution" and isinstance(value, str):
         return value.strip().upper()
+    if name == "provider" and isinstance(value, str) and "|" in value:
+        value = [v for v in value.split("|") if v.strip()]  # CSV form of a fallback list
+    if name == "provider" and isinstance(value, list):
+        value = [_normalise(name, v) for v in value]
+        return value[0] if len(value) == 1 else value
     if name in ("provider", "model") and isinstance(value, str):
         return value.strip().lower()
     return value
@@ -117,6 +122,9 @@ def _normalise(name: str, value: Any) -> Any:
 def _describe(error: Any) -> str:
     """A jsonschema error as 'what is wrong. Allowed: ...'."""
     spec = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "anyOf" and error.path and error.path[-1] == "provider":
+        names = ", ".join(schema()["$defs"]["provider_name"]["enum"])
+        return f"{error.instance!r} is not a provider or a list of providers. Allowed: {names}."
     if error.validator == "enum":
         allowed = ", ".join(str(v) for v in spec.get("enum", []))
         return f"{error.instance!r} is not allowed. Allowed: {allowed}."

@@ -22,7 +22,7 @@ import pandas as pd
 __all__ = ["RESULT_COLUMNS", "results_frame", "write_results", "Summary", "summarize"]
 
 RESULT_COLUMNS = [
-    "job_id", "row", "name", "variant", "provider", "model", "scene", "prompt",
+    "job_id", "row", "name", "variant", "provider", "providers_tried", "model", "scene", "prompt",
     "image", "duration", "resolution", "status", "task_id", "video_url",
     "cost_credits", "cost_usd", "attempts", "error_code", "provider_code",
     "error_message", "submitted_at", "finished_at", "elapsed_s", "url_expires_at",
@@ -55,6 +55,7 @@ def result_row(record: dict[str, Any]) -> dict[str, Any]:
         "name": job.get("name", ""),
         "variant": job.get("variant"),
         "provider": record.get("provider") or job.get("provider"),
+        "providers_tried": record.get("providers_tried") or "",
         "model": job.get("model"),
         "scene": job.get("scene"),
         "prompt": job.get("prompt"),

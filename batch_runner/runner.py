@@ -1,14 +1,17 @@
 """Run jobs against their providers: pace submits, cap tasks in flight, poll to the end.
 
-One asyncio loop, one Transport (aiohttp session). Each provider has a Slot
-(shared/STYLE.md, Scrapy's per-domain slot): an ``aiolimiter.AsyncLimiter(1,
-60 / rpm)`` that paces submits evenly, and a semaphore of ``max_in_flight``
-held from submit until the task's last poll. A coroutine exists per job only
-while its task is in flight, so memory stays flat however many jobs there are.
+One asyncio loop, one Transport (aiohttp session), one Slot per provider
+(slot.py: pacing, in-flight cap, circuit breaker). A coroutine exists per job
+only while it holds an in-flight place, so memory stays flat however many jobs
+there are.
 
 Every state change goes to the journal first: a submit's intent before it is
-sent, its task id before anything else is done with it. The runner never reads
-a provider's JSON (adapters do), and a failed job never stops the others.
+sent, its task id before anything else is done with it. A submit is retried
+only when the provider surely did not take it (retry.py). When a job's
+provider is unavailable (breaker open, submit retries exhausted without a
+task), the job moves to its next fallback provider; a content-policy refusal
+does not (taxonomy.NO_FAILOVER_CODES). The runner never reads a provider's
+JSON (adapters do), and a failed job never stops the others.
 """
 
 from __future__ import annotations
@@ -17,21 +20,21 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from aiolimiter import AsyncLimiter
 
 from . import journal as J
 from .errors import ProviderError
 from .jobs import Job
 from .journal import Journal
 from .media import to_wire
-from .providers import ADAPTERS, Adapter, TaskState
+from .providers import ADAPTERS, TaskState
+from .providers.taxonomy import NO_FAILOVER_CODES
 from .retry import is_submit_retryable, submit_retrying, surely_not_accepted
 from .secrets import redact
 from .settings import ProviderSettings
+from .slot import Slot
 from .transport import Transport
 
 __all__ = ["Runner", "RunOptions"]
@@ -55,14 +58,11 @@ class RunOptions:
     retry_base_s: float = 1.0
 
 
-@dataclass
-class Slot:
-    """One provider's pacing: submits per minute and tasks in flight."""
+class _Moved(Exception):
+    """Internal: the job could not be submitted on this provider; try the next."""
 
-    settings: ProviderSettings
-    limiter: AsyncLimiter
-    in_flight: asyncio.Semaphore
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    def __init__(self, error: ProviderError):
+        self.error = error
 
 
 class Runner:
@@ -78,7 +78,7 @@ class Runner:
         jobs: list[Job],
         settings: dict[str, ProviderSettings],
         journal: Journal,
-        transport: Transport,
+        transport: Transport | None,
         *,
         base_dir: Path = Path("."),
         options: RunOptions | None = None,
@@ -95,7 +95,7 @@ class Runner:
         self.checkpoint = checkpoint or (lambda: None)
         self.stopping = False
         self._prepared = False
-        self.adapters: dict[str, Adapter] = {}
+        self.slots: dict[str, Slot] = {}
 
     # -- control ---------------------------------------------------------------
     def request_stop(self) -> None:
@@ -110,17 +110,18 @@ class Runner:
             rec = self.journal.get(job.job_id) or {}
             status = rec.get("status", J.PENDING)
             task_id = rec.get("task_id")
-            idempotent = self.settings[job.provider].info.idempotency_key
+            provider = rec.get("provider") or job.provider
+            idempotent = self.settings[provider].info.idempotency_key
             if status == J.SUBMITTED or (
                 status == J.FAILED and rec.get("error_code") == "timeout" and task_id
             ):
-                resume.append((job, task_id))
+                resume.append((dataclasses.replace(job, provider=provider), task_id))
             elif status == J.PENDING:
                 fresh.append(job)
             elif status == J.FAILED and self.options.retry_failed:
                 fresh.append(job)
             elif status == J.UNKNOWN and (self.options.resubmit_unknown or idempotent):
-                fresh.append(job)
+                fresh.append(dataclasses.replace(job, provider=provider))
             else:
                 done.append(job)
         return resume, fresh, done
@@ -138,16 +139,14 @@ class Runner:
         """Run every job that still needs work; returns when all are final (or,
         after request_stop, when the tasks in flight are)."""
         resume, fresh, _ = self.prepare()
-        by_provider: dict[str, tuple[list[tuple[Job, str]], list[Job]]] = {}
+        queues: dict[str, list[tuple[Job, str | None]]] = {}
         for job, task_id in resume:
-            by_provider.setdefault(job.provider, ([], []))[0].append((job, task_id))
+            queues.setdefault(job.provider, []).append((job, task_id))
         for job in fresh:
-            by_provider.setdefault(job.provider, ([], []))[1].append(job)
+            queues.setdefault(job.provider, []).append((job, None))
         ticker = asyncio.create_task(self._tick())
         try:
-            await asyncio.gather(
-                *(self._provider(name, r, f) for name, (r, f) in by_provider.items())
-            )
+            await asyncio.gather(*(self._dispatch(self._slot(n), work) for n, work in queues.items()))
         finally:
             ticker.cancel()
             self.checkpoint()
@@ -158,14 +157,14 @@ class Runner:
             self.checkpoint()
 
     def _slot(self, name: str) -> Slot:
-        s = self.settings[name]
-        if name not in self.adapters:
-            self.adapters[name] = ADAPTERS[name](s.base_url, s.api_key)
-        return Slot(s, AsyncLimiter(1, 60.0 / s.rpm), asyncio.Semaphore(s.max_in_flight))
+        if name not in self.slots:
+            s = self.settings[name]
+            self.slots[name] = Slot.create(s, ADAPTERS[name](s.base_url, s.api_key))
+        return self.slots[name]
 
-    async def _provider(self, name: str, resume: list[tuple[Job, str]], fresh: list[Job]) -> None:
-        slot = self._slot(name)
-        work: list[tuple[Job, str | None]] = [*resume, *((j, None) for j in fresh)]
+    async def _dispatch(self, slot: Slot, work: list[tuple[Job, str | None]]) -> None:
+        """Start each job of one provider as an in-flight place frees up."""
+        tasks: set[asyncio.Task[None]] = set()
         try:
             for job, task_id in work:
                 if self.stopping and task_id is None:
@@ -175,23 +174,25 @@ class Runner:
                     slot.in_flight.release()
                     break
                 task = asyncio.create_task(self._job(slot, job, task_id))
-                slot.tasks.add(task)
-                task.add_done_callback(slot.tasks.discard)
-            if slot.tasks:
-                await asyncio.gather(*list(slot.tasks))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            while tasks:
+                await asyncio.gather(*list(tasks))
         except asyncio.CancelledError:
-            for task in slot.tasks:
+            for task in tasks:
                 task.cancel()
             raise
 
     # -- one job ---------------------------------------------------------------
     async def _job(self, slot: Slot, job: Job, task_id: str | None) -> None:
+        """Submit (with failover) and poll one job; ``slot.in_flight`` is held
+        on entry and released (for the slot the job ended on) on exit."""
         try:
             if task_id is None:
-                task_id = await self._submit(slot, job)
+                slot, task_id = await self._submit_anywhere(slot, job)
                 if task_id is None:
                     return
-            await self._follow(slot, job, task_id)
+            await self._follow(slot, dataclasses.replace(job, provider=slot.name), task_id)
         except ProviderError as exc:
             self._finish(job, J.FAILED, exc.error_code, exc.provider_code, str(exc.provider_message))
         except (OSError, ValueError) as exc:  # a local image that cannot be read
@@ -199,45 +200,89 @@ class Runner:
         finally:
             slot.in_flight.release()
 
+    async def _submit_anywhere(self, slot: Slot, job: Job) -> tuple[Slot, str | None]:
+        """Submit on the job's provider, else on its fallbacks in order.
+        Returns the slot it ended on and the task id (None: the job ended)."""
+        tried: list[str] = []
+        names = list(dict.fromkeys(job.providers))
+        start = names.index(slot.name) if slot.name in names else 0
+        last: ProviderError | None = None
+        for i, name in enumerate(names[start:]):
+            if i > 0:
+                if self.stopping:
+                    self._finish(job, J.PENDING, "", "", "")
+                    return slot, None
+                slot.in_flight.release()
+                slot = self._slot(name)
+                await slot.in_flight.acquire()
+            tried.append(name)
+            self.journal.update(job.job_id, provider=name, providers_tried="|".join(tried))
+            try:
+                return slot, await self._submit(slot, dataclasses.replace(job, provider=name))
+            except _Moved as moved:
+                last = moved.error
+        assert last is not None
+        self._finish(job, J.FAILED, last.error_code, last.provider_code, str(last.provider_message))
+        return slot, None
+
     async def _submit(self, slot: Slot, job: Job) -> str | None:
-        """Send the submit (retried only when surely not accepted); return the
-        task id, journaled, or None when the job ended (failed / unknown)."""
+        """Send one submit (retried only when surely not accepted); return the
+        journaled task id, or None when the job ended (failed / unknown).
+        Raises _Moved when another provider may take the job."""
+        if slot.breaker is not None:
+            raise _Moved(slot.breaker)
         s = slot.settings
-        adapter = self.adapters[job.provider]
-        wired = dataclasses.replace(
-            job,
-            image=to_wire(job.image, self.base_dir) if job.image else None,
-            end_image=to_wire(job.end_image, self.base_dir) if job.end_image else None,
+        request = slot.adapter.build_submit(
+            dataclasses.replace(
+                job,
+                image=to_wire(job.image, self.base_dir) if job.image else None,
+                end_image=to_wire(job.end_image, self.base_dir) if job.end_image else None,
+            )
         )
-        request = adapter.build_submit(wired)
         idempotent = s.info.idempotency_key
         try:
-            async for attempt in submit_retrying(
-                s.max_attempts, idempotent=idempotent, base_s=self.options.retry_base_s
-            ):
+            async for attempt in submit_retrying(s.max_attempts, idempotent=idempotent, base_s=self.options.retry_base_s):
                 with attempt:
-                    await slot.limiter.acquire()
-                    self.journal.mark_submitting(job.job_id, job.provider)
-                    resp = await self.transport.send(job.provider, request, s.timeout_s)
-                    task_id = adapter.parse_submit(resp)
+                    task_id = await self._send_submit(slot, job, request)
         except ProviderError as exc:
             lost = not surely_not_accepted(exc) and not (idempotent and is_submit_retryable(exc, True))
-            status = J.UNKNOWN if lost else J.FAILED
-            code = "unknown" if lost else exc.error_code
-            message = str(exc.provider_message)
             if lost:
-                message = f"possibly submitted, answer lost ({exc.error_code}: {message})"
-            self._finish(job, status, code, exc.provider_code, message)
-            return None
+                self._finish(job, J.UNKNOWN, "unknown", exc.provider_code,
+                             f"possibly submitted, answer lost ({exc.error_code}: {exc.provider_message})")
+                return None
+            if exc.error_code in NO_FAILOVER_CODES:
+                self._finish(job, J.FAILED, exc.error_code, exc.provider_code, str(exc.provider_message))
+                return None
+            raise _Moved(exc) from exc
         self.journal.mark_submitted(job.job_id, task_id, time.time())
         return task_id
 
+    async def _send_submit(self, slot: Slot, job: Job, request: Any) -> str:
+        """One submit request, paced; until the provider has accepted one, one
+        at a time (so a bad key costs one request)."""
+        if slot.breaker is not None:
+            raise slot.breaker
+        async with _maybe(slot.probe, not slot.verified):
+            if slot.breaker is not None:
+                raise slot.breaker
+            await slot.pacer.acquire()
+            self.journal.mark_submitting(job.job_id, slot.name)
+            try:
+                resp = await self.transport.send(slot.name, request, slot.settings.timeout_s)
+                task_id = slot.adapter.parse_submit(resp)
+            except ProviderError as exc:
+                slot.observe(exc)
+                raise
+            slot.verified = True
+            return task_id
+
     async def _follow(self, slot: Slot, job: Job, task_id: str) -> None:
-        """Poll ``task_id`` until it finishes or its deadline passes."""
+        """Poll ``task_id`` until it finishes or its deadline passes. A failed
+        poll is retried and never fails the job before the deadline; a
+        permanent poll error fails it after ``max_attempts`` in a row."""
         s = slot.settings
         rec = self.journal.get(job.job_id) or {}
         deadline = (rec.get("submitted_at") or time.time()) + s.task_timeout_s
-        adapter = self.adapters[job.provider]
         failures = 0
         while True:
             await asyncio.sleep(s.poll_interval_s)
@@ -245,7 +290,7 @@ class Runner:
                 self._finish(job, J.FAILED, "timeout", "", f"task not finished after {s.task_timeout_s:g} s (task id kept: a later run polls it again)")
                 return
             try:
-                state = await self._poll_once(adapter, s, task_id)
+                state = await self._poll_once(slot, task_id)
             except ProviderError as exc:
                 failures = 0 if exc.retryable else failures + 1
                 if failures >= s.max_attempts:
@@ -256,13 +301,13 @@ class Runner:
                 self._record_state(job, state)
                 return
 
-    async def _poll_once(self, adapter: Adapter, s: ProviderSettings, task_id: str) -> TaskState:
-        state = adapter.parse_poll(await self.transport.send(adapter.name, adapter.build_poll(task_id), s.timeout_s))
+    async def _poll_once(self, slot: Slot, task_id: str) -> TaskState:
+        adapter, timeout = slot.adapter, slot.settings.timeout_s
+        state = adapter.parse_poll(await self.transport.send(slot.name, adapter.build_poll(task_id), timeout))
         hops = 0
         while state.follow_up is not None and hops < MAX_FOLLOW_UPS:
             hops += 1
-            resp = await self.transport.send(adapter.name, state.follow_up, s.timeout_s)
-            state = adapter.parse_poll(resp)
+            state = adapter.parse_poll(await self.transport.send(slot.name, state.follow_up, timeout))
         return state
 
     def _record_state(self, job: Job, state: TaskState) -> None:
@@ -271,14 +316,13 @@ class Runner:
             return
         s = self.settings[job.provider]
         price = s.info.price(job.model, job.resolution, job.duration)
-        credits = price if s.info.price_unit == "credits" else None
         self.journal.update(
             job.job_id,
             status=J.SUCCEEDED,
             finished_at=time.time(),
             video_url=state.video_url,
             url_expires_at=state.url_expires_at,
-            cost_credits=credits,
+            cost_credits=price if s.info.price_unit == "credits" else None,
             cost_usd=s.cost_usd(price),
             error_code=None,
             provider_code=None,
@@ -290,9 +334,25 @@ class Runner:
         self.journal.update(
             job.job_id,
             status=status,
-            finished_at=time.time(),
-            error_code=code,
+            finished_at=time.time() if status != J.PENDING else None,
+            error_code=code or None,
             provider_code=provider_code or None,
-            error_message=redact(message)[:1000],
+            error_message=redact(message)[:1000] or None,
         )
-        self.on_finish(job, self.journal.get(job.job_id) or {})
+        if status != J.PENDING:
+            self.on_finish(job, self.journal.get(job.job_id) or {})
+
+
+class _maybe:
+    """``async with _maybe(lock, cond)``: hold ``lock`` only when ``cond``."""
+
+    def __init__(self, lock: asyncio.Lock, cond: bool):
+        self.lock, self.cond = lock, cond
+
+    async def __aenter__(self) -> None:
+        if self.cond:
+            await self.lock.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.cond:
+            self.lock.release()

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
-
 from conftest import ROOT, sim_env
 
 PROVIDERS = ("gccai", "apiframe", "minimax", "gptproto")

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ..catalog import ProviderInfo, catalog
 from ..errors import ProviderError
 from ..secrets import Secret
+from .taxonomy import classify_http, failure_code
 
 if TYPE_CHECKING:
     from ..jobs import Job
@@ -106,16 +107,6 @@ def dig(obj: Any, *path: str | int) -> Any:
     return obj
 
 
-_POLICY_WORDS = ("content", "policy", "sensitive", "nsfw", "safety", "moderation")
-
-
-def failure_code(message: str) -> str:
-    """``content_policy`` when a failure message speaks of content policy,
-    otherwise ``task_failed``."""
-    low = message.lower()
-    return "content_policy" if any(w in low for w in _POLICY_WORDS) else "task_failed"
-
-
 def _text(value: Any) -> str:
     if value is None:
         return ""
@@ -184,45 +175,20 @@ class Adapter:
         message: Any = "",
         error_code: str | None = None,
     ) -> ProviderError:
-        """A ProviderError for an HTTP error answer, classified by status code.
-
-        401 -> auth; 402 -> insufficient_balance; 403 -> auth (or
-        insufficient_balance when the message says balance/credit); 429 ->
-        rate_limited (retryable, honours Retry-After); 400/404/422 ->
-        invalid_request; 5xx -> provider_error (retryable); a body that is not
-        JSON -> bad_response (retryable).
-        """
-        status = resp.status
+        """A ProviderError for an HTTP error answer, classified by
+        taxonomy.classify_http unless ``error_code`` is given; carries the
+        provider's ``code`` and ``message`` and the Retry-After header."""
         text = _text(message) or resp.body[:200].decode("utf-8", "replace")
-        low = text.lower()
-        retryable = False
         if error_code is None:
-            if status == 429:
-                error_code, retryable = "rate_limited", True
-                if "quota" in low or "daily" in low:
-                    error_code, retryable = "quota_exhausted", False
-            elif status == 401:
-                error_code = "auth"
-            elif status == 402 or ("balance" in low or "credit" in low) and status == 403:
-                error_code = "insufficient_balance"
-            elif status == 403:
-                error_code = "auth"
-            elif 500 <= status < 600:
-                error_code, retryable = "provider_error", True
-            elif body is None and status >= 300:
-                error_code, retryable = "bad_response", True
-            elif 400 <= status < 500:
-                error_code = "invalid_request"
-            else:
-                error_code, retryable = "bad_response", True
-        elif error_code in ("rate_limited", "provider_error", "bad_response"):
-            retryable = True
+            error_code, retryable = classify_http(resp.status, text, body is not None)
+        else:
+            retryable = error_code in ("rate_limited", "provider_error", "bad_response")
         return ProviderError(
             self.name,
             error_code,
             text,
             retryable=retryable,
-            http_status=status,
+            http_status=resp.status,
             provider_code=_text(code),
             retry_after=retry_after_s(resp.headers.get("retry-after")),
         )

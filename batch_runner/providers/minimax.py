@@ -21,31 +21,9 @@ from .base import (
     TaskState,
     dig,
 )
+from .taxonomy import MINIMAX_CODES
 
-__all__ = ["MinimaxAdapter", "MINIMAX_CODES"]
-
-#: base_resp.status_code -> (our error_code, retryable). Source: RESEARCH.md §1.2
-#: and README.md "Errors, MiniMax style".
-MINIMAX_CODES: dict[int, tuple[str, bool]] = {
-    1000: ("provider_error", True),
-    1001: ("provider_error", True),
-    1002: ("rate_limited", True),
-    1004: ("auth", False),
-    1008: ("insufficient_balance", False),
-    1013: ("provider_error", True),
-    1024: ("provider_error", True),
-    1026: ("content_policy", False),
-    1027: ("content_policy", False),
-    1033: ("provider_error", True),
-    1039: ("rate_limited", True),
-    1041: ("rate_limited", True),
-    1042: ("invalid_request", False),
-    2013: ("invalid_request", False),
-    2038: ("auth", False),
-    2045: ("rate_limited", True),
-    2049: ("auth", False),
-    2056: ("quota_exhausted", False),
-}
+__all__ = ["MinimaxAdapter"]
 
 #: Query status words. Source: RESEARCH.md §1.3 (gptge also writes "Failed", §2).
 _RUNNING = {"preparing", "queueing", "processing"}

@@ -1,0 +1,74 @@
+"""Submit pacing per provider: even spacing at ``rpm``, slowed by 429s, recovering slowly.
+
+An ``aiolimiter.AsyncLimiter(1, 60 / rpm)`` lets one submit out every 60/rpm
+seconds (``AsyncLimiter(rpm, 60)`` would let a whole minute's allowance out in
+one burst: shared/LIBRARIES.md). On a rate-limit answer the rate is halved
+(never below ``floor_rpm``); after ``quiet_s`` seconds without one it grows by
+a tenth of the configured rate per quiet period, up to the configured rate
+(additive increase, multiplicative decrease). A provider whose real limit is
+lower than configured so settles just under its real limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from aiolimiter import AsyncLimiter
+
+__all__ = ["Pacer"]
+
+
+class Pacer:
+    """Paces one provider's submits. ``rpm``: configured submits per minute."""
+
+    def __init__(
+        self,
+        rpm: float,
+        *,
+        floor_rpm: float | None = None,
+        quiet_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.configured = rpm
+        self.rpm = rpm
+        self.floor = floor_rpm if floor_rpm is not None else max(rpm / 64, 0.1)
+        # a quiet period: long enough for ~10 submits at the configured rate, 2..60 s
+        self.quiet_s = quiet_s if quiet_s is not None else min(60.0, max(2.0, 600.0 / rpm))
+        self.clock = clock
+        self.slowdowns = 0
+        self._last_429 = -1e18
+        self._last_raise = clock()
+        self._not_before = 0.0
+        self._limiter = AsyncLimiter(1, 60.0 / rpm)
+
+    async def acquire(self) -> None:
+        """Wait for this provider's next submit slot."""
+        self._recover()
+        await self._limiter.acquire()
+        wait = self._not_before - self.clock()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    def rate_limited(self, retry_after_s: float | None = None) -> None:
+        """A submit was answered with a rate limit: halve the rate, and send
+        nothing before ``retry_after_s`` (or one new spacing interval)."""
+        now = self.clock()
+        if now - self._last_429 >= 60.0 / self.rpm:  # one slowdown per burst
+            self._last_429 = self._last_raise = now
+            self._set(max(self.floor, self.rpm / 2))
+            self.slowdowns += 1
+        pause = retry_after_s if retry_after_s is not None else 60.0 / self.rpm
+        self._not_before = max(self._not_before, now + min(pause, 120.0))
+
+    def _recover(self) -> None:
+        now = self.clock()
+        if self.rpm >= self.configured or now - max(self._last_429, self._last_raise) < self.quiet_s:
+            return
+        self._last_raise = now
+        self._set(min(self.configured, self.rpm + self.configured / 10))
+
+    def _set(self, rpm: float) -> None:
+        self.rpm = rpm
+        self._limiter = AsyncLimiter(1, 60.0 / rpm)

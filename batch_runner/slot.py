@@ -1,0 +1,54 @@
+"""One provider's slot (shared/STYLE.md, after Scrapy's per-domain Slot).
+
+A Slot holds what limits one provider: its Pacer (submits per minute, slowed
+by 429s), a semaphore of ``max_in_flight`` (held from submit until the task's
+last poll), and a circuit breaker. The breaker opens on a submit answer that
+says the key, the balance or the quota is gone (taxonomy.BREAKER_CODES): no
+further submit is sent to that provider in this run. Until the provider has
+accepted one submit, submits go one at a time (a probe), so a bad key costs
+exactly one failing request, not one per job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from .errors import ProviderError
+from .pacing import Pacer
+from .providers import Adapter
+from .providers.taxonomy import BREAKER_CODES
+from .settings import ProviderSettings
+
+__all__ = ["Slot"]
+
+
+@dataclass
+class Slot:
+    """Pacing, in-flight cap and circuit breaker of one provider."""
+
+    settings: ProviderSettings
+    adapter: Adapter
+    pacer: Pacer
+    in_flight: asyncio.Semaphore
+    breaker: ProviderError | None = None
+    verified: bool = False
+    probe: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @classmethod
+    def create(cls, settings: ProviderSettings, adapter: Adapter) -> Slot:
+        """A slot for ``settings`` (rpm, max_in_flight); call inside the event loop."""
+        return cls(settings, adapter, Pacer(settings.rpm), asyncio.Semaphore(settings.max_in_flight))
+
+    @property
+    def name(self) -> str:
+        """The provider's name."""
+        return self.settings.name
+
+    def observe(self, exc: ProviderError) -> None:
+        """Learn from a failed submit: slow down on a rate limit, open the
+        breaker on a dead key, balance or quota."""
+        if exc.error_code == "rate_limited":
+            self.pacer.rate_limited(exc.retry_after)
+        elif exc.error_code in BREAKER_CODES and self.breaker is None:
+            self.breaker = exc
