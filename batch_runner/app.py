@@ -56,6 +56,10 @@ class RunRequest:
     options: RunOptions | None = None
     speedup: float | None = None  # time scale; default SIM_SPEEDUP with simulate, else 1
 
+    def __post_init__(self) -> None:
+        self.manifest, self.output = Path(self.manifest), Path(self.output)
+        self.state = Path(self.state) if self.state is not None else None
+
     @property
     def time_scale(self) -> float:
         """How much faster than real time the providers' timings run (1 = real)."""
