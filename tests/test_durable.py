@@ -33,11 +33,11 @@ def campaign(path: Path, n: int, start: int = 0) -> Path:
     return path
 
 
-def settings_yaml(path: Path, sheet: Path, n_rows: int) -> Path:
+def settings_yaml(path: Path, sheet: Path, n_rows: int, **settings) -> Path:
     """A YAML manifest with fast provider settings over the same jobs as the CSV."""
     df = pd.read_csv(sheet, dtype=str)
     path.write_text(yaml.safe_dump({
-        "providers": {p: FAST for p in PROVIDERS},
+        "providers": {p: {**FAST, **settings} for p in PROVIDERS},
         "jobs": df.to_dict("records")[:n_rows],
     }), encoding="utf-8")
     return path
@@ -137,7 +137,7 @@ async def test_cron_run_only_submits_new_rows(tmp_path, sim):
 
 async def test_overlapping_runs_the_second_exits_at_once(tmp_path, sim):
     sheet = campaign(tmp_path / "c.csv", 40)
-    manifest = settings_yaml(tmp_path / "m.yaml", sheet, 40)
+    manifest = settings_yaml(tmp_path / "m.yaml", sheet, 40, rpm=120)  # ~5 s run
     out = tmp_path / "results.csv"
     first = await start_run(manifest, out, sim)
     await asyncio.sleep(0.8)
@@ -150,15 +150,13 @@ async def test_overlapping_runs_the_second_exits_at_once(tmp_path, sim):
 
 async def _signal_run(tmp_path, sim, sig: int, expected: int) -> None:
     sheet = campaign(tmp_path / "c.csv", 60)
-    manifest = settings_yaml(tmp_path / "m.yaml", sheet, 60)
-    # slower submits so the signal lands mid-run
-    data = yaml.safe_load(manifest.read_text())
-    for p in PROVIDERS:
-        data["providers"][p] = {**FAST, "rpm": 300}
-    manifest.write_text(yaml.safe_dump(data))
+    manifest = settings_yaml(tmp_path / "m.yaml", sheet, 60, rpm=300)  # the signal lands mid-run
     out = tmp_path / "results.csv"
     proc = await start_run(manifest, out, sim)
-    await asyncio.sleep(1.5)
+    for _ in range(200):  # wait until the run is submitting
+        if sum(len(sim.state.submissions[p]) for p in PROVIDERS) >= 8:
+            break
+        await asyncio.sleep(0.05)
     proc.send_signal(sig)
     code, err = await finish(proc)
     assert code == expected, err

@@ -13,9 +13,9 @@ from batch_runner.catalog import catalog
 SPEEDUP = 60.0  # 10 s poll interval -> 0.17 s
 
 
-async def run(manifest, tmp_path, sim, **kw):
+async def run(manifest, tmp_path, sim, speedup=SPEEDUP, **kw):
     out = tmp_path / "results.csv"
-    request = RunRequest(manifest=manifest, output=out, environ=sim_env(sim), speedup=SPEEDUP, quiet=True, **kw)
+    request = RunRequest(manifest=manifest, output=out, environ=sim_env(sim), speedup=speedup, quiet=True, **kw)
     status = await execute(request)
     return status, pd.read_csv(out, dtype=str, keep_default_na=False)
 

@@ -1,0 +1,23 @@
+"""A local simulator of every provider's wire protocol (aiohttp.web).
+
+Each provider is one module (``minimax``, ``gptge``, ``gccai``, ``gptproto``,
+``apiinone``, ``apiframe``) following shared/providers/, served under
+``/<name>``; ``state.py`` holds the shared behaviour (task lifecycle, rate
+limits, faults, records for tests).
+"""
+
+from __future__ import annotations
+
+from .app import SIMULATORS, RunningSimulator, create_app, running_simulator, serve
+from .config import PROVIDER_NAMES, ProviderSimConfig, SimConfig
+
+__all__ = [
+    "PROVIDER_NAMES",
+    "SIMULATORS",
+    "ProviderSimConfig",
+    "RunningSimulator",
+    "SimConfig",
+    "create_app",
+    "running_simulator",
+    "serve",
+]
