@@ -137,9 +137,12 @@ class Summary:
         parts = ", ".join(f"{n} {s}" for s, n in sorted(self.by_status.items()))
         out = [f"{self.total} jobs: {parts} in {self.wall_s:.1f} s"]
         for provider, c in sorted(self.cost.items()):
-            usd = f"${c['usd']:.2f}" if c.get("usd") is not None else "USD unknown"
-            if self.unknown_usd.get(provider):
-                usd += f" (+{self.unknown_usd[provider]} videos of unknown USD price)"
+            unknown = self.unknown_usd.get(provider, 0)
+            usd = f"${c['usd']:.2f}"
+            if unknown == c["videos"]:
+                usd = "USD unknown"
+            elif unknown:
+                usd += f" + {unknown} videos of unknown USD price"
             credits = f", {c['credits']:g} credits" if c.get("credits") else ""
             out.append(f"  {provider}: {int(c['videos'])} videos, {usd}{credits}")
         return out
