@@ -102,6 +102,8 @@ def _settings(request: RunRequest, manifest: Manifest, env: Mapping[str, str]) -
                 rpm=s.rpm * k,
                 poll_interval_s=s.poll_interval_s / k,
                 task_timeout_s=s.task_timeout_s / k,
+                backoff_base_s=s.backoff_base_s / k,
+                retry_total_s=s.retry_total_s / k,
             )
             for n, s in settings.items()
         }

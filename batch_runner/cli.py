@@ -121,15 +121,28 @@ def validate(manifest: Path, sets: tuple[str, ...], simulate: bool) -> None:
 @click.option("--generation-s", default=5.0, show_default=True,
               help="Seconds each simulated task takes.")
 @click.option("--seed", default=0, show_default=True, type=int)
-def simulate(host: str, port: int, generation_s: float, seed: int) -> None:
+@click.option("--set", "sets", multiple=True, metavar="PROVIDER.FIELD=VALUE",
+              help="A simulator setting, e.g. apiframe.rpm=5, all.error_rate=0.1, "
+                   "gccai.balance=3, minimax.retry_after_s=2 (see README: Simulator).")
+def simulate(host: str, port: int, generation_s: float, seed: int, sets: tuple[str, ...]) -> None:
     """Serve the simulator of every provider, e.g. for curl or real-mode runs."""
-    from .simulator import PROVIDER_NAMES, ProviderSimConfig, SimConfig, serve
+    from .simulator import (
+        PROVIDER_NAMES,
+        ProviderSimConfig,
+        SimConfig,
+        apply_settings,
+        serve,
+    )
 
     config = SimConfig(
         providers={n: ProviderSimConfig(generation_s=generation_s) for n in PROVIDER_NAMES},
         seed=seed,
     )
-    serve(config, host, port)
+    try:
+        apply_settings(config, list(sets))
+    except ValueError as exc:
+        _fail(exc, EXIT_USAGE)
+    serve(config, host, port, echo=click.echo)
 
 
 def _journal_counts(state: Path) -> dict[str, Any]:

@@ -47,8 +47,7 @@ class Pacer:
         """Wait for this provider's next submit slot."""
         self._recover()
         await self._limiter.acquire()
-        wait = self._not_before - self.clock()
-        if wait > 0:
+        while (wait := self._not_before - self.clock()) > 0:
             await asyncio.sleep(wait)
 
     def rate_limited(self, retry_after_s: float | None = None) -> None:

@@ -49,13 +49,11 @@ class RunOptions:
     ``retry_failed``: submit again the jobs that ended failed.
     ``resubmit_unknown``: submit again jobs whose submit answer was lost.
     ``checkpoint_every_s``: seconds between two calls of the checkpoint hook.
-    ``retry_base_s``: first backoff step of submit retries (seconds).
     """
 
     retry_failed: bool = False
     resubmit_unknown: bool = False
     checkpoint_every_s: float = 30.0
-    retry_base_s: float = 1.0
 
 
 class _Moved(Exception):
@@ -241,7 +239,9 @@ class Runner:
         )
         idempotent = s.info.idempotency_key
         try:
-            async for attempt in submit_retrying(s.max_attempts, idempotent=idempotent, base_s=self.options.retry_base_s):
+            async for attempt in submit_retrying(
+                s.max_attempts, idempotent=idempotent, base_s=s.backoff_base_s, max_total_s=s.retry_total_s
+            ):
                 with attempt:
                     task_id = await self._send_submit(slot, job, request)
         except ProviderError as exc:
@@ -283,9 +283,10 @@ class Runner:
         s = slot.settings
         rec = self.journal.get(job.job_id) or {}
         deadline = (rec.get("submitted_at") or time.time()) + s.task_timeout_s
-        failures = 0
+        failures, wait = 0, s.poll_interval_s
         while True:
-            await asyncio.sleep(s.poll_interval_s)
+            await asyncio.sleep(wait)
+            wait = s.poll_interval_s
             if time.time() > deadline:
                 self._finish(job, J.FAILED, "timeout", "", f"task not finished after {s.task_timeout_s:g} s (task id kept: a later run polls it again)")
                 return
@@ -295,6 +296,7 @@ class Runner:
                 failures = 0 if exc.retryable else failures + 1
                 if failures >= s.max_attempts:
                     raise
+                wait = max(wait, min(exc.retry_after or 0.0, s.task_timeout_s))
                 continue
             failures = 0
             if state.finished:

@@ -5,7 +5,9 @@ Setting names (also the manifest's): ``rpm`` (submit requests per minute),
 ``max_in_flight`` (tasks submitted and not yet finished), ``poll_interval_s``
 (seconds between two polls of one task), ``timeout_s`` (seconds for one HTTP
 request), ``task_timeout_s`` (seconds from submit to finish before a task ends
-as ``timeout``), ``max_attempts`` (tries per request), ``usd_per_credit``.
+as ``timeout``), ``max_attempts`` (tries of one submit; permanent poll errors in
+a row), ``backoff_base_s`` (first backoff step, seconds, full jitter),
+``retry_total_s`` (longest time retrying one submit), ``usd_per_credit``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class ProviderSettings:
     timeout_s: float
     task_timeout_s: float = 1800.0
     max_attempts: int = 5
+    backoff_base_s: float = 1.0
+    retry_total_s: float = 300.0
     usd_per_credit: float | None = None
 
     @property

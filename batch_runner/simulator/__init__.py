@@ -9,7 +9,7 @@ limits, faults, records for tests).
 from __future__ import annotations
 
 from .app import SIMULATORS, RunningSimulator, create_app, running_simulator, serve
-from .config import PROVIDER_NAMES, ProviderSimConfig, SimConfig
+from .config import PROVIDER_NAMES, ProviderSimConfig, SimConfig, apply_settings
 
 __all__ = [
     "PROVIDER_NAMES",
@@ -17,6 +17,7 @@ __all__ = [
     "ProviderSimConfig",
     "RunningSimulator",
     "SimConfig",
+    "apply_settings",
     "create_app",
     "running_simulator",
     "serve",
