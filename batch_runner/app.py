@@ -36,7 +36,6 @@ log = logging.getLogger("batch_runner")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 SIM_SPEEDUP = 30.0          # simulated time runs this much faster than real time
-SIM_GENERATION_S = 2.0      # seconds a simulated task takes
 SIM_KEY = "sim-key"
 
 
@@ -102,6 +101,7 @@ def _settings(request: RunRequest, manifest: Manifest, env: Mapping[str, str]) -
                 rpm=s.rpm * k,
                 poll_interval_s=s.poll_interval_s / k,
                 task_timeout_s=s.task_timeout_s / k,
+                typical_generation_s=s.typical_generation_s / k if s.typical_generation_s else None,
                 backoff_base_s=s.backoff_base_s / k,
                 retry_total_s=s.retry_total_s / k,
             )
@@ -121,7 +121,9 @@ async def _simulator(request: RunRequest, manifest: Manifest) -> AsyncIterator[s
     config = SimConfig(
         providers={
             n: ProviderSimConfig(
-                api_key=SIM_KEY, generation_s=SIM_GENERATION_S, rpm=s.rpm * SIM_SPEEDUP
+                api_key=SIM_KEY,
+                generation_s=(s.typical_generation_s or 60.0) / SIM_SPEEDUP,
+                rpm=s.rpm * SIM_SPEEDUP,
             )
             for n, s in settings.items()
         }

@@ -30,6 +30,7 @@ from .jobs import Job
 from .journal import Journal
 from .media import to_wire
 from .providers import ADAPTERS, TaskState
+from .polling import poll_delays
 from .providers.taxonomy import NO_FAILOVER_CODES
 from .retry import is_submit_retryable, submit_retrying, surely_not_accepted
 from .secrets import redact
@@ -282,11 +283,13 @@ class Runner:
         permanent poll error fails it after ``max_attempts`` in a row."""
         s = slot.settings
         rec = self.journal.get(job.job_id) or {}
-        deadline = (rec.get("submitted_at") or time.time()) + s.task_timeout_s
-        failures, wait = 0, s.poll_interval_s
+        submitted = rec.get("submitted_at") or time.time()
+        deadline = submitted + s.task_timeout_s
+        failures, delays = 0, poll_delays(s.poll_interval_s, s.typical_generation_s)
+        due = submitted + next(delays)  # the schedule counts from the submit, also on resume
         while True:
-            await asyncio.sleep(wait)
-            wait = s.poll_interval_s
+            await asyncio.sleep(max(0.0, due - time.time()))
+            due = max(due, time.time()) + next(delays)
             if time.time() > deadline:
                 self._finish(job, J.FAILED, "timeout", "", f"task not finished after {s.task_timeout_s:g} s (task id kept: a later run polls it again)")
                 return
@@ -296,7 +299,7 @@ class Runner:
                 failures = 0 if exc.retryable else failures + 1
                 if failures >= s.max_attempts:
                     raise
-                wait = max(wait, min(exc.retry_after or 0.0, s.task_timeout_s))
+                due = max(due, time.time() + min(exc.retry_after or 0.0, s.task_timeout_s))
                 continue
             failures = 0
             if state.finished:

@@ -21,7 +21,7 @@ import yaml
 from conftest import ROOT, sim_env
 
 PROVIDERS = ("gccai", "apiframe", "minimax", "gptproto")
-FAST = {"rpm": 3000, "max_in_flight": 12, "poll_interval_s": 0.05, "timeout_s": 5}
+FAST = {"rpm": 3000, "max_in_flight": 12, "poll_interval_s": 0.05, "timeout_s": 5, "typical_generation_s": 0.3}
 
 
 def campaign(path: Path, n: int, start: int = 0) -> Path:
