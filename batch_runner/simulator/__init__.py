@@ -3,7 +3,9 @@
 Each provider is one module (``minimax``, ``gptge``, ``gccai``, ``gptproto``,
 ``apiinone``, ``apiframe``) following shared/providers/, served under
 ``/<name>``; ``state.py`` holds the shared behaviour (task lifecycle, rate
-limits, faults, records for tests).
+limits, faults, balance, records for tests), ``base.py`` the shared request
+flow. Start it with ``async with running_simulator(SimConfig()) as sim:`` and
+point a client at ``sim.url("apiframe")``.
 """
 
 from __future__ import annotations

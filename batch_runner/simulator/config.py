@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-__all__ = ["PROVIDER_NAMES", "DEFAULT_URL_TTL_S", "ProviderSimConfig", "SimConfig"]
+__all__ = ["PROVIDER_NAMES", "DEFAULT_URL_TTL_S", "ProviderSimConfig", "SimConfig", "apply_settings"]
 
 #: every simulated provider, in the order of shared/providers/README.md
 PROVIDER_NAMES = ("minimax", "gptge", "gccai", "gptproto", "apiinone", "apiframe")
@@ -43,10 +43,15 @@ class ProviderSimConfig:
     - ``error_rate``: probability that an API request gets a 500/503 in the
       provider's error shape; ``fail_rate``: probability that a task fails.
     - ``content_policy_marker``: a prompt containing it is refused the
-      provider's documented way.
+      provider's documented way. ``output_policy_marker``: a prompt containing
+      it passes input checks, then the task fails on output moderation
+      (MiniMax ``Fail`` with base_resp 1027; the others' content failure).
     - ``balance``: accepted submissions before "insufficient balance".
     - ``retry_after_s``: when set, every 429 carries ``Retry-After`` with this
       value (apiframe always sends one, computed when this is None).
+    - more faults, probabilities: ``rate_limit_rate``, ``html_error_rate``,
+      ``truncated_rate``, ``reset_rate``, ``slow_rate`` (late by ``slow_s``)
+      per API request; ``stuck_rate`` per task (it never finishes).
     """
 
     api_key: str = "sim-key"
@@ -58,11 +63,19 @@ class ProviderSimConfig:
     error_rate: float = 0.0
     fail_rate: float = 0.0
     content_policy_marker: str = "[[REJECT]]"
+    output_policy_marker: str = "[[REJECT-OUTPUT]]"
     balance: int | None = None
     retry_after_s: float | None = None
-    # More fault kinds (429 probability, HTML error pages, truncated JSON,
-    # connection resets, slow answers, never-finishing tasks) go here, each a
-    # probability field named in state.REQUEST_FAULTS / state.create().
+    # Fault kinds beyond error_rate / fail_rate. Each request fault is a
+    # probability per API request named in state.REQUEST_FAULTS and answered in
+    # base.ProviderSim.fault_response; add new kinds the same way.
+    rate_limit_rate: float = 0.0  # the provider's rate-limit answer (429 or MiniMax 1002)
+    html_error_rate: float = 0.0  # a 502 HTML page, as from a proxy
+    truncated_rate: float = 0.0  # HTTP 200 with JSON cut short
+    reset_rate: float = 0.0  # the connection is closed without an answer
+    slow_rate: float = 0.0  # the answer comes ``slow_s`` seconds late (then as usual)
+    slow_s: float = 30.0
+    stuck_rate: float = 0.0  # per accepted task: it never finishes (state.create)
 
 
 @dataclass
