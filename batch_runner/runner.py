@@ -28,9 +28,10 @@ from . import journal as J
 from .errors import ProviderError
 from .jobs import Job
 from .journal import Journal
+from .logs import event, retry_logger
 from .media import to_wire
-from .providers import ADAPTERS, TaskState
 from .polling import poll_delays
+from .providers import ADAPTERS, TaskState
 from .providers.taxonomy import NO_FAILOVER_CODES
 from .retry import is_submit_retryable, submit_retrying, surely_not_accepted
 from .secrets import redact
@@ -241,7 +242,8 @@ class Runner:
         idempotent = s.info.idempotency_key
         try:
             async for attempt in submit_retrying(
-                s.max_attempts, idempotent=idempotent, base_s=s.backoff_base_s, max_total_s=s.retry_total_s
+                s.max_attempts, idempotent=idempotent, base_s=s.backoff_base_s, max_total_s=s.retry_total_s,
+                before_sleep=retry_logger(job.job_id, f"submit to {slot.name}"),
             ):
                 with attempt:
                     task_id = await self._send_submit(slot, job, request)
@@ -256,6 +258,9 @@ class Runner:
                 return None
             raise _Moved(exc) from exc
         self.journal.mark_submitted(job.job_id, task_id, time.time())
+        event("job_submitted", "job %s (row %s) submitted to %s: task %s", job.job_id, job.row, slot.name, task_id,
+              job_id=job.job_id, row=job.row, job_name=job.name or None, variant=job.variant,
+              provider=slot.name, task_id=task_id)
         return task_id
 
     async def _send_submit(self, slot: Slot, job: Job, request: Any) -> str:
