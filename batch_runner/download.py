@@ -114,6 +114,10 @@ def plan_names(jobs: Iterable[Job], template: str) -> dict[str, str]:
     return names
 
 
+def _size(n: int) -> str:
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n} bytes"
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -160,14 +164,14 @@ async def _write(resp: Any, part: Path, mode: str, have: int, total: int | None,
     """Append (``ab``) or write (``wb``) the body to ``part``; ``have``: bytes
     already there; ``total``: the whole file's size when known."""
     if total is not None and total > max_bytes:
-        raise DownloadError(f"is {total / 2**20:.1f} MB, over the {max_bytes / 2**20:g} MB cap (--download-max-mb)")
+        raise DownloadError(f"is {_size(total)}, over the {_size(max_bytes)} cap (--download-max-mb)")
     with part.open(mode) as fh:
         async for chunk in resp.chunks():
             have += len(chunk)
             if have > max_bytes:
                 fh.close()
                 part.unlink()
-                raise DownloadError(f"is over the {max_bytes / 2**20:g} MB cap (--download-max-mb)")
+                raise DownloadError(f"is over the {_size(max_bytes)} cap (--download-max-mb)")
             fh.write(chunk)
         fh.flush()
         os.fsync(fh.fileno())
