@@ -33,6 +33,19 @@ JOB_EVENTS = frozenset({"job_submitted", "job_finished", "retry", "video_saved"}
 _HANDLER_MARK = "_batch_runner_handler"
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record comes (click's test
+    runner and pytest swap it)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 class _EventFilter(logging.Filter):
     def __init__(self, quiet: bool, job_events: bool):
         super().__init__()
@@ -51,7 +64,7 @@ def setup_logging(fmt: str = "text", *, quiet: bool = False, verbose: bool = Fal
 
     Replaces the handler an earlier call installed (each CLI command calls it).
     """
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     if fmt == "json":
         formatter: logging.Formatter = JsonFormatter(
             "{asctime}{levelname}{event}{message}", style="{", datefmt="%Y-%m-%dT%H:%M:%SZ",

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from conftest import DATA
+from conftest import DATA, ROOT
 from openpyxl import Workbook
 
 from batch_runner.app import RunRequest, load_jobs
-from batch_runner.errors import ManifestError
 
 KEYS = {f"{p.upper()}_API_KEY": "k-123456" for p in
         ("minimax", "gptge", "gccai", "gptproto", "apiinone", "apiframe")}
@@ -256,3 +255,12 @@ def test_sheet_without_rows_or_with_bad_source_is_clear(cli, write):
     write("x.csv", "prompt,provider\nhi,apiframe\n")
     result = cli("validate", write("c.yaml", "source: x.csv\ncolumns: {Promt: prompt}\n"), "--simulate")
     assert result.exit_code == 2 and "no header 'Promt' in x.csv; its headers: prompt, provider" in result.output
+
+
+def test_example_campaign_sheet_manifest(cli):
+    result = cli("validate", ROOT / "manifests" / "campaign-sheet.yaml", "--simulate")
+    assert result.exit_code == 0, result.output
+    assert "12 jobs (12 on gccai)" in result.output
+    jobs, _ = jobs_of(ROOT / "manifests" / "campaign-sheet.yaml")
+    assert jobs[0].prompt == "Trail Runner 100 on a white studio, energetic mood, soft light [推进]"
+    assert (jobs[0].name, jobs[0].image) == ("TR-100-white studio", "https://cdn.example-shop.com/img/tr100-hero.jpg")
