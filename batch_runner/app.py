@@ -284,4 +284,6 @@ async def _run_with_signals(runner: Runner, progress: Progress, settings: dict[s
             for sig in installed:
                 loop.remove_signal_handler(sig)
             progress.close()
+            if downloader:
+                await downloader.aclose()  # stopped at once: parts are kept for the next run
     return stopped

@@ -215,6 +215,13 @@ class Downloader:
         while self._tasks:
             await asyncio.gather(*list(self._tasks))
 
+    async def aclose(self) -> None:
+        """Stop the saves still running (their ``.part`` files stay for the next run)."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     def _complete(self, record: dict[str, Any], dest: Path) -> bool:
         if not dest.is_file():
             return False

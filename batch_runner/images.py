@@ -129,7 +129,7 @@ def inspect_ref(ref: str, base_dir: Path) -> ImageFacts:
     try:
         st = path.stat()
     except OSError:
-        raise ImageError("no such image file (paths are relative to the manifest)") from None
+        raise ImageError("no such image file (a path is relative to the manifest, or to its source sheet)") from None
     if not path.is_file():
         raise ImageError("is not a file")
     try:

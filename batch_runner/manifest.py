@@ -206,7 +206,7 @@ def _load_yaml(path: Path, overrides: dict[str, Any], problems: list[Problem], s
         raise ManifestError(problems)
     defaults = data.get("defaults") if isinstance(data.get("defaults"), dict) else {}
     base = {**{k: _normalise(k, v) for k, v in defaults.items()}, **overrides}
-    matrix = data.get("matrix") if isinstance(data.get("matrix"), dict) else None
+    matrix = data.get("matrix") if "matrix" in data and not matrix_problems(data["matrix"]) else None
     settings = data.get("providers") if isinstance(data.get("providers"), dict) else {}
     if "source" in data:
         if not isinstance(source, str) or problems:
@@ -216,7 +216,8 @@ def _load_yaml(path: Path, overrides: dict[str, Any], problems: list[Problem], s
             raise ManifestError(problems + [Problem(path.name, "source", f"no CSV or Excel sheet at {source} "
                                                     f"(relative to {path.name}; .csv, .tsv, .txt, .xlsx or .xlsm)")])
         table = read_table(sheet_path, sheet or data.get("sheet"))
-        columns = data.get("columns") if isinstance(data.get("columns"), dict) else {}
+        columns = {str(k): v for k, v in (data.get("columns") or {}).items() if isinstance(v, str)} \
+            if isinstance(data.get("columns"), dict) else {}
         rows = _table_rows(table, columns, base, matrix, problems, f"{path.name}: columns")
         return Manifest(path, rows, settings, sheet=sheet_path)
     lines = _yaml_lines(text)

@@ -54,7 +54,8 @@ def describe(error: Any, field: str = "") -> str:
         return f"{error.instance!r} is not allowed. Allowed: {allowed}."
     if error.validator == "type":
         kind = spec.get("type")
-        return f"{error.instance!r} is not a {kind}. Use a {kind}."
+        article = "an" if str(kind)[:1] in "aeiou" else "a"
+        return f"{error.instance!r} is not {article} {kind}. Use {article} {kind}."
     if error.validator in ("maxLength", "minLength"):
         n = len(error.instance) if isinstance(error.instance, str) else 0
         lo, hi = spec.get("minLength", 0), spec.get("maxLength", "any")

@@ -7,8 +7,9 @@ Quirks handled (each one has a fixture in tests/test_sheets.py):
 - CSV text in UTF-8 with or without a BOM (Excel "CSV UTF-8", Google Sheets,
   LibreOffice), or UTF-16 with a BOM (Excel "Unicode Text"). Other encodings are
   refused with how to export UTF-8 (a guessed encoding would send garbled prompts).
-- Delimiter comma, semicolon or tab, read off the header line (outside quotes),
-  else sniffed; an Excel ``sep=;`` first line is obeyed.
+- Delimiter comma, semicolon or tab, read off the header line (outside quotes);
+  for a one-column sheet, the one never seen outside quotes; an Excel ``sep=;``
+  first line is obeyed.
 - CRLF line ends; quoted cells holding newlines (kept as ``\\n``, so a CRLF and an
   LF export give the same job) and doubled quotes.
 - Blank rows and rows of bare delimiters are skipped, keeping row numbers; blank
@@ -31,7 +32,6 @@ import csv
 import io
 import re
 import unicodedata
-import zipfile
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -120,6 +120,9 @@ def _delimiter(text: str) -> tuple[str, str]:
     best = max(counts, key=lambda d: counts[d])
     if counts[best] and list(counts.values()).count(counts[best]) == 1:
         return best, text
+    if not counts[best]:  # one column: an exporter quotes every cell holding its delimiter
+        sample = text[:65536]
+        return next((d for d in _DELIMITERS if not _count_outside_quotes(sample, d)), ","), text
     try:
         return csv.Sniffer().sniff(text[:65536], delimiters="".join(_DELIMITERS)).delimiter, text
     except csv.Error:
@@ -141,8 +144,9 @@ def _read_excel(path: Path, sheet: str | None) -> tuple[str, list[list[str]]]:
 
     try:
         book = pd.ExcelFile(path, engine="openpyxl")
-    except (ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
-        raise _problem(path.name, f"cannot read as an Excel workbook: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a broken file
+        raise _problem(path.name, f"cannot read as an Excel workbook ({type(exc).__name__}): save it "
+                       "again as .xlsx, or export CSV UTF-8") from None
     with book:
         names = book.sheet_names
         if sheet is None:

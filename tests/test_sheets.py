@@ -87,6 +87,14 @@ def _resep(row: str, sep: str) -> str:
     return "".join(out)
 
 
+@pytest.mark.parametrize("sep", [",", ";"])
+def test_one_column_sheet_keeps_delimiters_inside_prompts(write, sep):
+    other = ";" if sep == "," else ","
+    path = write("one.csv", f'Prompt\n"Beach{sep} sunset [下降]"\nCity{other} night [跟随]\n')
+    jobs, _ = jobs_of(path, sets=["provider=gccai"])
+    assert [j.prompt for j in jobs] == [f"Beach{sep} sunset [下降]", f"City{other} night [跟随]"]
+
+
 def test_blank_rows_keep_spreadsheet_row_numbers_in_errors(cli, write):
     path = write("gaps.csv", "prompt,provider,duration\nok,apiframe,6\n\n,,\nbad,apiframe,7\n")
     result = cli("validate", path, "--simulate")
