@@ -1,9 +1,14 @@
 """The journal: every job's state in SQLite, so no paid task is lost or paid twice.
 
-One row per job_id (stdlib sqlite3, WAL mode, ``synchronous=FULL``). The runner
-records a submit's intent (``submitting``) before sending it and its task id
-(``submitted``) before doing anything else with it. A job found ``submitting``
-when a run starts is ``unknown``: possibly submitted, task id not received.
+One row per job_id (stdlib sqlite3, WAL mode). The runner records a submit's
+intent (``submitting``) before sending it and its task id (``submitted``)
+before doing anything else with it: those two writes are committed with
+``synchronous=FULL`` (on disk, even through a power cut). A job's end
+(succeeded / failed) is committed with ``synchronous=NORMAL`` (safe against a
+crash of the process; a power cut may lose it, and the next run then polls the
+task again from its recorded task id: nothing is paid twice). A job found
+``submitting`` when a run starts is ``unknown``: possibly submitted, task id
+not received.
 
 Job statuses: pending (not yet sent) -> submitting -> submitted (task id known,
 in flight) -> succeeded | failed; unknown; skipped_budget. The journal file is
@@ -83,6 +88,7 @@ class Journal:
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
+        self._level = "FULL"
         self.db.executescript(_SCHEMA)
 
     def _lock(self) -> None:
@@ -127,22 +133,31 @@ class Journal:
                     (job.job_id, _job_json(job), job.provider, PENDING, now),
                 )
 
-    def update(self, job_id: str, **fields: Any) -> None:
-        """Set columns of one job and commit (durable before returning)."""
+    def _sync(self, level: str) -> None:
+        if level != self._level:
+            self.db.execute(f"PRAGMA synchronous={level}")
+            self._level = level
+
+    def update(self, job_id: str, *, durable: bool = False, **fields: Any) -> None:
+        """Set columns of one job and commit. ``durable``: on disk through a
+        power cut (synchronous=FULL) before returning."""
+        self._sync("FULL" if durable else "NORMAL")
         fields["updated_at"] = time.time()
         cols = ", ".join(f"{k}=?" for k in fields)
         self.db.execute(f"UPDATE jobs SET {cols} WHERE job_id=?", (*fields.values(), job_id))
 
-    def mark_submitting(self, job_id: str, provider: str) -> None:
-        """Record the intent to submit, before the request is sent."""
+    def mark_submitting(self, job_id: str, provider: str, providers_tried: str | None = None) -> None:
+        """Record the intent to submit, durably, before the request is sent."""
+        self._sync("FULL")
         self.db.execute(
-            "UPDATE jobs SET status=?, provider=?, attempts=attempts+1, updated_at=? WHERE job_id=?",
-            (SUBMITTING, provider, time.time(), job_id),
+            "UPDATE jobs SET status=?, provider=?, providers_tried=COALESCE(?, providers_tried), "
+            "attempts=attempts+1, updated_at=? WHERE job_id=?",
+            (SUBMITTING, provider, providers_tried, time.time(), job_id),
         )
 
     def mark_submitted(self, job_id: str, task_id: str, submitted_at: float) -> None:
-        """Record a task id: committed before the caller does anything else."""
-        self.update(job_id, status=SUBMITTED, task_id=task_id, submitted_at=submitted_at,
+        """Record a task id durably: committed before the caller does anything else."""
+        self.update(job_id, durable=True, status=SUBMITTED, task_id=task_id, submitted_at=submitted_at,
                     error_code=None, provider_code=None, error_message=None)
 
     def recover_unknown(self) -> int:

@@ -215,16 +215,15 @@ class Runner:
                 slot = self._slot(name)
                 await slot.in_flight.acquire()
             tried.append(name)
-            self.journal.update(job.job_id, provider=name, providers_tried="|".join(tried))
             try:
-                return slot, await self._submit(slot, dataclasses.replace(job, provider=name))
+                return slot, await self._submit(slot, dataclasses.replace(job, provider=name), "|".join(tried))
             except _Moved as moved:
                 last = moved.error
         assert last is not None
         self._finish(job, J.FAILED, last.error_code, last.provider_code, str(last.provider_message))
         return slot, None
 
-    async def _submit(self, slot: Slot, job: Job) -> str | None:
+    async def _submit(self, slot: Slot, job: Job, tried: str) -> str | None:
         """Send one submit (retried only when surely not accepted); return the
         journaled task id, or None when the job ended (failed / unknown).
         Raises _Moved when another provider may take the job."""
@@ -244,7 +243,7 @@ class Runner:
                 s.max_attempts, idempotent=idempotent, base_s=s.backoff_base_s, max_total_s=s.retry_total_s
             ):
                 with attempt:
-                    task_id = await self._send_submit(slot, job, request)
+                    task_id = await self._send_submit(slot, job, request, tried)
         except ProviderError as exc:
             lost = not surely_not_accepted(exc) and not (idempotent and is_submit_retryable(exc, True))
             if lost:
@@ -258,7 +257,7 @@ class Runner:
         self.journal.mark_submitted(job.job_id, task_id, time.time())
         return task_id
 
-    async def _send_submit(self, slot: Slot, job: Job, request: Any) -> str:
+    async def _send_submit(self, slot: Slot, job: Job, request: Any, tried: str) -> str:
         """One submit request, paced; until the provider has accepted one, one
         at a time (so a bad key costs one request)."""
         if slot.breaker is not None:
@@ -267,7 +266,7 @@ class Runner:
             if slot.breaker is not None:
                 raise slot.breaker
             await slot.pacer.acquire()
-            self.journal.mark_submitting(job.job_id, slot.name)
+            self.journal.mark_submitting(job.job_id, slot.name, tried)
             try:
                 resp = await self.transport.send(slot.name, request, slot.settings.timeout_s)
                 task_id = slot.adapter.parse_submit(resp)
