@@ -18,6 +18,7 @@ run on the same journal raises StateLockedError at once.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import json
 import os
@@ -89,6 +90,8 @@ class Journal:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self._level = "FULL"
+        self._pending: list[tuple[str, tuple[Any, ...]]] = []
+        self._flushed: asyncio.Future[None] | None = None
         self.db.executescript(_SCHEMA)
 
     def _lock(self) -> None:
@@ -146,19 +149,46 @@ class Journal:
         cols = ", ".join(f"{k}=?" for k in fields)
         self.db.execute(f"UPDATE jobs SET {cols} WHERE job_id=?", (*fields.values(), job_id))
 
-    def mark_submitting(self, job_id: str, provider: str, providers_tried: str | None = None) -> None:
+    async def _durably(self, sql: str, params: tuple[Any, ...]) -> None:
+        """Run ``sql`` in a FULL-sync commit shared with every other durable write
+        of this event-loop tick (group commit); return once it is on disk."""
+        self._pending.append((sql, params))
+        if self._flushed is None:
+            self._flushed = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().call_soon(self._flush)
+        await asyncio.shield(self._flushed)
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        done, self._flushed = self._flushed, None
+        try:
+            self._sync("FULL")
+            with self.db:
+                self.db.execute("BEGIN")
+                for sql, params in pending:
+                    self.db.execute(sql, params)
+        except Exception as exc:  # noqa: BLE001 - handed to every waiter
+            if done is not None:
+                done.set_exception(exc)
+            return
+        if done is not None:
+            done.set_result(None)
+
+    async def mark_submitting(self, job_id: str, provider: str, providers_tried: str | None = None) -> None:
         """Record the intent to submit, durably, before the request is sent."""
-        self._sync("FULL")
-        self.db.execute(
+        await self._durably(
             "UPDATE jobs SET status=?, provider=?, providers_tried=COALESCE(?, providers_tried), "
             "attempts=attempts+1, updated_at=? WHERE job_id=?",
             (SUBMITTING, provider, providers_tried, time.time(), job_id),
         )
 
-    def mark_submitted(self, job_id: str, task_id: str, submitted_at: float) -> None:
-        """Record a task id durably: committed before the caller does anything else."""
-        self.update(job_id, durable=True, status=SUBMITTED, task_id=task_id, submitted_at=submitted_at,
-                    error_code=None, provider_code=None, error_message=None)
+    async def mark_submitted(self, job_id: str, task_id: str, submitted_at: float) -> None:
+        """Record a task id durably: on disk before the caller does anything else."""
+        await self._durably(
+            "UPDATE jobs SET status=?, task_id=?, submitted_at=?, error_code=NULL, provider_code=NULL, "
+            "error_message=NULL, updated_at=? WHERE job_id=?",
+            (SUBMITTED, task_id, submitted_at, time.time(), job_id),
+        )
 
     def recover_unknown(self) -> int:
         """Jobs left ``submitting`` by a killed run become ``unknown``; returns how many."""
@@ -174,6 +204,10 @@ class Journal:
         """One job's record as a dict, or None."""
         row = self.db.execute("SELECT * FROM jobs WHERE job_id=?", (job_id,)).fetchone()
         return dict(row) if row else None
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """Every job's record by job_id (one query)."""
+        return {r["job_id"]: r for r in self.records()}
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Every job's record, in insertion order."""

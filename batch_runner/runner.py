@@ -29,10 +29,10 @@ from .errors import ProviderError
 from .jobs import Job
 from .journal import Journal
 from .media import to_wire
-from .providers import ADAPTERS, TaskState
 from .polling import poll_delays
+from .providers import ADAPTERS, TaskState
 from .providers.taxonomy import NO_FAILOVER_CODES
-from .retry import is_submit_retryable, submit_retrying, surely_not_accepted
+from .retry import first_wait, is_submit_retryable, submit_retrying, surely_not_accepted
 from .secrets import redact
 from .settings import ProviderSettings
 from .slot import Slot
@@ -69,7 +69,8 @@ class Runner:
 
     ``settings``: per-provider settings; ``base_dir``: where relative image paths
     are resolved; ``on_finish(job, record)``: called as each job ends (progress);
-    ``checkpoint()``: called every ``checkpoint_every_s`` (results file).
+    ``checkpoint()``: called every ``checkpoint_every_s`` during the run (the
+    caller writes the final results).
     """
 
     def __init__(
@@ -105,8 +106,9 @@ class Runner:
         """Split jobs by journal state: (to resume polling, with task id), (to
         submit), (already final, nothing to do)."""
         resume, fresh, done = [], [], []
+        known = self.journal.snapshot()
         for job in self.jobs:
-            rec = self.journal.get(job.job_id) or {}
+            rec = known.get(job.job_id) or {}
             status = rec.get("status", J.PENDING)
             task_id = rec.get("task_id")
             provider = rec.get("provider") or job.provider
@@ -148,7 +150,6 @@ class Runner:
             await asyncio.gather(*(self._dispatch(self._slot(n), work) for n, work in queues.items()))
         finally:
             ticker.cancel()
-            self.checkpoint()
 
     async def _tick(self) -> None:
         while True:
@@ -191,7 +192,7 @@ class Runner:
                 slot, task_id = await self._submit_anywhere(slot, job)
                 if task_id is None:
                     return
-            await self._follow(slot, dataclasses.replace(job, provider=slot.name), task_id)
+            await self._follow(slot, _on(job, slot.name), task_id)
         except ProviderError as exc:
             self._finish(job, J.FAILED, exc.error_code, exc.provider_code, str(exc.provider_message))
         except (OSError, ValueError) as exc:  # a local image that cannot be read
@@ -216,7 +217,7 @@ class Runner:
                 await slot.in_flight.acquire()
             tried.append(name)
             try:
-                return slot, await self._submit(slot, dataclasses.replace(job, provider=name), "|".join(tried))
+                return slot, await self._submit(slot, _on(job, name), "|".join(tried))
             except _Moved as moved:
                 last = moved.error
         assert last is not None
@@ -230,20 +231,25 @@ class Runner:
         if slot.breaker is not None:
             raise _Moved(slot.breaker)
         s = slot.settings
-        request = slot.adapter.build_submit(
-            dataclasses.replace(
-                job,
-                image=to_wire(job.image, self.base_dir) if job.image else None,
-                end_image=to_wire(job.end_image, self.base_dir) if job.end_image else None,
-            )
-        )
+        wired = job
+        image = to_wire(job.image, self.base_dir) if job.image else None
+        end_image = to_wire(job.end_image, self.base_dir) if job.end_image else None
+        if (image, end_image) != (job.image, job.end_image):
+            wired = dataclasses.replace(job, image=image, end_image=end_image)
+        request = slot.adapter.build_submit(wired)
         idempotent = s.info.idempotency_key
         try:
-            async for attempt in submit_retrying(
-                s.max_attempts, idempotent=idempotent, base_s=s.backoff_base_s, max_total_s=s.retry_total_s
-            ):
-                with attempt:
-                    task_id = await self._send_submit(slot, job, request, tried)
+            try:  # the first try directly; tenacity takes over only for retries
+                task_id = await self._send_submit(slot, job, request, tried)
+            except ProviderError as first:
+                if s.max_attempts < 2 or not is_submit_retryable(first, idempotent):
+                    raise
+                await asyncio.sleep(first_wait(first, s.backoff_base_s))
+                async for attempt in submit_retrying(
+                    s.max_attempts - 1, idempotent=idempotent, base_s=s.backoff_base_s, max_total_s=s.retry_total_s
+                ):
+                    with attempt:
+                        task_id = await self._send_submit(slot, job, request, tried)
         except ProviderError as exc:
             lost = not surely_not_accepted(exc) and not (idempotent and is_submit_retryable(exc, True))
             if lost:
@@ -254,7 +260,7 @@ class Runner:
                 self._finish(job, J.FAILED, exc.error_code, exc.provider_code, str(exc.provider_message))
                 return None
             raise _Moved(exc) from exc
-        self.journal.mark_submitted(job.job_id, task_id, time.time())
+        await self.journal.mark_submitted(job.job_id, task_id, time.time())
         return task_id
 
     async def _send_submit(self, slot: Slot, job: Job, request: Any, tried: str) -> str:
@@ -266,7 +272,7 @@ class Runner:
             if slot.breaker is not None:
                 raise slot.breaker
             await slot.pacer.acquire()
-            self.journal.mark_submitting(job.job_id, slot.name, tried)
+            await self.journal.mark_submitting(job.job_id, slot.name, tried)
             try:
                 resp = await self.transport.send(slot.name, request, slot.settings.timeout_s)
                 task_id = slot.adapter.parse_submit(resp)
@@ -345,6 +351,11 @@ class Runner:
         )
         if status != J.PENDING:
             self.on_finish(job, self.journal.get(job.job_id) or {})
+
+
+def _on(job: Job, provider: str) -> Job:
+    """``job`` as run on ``provider`` (the same object when it already is)."""
+    return job if job.provider == provider else dataclasses.replace(job, provider=provider)
 
 
 class _maybe:
