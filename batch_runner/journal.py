@@ -11,7 +11,8 @@ task again from its recorded task id: nothing is paid twice). A job found
 not received.
 
 Job statuses: pending (not yet sent) -> submitting -> submitted (task id known,
-in flight) -> succeeded | failed; unknown; skipped_budget. The journal file is
+in flight) -> succeeded | failed; unknown; skipped_budget (not sent: over a
+budget cap; submitted by a later run whose budget allows it). The journal file is
 locked for the life of a run (``fcntl.flock`` on ``<journal>.lock``): a second
 run on the same journal raises StateLockedError at once.
 """
@@ -37,6 +38,7 @@ __all__ = ["Journal", "JOB_COLUMNS"]
 
 PENDING, SUBMITTING, SUBMITTED = "pending", "submitting", "submitted"
 SUCCEEDED, FAILED, UNKNOWN = "succeeded", "failed", "unknown"
+SKIPPED_BUDGET = "skipped_budget"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (

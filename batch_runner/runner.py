@@ -25,11 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from . import journal as J
+from .budget import Budget
 from .errors import ProviderError
 from .jobs import Job
 from .journal import Journal
 from .media import to_wire
 from .polling import poll_delays
+from .pricing import video_cost
 from .providers import ADAPTERS, TaskState
 from .providers.taxonomy import NO_FAILOVER_CODES
 from .retry import first_wait, is_submit_retryable, submit_retrying, surely_not_accepted
@@ -84,6 +86,7 @@ class Runner:
         options: RunOptions | None = None,
         on_finish: Callable[[Job, dict[str, Any]], None] | None = None,
         checkpoint: Callable[[], None] | None = None,
+        budget: Budget | None = None,
     ):
         self.jobs = jobs
         self.settings = settings
@@ -93,6 +96,7 @@ class Runner:
         self.options = options or RunOptions()
         self.on_finish = on_finish or (lambda job, rec: None)
         self.checkpoint = checkpoint or (lambda: None)
+        self.budget = budget or Budget()
         self.stopping = False
         self._prepared = False
         self.slots: dict[str, Slot] = {}
@@ -117,7 +121,7 @@ class Runner:
                 status == J.FAILED and rec.get("error_code") == "timeout" and task_id
             ):
                 resume.append((dataclasses.replace(job, provider=provider), task_id))
-            elif status == J.PENDING:
+            elif status in (J.PENDING, J.SKIPPED_BUDGET):
                 fresh.append(job)
             elif status == J.FAILED and self.options.retry_failed:
                 fresh.append(job)
@@ -231,6 +235,11 @@ class Runner:
         if slot.breaker is not None:
             raise _Moved(slot.breaker)
         s = slot.settings
+        if self.budget.active:
+            refused = self.budget.reserve(job.job_id, slot.name, video_cost(s, job.model, job.resolution, job.duration))
+            if refused:
+                self._finish(job, J.SKIPPED_BUDGET, "budget", "", refused)
+                return None
         wired = job
         image = to_wire(job.image, self.base_dir) if job.image else None
         end_image = to_wire(job.end_image, self.base_dir) if job.end_image else None
@@ -252,10 +261,11 @@ class Runner:
                         task_id = await self._send_submit(slot, job, request, tried)
         except ProviderError as exc:
             lost = not surely_not_accepted(exc) and not (idempotent and is_submit_retryable(exc, True))
-            if lost:
+            if lost:  # possibly paid: the reservation stays committed
                 self._finish(job, J.UNKNOWN, "unknown", exc.provider_code,
                              f"possibly submitted, answer lost ({exc.error_code}: {exc.provider_message})")
                 return None
+            self.budget.settle(job.job_id, paid=False)
             if exc.error_code in NO_FAILOVER_CODES:
                 self._finish(job, J.FAILED, exc.error_code, exc.provider_code, str(exc.provider_message))
                 return None
@@ -321,19 +331,21 @@ class Runner:
         return state
 
     def _record_state(self, job: Job, state: TaskState) -> None:
+        s = self.settings[job.provider]
         if state.status != "succeeded":
+            self.budget.settle(job.job_id, paid=s.info.charges_failed)
             self._finish(job, J.FAILED, state.error_code or "task_failed", state.provider_code, state.message)
             return
-        s = self.settings[job.provider]
-        price = s.info.price(job.model, job.resolution, job.duration)
+        self.budget.settle(job.job_id, paid=True)
+        cost = video_cost(s, job.model, job.resolution, job.duration)
         self.journal.update(
             job.job_id,
             status=J.SUCCEEDED,
             finished_at=time.time(),
             video_url=state.video_url,
             url_expires_at=state.url_expires_at,
-            cost_credits=price if s.info.price_unit == "credits" else None,
-            cost_usd=s.cost_usd(price),
+            cost_credits=cost.credits,
+            cost_usd=cost.usd,
             error_code=None,
             provider_code=None,
             error_message=None,
