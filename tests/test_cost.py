@@ -9,6 +9,7 @@ import pandas as pd
 import yaml
 
 from batch_runner.app import RunRequest, execute, load_jobs
+
 from conftest import ROOT, sim_env
 
 PRICES = yaml.safe_load((ROOT / "batch_runner" / "data" / "providers.yaml").read_text(encoding="utf-8"))

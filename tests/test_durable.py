@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
+
 from conftest import ROOT, sim_env
 
 PROVIDERS = ("gccai", "apiframe", "minimax", "gptproto")

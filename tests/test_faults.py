@@ -8,10 +8,11 @@ from collections import Counter
 import pandas as pd
 import pytest
 import yaml
-from conftest import PROVIDERS, sim_env
 
 from batch_runner.app import RunRequest, execute
 from batch_runner.simulator import ProviderSimConfig, SimConfig, running_simulator
+
+from conftest import PROVIDERS, sim_env
 
 FAST = {"rpm": 6000, "max_in_flight": 10, "poll_interval_s": 0.05, "timeout_s": 2,
         "backoff_base_s": 0.05, "max_attempts": 8, "task_timeout_s": 5, "typical_generation_s": 0.2}
