@@ -231,7 +231,7 @@ async def execute(request: RunRequest) -> int:
     for line in summary.lines():
         log.warning("%s", line) if request.quiet else log.info("%s", line)
     if old:
-        log.info("%d job(s) in the journal are no longer in the manifest "
+        log.warning("%d job(s) in the journal are no longer in the manifest "
                  "(see `batch-runner results %s`)", old, state)
     log.info("results: %s (journal: %s)", request.output, state)
     if stopped:
