@@ -20,12 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .budget import Budget
 from .download import DEFAULT_TEMPLATE, Downloader, DownloadOptions, plan_names
-from .errors import ManifestError
+from .errors import BudgetError, ManifestError
 from .jobs import Job, expand
 from .journal import Journal
 from .logs import event, job_event
 from .manifest import Manifest, load_manifest, parse_overrides
+from .plan import Plan, make_plan
 from .progress import Progress
 from .report import write_report
 from .results import summarize, write_results
@@ -37,7 +39,7 @@ __all__ = ["RunRequest", "execute", "load_jobs", "default_state_path", "dry_run_
 
 log = logging.getLogger("batch_runner")
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_BUDGET = 0, 1, 2, 3, 4
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 SIM_SPEEDUP = 30.0          # simulated time runs this much faster than real time
 SIM_KEY = "sim-key"
@@ -58,6 +60,9 @@ class RunRequest:
     environ: Mapping[str, str] | None = None
     options: RunOptions | None = None
     speedup: float | None = None  # time scale; default SIM_SPEEDUP with simulate, else 1
+    max_cost: float | None = None  # USD cap of this run
+    max_credits: dict[str, float] = field(default_factory=dict)  # credit caps per provider
+    fit_budget: bool = False  # run what fits under the caps instead of refusing to start
     sheet: str | None = None  # the workbook sheet to read (default: the first)
     strict: bool = False  # manifest warnings are errors
     download: Path | None = None  # save finished videos here
@@ -148,6 +153,13 @@ async def _simulator(request: RunRequest, manifest: Manifest) -> AsyncIterator[s
         yield sim.base_url
 
 
+def plan_manifest(request: RunRequest) -> Plan:
+    """The plan of every job of the manifest (no network, no journal).
+    Raises ManifestError."""
+    jobs, manifest = load_jobs(request)
+    return make_plan(jobs, resolve_settings(manifest.provider_settings, _environ(request)))
+
+
 def dry_run_counts(request: RunRequest) -> dict[str, int]:
     """What a run would do, from the journal alone: jobs done, in flight,
     failed, unknown, and new. Sends nothing."""
@@ -166,10 +178,31 @@ def dry_run_counts(request: RunRequest) -> dict[str, int]:
     return counts
 
 
+def check_estimate(estimate: Plan, budget: Budget) -> None:
+    """Refuse to start a run whose plan exceeds a cap. Raises BudgetError."""
+    if budget.max_usd is not None:
+        if estimate.unknown_usd:
+            unknown = [p.provider for p in estimate.providers.values() if p.unknown_usd]
+            raise BudgetError(
+                f"--max-cost ${budget.max_usd:.2f}: {estimate.unknown_usd} job(s) on {', '.join(unknown)} have no "
+                "known USD price (set usd_per_credit under providers: for credit-priced providers), "
+                "or run with --fit-budget to run only what fits")
+        if estimate.usd > budget.max_usd + 1e-9:
+            raise BudgetError(
+                f"the plan costs ${estimate.usd:.2f}, over --max-cost ${budget.max_usd:.2f}: "
+                "raise the cap, or run with --fit-budget to run jobs in order until the cap")
+    for provider, cap in budget.max_credits.items():
+        credits = estimate.providers[provider].credits if provider in estimate.providers else 0.0
+        if credits > cap + 1e-9:
+            raise BudgetError(f"the plan uses {credits:g} {provider} credits, over --max-credits {provider}={cap:g}: "
+                              "raise the cap, or run with --fit-budget")
+
+
 async def execute(request: RunRequest) -> int:
     """Run the manifest; write results and the summary; return the exit status.
 
-    Raises ManifestError (invalid manifest), StateLockedError (journal in use).
+    Raises ManifestError (invalid manifest), StateLockedError (journal in use),
+    BudgetError (the plan exceeds --max-cost / --max-credits).
     """
     started = time.monotonic()
     jobs, manifest = load_jobs(request)
@@ -193,9 +226,13 @@ async def execute(request: RunRequest) -> int:
             options = request.options or RunOptions(
                 retry_failed=request.retry_failed, resubmit_unknown=request.resubmit_unknown
             )
+            budget = Budget(request.max_cost, request.max_credits)
             runner = Runner(jobs, settings, journal, None, base_dir=manifest.base_dir,  # type: ignore[arg-type]
-                            options=options, checkpoint=checkpoint)
+                            options=options, checkpoint=checkpoint, budget=budget)
             _, fresh, done = runner.prepare()
+            estimate = make_plan(fresh, settings)
+            if budget.active and not request.fit_budget:
+                check_estimate(estimate, budget)
             progress = Progress(len(jobs), len(done), enabled=not request.quiet, bar=request.log_format == "text")
             downloader = None
             if request.download:
@@ -220,7 +257,7 @@ async def execute(request: RunRequest) -> int:
         old = sum(1 for r in journal.records() if r["job_id"] not in ids)
     if request.report:
         write_report(request.output, request.report)
-    summary = summarize(records, time.monotonic() - started)
+    summary = summarize(records, time.monotonic() - started, estimate)
     lines = summary.lines()
     if downloader:
         lines.append(f"  downloads: {downloader.saved} saved, {downloader.kept} already there, "
@@ -229,7 +266,7 @@ async def execute(request: RunRequest) -> int:
     event("summary", "\n".join(lines), by_status=summary.by_status, cost=cost, wall_s=round(summary.wall_s, 3),
           downloads_failed=len(downloader.failed) if downloader else None)
     if old:
-        log.info("%d job(s) in the journal are no longer in the manifest "
+        log.warning("%d job(s) in the journal are no longer in the manifest "
                  "(see `batch-runner results %s`)", old, state)
     log.info("results: %s (journal: %s)", request.output, state)
     if request.report:

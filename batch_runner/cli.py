@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from .app import (
+    EXIT_BUDGET,
     EXIT_LOCKED,
     EXIT_USAGE,
     RunRequest,
@@ -24,7 +25,7 @@ from .app import (
     load_jobs,
 )
 from .download import DEFAULT_TEMPLATE
-from .errors import ConfigError, ManifestError, StateLockedError
+from .errors import BudgetError, ConfigError, ManifestError, StateLockedError
 
 __all__ = ["main"]
 
@@ -73,6 +74,12 @@ _strict_option = click.option("--strict", is_flag=True,
               help="Submit again jobs whose submit answer was lost (may pay twice).")
 @click.option("--dry-run", is_flag=True, help="Show what a run would do; send nothing.")
 @click.option("--quiet", is_flag=True, help="Print only the summary and errors.")
+@click.option("--max-cost", type=float, default=None, metavar="USD",
+              help="Refuse to start when the plan costs more; never submit past it during the run.")
+@click.option("--max-credits", "max_credits", multiple=True, metavar="PROVIDER=N",
+              help="Cap a provider in its own credits, e.g. --max-credits apiframe=500.")
+@click.option("--fit-budget", is_flag=True,
+              help="Under a cap, run jobs in manifest order until it is reached (the rest: skipped_budget).")
 @click.option("--verbose", is_flag=True, help="Text logs: also one line per job submitted, finished, retried, saved.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="json: one JSON object per event on stderr (for cron and log collectors).")
@@ -87,17 +94,23 @@ _strict_option = click.option("--strict", is_flag=True,
 @click.option("--report", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="HTML",
               help="Write the HTML report of the results here.")
 def run(manifest: Path, output: Path, state: Path | None, sets: tuple[str, ...], simulate: bool,
-        retry_failed: bool, resubmit_unknown: bool, dry_run: bool, quiet: bool, verbose: bool,
+        retry_failed: bool, resubmit_unknown: bool, dry_run: bool, quiet: bool,
+        max_cost: float | None, max_credits: tuple[str, ...], fit_budget: bool, verbose: bool,
         log_format: str, sheet: str | None, strict: bool, download: Path | None, download_name: str,
         download_max_mb: float, report: Path | None) -> None:
     """Run every job of MANIFEST and write the results CSV."""
     _setup_logging(quiet, log_format, verbose)
+    try:
+        credit_caps = _credit_caps(max_credits)
+    except ConfigError as exc:
+        _fail(exc, EXIT_USAGE)
     request = RunRequest(
         manifest=manifest, output=output, state=state or default_state_path(output),
         sets=list(sets), simulate=simulate, retry_failed=retry_failed,
-        resubmit_unknown=resubmit_unknown, quiet=quiet, sheet=sheet, strict=strict,
-        download=download, download_name=download_name, download_max_mb=download_max_mb,
-        report=report, log_format=log_format,
+        resubmit_unknown=resubmit_unknown, quiet=quiet,
+        max_cost=max_cost, max_credits=credit_caps, fit_budget=fit_budget,
+        sheet=sheet, strict=strict, download=download, download_name=download_name,
+        download_max_mb=download_max_mb, report=report, log_format=log_format,
     )
     try:
         if dry_run:
@@ -111,7 +124,49 @@ def run(manifest: Path, output: Path, state: Path | None, sets: tuple[str, ...],
         _fail(exc, EXIT_USAGE)
     except StateLockedError as exc:
         _fail(exc, EXIT_LOCKED)
+    except BudgetError as exc:
+        _fail(exc, EXIT_BUDGET)
     sys.exit(status)
+
+
+def _credit_caps(pairs: tuple[str, ...]) -> dict[str, float]:
+    """``PROVIDER=N`` pairs as a dict; raises ConfigError."""
+    from .catalog import catalog
+
+    caps = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        info = catalog().get(name.strip())
+        try:
+            caps[name.strip()] = float(value)
+        except ValueError:
+            info = None
+        if info is None or info.price_unit != "credits":
+            credit_priced = [n for n, i in catalog().items() if i.price_unit == "credits"]
+            raise ConfigError(f"--max-credits {pair}: use PROVIDER=N with a credit-priced provider "
+                              f"({', '.join(credit_priced)})")
+    return caps
+
+
+@main.command()
+@click.argument("manifest", type=click.Path(path_type=Path))
+@_set_option
+@_simulate_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def plan(manifest: Path, sets: tuple[str, ...], simulate: bool, fmt: str) -> None:
+    """Show jobs, videos, credits, USD and estimated time per provider; no network."""
+    import json
+
+    from .app import plan_manifest
+
+    try:
+        result = plan_manifest(RunRequest(manifest=manifest, sets=list(sets), simulate=simulate))
+    except ManifestError as exc:
+        _fail(exc, EXIT_USAGE)
+    if fmt == "json":
+        click.echo(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
+    else:
+        click.echo("\n".join(result.lines()))
 
 
 @main.command()

@@ -26,7 +26,7 @@ from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
 
-__all__ = ["JOB_EVENTS", "event", "job_event", "retry_logger", "setup_logging"]
+__all__ = ["JOB_EVENTS", "event", "job_event", "retry_event", "retry_logger", "setup_logging"]
 
 log = logging.getLogger("batch_runner")
 JOB_EVENTS = frozenset({"job_submitted", "job_finished", "retry", "video_saved"})
@@ -111,15 +111,20 @@ def job_event(job: Any, record: dict[str, Any]) -> None:
               error_message=record.get("error_message"))
 
 
-def retry_logger(job_id: str, what: str) -> Any:
+def retry_event(job_id: str, what: str, attempt: int, wait_s: float, error: BaseException | None) -> None:
+    """Log a ``retry`` event: try ``attempt`` of ``what`` failed; the next in ``wait_s`` seconds."""
+    event("retry", "job %s: %s try %d failed (%s); trying again in %.1f s", job_id, what, attempt, error, wait_s,
+          job_id=job_id, action=what, attempt=attempt, wait_s=round(wait_s, 3), error=str(error))
+
+
+def retry_logger(job_id: str, what: str, tries_before: int = 0) -> Any:
     """A tenacity ``before_sleep`` that logs a ``retry`` event for ``what``
-    (e.g. "submit to apiframe", "download")."""
+    (e.g. "submit to apiframe", "download"); ``tries_before``: tries made
+    before this tenacity loop started (counted in ``attempt``)."""
 
     def before_sleep(state: Any) -> None:
         exc = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
-        event("retry", "job %s: %s try %d failed (%s); trying again in %.1f s", job_id, what,
-              state.attempt_number, exc, wait, job_id=job_id, action=what,
-              attempt=state.attempt_number, wait_s=round(wait, 3), error=str(exc))
+        retry_event(job_id, what, tries_before + state.attempt_number, wait, exc)
 
     return before_sleep

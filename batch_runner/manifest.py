@@ -170,24 +170,30 @@ def _split(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     return fields, extras
 
 
-def _yaml_lines(text: str) -> list[int]:
-    """1-based line of each item of the top-level ``jobs`` list."""
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: ~10x faster
+
+
+def _parse_yaml(text: str) -> tuple[Any, list[int]]:
+    """The document and the 1-based line of each item of its ``jobs`` list,
+    from one parse. Raises yaml.YAMLError."""
+    loader = _Loader(text)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return []
-    if not isinstance(root, yaml.MappingNode):
-        return []
-    for key, value in root.value:
-        if key.value == "jobs" and isinstance(value, yaml.SequenceNode):
-            return [item.start_mark.line + 1 for item in value.value]
-    return []
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
+    finally:
+        loader.dispose()
+    lines: list[int] = []
+    if isinstance(root, yaml.MappingNode):
+        for key, value in root.value:
+            if key.value == "jobs" and isinstance(value, yaml.SequenceNode):
+                lines = [item.start_mark.line + 1 for item in value.value]
+    return data, lines
 
 
 def _load_yaml(path: Path, overrides: dict[str, Any], problems: list[Problem], sheet: str | None) -> Manifest:
     text = path.read_text(encoding="utf-8-sig")
     try:
-        data = yaml.safe_load(text)
+        data, lines = _parse_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path.name}: line {mark.line + 1}" if mark else path.name
@@ -220,7 +226,6 @@ def _load_yaml(path: Path, overrides: dict[str, Any], problems: list[Problem], s
             if isinstance(data.get("columns"), dict) else {}
         rows = _table_rows(table, columns, base, matrix, problems, f"{path.name}: columns")
         return Manifest(path, rows, settings, sheet=sheet_path)
-    lines = _yaml_lines(text)
     rows: list[ManifestRow] = []
     for i, job in enumerate(jobs):
         line = lines[i] if i < len(lines) else i + 1

@@ -46,9 +46,12 @@ class Pacer:
     async def acquire(self) -> None:
         """Wait for this provider's next submit slot."""
         self._recover()
-        await self._limiter.acquire()
-        while (wait := self._not_before - self.clock()) > 0:
-            await asyncio.sleep(wait)
+        while True:
+            await self._limiter.acquire()
+            wait = self._not_before - self.clock()
+            if wait <= 0:
+                return
+            await asyncio.sleep(wait)  # then queue again: no burst when the pause ends
 
     def rate_limited(self, retry_after_s: float | None = None) -> None:
         """A submit was answered with a rate limit: halve the rate, and send

@@ -48,7 +48,7 @@ def describe(error: Any, field: str = "") -> str:
     spec = error.schema if isinstance(error.schema, dict) else {}
     if error.validator == "anyOf" and field == "provider":
         names = ", ".join(schema()["$defs"]["provider_name"]["enum"])
-        return f"{error.instance!r} is not a provider or a list of providers. Allowed: {names}."
+        return f"{error.instance!r} is not a provider or a list of providers. Allowed: {names}, auto."
     if error.validator == "enum":
         allowed = ", ".join(str(v) for v in spec.get("enum", []))
         return f"{error.instance!r} is not allowed. Allowed: {allowed}."

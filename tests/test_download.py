@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 import yaml
 from aiohttp import web
-from conftest import sim_env
 
 from batch_runner.app import RunRequest, execute
 from batch_runner.download import Downloader, DownloadOptions, plan_names
@@ -18,6 +17,8 @@ from batch_runner.errors import ConfigError
 from batch_runner.jobs import Job
 from batch_runner.journal import Journal
 from batch_runner.transport import Transport
+
+from conftest import sim_env
 
 SPEEDUP = 60.0
 

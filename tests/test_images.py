@@ -8,10 +8,11 @@ import io
 
 import pytest
 from aiohttp import web
-from conftest import sim_env
 from PIL import Image
 
 from batch_runner.app import RunRequest, execute
+
+from conftest import sim_env
 
 MiB = 2**20
 

@@ -7,10 +7,11 @@ import logging
 
 import pytest
 import yaml
-from conftest import sim_env
 
 from batch_runner.app import RunRequest, execute
 from batch_runner.logs import setup_logging
+
+from conftest import sim_env
 
 
 @pytest.fixture

@@ -9,9 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import sim_env
 
 from batch_runner.app import RunRequest, execute
+
+from conftest import sim_env
 
 CHROMIUM = Path(os.environ.get("BATCH_RUNNER_CHROMIUM", "/usr/bin/chromium"))
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -5,10 +5,11 @@ from __future__ import annotations
 import aiohttp
 import pandas as pd
 import yaml
-from conftest import ROOT, sim_env
 
 from batch_runner.app import RunRequest, execute
 from batch_runner.catalog import catalog
+
+from conftest import ROOT, sim_env
 
 SPEEDUP = 60.0  # 10 s poll interval -> 0.17 s
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from conftest import DATA, ROOT
 from openpyxl import Workbook
 
 from batch_runner.app import RunRequest, load_jobs
+
+from conftest import DATA, ROOT
 
 KEYS = {f"{p.upper()}_API_KEY": "k-123456" for p in
         ("minimax", "gptge", "gccai", "gptproto", "apiinone", "apiframe")}
