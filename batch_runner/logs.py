@@ -14,7 +14,7 @@ stderr. Every record carries an ``event`` name:
 with ``time`` (ISO 8601 UTC), ``level``, ``event``, ``message`` and the fields
 above. The text format hides the per-job events (``JOB_EVENTS``) unless
 ``--verbose``; ``--quiet`` keeps only warnings, errors and the summary, in
-either format. Messages never carry API keys (errors are redacted before).
+either format. Messages never carry API keys (provider errors are redacted).
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ import time
 from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
+
+from .secrets import redact
 
 __all__ = ["JOB_EVENTS", "event", "job_event", "retry_event", "retry_logger", "setup_logging"]
 
@@ -113,8 +115,9 @@ def job_event(job: Any, record: dict[str, Any]) -> None:
 
 def retry_event(job_id: str, what: str, attempt: int, wait_s: float, error: BaseException | None) -> None:
     """Log a ``retry`` event: try ``attempt`` of ``what`` failed; the next in ``wait_s`` seconds."""
-    event("retry", "job %s: %s try %d failed (%s); trying again in %.1f s", job_id, what, attempt, error, wait_s,
-          job_id=job_id, action=what, attempt=attempt, wait_s=round(wait_s, 3), error=str(error))
+    text = redact(str(error))
+    event("retry", "job %s: %s try %d failed (%s); trying again in %.1f s", job_id, what, attempt, text, wait_s,
+          job_id=job_id, action=what, attempt=attempt, wait_s=round(wait_s, 3), error=text)
 
 
 def retry_logger(job_id: str, what: str, tries_before: int = 0) -> Any:
