@@ -26,8 +26,9 @@ RESULT_COLUMNS = [
     "image", "duration", "resolution", "status", "task_id", "video_url",
     "cost_credits", "cost_usd", "attempts", "error_code", "provider_code",
     "error_message", "submitted_at", "finished_at", "elapsed_s", "url_expires_at",
+    "local_path", "bytes", "sha256",
 ]
-_NUMERIC = {"row", "variant", "duration", "cost_credits", "cost_usd", "attempts", "elapsed_s"}
+_NUMERIC = {"row", "variant", "duration", "cost_credits", "cost_usd", "attempts", "elapsed_s", "bytes"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
 
 
@@ -75,6 +76,9 @@ def result_row(record: dict[str, Any]) -> dict[str, Any]:
         "finished_at": _iso(finished),
         "elapsed_s": elapsed,
         "url_expires_at": _iso(record.get("url_expires_at")),
+        "local_path": record.get("local_path") or "",
+        "bytes": record.get("bytes"),
+        "sha256": record.get("sha256") or "",
     }
     for key, value in (job.get("extras") or {}).items():
         if key not in row:
@@ -89,6 +93,7 @@ def results_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     for r in rows:
         extras += [k for k in r if k not in RESULT_COLUMNS and k not in extras]
     frame = pd.DataFrame(rows, columns=RESULT_COLUMNS + extras)
+    frame["bytes"] = frame["bytes"].astype("Int64")  # whole bytes, blank when not saved
     for col in frame.columns:
         if col not in _NUMERIC:
             frame[col] = frame[col].map(safe_cell)
