@@ -158,6 +158,8 @@ class Summary:
         if plan is None:
             return ""
         usd = "USD unknown" if plan.unknown_usd == plan.jobs else f"${plan.usd:.2f}"
+        if 0 < plan.unknown_usd < plan.jobs:
+            usd += f" + {plan.unknown_usd} of unknown USD price"
         credits = f", {plan.credits:g} credits" if plan.credits else ""
         return f"  (plan: {plan.jobs} jobs, {usd}{credits})"
 
