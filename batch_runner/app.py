@@ -26,6 +26,7 @@ from .manifest import Manifest, load_manifest, parse_overrides
 from .progress import Progress
 from .results import summarize, write_results
 from .runner import Runner, RunOptions
+from .secrets import remember_keys
 from .settings import ProviderSettings, resolve_settings
 from .transport import Transport
 
@@ -55,6 +56,7 @@ class RunRequest:
     environ: Mapping[str, str] | None = None
     options: RunOptions | None = None
     speedup: float | None = None  # time scale; default SIM_SPEEDUP with simulate, else 1
+    allow_outside_paths: bool = False  # image paths may leave the manifest's folder
 
     def __post_init__(self) -> None:
         self.manifest, self.output = Path(self.manifest), Path(self.output)
@@ -87,8 +89,11 @@ def _environ(request: RunRequest, sim_url: str | None = None) -> dict[str, str]:
 
 def load_jobs(request: RunRequest, environ: Mapping[str, str] | None = None) -> tuple[list[Job], Manifest]:
     """Load, check and expand the manifest. Raises ManifestError."""
+    env = environ if environ is not None else _environ(request)
+    remember_keys(env)  # so a key pasted into the manifest is recognised, and redacted
     manifest = load_manifest(request.manifest, parse_overrides(request.sets), strict=False)
-    jobs = expand(manifest, environ if environ is not None else _environ(request))
+    manifest.allow_outside_paths = request.allow_outside_paths
+    jobs = expand(manifest, env)
     return jobs, manifest
 
 
@@ -172,6 +177,8 @@ async def execute(request: RunRequest) -> int:
             options = request.options or RunOptions(
                 retry_failed=request.retry_failed, resubmit_unknown=request.resubmit_unknown
             )
+            if request.allow_outside_paths:
+                options = dataclasses.replace(options, allow_outside_paths=True)
             runner = Runner(jobs, settings, journal, None, base_dir=manifest.base_dir,  # type: ignore[arg-type]
                             options=options, checkpoint=checkpoint)
             _, fresh, done = runner.prepare()

@@ -83,6 +83,7 @@ def check_job(
     where: str,
     fields: Mapping[str, Any],
     base_dir: Path,
+    allow_outside: bool = False,
 ) -> tuple[list[Problem], list[str]]:
     """Capability problems of one row, and the providers that can run it.
 
@@ -104,10 +105,15 @@ def check_job(
             problems += [Problem(where, fld, msg + hint) for fld, msg in reasons]
         else:
             problems.append(Problem(where, "provider", f"fallback {name} dropped: {reasons[0][1]}", "warning"))
+    from .media import resolve_image  # media imports this module
+
     for fld in ("image", "end_image"):
         ref = fields.get(fld)
-        if ref and image_kind(ref) == "file" and not (base_dir / ref).is_file():
-            problems.append(Problem(where, fld, f"no such image file: {ref} (paths are relative to the manifest)"))
+        if ref and image_kind(ref) == "file":
+            try:
+                resolve_image(ref, base_dir, allow_outside)
+            except ValueError as exc:
+                problems.append(Problem(where, fld, str(exc)))
     return problems, runnable
 
 

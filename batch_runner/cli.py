@@ -25,6 +25,7 @@ from .app import (
     load_jobs,
 )
 from .errors import ConfigError, ManifestError, StateLockedError
+from .secrets import load_env_file
 
 __all__ = ["main"]
 
@@ -45,12 +46,22 @@ def _fail(exc: Exception, status: int) -> None:
 @click.group()
 @click.version_option(package_name="batch-runner")
 def main() -> None:
-    """Turn a campaign manifest into Hailuo 2.3 videos across six providers."""
+    """Turn a campaign manifest into Hailuo 2.3 videos across six providers.
+
+    API keys come from the environment, or from a .env file in the current folder.
+    """
+    warning = load_env_file()
+    if warning:
+        click.echo(warning, err=True)
 
 
 _set_option = click.option(
     "--set", "sets", multiple=True, metavar="KEY=VALUE",
     help="A job default, e.g. --set provider=apiframe (for a CSV without that column).",
+)
+_outside_option = click.option(
+    "--allow-outside-paths", is_flag=True,
+    help="Let image paths leave the manifest's folder (through .., absolute paths or symlinks).",
 )
 _simulate_option = click.option(
     "--simulate", is_flag=True,
@@ -66,19 +77,21 @@ _simulate_option = click.option(
               help="Journal file (SQLite). Default: next to the output, <output>.journal.sqlite.")
 @_set_option
 @_simulate_option
+@_outside_option
 @click.option("--retry-failed", is_flag=True, help="Submit again the jobs that ended failed.")
 @click.option("--resubmit-unknown", is_flag=True,
               help="Submit again jobs whose submit answer was lost (may pay twice).")
 @click.option("--dry-run", is_flag=True, help="Show what a run would do; send nothing.")
 @click.option("--quiet", is_flag=True, help="Print only the summary and errors.")
 def run(manifest: Path, output: Path, state: Path | None, sets: tuple[str, ...], simulate: bool,
-        retry_failed: bool, resubmit_unknown: bool, dry_run: bool, quiet: bool) -> None:
+        allow_outside_paths: bool, retry_failed: bool, resubmit_unknown: bool, dry_run: bool,
+        quiet: bool) -> None:
     """Run every job of MANIFEST and write the results CSV."""
     _setup_logging(quiet)
     request = RunRequest(
         manifest=manifest, output=output, state=state or default_state_path(output),
         sets=list(sets), simulate=simulate, retry_failed=retry_failed,
-        resubmit_unknown=resubmit_unknown, quiet=quiet,
+        resubmit_unknown=resubmit_unknown, quiet=quiet, allow_outside_paths=allow_outside_paths,
     )
     try:
         if dry_run:
@@ -99,9 +112,11 @@ def run(manifest: Path, output: Path, state: Path | None, sets: tuple[str, ...],
 @click.argument("manifest", type=click.Path(path_type=Path))
 @_set_option
 @_simulate_option
-def validate(manifest: Path, sets: tuple[str, ...], simulate: bool) -> None:
+@_outside_option
+def validate(manifest: Path, sets: tuple[str, ...], simulate: bool, allow_outside_paths: bool) -> None:
     """Check MANIFEST without any network; print every problem (exit 2 if invalid)."""
-    request = RunRequest(manifest=manifest, sets=list(sets), simulate=simulate)
+    request = RunRequest(manifest=manifest, sets=list(sets), simulate=simulate,
+                         allow_outside_paths=allow_outside_paths)
     try:
         jobs, loaded = load_jobs(request)
     except ManifestError as exc:

@@ -105,7 +105,7 @@ def expand(manifest: Manifest, environ: Mapping[str, str] | None = None) -> list
         if not row.valid:
             continue
         f = row.fields
-        found, runnable = check_job(row.where, f, manifest.base_dir)
+        found, runnable = check_job(row.where, f, manifest.base_dir, manifest.allow_outside_paths)
         problems += [p for p in found if p.severity == "error"]
         manifest.warnings += [p for p in found if p.severity != "error"]
         for name in runnable[:1]:

@@ -11,6 +11,7 @@ line, the field, what is wrong and what is allowed.
 from __future__ import annotations
 
 import difflib
+import io
 import json
 from dataclasses import dataclass, field
 from functools import cache
@@ -20,7 +21,9 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
+from . import limits
 from .errors import ManifestError, Problem
+from .yaml_loader import load_yaml
 
 __all__ = ["Manifest", "ManifestRow", "load_manifest", "job_validator", "JOB_FIELDS"]
 
@@ -77,6 +80,7 @@ class Manifest:
     provider_settings: dict[str, dict[str, Any]]
     warnings: list[Problem] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    allow_outside_paths: bool = False  # image paths may leave the manifest's folder
 
     @property
     def base_dir(self) -> Path:
@@ -116,6 +120,8 @@ def _normalise(name: str, value: Any) -> Any:
         return value[0] if len(value) == 1 else value
     if name in ("provider", "model") and isinstance(value, str):
         return value.strip().lower()
+    if isinstance(value, float) and value.is_integer() and JOB_FIELDS.get(name, {}).get("type") == "integer":
+        return int(value)  # 6.0 -> 6: the same job (and job id) as 6
     return value
 
 
@@ -124,12 +130,14 @@ def _describe(error: Any) -> str:
     spec = error.schema if isinstance(error.schema, dict) else {}
     if error.validator == "anyOf" and error.path and error.path[-1] == "provider":
         names = ", ".join(schema()["$defs"]["provider_name"]["enum"])
-        return f"{error.instance!r} is not a provider or a list of providers. Allowed: {names}."
+        return f"{limits.short(error.instance)} is not a provider or a list of providers. Allowed: {names}."
     if error.validator == "enum":
         allowed = ", ".join(str(v) for v in spec.get("enum", []))
-        return f"{error.instance!r} is not allowed. Allowed: {allowed}."
+        return f"{limits.short(error.instance)} is not allowed. Allowed: {allowed}."
     if error.validator == "type":
-        return f"{error.instance!r} is not a {spec.get('type')}. Use a {spec.get('type')}."
+        kind = spec.get("type")
+        article = "an" if str(kind)[:1] in "aeiou" else "a"
+        return f"{limits.short(error.instance)} is not {article} {kind}. Use {article} {kind}."
     if error.validator == "required":
         return f"{error.message}. Add it to the row or to defaults (or --set)."
     if error.validator in ("maxLength", "minLength"):
@@ -137,8 +145,8 @@ def _describe(error: Any) -> str:
         lo, hi = spec.get("minLength", 0), spec.get("maxLength", "any")
         return f"has {n} characters; allowed: {lo} to {hi} characters."
     if error.validator in ("minimum", "maximum"):
-        return f"{error.instance!r} is out of range ({spec.get('minimum', '')}..{spec.get('maximum', '')})."
-    return error.message
+        return f"{limits.short(error.instance)} is out of range ({spec.get('minimum', '')}..{spec.get('maximum', '')})."
+    return error.message[:300]
 
 
 def _unknown_field_problems(where: str, keys: list[str]) -> list[Problem]:
@@ -154,7 +162,8 @@ def _unknown_field_problems(where: str, keys: list[str]) -> list[Problem]:
 
 
 def _check_row(row: ManifestRow, problems: list[Problem]) -> None:
-    found = _unknown_field_problems(row.where, list(row.fields) + list(row.extras))
+    found = limits.value_problems(row.where, {**row.fields, **row.extras})
+    found += _unknown_field_problems(row.where, list(row.fields) + list(row.extras))
     for error in job_validator().iter_errors(row.fields):
         name = error.path[0] if error.path else ""
         if error.validator == "required":
@@ -170,12 +179,8 @@ def _split(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     return fields, extras
 
 
-def _yaml_lines(text: str) -> list[int]:
+def _yaml_lines(root: yaml.Node | None) -> list[int]:
     """1-based line of each item of the top-level ``jobs`` list."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return []
     if not isinstance(root, yaml.MappingNode):
         return []
     for key, value in root.value:
@@ -185,13 +190,14 @@ def _yaml_lines(text: str) -> list[int]:
 
 
 def _load_yaml(path: Path, overrides: dict[str, Any], problems: list[Problem]) -> Manifest:
-    text = path.read_text(encoding="utf-8-sig")
+    text = limits.read_text(path, limits.MAX_YAML_BYTES)
     try:
-        data = yaml.safe_load(text)
+        data, root = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path.name}: line {mark.line + 1}" if mark else path.name
-        raise ManifestError([Problem(where, "", f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
+        what = getattr(exc, "problem", None) or str(exc).split("\n")[0]
+        raise ManifestError([Problem(where, "", f"not valid YAML: {what}")]) from None
     if not isinstance(data, dict):
         raise ManifestError([Problem(path.name, "", "a YAML manifest is a mapping with a 'jobs' list")])
     for error in _validator().iter_errors({k: v for k, v in data.items() if k != "jobs"} | {"jobs": [{}]}):
@@ -201,7 +207,10 @@ def _load_yaml(path: Path, overrides: dict[str, Any], problems: list[Problem]) -
     if not isinstance(jobs, list) or not jobs:
         problems.append(Problem(path.name, "jobs", "a non-empty list of jobs is required"))
         raise ManifestError(problems)
-    lines = _yaml_lines(text)
+    if len(jobs) > limits.MAX_ROWS:
+        problems.append(Problem(path.name, "jobs", f"{len(jobs):,} jobs; at most {limits.MAX_ROWS:,}: split the manifest"))
+        raise ManifestError(problems)
+    lines = _yaml_lines(root)
     defaults = data.get("defaults") if isinstance(data.get("defaults"), dict) else {}
     base = {**{k: _normalise(k, v) for k, v in defaults.items()}, **overrides}
     rows = []
@@ -216,6 +225,9 @@ def _load_yaml(path: Path, overrides: dict[str, Any], problems: list[Problem]) -
         _check_row(row, problems)
         rows.append(row)
     settings = data.get("providers") if isinstance(data.get("providers"), dict) else {}
+    problems += limits.value_problems(path.name, {
+        f"providers.{n}.{k}": v for n, s in settings.items() if isinstance(s, dict) for k, v in s.items()
+    })
     return Manifest(path, rows, settings)
 
 
@@ -223,15 +235,21 @@ def _read_table(path: Path) -> Any:
     import pandas as pd
 
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        return pd.read_excel(path, dtype=str, keep_default_na=False)
+        limits.check_xlsx(path)
+        try:
+            return pd.read_excel(path, dtype=str, keep_default_na=False, nrows=limits.MAX_ROWS + 1)
+        except Exception as exc:  # openpyxl raises many kinds on a damaged workbook
+            raise ValueError(f"{type(exc).__name__}: {str(exc)[:200]}") from None
+    text = limits.read_text(path, limits.MAX_MANIFEST_BYTES)
+    sep = limits.sniff_separator(text)
+    limits.check_header(text, sep, path.name)
     return pd.read_csv(
-        path,
+        io.StringIO(text),
         dtype=str,
         keep_default_na=False,
-        encoding="utf-8-sig",
         skip_blank_lines=False,
-        sep=None,
-        engine="python",
+        sep=sep,
+        nrows=limits.MAX_ROWS + 1,
     )
 
 
@@ -239,7 +257,8 @@ def _load_table(path: Path, overrides: dict[str, Any], problems: list[Problem]) 
     try:
         frame = _read_table(path)
     except (ValueError, UnicodeDecodeError, OSError) as exc:
-        raise ManifestError([Problem(path.name, "", f"cannot read as a table: {exc}")]) from None
+        raise ManifestError([Problem(path.name, "", f"cannot read as a table: {str(exc)[:300]}")]) from None
+    problems += limits.check_frame(frame, path.name)
     headers = {}
     for col in frame.columns:
         key = str(col).strip()
@@ -304,6 +323,7 @@ def load_manifest(
         raise ManifestError(
             [Problem(path.name, "", "unknown manifest type: use .yaml/.yml, .csv or .xlsx")]
         )
+    problems += limits.check_job_count(manifest.rows, path.name)
     manifest.problems = [p for p in problems if p.severity == "error"]
     manifest.warnings = [p for p in problems if p.severity != "error"]
     if strict and manifest.problems:

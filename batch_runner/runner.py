@@ -50,12 +50,14 @@ class RunOptions:
     ``resubmit_unknown``: submit again jobs whose submit answer was lost.
     ``checkpoint_every_s``: seconds between two calls of the checkpoint hook.
     ``retry_base_s``: first backoff step of submit retries (seconds).
+    ``allow_outside_paths``: image paths may leave the manifest's folder.
     """
 
     retry_failed: bool = False
     resubmit_unknown: bool = False
     checkpoint_every_s: float = 30.0
     retry_base_s: float = 1.0
+    allow_outside_paths: bool = False
 
 
 class _Moved(Exception):
@@ -235,8 +237,8 @@ class Runner:
         request = slot.adapter.build_submit(
             dataclasses.replace(
                 job,
-                image=to_wire(job.image, self.base_dir) if job.image else None,
-                end_image=to_wire(job.end_image, self.base_dir) if job.end_image else None,
+                image=to_wire(job.image, self.base_dir, self.options.allow_outside_paths) if job.image else None,
+                end_image=to_wire(job.end_image, self.base_dir, self.options.allow_outside_paths) if job.end_image else None,
             )
         )
         idempotent = s.info.idempotency_key
@@ -269,7 +271,7 @@ class Runner:
             self.journal.mark_submitting(job.job_id, slot.name)
             try:
                 resp = await self.transport.send(slot.name, request, slot.settings.timeout_s)
-                task_id = slot.adapter.parse_submit(resp)
+                task_id = slot.adapter.read_submit(resp)
             except ProviderError as exc:
                 slot.observe(exc)
                 raise
@@ -303,11 +305,11 @@ class Runner:
 
     async def _poll_once(self, slot: Slot, task_id: str) -> TaskState:
         adapter, timeout = slot.adapter, slot.settings.timeout_s
-        state = adapter.parse_poll(await self.transport.send(slot.name, adapter.build_poll(task_id), timeout))
+        state = adapter.read_poll(await self.transport.send(slot.name, adapter.build_poll(task_id), timeout))
         hops = 0
         while state.follow_up is not None and hops < MAX_FOLLOW_UPS:
             hops += 1
-            state = adapter.parse_poll(await self.transport.send(slot.name, state.follow_up, timeout))
+            state = adapter.read_poll(await self.transport.send(slot.name, state.follow_up, timeout))
         return state
 
     def _record_state(self, job: Job, state: TaskState) -> None:
