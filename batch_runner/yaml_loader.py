@@ -11,7 +11,9 @@ when installed, else PyYAML's) and refuses, naming the line:
   what it refers to (so alias bombs are refused before anything is built);
 - an anchor used inside itself;
 - a key given twice in one mapping (``<<`` merges may still be overridden);
-- a key that is not text (``1:``, ``yes:``, ``null:``).
+- a key that is not text (``1:``, ``yes:``, ``null:``);
+- a value its tag cannot read (``!!int x``, an integer of 5,000 digits), where
+  PyYAML itself would raise ValueError or IndexError.
 
 Dates stay text (``launch: 2026-03-01`` is the string "2026-03-01"). Raises
 yaml.YAMLError (with ``problem_mark``) for all of these, as for bad syntax.
@@ -78,7 +80,16 @@ class _Loader(*_BASES):  # type: ignore[misc]
         finally:
             self._depth -= 1
 
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, IndexError, TypeError, OverflowError) as exc:  # "!!int x", 5,000 digits
+            tag = node.tag.rsplit(":", 1)[-1]
+            raise ConstructorError(None, None, f"not a valid {tag}: {str(exc)[:80]}", node.start_mark) from None
+
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if not isinstance(node, MappingNode):  # "!!set x": let PyYAML say it wants a mapping
+            return super().construct_mapping(node, deep=deep)
         seen: dict[str, Node] = {}
         for key_node, _ in node.value:
             if key_node.tag == _MERGE:
@@ -148,6 +159,9 @@ def load_yaml(text: str) -> tuple[Any, Node | None]:
         if root is None:
             return None, None
         _expanded_size(root)
-        return loader.construct_document(root), root
+        try:
+            return loader.construct_document(root), root
+        except (ValueError, IndexError, TypeError, OverflowError) as exc:  # from a deferred constructor
+            raise _LimitError(f"a value cannot be read: {str(exc)[:80]}", None) from None
     finally:
         loader.dispose()
