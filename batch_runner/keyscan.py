@@ -6,7 +6,8 @@
   (apiframe), ``aio_...`` (apiin.one), a JSON Web Token ``eyJ....eyJ...``
   (MiniMax keys), ``Bearer <token>``, AWS, GitHub, Slack and Stripe keys, a
   PEM private key (shapes from shared/providers/RESEARCH.md §4-§6);
-- with ``strict`` (every cell but images): a random-looking token of 32+
+- with ``strict`` (every cell but images, whose URLs may carry their own
+  signed tokens): the other key shapes, and a random-looking token of 32+
   characters from ``[A-Za-z0-9_+=-]`` mixing upper case, lower case and digits,
   with at least 4.0 bits of entropy per character and a character class change
   at 45% or more of its positions (CamelCase words and slugs stay below).
@@ -27,9 +28,9 @@ __all__ = ["key_column_reason", "looks_like_key", "mask"]
 _START = r"(?<![A-Za-z0-9])"
 _SHAPES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(_START + r"sk-[A-Za-z0-9_-]{16,}"), "it starts with 'sk-'"),
-    (re.compile(_START + r"(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{10,}"), "it has the shape of a Stripe key"),
     (re.compile(_START + r"afk_[A-Za-z0-9_-]{12,}"), "it starts with 'afk_', like an apiframe key"),
     (re.compile(_START + r"aio_[A-Za-z0-9_-]{12,}"), "it starts with 'aio_', like an apiin.one key"),
+    (re.compile(_START + r"(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{10,}"), "it has the shape of a Stripe key"),
     (re.compile(_START + r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.?[A-Za-z0-9_-]*"), "it is a JSON Web Token, like a MiniMax key"),
     (re.compile(r"\b(?i:bearer)\s+[A-Za-z0-9._~+/=-]{16,}"), "it is a Bearer token"),
     (re.compile(_START + r"(?:AKIA|ASIA)[0-9A-Z]{16}(?![0-9A-Z])"), "it has the shape of an AWS access key"),
@@ -37,7 +38,9 @@ _SHAPES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(_START + r"xox[abprs]-[A-Za-z0-9-]{10,}"), "it has the shape of a Slack token"),
     (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"), "it is a private key"),
 ]
+_PROVIDER_SHAPES = 3  # the first ones: the shapes of our providers' keys
 _ANY_SHAPE = re.compile("|".join(f"(?:{p.pattern})" for p, _ in _SHAPES))
+_PROVIDER_SHAPE = re.compile("|".join(f"(?:{p.pattern})" for p, _ in _SHAPES[:_PROVIDER_SHAPES]))
 _TOKEN = re.compile(r"[A-Za-z0-9_+=-]{32,}")
 _KEY_COLUMN = re.compile(r"api[\s_.-]?key|apikey|secret|token|passw(?:or)?d|bearer|authori[sz]ation|credential",
                          re.IGNORECASE)
@@ -63,7 +66,7 @@ def looks_like_key(text: str, *, strict: bool = True) -> str | None:
     quotes the key), or None."""
     if any(key in text for key in known_keys() if len(key) >= _MIN_KNOWN):
         return "it holds the value of one of your API keys"
-    if _ANY_SHAPE.search(text):
+    if (_ANY_SHAPE if strict else _PROVIDER_SHAPE).search(text):
         return next(reason for pattern, reason in _SHAPES if pattern.search(text))
     if strict and any(_random_looking(t) for t in _TOKEN.findall(text)):
         return "it holds a long random-looking token"

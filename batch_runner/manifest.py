@@ -258,7 +258,7 @@ def _load_table(path: Path, overrides: dict[str, Any], problems: list[Problem]) 
         frame = _read_table(path)
     except (ValueError, UnicodeDecodeError, OSError) as exc:
         raise ManifestError([Problem(path.name, "", f"cannot read as a table: {str(exc)[:300]}")]) from None
-    problems += limits.check_frame(frame, path.name)
+    limits.check_frame(frame, path.name)
     headers = {}
     for col in frame.columns:
         key = str(col).strip()
