@@ -118,14 +118,22 @@ def sniff_separator(text: str) -> str:
 
 
 def check_header(text: str, sep: str, name: str) -> None:
-    """Refuse a CSV text whose header has more than MAX_COLUMNS columns
-    (before pandas builds a frame that wide). Raises ManifestError."""
+    """Refuse a CSV text whose header has more than MAX_COLUMNS columns (before
+    pandas builds a frame that wide), or names one column twice (``Prompt`` and
+    ``prompt``: the second would silently win). Raises ManifestError."""
     csv.field_size_limit(max(csv.field_size_limit(), MAX_MANIFEST_BYTES))
     try:
         header = next(csv.reader(io.StringIO(text), delimiter=sep), [])
     except csv.Error as exc:
         raise ManifestError([Problem(f"{name}: row 1", "", f"cannot read the header row: {exc}")]) from None
     _check_columns(len(header), name)
+    first: dict[str, int] = {}
+    for i, col in enumerate(header, 1):
+        key = col.strip().lower().replace(" ", "_")
+        if key and key in first:
+            raise ManifestError([Problem(f"{name}: row 1", col.strip()[:60], f"this column appears twice "
+                                         f"(columns {first[key]} and {i}): keep one")])
+        first.setdefault(key, i)
 
 
 def _check_columns(count: int, name: str) -> None:

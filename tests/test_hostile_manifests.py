@@ -104,6 +104,8 @@ def test_long_cells_and_too_many_columns_are_refused(write):
     assert "cell.csv: row 2, field 'note': has 20,000 characters; a cell may have at most 10,000" in problems(path)
     path = write("wide.csv", ",".join(f"c{i}" for i in range(1000)) + "\n")
     assert "wide.csv: row 1: 1000 columns; at most 200 are allowed" in problems(path)
+    path = write("twice.csv", "prompt,provider,Prompt \nfirst,minimax,second\n")
+    assert "twice.csv: row 1, field 'Prompt': this column appears twice (columns 1 and 3)" in problems(path)
 
 
 @pytest.mark.parametrize("data, expected", [

@@ -159,24 +159,20 @@ class Adapter:
     # -- what the runner calls: the parsers, their output checked ----------------
     def read_submit(self, resp: HttpResponse) -> str:
         """``parse_submit``, the task id checked (guard.py); raises ProviderError only."""
-        try:
-            task_id = self.parse_submit(resp)
-        except ProviderError:
-            raise
-        except Exception as exc:  # a hostile answer must never crash the run
-            raise guard.unexpected(self, resp, exc) from exc
-        return guard.checked_task_id(self, resp, task_id)
+        return guard.checked_task_id(self, resp, self._parse(self.parse_submit, resp))
 
     def read_poll(self, resp: HttpResponse) -> TaskState:
         """``parse_poll``, the state checked (guard.py: video URL, times, texts);
         raises ProviderError only."""
+        return guard.checked_state(self, resp, self._parse(self.parse_poll, resp))
+
+    def _parse(self, parse: Any, resp: HttpResponse) -> Any:
         try:
-            state = self.parse_poll(resp)
+            return parse(resp)
         except ProviderError:
             raise
         except Exception as exc:  # a hostile answer must never crash the run
             raise guard.unexpected(self, resp, exc) from exc
-        return guard.checked_state(self, resp, state)
 
     # -- helpers shared by adapters -------------------------------------------
     def url(self, path: str) -> str:
