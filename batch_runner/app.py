@@ -20,9 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .budget import Budget
+from .errors import BudgetError
 from .jobs import Job, expand
 from .journal import Journal
 from .manifest import Manifest, load_manifest, parse_overrides
+from .plan import Plan, make_plan
 from .progress import Progress
 from .results import summarize, write_results
 from .runner import Runner, RunOptions
@@ -34,10 +37,9 @@ __all__ = ["RunRequest", "execute", "load_jobs", "default_state_path", "dry_run_
 
 log = logging.getLogger("batch_runner")
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_BUDGET = 0, 1, 2, 3, 4
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 SIM_SPEEDUP = 30.0          # simulated time runs this much faster than real time
-SIM_GENERATION_S = 2.0      # seconds a simulated task takes
 SIM_KEY = "sim-key"
 
 
@@ -56,6 +58,9 @@ class RunRequest:
     environ: Mapping[str, str] | None = None
     options: RunOptions | None = None
     speedup: float | None = None  # time scale; default SIM_SPEEDUP with simulate, else 1
+    max_cost: float | None = None  # USD cap of this run
+    max_credits: dict[str, float] = field(default_factory=dict)  # credit caps per provider
+    fit_budget: bool = False  # run what fits under the caps instead of refusing to start
     allow_outside_paths: bool = False  # image paths may leave the manifest's folder
 
     def __post_init__(self) -> None:
@@ -107,6 +112,9 @@ def _settings(request: RunRequest, manifest: Manifest, env: Mapping[str, str]) -
                 rpm=s.rpm * k,
                 poll_interval_s=s.poll_interval_s / k,
                 task_timeout_s=s.task_timeout_s / k,
+                typical_generation_s=s.typical_generation_s / k if s.typical_generation_s else None,
+                backoff_base_s=s.backoff_base_s / k,
+                retry_total_s=s.retry_total_s / k,
             )
             for n, s in settings.items()
         }
@@ -124,13 +132,22 @@ async def _simulator(request: RunRequest, manifest: Manifest) -> AsyncIterator[s
     config = SimConfig(
         providers={
             n: ProviderSimConfig(
-                api_key=SIM_KEY, generation_s=SIM_GENERATION_S, rpm=s.rpm * SIM_SPEEDUP
+                api_key=SIM_KEY,
+                generation_s=(s.typical_generation_s or 60.0) / SIM_SPEEDUP,
+                rpm=s.rpm * SIM_SPEEDUP,
             )
             for n, s in settings.items()
         }
     )
     async with running_simulator(config, host="127.0.0.1", port=0) as sim:
         yield sim.base_url
+
+
+def plan_manifest(request: RunRequest) -> Plan:
+    """The plan of every job of the manifest (no network, no journal).
+    Raises ManifestError."""
+    jobs, manifest = load_jobs(request)
+    return make_plan(jobs, resolve_settings(manifest.provider_settings, _environ(request)))
 
 
 def dry_run_counts(request: RunRequest) -> dict[str, int]:
@@ -151,10 +168,31 @@ def dry_run_counts(request: RunRequest) -> dict[str, int]:
     return counts
 
 
+def check_estimate(estimate: Plan, budget: Budget) -> None:
+    """Refuse to start a run whose plan exceeds a cap. Raises BudgetError."""
+    if budget.max_usd is not None:
+        if estimate.unknown_usd:
+            unknown = [p.provider for p in estimate.providers.values() if p.unknown_usd]
+            raise BudgetError(
+                f"--max-cost ${budget.max_usd:.2f}: {estimate.unknown_usd} job(s) on {', '.join(unknown)} have no "
+                "known USD price (set usd_per_credit under providers: for credit-priced providers), "
+                "or run with --fit-budget to run only what fits")
+        if estimate.usd > budget.max_usd + 1e-9:
+            raise BudgetError(
+                f"the plan costs ${estimate.usd:.2f}, over --max-cost ${budget.max_usd:.2f}: "
+                "raise the cap, or run with --fit-budget to run jobs in order until the cap")
+    for provider, cap in budget.max_credits.items():
+        credits = estimate.providers[provider].credits if provider in estimate.providers else 0.0
+        if credits > cap + 1e-9:
+            raise BudgetError(f"the plan uses {credits:g} {provider} credits, over --max-credits {provider}={cap:g}: "
+                              "raise the cap, or run with --fit-budget")
+
+
 async def execute(request: RunRequest) -> int:
     """Run the manifest; write results and the summary; return the exit status.
 
-    Raises ManifestError (invalid manifest), StateLockedError (journal in use).
+    Raises ManifestError (invalid manifest), StateLockedError (journal in use),
+    BudgetError (the plan exceeds --max-cost / --max-credits).
     """
     started = time.monotonic()
     jobs, manifest = load_jobs(request)
@@ -179,9 +217,13 @@ async def execute(request: RunRequest) -> int:
             )
             if request.allow_outside_paths:
                 options = dataclasses.replace(options, allow_outside_paths=True)
+            budget = Budget(request.max_cost, request.max_credits)
             runner = Runner(jobs, settings, journal, None, base_dir=manifest.base_dir,  # type: ignore[arg-type]
-                            options=options, checkpoint=checkpoint)
+                            options=options, checkpoint=checkpoint, budget=budget)
             _, fresh, done = runner.prepare()
+            estimate = make_plan(fresh, settings)
+            if budget.active and not request.fit_budget:
+                check_estimate(estimate, budget)
             progress = Progress(len(jobs), len(done), enabled=not request.quiet)
             runner.on_finish = lambda job, rec: progress.finished(rec)
             if sim_url:
@@ -192,11 +234,11 @@ async def execute(request: RunRequest) -> int:
         records = current()
         write_results(request.output, records)
         old = sum(1 for r in journal.records() if r["job_id"] not in ids)
-    summary = summarize(records, time.monotonic() - started)
+    summary = summarize(records, time.monotonic() - started, estimate)
     for line in summary.lines():
         log.warning("%s", line) if request.quiet else log.info("%s", line)
     if old:
-        log.info("%d job(s) in the journal are no longer in the manifest "
+        log.warning("%d job(s) in the journal are no longer in the manifest "
                  "(see `batch-runner results %s`)", old, state)
     log.info("results: %s (journal: %s)", request.output, state)
     if stopped:

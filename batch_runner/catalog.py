@@ -108,5 +108,5 @@ def catalog() -> dict[str, ProviderInfo]:
     text = resources.files("batch_runner").joinpath("data/providers.yaml").read_text(
         encoding="utf-8"
     )
-    raw = yaml.safe_load(text)
+    raw = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     return {name: _provider(name, spec) for name, spec in raw.items()}

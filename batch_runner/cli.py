@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from .app import (
+    EXIT_BUDGET,
     EXIT_LOCKED,
     EXIT_USAGE,
     RunRequest,
@@ -24,7 +25,7 @@ from .app import (
     execute,
     load_jobs,
 )
-from .errors import ConfigError, ManifestError, StateLockedError
+from .errors import BudgetError, ConfigError, ManifestError, StateLockedError
 from .secrets import load_env_file
 
 __all__ = ["main"]
@@ -83,15 +84,26 @@ _simulate_option = click.option(
               help="Submit again jobs whose submit answer was lost (may pay twice).")
 @click.option("--dry-run", is_flag=True, help="Show what a run would do; send nothing.")
 @click.option("--quiet", is_flag=True, help="Print only the summary and errors.")
+@click.option("--max-cost", type=float, default=None, metavar="USD",
+              help="Refuse to start when the plan costs more; never submit past it during the run.")
+@click.option("--max-credits", "max_credits", multiple=True, metavar="PROVIDER=N",
+              help="Cap a provider in its own credits, e.g. --max-credits apiframe=500.")
+@click.option("--fit-budget", is_flag=True,
+              help="Under a cap, run jobs in manifest order until it is reached (the rest: skipped_budget).")
 def run(manifest: Path, output: Path, state: Path | None, sets: tuple[str, ...], simulate: bool,
         allow_outside_paths: bool, retry_failed: bool, resubmit_unknown: bool, dry_run: bool,
-        quiet: bool) -> None:
+        quiet: bool, max_cost: float | None, max_credits: tuple[str, ...], fit_budget: bool) -> None:
     """Run every job of MANIFEST and write the results CSV."""
     _setup_logging(quiet)
+    try:
+        credit_caps = _credit_caps(max_credits)
+    except ConfigError as exc:
+        _fail(exc, EXIT_USAGE)
     request = RunRequest(
         manifest=manifest, output=output, state=state or default_state_path(output),
         sets=list(sets), simulate=simulate, retry_failed=retry_failed,
         resubmit_unknown=resubmit_unknown, quiet=quiet, allow_outside_paths=allow_outside_paths,
+        max_cost=max_cost, max_credits=credit_caps, fit_budget=fit_budget,
     )
     try:
         if dry_run:
@@ -105,7 +117,49 @@ def run(manifest: Path, output: Path, state: Path | None, sets: tuple[str, ...],
         _fail(exc, EXIT_USAGE)
     except StateLockedError as exc:
         _fail(exc, EXIT_LOCKED)
+    except BudgetError as exc:
+        _fail(exc, EXIT_BUDGET)
     sys.exit(status)
+
+
+def _credit_caps(pairs: tuple[str, ...]) -> dict[str, float]:
+    """``PROVIDER=N`` pairs as a dict; raises ConfigError."""
+    from .catalog import catalog
+
+    caps = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        info = catalog().get(name.strip())
+        try:
+            caps[name.strip()] = float(value)
+        except ValueError:
+            info = None
+        if info is None or info.price_unit != "credits":
+            credit_priced = [n for n, i in catalog().items() if i.price_unit == "credits"]
+            raise ConfigError(f"--max-credits {pair}: use PROVIDER=N with a credit-priced provider "
+                              f"({', '.join(credit_priced)})")
+    return caps
+
+
+@main.command()
+@click.argument("manifest", type=click.Path(path_type=Path))
+@_set_option
+@_simulate_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def plan(manifest: Path, sets: tuple[str, ...], simulate: bool, fmt: str) -> None:
+    """Show jobs, videos, credits, USD and estimated time per provider; no network."""
+    import json
+
+    from .app import plan_manifest
+
+    try:
+        result = plan_manifest(RunRequest(manifest=manifest, sets=list(sets), simulate=simulate))
+    except ManifestError as exc:
+        _fail(exc, EXIT_USAGE)
+    if fmt == "json":
+        click.echo(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
+    else:
+        click.echo("\n".join(result.lines()))
 
 
 @main.command()
@@ -136,15 +190,28 @@ def validate(manifest: Path, sets: tuple[str, ...], simulate: bool, allow_outsid
 @click.option("--generation-s", default=5.0, show_default=True,
               help="Seconds each simulated task takes.")
 @click.option("--seed", default=0, show_default=True, type=int)
-def simulate(host: str, port: int, generation_s: float, seed: int) -> None:
+@click.option("--set", "sets", multiple=True, metavar="PROVIDER.FIELD=VALUE",
+              help="A simulator setting, e.g. apiframe.rpm=5, all.error_rate=0.1, "
+                   "gccai.balance=3, minimax.retry_after_s=2 (see README: Simulator).")
+def simulate(host: str, port: int, generation_s: float, seed: int, sets: tuple[str, ...]) -> None:
     """Serve the simulator of every provider, e.g. for curl or real-mode runs."""
-    from .simulator import PROVIDER_NAMES, ProviderSimConfig, SimConfig, serve
+    from .simulator import (
+        PROVIDER_NAMES,
+        ProviderSimConfig,
+        SimConfig,
+        apply_settings,
+        serve,
+    )
 
     config = SimConfig(
         providers={n: ProviderSimConfig(generation_s=generation_s) for n in PROVIDER_NAMES},
         seed=seed,
     )
-    serve(config, host, port)
+    try:
+        apply_settings(config, list(sets))
+    except ValueError as exc:
+        _fail(exc, EXIT_USAGE)
+    serve(config, host, port, echo=click.echo)
 
 
 def _journal_counts(state: Path) -> dict[str, Any]:

@@ -4,6 +4,7 @@
      ├── ManifestError      a manifest that cannot be run: carries every Problem found
      ├── ConfigError        bad settings or command-line use (exit status 2)
      ├── StateLockedError   another run holds the journal (exit status 3)
+     ├── BudgetError        the plan costs more than --max-cost / --max-credits (exit status 4)
      ├── UnsafeUrlError     (urls.py, also a ValueError) a video URL we refuse to fetch
      └── ProviderError      a provider answered with an error, or could not be reached
           └── TransportError   no usable HTTP answer: connection refused or reset,
@@ -29,6 +30,7 @@ from .secrets import redact
 __all__ = [
     "ERROR_CODES",
     "BatchRunnerError",
+    "BudgetError",
     "ConfigError",
     "ManifestError",
     "Problem",
@@ -51,7 +53,7 @@ ERROR_CODES: dict[str, str] = {
     "timeout": "a request or the whole task took longer than allowed",
     "task_failed": "the provider accepted the task and then reported it failed",
     "unknown": "a submit was sent but its answer was lost: possibly submitted",
-    "cancelled": "the run stopped before the job was submitted",
+    "budget": "not submitted: its cost would pass --max-cost or --max-credits (status skipped_budget)",
 }
 
 
@@ -99,6 +101,10 @@ class ManifestError(BatchRunnerError):
 
 class ConfigError(BatchRunnerError):
     """Bad settings or command-line use."""
+
+
+class BudgetError(BatchRunnerError):
+    """The run's plan exceeds a budget cap; nothing was sent."""
 
 
 class StateLockedError(BatchRunnerError):

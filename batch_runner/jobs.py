@@ -19,6 +19,8 @@ from .capabilities import check_job, key_problems
 from .catalog import DEFAULT_MODEL
 from .errors import ManifestError, Problem
 from .manifest import Manifest
+from .routing import route
+from .settings import ProviderSettings, resolve_settings
 
 __all__ = ["Job", "expand"]
 
@@ -54,6 +56,7 @@ class Job:
     fast_pretreatment: bool | None = None
     watermark: bool | None = None
     fallbacks: tuple[str, ...] = ()
+    route: str = ""
     extras: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -90,22 +93,40 @@ def job_id_for(canonical: Mapping[str, Any], variant: int) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def expand(manifest: Manifest, environ: Mapping[str, str] | None = None) -> list[Job]:
+def expand(
+    manifest: Manifest,
+    environ: Mapping[str, str] | None = None,
+    settings: Mapping[str, ProviderSettings] | None = None,
+) -> list[Job]:
     """All jobs of a schema-valid manifest, after the provider capability checks.
 
-    ``environ`` is where API keys are looked for (default os.environ).
+    ``environ`` is where API keys are looked for (default os.environ);
+    ``settings`` (default: from the manifest and environ) price ``auto`` jobs,
+    which go to the cheapest capable provider with a key (routing.py), the
+    others becoming their fallbacks; ``Job.route`` says why.
     Raises ManifestError listing every row a provider cannot run, with the
     manifest's own schema problems (when loaded with ``strict=False``).
     """
     env = os.environ if environ is None else environ
+    settings = settings or resolve_settings(manifest.provider_settings, env)
     problems: list[Problem] = list(manifest.problems)
     jobs: list[Job] = []
     rows_by_provider: dict[str, list[str]] = {}
+    load: dict[str, int] = {}
     for row in manifest.rows:
         if not row.valid:
             continue
         f = row.fields
-        found, runnable = check_job(row.where, f, manifest.base_dir, manifest.allow_outside_paths)
+        why = ""
+        outside = manifest.allow_outside_paths
+        if f.get("provider") == "auto":
+            ranked, why = route(f, settings, env, load)
+            if not ranked:
+                problems.append(Problem(row.where, "provider", f"provider auto: {why}"))
+                continue
+            found, runnable = check_job(row.where, {**f, "provider": ranked}, manifest.base_dir, outside)
+        else:
+            found, runnable = check_job(row.where, f, manifest.base_dir, outside)
         problems += [p for p in found if p.severity == "error"]
         manifest.warnings += [p for p in found if p.severity != "error"]
         for name in runnable[:1]:
@@ -132,6 +153,7 @@ def expand(manifest: Manifest, environ: Mapping[str, str] | None = None) -> list
                     fast_pretreatment=canon["fast_pretreatment"],
                     watermark=canon["watermark"],
                     fallbacks=fallbacks,
+                    route=why,
                     extras=row.extras,
                 )
             )

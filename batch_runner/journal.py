@@ -1,18 +1,25 @@
 """The journal: every job's state in SQLite, so no paid task is lost or paid twice.
 
-One row per job_id (stdlib sqlite3, WAL mode, ``synchronous=FULL``). The runner
-records a submit's intent (``submitting``) before sending it and its task id
-(``submitted``) before doing anything else with it. A job found ``submitting``
-when a run starts is ``unknown``: possibly submitted, task id not received.
+One row per job_id (stdlib sqlite3, WAL mode). The runner records a submit's
+intent (``submitting``) before sending it and its task id (``submitted``)
+before doing anything else with it: those two writes are committed with
+``synchronous=FULL`` (on disk, even through a power cut). A job's end
+(succeeded / failed) is committed with ``synchronous=NORMAL`` (safe against a
+crash of the process; a power cut may lose it, and the next run then polls the
+task again from its recorded task id: nothing is paid twice). A job found
+``submitting`` when a run starts is ``unknown``: possibly submitted, task id
+not received.
 
 Job statuses: pending (not yet sent) -> submitting -> submitted (task id known,
-in flight) -> succeeded | failed; unknown; skipped_budget. The journal file is
+in flight) -> succeeded | failed; unknown; skipped_budget (not sent: over a
+budget cap; submitted by a later run whose budget allows it). The journal file is
 locked for the life of a run (``fcntl.flock`` on ``<journal>.lock``): a second
 run on the same journal raises StateLockedError at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import json
 import os
@@ -31,6 +38,7 @@ __all__ = ["Journal", "JOB_COLUMNS"]
 
 PENDING, SUBMITTING, SUBMITTED = "pending", "submitting", "submitted"
 SUCCEEDED, FAILED, UNKNOWN = "succeeded", "failed", "unknown"
+SKIPPED_BUDGET = "skipped_budget"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -83,6 +91,9 @@ class Journal:
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
+        self._level = "FULL"
+        self._pending: list[tuple[str, tuple[Any, ...]]] = []
+        self._flushed: asyncio.Future[None] | None = None
         self.db.executescript(_SCHEMA)
 
     def _lock(self) -> None:
@@ -127,23 +138,59 @@ class Journal:
                     (job.job_id, _job_json(job), job.provider, PENDING, now),
                 )
 
-    def update(self, job_id: str, **fields: Any) -> None:
-        """Set columns of one job and commit (durable before returning)."""
+    def _sync(self, level: str) -> None:
+        if level != self._level:
+            self.db.execute(f"PRAGMA synchronous={level}")
+            self._level = level
+
+    def update(self, job_id: str, *, durable: bool = False, **fields: Any) -> None:
+        """Set columns of one job and commit. ``durable``: on disk through a
+        power cut (synchronous=FULL) before returning."""
+        self._sync("FULL" if durable else "NORMAL")
         fields["updated_at"] = time.time()
         cols = ", ".join(f"{k}=?" for k in fields)
         self.db.execute(f"UPDATE jobs SET {cols} WHERE job_id=?", (*fields.values(), job_id))
 
-    def mark_submitting(self, job_id: str, provider: str) -> None:
-        """Record the intent to submit, before the request is sent."""
-        self.db.execute(
-            "UPDATE jobs SET status=?, provider=?, attempts=attempts+1, updated_at=? WHERE job_id=?",
-            (SUBMITTING, provider, time.time(), job_id),
+    async def _durably(self, sql: str, params: tuple[Any, ...]) -> None:
+        """Run ``sql`` in a FULL-sync commit shared with every other durable write
+        of this event-loop tick (group commit); return once it is on disk."""
+        self._pending.append((sql, params))
+        if self._flushed is None:
+            self._flushed = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().call_soon(self._flush)
+        await asyncio.shield(self._flushed)
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        done, self._flushed = self._flushed, None
+        try:
+            self._sync("FULL")
+            with self.db:
+                self.db.execute("BEGIN")
+                for sql, params in pending:
+                    self.db.execute(sql, params)
+        except Exception as exc:  # noqa: BLE001 - handed to every waiter
+            if done is not None:
+                done.set_exception(exc)
+            return
+        if done is not None:
+            done.set_result(None)
+
+    async def mark_submitting(self, job_id: str, provider: str, providers_tried: str | None = None) -> None:
+        """Record the intent to submit, durably, before the request is sent."""
+        await self._durably(
+            "UPDATE jobs SET status=?, provider=?, providers_tried=COALESCE(?, providers_tried), "
+            "attempts=attempts+1, updated_at=? WHERE job_id=?",
+            (SUBMITTING, provider, providers_tried, time.time(), job_id),
         )
 
-    def mark_submitted(self, job_id: str, task_id: str, submitted_at: float) -> None:
-        """Record a task id: committed before the caller does anything else."""
-        self.update(job_id, status=SUBMITTED, task_id=task_id, submitted_at=submitted_at,
-                    error_code=None, provider_code=None, error_message=None)
+    async def mark_submitted(self, job_id: str, task_id: str, submitted_at: float) -> None:
+        """Record a task id durably: on disk before the caller does anything else."""
+        await self._durably(
+            "UPDATE jobs SET status=?, task_id=?, submitted_at=?, error_code=NULL, provider_code=NULL, "
+            "error_message=NULL, updated_at=? WHERE job_id=?",
+            (SUBMITTED, task_id, submitted_at, time.time(), job_id),
+        )
 
     def recover_unknown(self) -> int:
         """Jobs left ``submitting`` by a killed run become ``unknown``; returns how many."""
@@ -159,6 +206,10 @@ class Journal:
         """One job's record as a dict, or None."""
         row = self.db.execute("SELECT * FROM jobs WHERE job_id=?", (job_id,)).fetchone()
         return dict(row) if row else None
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """Every job's record by job_id (one query)."""
+        return {r["job_id"]: r for r in self.records()}
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Every job's record, in insertion order."""

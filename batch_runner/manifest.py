@@ -12,44 +12,19 @@ from __future__ import annotations
 
 import difflib
 import io
-import json
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonschema import Draft202012Validator
 
 from . import limits
 from .errors import ManifestError, Problem
+from .schema import JOB_FIELDS, document_problems, job_problems
 from .yaml_loader import load_yaml
 
-__all__ = ["Manifest", "ManifestRow", "load_manifest", "job_validator", "JOB_FIELDS"]
-
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "manifest.schema.json"
-
-
-@cache
-def schema() -> dict[str, Any]:
-    """The manifest JSON Schema (Draft 2020-12)."""
-    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-
-
-@cache
-def _validator(ref: str | None = None) -> Draft202012Validator:
-    root = schema()
-    sub = root if ref is None else {"$ref": f"#/$defs/{ref}", "$defs": root["$defs"]}
-    return Draft202012Validator(sub, format_checker=Draft202012Validator.FORMAT_CHECKER)
-
-
-def job_validator() -> Draft202012Validator:
-    """One validator for a job after defaults (built once, reused per row)."""
-    return _validator("job")
-
-
-JOB_FIELDS: dict[str, dict[str, Any]] = schema()["$defs"]["job_fields"]["properties"]
-SETTING_FIELDS = schema()["$defs"]["provider_settings"]["properties"]
+__all__ = ["Manifest", "ManifestRow", "load_manifest", "parse_overrides"]
 _TRUE = {"true", "yes", "y", "1", "on"}
 _FALSE = {"false", "no", "n", "0", "off"}
 
@@ -125,50 +100,23 @@ def _normalise(name: str, value: Any) -> Any:
     return value
 
 
-def _describe(error: Any) -> str:
-    """A jsonschema error as 'what is wrong. Allowed: ...'."""
-    spec = error.schema if isinstance(error.schema, dict) else {}
-    if error.validator == "anyOf" and error.path and error.path[-1] == "provider":
-        names = ", ".join(schema()["$defs"]["provider_name"]["enum"])
-        return f"{limits.short(error.instance)} is not a provider or a list of providers. Allowed: {names}."
-    if error.validator == "enum":
-        allowed = ", ".join(str(v) for v in spec.get("enum", []))
-        return f"{limits.short(error.instance)} is not allowed. Allowed: {allowed}."
-    if error.validator == "type":
-        kind = spec.get("type")
-        article = "an" if str(kind)[:1] in "aeiou" else "a"
-        return f"{limits.short(error.instance)} is not {article} {kind}. Use {article} {kind}."
-    if error.validator == "required":
-        return f"{error.message}. Add it to the row or to defaults (or --set)."
-    if error.validator in ("maxLength", "minLength"):
-        n = len(error.instance) if isinstance(error.instance, str) else 0
-        lo, hi = spec.get("minLength", 0), spec.get("maxLength", "any")
-        return f"has {n} characters; allowed: {lo} to {hi} characters."
-    if error.validator in ("minimum", "maximum"):
-        return f"{limits.short(error.instance)} is out of range ({spec.get('minimum', '')}..{spec.get('maximum', '')})."
-    return error.message[:300]
-
-
-def _unknown_field_problems(where: str, keys: list[str]) -> list[Problem]:
-    """A column whose name is close to a job field is likely a typo: an error."""
-    out = []
-    for key in keys:
-        if key in JOB_FIELDS:
-            continue
-        close = difflib.get_close_matches(key, list(JOB_FIELDS), n=1, cutoff=0.8)
-        if close:
-            out.append(Problem(where, key, f"unknown field; did you mean '{close[0]}'?"))
-    return out
+@cache
+def _typo(key: str) -> str | None:
+    """The job field a column name is likely a typo of, or None."""
+    if key in JOB_FIELDS:
+        return None
+    close = difflib.get_close_matches(key, list(JOB_FIELDS), n=1, cutoff=0.8)
+    return close[0] if close else None
 
 
 def _check_row(row: ManifestRow, problems: list[Problem]) -> None:
     found = limits.value_problems(row.where, {**row.fields, **row.extras})
-    found += _unknown_field_problems(row.where, list(row.fields) + list(row.extras))
-    for error in job_validator().iter_errors(row.fields):
-        name = error.path[0] if error.path else ""
-        if error.validator == "required":
-            name = error.message.split("'")[1] if "'" in error.message else ""
-        found.append(Problem(row.where, str(name), _describe(error)))
+    found += [
+        Problem(row.where, key, f"unknown field; did you mean '{_typo(key)}'?")
+        for key in (*row.fields, *row.extras)
+        if _typo(key)
+    ]
+    found += [Problem(row.where, name, msg) for name, msg in job_problems(row.fields)]
     row.valid = not found
     problems += found
 
@@ -181,11 +129,10 @@ def _split(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def _yaml_lines(root: yaml.Node | None) -> list[int]:
     """1-based line of each item of the top-level ``jobs`` list."""
-    if not isinstance(root, yaml.MappingNode):
-        return []
-    for key, value in root.value:
-        if key.value == "jobs" and isinstance(value, yaml.SequenceNode):
-            return [item.start_mark.line + 1 for item in value.value]
+    if isinstance(root, yaml.MappingNode):
+        for key, value in root.value:
+            if key.value == "jobs" and isinstance(value, yaml.SequenceNode):
+                return [item.start_mark.line + 1 for item in value.value]
     return []
 
 
@@ -200,9 +147,8 @@ def _load_yaml(path: Path, overrides: dict[str, Any], problems: list[Problem]) -
         raise ManifestError([Problem(where, "", f"not valid YAML: {what}")]) from None
     if not isinstance(data, dict):
         raise ManifestError([Problem(path.name, "", "a YAML manifest is a mapping with a 'jobs' list")])
-    for error in _validator().iter_errors({k: v for k, v in data.items() if k != "jobs"} | {"jobs": [{}]}):
-        loc = ".".join(str(p) for p in error.path)
-        problems.append(Problem(path.name, loc, _describe(error)))
+    for loc, message in document_problems({k: v for k, v in data.items() if k != "jobs"} | {"jobs": [{}]}):
+        problems.append(Problem(path.name, loc, message))
     jobs = data.get("jobs")
     if not isinstance(jobs, list) or not jobs:
         problems.append(Problem(path.name, "jobs", "a non-empty list of jobs is required"))

@@ -3,10 +3,13 @@
 An ``aiolimiter.AsyncLimiter(1, 60 / rpm)`` lets one submit out every 60/rpm
 seconds (``AsyncLimiter(rpm, 60)`` would let a whole minute's allowance out in
 one burst: shared/LIBRARIES.md). On a rate-limit answer the rate is halved
-(never below ``floor_rpm``); after ``quiet_s`` seconds without one it grows by
-a tenth of the configured rate per quiet period, up to the configured rate
-(additive increase, multiplicative decrease). A provider whose real limit is
-lower than configured so settles just under its real limit.
+(never below ``floor_rpm``) and the rate that drew it is remembered as a
+ceiling; after ``quiet_s`` seconds without one the rate grows by a tenth of the
+configured rate per quiet period, up to 90 % of that ceiling (additive
+increase, multiplicative decrease). Only after ten quiet periods at that level
+is the ceiling forgotten and the configured rate tried again. A provider whose
+real limit is lower than configured so settles just under its real limit
+instead of alternating bursts and 429s.
 """
 
 from __future__ import annotations
@@ -41,15 +44,18 @@ class Pacer:
         self._last_429 = -1e18
         self._last_raise = clock()
         self._not_before = 0.0
+        self.ceiling: float | None = None
         self._limiter = AsyncLimiter(1, 60.0 / rpm)
 
     async def acquire(self) -> None:
         """Wait for this provider's next submit slot."""
         self._recover()
-        await self._limiter.acquire()
-        wait = self._not_before - self.clock()
-        if wait > 0:
-            await asyncio.sleep(wait)
+        while True:
+            await self._limiter.acquire()
+            wait = self._not_before - self.clock()
+            if wait <= 0:
+                return
+            await asyncio.sleep(wait)  # then queue again: no burst when the pause ends
 
     def rate_limited(self, retry_after_s: float | None = None) -> None:
         """A submit was answered with a rate limit: halve the rate, and send
@@ -57,6 +63,7 @@ class Pacer:
         now = self.clock()
         if now - self._last_429 >= 60.0 / self.rpm:  # one slowdown per burst
             self._last_429 = self._last_raise = now
+            self.ceiling = self.rpm
             self._set(max(self.floor, self.rpm / 2))
             self.slowdowns += 1
         pause = retry_after_s if retry_after_s is not None else 60.0 / self.rpm
@@ -66,8 +73,13 @@ class Pacer:
         now = self.clock()
         if self.rpm >= self.configured or now - max(self._last_429, self._last_raise) < self.quiet_s:
             return
+        target = self.configured if self.ceiling is None else min(self.configured, 0.9 * self.ceiling)
+        if self.rpm >= target:
+            if now - self._last_429 >= 10 * self.quiet_s:
+                self.ceiling = None  # long quiet at the ceiling: probe higher again
+            return
         self._last_raise = now
-        self._set(min(self.configured, self.rpm + self.configured / 10))
+        self._set(min(target, self.rpm + self.configured / 10))
 
     def _set(self, rpm: float) -> None:
         self.rpm = rpm

@@ -134,6 +134,7 @@ class Summary:
     cost: dict[str, dict[str, float]] = field(default_factory=dict)
     unknown_usd: dict[str, int] = field(default_factory=dict)
     wall_s: float = 0.0
+    estimate: Any = None  # plan.Plan of the jobs this run set out to submit
 
     @property
     def total(self) -> int:
@@ -150,17 +151,29 @@ class Summary:
         parts = ", ".join(f"{n} {s}" for s, n in sorted(self.by_status.items()))
         out = [f"{self.total} jobs: {parts} in {self.wall_s:.1f} s"]
         for provider, c in sorted(self.cost.items()):
-            usd = f"${c['usd']:.2f}" if c.get("usd") is not None else "USD unknown"
-            if self.unknown_usd.get(provider):
-                usd += f" (+{self.unknown_usd[provider]} videos of unknown USD price)"
+            unknown = self.unknown_usd.get(provider, 0)
+            usd = f"${c['usd']:.2f}"
+            if unknown == c["videos"]:
+                usd = "USD unknown"
+            elif unknown:
+                usd += f" + {unknown} videos of unknown USD price"
             credits = f", {c['credits']:g} credits" if c.get("credits") else ""
-            out.append(f"  {provider}: {int(c['videos'])} videos, {usd}{credits}")
+            out.append(f"  {provider}: {int(c['videos'])} videos, {usd}{credits}{self._planned(provider)}")
         return out
 
+    def _planned(self, provider: str) -> str:
+        plan = self.estimate.providers.get(provider) if self.estimate is not None else None
+        if plan is None:
+            return ""
+        usd = "USD unknown" if plan.unknown_usd == plan.jobs else f"${plan.usd:.2f}"
+        credits = f", {plan.credits:g} credits" if plan.credits else ""
+        return f"  (plan: {plan.jobs} jobs, {usd}{credits})"
 
-def summarize(records: Iterable[dict[str, Any]], wall_s: float = 0.0) -> Summary:
-    """A Summary of journal records (cost counts succeeded jobs)."""
-    s = Summary(wall_s=wall_s)
+
+def summarize(records: Iterable[dict[str, Any]], wall_s: float = 0.0, estimate: Any = None) -> Summary:
+    """A Summary of journal records (cost counts succeeded jobs), beside the
+    run's ``estimate`` (a plan.Plan) when given."""
+    s = Summary(wall_s=wall_s, estimate=estimate)
     for r in records:
         s.by_status[r["status"]] = s.by_status.get(r["status"], 0) + 1
         if r["status"] != "succeeded":

@@ -13,6 +13,7 @@ Waits: exponential backoff with full jitter, at least the provider's
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from tenacity import (
@@ -26,7 +27,7 @@ from tenacity import (
 
 from .errors import ProviderError, TransportError
 
-__all__ = ["submit_retrying", "is_submit_retryable", "surely_not_accepted"]
+__all__ = ["first_wait", "submit_retrying", "is_submit_retryable", "surely_not_accepted"]
 
 MAX_RETRY_AFTER_S = 120.0
 
@@ -50,6 +51,14 @@ def is_submit_retryable(exc: BaseException, idempotent: bool = False) -> bool:
         and exc.retryable
         and (idempotent or surely_not_accepted(exc))
     )
+
+
+def first_wait(exc: BaseException, base_s: float) -> float:
+    """Seconds to wait after a first failed try: full jitter on ``base_s``, at
+    least the error's Retry-After (capped at MAX_RETRY_AFTER_S)."""
+    wait = random.uniform(0, base_s)
+    after = getattr(exc, "retry_after", None)
+    return max(wait, min(float(after), MAX_RETRY_AFTER_S)) if after is not None else wait
 
 
 class _WaitRetryAfter:

@@ -25,13 +25,16 @@ from pathlib import Path
 from typing import Any
 
 from . import journal as J
+from .budget import Budget
 from .errors import ProviderError
 from .jobs import Job
 from .journal import Journal
 from .media import to_wire
+from .polling import poll_delays
+from .pricing import video_cost
 from .providers import ADAPTERS, TaskState
 from .providers.taxonomy import NO_FAILOVER_CODES
-from .retry import is_submit_retryable, submit_retrying, surely_not_accepted
+from .retry import first_wait, is_submit_retryable, submit_retrying, surely_not_accepted
 from .secrets import redact
 from .settings import ProviderSettings
 from .slot import Slot
@@ -49,14 +52,12 @@ class RunOptions:
     ``retry_failed``: submit again the jobs that ended failed.
     ``resubmit_unknown``: submit again jobs whose submit answer was lost.
     ``checkpoint_every_s``: seconds between two calls of the checkpoint hook.
-    ``retry_base_s``: first backoff step of submit retries (seconds).
     ``allow_outside_paths``: image paths may leave the manifest's folder.
     """
 
     retry_failed: bool = False
     resubmit_unknown: bool = False
     checkpoint_every_s: float = 30.0
-    retry_base_s: float = 1.0
     allow_outside_paths: bool = False
 
 
@@ -72,7 +73,8 @@ class Runner:
 
     ``settings``: per-provider settings; ``base_dir``: where relative image paths
     are resolved; ``on_finish(job, record)``: called as each job ends (progress);
-    ``checkpoint()``: called every ``checkpoint_every_s`` (results file).
+    ``checkpoint()``: called every ``checkpoint_every_s`` during the run (the
+    caller writes the final results).
     """
 
     def __init__(
@@ -86,6 +88,7 @@ class Runner:
         options: RunOptions | None = None,
         on_finish: Callable[[Job, dict[str, Any]], None] | None = None,
         checkpoint: Callable[[], None] | None = None,
+        budget: Budget | None = None,
     ):
         self.jobs = jobs
         self.settings = settings
@@ -95,6 +98,7 @@ class Runner:
         self.options = options or RunOptions()
         self.on_finish = on_finish or (lambda job, rec: None)
         self.checkpoint = checkpoint or (lambda: None)
+        self.budget = budget or Budget()
         self.stopping = False
         self._prepared = False
         self.slots: dict[str, Slot] = {}
@@ -108,8 +112,9 @@ class Runner:
         """Split jobs by journal state: (to resume polling, with task id), (to
         submit), (already final, nothing to do)."""
         resume, fresh, done = [], [], []
+        known = self.journal.snapshot()
         for job in self.jobs:
-            rec = self.journal.get(job.job_id) or {}
+            rec = known.get(job.job_id) or {}
             status = rec.get("status", J.PENDING)
             task_id = rec.get("task_id")
             provider = rec.get("provider") or job.provider
@@ -118,7 +123,7 @@ class Runner:
                 status == J.FAILED and rec.get("error_code") == "timeout" and task_id
             ):
                 resume.append((dataclasses.replace(job, provider=provider), task_id))
-            elif status == J.PENDING:
+            elif status in (J.PENDING, J.SKIPPED_BUDGET):
                 fresh.append(job)
             elif status == J.FAILED and self.options.retry_failed:
                 fresh.append(job)
@@ -151,7 +156,6 @@ class Runner:
             await asyncio.gather(*(self._dispatch(self._slot(n), work) for n, work in queues.items()))
         finally:
             ticker.cancel()
-            self.checkpoint()
 
     async def _tick(self) -> None:
         while True:
@@ -194,7 +198,7 @@ class Runner:
                 slot, task_id = await self._submit_anywhere(slot, job)
                 if task_id is None:
                     return
-            await self._follow(slot, dataclasses.replace(job, provider=slot.name), task_id)
+            await self._follow(slot, _on(job, slot.name), task_id)
         except ProviderError as exc:
             self._finish(job, J.FAILED, exc.error_code, exc.provider_code, str(exc.provider_message))
         except (OSError, ValueError) as exc:  # a local image that cannot be read
@@ -218,48 +222,60 @@ class Runner:
                 slot = self._slot(name)
                 await slot.in_flight.acquire()
             tried.append(name)
-            self.journal.update(job.job_id, provider=name, providers_tried="|".join(tried))
             try:
-                return slot, await self._submit(slot, dataclasses.replace(job, provider=name))
+                return slot, await self._submit(slot, _on(job, name), "|".join(tried))
             except _Moved as moved:
                 last = moved.error
         assert last is not None
         self._finish(job, J.FAILED, last.error_code, last.provider_code, str(last.provider_message))
         return slot, None
 
-    async def _submit(self, slot: Slot, job: Job) -> str | None:
+    async def _submit(self, slot: Slot, job: Job, tried: str) -> str | None:
         """Send one submit (retried only when surely not accepted); return the
         journaled task id, or None when the job ended (failed / unknown).
         Raises _Moved when another provider may take the job."""
         if slot.breaker is not None:
             raise _Moved(slot.breaker)
         s = slot.settings
-        request = slot.adapter.build_submit(
-            dataclasses.replace(
-                job,
-                image=to_wire(job.image, self.base_dir, self.options.allow_outside_paths) if job.image else None,
-                end_image=to_wire(job.end_image, self.base_dir, self.options.allow_outside_paths) if job.end_image else None,
-            )
-        )
+        if self.budget.active:
+            refused = self.budget.reserve(job.job_id, slot.name, video_cost(s, job.model, job.resolution, job.duration))
+            if refused:
+                self._finish(job, J.SKIPPED_BUDGET, "budget", "", refused)
+                return None
+        wired, outside = job, self.options.allow_outside_paths
+        image = to_wire(job.image, self.base_dir, outside) if job.image else None
+        end_image = to_wire(job.end_image, self.base_dir, outside) if job.end_image else None
+        if (image, end_image) != (job.image, job.end_image):
+            wired = dataclasses.replace(job, image=image, end_image=end_image)
+        request = slot.adapter.build_submit(wired)
         idempotent = s.info.idempotency_key
         try:
-            async for attempt in submit_retrying(s.max_attempts, idempotent=idempotent, base_s=self.options.retry_base_s):
-                with attempt:
-                    task_id = await self._send_submit(slot, job, request)
+            try:  # the first try directly; tenacity takes over only for retries
+                task_id = await self._send_submit(slot, job, request, tried)
+            except ProviderError as first:
+                if s.max_attempts < 2 or not is_submit_retryable(first, idempotent):
+                    raise
+                await asyncio.sleep(first_wait(first, s.backoff_base_s))
+                async for attempt in submit_retrying(
+                    s.max_attempts - 1, idempotent=idempotent, base_s=s.backoff_base_s, max_total_s=s.retry_total_s
+                ):
+                    with attempt:
+                        task_id = await self._send_submit(slot, job, request, tried)
         except ProviderError as exc:
             lost = not surely_not_accepted(exc) and not (idempotent and is_submit_retryable(exc, True))
-            if lost:
+            if lost:  # possibly paid: the reservation stays committed
                 self._finish(job, J.UNKNOWN, "unknown", exc.provider_code,
                              f"possibly submitted, answer lost ({exc.error_code}: {exc.provider_message})")
                 return None
+            self.budget.settle(job.job_id, paid=False)
             if exc.error_code in NO_FAILOVER_CODES:
                 self._finish(job, J.FAILED, exc.error_code, exc.provider_code, str(exc.provider_message))
                 return None
             raise _Moved(exc) from exc
-        self.journal.mark_submitted(job.job_id, task_id, time.time())
+        await self.journal.mark_submitted(job.job_id, task_id, time.time())
         return task_id
 
-    async def _send_submit(self, slot: Slot, job: Job, request: Any) -> str:
+    async def _send_submit(self, slot: Slot, job: Job, request: Any, tried: str) -> str:
         """One submit request, paced; until the provider has accepted one, one
         at a time (so a bad key costs one request)."""
         if slot.breaker is not None:
@@ -268,7 +284,7 @@ class Runner:
             if slot.breaker is not None:
                 raise slot.breaker
             await slot.pacer.acquire()
-            self.journal.mark_submitting(job.job_id, slot.name)
+            await self.journal.mark_submitting(job.job_id, slot.name, tried)
             try:
                 resp = await self.transport.send(slot.name, request, slot.settings.timeout_s)
                 task_id = slot.adapter.read_submit(resp)
@@ -284,10 +300,13 @@ class Runner:
         permanent poll error fails it after ``max_attempts`` in a row."""
         s = slot.settings
         rec = self.journal.get(job.job_id) or {}
-        deadline = (rec.get("submitted_at") or time.time()) + s.task_timeout_s
-        failures = 0
+        submitted = rec.get("submitted_at") or time.time()
+        deadline = submitted + s.task_timeout_s
+        failures, delays = 0, poll_delays(s.poll_interval_s, s.typical_generation_s)
+        due = submitted + next(delays)  # the schedule counts from the submit, also on resume
         while True:
-            await asyncio.sleep(s.poll_interval_s)
+            await asyncio.sleep(max(0.0, due - time.time()))
+            due = max(due, time.time()) + next(delays)
             if time.time() > deadline:
                 self._finish(job, J.FAILED, "timeout", "", f"task not finished after {s.task_timeout_s:g} s (task id kept: a later run polls it again)")
                 return
@@ -297,6 +316,7 @@ class Runner:
                 failures = 0 if exc.retryable else failures + 1
                 if failures >= s.max_attempts:
                     raise
+                due = max(due, time.time() + min(exc.retry_after or 0.0, s.task_timeout_s))
                 continue
             failures = 0
             if state.finished:
@@ -313,19 +333,21 @@ class Runner:
         return state
 
     def _record_state(self, job: Job, state: TaskState) -> None:
+        s = self.settings[job.provider]
         if state.status != "succeeded":
+            self.budget.settle(job.job_id, paid=s.info.charges_failed)
             self._finish(job, J.FAILED, state.error_code or "task_failed", state.provider_code, state.message)
             return
-        s = self.settings[job.provider]
-        price = s.info.price(job.model, job.resolution, job.duration)
+        self.budget.settle(job.job_id, paid=True)
+        cost = video_cost(s, job.model, job.resolution, job.duration)
         self.journal.update(
             job.job_id,
             status=J.SUCCEEDED,
             finished_at=time.time(),
             video_url=state.video_url,
             url_expires_at=state.url_expires_at,
-            cost_credits=price if s.info.price_unit == "credits" else None,
-            cost_usd=s.cost_usd(price),
+            cost_credits=cost.credits,
+            cost_usd=cost.usd,
             error_code=None,
             provider_code=None,
             error_message=None,
@@ -343,6 +365,11 @@ class Runner:
         )
         if status != J.PENDING:
             self.on_finish(job, self.journal.get(job.job_id) or {})
+
+
+def _on(job: Job, provider: str) -> Job:
+    """``job`` as run on ``provider`` (the same object when it already is)."""
+    return job if job.provider == provider else dataclasses.replace(job, provider=provider)
 
 
 class _maybe:

@@ -3,9 +3,12 @@ manifest's ``providers:`` section, base URL and API key from the environment.
 
 Setting names (also the manifest's): ``rpm`` (submit requests per minute),
 ``max_in_flight`` (tasks submitted and not yet finished), ``poll_interval_s``
-(seconds between two polls of one task), ``timeout_s`` (seconds for one HTTP
+(seconds between two polls of one task), ``typical_generation_s`` (seconds a
+task usually takes: see polling.py), ``timeout_s`` (seconds for one HTTP
 request), ``task_timeout_s`` (seconds from submit to finish before a task ends
-as ``timeout``), ``max_attempts`` (tries per request), ``usd_per_credit``.
+as ``timeout``), ``max_attempts`` (tries of one submit; permanent poll errors in
+a row), ``backoff_base_s`` (first backoff step, seconds, full jitter),
+``retry_total_s`` (longest time retrying one submit), ``usd_per_credit``.
 """
 
 from __future__ import annotations
@@ -33,7 +36,10 @@ class ProviderSettings:
     poll_interval_s: float
     timeout_s: float
     task_timeout_s: float = 1800.0
+    typical_generation_s: float | None = None
     max_attempts: int = 5
+    backoff_base_s: float = 1.0
+    retry_total_s: float = 300.0
     usd_per_credit: float | None = None
 
     @property
@@ -73,6 +79,7 @@ def resolve_settings(
             poll_interval_s=float(limits["poll_interval_s"]),
             timeout_s=float(limits["timeout_s"]),
             task_timeout_s=float(limits.get("task_timeout_s", 1800)),
+            typical_generation_s=limits.get("typical_generation_s"),
             usd_per_credit=info.usd_per_credit,
         )
         extra = dict((overrides or {}).get(name) or {})

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
+
 from conftest import ROOT, sim_env
 
 PROVIDERS = ("gccai", "apiframe", "minimax", "gptproto")
-FAST = {"rpm": 3000, "max_in_flight": 12, "poll_interval_s": 0.05, "timeout_s": 5}
+FAST = {"rpm": 3000, "max_in_flight": 12, "poll_interval_s": 0.05, "timeout_s": 5, "typical_generation_s": 0.3}
 
 
 def campaign(path: Path, n: int, start: int = 0) -> Path:
@@ -195,3 +196,20 @@ async def test_status_and_results_rebuild_from_the_journal(tmp_path, sim, cli):
     assert list(a["job_id"]) == list(b["job_id"]) and list(a["video_url"]) == list(b["video_url"])
     dry = cli("run", manifest, "-o", out, "--dry-run", env=sim_env(sim))
     assert dry.exit_code == 0 and "succeeded=8" in dry.output and "new=0" in dry.output
+
+
+async def test_a_changed_row_is_a_new_job_and_the_old_one_is_kept(tmp_path, sim):
+    sheet = campaign(tmp_path / "c.csv", 4)
+    manifest = settings_yaml(tmp_path / "m.yaml", sheet, 4)
+    out = tmp_path / "results.csv"
+    code, err = await finish(await start_run(manifest, out, sim))
+    assert code == 0, err
+    data = yaml.safe_load(manifest.read_text())
+    data["jobs"][0]["prompt"] = "a new prompt for row one"
+    manifest.write_text(yaml.safe_dump(data))
+    proc = await start_run(manifest, out, sim)
+    _, err_bytes = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0
+    assert sum(len(sim.state.submissions[p]) for p in PROVIDERS) == 5  # 4 + the changed row
+    assert "1 job(s) in the journal are no longer in the manifest" in err_bytes.decode()
+    assert journal_status(tmp_path / "results.journal.sqlite")["succeeded"] == 5

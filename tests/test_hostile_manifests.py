@@ -9,11 +9,12 @@ import tracemalloc
 import zipfile
 
 import pytest
-from conftest import ROOT
 
 from batch_runner import limits
 from batch_runner.app import RunRequest, load_jobs
 from batch_runner.errors import ManifestError
+
+from conftest import ROOT
 
 KEYS = {f"{p.upper()}_API_KEY": "k-123456" for p in
         ("minimax", "gptge", "gccai", "gptproto", "apiinone", "apiframe")}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import base64
 
-from conftest import DATA, ROOT
-
 from batch_runner.app import RunRequest, load_jobs
+
+from conftest import DATA, ROOT
 
 KEYS = {f"{p.upper()}_API_KEY": "k-123456" for p in
         ("minimax", "gptge", "gccai", "gptproto", "apiinone", "apiframe")}

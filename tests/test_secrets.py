@@ -61,7 +61,8 @@ async def test_keys_never_reach_results_journal_logs_or_errors(tmp_path, aiohttp
     })
     echoed: list[str] = []
     echo = await aiohttp_server(await _echo_app(echoed))
-    fast = {"rpm": 6000, "poll_interval_s": 0.05, "max_attempts": 3}
+    fast = {"rpm": 6000, "poll_interval_s": 0.05, "typical_generation_s": 0.2, "max_attempts": 3,
+            "backoff_base_s": 0.05}
     manifest = tmp_path / "m.yaml"
     manifest.write_text(yaml.safe_dump({
         "providers": {p: fast for p in PROVIDERS},
@@ -88,7 +89,7 @@ async def test_keys_never_reach_results_journal_logs_or_errors(tmp_path, aiohttp
     assert set(df[df.provider == "apiframe"].error_code) == {"auth"}
     assert set(df[df.provider == "gptproto"].error_code) == {"auth"}
     assert "content_policy" in set(df.error_code) and "succeeded" in set(df.status)
-    assert any(r.refusal == "rate_limit" for r in requests) and any(r.http_status == 401 for r in requests)
+    assert any(r.reason == "rate_limit" for r in requests) and any(r.reason == "auth" for r in requests)
     assert echoed and key in echoed[0]  # the provider saw the key and sent it back
     assert (df[df.provider == "gptproto"].error_message.str.contains(r"\*\*\*")).all()
     # ... and the key is nowhere: not in any file the run wrote, nor in what it printed

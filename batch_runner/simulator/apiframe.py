@@ -1,10 +1,21 @@
 """apiframe v2 simulated: ``POST /v2/videos/generate`` (202), ``GET /v2/jobs/{id}``.
 
-Source: shared/providers/README.md and RESEARCH.md §6 (official OpenAPI):
-``X-API-Key`` auth; ``additionalProperties: false`` at both levels; lower-case
-resolution; ``Idempotency-Key`` (the same key within 24 h returns the original
-job and is not a new charge); 402 with credits; 429 with Retry-After; a
-content-policy prompt is accepted and then FAILED with ``creditCost: 0``.
+Source: shared/providers/README.md and RESEARCH.md §6 (official OpenAPI, SEEN):
+- ``X-API-Key`` auth; 401 ``{"error": ...}``.
+- Body ``additionalProperties: false`` at both levels; ``model`` hailuo-2.3 or
+  hailuo-2.3-fast; ``prompt`` 1..2000; ``hailuoParams.duration`` number 6/10,
+  ``resolution`` lower-case 768p/1080p, 1080p not with 10 s, ``image`` a URI,
+  ``prompt_optimizer`` bool; ``webhookUrl``, ``webhookEvents``. Invalid: 400
+  ``{"error":"Validation failed","details":{"<json.path>":[msg]}}``.
+- ``Idempotency-Key`` (<= 255 chars): the same key within 24 h returns the
+  original job (202, its jobId and current status), not a new charge.
+- 202 ``{"jobId":<UUID>,"status":"QUEUED"}``; jobs QUEUED -> PROCESSING
+  (+progress) -> COMPLETED (``result.videoUrl``) or FAILED (``error`` string,
+  ``creditCost`` 0: refunded); ``expired`` true once the URL TTL has passed.
+- 402 ``{"error":"Insufficient credits","creditsRequired","creditsAvailable"}``;
+  429 ``{"error": ...}`` always with Retry-After; server faults 503.
+- Content policy: accepted, then FAILED with "Provider returned an error:
+  content policy violation" and creditCost 0 (SEEN docs example).
 """
 
 from __future__ import annotations
@@ -15,49 +26,67 @@ from typing import Any
 
 from aiohttp import web
 
-from .base import ProviderSim, json_body
-from .state import FAILED, PROCESSING, SUCCEEDED
+from .base import ProviderSim
+from .state import FAILED, PROCESSING, SUCCESS, SimState, Task
 
-__all__ = ["ApiframeSim", "make_app"]
+__all__ = ["ApiframeSim", "make_app", "validate"]
 
 TOP = {"model", "prompt", "hailuoParams", "webhookUrl", "webhookEvents"}
 PARAMS = {"duration", "resolution", "image", "prompt_optimizer"}
-MODELS = ("hailuo-2.3", "hailuo-2.3-fast", "hailuo-02", "hailuo-03")
+MODELS = ("hailuo-2.3", "hailuo-2.3-fast")
+EVENTS = ("progress", "completed", "failed")
 CREDITS = {("768p", 6): 5, ("768p", 10): 10, ("1080p", 6): 10}  # seed-docs/apiframe.txt
-MESSAGES = {"auth": "Invalid API key", "rate": "Too many requests", "quota": "Daily quota exceeded",
-            "server": "Service unavailable", "not_found": "Job not found"}
+IDEMPOTENCY_TTL_S = 86400.0
+ERRORS = {"auth": (401, "Invalid API key"), "rate": (429, "Rate limit exceeded"),
+          "not_found": (404, "Job not found"), "server": (503, "Service temporarily unavailable")}
 
 
-def validate(body: Any) -> dict[str, list[str]]:
-    """Validation details ``{json.path: [messages]}``; empty when valid."""
+def credits(body: Any) -> int:
+    """Credits a job costs (768p-6s 5, 768p-10s 10, 1080p-6s 10)."""
+    params = body.get("hailuoParams") if isinstance(body, dict) else None
+    params = params if isinstance(params, dict) else {}
+    duration = params.get("duration", 6)
+    key = (params.get("resolution", "768p"), int(duration) if isinstance(duration, (int, float)) else 6)
+    return CREDITS.get(key, 10)
+
+
+def validate(body: Any) -> dict[str, list[str]] | None:
+    """Validation ``details`` ``{json.path: [messages]}``, or None when valid."""
     if not isinstance(body, dict):
         return {"body": ["must be a JSON object"]}
     out: dict[str, list[str]] = {}
-    for key in set(body) - TOP:
-        out[key] = ["additional property not allowed"]
+    for key in sorted(set(body) - TOP):
+        out[key] = ["must NOT have additional properties"]
     if body.get("model") not in MODELS:
         out["model"] = [f"must be one of {', '.join(MODELS)}"]
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not 1 <= len(prompt) <= 2000:
         out["prompt"] = ["must be a string of 1 to 2000 characters"]
+    if "webhookUrl" in body and not (isinstance(body["webhookUrl"], str)
+                                     and body["webhookUrl"].startswith(("http://", "https://"))):
+        out["webhookUrl"] = ['must match format "uri"']
+    events = body.get("webhookEvents", list(EVENTS))
+    if not isinstance(events, list) or not events or any(e not in EVENTS for e in events):
+        out["webhookEvents"] = [f"must be a non-empty array of {', '.join(EVENTS)}"]
     params = body.get("hailuoParams", {})
     if not isinstance(params, dict):
-        return {**out, "hailuoParams": ["must be an object"]}
-    for key in set(params) - PARAMS:
-        out[f"hailuoParams.{key}"] = ["additional property not allowed"]
+        out["hailuoParams"] = ["must be object"]
+        return out
+    for key in sorted(set(params) - PARAMS):
+        out[f"hailuoParams.{key}"] = ["must NOT have additional properties"]
     duration, resolution = params.get("duration", 6), params.get("resolution", "768p")
-    if not isinstance(duration, (int, float)) or isinstance(duration, bool) or duration not in (6, 10):
-        out["hailuoParams.duration"] = ["must be 6 or 10"]
+    if isinstance(duration, bool) or not isinstance(duration, (int, float)) or duration not in (6, 10):
+        out["hailuoParams.duration"] = ["must be equal to one of the allowed values: 6, 10"]
     if resolution not in ("768p", "1080p"):
-        out["hailuoParams.resolution"] = ['must be "768p" or "1080p"']
+        out["hailuoParams.resolution"] = ['must be equal to one of the allowed values: "768p", "1080p"']
     elif resolution == "1080p" and duration == 10:
         out["hailuoParams.duration"] = ["1080p resolution does not support 10s duration"]
     image = params.get("image")
-    if image is not None and (not isinstance(image, str) or not image.startswith(("http://", "https://"))):
-        out["hailuoParams.image"] = ["must be a URI"]
+    if image is not None and not (isinstance(image, str) and image.startswith(("http://", "https://", "data:"))):
+        out["hailuoParams.image"] = ['must match format "uri"']
     if "prompt_optimizer" in params and not isinstance(params["prompt_optimizer"], bool):
-        out["hailuoParams.prompt_optimizer"] = ["must be a boolean"]
-    return out
+        out["hailuoParams.prompt_optimizer"] = ["must be boolean"]
+    return out or None
 
 
 def _iso(unix: float) -> str:
@@ -67,7 +96,8 @@ def _iso(unix: float) -> str:
 class ApiframeSim(ProviderSim):
     """apiframe v2 jobs protocol."""
 
-    name = "apiframe"
+    always_retry_after = True
+    idempotent = True
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post("/v2/videos/generate", self.submit), web.get("/v2/jobs/{task_id}", self.job)]
@@ -75,71 +105,80 @@ class ApiframeSim(ProviderSim):
     def authorized(self, request: web.Request) -> bool:
         return request.headers.get("X-API-Key", "") == self.cfg.api_key
 
-    def error_response(self, kind: str, message: str, status: int) -> web.Response:
+    def error_response(self, kind: str, message: Any = "", task: Any = None) -> web.Response:
+        if kind == "invalid":
+            return web.json_response({"error": "Validation failed", "details": message}, status=400)
         if kind == "balance":
-            return web.json_response({"error": "Insufficient credits", "creditsRequired": 10, "creditsAvailable": 0}, status=402)
-        resp = web.json_response({"error": MESSAGES.get(kind, message)}, status=503 if kind == "server" else status)
-        if kind in ("rate", "quota"):
-            resp.headers["Retry-After"] = f"{self.cfg.retry_after_s if self.cfg.retry_after_s is not None else 1:g}"
-        return resp
+            return web.json_response({"error": "Insufficient credits", "creditsRequired": credits(task),
+                                      "creditsAvailable": 0}, status=402)
+        status, text = ERRORS.get(kind, ERRORS["server"])
+        return web.json_response({"error": text}, status=status)
 
-    async def submit(self, request: web.Request) -> web.StreamResponse:
-        blocked = await self.guard(request, "submit")
-        if blocked is not None:
-            return blocked
+    def validate(self, request: web.Request, body: Any) -> dict[str, list[str]] | None:
+        return validate(body)
+
+    def make_task_id(self, rng: Any) -> str:
+        """A version-4 UUID (SEEN ``jobId`` format)."""
+        return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+    def replay(self, request: web.Request) -> web.Response | None:
+        """A known ``Idempotency-Key`` within 24 h: the original job, uncharged."""
         key = request.headers.get("Idempotency-Key")
-        if key and (self.name, key) in self.state.idempotency:  # replay: the original job
-            task_id = self.state.idempotency[(self.name, key)]
-            self.state.record(self.name, "submit", 202, task_id, refusal="idempotent_replay")
-            return web.json_response({"jobId": task_id, "status": "QUEUED"}, status=202)
-        body = await json_body(request)
-        details = validate(body)
-        if details:
-            self.state.record(self.name, "submit", 400, refusal="invalid")
-            return web.json_response({"error": "Validation failed", "details": details}, status=400)
-        refusal = self.state.admit(self.name)
-        if refusal:
-            return self.refuse_submit(refusal)
-        task_id = str(uuid.UUID(int=self.state.rng.getrandbits(128), version=4))
-        self.state.create(self.name, task_id, body, body["prompt"], idempotency_key=key)
-        self.state.record(self.name, "submit", 202, task_id, accepted=True)
-        return web.json_response({"jobId": task_id, "status": "QUEUED"}, status=202)
+        if not key:
+            return None
+        if len(key) > 255:
+            resp = self.error_response("invalid", {"Idempotency-Key": ["must NOT have more than 255 characters"]})
+            return self.answer(resp, "submit", reason="invalid")
+        task = self.state.tasks.get(self.state.idempotency.get((self.name, key), ""))
+        if task is None or self.state.now() - task.submitted_at > IDEMPOTENCY_TTL_S:
+            return None
+        resp = web.json_response({"jobId": task.task_id, "status": self.job_status(task)}, status=202)
+        return self.answer(resp, "submit", task.task_id, reason="idempotent_replay")
+
+    def submitted(self, request: web.Request, task: Task) -> web.Response:
+        return web.json_response({"jobId": task.task_id, "status": "QUEUED"}, status=202)
+
+    def job_status(self, task: Task) -> str:
+        """QUEUED, PROCESSING, COMPLETED or FAILED now."""
+        phase = task.phase(self.state.now())
+        return {SUCCESS: "COMPLETED", FAILED: "FAILED", PROCESSING: "PROCESSING"}.get(phase, "QUEUED")
 
     async def job(self, request: web.Request) -> web.StreamResponse:
+        """``GET /v2/jobs/{id}``: 400 when ``id`` is not a UUID (SEEN), else the poll."""
         task_id = request.match_info["task_id"]
-        blocked = await self.guard(request, "poll", task_id)
-        if blocked is not None:
-            return blocked
         try:
             uuid.UUID(task_id)
         except ValueError:
-            self.state.record(self.name, "poll", 400, task_id)
-            return web.json_response({"error": "Invalid job id"}, status=400)
-        task = self.state.tasks.get(task_id)
-        if task is None or task.provider != self.name:
-            self.state.record(self.name, "poll", 404, task_id)
-            return self.error_response("not_found", "", 404)
-        self.state.record(self.name, "poll", 200, task_id)
+            blocked = await self.guard(request, "poll", task_id)
+            if blocked is not None:
+                return blocked
+            return self.answer(web.json_response({"error": "Invalid job id"}, status=400), "poll",
+                               task_id, reason="invalid")
+        return await self.poll(request, task_id)
+
+    def status_body(self, request: web.Request, task: Task) -> dict[str, Any]:
         now = self.state.now()
-        phase = task.phase(now)
-        params = task.body.get("hailuoParams") or {}
-        credits = CREDITS.get((params.get("resolution", "768p"), int(params.get("duration", 6))), 10)
+        status = self.job_status(task)
+        terminal = status in ("COMPLETED", "FAILED")
+        hook = ("sent" if terminal else "pending") if task.body.get("webhookUrl") else None
         out: dict[str, Any] = {
-            "id": task_id, "status": "QUEUED", "model": task.body.get("model"), "progress": 0,
-            "result": None, "error": None, "creditCost": credits, "webhookStatus": None,
-            "createdAt": _iso(self.state.unix(task.submitted_at)), "completedAt": None, "expired": False,
+            "id": task.task_id, "status": status, "model": task.body.get("model"),
+            "progress": task.progress(now) if status == "PROCESSING" else 0, "result": None,
+            "error": None, "creditCost": credits(task.body), "webhookStatus": hook,
+            "createdAt": _iso(self.state.unix(task.submitted_at)),
+            "completedAt": _iso(self.state.unix(task.finishes_at)) if terminal else None,
+            "expired": False,
         }
-        if phase == PROCESSING:
-            out.update(status="PROCESSING", progress=task.progress(now))
-        elif phase == SUCCEEDED:
-            out.update(status="COMPLETED", progress=100, result={"videoUrl": self.video_url(request, task_id)},
-                       completedAt=_iso(self.state.unix(task.finishes_at)))
-        elif phase == FAILED:
-            message = "Provider returned an error: content policy violation" if task.code == 1027 else f"Provider returned an error: {task.message}"
-            out.update(status="FAILED", error=message, creditCost=0, completedAt=_iso(self.state.unix(task.finishes_at)))
-        return web.json_response(out)
+        if status == "COMPLETED":
+            out.update(progress=100, result={"videoUrl": self.video_url(request, task)},
+                       expired=self.state.url_expired(task))
+        elif status == "FAILED":
+            policy = task.reason in ("content", "output")
+            reason = "content policy violation" if policy else "video generation failed"
+            out.update(error=f"Provider returned an error: {reason}", creditCost=0)
+        return out
 
 
-def make_app(state: Any, name: str = "apiframe") -> web.Application:
-    """The apiframe sub-application."""
+def make_app(state: SimState, name: str = "apiframe") -> web.Application:
+    """The apiframe sub-application, mounted at ``/<name>``."""
     return ApiframeSim(state, name).app()

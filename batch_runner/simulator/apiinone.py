@@ -1,11 +1,25 @@
 """apiin.one simulated: image-to-video only, ``duration`` a string.
 
-Source: shared/providers/README.md and RESEARCH.md §5. The status body is not
-published; following RESEARCH.md's recommendation (INFERRED): ``data.status``
-in IN_PROGRESS / completed / failed, the URL at both ``data.output.video_url``
-and ``data.video_url``, the failure in ``data.error``. A content-policy prompt
-(INFERRED) is accepted and then fails with "content policy violation". Balance:
-HTTP 402 in the documented error envelope (INFERRED status code).
+- Submit ``POST /api/v1/videos/generations``, Bearer auth; ``model`` one of
+  ``hailuo-2-3``, ``hailuo/2-3-image-to-video-standard``,
+  ``hailuo/2-3-image-to-video-pro`` (all three appear in the docs); ``prompt``
+  and ``image`` (a public URL) required; ``duration`` the STRING "6"/"10";
+  ``resolution`` 768P/1080P; 1080P only with "6" (INFERRED from MiniMax).
+  Answer ``{"code":200,"message":"success","data":{"task_id":"n51<id>_hailuo",
+  "status":"IN_PROGRESS"}}`` (SEEN).
+- Poll ``GET /api/v1/tasks/{task_id}``: the body is not published anywhere;
+  following RESEARCH.md's simulator recommendation (INFERRED): the same
+  envelope, ``data.status`` IN_PROGRESS -> completed (URL at both
+  ``data.output.video_url`` and ``data.video_url``) or failed (``data.error``).
+- Errors ``{"error":{"code","message","type"}}`` (SEEN for 400
+  ``invalid_request``); the other codes and types are INFERRED: 401
+  unauthorized, 402 insufficient_credits (balance), 429 rate_limited, 404
+  not_found, 500 server_error.
+- Content policy (INFERRED, undocumented): the task is accepted and then fails
+  with ``data.error`` "content policy violation", as the upstream model
+  moderates the generated video; apiin.one documents no synchronous refusal.
+
+Source: shared/providers/README.md and RESEARCH.md §5.
 """
 
 from __future__ import annotations
@@ -14,86 +28,82 @@ from typing import Any
 
 from aiohttp import web
 
-from .base import ProviderSim, json_body
-from .state import FAILED, SUCCEEDED
+from .base import ProviderSim, is_image
+from .state import FAILED, SUCCESS, SimState, Task
 
-__all__ = ["ApiinoneSim", "make_app"]
+__all__ = ["ApiinoneSim", "MODELS", "make_app", "validate"]
 
 MODELS = ("hailuo-2-3", "hailuo/2-3-image-to-video-standard", "hailuo/2-3-image-to-video-pro")
-TYPES = {"auth": "unauthorized", "invalid": "invalid_request", "rate": "rate_limited",
-         "quota": "rate_limited", "balance": "payment_required", "server": "server_error",
-         "not_found": "not_found"}
+ERRORS = {  # kind -> (HTTP status / error.code, error.type, fixed message or "")
+    "auth": (401, "unauthorized", "Invalid API key"),
+    "invalid": (400, "invalid_request", ""),
+    "rate": (429, "rate_limited", "Rate limit exceeded"),
+    "balance": (402, "insufficient_credits", "Insufficient credits"),
+    "not_found": (404, "not_found", "Task not found"),
+    "server": (500, "server_error", "Internal server error"),
+}
 
 
 def validate(body: Any) -> str | None:
     """What is wrong with a submit body, or None. RESEARCH.md §5."""
     if not isinstance(body, dict):
-        return "body must be a JSON object"
-    if body.get("model", MODELS[1]) not in MODELS:
+        return "request body must be a JSON object"
+    if body.get("model") not in MODELS:
         return "model must be one of " + ", ".join(MODELS)
-    if not isinstance(body.get("prompt"), str) or not body["prompt"]:
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not 1 <= len(prompt) <= 2000:
         return "prompt is required"
-    image = body.get("image")
-    if not isinstance(image, str) or not image.startswith(("http://", "https://")):
-        return "image is required: a public image URL"
+    if not is_image(body.get("image"), ("http://", "https://")):
+        return "image is required: a public image URL (image-to-video only)"
     duration, resolution = body.get("duration", "6"), body.get("resolution", "768P")
-    if duration not in ("6", "10"):
+    if not isinstance(duration, str) or duration not in ("6", "10"):
         return 'duration must be the string "6" or "10"'
     if resolution not in ("768P", "1080P"):
         return "resolution must be 768P or 1080P"
     if resolution == "1080P" and duration != "6":
         return "1080P supports 6 seconds only"
+    if "callback_url" in body and not isinstance(body["callback_url"], str):
+        return "callback_url must be a string"
     return None
 
 
 class ApiinoneSim(ProviderSim):
     """apiin.one task protocol."""
 
-    name = "apiinone"
-
     def routes(self) -> list[web.RouteDef]:
-        return [web.post("/api/v1/videos/generations", self.submit), web.get("/api/v1/tasks/{task_id}", self.status)]
+        return [web.post("/api/v1/videos/generations", self.submit),
+                web.get("/api/v1/tasks/{task_id}", self.poll_by_path)]
 
-    def error_response(self, kind: str, message: str, status: int) -> web.Response:
-        return web.json_response({"error": {"code": status, "message": message, "type": TYPES.get(kind, "server_error")}}, status=status)
+    def error_response(self, kind: str, message: str = "", task: Any = None) -> web.Response:
+        status, typ, text = ERRORS.get(kind, ERRORS["server"])
+        if kind == "invalid":
+            text = f"Invalid parameters: {message}" if message else "Invalid parameters"
+        return web.json_response({"error": {"code": status, "message": text, "type": typ}}, status=status)
 
-    async def submit(self, request: web.Request) -> web.StreamResponse:
-        blocked = await self.guard(request, "submit")
-        if blocked is not None:
-            return blocked
-        body = await json_body(request)
-        problem = validate(body)
-        if problem:
-            self.state.record(self.name, "submit", 400, refusal="invalid")
-            return self.error_response("invalid", f"Invalid parameters: {problem}", 400)
-        refusal = self.state.admit(self.name)
-        if refusal:
-            return self.refuse_submit(refusal)
-        task_id = f"n51{self.state.rng.randrange(10**12):012d}_hailuo"
-        self.state.create(self.name, task_id, body, body["prompt"])
-        self.state.record(self.name, "submit", 200, task_id, accepted=True)
-        return web.json_response({"code": 200, "message": "success", "data": {"task_id": task_id, "status": "IN_PROGRESS"}})
+    def validate(self, request: web.Request, body: Any) -> str | None:
+        return validate(body)
 
-    async def status(self, request: web.Request) -> web.StreamResponse:
-        task_id = request.match_info["task_id"]
-        blocked = await self.guard(request, "poll", task_id)
-        if blocked is not None:
-            return blocked
-        task = self.state.tasks.get(task_id)
-        if task is None or task.provider != self.name:
-            self.state.record(self.name, "poll", 404, task_id)
-            return self.error_response("not_found", "task not found", 404)
-        self.state.record(self.name, "poll", 200, task_id)
+    def make_task_id(self, rng: Any) -> str:
+        """``n51`` + digits + ``_hailuo`` (SEEN ``n51xxxx_hailuo``; "node51")."""
+        return f"n51{rng.randrange(10**12):012d}_hailuo"
+
+    def submitted(self, request: web.Request, task: Task) -> web.Response:
+        return web.json_response({"code": 200, "message": "success",
+                                  "data": {"task_id": task.task_id, "status": "IN_PROGRESS"}})
+
+    def status_body(self, request: web.Request, task: Task) -> dict[str, Any]:
         phase = task.phase(self.state.now())
-        data: dict[str, Any] = {"task_id": task_id, "status": "IN_PROGRESS"}
-        if phase == SUCCEEDED:
-            url = self.video_url(request, task_id)
+        data: dict[str, Any] = {"task_id": task.task_id, "status": "IN_PROGRESS"}
+        if phase == SUCCESS:
+            url = self.video_url(request, task)
             data.update(status="completed", output={"video_url": url}, video_url=url)
         elif phase == FAILED:
-            data.update(status="failed", error="content policy violation" if task.code == 1027 else task.message)
-        return web.json_response({"code": 200, "message": "success", "data": data})
+            policy = task.reason in ("content", "output")
+            reason = "content policy violation" if policy else "video generation failed"
+            data.update(status="failed", error=reason)
+        return {"code": 200, "message": "success", "data": data}
 
 
-def make_app(state: Any, name: str = "apiinone") -> web.Application:
-    """The apiin.one sub-application."""
+def make_app(state: SimState, name: str = "apiinone") -> web.Application:
+    """The apiin.one sub-application, mounted at ``/<name>``."""
     return ApiinoneSim(state, name).app()

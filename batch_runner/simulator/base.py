@@ -1,45 +1,73 @@
-"""What every simulated provider shares: auth, faults, latency, records.
+"""What every simulated provider shares: auth, faults, latency, the submit and
+poll flows, and the request records.
 
-A provider module subclasses ProviderSim, says how its errors look
-(``error_response``) and how it authenticates (``authorized``), and adds its
-routes in ``routes()``. ``guard()`` runs before each API handler: latency,
-auth (401 in the provider's shape), injected faults.
+A provider module subclasses ProviderSim and fills in its wire format:
+``routes`` (its real paths), ``authorized`` (its auth header),
+``error_response`` (its error shape and HTTP status per error kind),
+``validate``, ``make_task_id``, ``submitted`` and ``status_body``. The flow:
+
+- every API request: latency, then auth (401 in the provider's shape), then an
+  injected fault, if one is drawn (``reset`` drops the connection, ``slow``
+  answers ``slow_s`` late, the others answer instead of the handler);
+- submit: JSON body -> validation (400) -> rate limit / in-flight cap (429) ->
+  balance -> content policy (refused here when ``content_at_submit``) -> task;
+- poll: task lookup (not found in the provider's shape) -> ``status_body``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 from typing import Any
 
 from aiohttp import web
 
-from .state import SimState
+from .config import ProviderSimConfig
+from .state import SimState, Task
 
-__all__ = ["ProviderSim", "json_body"]
+__all__ = ["ProviderSim", "json_body", "IMAGE_URI_PREFIXES", "is_image"]
 
-HTML_502 = "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>"
+HTML_502 = ("<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway"
+            "</h1></center><hr><center>nginx</center></body></html>")
+
+#: a public URL or a Base64 data URI (MiniMax: JPG/JPEG/PNG/WebP, RESEARCH.md §1.2)
+IMAGE_URI_PREFIXES = ("http://", "https://", "data:image/jpeg;base64,", "data:image/jpg;base64,",
+                      "data:image/png;base64,", "data:image/webp;base64,")
+
+
+def is_image(value: Any, prefixes: tuple[str, ...] = IMAGE_URI_PREFIXES) -> bool:
+    """Whether ``value`` is a non-empty image reference with an accepted prefix."""
+    return isinstance(value, str) and value.startswith(prefixes) and len(value) > 8
 
 
 async def json_body(request: web.Request) -> Any:
     """The request's JSON body, or None when it is not JSON."""
     try:
-        return await request.json(loads=json.loads)
+        return json.loads(await request.read() or b"null")
     except (ValueError, UnicodeDecodeError):
         return None
 
 
 class ProviderSim:
-    """One provider's protocol, served under ``/<name>``."""
+    """One provider's protocol, served under ``/<name>``.
 
-    name = ""
+    ``content_at_submit``: a content-policy prompt is refused at submit (else it
+    is accepted and the task fails). ``always_retry_after``: every 429 carries
+    Retry-After even when ``retry_after_s`` is None (apiframe documents it).
+    ``idempotent``: the ``Idempotency-Key`` header is honoured (apiframe).
+    """
 
-    def __init__(self, state: SimState, name: str):
+    content_at_submit = False
+    always_retry_after = False
+    idempotent = False
+
+    def __init__(self, state: SimState, name: str) -> None:
         self.state = state
-        self.name = name or self.name
+        self.name = name
 
     @property
-    def cfg(self):  # noqa: ANN201 - ProviderSimConfig
+    def cfg(self) -> ProviderSimConfig:
         """This provider's simulator settings."""
         return self.state.cfg(self.name)
 
@@ -49,69 +77,147 @@ class ProviderSim:
         app.add_routes(self.routes())
         return app
 
-    # -- to override --------------------------------------------------------------
+    # -- the wire format, per provider ----------------------------------------------
     def routes(self) -> list[web.RouteDef]:
-        """This provider's routes."""
+        """This provider's routes (paths after ``/<name>``)."""
         raise NotImplementedError
 
     def authorized(self, request: web.Request) -> bool:
-        """``Authorization: Bearer <key>`` by default."""
+        """``Authorization: Bearer <key>`` unless overridden."""
         return request.headers.get("Authorization", "") == f"Bearer {self.cfg.api_key}"
 
-    def error_response(self, kind: str, message: str, status: int) -> web.Response:
-        """An error in this provider's own shape. ``kind``: auth, invalid,
-        rate, quota, balance, content, server, not_found."""
+    def error_response(self, kind: str, message: str = "", task: Any = None) -> web.Response:
+        """An error in this provider's own shape and HTTP status. ``kind``: auth,
+        invalid, rate, balance, content, server, not_found. ``task``: the refused
+        body (balance) or the unknown id (not_found), when useful."""
         raise NotImplementedError
 
-    # -- shared ----------------------------------------------------------------
+    def validate(self, request: web.Request, body: Any) -> Any:
+        """What is wrong with a submit (a message or details), or None."""
+        raise NotImplementedError
+
+    def make_task_id(self, rng: Any) -> str:
+        """A task id in the provider's documented format."""
+        raise NotImplementedError
+
+    def task_meta(self, request: web.Request) -> dict[str, Any]:
+        """Provider extras stored on the task at submit."""
+        return {}
+
+    def submitted(self, request: web.Request, task: Task) -> web.Response:
+        """The answer to an accepted submit."""
+        raise NotImplementedError
+
+    def status_body(self, request: web.Request, task: Task) -> Any:
+        """The poll answer's JSON body for a known task."""
+        raise NotImplementedError
+
+    # -- shared helpers -------------------------------------------------------------
     def base_url(self, request: web.Request) -> str:
         """``http://host:port`` of the simulator, from the request."""
         return f"{request.scheme}://{request.host}"
 
-    def video_url(self, request: web.Request, task_id: str) -> str:
-        """The URL where the simulator serves this task's video."""
-        return f"{self.base_url(request)}/videos/{self.name}/{task_id}.mp4"
+    def video_url(self, request: web.Request, task: Task) -> str:
+        """The absolute URL where the simulator serves this task's video."""
+        return self.base_url(request) + task.video_path
 
-    async def guard(self, request: web.Request, kind: str, task_id: str | None = None) -> web.StreamResponse | None:
-        """Latency, auth and injected faults before a handler; returns the
-        answer to send instead of the real one, or None."""
-        cfg = self.cfg
-        if cfg.latency_s:
-            await asyncio.sleep(cfg.latency_s)
+    def answer(self, resp: web.Response, kind: str, task_id: str | None = None,
+               accepted: bool = False, reason: str | None = None) -> web.Response:
+        """Record ``resp`` (with its real HTTP status) and return it."""
+        self.state.record(self.name, kind, resp.status, task_id, accepted, reason)
+        return resp
+
+    def with_retry_after(self, resp: web.Response, refusal: str) -> web.Response:
+        """Add ``Retry-After`` (whole seconds, or ``retry_after_s`` as set) to a 429."""
+        if resp.status != 429:
+            return resp
+        if self.cfg.retry_after_s is not None:
+            resp.headers["Retry-After"] = f"{self.cfg.retry_after_s:g}"
+        elif self.always_retry_after:
+            wait = self.state.retry_after(self.name, refusal)
+            resp.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+        return resp
+
+    def fault_response(self, kind: str) -> web.Response:
+        """The answer to an injected request fault (see state.REQUEST_FAULTS):
+        ``server_error`` the provider's 500/503, ``rate_limit`` its rate-limit
+        answer, ``html`` a proxy's 502 page, ``truncated`` JSON cut short."""
+        if kind == "rate_limit":
+            return self.with_retry_after(self.error_response("rate", "rate limit exceeded"), "rate")
+        if kind == "html":
+            return web.Response(status=502, text=HTML_502, content_type="text/html")
+        if kind == "truncated":
+            return web.Response(status=200, text='{"task_id": "1', content_type="application/json")
+        return self.error_response("server", "internal server error")
+
+    async def guard(self, request: web.Request, kind: str,
+                    task_id: str | None = None) -> web.Response | None:
+        """Latency, auth and injected faults before a handler: the answer to
+        send instead of the real one (already recorded), or None."""
+        await request.read()  # the body arrived; a later fault must not depend on the client
+        if self.cfg.latency_s:
+            await asyncio.sleep(self.cfg.latency_s)
         if not self.authorized(request):
-            self.state.record(self.name, kind, 401, task_id)
-            return self.error_response("auth", "Invalid authentication credentials", 401)
+            return self.answer(self.error_response("auth", "Invalid API key"), kind, task_id,
+                               reason="auth")
         fault = self.state.fault(self.name)
-        if fault is None:
-            return None
-        if fault == "slow":
-            await asyncio.sleep(cfg.slow_s)
-            return None
-        self.state.record(self.name, kind, 0, task_id, refusal=fault)
-        if fault == "reset":
+        if fault == "slow":  # late, then answered as usual
+            await asyncio.sleep(self.cfg.slow_s)
+        elif fault == "reset":  # no answer at all: the connection is dropped
+            self.state.record(self.name, kind, 0, task_id, reason=fault)
             if request.transport is not None:
                 request.transport.abort()
             raise asyncio.CancelledError
-        if fault == "html":
-            return web.Response(status=502, text=HTML_502, content_type="text/html")
-        if fault == "truncated":
-            return web.Response(status=200, text='{"task_id": "1', content_type="application/json")
-        if fault == "rate_limit":
-            return self.rate_limited("Rate limit exceeded")
-        return self.error_response("server", "internal server error", 500)
+        elif fault is not None:
+            return self.answer(self.fault_response(fault), kind, task_id, reason=fault)
+        return None
 
-    def rate_limited(self, message: str) -> web.Response:
-        """A rate-limit answer, with Retry-After when configured."""
-        resp = self.error_response("rate", message, 429)
-        if self.cfg.retry_after_s is not None:
-            resp.headers["Retry-After"] = f"{self.cfg.retry_after_s:g}"
-        return resp
+    # -- flows ----------------------------------------------------------------------
+    def replay(self, request: web.Request) -> web.Response | None:
+        """The answer to a replayed ``Idempotency-Key`` (None: not a replay)."""
+        return None
 
-    def refuse_submit(self, reason: str) -> web.Response:
-        """The answer to a submit that ``state.admit`` refused."""
-        self.state.record(self.name, "submit", 429 if reason in ("rate", "quota") else 402, refusal=reason)
-        if reason == "rate":
-            return self.rate_limited("Rate limit exceeded")
-        if reason == "quota":
-            return self.error_response("quota", "daily quota exceeded", 429)
-        return self.error_response("balance", "insufficient balance", 402)
+    async def submit(self, request: web.Request) -> web.StreamResponse:
+        """The submit flow (see the module docstring)."""
+        blocked = await self.guard(request, "submit")
+        if blocked is not None:
+            return blocked
+        body = await json_body(request)
+        replayed = self.replay(request)  # after the last await: no race with create()
+        if replayed is not None:
+            return replayed
+        problem = self.validate(request, body)
+        if problem is not None:
+            return self.answer(self.error_response("invalid", problem), "submit", reason="invalid")
+        refusal = self.state.admit(self.name)
+        if refusal == "balance":
+            resp = self.error_response("balance", "insufficient balance", body)
+            return self.answer(resp, "submit", reason=refusal)
+        if refusal is not None:  # rate or in_flight: both answered as a rate limit
+            resp = self.with_retry_after(self.error_response("rate", "rate limit exceeded"), refusal)
+            return self.answer(resp, "submit", reason=refusal)
+        prompt = str(body.get("prompt") or "")
+        marker = self.cfg.content_policy_marker
+        if self.content_at_submit and marker and marker in prompt:
+            return self.answer(self.error_response("content", "content policy violation"),
+                               "submit", reason="content")
+        key = request.headers.get("Idempotency-Key") if self.idempotent else None
+        task = self.state.create(self.name, self.state.new_id(self.make_task_id), body,
+                                 prompt=prompt, idempotency_key=key or None,
+                                 meta=self.task_meta(request))
+        return self.answer(self.submitted(request, task), "submit", task.task_id, accepted=True)
+
+    async def poll(self, request: web.Request, task_id: str) -> web.StreamResponse:
+        """The poll flow: the task's status, or not found in the provider's shape."""
+        blocked = await self.guard(request, "poll", task_id)
+        if blocked is not None:
+            return blocked
+        task = self.state.tasks.get(task_id)
+        if task is None or task.provider != self.name:
+            resp = self.error_response("not_found", "task not found", task_id)
+            return self.answer(resp, "poll", task_id, reason="not_found")
+        return self.answer(web.json_response(self.status_body(request, task)), "poll", task_id)
+
+    async def poll_by_path(self, request: web.Request) -> web.StreamResponse:
+        """Poll with the id in the path (``{task_id}``)."""
+        return await self.poll(request, request.match_info["task_id"])

@@ -1,24 +1,57 @@
-"""Simulator settings: per provider timing, limits and injected faults."""
+"""Simulator settings: per provider key, timing, limits and injected faults.
+
+Times are seconds (of the event loop's clock), rates are probabilities 0..1.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
-__all__ = ["PROVIDER_NAMES", "ProviderSimConfig", "SimConfig"]
+__all__ = ["PROVIDER_NAMES", "DEFAULT_URL_TTL_S", "ProviderSimConfig", "SimConfig", "apply_settings"]
 
+#: every simulated provider, in the order of shared/providers/README.md
 PROVIDER_NAMES = ("minimax", "gptge", "gccai", "gptproto", "apiinone", "apiframe")
+
+#: how long a video URL works (s); None: undocumented, never expires.
+#: minimax 9 h from files/retrieve (RESEARCH.md §1.5, SEEN); gptge passes MiniMax's
+#: URL through (§2, INFERRED); gccai ``expires_at`` = completion + 24 h (§3.2,
+#: SEEN values); apiframe ``expired`` after 24 h retention (§6.2, SEEN spec).
+DEFAULT_URL_TTL_S: dict[str, float | None] = {
+    "minimax": 32400.0,
+    "gptge": 32400.0,
+    "gccai": 86400.0,
+    "gptproto": None,
+    "apiinone": None,
+    "apiframe": 86400.0,
+}
 
 
 @dataclass
 class ProviderSimConfig:
-    """One simulated provider. Times in seconds; rates are probabilities 0..1.
+    """One simulated provider.
 
-    ``rpm``/``window_s``: the true submit limit, at most ``rpm * window_s / 60``
-    accepted submits in any window of ``window_s`` seconds (None: unlimited).
-    ``max_in_flight``: tasks submitted and not finished; beyond it a submit is
-    refused like a rate limit. ``balance``: accepted submits before the
-    provider answers "insufficient balance". A prompt containing
-    ``content_policy_marker`` is refused the provider's documented way.
+    - ``api_key``: the only key accepted (each provider's own auth header).
+    - ``generation_s``: seconds from an accepted submit to success (a
+      content-policy failure ends after a quarter of it).
+    - ``rpm`` / ``window_s``: the true submit limit, at most
+      ``rpm * window_s / 60`` accepted submits in any ``window_s`` seconds
+      (None: unlimited). Polls are not limited.
+    - ``max_in_flight``: tasks submitted and not finished; a submit beyond it is
+      refused like a rate limit.
+    - ``latency_s``: added to every answer.
+    - ``error_rate``: probability that an API request gets a 500/503 in the
+      provider's error shape; ``fail_rate``: probability that a task fails.
+    - ``content_policy_marker``: a prompt containing it is refused the
+      provider's documented way. ``output_policy_marker``: a prompt containing
+      it passes input checks, then the task fails on output moderation
+      (MiniMax ``Fail`` with base_resp 1027; the others' content failure).
+    - ``balance``: accepted submissions before "insufficient balance".
+    - ``retry_after_s``: when set, every 429 carries ``Retry-After`` with this
+      value (apiframe always sends one, computed when this is None).
+    - more faults, probabilities: ``rate_limit_rate``, ``html_error_rate``,
+      ``truncated_rate``, ``reset_rate``, ``slow_rate`` (late by ``slow_s``)
+      per API request; ``stuck_rate`` per task (it never finishes).
     """
 
     api_key: str = "sim-key"
@@ -30,29 +63,62 @@ class ProviderSimConfig:
     error_rate: float = 0.0
     fail_rate: float = 0.0
     content_policy_marker: str = "[[REJECT]]"
+    output_policy_marker: str = "[[REJECT-OUTPUT]]"
     balance: int | None = None
     retry_after_s: float | None = None
-    # fault kinds (probabilities per API request unless said otherwise)
-    rate_limit_rate: float = 0.0      # a 429 (with Retry-After when retry_after_s is set)
-    html_error_rate: float = 0.0      # a 502 HTML page from a proxy
-    truncated_rate: float = 0.0       # a 200 whose JSON body is cut short
-    reset_rate: float = 0.0           # the connection is closed without an answer
-    slow_rate: float = 0.0            # the answer comes after slow_s seconds
+    # Fault kinds beyond error_rate / fail_rate. Each request fault is a
+    # probability per API request named in state.REQUEST_FAULTS and answered in
+    # base.ProviderSim.fault_response; add new kinds the same way.
+    rate_limit_rate: float = 0.0  # the provider's rate-limit answer (429 or MiniMax 1002)
+    html_error_rate: float = 0.0  # a 502 HTML page, as from a proxy
+    truncated_rate: float = 0.0  # HTTP 200 with JSON cut short
+    reset_rate: float = 0.0  # the connection is closed without an answer
+    slow_rate: float = 0.0  # the answer comes ``slow_s`` seconds late (then as usual)
     slow_s: float = 30.0
-    stuck_rate: float = 0.0           # per task: it never finishes
-    quota_after: int | None = None    # accepted submits before a daily-quota 429 / 2056
+    stuck_rate: float = 0.0  # per accepted task: it never finishes (state.create)
 
 
 @dataclass
 class SimConfig:
-    """The whole simulator: one ProviderSimConfig per provider."""
+    """The whole simulator: one ProviderSimConfig per provider (missing ones
+    get the defaults), the seed of every random decision, URL lifetimes in
+    seconds per provider, and the size in bytes of the served video."""
 
-    providers: dict[str, ProviderSimConfig] = field(
-        default_factory=lambda: {n: ProviderSimConfig() for n in PROVIDER_NAMES}
-    )
+    providers: dict[str, ProviderSimConfig] = field(default_factory=dict)
     seed: int = 0
+    url_ttl_s: dict[str, float | None] = field(default_factory=dict)
     video_bytes: int = 2048
 
     def __post_init__(self) -> None:
+        unknown = (set(self.providers) | set(self.url_ttl_s)) - set(PROVIDER_NAMES)
+        if unknown:
+            raise ValueError(f"unknown simulated providers: {sorted(unknown)}")
         for name in PROVIDER_NAMES:
             self.providers.setdefault(name, ProviderSimConfig())
+            self.url_ttl_s.setdefault(name, DEFAULT_URL_TTL_S[name])
+
+
+def apply_settings(config: SimConfig, pairs: list[str]) -> SimConfig:
+    """Apply ``PROVIDER.FIELD=VALUE`` pairs (``all.FIELD=VALUE`` for every
+    provider), e.g. ``apiframe.rpm=5`` or ``all.error_rate=0.1``.
+
+    Raises ValueError naming the bad pair and the allowed names.
+    """
+    fields = {f.name: f for f in dataclasses.fields(ProviderSimConfig)}
+    for pair in pairs:
+        target, sep, value = pair.partition("=")
+        provider, dot, name = target.partition(".")
+        if not sep or not dot or name not in fields or provider not in (*PROVIDER_NAMES, "all"):
+            raise ValueError(
+                f"bad simulator setting {pair!r}: use PROVIDER.FIELD=VALUE with PROVIDER one of "
+                f"{', '.join(PROVIDER_NAMES)} or all, FIELD one of {', '.join(fields)}"
+            )
+        kind = str(fields[name].type)
+        try:
+            typed: object = value if "str" in kind else None if value.lower() == "none" else (
+                int(value) if kind.startswith("int") else float(value))
+        except ValueError:
+            raise ValueError(f"bad value in {pair!r}: {name} takes a number") from None
+        for p in PROVIDER_NAMES if provider == "all" else (provider,):
+            setattr(config.providers[p], name, typed)
+    return config

@@ -1,39 +1,57 @@
-"""gccai (APIMart mirror) simulated: ``/v1/videos/generations``, ``/v1/tasks/{id}``.
+"""gccai (APIMart mirror) simulated: ``POST /v1/videos/generations``,
+``GET /v1/tasks/{task_id}``, Bearer auth.
 
-Source: shared/providers/README.md and RESEARCH.md §3. The submit answer's
-``data`` is a list; resolution is lower-case; errors are
-``{"error": {"code", "message", "type"}}``; a content-policy prompt is
-accepted and then fails with ``error.message`` "content rejected"; a generic
-failure carries ``error`` as a plain string (both shapes are seen, §3.2).
+- Submit answers ``{"code":200,"data":[{"status":"submitted","task_id":...}]}``
+  (``data`` is a list; ids ``task_`` + 26-char ULID), SEEN.
+- Resolution is lower-case ``768p``/``1080p``; 1080p only with 6 s (SEEN).
+  ``MiniMax-Hailuo-2.3-Fast`` needs ``first_frame_image`` (INFERRED from
+  MiniMax, which gccai resells).
+- Statuses pending -> processing (+ ``progress``) -> completed (URL at
+  ``data.result.videos[0].url[0]`` with ``expires_at`` = completed + url TTL)
+  or failed (SEEN).
+- Errors ``{"error":{"code","message","type"}}`` with the HTTP status of
+  ``code``: 400 invalid_request_error, 401 authentication_error, 402
+  payment_required (balance), 429 rate_limit_error, 500 server_error (SEEN on
+  another APIMart model page; INFERRED for Hailuo). Unknown task: 404 (INFERRED).
+- Content policy: accepted, then failed with ``error.message`` "content
+  rejected" (SEEN third-party fixture). Other failures alternate between the
+  object and plain-string ``error`` shapes, both seen (§3.2).
+
+Source: shared/providers/README.md and RESEARCH.md §3.
 """
 
 from __future__ import annotations
 
-import string
 from typing import Any
 
 from aiohttp import web
 
-from .base import ProviderSim, json_body
-from .state import FAILED, PROCESSING, QUEUED, SUCCEEDED
+from .base import ProviderSim, is_image
+from .state import FAILED, PROCESSING, QUEUED, SUCCESS, SimState, Task
 
-__all__ = ["GccaiSim", "make_app"]
+__all__ = ["GccaiSim", "make_app", "validate"]
 
-TYPES = {"auth": "authentication_error", "invalid": "invalid_request_error", "rate": "rate_limit_error",
-         "quota": "rate_limit_error", "balance": "payment_required", "server": "server_error",
-         "not_found": "invalid_request_error"}
-ULID = string.digits + "ABCDEFGHJKMNPQRSTVWXYZ"
+ERRORS = {  # kind -> (HTTP status / error.code, error.type)
+    "auth": (401, "authentication_error"),
+    "invalid": (400, "invalid_request_error"),
+    "rate": (429, "rate_limit_error"),
+    "balance": (402, "payment_required"),
+    "not_found": (404, "invalid_request_error"),
+    "server": (500, "server_error"),
+}
+ULID = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32
+ESTIMATED_S = 600  # data.estimated_time in the real examples
 
 
 def validate(body: Any) -> str | None:
     """What is wrong with a submit body, or None. RESEARCH.md §3.1."""
     if not isinstance(body, dict):
-        return "body must be a JSON object"
+        return "request body must be a JSON object"
     if body.get("model") not in ("MiniMax-Hailuo-2.3", "MiniMax-Hailuo-2.3-Fast"):
         return "model must be MiniMax-Hailuo-2.3 or MiniMax-Hailuo-2.3-Fast"
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not 1 <= len(prompt) <= 2000:
-        return "prompt is required (max 2000 characters)"
+        return "prompt is required (1 to 2000 characters)"
     duration, resolution = body.get("duration", 6), body.get("resolution", "768p")
     if type(duration) is not int or duration not in (6, 10):
         return "duration must be 6 or 10"
@@ -41,8 +59,11 @@ def validate(body: Any) -> str | None:
         return "resolution must be 768p or 1080p"
     if resolution == "1080p" and duration != 6:
         return "1080p only supports 6-second duration"
-    if body["model"].endswith("Fast") and not body.get("first_frame_image"):
-        return "MiniMax-Hailuo-2.3-Fast requires first_frame_image"
+    image = body.get("first_frame_image")
+    if image is not None and not is_image(image):
+        return "first_frame_image must be a public URL or a data:image/...;base64, URI"
+    if body["model"].endswith("-Fast") and image is None:
+        return "MiniMax-Hailuo-2.3-Fast requires first_frame_image (image-to-video only)"
     for flag in ("prompt_optimizer", "fast_pretreatment", "watermark"):
         if flag in body and not isinstance(body[flag], bool):
             return f"{flag} must be a boolean"
@@ -52,59 +73,53 @@ def validate(body: Any) -> str | None:
 class GccaiSim(ProviderSim):
     """APIMart-compatible task protocol."""
 
-    name = "gccai"
-
     def routes(self) -> list[web.RouteDef]:
-        return [web.post("/v1/videos/generations", self.submit), web.get("/v1/tasks/{task_id}", self.status)]
+        return [web.post("/v1/videos/generations", self.submit),
+                web.get("/v1/tasks/{task_id}", self.poll_by_path)]
 
-    def error_response(self, kind: str, message: str, status: int) -> web.Response:
-        return web.json_response({"error": {"code": status, "message": message, "type": TYPES.get(kind, "server_error")}}, status=status)
+    def error_response(self, kind: str, message: str = "", task: Any = None) -> web.Response:
+        status, typ = ERRORS.get(kind, ERRORS["server"])
+        return web.json_response({"error": {"code": status, "message": message, "type": typ}},
+                                 status=status)
 
-    async def submit(self, request: web.Request) -> web.StreamResponse:
-        blocked = await self.guard(request, "submit")
-        if blocked is not None:
-            return blocked
-        body = await json_body(request)
-        problem = validate(body)
-        if problem:
-            self.state.record(self.name, "submit", 400, refusal="invalid")
-            return self.error_response("invalid", problem, 400)
-        refusal = self.state.admit(self.name)
-        if refusal:
-            return self.refuse_submit(refusal)
-        task_id = "task_01" + "".join(self.state.rng.choice(ULID) for _ in range(24))
-        self.state.create(self.name, task_id, body, body["prompt"])
-        self.state.record(self.name, "submit", 200, task_id, accepted=True)
-        return web.json_response({"code": 200, "data": [{"status": "submitted", "task_id": task_id}]})
+    def validate(self, request: web.Request, body: Any) -> str | None:
+        return validate(body)
 
-    async def status(self, request: web.Request) -> web.StreamResponse:
-        task_id = request.match_info["task_id"]
-        blocked = await self.guard(request, "poll", task_id)
-        if blocked is not None:
-            return blocked
-        task = self.state.tasks.get(task_id)
-        if task is None or task.provider != self.name:
-            self.state.record(self.name, "poll", 404, task_id)
-            return self.error_response("not_found", "task not found", 404)
-        self.state.record(self.name, "poll", 200, task_id)
+    def make_task_id(self, rng: Any) -> str:
+        """``task_01`` + 24 Crockford characters (a ULID, SEEN examples)."""
+        return "task_01" + "".join(rng.choice(ULID) for _ in range(24))
+
+    def submitted(self, request: web.Request, task: Task) -> web.Response:
+        return web.json_response({"code": 200, "data": [{"status": "submitted", "task_id": task.task_id}]})
+
+    def status_body(self, request: web.Request, task: Task) -> dict[str, Any]:
         now = self.state.now()
         phase = task.phase(now)
         created = self.state.unix(task.submitted_at)
-        data: dict[str, Any] = {"created": created, "estimated_time": 600, "id": task_id}
+        data: dict[str, Any] = {"created": created, "estimated_time": ESTIMATED_S, "id": task.task_id}
         if phase == QUEUED:
-            data.update(status="pending", progress=0)
+            data.update(progress=0, status="pending")
         elif phase == PROCESSING:
-            data.update(status="processing", progress=task.progress(now))
-        elif phase == SUCCEEDED:
+            data.update(progress=task.progress(now), status="processing")
+        elif phase == SUCCESS:
             done = self.state.unix(task.finishes_at)
-            data.update(status="completed", progress=100, completed=done, actual_time=done - created,
-                        result={"videos": [{"expires_at": done + 86400, "url": [self.video_url(request, task_id)]}]})
+            ttl = self.state.config.url_ttl_s.get(self.name)
+            video: dict[str, Any] = {"url": [self.video_url(request, task)]}
+            if ttl is not None:
+                video = {"expires_at": int(done + ttl), **video}
+            data.update(actual_time=done - created, completed=done, progress=100,
+                        status="completed", result={"videos": [video]})
         elif phase == FAILED:
-            content = task.code == 1027
-            data.update(status="failed", error={"message": "content rejected"} if content else task.message)
-        return web.json_response({"code": 200, "data": data})
+            if task.reason in ("content", "output"):
+                error: Any = {"message": "content rejected"}
+            elif task.variant % 2 == 0:
+                error = {"message": "video generation failed"}
+            else:
+                error = "video generation failed"
+            data.update(completed=self.state.unix(task.finishes_at), status="failed", error=error)
+        return {"code": 200, "data": data}
 
 
-def make_app(state: Any, name: str = "gccai") -> web.Application:
-    """The gccai sub-application."""
+def make_app(state: SimState, name: str = "gccai") -> web.Application:
+    """The gccai sub-application, mounted at ``/<name>``."""
     return GccaiSim(state, name).app()

@@ -1,39 +1,41 @@
-"""api.gpt.ge simulated: MiniMax's protocol under ``/task/minimax``, query at
-``GET /task/{task_id}``; ``duration`` and ``resolution`` required.
+"""api.gpt.ge simulated: MiniMax's protocol passed through under ``/task/minimax``.
 
-Source: shared/providers/RESEARCH.md §2 (the 2013 code for a missing field is INFERRED).
+- submit ``POST /task/minimax/v1/video_generation`` (MiniMax-native body;
+  ``prompt``, ``duration`` and ``resolution`` required, SEEN; a missing one is
+  refused with MiniMax's 2013, INFERRED code);
+- query ``GET /task/{task_id}`` answers the native MiniMax object (SEEN example);
+- download ``GET /task/minimax/v1/files/retrieve?file_id=`` (SEEN).
+Errors, statuses, content policy (1026), balance (1008) and rate limit (1002)
+pass through from MiniMax (INFERRED). Everything else is minimax.MinimaxSim.
+
+Source: shared/providers/RESEARCH.md §2.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from .minimax import MinimaxSim
+from .state import SimState
 
 __all__ = ["GptgeSim", "make_app"]
 
 
 class GptgeSim(MinimaxSim):
-    """gpt.ge pass-through of the MiniMax protocol."""
+    """gpt.ge pass-through of the MiniMax protocol, stricter on required fields."""
 
-    name = "gptge"
     submit_path = "/task/minimax/v1/video_generation"
     retrieve_path = "/task/minimax/v1/files/retrieve"
-    require_duration = True
+    strict = True
 
     def routes(self) -> list[web.RouteDef]:
         return [
             web.post(self.submit_path, self.submit),
             web.get(self.retrieve_path, self.retrieve),
-            web.get("/task/{task_id}", self.query_by_path),
+            web.get("/task/{task_id}", self.poll_by_path),
         ]
 
-    async def query_by_path(self, request: web.Request) -> web.StreamResponse:
-        return await self.query(request, request.match_info["task_id"])
 
-
-def make_app(state: Any, name: str = "gptge") -> web.Application:
-    """The gpt.ge sub-application."""
+def make_app(state: SimState, name: str = "gptge") -> web.Application:
+    """The gpt.ge sub-application, mounted at ``/<name>``."""
     return GptgeSim(state, name).app()

@@ -1,63 +1,85 @@
-"""gptproto simulated: WaveSpeed-style ``/api/v3/minimax/{model}/{scene}`` predictions.
+"""gptproto simulated: WaveSpeed-style predictions.
 
-Source: shared/providers/README.md and RESEARCH.md §4. The key is accepted raw
-or with Bearer (both are documented); the model is a path segment with its own
-duration/resolution table; a content-policy prompt is refused with HTTP 400
-(the seed's "503 ... actual status code is 400"); balance is a 403.
+- Submit ``POST /api/v3/minimax/{model}/{scene}``; ``model`` a path segment
+  (``hailuo-2.3-standard|fast|pro``, ``hailuo-02-*``) with its own
+  duration/resolution table, ``scene`` ``text-to-video|image-to-video``,
+  ``image`` required for image-to-video (SEEN seed; 2.3-pro INFERRED).
+- Auth ``Authorization: <key>`` raw or ``Bearer <key>``: both are documented,
+  both accepted (RESEARCH.md §4.1).
+- Submit answer: the WaveSpeed prediction object, ``status: "created"``, 32-hex
+  ``data.id`` and ``data.urls.get`` (INFERRED shape, §4.1).
+- Poll ``GET /api/v3/predictions/{id}/result``: created -> processing ->
+  completed (``data.outputs[0]``) or failed (``data.error``), §4.2.
+- Errors (SEEN bodies, §4.3): 401 invalid_api_key, 403 permission_error (also
+  insufficient balance), 429 rate_limit_exceeded; validation 400 and server
+  500 in the same envelope (INFERRED codes). Content policy: HTTP 400 at
+  submit (the seed's "503 ... actual status code is 400"); a prompt with the
+  output-policy marker ends failed with ``has_nsfw_contents: [true]`` (INFERRED).
+
+Source: shared/providers/README.md and RESEARCH.md §4.
 """
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
-from .base import ProviderSim, json_body
-from .state import FAILED, PROCESSING, QUEUED, SUCCEEDED
+from .base import ProviderSim, is_image
+from .state import FAILED, PROCESSING, QUEUED, SUCCESS, SimState, Task
 
-__all__ = ["GptprotoSim", "make_app"]
+__all__ = ["GptprotoSim", "MODELS", "make_app", "validate"]
 
-#: model path segment -> allowed (resolution, duration). RESEARCH.md §4.1 table.
+#: model path segment -> allowed (resolution, duration). Seed "Duration & Resolution".
 MODELS = {
     "hailuo-2.3-standard": {("768P", 6), ("768P", 10)},
     "hailuo-2.3-fast": {("768P", 6), ("768P", 10), ("1080P", 6)},
     "hailuo-2.3-pro": {("1080P", 6)},
     "hailuo-02-standard": {("768P", 6), ("768P", 10)},
     "hailuo-02-fast": {("768P", 6), ("768P", 10)},
+    "hailuo-02-pro": {("1080P", 6)},
 }
-ERRORS = {  # kind -> (type, code); RESEARCH.md §4.3
-    "auth": ("invalid_request_error", "invalid_api_key"),
-    "invalid": ("invalid_request_error", "invalid_parameters"),
-    "content": ("invalid_request_error", "content_policy_violation"),
-    "rate": ("rate_limit_error", "rate_limit_exceeded"),
-    "quota": ("rate_limit_error", "daily_quota_exceeded"),
-    "balance": ("permission_error", "insufficient_balance"),
-    "server": ("server_error", "internal_error"),
-    "not_found": ("invalid_request_error", "not_found"),
+SCENES = ("text-to-video", "image-to-video")
+ERRORS = {  # kind -> (HTTP status, message, type, code)
+    "auth": (401, "Invalid authentication credentials", "invalid_request_error", "invalid_api_key"),
+    "balance": (403, "Insufficient balance for the requested operation", "permission_error",
+                "insufficient_permissions"),
+    "rate": (429, "Rate limit exceeded", "rate_limit_error", "rate_limit_exceeded"),
+    "invalid": (400, "", "invalid_request_error", "invalid_parameters"),
+    "content": (400, "Content policy violation: content blocked due to safety concerns",
+                "invalid_request_error", "content_policy_violation"),
+    "not_found": (404, "Prediction not found", "invalid_request_error", "not_found"),
+    "server": (500, "Internal server error", "server_error", "internal_error"),
 }
+NSFW = {False: None, True: [True]}  # done: null (SEEN), or flagged on output moderation
+PHASES = {QUEUED: "created", PROCESSING: "processing", SUCCESS: "completed", FAILED: "failed"}
 
 
 def validate(model: str, scene: str, body: Any) -> str | None:
-    """What is wrong with a submit, or None."""
+    """What is wrong with a submit to ``{model}/{scene}``, or None (seed table)."""
     if model not in MODELS:
-        return f"unknown model {model}"
-    if scene not in ("text-to-video", "image-to-video"):
-        return f"unknown scene {scene}"
+        return f"unsupported model {model!r}; one of {', '.join(MODELS)}"
+    if scene not in SCENES:
+        return f"unsupported scene {scene!r}; text-to-video or image-to-video"
     if not isinstance(body, dict):
-        return "body must be a JSON object"
-    if not isinstance(body.get("prompt"), str) or not body["prompt"]:
-        return "prompt is required"
-    if scene == "image-to-video" and not isinstance(body.get("image"), str):
-        return "image is required in image-to-video scene"
+        return "request body must be a JSON object"
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not 1 <= len(prompt) <= 2000:
+        return "prompt is required (1 to 2000 characters)"
+    if scene == "image-to-video" and not is_image(body.get("image")):
+        return "image is required in the image-to-video scene (URL or data:image/...;base64,)"
+    for key in ("image", "end_image"):
+        if key in body and body[key] is not None and not is_image(body[key]):
+            return f"{key} must be a public URL or a data:image/...;base64, URI"
     duration, resolution = body.get("duration", 6), body.get("resolution", "768P")
     if type(duration) is not int or duration not in (6, 10):
         return "duration must be 6 or 10"
     if resolution not in ("512P", "720P", "768P", "1080P"):
         return "resolution must be one of 512P, 720P, 768P, 1080P"
     if (resolution, duration) not in MODELS[model]:
-        return f"{model} does not support {resolution} with {duration}s"
+        allowed = ", ".join(f"{r} {d}s" for r, d in sorted(MODELS[model]))
+        return f"{model} supports {allowed}"
     if "enable_prompt_expansion" in body and not isinstance(body["enable_prompt_expansion"], bool):
         return "enable_prompt_expansion must be a boolean"
     return None
@@ -66,73 +88,64 @@ def validate(model: str, scene: str, body: Any) -> str | None:
 class GptprotoSim(ProviderSim):
     """WaveSpeed-compatible prediction protocol."""
 
-    name = "gptproto"
+    content_at_submit = True
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post("/api/v3/minimax/{model}/{scene}", self.submit),
-                web.get("/api/v3/predictions/{task_id}/result", self.result)]
+                web.get("/api/v3/predictions/{task_id}/result", self.poll_by_path)]
 
     def authorized(self, request: web.Request) -> bool:
         key = self.cfg.api_key
         return request.headers.get("Authorization", "") in (key, f"Bearer {key}")
 
-    def error_response(self, kind: str, message: str, status: int) -> web.Response:
-        typ, code = ERRORS.get(kind, ERRORS["server"])
-        return web.json_response({"error": {"message": message, "type": typ, "code": code}}, status=status)
+    def error_response(self, kind: str, message: str = "", task: Any = None) -> web.Response:
+        status, text, typ, code = ERRORS.get(kind, ERRORS["server"])
+        return web.json_response({"error": {"message": text or message, "type": typ, "code": code}},
+                                 status=status)
 
-    def _data(self, request: web.Request, task: Any) -> dict[str, Any]:
+    def validate(self, request: web.Request, body: Any) -> str | None:
+        return validate(request.match_info["model"], request.match_info["scene"], body)
+
+    def make_task_id(self, rng: Any) -> str:
+        """32 lower-case hex digits (SEEN example id)."""
+        return f"{rng.getrandbits(128):032x}"
+
+    def task_meta(self, request: web.Request) -> dict[str, Any]:
+        return {"model": f"minimax/{request.match_info['model']}/{request.match_info['scene']}"}
+
+    def prediction(self, request: web.Request, task: Task) -> dict[str, Any]:
+        """The ``data`` object: id, model, outputs, urls.get, status, error, timings."""
         now = self.state.now()
         phase = task.phase(now)
-        status = {QUEUED: "created", PROCESSING: "processing", SUCCEEDED: "completed", FAILED: "failed"}[phase]
         created = datetime.fromtimestamp(self.state.unix(task.submitted_at), UTC)
         elapsed = int(1000 * max(0.0, min(now, task.finishes_at) - task.submitted_at))
+        done = phase in (SUCCESS, FAILED)
         return {
             "id": task.task_id,
-            "model": task.body.get("_model", ""),
-            "outputs": [self.video_url(request, task.task_id)] if phase == SUCCEEDED else [],
+            "model": task.meta["model"],
+            "outputs": [self.video_url(request, task)] if phase == SUCCESS else [],
             "urls": {"get": f"{self.base_url(request)}/{self.name}/api/v3/predictions/{task.task_id}/result"},
-            "has_nsfw_contents": [] if phase != SUCCEEDED else None,
-            "status": status,
+            "status": PHASES[phase],
+            "error": self.failure(task) if phase == FAILED else "",
+            "executionTime": elapsed if done else 0,
+            "timings": {"inference": elapsed if done else 0},
+            "has_nsfw_contents": NSFW[task.reason == "output"] if done else [],
             "created_at": created.isoformat().replace("+00:00", "Z"),
-            "error": task.message if phase == FAILED else "",
-            "executionTime": elapsed,
-            "timings": {"inference": elapsed},
         }
 
-    async def submit(self, request: web.Request) -> web.StreamResponse:
-        blocked = await self.guard(request, "submit")
-        if blocked is not None:
-            return blocked
-        model, scene = request.match_info["model"], request.match_info["scene"]
-        body = await json_body(request)
-        problem = validate(model, scene, body)
-        if problem:
-            self.state.record(self.name, "submit", 400, refusal="invalid")
-            return self.error_response("invalid", problem, 400)
-        if self.cfg.content_policy_marker in body["prompt"]:
-            self.state.record(self.name, "submit", 400, refusal="content")
-            return self.error_response("content", "Content policy violation: content blocked due to safety concerns", 400)
-        refusal = self.state.admit(self.name)
-        if refusal:
-            return self.refuse_submit(refusal)
-        task_id = uuid.UUID(int=self.state.rng.getrandbits(128)).hex
-        task = self.state.create(self.name, task_id, {**body, "_model": f"minimax/{model}/{scene}"}, body["prompt"])
-        self.state.record(self.name, "submit", 200, task_id, accepted=True)
-        return web.json_response({"code": 200, "message": "success", "data": self._data(request, task)})
+    def failure(self, task: Task) -> str:
+        """``data.error`` of a failed prediction (INFERRED wording)."""
+        if task.reason == "output":
+            return "Content policy violation: the generated video was flagged"
+        return "video generation failed"
 
-    async def result(self, request: web.Request) -> web.StreamResponse:
-        task_id = request.match_info["task_id"]
-        blocked = await self.guard(request, "poll", task_id)
-        if blocked is not None:
-            return blocked
-        task = self.state.tasks.get(task_id)
-        if task is None or task.provider != self.name:
-            self.state.record(self.name, "poll", 404, task_id)
-            return self.error_response("not_found", "prediction not found", 404)
-        self.state.record(self.name, "poll", 200, task_id)
-        return web.json_response({"data": self._data(request, task), "message": "success", "code": 200})
+    def submitted(self, request: web.Request, task: Task) -> web.Response:
+        return web.json_response({"code": 200, "message": "success", "data": self.prediction(request, task)})
+
+    def status_body(self, request: web.Request, task: Task) -> dict[str, Any]:
+        return {"data": self.prediction(request, task), "message": "success", "code": 200}
 
 
-def make_app(state: Any, name: str = "gptproto") -> web.Application:
-    """The gptproto sub-application."""
+def make_app(state: SimState, name: str = "gptproto") -> web.Application:
+    """The gptproto sub-application, mounted at ``/<name>``."""
     return GptprotoSim(state, name).app()

@@ -1,8 +1,16 @@
-"""MiniMax's own API, simulated: submit, query, files/retrieve; errors as HTTP 200
-with a non-zero ``base_resp.status_code``.
+"""MiniMax's own API, simulated: submit, query, files/retrieve.
 
-Source: shared/providers/README.md and RESEARCH.md §1. gptge.py reuses this
-class with its own paths (RESEARCH.md §2).
+Errors arrive as HTTP 200 with a non-zero ``base_resp.status_code`` (1002
+rate limit, 1004 auth, 1008 balance, 1026 sensitive input, 2013 invalid
+params); an injected server fault is HTTP 500 with code 1000. A content-policy
+prompt is refused at submit with 1026. Query statuses Preparing -> Queueing ->
+Processing -> Success (with a string ``file_id``) or Fail, in both documented
+variants: ``base_resp`` 1027 "output new_sensitive" for a prompt with the
+output-policy marker, ``base_resp`` 0 for other failures. files/retrieve
+answers ``file.file_id`` as a number and ``file.download_url``.
+
+Source: shared/providers/README.md and RESEARCH.md §1 (SEEN unless noted).
+gptge.py reuses this class with its own paths (RESEARCH.md §2).
 """
 
 from __future__ import annotations
@@ -11,150 +19,167 @@ from typing import Any
 
 from aiohttp import web
 
-from .base import ProviderSim, json_body
-from .state import FAILED, PROCESSING, QUEUED, SUCCEEDED
+from .base import ProviderSim, is_image
+from .state import FAILED, PROCESSING, QUEUED, SUCCESS, SimState, Task
 
-__all__ = ["MinimaxSim", "make_app"]
+__all__ = ["MinimaxSim", "make_app", "validate_native"]
 
-#: our refusal kind -> (base_resp.status_code, status_msg, HTTP status). RESEARCH.md §1.2.
+#: error kind -> (base_resp.status_code, status_msg, HTTP status). RESEARCH.md §1.2.
 CODES = {
     "auth": (1004, "not authorized", 200),
     "invalid": (2013, "invalid params", 200),
     "rate": (1002, "rate limit", 200),
-    "quota": (2056, "usage limit exceeded", 200),
     "balance": (1008, "insufficient balance", 200),
     "content": (1026, "input new_sensitive", 200),
-    "server": (1000, "unknown error", 500),
-    "not_found": (2013, "invalid params, task not found", 200),
+    "not_found": (2013, "invalid params, task not found", 200),  # INFERRED
+    "server": (1000, "unknown error", 500),  # injected fault: a 500 (brief), MiniMax's code
 }
 T2V_MODELS = {"MiniMax-Hailuo-2.3", "MiniMax-Hailuo-02", "T2V-01-Director", "T2V-01"}
 I2V_MODELS = {"MiniMax-Hailuo-2.3", "MiniMax-Hailuo-2.3-Fast", "MiniMax-Hailuo-02",
               "I2V-01-Director", "I2V-01-live", "I2V-01"}
-IMAGE_PREFIXES = ("http://", "https://", "data:image/jpeg;base64,", "data:image/jpg;base64,",
-                  "data:image/png;base64,", "data:image/webp;base64,")
+SIZES = {"1080P": (1920, 1080), "768P": (1366, 768), "720P": (1280, 720), "512P": (912, 512)}
+OK = {"status_code": 0, "status_msg": "success"}
 
-def validate(body: Any, *, require_duration: bool = False) -> str | None:
-    """What is wrong with a MiniMax-native submit body, or None. RESEARCH.md §1.2, §2."""
+
+def validate_native(body: Any, *, strict: bool = False) -> str | None:
+    """What is wrong with a MiniMax-native submit body, or None.
+
+    T2V (no ``first_frame_image``): ``prompt`` 1..2000 required, model in the
+    T2V enum (no 2.3-Fast). I2V: ``first_frame_image`` a URL or data URI,
+    prompt optional. ``duration`` int 6/10 (default 6), ``resolution``
+    uppercase P (default 768P); Hailuo 2.3: 768P, or 1080P with 6 s only.
+    ``strict`` (gptge): ``prompt``, ``duration`` and ``resolution`` required.
+    Source: RESEARCH.md §1.2 (enums, SEEN), §2 (gptge required fields, SEEN).
+    """
     if not isinstance(body, dict):
-        return "body must be a JSON object"
-    model, image = body.get("model"), body.get("first_frame_image")
-    if image is not None and (not isinstance(image, str) or not image.startswith(IMAGE_PREFIXES)):
-        return "first_frame_image must be a URL or a data:image/...;base64, URI"
+        return "request body must be a JSON object"
+    image = body.get("first_frame_image")
+    if image is not None and not is_image(image):
+        return "first_frame_image must be a public URL or a data:image/...;base64, URI"
+    model = body.get("model")
     if model not in (I2V_MODELS if image else T2V_MODELS):
-        return f"invalid model {model!r} for {'image' if image else 'text'}-to-video"
+        return f"model {model!r} is not supported for {'image' if image else 'text'}-to-video"
     prompt = body.get("prompt")
-    if (prompt is None and not image) or (prompt is not None and not isinstance(prompt, str)):
+    if (prompt is None and (strict or not image)) or (prompt is not None and not isinstance(prompt, str)):
         return "prompt is required"
-    if isinstance(prompt, str) and len(prompt) > 2000:
-        return "prompt exceeds 2000 characters"
-    if require_duration and ("duration" not in body or "resolution" not in body):
+    if isinstance(prompt, str) and (len(prompt) > 2000 or (not prompt and not image)):
+        return "prompt must be 1 to 2000 characters"
+    if strict and ("duration" not in body or "resolution" not in body):
         return "duration and resolution are required"
     duration, resolution = body.get("duration", 6), body.get("resolution", "768P")
     if type(duration) is not int or duration not in (6, 10):
         return "duration must be 6 or 10"
-    if resolution not in ("512P", "720P", "768P", "1080P"):
+    if resolution not in (("512P", "720P", "768P", "1080P") if image else ("720P", "768P", "1080P")):
         return "resolution must be one of 720P, 768P, 1080P (uppercase P)"
     if model.startswith("MiniMax-Hailuo-2.3") and not (
-        (resolution == "768P") or (resolution == "1080P" and duration == 6)
+        resolution == "768P" or (resolution == "1080P" and duration == 6)
     ):
-        return f"{model} does not support {resolution} with {duration}s"
+        return f"{model} supports 768P with 6 or 10 s and 1080P with 6 s only"
     for flag in ("prompt_optimizer", "fast_pretreatment", "aigc_watermark"):
         if flag in body and not isinstance(body[flag], bool):
             return f"{flag} must be a boolean"
+    if "callback_url" in body and not isinstance(body["callback_url"], str):
+        return "callback_url must be a string"
     return None
 
-class MinimaxSim(ProviderSim):
-    """``/v1/video_generation`` -> ``/v1/query/video_generation`` -> ``/v1/files/retrieve``."""
 
-    name = "minimax"
+class MinimaxSim(ProviderSim):
+    """``/v1/video_generation`` -> ``/v1/query/video_generation?task_id=`` ->
+    ``/v1/files/retrieve?file_id=``, Bearer auth (RESEARCH.md §1)."""
+
+    content_at_submit = True
     submit_path = "/v1/video_generation"
-    query_path = "/v1/query/video_generation"
     retrieve_path = "/v1/files/retrieve"
-    require_duration = False
-    fail_word = "Fail"
+    strict = False
 
     def routes(self) -> list[web.RouteDef]:
         return [
             web.post(self.submit_path, self.submit),
-            web.get(self.query_path, self.query_by_param),
+            web.get("/v1/query/video_generation", self.poll_by_query),
             web.get(self.retrieve_path, self.retrieve),
         ]
 
-    def error_response(self, kind: str, message: str, status: int) -> web.Response:
+    def error_response(self, kind: str, message: str = "", task: Any = None) -> web.Response:
         code, msg, http = CODES.get(kind, CODES["server"])
-        body = {"task_id": "", "base_resp": {"status_code": code, "status_msg": message if kind == "invalid" else msg}}
-        return web.json_response(body, status=http)
+        if kind == "invalid" and message:
+            msg = f"invalid params, {message}"
+        task_id = task if kind == "not_found" and isinstance(task, str) else ""
+        return web.json_response({"task_id": task_id, "base_resp": {"status_code": code, "status_msg": msg}},
+                                 status=http)
 
-    async def submit(self, request: web.Request) -> web.StreamResponse:
-        """Create a task. Content-policy prompts are refused with 1026 (input sensitive)."""
-        blocked = await self.guard(request, "submit")
-        if blocked is not None:
-            return blocked
-        if not request.content_type.startswith("application/json"):
-            return self.error_response("invalid", "invalid params, Content-Type must be application/json", 200)
-        body = await json_body(request)
-        problem = validate(body, require_duration=self.require_duration)
-        if problem:
-            self.state.record(self.name, "submit", 200, refusal="invalid")
-            return self.error_response("invalid", f"invalid params, {problem}", 200)
-        if self.cfg.content_policy_marker in (body.get("prompt") or ""):
-            self.state.record(self.name, "submit", 200, refusal="content")
-            return self.error_response("content", "", 200)
-        refusal = self.state.admit(self.name)
-        if refusal:
-            return self.refuse_submit(refusal)
-        task_id = str(100000000000000 + self.state.rng.randrange(10**14))
-        self.state.create(self.name, task_id, body, body.get("prompt") or "")
-        self.state.record(self.name, "submit", 200, task_id, accepted=True)
-        return web.json_response({"task_id": task_id, "base_resp": {"status_code": 0, "status_msg": "success"}})
+    def validate(self, request: web.Request, body: Any) -> str | None:
+        # Content-Type: application/json is a required header (RESEARCH.md §1.1, SEEN)
+        if request.content_type != "application/json":
+            return "Content-Type must be application/json"
+        return validate_native(body, strict=self.strict)
 
-    async def query_by_param(self, request: web.Request) -> web.StreamResponse:
-        return await self.query(request, request.query.get("task_id", ""))
+    def make_task_id(self, rng: Any) -> str:
+        """A 15-digit string like ``106916112212032`` (SEEN examples)."""
+        return str(rng.randrange(10**14, 10**15))
 
-    async def query(self, request: web.Request, task_id: str) -> web.StreamResponse:
-        """Preparing -> Queueing -> Processing -> Success (file_id) or Fail."""
-        blocked = await self.guard(request, "poll", task_id)
-        if blocked is not None:
-            return blocked
-        task = self.state.tasks.get(task_id)
-        self.state.record(self.name, "poll", 200, task_id)
-        if task is None or task.provider != self.name:
-            return self.error_response("not_found", "", 200)
+    def submitted(self, request: web.Request, task: Task) -> web.Response:
+        return web.json_response({"task_id": task.task_id, "base_resp": OK})
+
+    async def poll_by_query(self, request: web.Request) -> web.StreamResponse:
+        """``GET /v1/query/video_generation?task_id=``."""
+        return await self.poll(request, request.query.get("task_id", ""))
+
+    def file_id(self, task: Task) -> str:
+        """The task's ``file_id`` (a digit string), assigned at first success."""
+        if "file_id" not in task.meta:
+            file_id = self.state.new_id(self.make_task_id)
+            while file_id in self.state.files:
+                file_id = self.state.new_id(self.make_task_id)
+            task.meta["file_id"] = file_id
+            self.state.files[file_id] = task.task_id
+        return task.meta["file_id"]
+
+    def status_body(self, request: web.Request, task: Task) -> dict[str, Any]:
+        """Pending bodies carry ``file_id: ""`` (INFERRED §1.3); Success adds
+        file_id and video size; Fail carries base_resp 1027 "output
+        new_sensitive" after output moderation, else base_resp 0 (both
+        variants, §1.3)."""
         now = self.state.now()
         phase = task.phase(now)
-        ok = {"status_code": 0, "status_msg": "success"}
-        body: dict[str, Any] = {"task_id": task_id, "status": "", "file_id": "", "base_resp": ok}
+        body: dict[str, Any] = {"task_id": task.task_id, "status": "", "file_id": "", "base_resp": OK}
         if phase == QUEUED:
             body["status"] = "Preparing" if task.progress(now) < 10 else "Queueing"
         elif phase == PROCESSING:
             body["status"] = "Processing"
-        elif phase == SUCCEEDED:
-            body.update(status="Success", file_id=str(int(task_id) + 1), video_width=1366, video_height=768)
+        elif phase == SUCCESS:
+            width, height = SIZES.get(task.body.get("resolution", "768P"), SIZES["768P"])
+            body.update(status="Success", file_id=self.file_id(task), video_width=width,
+                        video_height=height)
         elif phase == FAILED:
-            body["status"] = self.fail_word
-            if task.code == 1027:  # both Fail variants are emitted (RESEARCH.md §1.3)
+            body["status"] = "Fail"
+            if task.reason == "output":
                 body["base_resp"] = {"status_code": 1027, "status_msg": "output new_sensitive"}
-        return web.json_response(body)
+        return body
 
     async def retrieve(self, request: web.Request) -> web.StreamResponse:
-        """file_id -> file.download_url (``file_id`` a number here, RESEARCH.md §1.4)."""
+        """``GET files/retrieve?file_id=<int64>``: ``file.file_id`` a number,
+        ``download_url`` valid ``url_ttl_s`` from this call (§1.4, §1.5)."""
         file_id = request.query.get("file_id", "")
-        task_id = str(int(file_id) - 1) if file_id.isdigit() else ""
+        task_id = self.state.files.get(file_id)
         blocked = await self.guard(request, "retrieve", task_id)
         if blocked is not None:
             return blocked
-        task = self.state.tasks.get(task_id)
-        self.state.record(self.name, "retrieve", 200, task_id)
-        if task is None or task.phase(self.state.now()) != SUCCEEDED:
-            return self.error_response("not_found", "", 200)
-        size = self.state.config.video_bytes
-        return web.json_response({
-            "file": {"file_id": int(file_id), "bytes": size, "created_at": self.state.unix(task.finishes_at),
+        if not file_id.isdigit():
+            return self.answer(self.error_response("invalid", "file_id must be an integer"),
+                               "retrieve", reason="invalid")
+        task = self.state.tasks.get(task_id or "")
+        if task is None or task.provider != self.name or task.phase(self.state.now()) != SUCCESS:
+            resp = web.json_response({"base_resp": {"status_code": 2013, "status_msg": "invalid params, file not found"}})
+            return self.answer(resp, "retrieve", task_id, reason="not_found")
+        task.meta["retrieved_at"] = self.state.now()
+        return self.answer(web.json_response({
+            "file": {"file_id": int(file_id), "bytes": 0, "created_at": self.state.unix(task.finishes_at),
                      "filename": "output.mp4", "purpose": "video_generation",
-                     "download_url": self.video_url(request, task_id)},
-            "base_resp": {"status_code": 0, "status_msg": "success"},
-        })
+                     "download_url": self.video_url(request, task)},
+            "base_resp": OK,
+        }), "retrieve", task.task_id)
 
-def make_app(state: Any, name: str = "minimax") -> web.Application:
-    """The MiniMax sub-application."""
+
+def make_app(state: SimState, name: str = "minimax") -> web.Application:
+    """The MiniMax sub-application, mounted at ``/<name>``."""
     return MinimaxSim(state, name).app()

@@ -1,14 +1,18 @@
-"""Shared simulator machinery: tasks, records, rate limits, faults, videos.
+"""Shared simulator machinery: tasks, records, limits, faults, balance, videos.
 
 Provider modules decide the wire format; this module decides what happens:
-whether a submit is admitted (rate limit, in-flight cap, balance, quota),
-when a task finishes and how, and which fault an API request gets. Everything
-random comes from one ``random.Random(seed)``. Times are the event loop's clock.
+whether a submit is admitted (sliding-window rate limit, in-flight cap,
+balance), when a task finishes and how, which fault an API request gets, and
+whether a video URL still works. Random decisions come from
+``random.Random(seed)`` (ids from a second generator, so they do not shift the
+fault sequence). Times are the event loop's clock, in seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
+import math
 import random
 import struct
 import time
@@ -16,42 +20,72 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiohttp import web
+
 from .config import ProviderSimConfig, SimConfig
 
-__all__ = ["SimState", "Task", "Submission", "RequestRecord", "video_bytes"]
+__all__ = [
+    "FAILED", "PROCESSING", "QUEUED", "REQUEST_FAULTS", "STATE_KEY", "STUCK", "SUCCESS",
+    "RequestRecord", "SimState", "Submission", "Task", "handle_video", "video_body",
+]
 
-QUEUED, PROCESSING, SUCCEEDED, FAILED = "queued", "processing", "succeeded", "failed"
+QUEUED, PROCESSING, SUCCESS, FAILED = "queued", "processing", "succeeded", "failed"
+STUCK = "stuck"  # an outcome: the task never finishes
+CONTENT_FAIL_FRACTION = 0.25  # a content-policy failure ends early (apiframe: 5 s vs 100 s, §6.2)
+#: fault kind -> the ProviderSimConfig field with its probability per API request,
+#: drawn in this order. Add new kinds here and their answer in
+#: base.ProviderSim.fault_response (task-level kinds go in SimState.create).
+REQUEST_FAULTS: dict[str, str] = {
+    "reset": "reset_rate",
+    "slow": "slow_rate",
+    "server_error": "error_rate",
+    "html": "html_error_rate",
+    "rate_limit": "rate_limit_rate",
+    "truncated": "truncated_rate",
+}
 
 
 @dataclass
 class Task:
-    """One simulated task: ``outcome`` is succeeded, failed or stuck."""
+    """One simulated task. ``outcome``: succeeded, failed or stuck (never
+    finishes); ``reason``: why it failed (``content``: the input marker,
+    ``output``: the output marker, ``failure``: ``fail_rate``); ``variant``: the n-th failure of its
+    provider, which may pick between documented failure bodies; ``meta``:
+    provider extras (gptproto model path, minimax file_id, retrieve time)."""
 
     provider: str
     task_id: str
     body: dict[str, Any]
     submitted_at: float
     finishes_at: float
-    outcome: str = SUCCEEDED
-    message: str = ""
-    code: int = 0
+    outcome: str = SUCCESS
+    reason: str | None = None
+    variant: int = 0
+    video_path: str = ""
+    idempotency_key: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ends_at(self) -> float:
+        """When the task stops being in flight (inf when stuck)."""
+        return math.inf if self.outcome == STUCK else self.finishes_at
 
     def phase(self, now: float) -> str:
-        """queued (first fifth), processing, then the outcome."""
-        if self.outcome == "stuck" or now < self.finishes_at:
-            start = self.submitted_at + (self.finishes_at - self.submitted_at) / 5
-            return QUEUED if now < start else PROCESSING
-        return self.outcome
+        """queued for the first fifth of the run, processing, then the outcome."""
+        if now >= self.ends_at:
+            return self.outcome
+        start = self.submitted_at + (self.finishes_at - self.submitted_at) / 5
+        return QUEUED if now < start else PROCESSING
 
     def progress(self, now: float) -> int:
-        """0..100."""
+        """Percent 0..100 of the time from submit to finish."""
         span = max(self.finishes_at - self.submitted_at, 1e-9)
         return max(0, min(100, int(100 * (now - self.submitted_at) / span)))
 
 
 @dataclass
 class Submission:
-    """An accepted submit: time, task id, parsed body, idempotency key."""
+    """An accepted submit: loop time, task id, parsed body, idempotency key."""
 
     t: float
     task_id: str
@@ -61,7 +95,10 @@ class Submission:
 
 @dataclass
 class RequestRecord:
-    """Any request the simulator answered."""
+    """One answered request. ``kind``: submit, poll, retrieve, video, other;
+    ``reason``: why it was refused or faulted (``invalid``, ``rate``,
+    ``in_flight``, ``balance``, ``content``, ``auth``, ``not_found``,
+    ``idempotent_replay``, ``expired`` or a fault kind)."""
 
     t: float
     provider: str
@@ -69,82 +106,117 @@ class RequestRecord:
     http_status: int
     task_id: str | None
     accepted: bool
-    refusal: str | None = None
+    reason: str | None = None
 
 
-def video_bytes(size: int, task_id: str) -> bytes:
-    """A small deterministic body that starts with an MP4 ``ftyp`` box."""
-    head = struct.pack(">I", 24) + b"ftypisom" + b"\0\0\2\0" + b"isomiso2"
-    pad = (task_id.encode() * (size // max(len(task_id), 1) + 1))[: max(0, size - len(head))]
-    return head + pad
+def video_body(size: int, task_id: str) -> bytes:
+    """``size`` deterministic bytes: an MP4 ``ftyp`` box then an ``mdat`` box."""
+    head = struct.pack(">I", 24) + b"ftypisom" + struct.pack(">I", 0x200) + b"isomiso2"
+    size = max(size, len(head) + 8)
+    seed = task_id.encode() or b"0"
+    payload = (seed * ((size - len(head) - 8) // len(seed) + 1))[: size - len(head) - 8]
+    return head + struct.pack(">I", size - len(head)) + b"mdat" + payload
 
 
-@dataclass
 class SimState:
-    """Everything the simulator remembers, for its handlers and for tests."""
+    """Everything the simulator remembers, for its handlers and for tests.
 
-    config: SimConfig
-    rng: random.Random = field(init=False)
-    requests: list[RequestRecord] = field(default_factory=list)
-    submissions: dict[str, list[Submission]] = field(default_factory=lambda: defaultdict(list))
-    tasks: dict[str, Task] = field(default_factory=dict)
-    idempotency: dict[tuple[str, str], str] = field(default_factory=dict)
-    faults: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    _rejected_submits: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    ``requests``: every answered request; ``submissions``: provider -> accepted
+    submits; ``tasks``: task_id -> Task; ``idempotency``: (provider, key) ->
+    task_id; ``files``: minimax/gptge file_id -> task_id.
+    """
 
-    def __post_init__(self) -> None:
-        self.rng = random.Random(self.config.seed)
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self.rng = random.Random(config.seed)
+        self.ids = random.Random(f"ids-{config.seed}")
+        self.requests: list[RequestRecord] = []
+        self.submissions: dict[str, list[Submission]] = defaultdict(list)
+        self.tasks: dict[str, Task] = {}
+        self.idempotency: dict[tuple[str, str], str] = {}
+        self.files: dict[str, str] = {}
+        self.failures: dict[str, int] = defaultdict(int)
+        self.faults: dict[str, int] = defaultdict(int)  # kind -> times injected
+        self._unix_offset: float | None = None
 
-    # -- clock and config -----------------------------------------------------
+    # -- clock, config, records ---------------------------------------------------
     def now(self) -> float:
         """The event loop's clock (seconds)."""
         return asyncio.get_running_loop().time()
 
     def unix(self, t: float) -> int:
-        """Unix seconds of loop time ``t``."""
-        return int(time.time() - (self.now() - t))
+        """Unix seconds of loop time ``t`` (one fixed offset, so stable)."""
+        if self._unix_offset is None:
+            self._unix_offset = time.time() - self.now()
+        return int(t + self._unix_offset)
 
     def cfg(self, provider: str) -> ProviderSimConfig:
         """The provider's simulator settings."""
         return self.config.providers[provider]
 
     def record(self, provider: str, kind: str, status: int, task_id: str | None = None,
-               accepted: bool = False, refusal: str | None = None) -> None:
-        """Note one answered request (``refusal``: why a submit was refused)."""
-        self.requests.append(RequestRecord(self.now(), provider, kind, status, task_id, accepted, refusal))
+               accepted: bool = False, reason: str | None = None) -> None:
+        """Note one answered request."""
+        self.requests.append(RequestRecord(self.now(), provider, kind, status, task_id,
+                                           accepted, reason))
 
-    # -- submits ----------------------------------------------------------------
+    def new_id(self, make: Any) -> str:
+        """A fresh task id from ``make(random.Random)``, unique in this run."""
+        while (task_id := make(self.ids)) in self.tasks:
+            pass
+        return task_id
+
+    # -- submits ------------------------------------------------------------------
     def admit(self, provider: str) -> str | None:
-        """Why a submit is refused now (``rate``, ``quota``, ``balance``,
-        ``in_flight``), or None when it may be accepted."""
+        """Why a submit is refused now (``rate``, ``in_flight``, ``balance``), or None."""
         c, now = self.cfg(provider), self.now()
-        subs = self.submissions[provider]
-        if c.quota_after is not None and len(subs) >= c.quota_after:
-            return "quota"
-        if c.balance is not None and len(subs) >= c.balance:
-            return "balance"
-        if c.rpm is not None:
-            allowance = c.rpm * c.window_s / 60.0
-            recent = sum(1 for s in subs[-int(allowance) - 2:] if s.t > now - c.window_s)
-            if recent + 1 > allowance + 1e-9:
-                return "rate"
-        if c.max_in_flight is not None and self.in_flight(provider) >= c.max_in_flight:
+        if c.rpm is not None and self._in_window(provider, now) + 1 > c.rpm * c.window_s / 60 + 1e-9:
             return "rate"
+        if c.max_in_flight is not None and self.in_flight(provider) >= c.max_in_flight:
+            return "in_flight"
+        if c.balance is not None and len(self.submissions[provider]) >= c.balance:
+            return "balance"
         return None
 
-    def create(self, provider: str, task_id: str, body: dict[str, Any], prompt: str,
-               idempotency_key: str | None = None) -> Task:
-        """Accept a submit: a new task whose fate follows the config."""
+    def _in_window(self, provider: str, now: float) -> int:
+        times = [s.t for s in self.submissions[provider]]
+        return len(times) - bisect.bisect_right(times, now - self.cfg(provider).window_s)
+
+    def retry_after(self, provider: str, refusal: str) -> float:
+        """Seconds until a refused submit (``rate``/``in_flight``) could pass."""
         c, now = self.cfg(provider), self.now()
-        task = Task(provider, task_id, body, now, now + c.generation_s)
-        if c.content_policy_marker and c.content_policy_marker in (prompt or ""):
-            task.outcome, task.message, task.code = FAILED, "content policy violation", 1027
-        elif self.rng.random() < c.stuck_rate:
-            task.outcome = "stuck"
+        if refusal == "rate":
+            times = [s.t for s in self.submissions[provider]]
+            inside = times[bisect.bisect_right(times, now - c.window_s):]
+            return max(0.0, inside[0] + c.window_s - now) if inside else 0.0
+        ends = [t.ends_at for t in self.tasks.values()
+                if t.provider == provider and now < t.ends_at < math.inf]
+        return max(0.0, min(ends) - now) if ends else 0.0
+
+    def create(self, provider: str, task_id: str, body: dict[str, Any], *, prompt: str = "",
+               idempotency_key: str | None = None, meta: dict[str, Any] | None = None) -> Task:
+        """Accept a submit: a new task whose fate follows the config and the
+        policy markers in ``prompt``."""
+        c, now = self.cfg(provider), self.now()
+        task = Task(provider, task_id, body, now, now + c.generation_s,
+                    idempotency_key=idempotency_key, meta=dict(meta or {}))
+        if c.content_policy_marker and c.content_policy_marker in prompt:
+            task.outcome, task.reason = FAILED, "content"
+            task.finishes_at = now + c.generation_s * CONTENT_FAIL_FRACTION
+        elif c.output_policy_marker and c.output_policy_marker in prompt:
+            task.outcome, task.reason = FAILED, "output"
+        elif c.stuck_rate and self.rng.random() < c.stuck_rate:
+            task.outcome = STUCK
             self.faults["stuck"] += 1
-        elif self.rng.random() < c.fail_rate:
-            task.outcome, task.message, task.code = FAILED, "generation failed", 1000
+        elif c.fail_rate and self.rng.random() < c.fail_rate:
+            task.outcome, task.reason = FAILED, "failure"
             self.faults["task_failure"] += 1
+        # further task-level fault kinds are decided here
+        if task.outcome == FAILED:
+            task.variant = self.failures[provider]
+            self.failures[provider] += 1
+        elif task.outcome == SUCCESS:
+            task.video_path = f"/videos/{provider}/{task_id}.mp4"
         self.tasks[task_id] = task
         self.submissions[provider].append(Submission(now, task_id, body, idempotency_key))
         if idempotency_key:
@@ -154,49 +226,101 @@ class SimState:
     def in_flight(self, provider: str) -> int:
         """Tasks of ``provider`` submitted and not yet finished."""
         now = self.now()
-        return sum(1 for t in self.tasks.values() if t.provider == provider and t.phase(now) in (QUEUED, PROCESSING))
+        return sum(1 for t in self.tasks.values() if t.provider == provider and t.ends_at > now)
 
     def fault(self, provider: str) -> str | None:
-        """The fault this API request gets, if any (one draw per kind)."""
+        """The fault this API request gets, if any (one draw per configured kind)."""
         c = self.cfg(provider)
-        for kind, rate in (("reset", c.reset_rate), ("slow", c.slow_rate), ("error_5xx", c.error_rate),
-                           ("html", c.html_error_rate), ("rate_limit", c.rate_limit_rate),
-                           ("truncated", c.truncated_rate)):
+        for kind, attr in REQUEST_FAULTS.items():
+            rate = getattr(c, attr)
             if rate and self.rng.random() < rate:
                 self.faults[kind] += 1
                 return kind
         return None
 
-    # -- for tests --------------------------------------------------------------
+    # -- video URLs ---------------------------------------------------------------
+    def url_expires_at(self, task: Task) -> float | None:
+        """Loop time when the task's video URL stops working (None: never).
+        minimax/gptge count from the latest files/retrieve, others from completion."""
+        ttl = self.config.url_ttl_s.get(task.provider)
+        if ttl is None:
+            return None
+        return task.meta.get("retrieved_at", task.finishes_at) + ttl
+
+    def url_expired(self, task: Task) -> bool:
+        """Whether the task's video URL has expired."""
+        end = self.url_expires_at(task)
+        return end is not None and self.now() >= end
+
+    # -- for tests ----------------------------------------------------------------
     def max_in_flight_seen(self, provider: str) -> int:
         """Most tasks of ``provider`` in flight at once, over the whole run."""
         events = []
         for t in self.tasks.values():
             if t.provider == provider:
-                events += [(t.submitted_at, 1), (t.finishes_at if t.outcome != "stuck" else float("inf"), -1)]
+                events += [(t.submitted_at, 1), (t.ends_at, -1)]
         peak = cur = 0
-        for _, d in sorted(events, key=lambda e: (e[0], e[1])):
-            cur += d
+        for _, delta in sorted(events):
+            cur += delta
             peak = max(peak, cur)
         return peak
 
-    def max_submits_in_window(self, provider: str, window_s: float, since: float = float("-inf")) -> int:
-        """Most accepted submits of ``provider`` in any window of ``window_s`` s."""
-        times = [s.t for s in self.submissions[provider] if s.t >= since]
-        best = j = 0
-        for i, t in enumerate(times):
-            while times[j] <= t - window_s:
-                j += 1
-            best = max(best, i - j + 1)
-        return best
+    def max_submits_in_window(self, provider: str, window_s: float,
+                              since: float | None = None) -> int:
+        """Most accepted submits of ``provider`` in any ``window_s``-second window
+        (only those at or after loop time ``since``, when given)."""
+        return _max_in_window([s.t for s in self.submissions[provider]
+                               if since is None or s.t >= since], window_s)
+
+    def max_requests_in_window(self, provider: str, kind: str, window_s: float,
+                               since: float | None = None) -> int:
+        """Most requests of ``kind`` (accepted or not) to ``provider`` in any
+        ``window_s``-second window, at or after ``since`` when given."""
+        return _max_in_window([r.t for r in self.requests if r.provider == provider
+                               and r.kind == kind and (since is None or r.t >= since)], window_s)
+
+    def first_429_at(self, provider: str) -> float | None:
+        """Loop time of the first rate-limit answer to a submit of ``provider``
+        (HTTP 429, or MiniMax's 1002 on HTTP 200), or None."""
+        for r in self.requests:
+            if r.provider == provider and r.kind == "submit" and r.reason in RATE_REASONS:
+                return r.t
+        return None
 
     def polls_for(self, task_id: str) -> int:
         """Poll requests answered for one task."""
         return sum(1 for r in self.requests if r.task_id == task_id and r.kind == "poll")
 
-    def first_429_at(self, provider: str) -> float | None:
-        """Time of the first rate-limit answer to a submit of ``provider``."""
-        for r in self.requests:
-            if r.provider == provider and r.kind == "submit" and r.refusal in ("rate", "rate_limit"):
-                return r.t
-        return None
+
+RATE_REASONS = ("rate", "in_flight", "rate_limit")
+
+
+def _max_in_window(times: list[float], window_s: float) -> int:
+    """Most of the sorted ``times`` inside any half-open window of ``window_s``."""
+    best = j = 0
+    for i, t in enumerate(times):
+        while times[j] <= t - window_s:
+            j += 1
+        best = max(best, i - j + 1)
+    return best
+
+
+STATE_KEY = web.AppKey("sim_state", SimState)
+
+
+async def handle_video(request: web.Request) -> web.StreamResponse:
+    """``GET /videos/{provider}/{task_id}.mp4``: the task's video as video/mp4,
+    404 while unfinished, unknown or after its URL lifetime."""
+    state = request.app[STATE_KEY]
+    provider, task_id = request.match_info["provider"], request.match_info["task_id"]
+    task = state.tasks.get(task_id)
+    if provider in state.config.providers and state.cfg(provider).latency_s:
+        await asyncio.sleep(state.cfg(provider).latency_s)
+    if task is None or task.provider != provider or task.phase(state.now()) != SUCCESS:
+        state.record(provider, "video", 404, task_id, reason="not_found")
+        return web.Response(status=404, text="Not Found")
+    if state.url_expired(task):
+        state.record(provider, "video", 404, task_id, reason="expired")
+        return web.Response(status=404, text="Not Found")
+    state.record(provider, "video", 200, task_id)
+    return web.Response(body=video_body(state.config.video_bytes, task_id), content_type="video/mp4")

@@ -1,0 +1,36 @@
+"""When to poll a task: rarely while it is surely still running, often near its end.
+
+A task of a provider whose typical generation time is T (``typical_generation_s``)
+is polled first at 0.8 T after submit (a poll before then is wasted), then every
+``poll_interval_s / 2`` until 1.5 T (the likely end: finished tasks are noticed
+sooner), then every ``poll_interval_s``, stretching by 1.5x per poll up to
+4 x ``poll_interval_s`` for tasks far beyond their typical time. Without a
+typical time it polls every ``poll_interval_s``.
+
+For a task that takes exactly T this costs about 1 + 0.7 T / (poll_interval_s / 2)
+polls, at most ceil(T / poll_interval_s) + 2 whenever T >= 3 x poll_interval_s
+(bench/ measures it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+__all__ = ["poll_delays"]
+
+
+def poll_delays(poll_interval_s: float, typical_s: float | None = None) -> Iterator[float]:
+    """Seconds to wait before each poll of one task, measured from its submit."""
+    if not typical_s or typical_s <= poll_interval_s:
+        while True:
+            yield poll_interval_s
+    first = 0.8 * typical_s
+    yield first
+    elapsed, step = first, poll_interval_s / 2
+    while elapsed < 1.5 * typical_s:
+        yield step
+        elapsed += step
+    step = poll_interval_s
+    while True:
+        yield step
+        step = min(step * 1.5, 4 * poll_interval_s)

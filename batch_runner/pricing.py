@@ -1,0 +1,38 @@
+"""What one video costs on a provider, from data/providers.yaml (prices with sources).
+
+A price is in the provider's unit: USD (minimax, gccai) or credits (apiframe,
+apiinone). ``usd`` is known for USD-priced providers with a published price,
+and for credit-priced ones once ``usd_per_credit`` is set under ``providers:``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .settings import ProviderSettings
+
+__all__ = ["Cost", "video_cost"]
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Cost of one successful video: ``credits`` (credit-priced providers),
+    ``usd`` (None when unknown), ``price`` in the provider's unit (None when
+    the provider publishes no price for this variant)."""
+
+    credits: float | None
+    usd: float | None
+    price: float | None
+
+    @property
+    def known_usd(self) -> bool:
+        """True when the USD value is known."""
+        return self.usd is not None
+
+
+def video_cost(settings: ProviderSettings, model: str, resolution: str, duration: int) -> Cost:
+    """The cost of one successful video of this variant on this provider."""
+    info = settings.info
+    price = info.price(model, resolution, duration)
+    credits = price if info.price_unit == "credits" else None
+    return Cost(credits, settings.cost_usd(price), price)

@@ -1,0 +1,56 @@
+"""``provider: auto``: the cheapest provider that can run a job and has a key.
+
+Ranking (per job, in manifest order): known USD price before unknown, then the
+lower USD price, then more spare rate (fewer jobs already routed there per
+submit-per-minute of its rate limit). The other capable providers become the
+job's fallbacks, in the same order. Prices and limits come from
+data/providers.yaml and the manifest's ``providers:`` settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .capabilities import providers_for
+from .pricing import video_cost
+from .settings import ProviderSettings
+
+__all__ = ["route"]
+
+
+def route(
+    fields: Mapping[str, Any],
+    settings: Mapping[str, ProviderSettings],
+    environ: Mapping[str, str],
+    load: dict[str, int],
+) -> tuple[list[str], str]:
+    """(providers ranked best first, a sentence saying why) for one ``auto`` job.
+
+    ``load`` counts jobs already routed to each provider; it is updated. An
+    empty list means no provider with a key can run the job.
+    """
+    model = fields.get("model") or "hailuo-2.3"
+    res, dur = fields.get("resolution") or "768P", int(fields.get("duration") or 6)
+    capable = providers_for({**fields, "provider": None})
+    keyed = [p for p in capable if environ.get(settings[p].info.key_env, "").strip()]
+    if not keyed:
+        return [], (f"no provider with an API key can run it (capable: {', '.join(capable) or 'none'})")
+
+    def rank(p: str) -> tuple[bool, float, float]:
+        usd = video_cost(settings[p], model, res, dur).usd
+        return (usd is None, usd if usd is not None else 0.0, (load.get(p, 0) + 1) / settings[p].rpm)
+
+    ranked = sorted(keyed, key=rank)
+    best = ranked[0]
+    load[best] = load.get(best, 0) + 1
+    usd = video_cost(settings[best], model, res, dur).usd
+    others = [f"{p} {_money(video_cost(settings[p], model, res, dur).usd)}" for p in ranked[1:]]
+    why = f"auto: {best} at {_money(usd)}" + (f"; then {', '.join(others)}" if others else ", the only capable provider with a key")
+    if usd is None:
+        why += " (no provider's USD price is known: set usd_per_credit under providers:)"
+    return ranked, why
+
+
+def _money(usd: float | None) -> str:
+    return "price unknown" if usd is None else f"${usd:.4g}"

@@ -1,0 +1,99 @@
+"""The manifest JSON Schema (schemas/manifest.schema.json, Draft 2020-12) and its checks.
+
+Validators are built once. A job row is checked field by field with the
+schema's own sub-schemas, memoised per (field, value) for the short values
+that repeat across a sheet (provider, duration, resolution, ...), so a
+100,000-row sheet costs one jsonschema call per distinct value, not per row.
+Each problem comes back as (field, "what is wrong. Allowed: ...").
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from .limits import short
+
+__all__ = ["JOB_FIELDS", "SETTING_FIELDS", "document_problems", "job_problems", "schema"]
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "manifest.schema.json"
+
+
+@cache
+def schema() -> dict[str, Any]:
+    """The manifest JSON Schema as a dict."""
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def _build(sub: dict[str, Any]) -> Draft202012Validator:
+    return Draft202012Validator(
+        {**sub, "$defs": schema()["$defs"]}, format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
+
+
+JOB_FIELDS: dict[str, dict[str, Any]] = schema()["$defs"]["job_fields"]["properties"]
+SETTING_FIELDS: dict[str, dict[str, Any]] = schema()["$defs"]["provider_settings"]["properties"]
+REQUIRED: list[str] = schema()["$defs"]["job"]["required"]
+_FIELD_VALIDATORS = {name: _build(spec) for name, spec in JOB_FIELDS.items()}
+_EXTRA_VALIDATOR = _build(schema()["$defs"]["job_fields"]["additionalProperties"])
+_DOCUMENT_VALIDATOR = _build(schema())
+_MEMO_MAX_LEN = 100
+
+
+def describe(error: Any, field: str = "") -> str:
+    """A jsonschema error as 'what is wrong. Allowed: ...'."""
+    spec = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "anyOf" and field == "provider":
+        names = ", ".join(schema()["$defs"]["provider_name"]["enum"])
+        return f"{short(error.instance)} is not a provider or a list of providers. Allowed: {names}, auto."
+    if error.validator == "enum":
+        allowed = ", ".join(str(v) for v in spec.get("enum", []))
+        return f"{short(error.instance)} is not allowed. Allowed: {allowed}."
+    if error.validator == "type":
+        kind = spec.get("type")
+        article = "an" if str(kind)[:1] in "aeiou" else "a"
+        return f"{short(error.instance)} is not {article} {kind}. Use {article} {kind}."
+    if error.validator in ("maxLength", "minLength"):
+        n = len(error.instance) if isinstance(error.instance, str) else 0
+        lo, hi = spec.get("minLength", 0), spec.get("maxLength", "any")
+        return f"has {n} characters; allowed: {lo} to {hi} characters."
+    if error.validator in ("minimum", "maximum"):
+        return f"{short(error.instance)} is out of range ({spec.get('minimum', '')}..{spec.get('maximum', '')})."
+    return error.message[:300]
+
+
+def _field_problem(name: str, value: Any) -> str | None:
+    validator = _FIELD_VALIDATORS.get(name, _EXTRA_VALIDATOR)
+    error = next(iter(sorted(validator.iter_errors(value), key=lambda e: len(e.path))), None)
+    return None if error is None else describe(error, name)
+
+
+@cache
+def _memo_problem(name: str, kind: type, value: Any) -> str | None:
+    return _field_problem(name, value)
+
+
+def job_problems(fields: dict[str, Any]) -> list[tuple[str, str]]:
+    """(field, message) for every schema problem of one job (defaults applied)."""
+    out = []
+    for name, value in fields.items():
+        short = isinstance(value, (bool, int, float)) or (isinstance(value, str) and len(value) <= _MEMO_MAX_LEN)
+        message = _memo_problem(name, type(value), value) if short else _field_problem(name, value)
+        if message:
+            out.append((name, message))
+    for name in REQUIRED:
+        if name not in fields:
+            out.append((name, f"'{name}' is a required field. Add it to the row or to defaults (or --set)."))
+    return out
+
+
+def document_problems(data: Any) -> list[tuple[str, str]]:
+    """(dotted path, message) for every schema problem of a whole YAML manifest."""
+    return [
+        (".".join(str(p) for p in error.path), describe(error, str(error.path[-1]) if error.path else ""))
+        for error in _DOCUMENT_VALIDATOR.iter_errors(data)
+    ]

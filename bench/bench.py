@@ -1,0 +1,281 @@
+"""batch_runner benchmarks: pacing efficiency, CPU overhead, scale, polling cost.
+
+    python bench/bench.py            # all four, prints a table, writes bench/RESULTS.md
+    python bench/bench.py pacing     # one of: pacing overhead scale polling
+
+Every request goes to a simulator on 127.0.0.1 (in-process where only wall
+time and the simulator's records matter, in a subprocess where the client's
+own CPU and memory are measured). Exits 1 when a target is missed by more
+than its noise band (NOISE), measured by repeating the benchmarks on this
+machine and written next to each target.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pandas as pd
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from batch_runner.app import RunRequest, execute  # noqa: E402
+from batch_runner.simulator import ProviderSimConfig, SimConfig, running_simulator  # noqa: E402
+from batch_runner.simulator.config import PROVIDER_NAMES  # noqa: E402
+
+#: relative noise band of each measure on this machine (worst spread seen over 3 runs)
+NOISE = {"pacing": 0.02, "overhead": 0.15, "scale_wall": 0.15, "scale_rss": 0.05, "polling": 0.0}
+
+
+@dataclass
+class Row:
+    """One line of the results table."""
+
+    name: str
+    measured: str
+    target: str
+    ok: bool
+
+
+def env_for(base: str) -> dict[str, str]:
+    """Environment pointing every provider at a simulator with the dummy key."""
+    out = {}
+    for p in PROVIDER_NAMES:
+        out[f"{p.upper()}_BASE_URL"] = f"{base}/{p}"
+        out[f"{p.upper()}_API_KEY"] = "sim-key"
+    return out
+
+
+def write_manifest(path: Path, counts: dict[str, int], settings: dict[str, dict]) -> Path:
+    """A YAML manifest of text-to-video jobs per provider (apiinone gets an image)."""
+    jobs = []
+    for provider, n in counts.items():
+        for i in range(n):
+            job = {"provider": provider, "prompt": f"bench shot {provider} {i} [推进]"}
+            if provider == "apiinone":
+                job["image"] = "https://img.test/a.jpg"
+            jobs.append(job)
+    path.write_text(yaml.safe_dump({"providers": settings, "jobs": jobs}), encoding="utf-8")
+    return path
+
+
+# -- 1. pacing efficiency ------------------------------------------------------
+async def bench_pacing(tmp: Path) -> list[Row]:
+    """2,000 jobs on two providers whose true limits equal the configured ones."""
+    spec = {  # provider: (N, rpm R, in-flight cap C, generation time T s)
+        "apiframe": (1000, 6000, 60, 1.0),   # in-flight bound: 1000 * 1 / 60 = 16.7 s
+        "gccai": (1000, 1500, 200, 1.0),     # rate bound: 1000 / 25 per s = 40 s
+    }
+    config = SimConfig(providers={p: ProviderSimConfig(generation_s=spec[p][3], rpm=spec[p][1], window_s=10.0,
+                                                        max_in_flight=spec[p][2]) for p in spec})
+    settings = {p: {"rpm": r, "max_in_flight": c, "typical_generation_s": t, "poll_interval_s": 0.2}
+                for p, (n, r, c, t) in spec.items()}
+    ideal = max(max(n / (r / 60), n * t / c) for n, r, c, t in spec.values())
+    manifest = write_manifest(tmp / "pacing.yaml", {p: v[0] for p, v in spec.items()}, settings)
+    async with running_simulator(config) as sim:
+        start = time.monotonic()
+        await execute(RunRequest(manifest, tmp / "pacing.csv", environ=env_for(sim.base_url), quiet=True))
+        wall = time.monotonic() - start
+        refused = sum(1 for r in sim.state.requests if r.kind == "submit" and r.reason in ("rate", "in_flight"))
+    ratio = wall / ideal
+    return [
+        Row("pacing: measured / ideal wall time (N=2000, 2 providers)",
+            f"{wall:.1f} s / {ideal:.1f} s = {ratio:.3f}", "<= 1.05", ratio <= 1.05 * (1 + NOISE["pacing"])),
+        Row("pacing: 429s with configured limits = true limits", str(refused), "0", refused == 0),
+    ]
+
+
+# -- 2. CPU overhead ---------------------------------------------------------
+class Recorder:
+    """Wraps Transport.send to record every request the run makes."""
+
+    def __init__(self) -> None:
+        self.requests: list = []
+
+    def install(self) -> None:
+        from batch_runner import transport
+
+        original = transport.Transport.send
+        recorder = self
+
+        async def send(self, provider, req, timeout_s):  # noqa: ANN001
+            recorder.requests.append(req)
+            return await original(self, provider, req, timeout_s)
+
+        transport.Transport.send = send
+
+
+async def baseline(requests: list, concurrency: int = 100) -> float:
+    """CPU seconds of a minimal aiohttp loop sending the same requests."""
+    sem = asyncio.Semaphore(concurrency)
+    start = time.process_time()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+        async def one(req) -> None:  # noqa: ANN001
+            async with sem, session.request(req.method, req.url, headers=req.headers, json=req.json) as resp:
+                await resp.read()
+
+        await asyncio.gather(*(one(r) for r in requests))
+    return time.process_time() - start
+
+
+def start_simulator(*sets: str) -> tuple[subprocess.Popen, str]:
+    """``batch-runner simulate`` in a subprocess; returns it and its base URL."""
+    cmd = [sys.executable, "-m", "batch_runner", "simulate", "--port", "0", *[a for s in sets for a in ("--set", s)]]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline() if proc.stdout else ""
+    match = re.search(r"http://127\.0\.0\.1:\d+", line)
+    if not match:
+        proc.kill()
+        raise RuntimeError(f"simulator did not start: {line!r}")
+    return proc, match.group(0)
+
+
+async def bench_overhead(tmp: Path) -> list[Row]:
+    """Client CPU per 1,000 jobs vs the same HTTP requests from a bare aiohttp loop."""
+    n = 2000
+    proc, base = start_simulator("all.generation_s=0.2")
+    try:
+        settings = {"apiframe": {"rpm": 600000, "max_in_flight": 100, "typical_generation_s": 0.2, "poll_interval_s": 0.1}}
+        manifest = write_manifest(tmp / "overhead.yaml", {"apiframe": n}, settings)
+        recorder = Recorder()
+        recorder.install()
+        cpu0 = time.process_time()
+        await execute(RunRequest(manifest, tmp / "overhead.csv", environ=env_for(base), quiet=True))
+        ours = time.process_time() - cpu0
+        floor = await baseline(recorder.requests)
+    finally:
+        proc.terminate()
+        proc.wait()
+    ratio = ours / floor
+    per_k = ours / n * 1000
+    return [Row(f"overhead: client CPU s per 1000 jobs ({len(recorder.requests) / n:.1f} requests/job)",
+                f"{per_k:.2f} s vs floor {floor / n * 1000:.2f} s = {ratio:.2f}x", "<= 1.5x",
+                ratio <= 1.5 * (1 + NOISE["overhead"]))]
+
+
+# -- 3. scale ----------------------------------------------------------------
+_RSS_WRAPPER = (
+    "import atexit, resource, runpy, sys; "
+    "out = sys.argv.pop(1); "
+    "atexit.register(lambda: open(out, 'w').write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))); "
+    "sys.argv = ['batch_runner', *sys.argv[1:]]; "
+    "runpy.run_module('batch_runner', run_name='__main__')"
+)
+
+
+def child_run(args: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of ``python -m batch_runner ARGS`` in a child."""
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss_file:
+        start = time.monotonic()
+        subprocess.run([sys.executable, "-c", _RSS_WRAPPER, rss_file.name, *args], cwd=ROOT,
+                       env={**os.environ, **(env or {})}, check=False,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wall = time.monotonic() - start
+        rss = float(Path(rss_file.name).read_text() or 0) / 1024
+    return wall, rss
+
+
+def big_csv(path: Path, n: int) -> Path:
+    providers = ["apiframe", "gccai", "minimax", "gptproto"]
+    pd.DataFrame({
+        "name": [f"r{i}" for i in range(n)],
+        "prompt": [f"Product shot {i} of the trail sneaker [推进]" for i in range(n)],
+        "provider": [providers[i % 4] for i in range(n)],
+        "duration": 6, "resolution": "768p", "sku": [f"SKU{i % 97}" for i in range(n)],
+    }).to_csv(path, index=False)
+    return path
+
+
+async def bench_scale(tmp: Path) -> list[Row]:
+    """validate a 100k-row CSV; run 20k jobs with instant generation."""
+    rows = []
+    sheet = big_csv(tmp / "100k.csv", 100_000)
+    wall, rss = child_run(["validate", str(sheet), "--simulate"])
+    rows.append(Row("scale: validate + expand 100,000-row CSV", f"{wall:.1f} s, {rss:.0f} MB peak RSS",
+                    "< 10 s, < 500 MB", wall < 10 * (1 + NOISE["scale_wall"]) and rss < 500))
+    n = 20_000
+    proc, base = start_simulator("all.generation_s=0")
+    try:
+        settings = {p: {"rpm": 600000, "max_in_flight": 200, "typical_generation_s": 0.01, "poll_interval_s": 0.01}
+                    for p in ("apiframe", "gccai")}
+        manifest = write_manifest(tmp / "20k.yaml", {"apiframe": n // 2, "gccai": n // 2}, settings)
+        out = tmp / "20k.csv"
+        wall, rss = child_run(["run", str(manifest), "-o", str(out), "--quiet"], env_for(base))
+    finally:
+        proc.terminate()
+        proc.wait()
+    journal = (tmp / "20k.journal.sqlite").stat().st_size / 1e6
+    done = (pd.read_csv(out, dtype=str)["status"] == "succeeded").sum()
+    rows.append(Row("scale: full simulated run, 20,000 jobs, instant generation",
+                    f"{wall:.1f} s, {rss:.0f} MB peak RSS, journal {journal:.1f} MB, {done} succeeded",
+                    "all succeed", done == n))
+    return rows
+
+
+# -- 4. polling cost ---------------------------------------------------------
+async def bench_polling(tmp: Path) -> list[Row]:
+    """Polls per job with the default (adaptive) policy, T = 2 s, poll interval 0.2 s."""
+    rows = []
+    interval = 0.2
+    for label, actual, typical in (("T = typical", 2.0, 2.0), ("T = 1.5 x typical", 3.0, 2.0),
+                                   ("T = 0.5 x typical", 1.0, 2.0)):
+        config = SimConfig(providers={"gccai": ProviderSimConfig(generation_s=actual)})
+        settings = {"gccai": {"rpm": 60000, "max_in_flight": 100, "poll_interval_s": interval, "typical_generation_s": typical}}
+        manifest = write_manifest(tmp / "polling.yaml", {"gccai": 100}, settings)
+        async with running_simulator(config) as sim:
+            await execute(RunRequest(manifest, tmp / f"polling-{actual}.csv", environ=env_for(sim.base_url), quiet=True))
+            polls = [sim.state.polls_for(t) for t in list(sim.state.tasks)]
+        bound = math.ceil(actual / interval) + 2
+        rows.append(Row(f"polling: polls per job, {label} ({actual:g} s, interval {interval:g} s)",
+                        f"mean {sum(polls) / len(polls):.1f}, max {max(polls)}", f"<= {bound}", max(polls) <= bound))
+    return rows
+
+
+BENCHES = {"pacing": bench_pacing, "overhead": bench_overhead, "scale": bench_scale, "polling": bench_polling}
+
+
+def machine() -> str:
+    """One line describing this machine."""
+    cpu = ""
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} cores {cpu}".strip()
+
+
+async def main(names: list[str]) -> int:
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            rows += await BENCHES[name](Path(tmp))
+    width = max(len(r.name) for r in rows)
+    lines = [f"{'measure':<{width}}  {'measured':<48} {'target':<18} ok", "-" * (width + 72)]
+    lines += [f"{r.name:<{width}}  {r.measured:<48} {r.target:<18} {'yes' if r.ok else 'NO'}" for r in rows]
+    print("\n".join(lines))
+    if set(names) == set(BENCHES):
+        report = ["# Benchmark results", "", f"Machine: {machine()}", "",
+                  f"Run: `python bench/bench.py` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
+                  "| measure | measured | target | met |", "|---|---|---|---|"]
+        report += [f"| {r.name} | {r.measured} | {r.target} | {'yes' if r.ok else 'NO'} |" for r in rows]
+        report += ["", "Noise bands (worst spread over 3 runs on this machine): "
+                   + ", ".join(f"{k} {v:.0%}" for k, v in NOISE.items()), ""]
+        (Path(__file__).parent / "RESULTS.md").write_text("\n".join(report), encoding="utf-8")
+    return 0 if all(r.ok for r in rows) else 1
+
+
+if __name__ == "__main__":
+    chosen = sys.argv[1:] or list(BENCHES)
+    sys.exit(asyncio.run(main(chosen)))

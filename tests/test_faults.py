@@ -1,0 +1,117 @@
+"""Provider faults: retries, backoff, 429s, circuit breakers and failover,
+against the simulator with injected faults over real HTTP."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pandas as pd
+import pytest
+import yaml
+
+from batch_runner.app import RunRequest, execute
+from batch_runner.simulator import ProviderSimConfig, SimConfig, running_simulator
+
+from conftest import PROVIDERS, sim_env
+
+FAST = {"rpm": 6000, "max_in_flight": 10, "poll_interval_s": 0.05, "timeout_s": 2,
+        "backoff_base_s": 0.05, "max_attempts": 8, "task_timeout_s": 5, "typical_generation_s": 0.2}
+
+
+async def run_yaml(tmp_path, sim, data: dict, env: dict | None = None) -> tuple[int, pd.DataFrame]:
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    out = tmp_path / "results.csv"
+    request = RunRequest(manifest=path, output=out, environ={**sim_env(sim), **(env or {})},
+                         speedup=1.0, quiet=True)
+    status = await execute(request)
+    return status, pd.read_csv(out, dtype=str, keep_default_na=False)
+
+
+def submit_requests(sim, provider: str) -> list:
+    return [r for r in sim.state.requests if r.provider == provider and r.kind == "submit"]
+
+
+async def test_bad_key_costs_one_request_then_jobs_fail_over(tmp_path, sim):
+    jobs = [{"prompt": f"shot {i}", "provider": ["apiframe", "gccai"]} for i in range(12)]
+    jobs += [{"prompt": f"solo {i}", "provider": "apiframe"} for i in range(3)]
+    status, df = await run_yaml(tmp_path, sim, {"providers": {"apiframe": FAST, "gccai": FAST}, "jobs": jobs},
+                                env={"APIFRAME_API_KEY": "wrong-key-000"})
+    assert status == 1
+    assert len(submit_requests(sim, "apiframe")) == 1  # one failing submit, not one per job
+    moved = df[df["prompt"].str.startswith("shot")]
+    assert set(moved["status"]) == {"succeeded"} and set(moved["provider"]) == {"gccai"}
+    assert set(moved["providers_tried"]) == {"apiframe|gccai"}
+    solo = df[df["prompt"].str.startswith("solo")]
+    assert set(solo["status"]) == {"failed"} and set(solo["error_code"]) == {"auth"}
+
+
+async def test_balance_exhausted_mid_run_moves_the_rest_to_the_fallback(tmp_path):
+    config = SimConfig(providers={p: ProviderSimConfig(generation_s=0.2) for p in PROVIDERS})
+    config.providers["apiframe"].balance = 5
+    async with running_simulator(config) as sim:
+        jobs = [{"prompt": f"shot {i}", "provider": ["apiframe", "gptproto"]} for i in range(14)]
+        status, df = await run_yaml(tmp_path, sim, {"providers": {"apiframe": FAST, "gptproto": FAST}, "jobs": jobs})
+        accepted = Counter(s.body["prompt"] for p in ("apiframe", "gptproto") for s in sim.state.submissions[p])
+    assert status == 0
+    assert set(df["status"]) == {"succeeded"}
+    assert (df["provider"] == "apiframe").sum() == 5 and (df["provider"] == "gptproto").sum() == 9
+    assert max(accepted.values()) == 1  # no job ran on two providers
+
+
+async def test_content_policy_is_not_failed_over(tmp_path, sim):
+    marker = sim.config.providers["gptproto"].content_policy_marker
+    jobs = [{"prompt": f"bad {marker}", "provider": ["gptproto", "gccai"]}]
+    status, df = await run_yaml(tmp_path, sim, {"providers": {"gptproto": FAST}, "jobs": jobs})
+    assert status == 1
+    assert df.loc[0, "error_code"] == "content_policy" and df.loc[0, "provider"] == "gptproto"
+    assert not sim.state.submissions["gccai"]
+
+
+async def test_retry_after_is_honoured(tmp_path):
+    config = SimConfig(providers={p: ProviderSimConfig(generation_s=0.2) for p in PROVIDERS})
+    af = config.providers["apiframe"]
+    af.rpm, af.window_s, af.retry_after_s = 60, 1.0, 0.6  # one submit per second, Retry-After 0.6 s
+    async with running_simulator(config) as sim:
+        jobs = [{"prompt": f"shot {i}", "provider": "apiframe"} for i in range(4)]
+        status, df = await run_yaml(tmp_path, sim, {"providers": {"apiframe": {**FAST, "max_attempts": 10}}, "jobs": jobs})
+        reqs = submit_requests(sim, "apiframe")
+    assert status == 0 and set(df["status"]) == {"succeeded"}
+    limited = [r for r in reqs if r.http_status == 429]
+    assert limited, "the configured rate exceeds the true limit: some 429s are expected"
+    for r in limited:  # nothing sent in the Retry-After window after a 429 (50 ms for requests already on the wire)
+        assert not [q for q in reqs if r.t + 0.05 < q.t < r.t + 0.6 - 0.05]
+
+
+@pytest.mark.timeout(120)
+async def test_chaos_run_ends_truthfully(tmp_path):
+    fault_kinds = {"error_rate": 0.1, "rate_limit_rate": 0.1, "html_error_rate": 0.1, "truncated_rate": 0.05,
+                   "reset_rate": 0.05, "slow_rate": 0.05, "fail_rate": 0.1, "stuck_rate": 0.05}
+    config = SimConfig(seed=3, providers={
+        p: ProviderSimConfig(generation_s=0.3, rpm=1200, window_s=1.0, slow_s=2.5, retry_after_s=0.2, **fault_kinds)
+        for p in PROVIDERS})
+    settings = {**FAST, "rpm": 2000, "timeout_s": 1.0, "task_timeout_s": 4}  # configured 1.67x the true limit
+    jobs = [{"name": f"j{i}", "prompt": f"chaos shot {i}", "provider": p, "image": "https://img.test/a.jpg"}
+            for i in range(54) for p in PROVIDERS]
+    async with running_simulator(config) as sim:
+        status, df = await run_yaml(tmp_path, sim, {"providers": {p: settings for p in PROVIDERS}, "jobs": jobs})
+        state = sim.state
+    assert status == 1 and len(df) == 324
+    counts = Counter(df["status"])
+    assert set(counts) <= {"succeeded", "failed", "unknown"}  # every job final
+    failed = df[df["status"] == "failed"]
+    # every retryable fault was retried: nothing failed of a transient error
+    assert set(failed["error_code"]) <= {"task_failed", "timeout"}, Counter(failed["error_code"])
+    # successes are exactly the tasks the simulator completed and told us about
+    done = {t.task_id for t in state.tasks.values() if t.outcome == "succeeded"}
+    ours = set(df.loc[df["status"] == "succeeded", "task_id"])
+    assert ours <= done
+    orphans = done - set(df["task_id"])  # created by a submit whose answer was lost
+    assert len(orphans) <= counts["unknown"] + state.faults["slow"]
+    # after the first 429, no submit burst above the true limit (20 per 1 s window)
+    worst = {p: state.max_requests_in_window(p, "submit", 1.0, since=state.first_429_at(p)) for p in PROVIDERS}
+    assert max(worst.values()) <= 20, worst
+    submits = sum(1 for r in state.requests if r.kind == "submit")
+    attempts = pd.to_numeric(df["attempts"]).sum()
+    print(f"chaos: jobs=324 {dict(counts)} faults={dict(state.faults)} submit_requests={submits} "
+          f"journal_attempts={attempts} failed_by={dict(Counter(failed['error_code']))} worst_window={worst}")

@@ -1,0 +1,671 @@
+"""The provider simulator speaks each provider's documented wire protocol.
+
+Every test talks to a real simulator on 127.0.0.1 over HTTP with a plain
+aiohttp.ClientSession, like curl would, and checks the bodies against
+shared/providers/README.md and RESEARCH.md (routes, auth, field names and
+case, error shapes and HTTP statuses, status vocabularies, id formats).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from typing import Any
+
+import aiohttp
+import pytest
+
+from batch_runner.simulator import (
+    PROVIDER_NAMES,
+    SIMULATORS,
+    ProviderSimConfig,
+    RunningSimulator,
+    SimConfig,
+    running_simulator,
+)
+from batch_runner.simulator.app import banner
+
+KEY = "sim-key"
+IMG = "https://img.test/first-frame.jpg"
+GEN_S = 0.2
+SUBMIT = {
+    "minimax": "/v1/video_generation",
+    "gptge": "/task/minimax/v1/video_generation",
+    "gccai": "/v1/videos/generations",
+    "apiinone": "/api/v1/videos/generations",
+    "apiframe": "/v2/videos/generate",
+}
+POLL = {
+    "minimax": "/v1/query/video_generation?task_id={}",
+    "gptge": "/task/{}",
+    "gccai": "/v1/tasks/{}",
+    "gptproto": "/api/v3/predictions/{}/result",
+    "apiinone": "/api/v1/tasks/{}",
+    "apiframe": "/v2/jobs/{}",
+}
+RETRIEVE = {"minimax": "/v1/files/retrieve", "gptge": "/task/minimax/v1/files/retrieve"}
+#: the running words in their documented order, then the success word
+VOCAB = {
+    "minimax": ["Preparing", "Queueing", "Processing", "Success"],
+    "gptge": ["Preparing", "Queueing", "Processing", "Success"],
+    "gccai": ["pending", "processing", "completed"],
+    "gptproto": ["created", "processing", "completed"],
+    "apiinone": ["IN_PROGRESS", "completed"],
+    "apiframe": ["QUEUED", "PROCESSING", "COMPLETED"],
+}
+FAILED_WORD = {"minimax": "Fail", "gptge": "Fail", "gccai": "failed", "gptproto": "failed",
+               "apiinone": "failed", "apiframe": "FAILED"}
+ID_FORMAT = {
+    "minimax": r"\d{15}",
+    "gptge": r"\d{15}",
+    "gccai": r"task_[0-9A-HJKMNP-TV-Z]{26}",
+    "gptproto": r"[0-9a-f]{32}",
+    "apiinone": r"n51\d+_hailuo",
+    "apiframe": r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}",
+}
+
+
+def headers(provider: str, key: str = KEY) -> dict[str, str]:
+    """Each provider's documented auth header (gptproto: the raw key)."""
+    if provider == "apiframe":
+        return {"X-API-Key": key}
+    if provider == "gptproto":
+        return {"Authorization": key}
+    return {"Authorization": f"Bearer {key}"}
+
+
+def request_for(provider: str, prompt: str = "a calm lake at dawn [Push in]", image: str | None = None,
+                duration: int = 6, res: str = "768") -> tuple[str, dict[str, Any]]:
+    """(path, body) of a valid submit in the provider's own field names and case."""
+    if provider in ("minimax", "gptge", "gccai"):
+        body: dict[str, Any] = {"model": "MiniMax-Hailuo-2.3", "prompt": prompt, "duration": duration,
+                                "resolution": res + ("p" if provider == "gccai" else "P")}
+        if image:
+            body["first_frame_image"] = image
+        return SUBMIT[provider], body
+    if provider == "gptproto":
+        model = "hailuo-2.3-fast" if res == "1080" else "hailuo-2.3-standard"
+        scene = "image-to-video" if image else "text-to-video"
+        body = {"prompt": prompt, "duration": duration, "resolution": f"{res}P", "enable_prompt_expansion": True}
+        if image:
+            body["image"] = image
+        return f"/api/v3/minimax/{model}/{scene}", body
+    if provider == "apiinone":
+        return SUBMIT[provider], {"model": "hailuo/2-3-image-to-video-standard", "prompt": prompt,
+                                  "image": image or IMG, "duration": str(duration), "resolution": f"{res}P"}
+    params: dict[str, Any] = {"duration": duration, "resolution": f"{res}p"}
+    if image:
+        params["image"] = image
+    return SUBMIT[provider], {"model": "hailuo-2.3", "prompt": prompt, "hailuoParams": params}
+
+
+def ok(provider: str, answer: tuple[int, Any, Any]) -> bool:
+    """Whether a submit answer is an acceptance (MiniMax: HTTP 200 and base_resp 0)."""
+    status, body, _ = answer
+    if provider in ("minimax", "gptge"):
+        return status == 200 and body["base_resp"]["status_code"] == 0
+    return status == (202 if provider == "apiframe" else 200)
+
+
+def task_id_of(provider: str, body: dict[str, Any]) -> str:
+    """The task id in a submit answer, where each provider documents it."""
+    return {"minimax": lambda b: b["task_id"], "gptge": lambda b: b["task_id"],
+            "gccai": lambda b: b["data"][0]["task_id"], "gptproto": lambda b: b["data"]["id"],
+            "apiinone": lambda b: b["data"]["task_id"], "apiframe": lambda b: b["jobId"]}[provider](body)
+
+
+def status_of(provider: str, body: dict[str, Any]) -> str:
+    """The status word of a poll answer."""
+    return body["data"]["status"] if provider in ("gccai", "gptproto", "apiinone") else body["status"]
+
+
+class Client:
+    """A plain HTTP client of one running simulator."""
+
+    def __init__(self, sim: RunningSimulator, session: aiohttp.ClientSession) -> None:
+        self.sim, self.session = sim, session
+
+    async def call(self, method: str, provider: str, path: str, *, key: str = KEY,
+                   hdrs: dict[str, str] | None = None, **kw: Any) -> tuple[int, Any, Any]:
+        """(HTTP status, JSON body or text, response headers)."""
+        async with self.session.request(method, self.sim.url(provider) + path,
+                                        headers=hdrs if hdrs is not None else headers(provider, key),
+                                        **kw) as resp:
+            text = await resp.text()
+            try:
+                return resp.status, await resp.json(content_type=None), resp.headers
+            except ValueError:
+                return resp.status, text, resp.headers
+
+    async def submit(self, provider: str, **kw: Any) -> tuple[int, Any, Any]:
+        path, body = request_for(provider, **kw)
+        return await self.call("POST", provider, path, json=body)
+
+    async def poll(self, provider: str, task_id: str) -> Any:
+        status, body, _ = await self.call("GET", provider, POLL[provider].format(task_id))
+        assert status == 200, body
+        return body
+
+    async def until_done(self, provider: str, task_id: str) -> tuple[list[str], Any]:
+        """Poll every 30 ms until a terminal status: (words seen, last body)."""
+        words: list[str] = []
+        for _ in range(200):
+            body = await self.poll(provider, task_id)
+            words.append(status_of(provider, body))
+            if words[-1] in (VOCAB[provider][-1], FAILED_WORD[provider]):
+                return words, body
+            await asyncio.sleep(0.03)
+        raise AssertionError(f"{provider} {task_id} never finished: {words[-5:]}")
+
+    async def video_url(self, provider: str, body: Any) -> str:
+        """The video URL of a finished task, where each provider documents it."""
+        if provider in RETRIEVE:
+            assert isinstance(body["file_id"], str) and body["file_id"].isdigit()
+            status, got, _ = await self.call("GET", provider, RETRIEVE[provider],
+                                             params={"file_id": body["file_id"]})
+            assert status == 200 and got["base_resp"] == {"status_code": 0, "status_msg": "success"}
+            file = got["file"]
+            assert file["file_id"] == int(body["file_id"]) and isinstance(file["file_id"], int)
+            assert set(file) == {"file_id", "bytes", "created_at", "filename", "purpose", "download_url"}
+            assert file["purpose"] == "video_generation" and file["filename"] == "output.mp4"
+            return file["download_url"]
+        if provider == "gccai":
+            return body["data"]["result"]["videos"][0]["url"][0]
+        if provider == "gptproto":
+            return body["data"]["outputs"][0]
+        if provider == "apiinone":
+            assert body["data"]["output"]["video_url"] == body["data"]["video_url"]
+            return body["data"]["video_url"]
+        return body["result"]["videoUrl"]
+
+    async def download(self, url: str) -> tuple[int, str, bytes]:
+        async with self.session.get(url) as resp:
+            return resp.status, resp.content_type, await resp.read()
+
+    def accepted(self, provider: str) -> int:
+        return len(self.sim.state.submissions[provider])
+
+
+@pytest.fixture
+async def start():
+    """``await start(**ProviderSimConfig fields, seed=, url_ttl_s=)`` -> Client;
+    every provider gets the same settings, generation 0.2 s unless given."""
+    async with contextlib.AsyncExitStack() as stack:
+        async def _start(seed: int = 0, url_ttl_s: dict | None = None, **fields: Any) -> Client:
+            fields.setdefault("generation_s", GEN_S)
+            config = SimConfig(providers={p: ProviderSimConfig(**fields) for p in PROVIDER_NAMES},
+                               seed=seed, url_ttl_s=dict(url_ttl_s or {}))
+            sim = await stack.enter_async_context(running_simulator(config, host="127.0.0.1", port=0))
+            session = await stack.enter_async_context(aiohttp.ClientSession())
+            return Client(sim, session)
+
+        yield _start
+
+
+# -- happy paths ---------------------------------------------------------------------
+
+HAPPY = [(p, None) for p in PROVIDER_NAMES if p != "apiinone"] + [(p, IMG) for p in PROVIDER_NAMES]
+
+
+@pytest.mark.parametrize(("provider", "image"), HAPPY, ids=[f"{p}-{'i2v' if i else 't2v'}" for p, i in HAPPY])
+async def test_happy_path_through_to_the_video(start, provider, image):
+    client = await start()
+    status, body, _ = await client.submit(provider, image=image)
+    assert status == (202 if provider == "apiframe" else 200), body
+    task_id = task_id_of(provider, body)
+    assert re.fullmatch(ID_FORMAT[provider], task_id), task_id
+    if provider in ("minimax", "gptge"):
+        assert body == {"task_id": task_id, "base_resp": {"status_code": 0, "status_msg": "success"}}
+    elif provider == "gccai":
+        assert body == {"code": 200, "data": [{"status": "submitted", "task_id": task_id}]}
+    elif provider == "apiinone":
+        assert body == {"code": 200, "message": "success", "data": {"task_id": task_id, "status": "IN_PROGRESS"}}
+    elif provider == "apiframe":
+        assert body == {"jobId": task_id, "status": "QUEUED"}
+    else:
+        assert body["code"] == 200 and body["data"]["status"] == "created" and body["data"]["outputs"] == []
+        assert body["data"]["urls"]["get"] == client.sim.url("gptproto") + POLL["gptproto"].format(task_id)
+
+    words, last = await client.until_done(provider, task_id)
+    order = [VOCAB[provider].index(w) for w in words]
+    assert order == sorted(order) and words[-1] == VOCAB[provider][-1], words
+    assert len(set(words)) >= 2  # at least one running word was seen first
+    url = await client.video_url(provider, last)
+    assert url.startswith(f"{client.sim.base_url}/videos/{provider}/") and task_id in url
+    status, ctype, data = await client.download(url)
+    assert (status, ctype, len(data)) == (200, "video/mp4", 2048)
+    assert data[4:8] == b"ftyp"
+
+    state = client.sim.state
+    assert client.accepted(provider) == 1 and state.submissions[provider][0].task_id == task_id
+    task = state.tasks[task_id]
+    assert task.outcome == "succeeded" and task.video_path in url
+    assert abs(task.finishes_at - task.submitted_at - GEN_S) < 1e-6
+    assert state.polls_for(task_id) == len(words)
+    kinds = [r.kind for r in state.requests if r.provider == provider]
+    assert kinds[0] == "submit" and kinds[-1] == "video" and "poll" in kinds
+
+
+async def test_success_bodies_carry_every_documented_field(start):
+    client = await start()
+    ids = {}
+    for provider in ("minimax", "gccai", "gptproto", "apiframe"):
+        _, body, _ = await client.submit(provider, res="1080")
+        ids[provider] = task_id_of(provider, body)
+    await asyncio.sleep(GEN_S + 0.05)
+    mm = await client.poll("minimax", ids["minimax"])
+    assert set(mm) == {"task_id", "status", "file_id", "video_width", "video_height", "base_resp"}
+    assert (mm["video_width"], mm["video_height"]) == (1920, 1080)
+    gc = (await client.poll("gccai", ids["gccai"]))["data"]
+    assert {"actual_time", "completed", "created", "estimated_time", "id", "progress", "status", "result"} <= set(gc)
+    assert gc["progress"] == 100
+    assert gc["result"]["videos"][0]["expires_at"] == gc["completed"] + 86400  # URL lifetime 24 h
+    gp = await client.poll("gptproto", ids["gptproto"])
+    assert set(gp) == {"data", "message", "code"}
+    assert {"id", "model", "outputs", "urls", "status", "error", "executionTime", "timings",
+            "has_nsfw_contents", "created_at"} <= set(gp["data"])
+    assert gp["data"]["model"] == "minimax/hailuo-2.3-fast/text-to-video" and gp["data"]["error"] == ""
+    af = await client.poll("apiframe", ids["apiframe"])
+    assert {"id", "status", "model", "progress", "result", "error", "creditCost", "webhookStatus",
+            "createdAt", "completedAt"} <= set(af)
+    assert (af["model"], af["progress"], af["error"], af["creditCost"], af["expired"]) == ("hailuo-2.3", 100, None, 10, False)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", af["completedAt"])
+
+
+async def test_gptproto_accepts_raw_and_bearer_keys(start):
+    client = await start()
+    path, body = request_for("gptproto")
+    for auth in (KEY, f"Bearer {KEY}"):
+        status, _, _ = await client.call("POST", "gptproto", path, hdrs={"Authorization": auth}, json=body)
+        assert status == 200
+    assert client.accepted("gptproto") == 2
+
+
+# -- auth ------------------------------------------------------------------------------
+
+UNAUTHORIZED = {
+    "minimax": (200, {"task_id": "", "base_resp": {"status_code": 1004, "status_msg": "not authorized"}}),
+    "gptge": (200, {"task_id": "", "base_resp": {"status_code": 1004, "status_msg": "not authorized"}}),
+    "gccai": (401, {"error": {"code": 401, "message": "Invalid API key", "type": "authentication_error"}}),
+    "gptproto": (401, {"error": {"message": "Invalid authentication credentials",
+                                 "type": "invalid_request_error", "code": "invalid_api_key"}}),
+    "apiinone": (401, {"error": {"code": 401, "message": "Invalid API key", "type": "unauthorized"}}),
+    "apiframe": (401, {"error": "Invalid API key"}),
+}
+
+
+@pytest.mark.parametrize("provider", PROVIDER_NAMES)
+async def test_wrong_or_missing_key_is_refused_in_the_providers_shape(start, provider):
+    client = await start()
+    path, body = request_for(provider)
+    for hdrs in (headers(provider, "wrong-key"), {}):
+        assert (await client.call("POST", provider, path, hdrs=hdrs, json=body))[:2] == UNAUTHORIZED[provider]
+    status, got, _ = await client.call("GET", provider, POLL[provider].format("x"), key="wrong-key")
+    assert (status, got) == UNAUTHORIZED[provider]
+    assert client.accepted(provider) == 0
+    assert {(r.kind, r.reason) for r in client.sim.state.requests} == {("submit", "auth"), ("poll", "auth")}
+
+
+async def test_apiframe_bearer_is_not_its_auth(start):
+    client = await start()
+    path, body = request_for("apiframe")
+    status, _, _ = await client.call("POST", "apiframe", path, hdrs={"Authorization": f"Bearer {KEY}"}, json=body)
+    assert status == 401
+
+
+# -- validation ------------------------------------------------------------------------
+
+def _mm(**changes: Any) -> dict[str, Any]:
+    body = request_for("minimax")[1]
+    body.update(changes)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+INVALID = [  # (id, provider, path or None for the default, body)
+    ("minimax-fast-t2v", "minimax", None, _mm(model="MiniMax-Hailuo-2.3-Fast")),
+    ("minimax-lowercase-p", "minimax", None, _mm(resolution="768p")),
+    ("minimax-long-prompt", "minimax", None, _mm(prompt="x" * 2001)),
+    ("minimax-duration-string", "minimax", None, _mm(duration="6")),
+    ("gptge-no-resolution", "gptge", None, _mm(resolution=None)),
+    ("gptge-no-duration", "gptge", None, _mm(duration=None)),
+    ("gccai-uppercase-p", "gccai", None, {**request_for("gccai")[1], "resolution": "768P"}),
+    ("gccai-fast-t2v", "gccai", None, {**request_for("gccai")[1], "model": "MiniMax-Hailuo-2.3-Fast"}),
+    ("gptproto-standard-1080p", "gptproto", "/api/v3/minimax/hailuo-2.3-standard/text-to-video",
+     {"prompt": "x", "resolution": "1080P", "duration": 6}),
+    ("gptproto-pro-768p", "gptproto", "/api/v3/minimax/hailuo-2.3-pro/text-to-video", {"prompt": "x"}),
+    ("gptproto-i2v-no-image", "gptproto", "/api/v3/minimax/hailuo-2.3-fast/image-to-video", {"prompt": "x"}),
+    ("gptproto-unknown-scene", "gptproto", "/api/v3/minimax/hailuo-2.3-fast/video-to-video", {"prompt": "x"}),
+    ("apiinone-int-duration", "apiinone", None, {**request_for("apiinone")[1], "duration": 6}),
+    ("apiinone-no-image", "apiinone", None, {k: v for k, v in request_for("apiinone")[1].items() if k != "image"}),
+    ("apiinone-unknown-model", "apiinone", None, {**request_for("apiinone")[1], "model": "MiniMax-Hailuo-2.3"}),
+    ("apiframe-extra-top", "apiframe", None, {**request_for("apiframe")[1], "seed": 1}),
+    ("apiframe-extra-param", "apiframe", None,
+     {**request_for("apiframe")[1], "hailuoParams": {"duration": 6, "aspect_ratio": "16:9"}}),
+    ("apiframe-uppercase-p", "apiframe", None, {**request_for("apiframe")[1], "hailuoParams": {"resolution": "768P"}}),
+    ("apiframe-empty-prompt", "apiframe", None, {**request_for("apiframe")[1], "prompt": ""}),
+]
+
+
+def assert_invalid(provider: str, status: int, body: Any) -> None:
+    """The provider's own validation-error shape."""
+    if provider in ("minimax", "gptge"):
+        assert status == 200 and body["base_resp"]["status_code"] == 2013 and body["task_id"] == ""
+        assert body["base_resp"]["status_msg"].startswith("invalid params")
+    elif provider == "apiframe":
+        assert status == 400 and set(body) == {"error", "details"} and isinstance(body["error"], str)
+        assert all(isinstance(v, list) and v for v in body["details"].values())
+    elif provider == "gptproto":
+        assert status == 400 and body["error"]["type"] == "invalid_request_error" and body["error"]["message"]
+    else:
+        kind = "invalid_request" if provider == "apiinone" else "invalid_request_error"
+        assert status == 400 and body["error"]["code"] == 400 and body["error"]["type"] == kind
+
+
+@pytest.mark.parametrize(("provider", "path", "body"), [c[1:] for c in INVALID], ids=[c[0] for c in INVALID])
+async def test_invalid_bodies_are_refused_in_the_providers_shape(start, provider, path, body):
+    client = await start()
+    status, got, _ = await client.call("POST", provider, path or SUBMIT[provider], json=body)
+    assert_invalid(provider, status, got)
+    assert client.accepted(provider) == 0
+    assert [r.reason for r in client.sim.state.requests] == ["invalid"]
+
+
+async def test_apiframe_details_name_each_bad_path(start):
+    client = await start()
+    body = {"model": "hailuo-2.3", "prompt": "x", "seed": 1,
+            "hailuoParams": {"duration": 10, "resolution": "1080p", "aspect_ratio": "16:9"}}
+    status, got, _ = await client.call("POST", "apiframe", SUBMIT["apiframe"], json=body)
+    assert status == 400
+    assert set(got["details"]) == {"seed", "hailuoParams.aspect_ratio", "hailuoParams.duration"}
+
+
+@pytest.mark.parametrize("provider", PROVIDER_NAMES)
+async def test_1080p_with_10_seconds_is_refused_everywhere(start, provider):
+    client = await start()
+    status, got, _ = await client.submit(provider, duration=10, res="1080")
+    assert_invalid(provider, status, got)
+    assert ok(provider, await client.submit(provider, duration=6, res="1080"))
+    assert ok(provider, await client.submit(provider, duration=10, res="768"))
+
+
+async def test_minimax_requires_a_json_content_type(start):
+    client = await start()
+    status, got, _ = await client.call("POST", "minimax", SUBMIT["minimax"], data=b'{"model": "MiniMax-Hailuo-2.3"}')
+    assert_invalid("minimax", status, got)
+
+
+async def test_unknown_routes_and_tasks(start):
+    client = await start()
+    for provider, path in (("apiframe", "/v1/videos/generate"), ("gptge", "/task/minimax/v1/query/video_generation"),
+                           ("minimax", "/v2/nothing")):
+        assert (await client.call("GET", provider, path))[0] == 404
+    assert [r.kind for r in client.sim.state.requests] == ["other"] * 3
+    unknown = {
+        "minimax": (200, {"task_id": "123", "base_resp": {"status_code": 2013, "status_msg": "invalid params, task not found"}}),
+        "gccai": (404, {"error": {"code": 404, "message": "task not found", "type": "invalid_request_error"}}),
+        "apiframe": (404, {"error": "Job not found"}),
+    }
+    for provider, expected in unknown.items():
+        task_id = "6f1c2b4e-0000-4000-8000-000000000000" if provider == "apiframe" else "123"
+        status, body, _ = await client.call("GET", provider, POLL[provider].format(task_id))
+        assert (status, body) == expected
+    assert (await client.call("GET", "apiframe", "/v2/jobs/not-a-uuid"))[0] == 400
+    async with client.session.get(client.sim.base_url + "/videos/apiframe/nope.mp4") as resp:
+        assert resp.status == 404
+
+
+# -- limits ----------------------------------------------------------------------------
+
+RATE_LIMITED = {
+    "minimax": (200, {"task_id": "", "base_resp": {"status_code": 1002, "status_msg": "rate limit"}}),
+    "gptge": (200, {"task_id": "", "base_resp": {"status_code": 1002, "status_msg": "rate limit"}}),
+    "gccai": (429, {"error": {"code": 429, "message": "rate limit exceeded", "type": "rate_limit_error"}}),
+    "gptproto": (429, {"error": {"message": "Rate limit exceeded", "type": "rate_limit_error",
+                                 "code": "rate_limit_exceeded"}}),
+    "apiinone": (429, {"error": {"code": 429, "message": "Rate limit exceeded", "type": "rate_limited"}}),
+    "apiframe": (429, {"error": "Rate limit exceeded"}),
+}
+
+
+async def test_submits_beyond_the_window_allowance_get_each_providers_rate_limit(start):
+    client = await start(rpm=1200, window_s=0.5)  # 10 submits per 0.5 s
+
+    async def burst(provider: str) -> None:
+        answers = [await client.submit(provider, prompt=f"shot {i}") for i in range(12)]
+        assert all(ok(provider, a) for a in answers[:10])
+        for status, body, hdrs in answers[10:]:
+            assert (status, body) == RATE_LIMITED[provider]
+            if provider == "apiframe":  # documented: every 429 says when to retry (whole seconds)
+                assert int(hdrs["Retry-After"]) >= 1
+            else:
+                assert "Retry-After" not in hdrs
+        assert client.accepted(provider) == 10
+        await asyncio.sleep(0.55)  # the window slides past the burst
+        assert ok(provider, await client.submit(provider, prompt="later"))
+        assert client.accepted(provider) == 11
+
+    await asyncio.gather(*(burst(p) for p in PROVIDER_NAMES))
+    state = client.sim.state
+    for provider in PROVIDER_NAMES:
+        assert state.max_submits_in_window(provider, 0.5) == 10
+        refused = [r for r in state.requests if r.provider == provider and r.reason == "rate"]
+        assert len(refused) == 2 and not any(r.accepted for r in refused)
+        assert state.first_429_at(provider) == refused[0].t
+    # polls are not rate limited
+    task_id = state.submissions["gccai"][0].task_id
+    assert all([await client.poll("gccai", task_id) for _ in range(15)])
+
+
+async def test_retry_after_when_configured(start):
+    client = await start(rpm=60, window_s=1.0, retry_after_s=0.5)
+    for provider in ("gccai", "apiframe", "minimax"):
+        await client.submit(provider)
+        status, _, hdrs = await client.submit(provider)
+        assert hdrs.get("Retry-After") == (None if provider == "minimax" else "0.5")  # MiniMax: HTTP 200
+
+
+async def test_in_flight_cap_is_refused_like_a_rate_limit(start):
+    client = await start(max_in_flight=2)
+    statuses = [(await client.submit("gptproto", prompt=f"s{i}"))[0] for i in range(3)]
+    assert statuses == [200, 200, 429]
+    assert client.sim.state.requests[-1].reason == "in_flight"
+    await asyncio.sleep(GEN_S + 0.02)
+    assert (await client.submit("gptproto"))[0] == 200
+    assert client.sim.state.max_in_flight_seen("gptproto") == 2
+
+
+# -- content policy, failures, balance ------------------------------------------------
+
+async def test_content_policy_marker_each_providers_way(start):
+    client = await start()
+    marker = client.sim.config.providers["minimax"].content_policy_marker
+    prompt = f"something forbidden {marker}"
+    for provider in ("minimax", "gptge"):
+        assert (await client.submit(provider, prompt=prompt))[:2] == (
+            200, {"task_id": "", "base_resp": {"status_code": 1026, "status_msg": "input new_sensitive"}})
+    status, body, _ = await client.submit("gptproto", prompt=prompt)
+    assert status == 400 and body["error"]["code"] == "content_policy_violation"
+    assert all(client.accepted(p) == 0 for p in ("minimax", "gptge", "gptproto"))
+
+    ids = {p: task_id_of(p, (await client.submit(p, prompt=prompt))[1]) for p in ("gccai", "apiinone", "apiframe")}
+    done = {p: (await client.until_done(p, t))[1] for p, t in ids.items()}
+    assert done["gccai"]["data"]["status"] == "failed"
+    assert done["gccai"]["data"]["error"] == {"message": "content rejected"}
+    assert done["apiinone"]["data"]["status"] == "failed"
+    assert done["apiinone"]["data"]["error"] == "content policy violation"
+    af = done["apiframe"]
+    assert (af["status"], af["progress"], af["result"], af["creditCost"]) == ("FAILED", 0, None, 0)
+    assert af["error"] == "Provider returned an error: content policy violation"
+    assert af["completedAt"] is not None
+    for task_id in ids.values():  # moderation ends a content failure early
+        task = client.sim.state.tasks[task_id]
+        assert task.finishes_at - task.submitted_at < GEN_S
+
+
+async def test_output_policy_marker_gives_minimax_fail_with_1027(start):
+    client = await start()
+    marker = client.sim.config.providers["minimax"].output_policy_marker
+    for provider in ("minimax", "gptge", "gptproto"):
+        status, body, _ = await client.submit(provider, prompt=f"fine input {marker}")
+        assert status == 200
+        words, last = await client.until_done(provider, task_id_of(provider, body))
+        assert words[-1] == FAILED_WORD[provider]
+        if provider == "gptproto":
+            assert last["data"]["has_nsfw_contents"] == [True] and last["data"]["outputs"] == []
+        else:
+            assert last["base_resp"] == {"status_code": 1027, "status_msg": "output new_sensitive"}
+            assert last["file_id"] == ""
+
+
+async def test_failed_tasks_in_each_providers_vocabulary(start):
+    client = await start(fail_rate=1.0)
+    last = {}
+
+    async def run(provider: str, i: int) -> None:
+        _, body, _ = await client.submit(provider, prompt=f"shot {i}")
+        words, last[provider, i] = await client.until_done(provider, task_id_of(provider, body))
+        assert words[-1] == FAILED_WORD[provider]
+
+    for i in range(2):  # in order: the n-th failure of a provider picks its variant
+        await asyncio.gather(*(run(p, i) for p in PROVIDER_NAMES))
+    assert last["minimax", 0]["base_resp"] == {"status_code": 0, "status_msg": "success"}  # Fail whatever base_resp says
+    assert last["gptge", 0]["status"] == "Fail"
+    assert {type(last["gccai", i]["data"]["error"]) for i in (0, 1)} == {dict, str}  # both seen shapes
+    assert last["gptproto", 0]["data"]["error"] and last["gptproto", 0]["data"]["outputs"] == []
+    assert last["apiinone", 0]["data"]["error"]
+    assert last["apiframe", 0]["creditCost"] == 0 and last["apiframe", 0]["error"].startswith("Provider returned an error")
+    # a failed task has no video
+    task_id = client.sim.state.submissions["gccai"][0].task_id
+    async with client.session.get(f"{client.sim.base_url}/videos/gccai/{task_id}.mp4") as resp:
+        assert resp.status == 404
+
+
+BALANCE = {
+    "minimax": (200, {"task_id": "", "base_resp": {"status_code": 1008, "status_msg": "insufficient balance"}}),
+    "gptge": (200, {"task_id": "", "base_resp": {"status_code": 1008, "status_msg": "insufficient balance"}}),
+    "gccai": (402, {"error": {"code": 402, "message": "insufficient balance", "type": "payment_required"}}),
+    "gptproto": (403, {"error": {"message": "Insufficient balance for the requested operation",
+                                 "type": "permission_error", "code": "insufficient_permissions"}}),
+    "apiinone": (402, {"error": {"code": 402, "message": "Insufficient credits", "type": "insufficient_credits"}}),
+    "apiframe": (402, {"error": "Insufficient credits", "creditsRequired": 10, "creditsAvailable": 0}),
+}
+
+
+@pytest.mark.parametrize("provider", PROVIDER_NAMES)
+async def test_balance_runs_out_in_the_providers_shape(start, provider):
+    client = await start(balance=2)
+    assert all([ok(provider, await client.submit(provider, prompt=f"s{i}")) for i in range(2)])
+    status, body, _ = await client.submit(provider, duration=10)
+    assert (status, body) == BALANCE[provider]
+    assert client.accepted(provider) == 2
+    assert client.sim.state.requests[-1].reason == "balance"
+
+
+# -- apiframe idempotency ----------------------------------------------------------------
+
+async def test_apiframe_idempotency_key_returns_the_original_job_without_a_charge(start):
+    client = await start(balance=1)
+    path, body = request_for("apiframe")
+    first = await client.call("POST", "apiframe", path, json=body, hdrs={**headers("apiframe"), "Idempotency-Key": "k-1"})
+    again = await client.call("POST", "apiframe", path, json=body, hdrs={**headers("apiframe"), "Idempotency-Key": "k-1"})
+    assert first[:2] == again[:2] and first[0] == 202
+    assert client.accepted("apiframe") == 1  # the balance of 1 was not spent twice
+    job_id = first[1]["jobId"]
+    assert client.sim.state.requests[-1].reason == "idempotent_replay"
+    assert client.sim.state.submissions["apiframe"][0].idempotency_key == "k-1"
+    await client.until_done("apiframe", job_id)
+    replay = await client.call("POST", "apiframe", path, json=body, hdrs={**headers("apiframe"), "Idempotency-Key": "k-1"})
+    assert replay[:2] == (202, {"jobId": job_id, "status": "COMPLETED"})
+    other = await client.call("POST", "apiframe", path, json=body, hdrs={**headers("apiframe"), "Idempotency-Key": "k-2"})
+    assert other[0] == 402  # a new key is a new job, and the balance is spent
+    long_key = await client.call("POST", "apiframe", path, json=body, hdrs={**headers("apiframe"), "Idempotency-Key": "k" * 256})
+    assert long_key[0] == 400 and "Idempotency-Key" in long_key[1]["details"]
+
+
+async def test_apiframe_concurrent_replays_make_one_job(start):
+    client = await start()
+    path, body = request_for("apiframe")
+    hdrs = {**headers("apiframe"), "Idempotency-Key": "same"}
+    answers = await asyncio.gather(*(client.call("POST", "apiframe", path, json=body, hdrs=hdrs) for _ in range(8)))
+    assert len({a[1]["jobId"] for a in answers}) == 1 and client.accepted("apiframe") == 1
+
+
+# -- faults, URL lifetimes, latency ------------------------------------------------------
+
+SERVER_ERROR = {
+    "minimax": (500, {"task_id": "", "base_resp": {"status_code": 1000, "status_msg": "unknown error"}}),
+    "gccai": (500, {"error": {"code": 500, "message": "internal server error", "type": "server_error"}}),
+    "gptproto": (500, {"error": {"message": "Internal server error", "type": "server_error", "code": "internal_error"}}),
+    "apiinone": (500, {"error": {"code": 500, "message": "Internal server error", "type": "server_error"}}),
+    "apiframe": (503, {"error": "Service temporarily unavailable"}),
+}
+
+
+async def test_error_rate_answers_500_or_503_in_the_providers_shape(start):
+    client = await start(error_rate=1.0)
+    for provider, expected in SERVER_ERROR.items():
+        status, body, _ = await client.submit(provider)
+        assert (status, body) == expected
+        assert client.accepted(provider) == 0
+        status, body, _ = await client.call("GET", provider, POLL[provider].format("x"))
+        assert (status, body) == expected
+
+
+async def test_faults_are_deterministic_for_a_seed(start):
+    async def statuses(seed: int) -> list[int]:
+        client = await start(seed=seed, error_rate=0.5)
+        return [(await client.submit("gccai", prompt=f"s{i}"))[0] for i in range(24)]
+
+    a, b, c = await statuses(7), await statuses(7), await statuses(8)
+    assert a == b and set(a) == {200, 500} and a != c
+
+
+async def test_video_urls_expire_after_the_documented_lifetime(start):
+    client = await start(url_ttl_s={"apiframe": 0.3, "gccai": 0.3, "minimax": 0.3})
+    ids = {p: task_id_of(p, (await client.submit(p))[1]) for p in ("apiframe", "gccai", "minimax", "apiinone")}
+    await asyncio.sleep(GEN_S + 0.02)
+    urls = {}
+    for provider, task_id in ids.items():
+        body = await client.poll(provider, task_id)
+        urls[provider] = await client.video_url(provider, body)
+        assert (await client.download(urls[provider]))[0] == 200
+    assert (await client.poll("apiframe", ids["apiframe"]))["expired"] is False
+    await asyncio.sleep(0.35)
+    assert (await client.poll("apiframe", ids["apiframe"]))["expired"] is True
+    for provider in ("apiframe", "gccai", "minimax"):
+        assert (await client.download(urls[provider]))[0] == 404
+    assert (await client.download(urls["apiinone"]))[0] == 200  # undocumented lifetime: no expiry
+    # MiniMax: the 9 h (here 0.3 s) counts from files/retrieve; retrieving again renews it
+    fresh = await client.video_url("minimax", await client.poll("minimax", ids["minimax"]))
+    assert (await client.download(fresh))[0] == 200
+
+
+async def test_latency_is_added_to_every_answer(start):
+    client = await start(latency_s=0.15)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await client.submit("apiinone")
+    assert loop.time() - began >= 0.15
+
+
+# -- the application ----------------------------------------------------------------------
+
+async def test_index_lists_every_provider_and_the_banner_names_urls_and_keys(start):
+    client = await start()
+    async with client.session.get(client.sim.base_url + "/") as resp:
+        index = await resp.json()
+    assert index["providers"] == {p: client.sim.url(p) for p in PROVIDER_NAMES}
+    assert list(SIMULATORS) == list(PROVIDER_NAMES)
+    lines = "\n".join(banner(client.sim))
+    for provider in PROVIDER_NAMES:
+        assert f"{provider.upper()}_BASE_URL={client.sim.url(provider)}" in lines
+        assert f"{provider.upper()}_API_KEY={KEY}" in lines
+
+
+def test_config_fills_every_provider_and_refuses_unknown_ones():
+    config = SimConfig(providers={"gccai": ProviderSimConfig(rpm=5)})
+    assert set(config.providers) == set(PROVIDER_NAMES) and config.providers["gccai"].rpm == 5
+    assert config.url_ttl_s["minimax"] == 32400 and config.url_ttl_s["gptproto"] is None
+    with pytest.raises(ValueError, match="nope"):
+        SimConfig(providers={"nope": ProviderSimConfig()})
