@@ -64,6 +64,8 @@ def _random_looking(token: str) -> bool:
 def looks_like_key(text: str, *, strict: bool = True) -> str | None:
     """Why ``text`` looks like an API key or token (a short reason that never
     quotes the key), or None."""
+    if not text:
+        return None
     if any(key in text for key in known_keys() if len(key) >= _MIN_KNOWN):
         return "it holds the value of one of your API keys"
     if (_ANY_SHAPE if strict else _PROVIDER_SHAPE).search(text):

@@ -22,6 +22,14 @@ __all__ = ["Secret", "key_from_env", "known_keys", "load_env_file", "redact", "r
 
 _KNOWN: set[str] = set()
 _MIN_REDACTED = 6  # shorter values would redact ordinary words
+_frozen: frozenset[str] = frozenset()
+
+
+def _remember(value: str) -> None:
+    global _frozen
+    if len(value) >= _MIN_REDACTED and value not in _KNOWN:
+        _KNOWN.add(value)
+        _frozen = frozenset(_KNOWN)
 
 
 class Secret:
@@ -31,8 +39,7 @@ class Secret:
 
     def __init__(self, value: str):
         self._value = value
-        if len(value) >= _MIN_REDACTED:
-            _KNOWN.add(value)
+        _remember(value)
 
     def reveal(self) -> str:
         """The key itself: for request headers only."""
@@ -56,18 +63,18 @@ def key_from_env(var: str, environ: Mapping[str, str] | None = None) -> Secret:
 def remember_keys(environ: Mapping[str, str]) -> None:
     """Remember the value of every ``*_API_KEY`` variable of ``environ`` for redact()."""
     for name, value in environ.items():
-        if name.endswith("_API_KEY") and len(value.strip()) >= _MIN_REDACTED:
-            _KNOWN.add(value.strip())
+        if name.endswith("_API_KEY"):
+            _remember(value.strip())
 
 
 def known_keys() -> frozenset[str]:
     """Every key value this process has seen."""
-    return frozenset(_KNOWN)
+    return _frozen
 
 
 def redact(text: str) -> str:
     """``text`` with every key seen by this process replaced by ``***``."""
-    for key in sorted(_KNOWN, key=len, reverse=True):
+    for key in sorted(_frozen, key=len, reverse=True):
         if key in text:
             text = text.replace(key, "***")
     return text
