@@ -15,18 +15,22 @@ import logging
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .budget import Budget
-from .errors import BudgetError
+from .download import DEFAULT_TEMPLATE, Downloader, DownloadOptions, plan_names
+from .errors import BudgetError, ManifestError
 from .jobs import Job, expand
 from .journal import Journal
+from .logs import event, job_event
 from .manifest import Manifest, load_manifest, parse_overrides
 from .plan import Plan, make_plan
 from .progress import Progress
+from .report import write_report
 from .results import summarize, write_results
 from .runner import Runner, RunOptions
 from .secrets import remember_keys
@@ -61,11 +65,20 @@ class RunRequest:
     max_cost: float | None = None  # USD cap of this run
     max_credits: dict[str, float] = field(default_factory=dict)  # credit caps per provider
     fit_budget: bool = False  # run what fits under the caps instead of refusing to start
-    allow_outside_paths: bool = False  # image paths may leave the manifest's folder
+    sheet: str | None = None  # the workbook sheet to read (default: the first)
+    strict: bool = False  # manifest warnings are errors
+    download: Path | None = None  # save finished videos here
+    download_name: str = DEFAULT_TEMPLATE
+    download_max_mb: float = 500.0
+    report: Path | None = None  # write the HTML report here
+    log_format: str = "text"
+    allow_outside_paths: bool = False  # image and sheet paths may leave the manifest's folder
 
     def __post_init__(self) -> None:
         self.manifest, self.output = Path(self.manifest), Path(self.output)
         self.state = Path(self.state) if self.state is not None else None
+        self.download = Path(self.download) if self.download is not None else None
+        self.report = Path(self.report) if self.report is not None else None
 
     @property
     def time_scale(self) -> float:
@@ -93,12 +106,15 @@ def _environ(request: RunRequest, sim_url: str | None = None) -> dict[str, str]:
 
 
 def load_jobs(request: RunRequest, environ: Mapping[str, str] | None = None) -> tuple[list[Job], Manifest]:
-    """Load, check and expand the manifest. Raises ManifestError."""
+    """Load, check and expand the manifest. Raises ManifestError (with
+    ``strict``, also for warnings such as an unknown camera command)."""
     env = environ if environ is not None else _environ(request)
     remember_keys(env)  # so a key pasted into the manifest is recognised, and redacted
-    manifest = load_manifest(request.manifest, parse_overrides(request.sets), strict=False)
-    manifest.allow_outside_paths = request.allow_outside_paths
+    manifest = load_manifest(request.manifest, parse_overrides(request.sets), strict=False, sheet=request.sheet,
+                             allow_outside_paths=request.allow_outside_paths)
     jobs = expand(manifest, env)
+    if request.strict and manifest.warnings:
+        raise ManifestError([dataclasses.replace(p, severity="error") for p in manifest.warnings])
     return jobs, manifest
 
 
@@ -197,7 +213,8 @@ async def execute(request: RunRequest) -> int:
     started = time.monotonic()
     jobs, manifest = load_jobs(request)
     for warning in manifest.warnings:
-        log.warning("%s", warning)
+        event("manifest_warning", "%s", warning, level=logging.WARNING, where=warning.where, field=warning.field)
+    names = plan_names(jobs, request.download_name) if request.download else {}
     state = request.state or default_state_path(request.output)
     with Journal(state) as journal:
         async with _simulator(request, manifest) as sim_url:
@@ -224,36 +241,71 @@ async def execute(request: RunRequest) -> int:
             estimate = make_plan(fresh, settings)
             if budget.active and not request.fit_budget:
                 check_estimate(estimate, budget)
-            progress = Progress(len(jobs), len(done), enabled=not request.quiet)
-            runner.on_finish = lambda job, rec: progress.finished(rec)
+            progress = Progress(len(jobs), len(done), enabled=not request.quiet, bar=request.log_format == "text")
+            downloader = None
+            if request.download:
+                hosts = frozenset(urlsplit(s.base_url).hostname or "" for s in settings.values())
+                downloader = Downloader(DownloadOptions(request.download, request.download_name,
+                                                        int(request.download_max_mb * 2**20),
+                                                        trusted_hosts=hosts), journal, names)
+                request.download.mkdir(parents=True, exist_ok=True)
+
+            def on_finish(job: Job, rec: dict[str, Any]) -> None:
+                progress.finished(rec)
+                job_event(job, rec)
+                if downloader:
+                    downloader.offer(rec)
+
+            runner.on_finish = on_finish
             if sim_url:
                 log.info("simulator at %s", sim_url)
             log.info("%d jobs: %d to submit, %d already final, %d in flight",
                      len(jobs), len(fresh), len(done), len(jobs) - len(fresh) - len(done))
-            stopped = await _run_with_signals(runner, progress, settings)
+            stopped = await _run_with_signals(runner, progress, settings, downloader, current)
         records = current()
         write_results(request.output, records)
         old = sum(1 for r in journal.records() if r["job_id"] not in ids)
+    if request.report:
+        write_report(request.output, request.report)
     summary = summarize(records, time.monotonic() - started, estimate)
-    for line in summary.lines():
-        log.warning("%s", line) if request.quiet else log.info("%s", line)
+    lines = summary.lines()
+    if downloader:
+        lines.append(f"  downloads: {downloader.saved} saved, {downloader.kept} already there, "
+                     f"{len(downloader.failed)} failed, in {request.download}")
+    cost = {p: {k: round(v, 6) for k, v in c.items()} for p, c in summary.cost.items()}
+    event("summary", "\n".join(lines), by_status=summary.by_status, cost=cost, wall_s=round(summary.wall_s, 3),
+          downloads_failed=len(downloader.failed) if downloader else None)
     if old:
         log.warning("%d job(s) in the journal are no longer in the manifest "
                  "(see `batch-runner results %s`)", old, state)
     log.info("results: %s (journal: %s)", request.output, state)
+    if request.report:
+        log.info("report: %s", request.report)
     if stopped:
         return stopped
-    return EXIT_OK if summary.all_succeeded else EXIT_FAILED
+    return EXIT_OK if summary.all_succeeded and not (downloader and downloader.failed) else EXIT_FAILED
 
 
-async def _run_with_signals(runner: Runner, progress: Progress, settings: dict[str, ProviderSettings]) -> int:
+async def _run_with_signals(runner: Runner, progress: Progress, settings: dict[str, ProviderSettings],
+                            downloader: Downloader | None = None,
+                            records: Callable[[], list[dict[str, Any]]] = list) -> int:
     """Run; the first SIGINT/SIGTERM stops submitting (tasks in flight are
-    polled to the end), the second stops at once. Returns 0 or 130/143."""
+    polled to the end), the second stops at once. Then the downloader saves
+    the videos not saved yet (``records()``: the run's journal records).
+    Returns 0 or 130/143."""
     loop = asyncio.get_running_loop()
     stopped = 0
     async with Transport.open() as transport:
         runner.transport = transport
-        main = asyncio.ensure_future(runner.run())
+        if downloader:
+            downloader.transport = transport
+
+        async def everything() -> None:
+            await runner.run()
+            if downloader:
+                await downloader.finish(records())
+
+        main = asyncio.ensure_future(everything())
 
         def on_signal(sig: int) -> None:
             nonlocal stopped
@@ -279,4 +331,6 @@ async def _run_with_signals(runner: Runner, progress: Progress, settings: dict[s
             for sig in installed:
                 loop.remove_signal_handler(sig)
             progress.close()
+            if downloader:
+                await downloader.aclose()  # stopped at once: parts are kept for the next run
     return stopped

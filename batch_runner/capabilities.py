@@ -2,10 +2,11 @@
 
 Run after the schema check, before any request: a job its provider cannot run
 (1080P with 10 s, an image on a text-only model, a text-only job on an
-image-only provider, a base64 or local image where only URLs are taken, an
-unsold model, an option the protocol lacks, a missing API key) is a Problem
-naming the row, with what is allowed and which providers could run it.
-Facts come from data/providers.yaml (sources in shared/providers/).
+image-only provider, a base64 or local image where only URLs are taken, a
+local image outside the provider's limits (images.py), an unsold model, an
+option the protocol lacks, a missing API key) is a Problem naming the row,
+with what is allowed and which providers could run it. Facts come from
+data/providers.yaml (sources in shared/providers/).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 
 from .catalog import ProviderInfo, catalog, variant_key
 from .errors import Problem
+from .images import ImageError, ImageLimits, inspect_ref
+from .limits import check_inside
 
 __all__ = ["candidates", "image_kind", "check_job", "key_problems", "providers_for"]
 
@@ -38,8 +41,13 @@ def _wire_kind(ref: str) -> str:
     return "base64" if kind == "file" else kind
 
 
-def _reasons(info: ProviderInfo, f: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(field, message) for everything ``info`` cannot do of job fields ``f``."""
+def _label(ref: str) -> str:
+    return "the base64 image" if image_kind(ref) == "base64" else ref
+
+
+def _reasons(info: ProviderInfo, f: Mapping[str, Any], base_dir: Path | None = None) -> list[tuple[str, str]]:
+    """(field, message) for everything ``info`` cannot do of job fields ``f``;
+    with ``base_dir``, local and base64 images are checked against its limits."""
     out: list[tuple[str, str]] = []
     model = f.get("model", "hailuo-2.3")
     scene = "image-to-video" if f.get("image") else "text-to-video"
@@ -62,15 +70,22 @@ def _reasons(info: ProviderInfo, f: Mapping[str, Any]) -> list[tuple[str, str]]:
         if ref and _wire_kind(ref) not in info.image_kinds:
             what = "a local file" if image_kind(ref) == "file" else "a base64 image"
             out.append((fld, f"{info.name} takes image URLs only, not {what}: host it at an https URL"))
+        elif ref and base_dir is not None and image_kind(ref) != "url":
+            try:
+                facts = inspect_ref(ref, base_dir)
+            except ImageError:
+                continue  # check_job reports it once, whatever the provider
+            out += [(fld, f"{_label(ref)} {msg}") for msg in ImageLimits.of(info).problems(facts)]
     for opt in OPTIONS:
         if f.get(opt) is not None and opt not in info.options:
             out.append((opt, f"{info.name} has no {opt} setting: remove it"))
     return out
 
 
-def providers_for(fields: Mapping[str, Any]) -> list[str]:
-    """Names of the providers whose protocol can run a job with these fields."""
-    return [name for name, info in catalog().items() if not _reasons(info, fields)]
+def providers_for(fields: Mapping[str, Any], base_dir: Path | None = None) -> list[str]:
+    """Names of the providers whose protocol can run a job with these fields
+    (and, with ``base_dir``, take its local or base64 images)."""
+    return [name for name, info in catalog().items() if not _reasons(info, fields, base_dir)]
 
 
 def candidates(fields: Mapping[str, Any]) -> list[str]:
@@ -96,23 +111,25 @@ def check_job(
         return [], []  # the schema already reported it
     problems, runnable = [], []
     for i, name in enumerate(names):
-        reasons = _reasons(catalog()[name], fields)
+        reasons = _reasons(catalog()[name], fields, base_dir)
         if not reasons:
             runnable.append(name)
         elif i == 0:
-            others = [p for p in providers_for(fields) if p != name]
+            others = [p for p in providers_for(fields, base_dir) if p != name]
             hint = f" (providers that can: {', '.join(others)})" if others else ""
             problems += [Problem(where, fld, msg + hint) for fld, msg in reasons]
         else:
             problems.append(Problem(where, "provider", f"fallback {name} dropped: {reasons[0][1]}", "warning"))
-    from .media import resolve_image  # media imports this module
-
     for fld in ("image", "end_image"):
         ref = fields.get(fld)
-        if ref and image_kind(ref) == "file":
+        if ref and image_kind(ref) != "url":
             try:
-                resolve_image(ref, base_dir, allow_outside)
-            except ValueError as exc:
+                if image_kind(ref) == "file":
+                    check_inside(ref, base_dir, allow_outside)
+                inspect_ref(ref, base_dir)
+            except ImageError as exc:
+                problems.append(Problem(where, fld, f"{_label(ref)} {exc}"))
+            except ValueError as exc:  # outside the manifest's folder
                 problems.append(Problem(where, fld, str(exc)))
     return problems, runnable
 

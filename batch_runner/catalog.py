@@ -52,6 +52,7 @@ class ProviderInfo:
     charges_failed: bool
     url_ttl_s: float | None
     idempotency_key: bool
+    image_limits: dict[str, Any] = field(default_factory=dict)
     source: str = ""
     price_source: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -97,6 +98,7 @@ def _provider(name: str, raw: dict[str, Any]) -> ProviderInfo:
         charges_failed=bool(raw.get("charges_failed", False)),
         url_ttl_s=raw.get("url_ttl_s"),
         idempotency_key=bool(raw.get("idempotency_key", False)),
+        image_limits=dict(raw.get("image") or {}),
         source=raw.get("source", ""),
         price_source=price_source,
     )

@@ -8,7 +8,6 @@ was stopped by SIGINT / SIGTERM (results written, in-flight tasks kept).
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,18 +24,17 @@ from .app import (
     execute,
     load_jobs,
 )
+from .download import DEFAULT_TEMPLATE
 from .errors import BudgetError, ConfigError, ManifestError, StateLockedError
 from .secrets import load_env_file
 
 __all__ = ["main"]
 
 
-def _setup_logging(quiet: bool) -> None:
-    logging.basicConfig(
-        level=logging.WARNING if quiet else logging.INFO,
-        format="%(asctime)s %(levelname)s %(message)s",
-        stream=sys.stderr,
-    )
+def _setup_logging(quiet: bool, fmt: str = "text", verbose: bool = False) -> None:
+    from .logs import setup_logging
+
+    setup_logging(fmt, quiet=quiet, verbose=verbose)
 
 
 def _fail(exc: Exception, status: int) -> None:
@@ -62,12 +60,16 @@ _set_option = click.option(
 )
 _outside_option = click.option(
     "--allow-outside-paths", is_flag=True,
-    help="Let image paths leave the manifest's folder (through .., absolute paths or symlinks).",
+    help="Let image and sheet paths leave the manifest's folder (through .., absolute paths or symlinks).",
 )
 _simulate_option = click.option(
     "--simulate", is_flag=True,
     help="Use the bundled simulator of every provider (in-process, 127.0.0.1) with dummy keys.",
 )
+_sheet_option = click.option("--sheet", default=None, metavar="NAME",
+                             help="The Excel sheet to read (default: the first).")
+_strict_option = click.option("--strict", is_flag=True,
+                              help="Refuse the manifest when it has warnings (e.g. an unknown camera command).")
 
 
 @main.command()
@@ -90,11 +92,26 @@ _simulate_option = click.option(
               help="Cap a provider in its own credits, e.g. --max-credits apiframe=500.")
 @click.option("--fit-budget", is_flag=True,
               help="Under a cap, run jobs in manifest order until it is reached (the rest: skipped_budget).")
+@click.option("--verbose", is_flag=True, help="Text logs: also one line per job submitted, finished, retried, saved.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: one JSON object per event on stderr (for cron and log collectors).")
+@_sheet_option
+@_strict_option
+@click.option("--download", type=click.Path(path_type=Path, file_okay=False), default=None, metavar="DIR",
+              help="Save every finished video in DIR (resumable; skips files already complete).")
+@click.option("--download-name", default=DEFAULT_TEMPLATE, show_default=True, metavar="TEMPLATE",
+              help="File name of a saved video: job fields and manifest columns in braces.")
+@click.option("--download-max-mb", type=click.FloatRange(min=0, min_open=True), default=500.0,
+              show_default=True, help="Largest video to save, MB.")
+@click.option("--report", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="HTML",
+              help="Write the HTML report of the results here.")
 def run(manifest: Path, output: Path, state: Path | None, sets: tuple[str, ...], simulate: bool,
-        allow_outside_paths: bool, retry_failed: bool, resubmit_unknown: bool, dry_run: bool,
-        quiet: bool, max_cost: float | None, max_credits: tuple[str, ...], fit_budget: bool) -> None:
+        allow_outside_paths: bool, retry_failed: bool, resubmit_unknown: bool, dry_run: bool, quiet: bool,
+        max_cost: float | None, max_credits: tuple[str, ...], fit_budget: bool, verbose: bool,
+        log_format: str, sheet: str | None, strict: bool, download: Path | None, download_name: str,
+        download_max_mb: float, report: Path | None) -> None:
     """Run every job of MANIFEST and write the results CSV."""
-    _setup_logging(quiet)
+    _setup_logging(quiet, log_format, verbose)
     try:
         credit_caps = _credit_caps(max_credits)
     except ConfigError as exc:
@@ -104,6 +121,8 @@ def run(manifest: Path, output: Path, state: Path | None, sets: tuple[str, ...],
         sets=list(sets), simulate=simulate, retry_failed=retry_failed,
         resubmit_unknown=resubmit_unknown, quiet=quiet, allow_outside_paths=allow_outside_paths,
         max_cost=max_cost, max_credits=credit_caps, fit_budget=fit_budget,
+        sheet=sheet, strict=strict, download=download, download_name=download_name,
+        download_max_mb=download_max_mb, report=report, log_format=log_format,
     )
     try:
         if dry_run:
@@ -145,15 +164,17 @@ def _credit_caps(pairs: tuple[str, ...]) -> dict[str, float]:
 @click.argument("manifest", type=click.Path(path_type=Path))
 @_set_option
 @_simulate_option
+@_outside_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def plan(manifest: Path, sets: tuple[str, ...], simulate: bool, fmt: str) -> None:
+def plan(manifest: Path, sets: tuple[str, ...], simulate: bool, allow_outside_paths: bool, fmt: str) -> None:
     """Show jobs, videos, credits, USD and estimated time per provider; no network."""
     import json
 
     from .app import plan_manifest
 
     try:
-        result = plan_manifest(RunRequest(manifest=manifest, sets=list(sets), simulate=simulate))
+        result = plan_manifest(RunRequest(manifest=manifest, sets=list(sets), simulate=simulate,
+                                          allow_outside_paths=allow_outside_paths))
     except ManifestError as exc:
         _fail(exc, EXIT_USAGE)
     if fmt == "json":
@@ -167,12 +188,24 @@ def plan(manifest: Path, sets: tuple[str, ...], simulate: bool, fmt: str) -> Non
 @_set_option
 @_simulate_option
 @_outside_option
-def validate(manifest: Path, sets: tuple[str, ...], simulate: bool, allow_outside_paths: bool) -> None:
+@_sheet_option
+@_strict_option
+@click.option("--check-urls", is_flag=True,
+              help="Also fetch each remote image (HEAD, then its header) and check it against the limits.")
+def validate(manifest: Path, sets: tuple[str, ...], simulate: bool, allow_outside_paths: bool,
+             sheet: str | None, strict: bool, check_urls: bool) -> None:
     """Check MANIFEST without any network; print every problem (exit 2 if invalid)."""
-    request = RunRequest(manifest=manifest, sets=list(sets), simulate=simulate,
+    request = RunRequest(manifest=manifest, sets=list(sets), simulate=simulate, sheet=sheet, strict=strict,
                          allow_outside_paths=allow_outside_paths)
     try:
         jobs, loaded = load_jobs(request)
+        if check_urls:
+            from .urlcheck import check_urls as check
+            from .urlcheck import image_uses
+
+            found = asyncio.run(check(image_uses(jobs, loaded.rows)))
+            if found:
+                raise ManifestError(loaded.warnings + found)
     except ManifestError as exc:
         _fail(exc, EXIT_USAGE)
     for warning in loaded.warnings:
@@ -247,3 +280,19 @@ def results(state: Path, output: Path) -> None:
     with Journal(state, lock=False) as journal:
         n = write_results(output, list(journal.records()))
     click.echo(f"{output}: {n} rows")
+
+
+@main.command()
+@click.argument("results_csv", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=Path("report.html"),
+              show_default=True, help="HTML file to write.")
+@click.option("--title", default=None, help="Page title (default: from the results file name).")
+def report(results_csv: Path, output: Path, title: str | None) -> None:
+    """Write a self-contained HTML report (videos, failures, costs) of a results CSV."""
+    from .report import write_report
+
+    try:
+        n = write_report(results_csv, output, title)
+    except ConfigError as exc:
+        _fail(exc, EXIT_USAGE)
+    click.echo(f"{output}: {n} jobs")

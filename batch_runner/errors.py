@@ -5,6 +5,8 @@
      ├── ConfigError        bad settings or command-line use (exit status 2)
      ├── StateLockedError   another run holds the journal (exit status 3)
      ├── BudgetError        the plan costs more than --max-cost / --max-credits (exit status 4)
+     ├── DownloadError      a finished video could not be saved (HTTP error, over the
+     │                      size cap, a web page instead of a video); ``retryable``
      ├── UnsafeUrlError     (urls.py, also a ValueError) a video URL we refuse to fetch
      └── ProviderError      a provider answered with an error, or could not be reached
           └── TransportError   no usable HTTP answer: connection refused or reset,
@@ -32,6 +34,7 @@ __all__ = [
     "BatchRunnerError",
     "BudgetError",
     "ConfigError",
+    "DownloadError",
     "ManifestError",
     "Problem",
     "ProviderError",
@@ -109,6 +112,14 @@ class BudgetError(BatchRunnerError):
 
 class StateLockedError(BatchRunnerError):
     """Another run is working on the same journal."""
+
+
+class DownloadError(BatchRunnerError):
+    """A video could not be saved; ``retryable``: trying again may work."""
+
+    def __init__(self, message: str, *, retryable: bool = False):
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class ProviderError(BatchRunnerError):

@@ -61,7 +61,17 @@ CREATE TABLE IF NOT EXISTS jobs (
     updated_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS downloads (  -- run --download: one saved video per job
+    job_id TEXT PRIMARY KEY,
+    local_path TEXT NOT NULL,     -- absolute path of the complete file
+    bytes INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    url TEXT,
+    saved_at REAL NOT NULL        -- unix seconds
+);
 """
+_SELECT = ("SELECT jobs.*, downloads.local_path, downloads.bytes, downloads.sha256 "
+           "FROM jobs LEFT JOIN downloads USING (job_id)")
 
 JOB_COLUMNS = (
     "job_id", "job", "provider", "status", "task_id", "attempts", "submitted_at",
@@ -192,6 +202,15 @@ class Journal:
             (SUBMITTED, task_id, submitted_at, time.time(), job_id),
         )
 
+    def record_download(self, job_id: str, local_path: str, nbytes: int, sha256: str, url: str) -> None:
+        """Record a job's video saved complete at ``local_path`` (``nbytes`` bytes)."""
+        self.db.execute(
+            "INSERT INTO downloads (job_id, local_path, bytes, sha256, url, saved_at) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(job_id) DO UPDATE SET local_path=excluded.local_path, bytes=excluded.bytes, "
+            "sha256=excluded.sha256, url=excluded.url, saved_at=excluded.saved_at",
+            (job_id, local_path, nbytes, sha256, url, time.time()),
+        )
+
     def recover_unknown(self) -> int:
         """Jobs left ``submitting`` by a killed run become ``unknown``; returns how many."""
         cur = self.db.execute(
@@ -203,8 +222,9 @@ class Journal:
 
     # -- reading --------------------------------------------------------------
     def get(self, job_id: str) -> dict[str, Any] | None:
-        """One job's record as a dict, or None."""
-        row = self.db.execute("SELECT * FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+        """One job's record as a dict (with its download's ``local_path``,
+        ``bytes``, ``sha256``, None when not saved), or None."""
+        row = self.db.execute(f"{_SELECT} WHERE job_id=?", (job_id,)).fetchone()
         return dict(row) if row else None
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
@@ -213,7 +233,7 @@ class Journal:
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Every job's record, in insertion order."""
-        for row in self.db.execute("SELECT * FROM jobs ORDER BY rowid"):
+        for row in self.db.execute(f"{_SELECT} ORDER BY jobs.rowid"):
             yield dict(row)
 
     def counts(self) -> dict[str, int]:

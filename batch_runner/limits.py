@@ -24,11 +24,10 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 import math
 import re
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +43,14 @@ __all__ = [
     "MAX_ROWS",
     "MAX_XLSX_UNPACKED_BYTES",
     "MAX_YAML_BYTES",
-    "check_frame",
+    "bounded_rows",
     "check_job_count",
     "check_xlsx",
+    "check_inside",
+    "read_capped",
     "read_text",
+    "refuse_nul",
     "short",
-    "sniff_separator",
     "value_problems",
 ]
 
@@ -75,12 +76,9 @@ def _mib(n: int) -> str:
     return f"{n / 2**20:g} MiB"
 
 
-def read_text(path: Path, limit: int) -> str:
-    """The text of ``path``: at most ``limit`` bytes, UTF-8 (UTF-16 with a BOM).
-
-    Raises ManifestError for a larger file, a file that is not text in these
-    encodings (naming the line and column of the first bad byte) or NUL bytes.
-    """
+def read_capped(path: Path, limit: int) -> bytes:
+    """The bytes of ``path``; ManifestError when it has more than ``limit``
+    (checked before reading, and while reading a file with no size)."""
     size = path.stat().st_size
     if size > limit:
         raise ManifestError([Problem(path.name, "", f"the file is {size / 2**20:.1f} MiB; a manifest may be "
@@ -89,6 +87,16 @@ def read_text(path: Path, limit: int) -> str:
         data = fh.read(limit + 1)
     if len(data) > limit:  # a file that grew, or a special file with no size
         raise ManifestError([Problem(path.name, "", f"larger than {_mib(limit)}: split it into several manifests")])
+    return data
+
+
+def read_text(path: Path, limit: int) -> str:
+    """The text of ``path``: at most ``limit`` bytes, UTF-8 (UTF-16 with a BOM).
+
+    Raises ManifestError for a larger file, a file that is not text in these
+    encodings (naming the line and column of the first bad byte) or NUL bytes.
+    """
+    data = read_capped(path, limit)
     encoding = next((enc for bom, enc in _BOMS if data.startswith(bom)), "utf-8")
     try:
         text = data.decode(encoding)
@@ -100,44 +108,33 @@ def read_text(path: Path, limit: int) -> str:
             f"{path.name}: line {line}", "",
             f"not UTF-8 text (byte 0x{data[exc.start]:02x} at column {column}): save the file as UTF-8 "
             "(in Excel: 'CSV UTF-8'); a binary file is not a manifest")]) from None
-    if "\0" in text:
-        line = text[: text.index("\0")].count("\n") + 1
-        raise ManifestError([Problem(f"{path.name}: line {line}", "",
-                                     "contains NUL bytes: this is a binary file, not a text manifest")])
+    refuse_nul(text, path.name)
     return text.removeprefix("\ufeff")
 
 
-def sniff_separator(text: str) -> str:
-    """The column separator of a CSV text: comma, semicolon or tab (default
-    comma), sniffed from its first 64 KiB."""
-    try:
-        return csv.Sniffer().sniff(text[:65536], delimiters=",;\t").delimiter
-    except csv.Error:
-        return ","
+def refuse_nul(text: str, name: str) -> None:
+    """ManifestError when ``text`` holds a NUL character: a binary file."""
+    if "\0" in text:
+        line = text[: text.index("\0")].count("\n") + 1
+        raise ManifestError([Problem(f"{name}: line {line}", "",
+                                     "contains NUL bytes: this is a binary file, not a text manifest")])
 
 
-def check_header(text: str, sep: str, name: str) -> None:
-    """Refuse a CSV text whose header has more than MAX_COLUMNS columns (before
-    pandas builds a frame that wide), or names one column twice (``Prompt`` and
-    ``prompt``: the second would silently win). Raises ManifestError."""
-    csv.field_size_limit(max(csv.field_size_limit(), MAX_MANIFEST_BYTES))
-    try:
-        header = next(csv.reader(io.StringIO(text), delimiter=sep), [])
-    except csv.Error as exc:
-        raise ManifestError([Problem(f"{name}: row 1", "", f"cannot read the header row: {exc}")]) from None
-    _check_columns(len(header), name)
-    first: dict[str, int] = {}
-    for i, col in enumerate(header, 1):
-        key = col.strip().lower().replace(" ", "_")
-        if key and key in first:
-            raise ManifestError([Problem(f"{name}: row 1", col.strip()[:60], f"this column appears twice "
-                                         f"(columns {first[key]} and {i}): keep one")])
-        first.setdefault(key, i)
-
-
-def _check_columns(count: int, name: str) -> None:
-    if count > MAX_COLUMNS:
-        raise ManifestError([Problem(f"{name}: row 1", "", f"{count} columns; at most {MAX_COLUMNS} are allowed")])
+def bounded_rows(rows: Iterable[list[Any]], name: str) -> list[list[Any]]:
+    """The rows of a sheet, refusing more than MAX_ROWS (+ a header and a
+    spare) or a row of more than MAX_COLUMNS cells; reads no further than that.
+    Raises ManifestError."""
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_MANIFEST_BYTES))  # a data-URI image cell
+    out = []
+    for i, row in enumerate(rows, 1):
+        if i > MAX_ROWS + 2:
+            raise ManifestError([Problem(name, "", f"more than {MAX_ROWS:,} rows: split the manifest into "
+                                         "several files (each run keeps its own journal)")])
+        if len(row) > MAX_COLUMNS and any(str(c).strip() for c in row[MAX_COLUMNS:]):
+            raise ManifestError([Problem(f"{name}: row {i}", "", f"{len(row)} columns; at most {MAX_COLUMNS} "
+                                         "are allowed")])
+        out.append(row)
+    return out
 
 
 def check_xlsx(path: Path) -> None:
@@ -158,14 +155,21 @@ def check_xlsx(path: Path) -> None:
                                      f"{_mib(MAX_XLSX_UNPACKED_BYTES)} are allowed")])
 
 
-def check_frame(frame: Any, name: str) -> None:
-    """Rows and columns of a sheet: raises ManifestError for more than MAX_ROWS
-    rows (read it with ``nrows=MAX_ROWS + 1``) or MAX_COLUMNS columns. Cells are
-    checked row by row (value_problems)."""
-    if len(frame) > MAX_ROWS:
-        raise ManifestError([Problem(name, "", f"more than {MAX_ROWS:,} rows: split the manifest into "
-                                     "several files (each run keeps its own journal)")])
-    _check_columns(len(frame.columns), name)
+def check_inside(ref: str, base_dir: Path, allow_outside: bool = False) -> Path:
+    """The real path of ``ref`` (relative to ``base_dir``). Raises ValueError
+    when it leads outside ``base_dir`` (through ``..``, an absolute path or a
+    symlink) and ``allow_outside`` is not set."""
+    base = base_dir.resolve()
+    try:
+        real = (base / ref).resolve()
+    except (OSError, RuntimeError, ValueError) as exc:  # a symlink loop, NUL in the path
+        raise ValueError(f"cannot resolve the path {ref!r}: {exc}") from None
+    if not allow_outside and not real.is_relative_to(base):
+        raise ValueError(
+            f"{ref} leads outside the manifest's folder ({base}) through '..', an absolute path "
+            "or a symlink: copy it next to the manifest, or pass --allow-outside-paths"
+        )
+    return real
 
 
 def check_job_count(rows: list[Any], name: str) -> list[Problem]:

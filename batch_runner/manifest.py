@@ -1,17 +1,20 @@
 """Load a manifest (YAML, CSV or Excel) and check it against schemas/manifest.schema.json.
 
-A YAML manifest is a mapping with optional ``defaults`` and ``providers`` and a
-``jobs`` list. A CSV or Excel manifest is a header row and one job per row,
-with the same field names. CSV cells are typed first ("6" -> 6, "true" -> True,
-blank -> unset). Every problem is collected before ``ManifestError`` is raised,
-each naming the file, the row (spreadsheet row number, header = row 1) or YAML
-line, the field, what is wrong and what is allowed.
+A YAML manifest is a mapping with optional ``defaults``, ``providers`` and
+``matrix``, and either a ``jobs`` list or a ``source`` sheet (CSV or Excel, read
+by sheets.py) whose headers ``columns`` maps to job fields. A CSV or Excel
+manifest is a header row and one job per row, with the same field names. Each
+row is expanded over the matrix and its ``{column}`` templates filled
+(templates.py); sheet cells are typed ("6" -> 6, "true" -> True, blank ->
+unset); unknown camera commands are warnings (camera.py). Every problem is
+collected before ``ManifestError`` is raised, each naming the file, the row
+(spreadsheet row number, header = row 1) or YAML line, the field, what is
+wrong and what is allowed.
 """
 
 from __future__ import annotations
 
 import difflib
-import io
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -20,8 +23,18 @@ from typing import Any
 import yaml
 
 from . import limits
+from .camera import camera_warnings
 from .errors import ManifestError, Problem
-from .schema import JOB_FIELDS, document_problems, job_problems
+from .schema import JOB_FIELDS, document_problems, job_problems, matrix_problems
+from .sheets import (
+    CSV_SUFFIXES,
+    EXCEL_SUFFIXES,
+    Table,
+    header_key,
+    map_headers,
+    read_table,
+)
+from .templates import combinations, describe_combination, fill_templates
 from .yaml_loader import load_yaml
 
 __all__ = ["Manifest", "ManifestRow", "load_manifest", "parse_overrides"]
@@ -48,19 +61,24 @@ class ManifestRow:
 
 @dataclass
 class Manifest:
-    """A loaded, schema-valid manifest: its rows and per-provider settings."""
+    """A loaded, schema-valid manifest: its rows and per-provider settings.
+
+    ``sheet``: the source sheet a YAML manifest reads its rows from, if any.
+    """
 
     path: Path
     rows: list[ManifestRow]
     provider_settings: dict[str, dict[str, Any]]
     warnings: list[Problem] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    sheet: Path | None = None
     allow_outside_paths: bool = False  # image paths may leave the manifest's folder
 
     @property
     def base_dir(self) -> Path:
-        """Folder that relative image paths are resolved against."""
-        return self.path.parent
+        """Folder that relative image paths are resolved against: the file the
+        rows are written in (the source sheet's, for a YAML manifest with one)."""
+        return (self.sheet or self.path).parent
 
 
 def _type_cell(name: str, text: str) -> Any:
@@ -109,16 +127,47 @@ def _typo(key: str) -> str | None:
     return close[0] if close else None
 
 
-def _check_row(row: ManifestRow, problems: list[Problem]) -> None:
-    found = limits.value_problems(row.where, {**row.fields, **row.extras})
+def _check_row(row: ManifestRow, problems: list[Problem], found: list[Problem]) -> None:
+    found += limits.value_problems(row.where, {**row.fields, **row.extras})
     found += [
-        Problem(row.where, key, f"unknown field; did you mean '{_typo(key)}'?")
+        Problem(row.where, key, f"unknown field; did you mean '{_typo(header_key(key))}'?")
         for key in (*row.fields, *row.extras)
-        if _typo(key)
+        if _typo(header_key(key))
     ]
     found += [Problem(row.where, name, msg) for name, msg in job_problems(row.fields)]
     row.valid = not found
+    prompt = row.fields.get("prompt")
+    if isinstance(prompt, str) and "[" in prompt:
+        found += [Problem(row.where, "prompt", w, "warning") for w in camera_warnings(prompt)]
     problems += found
+
+
+def _add_rows(rows: list[ManifestRow], problems: list[Problem], where: str, number: int,
+              data: dict[str, Any], matrix: dict[str, list[Any]] | None) -> None:
+    """Append the rows one manifest row gives: one per matrix combination,
+    templates filled, checked."""
+    for combo in combinations(matrix):
+        merged = {**data, **{k: _normalise(k, v) for k, v in combo.items()}}
+        filled, found = fill_templates(merged)
+        fields, extras = _split(filled)
+        row = ManifestRow(len(rows), number, where + describe_combination(combo), fields, extras)
+        _check_row(row, problems, [Problem(row.where, f, m) for f, m in found])
+        rows.append(row)
+
+
+def _table_rows(table: Table, columns: dict[str, str], base: dict[str, Any],
+                matrix: dict[str, list[Any]] | None, problems: list[Problem], mapping: str) -> list[ManifestRow]:
+    """Rows of a sheet: headers named through ``columns``, cells typed, over ``base``."""
+    names, found = map_headers(table, columns, JOB_FIELDS, mapping)
+    if found:
+        raise ManifestError(problems + found)
+    rows: list[ManifestRow] = []
+    for number, record in table.rows:
+        typed = {names[h]: _type_cell(names[h], v) for h, v in record.items()}
+        _add_rows(rows, problems, f"{table.label}: row {number}", number, {**base, **typed}, matrix)
+    if not rows:
+        problems.append(Problem(table.label, "", "no job rows: add a header row and one row per job"))
+    return rows
 
 
 def _split(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -136,7 +185,8 @@ def _yaml_lines(root: yaml.Node | None) -> list[int]:
     return []
 
 
-def _load_yaml(path: Path, overrides: dict[str, Any], problems: list[Problem]) -> Manifest:
+def _load_yaml(path: Path, overrides: dict[str, Any], problems: list[Problem], sheet: str | None,
+               allow_outside: bool) -> Manifest:
     text = limits.read_text(path, limits.MAX_YAML_BYTES)
     try:
         data, root = load_yaml(text)
@@ -147,83 +197,77 @@ def _load_yaml(path: Path, overrides: dict[str, Any], problems: list[Problem]) -
         raise ManifestError([Problem(where, "", f"not valid YAML: {what}")]) from None
     if not isinstance(data, dict):
         raise ManifestError([Problem(path.name, "", "a YAML manifest is a mapping with a 'jobs' list")])
-    for loc, message in document_problems({k: v for k, v in data.items() if k != "jobs"} | {"jobs": [{}]}):
+    jobs, source = data.get("jobs"), data.get("source")
+    doc = {k: v for k, v in data.items() if k != "jobs"} | ({} if "source" in data else {"jobs": [{}]})
+    for loc, message in document_problems(doc):
         problems.append(Problem(path.name, loc, message))
-    jobs = data.get("jobs")
-    if not isinstance(jobs, list) or not jobs:
-        problems.append(Problem(path.name, "jobs", "a non-empty list of jobs is required"))
+    if "jobs" in data and "source" in data:
+        problems.append(Problem(path.name, "source", "use either a jobs list or a source sheet, not both"))
         raise ManifestError(problems)
-    if len(jobs) > limits.MAX_ROWS:
+    if "source" not in data and (not isinstance(jobs, list) or not jobs):
+        problems.append(Problem(path.name, "jobs", "a non-empty list of jobs (or a source sheet) is required"))
+        raise ManifestError(problems)
+    if isinstance(jobs, list) and len(jobs) > limits.MAX_ROWS:
         problems.append(Problem(path.name, "jobs", f"{len(jobs):,} jobs; at most {limits.MAX_ROWS:,}: split the manifest"))
         raise ManifestError(problems)
     lines = _yaml_lines(root)
     defaults = data.get("defaults") if isinstance(data.get("defaults"), dict) else {}
     base = {**{k: _normalise(k, v) for k, v in defaults.items()}, **overrides}
-    rows = []
+    matrix = data.get("matrix") if "matrix" in data and not matrix_problems(data["matrix"]) else None
+    settings = data.get("providers") if isinstance(data.get("providers"), dict) else {}
+    problems += limits.value_problems(path.name, {
+        f"providers.{n}.{k}": v for n, s in settings.items() if isinstance(s, dict) for k, v in s.items()
+    })
+    if "source" in data:
+        if not isinstance(source, str) or problems:
+            raise ManifestError(problems)
+        sheet_path = path.parent / source
+        try:
+            limits.check_inside(source, path.parent, allow_outside)
+        except ValueError as exc:
+            raise ManifestError(problems + [Problem(path.name, "source", str(exc))]) from None
+        if sheet_path.suffix.lower() not in (*CSV_SUFFIXES, *EXCEL_SUFFIXES) or not sheet_path.is_file():
+            raise ManifestError(problems + [Problem(path.name, "source", f"no CSV or Excel sheet at {source} "
+                                                    f"(relative to {path.name}; .csv, .tsv, .txt, .xlsx or .xlsm)")])
+        table = read_table(sheet_path, sheet or data.get("sheet"))
+        columns = {str(k): v for k, v in (data.get("columns") or {}).items() if isinstance(v, str)} \
+            if isinstance(data.get("columns"), dict) else {}
+        rows = _table_rows(table, columns, base, matrix, problems, f"{path.name}: columns")
+        return Manifest(path, rows, settings, sheet=sheet_path)
+    rows: list[ManifestRow] = []
     for i, job in enumerate(jobs):
         line = lines[i] if i < len(lines) else i + 1
         where = f"{path.name}: line {line}"
         if not isinstance(job, dict):
             problems.append(Problem(where, "", "a job is a mapping of fields (prompt, provider, ...)"))
             continue
-        fields, extras = _split({**base, **job})
-        row = ManifestRow(i, line, where, fields, extras)
-        _check_row(row, problems)
-        rows.append(row)
-    settings = data.get("providers") if isinstance(data.get("providers"), dict) else {}
-    problems += limits.value_problems(path.name, {
-        f"providers.{n}.{k}": v for n, s in settings.items() if isinstance(s, dict) for k, v in s.items()
-    })
+        job = dict(job)
+        own = job.pop("matrix", None)
+        found = [Problem(where, loc, msg) for loc, msg in matrix_problems(own)] if own is not None else []
+        if found:
+            problems += found
+            continue
+        _add_rows(rows, problems, where, line, {**base, **job}, {**(matrix or {}), **(own or {})})
     return Manifest(path, rows, settings)
 
 
-def _read_table(path: Path) -> Any:
-    import pandas as pd
-
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
-        limits.check_xlsx(path)
-        try:
-            return pd.read_excel(path, dtype=str, keep_default_na=False, nrows=limits.MAX_ROWS + 1)
-        except Exception as exc:  # openpyxl raises many kinds on a damaged workbook
-            raise ValueError(f"{type(exc).__name__}: {str(exc)[:200]}") from None
-    text = limits.read_text(path, limits.MAX_MANIFEST_BYTES)
-    sep = limits.sniff_separator(text)
-    limits.check_header(text, sep, path.name)
-    return pd.read_csv(
-        io.StringIO(text),
-        dtype=str,
-        keep_default_na=False,
-        skip_blank_lines=False,
-        sep=sep,
-        nrows=limits.MAX_ROWS + 1,
-    )
-
-
-def _load_table(path: Path, overrides: dict[str, Any], problems: list[Problem]) -> Manifest:
-    try:
-        frame = _read_table(path)
-    except (ValueError, UnicodeDecodeError, OSError) as exc:
-        raise ManifestError([Problem(path.name, "", f"cannot read as a table: {str(exc)[:300]}")]) from None
-    limits.check_frame(frame, path.name)
-    headers = {}
-    for col in frame.columns:
-        key = str(col).strip()
-        low = key.lower().replace(" ", "_")
-        headers[col] = low if low in JOB_FIELDS else key
-    rows = []
-    for i, record in enumerate(frame.to_dict("records")):
-        cells = {headers[c]: v for c, v in record.items() if str(v).strip() != ""}
-        if not cells:
-            continue  # blank row (trailing rows of a spreadsheet export)
-        typed = {k: _type_cell(k, str(v)) for k, v in cells.items()}
-        fields, extras = _split({**overrides, **typed})
-        sheet_row = i + 2
-        row = ManifestRow(len(rows), sheet_row, f"{path.name}: row {sheet_row}", fields, extras)
-        _check_row(row, problems)
-        rows.append(row)
-    if not rows:
-        problems.append(Problem(path.name, "", "no job rows: add a header row and one row per job"))
+def _load_table(path: Path, overrides: dict[str, Any], problems: list[Problem], sheet: str | None) -> Manifest:
+    rows = _table_rows(read_table(path, sheet), {}, dict(overrides), None, problems, path.name)
     return Manifest(path, rows, {})
+
+
+def _grouped(warnings: list[Problem]) -> list[Problem]:
+    """One warning per (file, field, message), listing its rows: a typo copied
+    down a 1,000-row sheet is one line, not 1,000."""
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for p in warnings:
+        file, _, place = p.where.partition(": ")
+        groups.setdefault((file, p.field, p.message), []).append(place)
+    out = []
+    for (file, fld, message), places in groups.items():
+        shown = ", ".join(places[:5]) + (f" and {len(places) - 5} more" if len(places) > 5 else "")
+        out.append(Problem(f"{file}: {shown}" if shown else file, fld, message, "warning"))
+    return out
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
@@ -246,9 +290,13 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
 
 
 def load_manifest(
-    path: str | Path, overrides: dict[str, Any] | None = None, *, strict: bool = True
+    path: str | Path, overrides: dict[str, Any] | None = None, *, strict: bool = True,
+    sheet: str | None = None, allow_outside_paths: bool = False,
 ) -> Manifest:
-    """Load and schema-check a manifest; ``overrides`` are ``--set`` defaults.
+    """Load and schema-check a manifest; ``overrides`` are ``--set`` defaults;
+    ``sheet`` names the workbook sheet to read (default: the first);
+    ``allow_outside_paths``: the source sheet and image paths may leave the
+    manifest's folder.
 
     Raises ManifestError listing every problem (file, row or line, field, what
     is allowed). With ``strict=False`` row problems are kept in
@@ -262,16 +310,17 @@ def load_manifest(
     problems: list[Problem] = []
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):
-        manifest = _load_yaml(path, overrides, problems)
-    elif suffix in (".csv", ".tsv", ".txt", ".xlsx", ".xlsm"):
-        manifest = _load_table(path, overrides, problems)
+        manifest = _load_yaml(path, overrides, problems, sheet, allow_outside_paths)
+    elif suffix in (*CSV_SUFFIXES, *EXCEL_SUFFIXES):
+        manifest = _load_table(path, overrides, problems, sheet)
     else:
         raise ManifestError(
             [Problem(path.name, "", "unknown manifest type: use .yaml/.yml, .csv or .xlsx")]
         )
+    manifest.allow_outside_paths = allow_outside_paths
     problems += limits.check_job_count(manifest.rows, path.name)
     manifest.problems = [p for p in problems if p.severity == "error"]
-    manifest.warnings = [p for p in problems if p.severity != "error"]
+    manifest.warnings = _grouped([p for p in problems if p.severity != "error"])
     if strict and manifest.problems:
         raise ManifestError(problems)
     return manifest

@@ -17,6 +17,7 @@ import base64
 from pathlib import Path
 
 from .capabilities import image_kind
+from .limits import check_inside
 
 __all__ = ["MAX_IMAGE_BYTES", "resolve_image", "sniff_mime", "to_wire"]
 
@@ -42,19 +43,10 @@ def resolve_image(ref: str, base_dir: Path, allow_outside: bool = False) -> Path
     """The real path of image file ``ref`` (relative to ``base_dir``).
 
     Raises ValueError (what is wrong and how to fix it) when the path leaves
-    ``base_dir`` without ``allow_outside``, is not a regular file, or is larger
-    than MAX_IMAGE_BYTES.
+    ``base_dir`` without ``allow_outside`` (limits.check_inside), is not a
+    regular file, or is larger than MAX_IMAGE_BYTES.
     """
-    base = base_dir.resolve()
-    try:
-        real = (base / ref).resolve()
-    except (OSError, RuntimeError, ValueError) as exc:  # symlink loop, NUL in the path
-        raise ValueError(f"cannot resolve the image path {ref!r}: {exc}") from None
-    if not allow_outside and not real.is_relative_to(base):
-        raise ValueError(
-            f"{ref} leads outside the manifest's folder ({base}) through '..', an absolute path "
-            "or a symlink: copy the image next to the manifest, or pass --allow-outside-paths"
-        )
+    real = check_inside(ref, base_dir, allow_outside)
     if not real.is_file():
         raise ValueError(f"no such image file: {ref} (paths are relative to the manifest)")
     size = real.stat().st_size

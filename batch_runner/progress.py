@@ -19,17 +19,18 @@ log = logging.getLogger("batch_runner")
 
 
 class Progress:
-    """Counts finished jobs; ``total`` jobs, ``done`` already final at start."""
+    """Counts finished jobs; ``total`` jobs, ``done`` already final at start;
+    ``bar``: False to log lines even on a terminal (JSON logs)."""
 
     def __init__(self, total: int, done: int = 0, *, stream: TextIO | None = None,
-                 every_s: float = 10.0, enabled: bool = True):
+                 every_s: float = 10.0, enabled: bool = True, bar: bool = True):
         self.stream = stream or sys.stderr
         self.total, self.done, self.failed = total, done, 0
         self.usd, self.credits = 0.0, 0.0
         self.note = ""
         self.every_s = every_s
         self._last = time.monotonic()
-        tty = enabled and sys.stdout.isatty() and self.stream.isatty()
+        tty = enabled and bar and sys.stdout.isatty() and self.stream.isatty()
         self.enabled = enabled
         self.bar = tqdm(total=total, initial=done, unit="job", file=self.stream, dynamic_ncols=True) if tty else None
 
@@ -63,7 +64,8 @@ class Progress:
         if self.enabled and (now - self._last >= self.every_s or self.done == self.total):
             self._last = now
             log.info("progress: %d/%d jobs finished, %d failed, $%.2f + %g credits spent",
-                     self.done, self.total, self.failed, self.usd, self.credits)
+                     self.done, self.total, self.failed, self.usd, self.credits,
+                     extra={"event": "progress", "done": self.done, "total": self.total, "failed": self.failed})
 
     def close(self) -> None:
         """Close the bar."""

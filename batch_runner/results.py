@@ -34,8 +34,9 @@ RESULT_COLUMNS = [
     "image", "duration", "resolution", "status", "task_id", "video_url",
     "cost_credits", "cost_usd", "attempts", "error_code", "provider_code",
     "error_message", "submitted_at", "finished_at", "elapsed_s", "url_expires_at",
+    "local_path", "bytes", "sha256",
 ]
-_NUMERIC = {"row", "variant", "duration", "cost_credits", "cost_usd", "attempts", "elapsed_s"}
+_NUMERIC = {"row", "variant", "duration", "cost_credits", "cost_usd", "attempts", "elapsed_s", "bytes"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
@@ -88,6 +89,9 @@ def result_row(record: dict[str, Any]) -> dict[str, Any]:
         "finished_at": _iso(finished),
         "elapsed_s": elapsed,
         "url_expires_at": _iso(record.get("url_expires_at")),
+        "local_path": record.get("local_path") or "",
+        "bytes": record.get("bytes"),
+        "sha256": record.get("sha256") or "",
     }
     for key, value in (job.get("extras") or {}).items():
         if key not in row:
@@ -102,6 +106,7 @@ def results_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     for r in rows:
         extras += [k for k in r if k not in RESULT_COLUMNS and k not in extras]
     frame = pd.DataFrame(rows, columns=RESULT_COLUMNS + extras)
+    frame["bytes"] = frame["bytes"].astype("Int64")  # whole bytes, blank when not saved
     for col in frame.columns:
         if col not in _NUMERIC:
             frame[col] = frame[col].map(safe_cell)
@@ -166,6 +171,8 @@ class Summary:
         if plan is None:
             return ""
         usd = "USD unknown" if plan.unknown_usd == plan.jobs else f"${plan.usd:.2f}"
+        if 0 < plan.unknown_usd < plan.jobs:
+            usd += f" + {plan.unknown_usd} of unknown USD price"
         credits = f", {plan.credits:g} credits" if plan.credits else ""
         return f"  (plan: {plan.jobs} jobs, {usd}{credits})"
 

@@ -25,9 +25,9 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from .errors import ProviderError, TransportError
+from .errors import DownloadError, ProviderError, TransportError
 
-__all__ = ["first_wait", "submit_retrying", "is_submit_retryable", "surely_not_accepted"]
+__all__ = ["download_retrying", "first_wait", "submit_retrying", "is_submit_retryable", "surely_not_accepted"]
 
 MAX_RETRY_AFTER_S = 120.0
 
@@ -84,14 +84,36 @@ def submit_retrying(
     max_wait_s: float = 60.0,
     max_total_s: float = 600.0,
     sleep: Any = None,
+    before_sleep: Any = None,
 ) -> AsyncRetrying:
     """An AsyncRetrying for one submit: ``max_attempts`` tries within
-    ``max_total_s`` seconds; re-raises the last error."""
-    kwargs = {} if sleep is None else {"sleep": sleep}
+    ``max_total_s`` seconds; re-raises the last error. ``before_sleep``: a
+    tenacity hook called before each wait (logs a retry event)."""
+    kwargs: dict[str, Any] = {} if sleep is None else {"sleep": sleep}
+    if before_sleep is not None:
+        kwargs["before_sleep"] = before_sleep
     return AsyncRetrying(
         retry=retry_if_exception(lambda e: is_submit_retryable(e, idempotent)),
         wait=_WaitRetryAfter(base_s, max_wait_s),
         stop=stop_after_attempt(max_attempts) | stop_after_delay(max_total_s),
+        reraise=True,
+        **kwargs,
+    )
+
+
+def download_retrying(max_attempts: int, *, base_s: float = 1.0, max_wait_s: float = 30.0,
+                      before_sleep: Any = None, sleep: Any = None) -> AsyncRetrying:
+    """An AsyncRetrying for one video download: a broken connection, a timeout
+    or a retryable DownloadError (5xx, 429, short body) is tried again, up to
+    ``max_attempts`` tries; re-raises the last error. Downloads are free to
+    repeat (and resume from what arrived)."""
+    kwargs: dict[str, Any] = {} if sleep is None else {"sleep": sleep}
+    if before_sleep is not None:
+        kwargs["before_sleep"] = before_sleep
+    return AsyncRetrying(
+        retry=retry_if_exception(lambda e: isinstance(e, TransportError | DownloadError) and e.retryable),
+        wait=wait_random_exponential(multiplier=base_s, max=max_wait_s),
+        stop=stop_after_attempt(max_attempts),
         reraise=True,
         **kwargs,
     )

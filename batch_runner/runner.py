@@ -29,6 +29,7 @@ from .budget import Budget
 from .errors import ProviderError
 from .jobs import Job
 from .journal import Journal
+from .logs import event, retry_event, retry_logger
 from .media import to_wire
 from .polling import poll_delays
 from .pricing import video_cost
@@ -255,9 +256,12 @@ class Runner:
             except ProviderError as first:
                 if s.max_attempts < 2 or not is_submit_retryable(first, idempotent):
                     raise
-                await asyncio.sleep(first_wait(first, s.backoff_base_s))
+                wait = first_wait(first, s.backoff_base_s)
+                retry_event(job.job_id, f"submit to {slot.name}", 1, wait, first)
+                await asyncio.sleep(wait)
                 async for attempt in submit_retrying(
-                    s.max_attempts - 1, idempotent=idempotent, base_s=s.backoff_base_s, max_total_s=s.retry_total_s
+                    s.max_attempts - 1, idempotent=idempotent, base_s=s.backoff_base_s, max_total_s=s.retry_total_s,
+                    before_sleep=retry_logger(job.job_id, f"submit to {slot.name}", tries_before=1),
                 ):
                     with attempt:
                         task_id = await self._send_submit(slot, job, request, tried)
@@ -273,6 +277,9 @@ class Runner:
                 return None
             raise _Moved(exc) from exc
         await self.journal.mark_submitted(job.job_id, task_id, time.time())
+        event("job_submitted", "job %s (row %s) submitted to %s: task %s", job.job_id, job.row, slot.name, task_id,
+              job_id=job.job_id, row=job.row, job_name=job.name or None, variant=job.variant,
+              provider=slot.name, task_id=task_id)
         return task_id
 
     async def _send_submit(self, slot: Slot, job: Job, request: Any, tried: str) -> str:

@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator
 
 from .limits import short
 
-__all__ = ["JOB_FIELDS", "SETTING_FIELDS", "document_problems", "job_problems", "schema"]
+__all__ = ["JOB_FIELDS", "SETTING_FIELDS", "document_problems", "job_problems", "matrix_problems", "schema"]
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "manifest.schema.json"
 
@@ -41,6 +41,7 @@ REQUIRED: list[str] = schema()["$defs"]["job"]["required"]
 _FIELD_VALIDATORS = {name: _build(spec) for name, spec in JOB_FIELDS.items()}
 _EXTRA_VALIDATOR = _build(schema()["$defs"]["job_fields"]["additionalProperties"])
 _DOCUMENT_VALIDATOR = _build(schema())
+_MATRIX_VALIDATOR = _build(schema()["$defs"]["matrix"])
 _MEMO_MAX_LEN = 100
 
 
@@ -96,4 +97,12 @@ def document_problems(data: Any) -> list[tuple[str, str]]:
     return [
         (".".join(str(p) for p in error.path), describe(error, str(error.path[-1]) if error.path else ""))
         for error in _DOCUMENT_VALIDATOR.iter_errors(data)
+    ]
+
+
+def matrix_problems(data: Any) -> list[tuple[str, str]]:
+    """(dotted path, message) for every schema problem of a job's ``matrix``."""
+    return [
+        (".".join(["matrix", *(str(p) for p in error.path)]), describe(error))
+        for error in _MATRIX_VALIDATOR.iter_errors(data)
     ]

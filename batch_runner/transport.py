@@ -1,4 +1,5 @@
-"""The only module that talks aiohttp: send an HttpRequest, get an HttpResponse.
+"""The only module that talks aiohttp: send an HttpRequest, get an HttpResponse;
+or stream a file (``Transport.stream``: video downloads, image URL checks).
 
 Foreign errors become TransportError once, here: ``connection_error`` when the
 connection was refused before anything was sent (``maybe_sent=False``), or when
@@ -17,8 +18,9 @@ redacted message) is.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 import aiohttp
 
@@ -26,13 +28,41 @@ from .errors import TransportError
 from .providers.base import HttpRequest, HttpResponse
 from .secrets import redact
 
-__all__ = ["Transport", "MAX_BODY_BYTES", "ForeignError"]
+__all__ = ["Transport", "Stream", "MAX_BODY_BYTES", "ForeignError"]
 
 MAX_BODY_BYTES = 1 << 20  # 1 MiB: no provider JSON answer is near this
 
 
 class ForeignError(Exception):
     """What a library error said (type and redacted text), without its data."""
+
+
+@dataclass
+class Stream:
+    """An open streamed answer: ``status``, lower-case ``headers``, ``chunks()``."""
+
+    status: int
+    headers: dict[str, str]
+    _resp: aiohttp.ClientResponse
+    _label: str
+
+    @property
+    def length(self) -> int | None:
+        """Content-Length in bytes, or None when not sent."""
+        value = self.headers.get("content-length", "")
+        return int(value) if value.isdigit() else None
+
+    async def chunks(self, size: int = 1 << 16) -> AsyncIterator[bytes]:
+        """The body in chunks of at most ``size`` bytes. Raises TransportError
+        (``connection_error`` when the body is cut short, ``timeout``)."""
+        try:
+            async for chunk in self._resp.content.iter_chunked(size):
+                yield chunk
+        except TimeoutError as exc:
+            raise TransportError(self._label, "timeout", "no data for too long", maybe_sent=True) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise TransportError(self._label, "connection_error", f"body cut short: {type(exc).__name__}",
+                                 maybe_sent=True) from exc
 
 
 class Transport:
@@ -71,6 +101,35 @@ class Transport:
         except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
             error, summary = _convert(provider, exc, timeout_s), _summary(exc)
         raise error from summary  # outside the except: aiohttp's error is not chained
+
+    @asynccontextmanager
+    async def stream(self, label: str, url: str, *, method: str = "GET",
+                     headers: Mapping[str, str] | None = None, timeout_s: float = 60.0,
+                     allow_redirects: bool = True) -> AsyncIterator[Stream]:
+        """Open ``method url`` (no body) and yield its Stream whatever the status.
+
+        ``timeout_s`` bounds connecting and each wait for data, not the whole
+        transfer. ``label`` names the caller in errors. With
+        ``allow_redirects=False`` (video downloads) a 3xx answer is yielded as
+        it is. Raises TransportError.
+        """
+        timeout = aiohttp.ClientTimeout(total=None, connect=timeout_s, sock_read=timeout_s)
+        try:
+            resp = await self.session.request(method, url, headers=dict(headers or {}), timeout=timeout,
+                                              allow_redirects=allow_redirects)
+        except TimeoutError as exc:
+            raise TransportError(label, "timeout", f"no answer within {timeout_s:g} s", maybe_sent=True) from exc
+        except aiohttp.InvalidURL as exc:
+            raise TransportError(label, "connection_error", f"not a valid URL: {exc}", maybe_sent=False) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise TransportError(label, "connection_error", f"cannot connect: {exc.os_error}", maybe_sent=False) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise TransportError(label, "connection_error", f"connection broken: {type(exc).__name__}",
+                                 maybe_sent=True) from exc
+        try:
+            yield Stream(resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp, label)
+        finally:
+            resp.release()  # a connection with its body left unread is closed, not reused
 
 
 async def _read_capped(provider: str, resp: aiohttp.ClientResponse) -> bytes:

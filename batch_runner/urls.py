@@ -9,20 +9,21 @@ UnsafeUrlError otherwise. It refuses:
 - control characters or spaces, and URLs longer than MAX_URL_CHARS;
 - a host that is ``localhost`` or an IP literal that is not a public address
   (loopback, private, link-local such as 169.254.169.254, multicast,
-  unspecified), unless it is ``trusted_host``: the host of the provider's own
-  base URL, so a simulator or proxy on 127.0.0.1 keeps working.
+  unspecified), unless it is one of ``trusted_hosts``: the hosts of the
+  providers' own base URLs, so a simulator or proxy on 127.0.0.1 keeps working.
   Host names are not resolved (a public name that resolves to a private
   address is not caught here).
 
-Downloads (another module) call ``check_video_url`` before each request, send
-it with ``allow_redirects=False`` and pass the answer to ``refuse_redirect``:
-a redirect could lead anywhere, including back to a local address.
+Downloads (download.py) call ``check_video_url`` before each request, send it
+with ``allow_redirects=False`` and pass the answer to ``refuse_redirect``: a
+redirect could lead anywhere, including back to a local address.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Collection
 from urllib.parse import urlsplit
 
 from .errors import BatchRunnerError
@@ -49,8 +50,8 @@ def _local_host(host: str) -> bool:
     return not ip.is_global or ip.is_multicast
 
 
-def check_video_url(url: object, *, trusted_host: str | None = None) -> str:
-    """``url`` if it is an http(s) URL to a public host (or ``trusted_host``).
+def check_video_url(url: object, *, trusted_hosts: Collection[str] = ()) -> str:
+    """``url`` if it is an http(s) URL to a public host (or one of ``trusted_hosts``).
 
     Raises UnsafeUrlError naming what is wrong (the URL is quoted cut to 100
     characters).
@@ -74,7 +75,7 @@ def check_video_url(url: object, *, trusted_host: str | None = None) -> str:
         raise UnsafeUrlError(f"the video URL has no host: {shown!r}")
     if parts.username is not None or parts.password is not None:
         raise UnsafeUrlError("the video URL carries a user name or password: refused")
-    if _local_host(host) and host != (trusted_host or "").lower():
+    if _local_host(host) and host not in {h.lower() for h in trusted_hosts}:
         raise UnsafeUrlError(f"the video URL points at a local or private address ({host}): refused")
     return url
 

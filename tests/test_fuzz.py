@@ -235,7 +235,7 @@ def _check_answer(adapter, resp: HttpResponse) -> None:
         return
     assert state.status in ("pending", "running", "succeeded", "failed")
     if state.status == "succeeded":
-        assert check_video_url(state.video_url, trusted_host="example.test")
+        assert check_video_url(state.video_url, trusted_hosts=["example.test"])
     assert state.url_expires_at is None or math.isfinite(state.url_expires_at)
     assert state.follow_up is None or state.follow_up.url.startswith("https://example.test/")
 

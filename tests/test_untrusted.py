@@ -17,7 +17,8 @@ import yaml
 from aiohttp import web
 
 from batch_runner.app import RunRequest, execute
-from batch_runner.errors import TransportError
+from batch_runner.download import save
+from batch_runner.errors import DownloadError, TransportError
 from batch_runner.media import to_wire
 from batch_runner.providers import ADAPTERS, HttpRequest, HttpResponse
 from batch_runner.results import results_frame
@@ -78,7 +79,7 @@ def test_hostile_video_urls_are_refused(url):
 
 def test_public_and_own_host_video_urls_are_accepted():
     assert check_video_url("https://cdn.example.com/v.mp4?sig=abc") == "https://cdn.example.com/v.mp4?sig=abc"
-    assert check_video_url("http://127.0.0.1:8765/videos/x.mp4", trusted_host="127.0.0.1")
+    assert check_video_url("http://127.0.0.1:8765/videos/x.mp4", trusted_hosts=["127.0.0.1"])
     with pytest.raises(UnsafeUrlError, match="redirects"):
         refuse_redirect(302, "file:///etc/passwd")
     refuse_redirect(200)
@@ -173,6 +174,34 @@ async def test_oversized_slow_and_redirecting_answers_are_bounded(aiohttp_server
     assert getattr(info.value, "error_code", "") in ("bad_response", "invalid_request")
 
 
+async def test_downloads_refuse_hostile_urls_and_redirects(tmp_path, aiohttp_server):
+    hits: list[str] = []
+
+    async def video(request):
+        hits.append(request.path)
+        return web.Response(body=b"\0" * 100, content_type="video/mp4")
+
+    async def moved(request):
+        hits.append(request.path)
+        raise web.HTTPFound("/v.mp4")
+
+    server = await _serve(aiohttp_server, {"/v.mp4": video, "/moved": moved})
+    local = frozenset({"127.0.0.1"})
+    async with Transport.open() as transport:
+        assert await save(transport, str(server.make_url("/v.mp4")), tmp_path / "ok.mp4", max_bytes=1000,
+                          trusted_hosts=local) == 100
+        with pytest.raises(DownloadError, match=r"redirects \(HTTP 302\)"):
+            await save(transport, str(server.make_url("/moved")), tmp_path / "a.mp4", max_bytes=1000,
+                       trusted_hosts=local)
+        with pytest.raises(DownloadError, match="local or private address"):
+            await save(transport, str(server.make_url("/v.mp4")), tmp_path / "b.mp4", max_bytes=1000)
+        for url in ("file:///etc/passwd", "http://169.254.169.254/latest/meta-data"):
+            with pytest.raises(DownloadError):
+                await save(transport, url, tmp_path / "c.mp4", max_bytes=1000, trusted_hosts=local)
+    assert hits == ["/v.mp4", "/moved"]  # the redirect was not followed; refused URLs were not fetched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.mp4"]
+
+
 # -- image paths --------------------------------------------------------------------
 def test_image_paths_must_stay_in_the_manifest_folder(tmp_path, cli):
     png = (ROOT / "manifests" / "images" / "trail-runner.png").read_bytes()
@@ -194,7 +223,7 @@ def test_image_paths_must_stay_in_the_manifest_folder(tmp_path, cli):
     for row in (4, 5, 6):
         assert f"m.csv: row {row}, field 'image': " in out
     assert out.count("leads outside the manifest's folder") == 3 and "--allow-outside-paths" in out
-    assert "m.csv: row 7, field 'image': no such image file: pipe.png" in out
+    assert "m.csv: row 7, field 'image': pipe.png is not a file" in out
     (campaign / "pipe.png").unlink()
     manifest.write_text(manifest.read_text().replace("f,minimax,pipe.png\n", ""))
     assert cli("validate", manifest, "--simulate", "--allow-outside-paths").exit_code == 0

@@ -78,7 +78,7 @@ def checked_state(adapter: Adapter, resp: HttpResponse, state: TaskState) -> Tas
     }
     if state.status == "succeeded":
         try:
-            url = check_video_url(state.video_url, trusted_host=urlsplit(adapter.base_url).hostname)
+            url = check_video_url(state.video_url, trusted_hosts=[urlsplit(adapter.base_url).hostname or ""])
             if redact(url) != url:
                 raise UnsafeUrlError("the video URL carries the API key: refused")
         except UnsafeUrlError as exc:

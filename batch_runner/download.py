@@ -1,0 +1,277 @@
+"""``run --download DIR``: save each finished video, resumably, under a safe file name.
+
+A succeeded job's ``video_url`` is streamed (transport.py) into
+``DIR/.<file>.part`` and renamed to ``DIR/<file>`` once complete, so a file with
+its final name is always whole. An interrupted transfer (connection cut, timeout,
+killed run) keeps its ``.part``: the next try (a tenacity retry, or the next run)
+asks only for the rest with ``Range: bytes=N-``, and starts over when the server
+sends the whole file instead. The size cap applies to the announced and to the
+received length. The journal records each saved file (path, bytes, SHA-256); a
+later run skips a job whose file is still there at its recorded size.
+
+File names come from a template (default ``{name}-{variant}-{job_id}.mp4``) with
+the job's fields and the manifest's own columns, made safe for any file system
+(``safe_filename``): no path separators, no leading dots, no reserved names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import re
+import string
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, DownloadError, TransportError
+from .jobs import Job
+from .journal import Journal
+from .logs import event, retry_logger
+from .retry import download_retrying
+from .sheets import header_key
+from .transport import Transport
+from .urls import UnsafeUrlError, check_video_url, refuse_redirect
+
+__all__ = ["DEFAULT_TEMPLATE", "DownloadOptions", "Downloader", "plan_names", "safe_filename", "save"]
+
+DEFAULT_TEMPLATE = "{name}-{variant}-{job_id}.mp4"
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
+_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
+_MAX_NAME_BYTES = 200
+_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+
+
+@dataclass
+class DownloadOptions:
+    """Where and how videos are saved. ``max_bytes``: size cap per video;
+    ``attempts``: tries per video; ``timeout_s``: longest wait for data;
+    ``concurrency``: videos saved at once; ``backoff_base_s``: first retry wait;
+    ``trusted_hosts``: hosts allowed although local (the providers' own, e.g. a
+    simulator on 127.0.0.1; see urls.check_video_url)."""
+
+    directory: Path
+    template: str = DEFAULT_TEMPLATE
+    max_bytes: int = 500 * 2**20
+    attempts: int = 5
+    timeout_s: float = 60.0
+    concurrency: int = 4
+    backoff_base_s: float = 1.0
+    trusted_hosts: frozenset[str] = frozenset()
+
+
+def safe_filename(text: str, fallback: str) -> str:
+    """``text`` as one file name any file system takes: separators, control and
+    reserved characters become ``_``; leading dots, dashes and spaces and
+    trailing dots and spaces go; Windows device names get a ``_``; at most 200
+    bytes (the extension kept). Empty -> ``fallback``."""
+    name = _UNSAFE.sub("_", unicodedata.normalize("NFC", text)).strip()
+    name = name.lstrip(".-_ ").rstrip(". ")
+    if name.split(".")[0].lower() in _RESERVED:
+        name = "_" + name
+    stem, dot, ext = name.rpartition(".") if "." in name else (name, "", "")
+    while len(name.encode("utf-8")) > _MAX_NAME_BYTES and stem:
+        stem = stem[:-1]
+        name = f"{stem}{dot}{ext}"
+    return name or fallback
+
+
+def _variables(job: Job) -> dict[str, Any]:
+    fields = {k: v for k, v in job.__dict__.items() if k not in ("extras", "fallbacks", "index")}
+    return {**{header_key(k): v for k, v in job.extras.items()}, **fields}
+
+
+def plan_names(jobs: Iterable[Job], template: str) -> dict[str, str]:
+    """job_id -> file name from ``template``, for every job, before any request.
+
+    Raises ConfigError for an unknown variable, a bad template, or two jobs that
+    would get the same file name.
+    """
+    jobs = list(jobs)
+    if not jobs:
+        return {}
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ConfigError(f"--download-name {template!r}: {exc}") from None
+    known = set(_variables(jobs[0])) | {header_key(k) for j in jobs for k in j.extras}
+    wanted = [name for _, name, _, _ in parts if name is not None]
+    bad = [n for n in wanted if header_key(n) not in known]
+    if bad:
+        raise ConfigError(f"--download-name: unknown variable {{{bad[0]}}}; use job fields "
+                          f"({', '.join(sorted(_variables(jobs[0])))}) or the manifest's columns")
+    names: dict[str, str] = {}
+    owner: dict[str, Job] = {}
+    for job in jobs:
+        values = _variables(job)
+        text = "".join(lit + ("" if n is None else str(values.get(header_key(n), "") or ""))
+                       for lit, n, _, _ in parts)
+        name = safe_filename(text, f"{job.job_id}.mp4")
+        if name in owner:
+            raise ConfigError(f"--download-name {template!r}: rows {owner[name].row} and {job.row} would both "
+                              f"be saved as {name}; add {{job_id}} or {{variant}} to the template")
+        owner[name], names[job.job_id] = job, name
+    return names
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n} bytes"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+async def save(transport: Transport, url: str, dest: Path, *, max_bytes: int, timeout_s: float = 60.0,
+               trusted_hosts: frozenset[str] = frozenset()) -> int:
+    """One try at saving ``url`` as ``dest`` (resuming its ``.part``); returns bytes.
+
+    The URL must pass urls.check_video_url (http(s), no local address but
+    ``trusted_hosts``) and is fetched without following redirects.
+    Raises DownloadError (``retryable`` for 5xx, 429, a short body; not for a
+    refused URL or a redirect) and TransportError (connection refused or cut,
+    timeout: the part is kept).
+    """
+    try:
+        check_video_url(url, trusted_hosts=trusted_hosts)
+    except UnsafeUrlError as exc:
+        raise DownloadError(str(exc)) from None
+    part = dest.with_name(f".{dest.name}.part")
+    have = part.stat().st_size if part.is_file() else 0
+    headers = {"Range": f"bytes={have}-"} if have else {}
+    async with transport.stream("download", url, headers=headers, timeout_s=timeout_s,
+                                allow_redirects=False) as resp:
+        status, content_range = resp.status, resp.headers.get("content-range", "")
+        try:
+            refuse_redirect(status, resp.headers.get("location"))
+        except UnsafeUrlError as exc:
+            raise DownloadError(str(exc)) from None
+        found = _RANGE.match(content_range)
+        if status == 416 and have:
+            if content_range.rpartition("/")[2] != str(have):  # else: the part is the whole file
+                part.unlink()
+                raise DownloadError("the saved part does not fit the file: starting over", retryable=True)
+        elif status == 206:
+            if not found or int(found.group(1)) != have:
+                part.unlink(missing_ok=True)
+                raise DownloadError("the server sent another part of the file: starting over", retryable=True)
+            total = int(found.group(3)) if found.group(3).isdigit() else None
+            await _write(resp, part, "ab" if have else "wb", have, total, max_bytes)
+        elif status == 200:
+            if resp.headers.get("content-type", "").startswith("text/html"):
+                raise DownloadError("answered a web page, not a video (has the URL expired?)")
+            await _write(resp, part, "wb", 0, resp.length, max_bytes)
+        else:
+            gone = " (URL expired or gone)" if status in (403, 404, 410) else ""
+            raise DownloadError(f"HTTP {status}{gone}", retryable=status in (408, 429) or status >= 500)
+    size = part.stat().st_size
+    os.replace(part, dest)
+    return size
+
+
+async def _write(resp: Any, part: Path, mode: str, have: int, total: int | None, max_bytes: int) -> None:
+    """Append (``ab``) or write (``wb``) the body to ``part``; ``have``: bytes
+    already there; ``total``: the whole file's size when known."""
+    if total is not None and total > max_bytes:
+        raise DownloadError(f"is {_size(total)}, over the {_size(max_bytes)} cap (--download-max-mb)")
+    with part.open(mode) as fh:
+        async for chunk in resp.chunks():
+            have += len(chunk)
+            if have > max_bytes:
+                fh.close()
+                part.unlink()
+                raise DownloadError(f"is over the {_size(max_bytes)} cap (--download-max-mb)")
+            fh.write(chunk)
+        fh.flush()
+        os.fsync(fh.fileno())
+    if total is not None and have != total:
+        raise DownloadError(f"got {have} of {total} bytes", retryable=True)
+
+
+@dataclass
+class Downloader:
+    """Saves the videos of succeeded jobs as they finish (``offer``) and, at the
+    end, those of earlier runs not saved yet (``finish``). ``names``: job_id ->
+    file name (plan_names). Set ``transport`` before the first offer."""
+
+    options: DownloadOptions
+    journal: Journal
+    names: dict[str, str]
+    transport: Transport | None = None
+    saved: int = 0
+    kept: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    _started: set[str] = field(default_factory=set)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _gate: asyncio.Semaphore | None = None
+
+    def offer(self, record: dict[str, Any]) -> None:
+        """Start saving this journal record's video if it succeeded and is not saved."""
+        job_id = record.get("job_id", "")
+        if record.get("status") != "succeeded" or not record.get("video_url") or job_id not in self.names:
+            return
+        if job_id in self._started:
+            return
+        self._started.add(job_id)
+        task = asyncio.get_running_loop().create_task(self._one(record))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def finish(self, records: Iterable[dict[str, Any]]) -> None:
+        """Offer every record (earlier runs' too) and wait for all saves."""
+        for record in records:
+            self.offer(record)
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks))
+
+    async def aclose(self) -> None:
+        """Stop the saves still running (their ``.part`` files stay for the next run)."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _complete(self, record: dict[str, Any], dest: Path) -> bool:
+        if not dest.is_file():
+            return False
+        size = dest.stat().st_size
+        if record.get("local_path") == str(dest):
+            return record.get("bytes") == size  # else changed since: saved again
+        # a whole file from an earlier run (names are only given to complete files)
+        self.journal.record_download(record["job_id"], str(dest), size, _sha256(dest), record["video_url"])
+        return True
+
+    async def _one(self, record: dict[str, Any]) -> None:
+        opts, job_id, url = self.options, record["job_id"], record["video_url"]
+        dest = (opts.directory / self.names[job_id]).resolve()
+        if self._complete(record, dest):
+            self.kept += 1
+            return
+        self._gate = self._gate or asyncio.Semaphore(opts.concurrency)
+        assert self.transport is not None
+        try:
+            async with self._gate:
+                async for attempt in download_retrying(opts.attempts, base_s=opts.backoff_base_s,
+                                                       before_sleep=retry_logger(job_id, "download")):
+                    with attempt:
+                        size = await save(self.transport, url, dest, max_bytes=opts.max_bytes,
+                                          timeout_s=opts.timeout_s, trusted_hosts=opts.trusted_hosts)
+        except (DownloadError, TransportError) as exc:
+            message = exc.provider_message if isinstance(exc, TransportError) else str(exc)
+            self.failed[job_id] = message
+            event("download_failed", "video of job %s not saved: %s", job_id, message, level=logging.WARNING,
+                  job_id=job_id, path=str(dest), error_message=message)
+            return
+        sha = _sha256(dest)
+        self.journal.record_download(job_id, str(dest), size, sha, url)
+        self.saved += 1
+        event("video_saved", "saved %s (%d bytes)", dest, size, job_id=job_id, path=str(dest), bytes=size, sha256=sha)
+

@@ -1,0 +1,117 @@
+"""``validate --check-urls``: is each remote image reachable, and within limits?
+
+Remote image URLs are not fetched by default (validation sends nothing). With
+``--check-urls`` each distinct ``http(s)`` image of the jobs is fetched once:
+a HEAD (status; a Content-Length over the limit is refused without
+downloading), then a GET read only until Pillow knows the format and size (at
+most the largest ``max_bytes`` + 1 bytes). Then each job's provider limits apply
+as for a local file (images.ImageLimits). At most ``concurrency`` at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .catalog import catalog
+from .errors import Problem, TransportError
+from .images import ImageError, ImageFacts, ImageLimits, inspect_stream
+from .transport import Transport
+
+__all__ = ["ImageUse", "check_urls", "fetch_facts", "image_uses"]
+
+_FIRST_TRY = 1 << 14  # bytes read before the first attempt to parse the header
+
+
+@dataclass(frozen=True)
+class ImageUse:
+    """One job's use of a remote image: where (file: row N), field, URL, provider."""
+
+    where: str
+    field: str
+    url: str
+    provider: str
+
+
+async def fetch_facts(transport: Transport, url: str, max_bytes: int, timeout_s: float = 20.0) -> ImageFacts:
+    """Format, pixels and size of the image at ``url``, reading no more than
+    needed (and never more than ``max_bytes`` + 1 bytes).
+
+    Raises ImageError (HTTP error, not an image, larger than ``max_bytes``) and
+    TransportError (unreachable).
+    """
+    async with transport.stream("image", url, method="HEAD", timeout_s=timeout_s) as head:
+        status, length = head.status, head.length
+    if status >= 400 and status not in (405, 501):  # HEAD refused: try the GET
+        raise ImageError(f"answers HTTP {status}")
+    if length is not None and length > max_bytes:
+        raise ImageError(f"is {length / 2**20:.1f} MB; at most {max_bytes / 2**20:g} MB is taken")
+    async with transport.stream("image", url, timeout_s=timeout_s) as resp:
+        if resp.status >= 400:
+            raise ImageError(f"answers HTTP {resp.status}")
+        size = resp.length if resp.length is not None else length
+        buf, facts, next_try = bytearray(), None, _FIRST_TRY
+        async for chunk in resp.chunks():
+            buf += chunk
+            if len(buf) > max_bytes:
+                raise ImageError(f"is over {max_bytes / 2**20:g} MB; at most {max_bytes / 2**20:g} MB is taken")
+            if facts is None and len(buf) >= next_try:
+                facts, next_try = _try_header(buf, size), next_try * 4
+            if facts is not None and size is not None:
+                return facts
+        final = _try_header(buf, len(buf)) if facts is None else facts
+        if final is None:
+            return inspect_stream(io.BytesIO(bytes(buf)), len(buf))  # raises the reason
+        return ImageFacts(final.format, final.width, final.height, len(buf))
+
+
+def _try_header(buf: bytearray, size: int | None) -> ImageFacts | None:
+    try:
+        return inspect_stream(io.BytesIO(bytes(buf)), size)
+    except ImageError:
+        return None  # perhaps not enough bytes yet
+
+
+async def check_urls(uses: Iterable[ImageUse], *, concurrency: int = 8, timeout_s: float = 20.0) -> list[Problem]:
+    """Problems of every remote image use: unreachable, not an image, or outside
+    its provider's limits (one fetch per distinct URL)."""
+    uses = list(uses)
+    limit = max((ImageLimits.of(i).max_bytes for i in catalog().values()), default=20 * 2**20)
+    gate = asyncio.Semaphore(concurrency)
+    results: dict[str, ImageFacts | str] = {}
+
+    async def one(transport: Transport, url: str) -> None:
+        async with gate:
+            try:
+                results[url] = await fetch_facts(transport, url, limit, timeout_s)
+            except (ImageError, TransportError) as exc:
+                results[url] = str(exc.provider_message if isinstance(exc, TransportError) else exc)
+
+    async with Transport.open(limit=concurrency) as transport:
+        await asyncio.gather(*(one(transport, url) for url in dict.fromkeys(u.url for u in uses)))
+    problems = []
+    for use in uses:
+        found = results[use.url]
+        if isinstance(found, str):
+            problems.append(Problem(use.where, use.field, f"{use.url} {found}"))
+            continue
+        limits = ImageLimits.of(catalog()[use.provider])
+        problems += [Problem(use.where, use.field, f"{use.url} {msg}") for msg in limits.problems(found)]
+    return problems
+
+
+def image_uses(jobs: Iterable[Any], rows: Iterable[Any]) -> list[ImageUse]:
+    """The remote images of ``jobs`` (jobs.Job), located by their manifest
+    ``rows`` (manifest.ManifestRow: row number -> "file: row N")."""
+    where = {}
+    for row in rows:
+        where.setdefault(row.row, row.where)
+    return [
+        ImageUse(where.get(job.row, f"row {job.row}"), fld, ref, job.provider)
+        for job in jobs
+        for fld, ref in (("image", job.image), ("end_image", job.end_image))
+        if ref and ref[:8].lower().startswith(("http://", "https://"))
+    ]
