@@ -16,6 +16,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from .limits import short
+
 __all__ = ["JOB_FIELDS", "SETTING_FIELDS", "document_problems", "job_problems", "matrix_problems", "schema"]
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "manifest.schema.json"
@@ -48,21 +50,21 @@ def describe(error: Any, field: str = "") -> str:
     spec = error.schema if isinstance(error.schema, dict) else {}
     if error.validator == "anyOf" and field == "provider":
         names = ", ".join(schema()["$defs"]["provider_name"]["enum"])
-        return f"{error.instance!r} is not a provider or a list of providers. Allowed: {names}, auto."
+        return f"{short(error.instance)} is not a provider or a list of providers. Allowed: {names}, auto."
     if error.validator == "enum":
         allowed = ", ".join(str(v) for v in spec.get("enum", []))
-        return f"{error.instance!r} is not allowed. Allowed: {allowed}."
+        return f"{short(error.instance)} is not allowed. Allowed: {allowed}."
     if error.validator == "type":
         kind = spec.get("type")
         article = "an" if str(kind)[:1] in "aeiou" else "a"
-        return f"{error.instance!r} is not {article} {kind}. Use {article} {kind}."
+        return f"{short(error.instance)} is not {article} {kind}. Use {article} {kind}."
     if error.validator in ("maxLength", "minLength"):
         n = len(error.instance) if isinstance(error.instance, str) else 0
         lo, hi = spec.get("minLength", 0), spec.get("maxLength", "any")
         return f"has {n} characters; allowed: {lo} to {hi} characters."
     if error.validator in ("minimum", "maximum"):
-        return f"{error.instance!r} is out of range ({spec.get('minimum', '')}..{spec.get('maximum', '')})."
-    return error.message
+        return f"{short(error.instance)} is out of range ({spec.get('minimum', '')}..{spec.get('maximum', '')})."
+    return error.message[:300]
 
 
 def _field_problem(name: str, value: Any) -> str | None:
