@@ -73,17 +73,36 @@ def _field_problem(name: str, value: Any) -> str | None:
     return None if error is None else describe(error, name)
 
 
-@cache
-def _memo_problem(name: str, kind: type, value: Any) -> str | None:
-    return _field_problem(name, value)
+#: text fields whose sub-schema only bounds the length: a string's validity (and
+#: its message, "has N characters") depends on its length alone
+_LENGTH_ONLY = {
+    name for name, spec in JOB_FIELDS.items()
+    if spec.get("type") == "string" and set(spec) <= {"type", "minLength", "maxLength", "description"}
+}
+_memo: dict[tuple[str, type, Any], str | None] = {}
+
+
+def _memo_problem(name: str, value: Any) -> str | None:
+    """_field_problem, memoised on the value, or on the length for length-only
+    text fields (so unique prompts do not fill the memo)."""
+    if isinstance(value, str) and name in _LENGTH_ONLY:
+        key: tuple[str, type, Any] = (name, str, len(value))
+    elif isinstance(value, (bool, int, float)) or (isinstance(value, str) and len(value) <= _MEMO_MAX_LEN):
+        key = (name, type(value), value)
+    else:
+        return _field_problem(name, value)
+    if key not in _memo:
+        if len(_memo) > 10_000:
+            _memo.clear()
+        _memo[key] = _field_problem(name, value)
+    return _memo[key]
 
 
 def job_problems(fields: dict[str, Any]) -> list[tuple[str, str]]:
     """(field, message) for every schema problem of one job (defaults applied)."""
     out = []
     for name, value in fields.items():
-        short = isinstance(value, (bool, int, float)) or (isinstance(value, str) and len(value) <= _MEMO_MAX_LEN)
-        message = _memo_problem(name, type(value), value) if short else _field_problem(name, value)
+        message = _memo_problem(name, value)
         if message:
             out.append((name, message))
     for name in REQUIRED:
