@@ -232,6 +232,18 @@ def test_image_paths_must_stay_in_the_manifest_folder(tmp_path, cli):
     assert to_wire("link-out.png", campaign, allow_outside=True).startswith("data:image/png;base64,")
 
 
+def test_a_source_sheet_must_stay_in_the_manifest_folder(tmp_path, cli):
+    (tmp_path / "sheet.csv").write_text("prompt,provider\nhello,minimax\n")
+    campaign = tmp_path / "campaign"
+    campaign.mkdir()
+    manifest = campaign / "m.yaml"
+    manifest.write_text("source: ../sheet.csv\n")
+    result = cli("validate", manifest, "--simulate")
+    assert result.exit_code == 2
+    assert "m.yaml, field 'source': ../sheet.csv leads outside the manifest's folder" in result.output
+    assert cli("validate", manifest, "--simulate", "--allow-outside-paths").exit_code == 0
+
+
 async def test_outside_paths_are_sent_only_when_allowed(tmp_path, sim):
     png = (ROOT / "manifests" / "images" / "trail-runner.png").read_bytes()
     (tmp_path / "shared").mkdir()
