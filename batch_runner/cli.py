@@ -1,13 +1,15 @@
 """The ``batch-runner`` command line (click). It parses options and calls the library.
 
 Exit statuses: 0 every job succeeded; 1 some job failed or is not final;
-2 invalid manifest or usage; 3 another run holds the journal; 130 / 143 the run
-was stopped by SIGINT / SIGTERM (results written, in-flight tasks kept).
+2 invalid manifest or usage; 3 another run holds the journal; 4 the plan costs
+more than --max-cost / --max-credits (nothing sent); 130 / 143 the run was
+stopped by SIGINT / SIGTERM (results written, in-flight tasks kept).
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -61,6 +63,24 @@ _strict_option = click.option("--strict", is_flag=True,
                               help="Refuse the manifest when it has warnings (e.g. an unknown camera command).")
 
 
+def _amount(text: str) -> float:
+    """A cap: a finite number >= 0 (``nan`` would compare as never exceeded).
+    Raises ValueError."""
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(text)
+    return value
+
+
+def _max_cost(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return _amount(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: use an amount in USD, e.g. --max-cost 25") from None
+
+
 @main.command()
 @click.argument("manifest", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("results.csv"),
@@ -74,8 +94,8 @@ _strict_option = click.option("--strict", is_flag=True,
               help="Submit again jobs whose submit answer was lost (may pay twice).")
 @click.option("--dry-run", is_flag=True, help="Show what a run would do; send nothing.")
 @click.option("--quiet", is_flag=True, help="Print only the summary and errors.")
-@click.option("--max-cost", type=float, default=None, metavar="USD",
-              help="Refuse to start when the plan costs more; never submit past it during the run.")
+@click.option("--max-cost", callback=_max_cost, default=None, metavar="USD",
+              help="Refuse to start (exit 4) when the plan costs more; never submit past it during the run.")
 @click.option("--max-credits", "max_credits", multiple=True, metavar="PROVIDER=N",
               help="Cap a provider in its own credits, e.g. --max-credits apiframe=500.")
 @click.option("--fit-budget", is_flag=True,
@@ -138,7 +158,7 @@ def _credit_caps(pairs: tuple[str, ...]) -> dict[str, float]:
         name, _, value = pair.partition("=")
         info = catalog().get(name.strip())
         try:
-            caps[name.strip()] = float(value)
+            caps[name.strip()] = _amount(value)
         except ValueError:
             info = None
         if info is None or info.price_unit != "credits":
@@ -152,17 +172,22 @@ def _credit_caps(pairs: tuple[str, ...]) -> dict[str, float]:
 @click.argument("manifest", type=click.Path(path_type=Path))
 @_set_option
 @_simulate_option
+@_sheet_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def plan(manifest: Path, sets: tuple[str, ...], simulate: bool, fmt: str) -> None:
-    """Show jobs, videos, credits, USD and estimated time per provider; no network."""
+def plan(manifest: Path, sets: tuple[str, ...], simulate: bool, sheet: str | None, fmt: str) -> None:
+    """Show jobs, videos, credits, USD and estimated time per provider, and
+    each auto job's provider; no network, no key needed (exit 2 if invalid)."""
     import json
 
     from .app import plan_manifest
 
     try:
-        result = plan_manifest(RunRequest(manifest=manifest, sets=list(sets), simulate=simulate))
+        result, loaded = plan_manifest(RunRequest(manifest=manifest, sets=list(sets), simulate=simulate,
+                                                  sheet=sheet))
     except ManifestError as exc:
         _fail(exc, EXIT_USAGE)
+    for warning in loaded.warnings:
+        click.echo(str(warning), err=True)
     if fmt == "json":
         click.echo(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
     else:
