@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .budget import Budget, check_estimate
 from .download import DEFAULT_TEMPLATE, Downloader, DownloadOptions, plan_names
@@ -32,6 +33,7 @@ from .progress import Progress
 from .report import write_report
 from .results import summarize, write_results
 from .runner import Runner, RunOptions
+from .secrets import remember_keys
 from .settings import ProviderSettings, resolve_settings
 from .transport import Transport
 
@@ -70,6 +72,7 @@ class RunRequest:
     download_max_mb: float = 500.0
     report: Path | None = None  # write the HTML report here
     log_format: str = "text"
+    allow_outside_paths: bool = False  # image and sheet paths may leave the manifest's folder
 
     def __post_init__(self) -> None:
         self.manifest, self.output = Path(self.manifest), Path(self.output)
@@ -107,8 +110,11 @@ def load_jobs(request: RunRequest, environ: Mapping[str, str] | None = None, *,
     """Load, check and expand the manifest. Raises ManifestError (with
     ``strict``, also for warnings such as an unknown camera command; without
     ``need_keys``, a missing API key is a warning)."""
-    manifest = load_manifest(request.manifest, parse_overrides(request.sets), strict=False, sheet=request.sheet)
-    jobs = expand(manifest, environ if environ is not None else _environ(request), need_keys=need_keys)
+    env = environ if environ is not None else _environ(request)
+    remember_keys(env)  # so a key pasted into the manifest is recognised, and redacted
+    manifest = load_manifest(request.manifest, parse_overrides(request.sets), strict=False, sheet=request.sheet,
+                             allow_outside_paths=request.allow_outside_paths)
+    jobs = expand(manifest, env, need_keys=need_keys)
     if request.strict and manifest.warnings:
         raise ManifestError([dataclasses.replace(p, severity="error") for p in manifest.warnings])
     return jobs, manifest
@@ -209,6 +215,8 @@ async def execute(request: RunRequest) -> int:
             options = request.options or RunOptions(
                 retry_failed=request.retry_failed, resubmit_unknown=request.resubmit_unknown
             )
+            if request.allow_outside_paths:
+                options = dataclasses.replace(options, allow_outside_paths=True)
             budget = Budget(request.max_cost, request.max_credits)
             runner = Runner(jobs, settings, journal, None, base_dir=manifest.base_dir,  # type: ignore[arg-type]
                             options=options, checkpoint=checkpoint, budget=budget)
@@ -221,8 +229,10 @@ async def execute(request: RunRequest) -> int:
             progress = Progress(len(jobs), len(done), enabled=not request.quiet, bar=request.log_format == "text")
             downloader = None
             if request.download:
+                hosts = frozenset(urlsplit(s.base_url).hostname or "" for s in settings.values())
                 downloader = Downloader(DownloadOptions(request.download, request.download_name,
-                                                        int(request.download_max_mb * 2**20)), journal, names)
+                                                        int(request.download_max_mb * 2**20),
+                                                        trusted_hosts=hosts), journal, names)
                 request.download.mkdir(parents=True, exist_ok=True)
 
             def on_finish(job: Job, rec: dict[str, Any]) -> None:

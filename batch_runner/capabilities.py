@@ -18,6 +18,7 @@ from typing import Any
 from .catalog import ProviderInfo, catalog, variant_key
 from .errors import Problem
 from .images import ImageError, ImageLimits, inspect_ref
+from .limits import check_inside
 
 __all__ = ["candidates", "image_kind", "check_job", "key_problems", "providers_for"]
 
@@ -97,6 +98,7 @@ def check_job(
     where: str,
     fields: Mapping[str, Any],
     base_dir: Path,
+    allow_outside: bool = False,
 ) -> tuple[list[Problem], list[str]]:
     """Capability problems of one row, and the providers that can run it.
 
@@ -122,9 +124,13 @@ def check_job(
         ref = fields.get(fld)
         if ref and image_kind(ref) != "url":
             try:
+                if image_kind(ref) == "file":
+                    check_inside(ref, base_dir, allow_outside)
                 inspect_ref(ref, base_dir)
             except ImageError as exc:
                 problems.append(Problem(where, fld, f"{_label(ref)} {exc}"))
+            except ValueError as exc:  # outside the manifest's folder
+                problems.append(Problem(where, fld, str(exc)))
     return problems, runnable
 
 

@@ -28,6 +28,7 @@ from .app import (
 )
 from .download import DEFAULT_TEMPLATE
 from .errors import BudgetError, ConfigError, ManifestError, StateLockedError
+from .secrets import load_env_file
 
 __all__ = ["main"]
 
@@ -46,12 +47,22 @@ def _fail(exc: Exception, status: int) -> None:
 @click.group()
 @click.version_option(package_name="batch-runner")
 def main() -> None:
-    """Turn a campaign manifest into Hailuo 2.3 videos across six providers."""
+    """Turn a campaign manifest into Hailuo 2.3 videos across six providers.
+
+    API keys come from the environment, or from a .env file in the current folder.
+    """
+    warning = load_env_file()
+    if warning:
+        click.echo(warning, err=True)
 
 
 _set_option = click.option(
     "--set", "sets", multiple=True, metavar="KEY=VALUE",
     help="A job default, e.g. --set provider=apiframe (for a CSV without that column).",
+)
+_outside_option = click.option(
+    "--allow-outside-paths", is_flag=True,
+    help="Let image and sheet paths leave the manifest's folder (through .., absolute paths or symlinks).",
 )
 _simulate_option = click.option(
     "--simulate", is_flag=True,
@@ -89,6 +100,7 @@ def _max_cost(ctx: click.Context, param: click.Parameter, value: str | None) -> 
               help="Journal file (SQLite). Default: next to the output, <output>.journal.sqlite.")
 @_set_option
 @_simulate_option
+@_outside_option
 @click.option("--retry-failed", is_flag=True, help="Submit again the jobs that ended failed.")
 @click.option("--resubmit-unknown", is_flag=True,
               help="Submit again jobs whose submit answer was lost (may pay twice).")
@@ -114,7 +126,7 @@ def _max_cost(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--report", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="HTML",
               help="Write the HTML report of the results here.")
 def run(manifest: Path, output: Path, state: Path | None, sets: tuple[str, ...], simulate: bool,
-        retry_failed: bool, resubmit_unknown: bool, dry_run: bool, quiet: bool,
+        allow_outside_paths: bool, retry_failed: bool, resubmit_unknown: bool, dry_run: bool, quiet: bool,
         max_cost: float | None, max_credits: tuple[str, ...], fit_budget: bool, verbose: bool,
         log_format: str, sheet: str | None, strict: bool, download: Path | None, download_name: str,
         download_max_mb: float, report: Path | None) -> None:
@@ -127,7 +139,7 @@ def run(manifest: Path, output: Path, state: Path | None, sets: tuple[str, ...],
     request = RunRequest(
         manifest=manifest, output=output, state=state or default_state_path(output),
         sets=list(sets), simulate=simulate, retry_failed=retry_failed,
-        resubmit_unknown=resubmit_unknown, quiet=quiet,
+        resubmit_unknown=resubmit_unknown, quiet=quiet, allow_outside_paths=allow_outside_paths,
         max_cost=max_cost, max_credits=credit_caps, fit_budget=fit_budget,
         sheet=sheet, strict=strict, download=download, download_name=download_name,
         download_max_mb=download_max_mb, report=report, log_format=log_format,
@@ -173,8 +185,10 @@ def _credit_caps(pairs: tuple[str, ...]) -> dict[str, float]:
 @_set_option
 @_simulate_option
 @_sheet_option
+@_outside_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def plan(manifest: Path, sets: tuple[str, ...], simulate: bool, sheet: str | None, fmt: str) -> None:
+def plan(manifest: Path, sets: tuple[str, ...], simulate: bool, sheet: str | None, allow_outside_paths: bool,
+         fmt: str) -> None:
     """Show jobs, videos, credits, USD and estimated time per provider, and
     each auto job's provider; no network, no key needed (exit 2 if invalid)."""
     import json
@@ -183,7 +197,7 @@ def plan(manifest: Path, sets: tuple[str, ...], simulate: bool, sheet: str | Non
 
     try:
         result, loaded = plan_manifest(RunRequest(manifest=manifest, sets=list(sets), simulate=simulate,
-                                                  sheet=sheet))
+                                                  sheet=sheet, allow_outside_paths=allow_outside_paths))
     except ManifestError as exc:
         _fail(exc, EXIT_USAGE)
     for warning in loaded.warnings:
@@ -198,14 +212,16 @@ def plan(manifest: Path, sets: tuple[str, ...], simulate: bool, sheet: str | Non
 @click.argument("manifest", type=click.Path(path_type=Path))
 @_set_option
 @_simulate_option
+@_outside_option
 @_sheet_option
 @_strict_option
 @click.option("--check-urls", is_flag=True,
               help="Also fetch each remote image (HEAD, then its header) and check it against the limits.")
-def validate(manifest: Path, sets: tuple[str, ...], simulate: bool, sheet: str | None, strict: bool,
-             check_urls: bool) -> None:
+def validate(manifest: Path, sets: tuple[str, ...], simulate: bool, allow_outside_paths: bool,
+             sheet: str | None, strict: bool, check_urls: bool) -> None:
     """Check MANIFEST without any network; print every problem (exit 2 if invalid)."""
-    request = RunRequest(manifest=manifest, sets=list(sets), simulate=simulate, sheet=sheet, strict=strict)
+    request = RunRequest(manifest=manifest, sets=list(sets), simulate=simulate, sheet=sheet, strict=strict,
+                         allow_outside_paths=allow_outside_paths)
     try:
         jobs, loaded = load_jobs(request)
         if check_urls:

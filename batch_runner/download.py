@@ -35,6 +35,7 @@ from .logs import event, retry_logger
 from .retry import download_retrying
 from .sheets import header_key
 from .transport import Transport
+from .urls import UnsafeUrlError, check_video_url, refuse_redirect
 
 __all__ = ["DEFAULT_TEMPLATE", "DownloadOptions", "Downloader", "plan_names", "safe_filename", "save"]
 
@@ -49,7 +50,9 @@ _RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 class DownloadOptions:
     """Where and how videos are saved. ``max_bytes``: size cap per video;
     ``attempts``: tries per video; ``timeout_s``: longest wait for data;
-    ``concurrency``: videos saved at once; ``backoff_base_s``: first retry wait."""
+    ``concurrency``: videos saved at once; ``backoff_base_s``: first retry wait;
+    ``trusted_hosts``: hosts allowed although local (the providers' own, e.g. a
+    simulator on 127.0.0.1; see urls.check_video_url)."""
 
     directory: Path
     template: str = DEFAULT_TEMPLATE
@@ -58,6 +61,7 @@ class DownloadOptions:
     timeout_s: float = 60.0
     concurrency: int = 4
     backoff_base_s: float = 1.0
+    trusted_hosts: frozenset[str] = frozenset()
 
 
 def safe_filename(text: str, fallback: str) -> str:
@@ -126,17 +130,30 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-async def save(transport: Transport, url: str, dest: Path, *, max_bytes: int, timeout_s: float = 60.0) -> int:
+async def save(transport: Transport, url: str, dest: Path, *, max_bytes: int, timeout_s: float = 60.0,
+               trusted_hosts: frozenset[str] = frozenset()) -> int:
     """One try at saving ``url`` as ``dest`` (resuming its ``.part``); returns bytes.
 
-    Raises DownloadError (``retryable`` for 5xx, 429, a short body) and
-    TransportError (connection refused or cut, timeout: the part is kept).
+    The URL must pass urls.check_video_url (http(s), no local address but
+    ``trusted_hosts``) and is fetched without following redirects.
+    Raises DownloadError (``retryable`` for 5xx, 429, a short body; not for a
+    refused URL or a redirect) and TransportError (connection refused or cut,
+    timeout: the part is kept).
     """
+    try:
+        check_video_url(url, trusted_hosts=trusted_hosts)
+    except UnsafeUrlError as exc:
+        raise DownloadError(str(exc)) from None
     part = dest.with_name(f".{dest.name}.part")
     have = part.stat().st_size if part.is_file() else 0
     headers = {"Range": f"bytes={have}-"} if have else {}
-    async with transport.stream("download", url, headers=headers, timeout_s=timeout_s) as resp:
+    async with transport.stream("download", url, headers=headers, timeout_s=timeout_s,
+                                allow_redirects=False) as resp:
         status, content_range = resp.status, resp.headers.get("content-range", "")
+        try:
+            refuse_redirect(status, resp.headers.get("location"))
+        except UnsafeUrlError as exc:
+            raise DownloadError(str(exc)) from None
         found = _RANGE.match(content_range)
         if status == 416 and have:
             if content_range.rpartition("/")[2] != str(have):  # else: the part is the whole file
@@ -246,7 +263,7 @@ class Downloader:
                                                        before_sleep=retry_logger(job_id, "download")):
                     with attempt:
                         size = await save(self.transport, url, dest, max_bytes=opts.max_bytes,
-                                          timeout_s=opts.timeout_s)
+                                          timeout_s=opts.timeout_s, trusted_hosts=opts.trusted_hosts)
         except (DownloadError, TransportError) as exc:
             message = exc.provider_message if isinstance(exc, TransportError) else str(exc)
             self.failed[job_id] = message

@@ -7,6 +7,7 @@
      ├── BudgetError        the plan costs more than --max-cost / --max-credits (exit status 4)
      ├── DownloadError      a finished video could not be saved (HTTP error, over the
      │                      size cap, a web page instead of a video); ``retryable``
+     ├── UnsafeUrlError     (urls.py, also a ValueError) a video URL we refuse to fetch
      └── ProviderError      a provider answered with an error, or could not be reached
           └── TransportError   no usable HTTP answer: connection refused or reset,
                                timeout, body too large; ``maybe_sent`` says whether the
@@ -16,12 +17,17 @@ A ProviderError carries data the retry policy reads: ``error_code`` (our own sho
 vocabulary, see ERROR_CODES), ``retryable``, ``http_status``, ``provider_code`` and
 ``provider_message`` (the provider's own), and ``retry_after`` (seconds or None).
 Foreign exceptions (aiohttp, json) are converted once, in transport.py and the
-adapters, with ``raise ... from exc``. No error message ever contains an API key.
+adapters, with ``raise ... from exc``. No error message ever contains an API key:
+ProviderError redacts every known key from the provider's text, and a Problem
+masks anything shaped like a key (keyscan.mask) when printed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from .keyscan import mask
+from .secrets import redact
 
 __all__ = [
     "ERROR_CODES",
@@ -76,18 +82,23 @@ class Problem:
     def __str__(self) -> str:
         field = f", field '{self.field}'" if self.field else ""
         tag = "" if self.severity == "error" else f"{self.severity}: "
-        return f"{self.where}{field}: {tag}{self.message}"
+        return mask(f"{self.where}{field}: {tag}{self.message}")
 
 
 class ManifestError(BatchRunnerError):
-    """A manifest with one or more errors; ``problems`` lists them all."""
+    """A manifest with one or more errors; ``problems`` lists them all (the
+    message shows the first MAX_SHOWN)."""
+
+    MAX_SHOWN = 200
 
     def __init__(self, problems: list[Problem]):
         self.problems = problems
         errors = [p for p in problems if p.severity == "error"]
+        more = len(problems) - self.MAX_SHOWN
         super().__init__(
             f"{len(errors)} problem(s) in the manifest:\n"
-            + "\n".join(f"  {p}" for p in problems)
+            + "\n".join(f"  {p}" for p in problems[: self.MAX_SHOWN])
+            + (f"\n  ... and {more} more" if more > 0 else "")
         )
 
 
@@ -132,6 +143,7 @@ class ProviderError(BatchRunnerError):
         provider_code: str = "",
         retry_after: float | None = None,
     ):
+        message, provider_code = redact(str(message))[:2000], redact(str(provider_code))[:100]
         self.provider = provider
         self.error_code = error_code
         self.provider_message = message

@@ -122,14 +122,15 @@ def expand(
             continue
         f = row.fields
         why = ""
+        outside = manifest.allow_outside_paths
         if f.get("provider") == "auto":
             ranked, why = route(f, settings, env, load)
             if not ranked:
                 problems.append(Problem(row.where, "provider", f"provider auto: {why}"))
                 continue
-            found, runnable = check_job(row.where, {**f, "provider": ranked}, manifest.base_dir)
+            found, runnable = check_job(row.where, {**f, "provider": ranked}, manifest.base_dir, outside)
         else:
-            found, runnable = check_job(row.where, f, manifest.base_dir)
+            found, runnable = check_job(row.where, f, manifest.base_dir, outside)
         problems += [p for p in found if p.severity == "error"]
         manifest.warnings += [p for p in found if p.severity != "error"]
         for name in runnable[:1]:

@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from . import limits
 from .camera import camera_warnings
 from .errors import ManifestError, Problem
 from .schema import JOB_FIELDS, document_problems, job_problems, matrix_problems
@@ -34,6 +35,7 @@ from .sheets import (
     read_table,
 )
 from .templates import combinations, describe_combination, fill_templates
+from .yaml_loader import load_yaml
 
 __all__ = ["Manifest", "ManifestRow", "load_manifest", "parse_overrides"]
 _TRUE = {"true", "yes", "y", "1", "on"}
@@ -70,6 +72,7 @@ class Manifest:
     warnings: list[Problem] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     sheet: Path | None = None
+    allow_outside_paths: bool = False  # image paths may leave the manifest's folder
 
     @property
     def base_dir(self) -> Path:
@@ -110,6 +113,8 @@ def _normalise(name: str, value: Any) -> Any:
         return value[0] if len(value) == 1 else value
     if name in ("provider", "model") and isinstance(value, str):
         return value.strip().lower()
+    if isinstance(value, float) and value.is_integer() and JOB_FIELDS.get(name, {}).get("type") == "integer":
+        return int(value)  # 6.0 -> 6: the same job (and job id) as 6
     return value
 
 
@@ -123,6 +128,7 @@ def _typo(key: str) -> str | None:
 
 
 def _check_row(row: ManifestRow, problems: list[Problem], found: list[Problem]) -> None:
+    found += limits.value_problems(row.where, {**row.fields, **row.extras})
     found += [
         Problem(row.where, key, f"unknown field; did you mean '{_typo(header_key(key))}'?")
         for key in (*row.fields, *row.extras)
@@ -170,34 +176,25 @@ def _split(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     return fields, extras
 
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: ~10x faster
-
-
-def _parse_yaml(text: str) -> tuple[Any, list[int]]:
-    """The document and the 1-based line of each item of its ``jobs`` list,
-    from one parse. Raises yaml.YAMLError."""
-    loader = _Loader(text)
-    try:
-        root = loader.get_single_node()
-        data = loader.construct_document(root) if root is not None else None
-    finally:
-        loader.dispose()
-    lines: list[int] = []
+def _yaml_lines(root: yaml.Node | None) -> list[int]:
+    """1-based line of each item of the top-level ``jobs`` list."""
     if isinstance(root, yaml.MappingNode):
         for key, value in root.value:
             if key.value == "jobs" and isinstance(value, yaml.SequenceNode):
-                lines = [item.start_mark.line + 1 for item in value.value]
-    return data, lines
+                return [item.start_mark.line + 1 for item in value.value]
+    return []
 
 
-def _load_yaml(path: Path, overrides: dict[str, Any], problems: list[Problem], sheet: str | None) -> Manifest:
-    text = path.read_text(encoding="utf-8-sig")
+def _load_yaml(path: Path, overrides: dict[str, Any], problems: list[Problem], sheet: str | None,
+               allow_outside: bool) -> Manifest:
+    text = limits.read_text(path, limits.MAX_YAML_BYTES)
     try:
-        data, lines = _parse_yaml(text)
+        data, root = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path.name}: line {mark.line + 1}" if mark else path.name
-        raise ManifestError([Problem(where, "", f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
+        what = getattr(exc, "problem", None) or str(exc).split("\n")[0]
+        raise ManifestError([Problem(where, "", f"not valid YAML: {what}")]) from None
     if not isinstance(data, dict):
         raise ManifestError([Problem(path.name, "", "a YAML manifest is a mapping with a 'jobs' list")])
     jobs, source = data.get("jobs"), data.get("source")
@@ -210,14 +207,25 @@ def _load_yaml(path: Path, overrides: dict[str, Any], problems: list[Problem], s
     if "source" not in data and (not isinstance(jobs, list) or not jobs):
         problems.append(Problem(path.name, "jobs", "a non-empty list of jobs (or a source sheet) is required"))
         raise ManifestError(problems)
+    if isinstance(jobs, list) and len(jobs) > limits.MAX_ROWS:
+        problems.append(Problem(path.name, "jobs", f"{len(jobs):,} jobs; at most {limits.MAX_ROWS:,}: split the manifest"))
+        raise ManifestError(problems)
+    lines = _yaml_lines(root)
     defaults = data.get("defaults") if isinstance(data.get("defaults"), dict) else {}
     base = {**{k: _normalise(k, v) for k, v in defaults.items()}, **overrides}
     matrix = data.get("matrix") if "matrix" in data and not matrix_problems(data["matrix"]) else None
     settings = data.get("providers") if isinstance(data.get("providers"), dict) else {}
+    problems += limits.value_problems(path.name, {
+        f"providers.{n}.{k}": v for n, s in settings.items() if isinstance(s, dict) for k, v in s.items()
+    })
     if "source" in data:
         if not isinstance(source, str) or problems:
             raise ManifestError(problems)
         sheet_path = path.parent / source
+        try:
+            limits.check_inside(source, path.parent, allow_outside)
+        except ValueError as exc:
+            raise ManifestError(problems + [Problem(path.name, "source", str(exc))]) from None
         if sheet_path.suffix.lower() not in (*CSV_SUFFIXES, *EXCEL_SUFFIXES) or not sheet_path.is_file():
             raise ManifestError(problems + [Problem(path.name, "source", f"no CSV or Excel sheet at {source} "
                                                     f"(relative to {path.name}; .csv, .tsv, .txt, .xlsx or .xlsm)")])
@@ -283,10 +291,12 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
 
 def load_manifest(
     path: str | Path, overrides: dict[str, Any] | None = None, *, strict: bool = True,
-    sheet: str | None = None,
+    sheet: str | None = None, allow_outside_paths: bool = False,
 ) -> Manifest:
     """Load and schema-check a manifest; ``overrides`` are ``--set`` defaults;
-    ``sheet`` names the workbook sheet to read (default: the first).
+    ``sheet`` names the workbook sheet to read (default: the first);
+    ``allow_outside_paths``: the source sheet and image paths may leave the
+    manifest's folder.
 
     Raises ManifestError listing every problem (file, row or line, field, what
     is allowed). With ``strict=False`` row problems are kept in
@@ -300,13 +310,15 @@ def load_manifest(
     problems: list[Problem] = []
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):
-        manifest = _load_yaml(path, overrides, problems, sheet)
+        manifest = _load_yaml(path, overrides, problems, sheet, allow_outside_paths)
     elif suffix in (*CSV_SUFFIXES, *EXCEL_SUFFIXES):
         manifest = _load_table(path, overrides, problems, sheet)
     else:
         raise ManifestError(
             [Problem(path.name, "", "unknown manifest type: use .yaml/.yml, .csv or .xlsx")]
         )
+    manifest.allow_outside_paths = allow_outside_paths
+    problems += limits.check_job_count(manifest.rows, path.name)
     manifest.problems = [p for p in problems if p.severity == "error"]
     manifest.warnings = _grouped([p for p in problems if p.severity != "error"])
     if strict and manifest.problems:

@@ -2,14 +2,22 @@
 
 Columns are listed in RESULT_COLUMNS and documented in README.md. The file is
 written with pandas to a temporary name and renamed, so a crash leaves the
-last complete file. Cells a spreadsheet would run as a formula are prefixed
-with ``'`` (OWASP CSV injection guidance); numeric columns stay numeric.
+last complete file.
+
+Safe to open in a spreadsheet (OWASP "CSV Injection"): every text cell and
+column name that starts with ``= + - @``, tab, carriage return or NUL gets a
+leading ``'`` (a plain number such as ``-5`` is left alone: it is no formula),
+every text cell is quoted (so a separator inside a cell cannot start a new
+cell in a spreadsheet set to another separator), and numeric columns stay
+unquoted numbers.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,17 +38,22 @@ RESULT_COLUMNS = [
 ]
 _NUMERIC = {"row", "variant", "duration", "cost_credits", "cost_usd", "attempts", "elapsed_s", "bytes"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 
 def _iso(ts: Any) -> str:
     if ts is None or ts == "":
         return ""
-    return datetime.fromtimestamp(float(ts), UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    try:
+        return datetime.fromtimestamp(float(ts), UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return ""  # not a time: never stop writing the results for it
 
 
 def safe_cell(value: Any) -> Any:
-    """A text cell made inert for spreadsheets: formula-like text gets a ``'``."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    """A text cell made inert for spreadsheets: formula-like text gets a ``'``;
+    other values (and text that is a plain number) are returned unchanged."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
         return "'" + value
     return value
 
@@ -97,7 +110,7 @@ def results_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     for col in frame.columns:
         if col not in _NUMERIC:
             frame[col] = frame[col].map(safe_cell)
-    return frame
+    return frame.rename(columns={c: safe_cell(c) for c in extras})
 
 
 def write_results(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
@@ -108,7 +121,7 @@ def write_results(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            frame.to_csv(fh, index=False)
+            frame.to_csv(fh, index=False, quoting=csv.QUOTE_NONNUMERIC)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -53,11 +53,13 @@ class RunOptions:
     ``retry_failed``: submit again the jobs that ended failed.
     ``resubmit_unknown``: submit again jobs whose submit answer was lost.
     ``checkpoint_every_s``: seconds between two calls of the checkpoint hook.
+    ``allow_outside_paths``: image paths may leave the manifest's folder.
     """
 
     retry_failed: bool = False
     resubmit_unknown: bool = False
     checkpoint_every_s: float = 30.0
+    allow_outside_paths: bool = False
 
 
 class _Moved(Exception):
@@ -242,9 +244,9 @@ class Runner:
             if refused:
                 self._finish(job, J.SKIPPED_BUDGET, "budget", "", refused)
                 return None
-        wired = job
-        image = to_wire(job.image, self.base_dir) if job.image else None
-        end_image = to_wire(job.end_image, self.base_dir) if job.end_image else None
+        wired, outside = job, self.options.allow_outside_paths
+        image = to_wire(job.image, self.base_dir, outside) if job.image else None
+        end_image = to_wire(job.end_image, self.base_dir, outside) if job.end_image else None
         if (image, end_image) != (job.image, job.end_image):
             wired = dataclasses.replace(job, image=image, end_image=end_image)
         request = slot.adapter.build_submit(wired)
@@ -293,7 +295,7 @@ class Runner:
             await self.journal.mark_submitting(job.job_id, slot.name, tried)
             try:
                 resp = await self.transport.send(slot.name, request, slot.settings.timeout_s)
-                task_id = slot.adapter.parse_submit(resp)
+                task_id = slot.adapter.read_submit(resp)
             except ProviderError as exc:
                 slot.observe(exc)
                 raise
@@ -331,11 +333,11 @@ class Runner:
 
     async def _poll_once(self, slot: Slot, task_id: str) -> TaskState:
         adapter, timeout = slot.adapter, slot.settings.timeout_s
-        state = adapter.parse_poll(await self.transport.send(slot.name, adapter.build_poll(task_id), timeout))
+        state = adapter.read_poll(await self.transport.send(slot.name, adapter.build_poll(task_id), timeout))
         hops = 0
         while state.follow_up is not None and hops < MAX_FOLLOW_UPS:
             hops += 1
-            state = adapter.parse_poll(await self.transport.send(slot.name, state.follow_up, timeout))
+            state = adapter.read_poll(await self.transport.send(slot.name, state.follow_up, timeout))
         return state
 
     def _record_state(self, job: Job, state: TaskState) -> None:

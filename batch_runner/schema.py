@@ -16,6 +16,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from .limits import short
+
 __all__ = ["JOB_FIELDS", "SETTING_FIELDS", "document_problems", "job_problems", "matrix_problems", "schema"]
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "manifest.schema.json"
@@ -48,21 +50,21 @@ def describe(error: Any, field: str = "") -> str:
     spec = error.schema if isinstance(error.schema, dict) else {}
     if error.validator == "anyOf" and field == "provider":
         names = ", ".join(schema()["$defs"]["provider_name"]["enum"])
-        return f"{error.instance!r} is not a provider or a list of providers. Allowed: {names}, auto."
+        return f"{short(error.instance)} is not a provider or a list of providers. Allowed: {names}, auto."
     if error.validator == "enum":
         allowed = ", ".join(str(v) for v in spec.get("enum", []))
-        return f"{error.instance!r} is not allowed. Allowed: {allowed}."
+        return f"{short(error.instance)} is not allowed. Allowed: {allowed}."
     if error.validator == "type":
         kind = spec.get("type")
         article = "an" if str(kind)[:1] in "aeiou" else "a"
-        return f"{error.instance!r} is not {article} {kind}. Use {article} {kind}."
+        return f"{short(error.instance)} is not {article} {kind}. Use {article} {kind}."
     if error.validator in ("maxLength", "minLength"):
         n = len(error.instance) if isinstance(error.instance, str) else 0
         lo, hi = spec.get("minLength", 0), spec.get("maxLength", "any")
         return f"has {n} characters; allowed: {lo} to {hi} characters."
     if error.validator in ("minimum", "maximum"):
-        return f"{error.instance!r} is out of range ({spec.get('minimum', '')}..{spec.get('maximum', '')})."
-    return error.message
+        return f"{short(error.instance)} is out of range ({spec.get('minimum', '')}..{spec.get('maximum', '')})."
+    return error.message[:300]
 
 
 def _field_problem(name: str, value: Any) -> str | None:
@@ -71,17 +73,36 @@ def _field_problem(name: str, value: Any) -> str | None:
     return None if error is None else describe(error, name)
 
 
-@cache
-def _memo_problem(name: str, kind: type, value: Any) -> str | None:
-    return _field_problem(name, value)
+#: text fields whose sub-schema only bounds the length: a string's validity (and
+#: its message, "has N characters") depends on its length alone
+_LENGTH_ONLY = {
+    name for name, spec in JOB_FIELDS.items()
+    if spec.get("type") == "string" and set(spec) <= {"type", "minLength", "maxLength", "description"}
+}
+_memo: dict[tuple[str, type, Any], str | None] = {}
+
+
+def _memo_problem(name: str, value: Any) -> str | None:
+    """_field_problem, memoised on the value, or on the length for length-only
+    text fields (so unique prompts do not fill the memo)."""
+    if isinstance(value, str) and name in _LENGTH_ONLY:
+        key: tuple[str, type, Any] = (name, str, len(value))
+    elif isinstance(value, (bool, int, float)) or (isinstance(value, str) and len(value) <= _MEMO_MAX_LEN):
+        key = (name, type(value), value)
+    else:
+        return _field_problem(name, value)
+    if key not in _memo:
+        if len(_memo) > 10_000:
+            _memo.clear()
+        _memo[key] = _field_problem(name, value)
+    return _memo[key]
 
 
 def job_problems(fields: dict[str, Any]) -> list[tuple[str, str]]:
     """(field, message) for every schema problem of one job (defaults applied)."""
     out = []
     for name, value in fields.items():
-        short = isinstance(value, (bool, int, float)) or (isinstance(value, str) and len(value) <= _MEMO_MAX_LEN)
-        message = _memo_problem(name, type(value), value) if short else _field_problem(name, value)
+        message = _memo_problem(name, value)
         if message:
             out.append((name, message))
     for name in REQUIRED:

@@ -4,8 +4,16 @@ or stream a file (``Transport.stream``: video downloads, image URL checks).
 Foreign errors become TransportError once, here: ``connection_error`` when the
 connection was refused before anything was sent (``maybe_sent=False``), or when
 it broke after sending (``maybe_sent=True``); ``timeout`` when no answer came
-in time (``maybe_sent=True``). Bodies are read up to ``MAX_BODY_BYTES``.
-Error texts never carry request headers (they hold API keys).
+in time (``maybe_sent=True``).
+
+Answers are untrusted: the whole exchange (connect, send, read) must end
+within ``timeout_s``; a body (after decompression) is read up to
+``MAX_BODY_BYTES`` and a longer one, or a Content-Length announcing one, is
+``bad_response``; redirects are not followed (an API answer never redirects,
+and following one could carry the key to another host). Error texts never
+carry request headers (they hold API keys): aiohttp's own exception, whose
+``request_info`` holds them, is not chained to ours; a summary of it (type and
+redacted message) is.
 """
 
 from __future__ import annotations
@@ -18,10 +26,15 @@ import aiohttp
 
 from .errors import TransportError
 from .providers.base import HttpRequest, HttpResponse
+from .secrets import redact
 
-__all__ = ["Transport", "Stream", "MAX_BODY_BYTES"]
+__all__ = ["Transport", "Stream", "MAX_BODY_BYTES", "ForeignError"]
 
 MAX_BODY_BYTES = 1 << 20  # 1 MiB: no provider JSON answer is near this
+
+
+class ForeignError(Exception):
+    """What a library error said (type and redacted text), without its data."""
 
 
 @dataclass
@@ -75,41 +88,35 @@ class Transport:
         timeout = aiohttp.ClientTimeout(total=timeout_s)
         try:
             async with self.session.request(
-                req.method, req.url, headers=req.headers, json=req.json, timeout=timeout
+                req.method, req.url, headers=req.headers, json=req.json, timeout=timeout,
+                allow_redirects=False,
             ) as resp:
-                body = await resp.content.read(MAX_BODY_BYTES + 1)
-                if len(body) > MAX_BODY_BYTES:
-                    raise TransportError(
-                        provider, "bad_response", "answer larger than 1 MiB", maybe_sent=True
-                    )
+                if (resp.content_length or 0) > MAX_BODY_BYTES:
+                    raise _too_large(provider)
+                body = await _read_capped(provider, resp)
                 headers = {k.lower(): v for k, v in resp.headers.items()}
                 return HttpResponse(resp.status, headers, body)
         except TransportError:
             raise
-        except TimeoutError as exc:
-            raise TransportError(
-                provider, "timeout", f"no answer within {timeout_s:g} s", maybe_sent=True
-            ) from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise TransportError(
-                provider, "connection_error", f"cannot connect: {exc.os_error}", maybe_sent=False
-            ) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise TransportError(
-                provider, "connection_error", f"connection broken: {type(exc).__name__}", maybe_sent=True
-            ) from exc
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
+            error, summary = _convert(provider, exc, timeout_s), _summary(exc)
+        raise error from summary  # outside the except: aiohttp's error is not chained
 
     @asynccontextmanager
     async def stream(self, label: str, url: str, *, method: str = "GET",
-                     headers: Mapping[str, str] | None = None, timeout_s: float = 60.0) -> AsyncIterator[Stream]:
+                     headers: Mapping[str, str] | None = None, timeout_s: float = 60.0,
+                     allow_redirects: bool = True) -> AsyncIterator[Stream]:
         """Open ``method url`` (no body) and yield its Stream whatever the status.
 
         ``timeout_s`` bounds connecting and each wait for data, not the whole
-        transfer. ``label`` names the caller in errors. Raises TransportError.
+        transfer. ``label`` names the caller in errors. With
+        ``allow_redirects=False`` (video downloads) a 3xx answer is yielded as
+        it is. Raises TransportError.
         """
         timeout = aiohttp.ClientTimeout(total=None, connect=timeout_s, sock_read=timeout_s)
         try:
-            resp = await self.session.request(method, url, headers=dict(headers or {}), timeout=timeout)
+            resp = await self.session.request(method, url, headers=dict(headers or {}), timeout=timeout,
+                                              allow_redirects=allow_redirects)
         except TimeoutError as exc:
             raise TransportError(label, "timeout", f"no answer within {timeout_s:g} s", maybe_sent=True) from exc
         except aiohttp.InvalidURL as exc:
@@ -123,3 +130,32 @@ class Transport:
             yield Stream(resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp, label)
         finally:
             resp.release()  # a connection with its body left unread is closed, not reused
+
+
+async def _read_capped(provider: str, resp: aiohttp.ClientResponse) -> bytes:
+    """The body, at most MAX_BODY_BYTES; TransportError beyond."""
+    chunks, size = [], 0
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _too_large(provider)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(provider: str) -> TransportError:
+    return TransportError(provider, "bad_response", "answer larger than 1 MiB", maybe_sent=True)
+
+
+def _summary(exc: BaseException) -> ForeignError:
+    return ForeignError(f"{type(exc).__name__}: {redact(str(exc))[:300]}")
+
+
+def _convert(provider: str, exc: BaseException, timeout_s: float) -> TransportError:
+    if isinstance(exc, TimeoutError):
+        return TransportError(provider, "timeout", f"no answer within {timeout_s:g} s", maybe_sent=True)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return TransportError(provider, "connection_error", f"cannot connect: {exc.os_error}", maybe_sent=False)
+    if isinstance(exc, aiohttp.InvalidURL):
+        return TransportError(provider, "connection_error", "cannot send: the base URL is not valid", maybe_sent=False)
+    return TransportError(provider, "connection_error", f"connection broken: {type(exc).__name__}", maybe_sent=True)

@@ -126,8 +126,9 @@ async def save_once(tmp_path, url, attempts):
     record = {"job_id": "0123456789abcdef", "status": "succeeded", "video_url": url}
     with Journal(tmp_path / "j.sqlite", lock=False) as journal:
         journal.add_jobs([job()])
-        downloader = Downloader(DownloadOptions(tmp_path / "videos", attempts=attempts, backoff_base_s=0.01),
-                                journal, {"0123456789abcdef": "v.mp4"})
+        options = DownloadOptions(tmp_path / "videos", attempts=attempts, backoff_base_s=0.01,
+                                  trusted_hosts=frozenset({"127.0.0.1"}))  # the test server's host
+        downloader = Downloader(options, journal, {"0123456789abcdef": "v.mp4"})
         (tmp_path / "videos").mkdir(exist_ok=True)
         async with Transport.open() as transport:
             downloader.transport = transport
@@ -169,8 +170,11 @@ async def test_server_ignoring_range_restarts_and_caps_and_404s_fail_cleanly(tmp
     (tmp_path / "j.sqlite").unlink()
     record = {"job_id": "0123456789abcdef", "status": "succeeded", "video_url": str(flaky.make_url("/v.mp4"))}
     with Journal(tmp_path / "j2.sqlite", lock=False) as journal:
-        capped = Downloader(DownloadOptions(tmp_path / "videos", max_bytes=1000), journal, {"0123456789abcdef": "v.mp4"})
-        gone = Downloader(DownloadOptions(tmp_path / "videos", attempts=3), journal, {"0123456789abcdef": "w.mp4"})
+        local = frozenset({"127.0.0.1"})  # the test server's host
+        capped = Downloader(DownloadOptions(tmp_path / "videos", max_bytes=1000, trusted_hosts=local), journal,
+                            {"0123456789abcdef": "v.mp4"})
+        gone = Downloader(DownloadOptions(tmp_path / "videos", attempts=3, trusted_hosts=local), journal,
+                          {"0123456789abcdef": "w.mp4"})
         async with Transport.open() as transport:
             capped.transport = gone.transport = transport
             await capped.finish([record])

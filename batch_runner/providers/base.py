@@ -9,11 +9,16 @@ Four methods (shared/STYLE.md): ``build_submit(job)``, ``parse_submit(resp)``,
 more request (MiniMax: ``file_id`` -> files/retrieve) returns a TaskState with
 ``follow_up`` set; the runner sends it at once and parses the answer with
 ``parse_poll`` again.
+
+Answers are untrusted: the runner calls ``read_submit`` / ``read_poll``, which
+run the parsers and check what they return (guard.py); only ProviderError
+leaves them.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -21,6 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ..catalog import ProviderInfo, catalog
 from ..errors import ProviderError
 from ..secrets import Secret
+from . import guard
 from .taxonomy import classify_http, failure_code
 
 if TYPE_CHECKING:
@@ -65,7 +71,7 @@ class HttpResponse:
         """The body parsed as JSON, or None when it is not JSON."""
         try:
             return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: [[[[...
             return None
 
 
@@ -150,6 +156,24 @@ class Adapter:
         answer is an error (the runner retries polls)."""
         raise NotImplementedError
 
+    # -- what the runner calls: the parsers, their output checked ----------------
+    def read_submit(self, resp: HttpResponse) -> str:
+        """``parse_submit``, the task id checked (guard.py); raises ProviderError only."""
+        return guard.checked_task_id(self, resp, self._parse(self.parse_submit, resp))
+
+    def read_poll(self, resp: HttpResponse) -> TaskState:
+        """``parse_poll``, the state checked (guard.py: video URL, times, texts);
+        raises ProviderError only."""
+        return guard.checked_state(self, resp, self._parse(self.parse_poll, resp))
+
+    def _parse(self, parse: Any, resp: HttpResponse) -> Any:
+        try:
+            return parse(resp)
+        except ProviderError:
+            raise
+        except Exception as exc:  # a hostile answer must never crash the run
+            raise guard.unexpected(self, resp, exc) from exc
+
     # -- helpers shared by adapters -------------------------------------------
     def url(self, path: str) -> str:
         """Absolute URL of ``path`` (which starts with /) on this provider."""
@@ -204,22 +228,28 @@ class Adapter:
         )
 
 
+MAX_RETRY_AFTER_S = 600.0
+
+
 def retry_after_s(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (seconds or HTTP date), or None."""
+    """Seconds to wait from a Retry-After header (seconds or HTTP date), at most
+    MAX_RETRY_AFTER_S; None when absent or not a finite time."""
     if not value:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    from datetime import datetime
-    from email.utils import parsedate_to_datetime
+        from datetime import datetime
+        from email.utils import parsedate_to_datetime
 
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        try:
+            when = parsedate_to_datetime(value)
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            seconds = (when - datetime.now(UTC)).total_seconds()
+        except (TypeError, ValueError, OverflowError, IndexError):
+            return None
+    if not math.isfinite(seconds):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return min(max(0.0, seconds), MAX_RETRY_AFTER_S)

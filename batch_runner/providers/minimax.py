@@ -30,6 +30,14 @@ _RUNNING = {"preparing", "queueing", "processing"}
 _FAILED = {"fail", "failed"}
 
 
+def _number(code: Any) -> int:
+    """A ``base_resp.status_code`` as an int (-1 when it is not a number)."""
+    try:
+        return int(code)
+    except (TypeError, ValueError, OverflowError):  # "x", {}, NaN, Infinity
+        return -1
+
+
 class MinimaxAdapter(Adapter):
     """MiniMax ``/v1/video_generation`` protocol (Bearer key, base_resp errors)."""
 
@@ -68,11 +76,7 @@ class MinimaxAdapter(Adapter):
 
     def base_resp_error(self, code: Any, msg: Any) -> ProviderError:
         """ProviderError for a non-zero ``base_resp.status_code``."""
-        try:
-            num = int(code)
-        except (TypeError, ValueError):
-            num = -1
-        error_code, retryable = MINIMAX_CODES.get(num, ("provider_error", False))
+        error_code, retryable = MINIMAX_CODES.get(_number(code), ("provider_error", False))
         return ProviderError(
             self.name,
             error_code,
@@ -121,7 +125,7 @@ class MinimaxAdapter(Adapter):
             msg = dig(body, "base_resp", "status_msg") or "task failed"
             error_code = "task_failed"
             if code not in (0, None):
-                error_code = MINIMAX_CODES.get(int(code), ("task_failed", False))[0]
+                error_code = MINIMAX_CODES.get(_number(code), ("task_failed", False))[0]
                 if error_code not in ("content_policy",):
                     error_code = "task_failed"
             return TaskState(FAILED, error_code=error_code, provider_code=str(code or ""), message=str(msg))

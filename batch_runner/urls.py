@@ -1,0 +1,88 @@
+"""Which video URLs we accept from a provider, and fetch.
+
+A provider's answer is untrusted input. ``check_video_url(url)`` returns the
+URL unchanged when it is safe to record and to download, and raises
+UnsafeUrlError otherwise. It refuses:
+
+- anything but ``http://`` and ``https://`` (``file:``, ``ftp:``, ``data:``,
+  ``javascript:``, a bare path), a URL without a host, or with ``user:pass@``;
+- control characters or spaces, and URLs longer than MAX_URL_CHARS;
+- a host that is ``localhost`` or an IP literal that is not a public address
+  (loopback, private, link-local such as 169.254.169.254, multicast,
+  unspecified), unless it is one of ``trusted_hosts``: the hosts of the
+  providers' own base URLs, so a simulator or proxy on 127.0.0.1 keeps working.
+  Host names are not resolved (a public name that resolves to a private
+  address is not caught here).
+
+Downloads (download.py) call ``check_video_url`` before each request, send it
+with ``allow_redirects=False`` and pass the answer to ``refuse_redirect``: a
+redirect could lead anywhere, including back to a local address.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Collection
+from urllib.parse import urlsplit
+
+from .errors import BatchRunnerError
+
+__all__ = ["MAX_URL_CHARS", "UnsafeUrlError", "check_video_url", "refuse_redirect"]
+
+MAX_URL_CHARS = 8192
+
+
+class UnsafeUrlError(BatchRunnerError, ValueError):
+    """A URL we refuse to record or fetch; the message says why."""
+
+
+def _local_host(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        try:  # the forms a resolver also reads as IPv4: 2130706433, 0x7f.1, 127.1
+            ip = ipaddress.ip_address(socket.inet_aton(host))
+        except (OSError, ValueError):
+            return False  # a name: not resolved here
+    return not ip.is_global or ip.is_multicast
+
+
+def check_video_url(url: object, *, trusted_hosts: Collection[str] = ()) -> str:
+    """``url`` if it is an http(s) URL to a public host (or one of ``trusted_hosts``).
+
+    Raises UnsafeUrlError naming what is wrong (the URL is quoted cut to 100
+    characters).
+    """
+    if not isinstance(url, str) or not url:
+        raise UnsafeUrlError(f"the video URL is not text: {type(url).__name__}")
+    shown = url[:100]
+    if len(url) > MAX_URL_CHARS:
+        raise UnsafeUrlError(f"the video URL has {len(url)} characters (at most {MAX_URL_CHARS}): {shown}...")
+    if any(ord(c) <= 0x20 or 0x7F <= ord(c) <= 0x9F for c in url):
+        raise UnsafeUrlError(f"the video URL contains spaces or control characters: {shown!r}")
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:
+        raise UnsafeUrlError(f"the video URL cannot be parsed ({exc}): {shown!r}") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise UnsafeUrlError(f"only http(s) video URLs are accepted, not {parts.scheme or 'a bare path'}: {shown!r}")
+    if not host:
+        raise UnsafeUrlError(f"the video URL has no host: {shown!r}")
+    if parts.username is not None or parts.password is not None:
+        raise UnsafeUrlError("the video URL carries a user name or password: refused")
+    if _local_host(host) and host not in {h.lower() for h in trusted_hosts}:
+        raise UnsafeUrlError(f"the video URL points at a local or private address ({host}): refused")
+    return url
+
+
+def refuse_redirect(status: int, location: str | None = None) -> None:
+    """Raise UnsafeUrlError when a download answer is a redirect (HTTP 3xx):
+    send downloads with ``allow_redirects=False`` and call this on the answer."""
+    if 300 <= status < 400:
+        where = f" to {location[:100]!r}" if location else ""
+        raise UnsafeUrlError(f"the video URL redirects (HTTP {status}){where}: redirects are refused")

@@ -1,0 +1,165 @@
+"""API keys never leak: not into results, the journal, logs, or exception texts,
+even when providers fail, retry, refuse the key or echo it back."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import traceback
+import uuid
+
+import pandas as pd
+import yaml
+from aiohttp import web
+from click.testing import CliRunner
+
+from batch_runner.errors import ProviderError, TransportError
+from batch_runner.providers import ADAPTERS, HttpRequest, HttpResponse
+from batch_runner.secrets import Secret
+from batch_runner.settings import resolve_settings
+from batch_runner.simulator import ProviderSimConfig, SimConfig, running_simulator
+from batch_runner.transport import Transport
+
+PROVIDERS = ("minimax", "gptge", "gccai", "gptproto", "apiinone", "apiframe")
+
+
+def _texts(exc: BaseException) -> str:
+    """Everything an exception can show: its traceback with every chained
+    exception, and the repr of each exception in the chain."""
+    out = "".join(traceback.format_exception(exc))
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        out += repr(exc) + repr(getattr(exc, "__dict__", ""))
+        exc = exc.__cause__ or exc.__context__
+    return out
+
+
+async def _echo_app(seen: list[str]) -> web.Application:
+    """A gptproto-shaped provider that answers 401 and echoes the key it got."""
+
+    async def submit(request: web.Request) -> web.Response:
+        auth = request.headers.get("Authorization", "")
+        seen.append(auth)
+        return web.json_response({"error": {"code": "invalid_api_key", "message": f"bad key {auth}"}}, status=401)
+
+    app = web.Application()
+    app.router.add_post("/api/v3/minimax/{model}/{scene}", submit)
+    return app
+
+
+async def test_keys_never_reach_results_journal_logs_or_errors(tmp_path, aiohttp_server):
+    key = f"sk-LEAKCANARY-{uuid.uuid4().hex}"
+    sim_cfg = SimConfig(providers={
+        "minimax": ProviderSimConfig(api_key=key, generation_s=0.2, rate_limit_rate=0.3, retry_after_s=0.05),
+        "gptge": ProviderSimConfig(api_key=key, generation_s=0.2, error_rate=0.3, truncated_rate=0.1),
+        "gccai": ProviderSimConfig(api_key=key, generation_s=0.2, html_error_rate=0.3),
+        "apiinone": ProviderSimConfig(api_key=key, generation_s=0.2, fail_rate=0.5),
+        "apiframe": ProviderSimConfig(api_key="not-the-key-we-send", generation_s=0.2),  # 401 for us
+    })
+    echoed: list[str] = []
+    echo = await aiohttp_server(await _echo_app(echoed))
+    fast = {"rpm": 6000, "poll_interval_s": 0.05, "typical_generation_s": 0.2, "max_attempts": 3,
+            "backoff_base_s": 0.05}
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(yaml.safe_dump({
+        "providers": {p: fast for p in PROVIDERS},
+        "jobs": [{"prompt": f"shot {i} on {p}", "provider": p} for p in PROVIDERS if p != "apiinone" for i in range(3)]
+        + [{"prompt": f"shot {i}", "provider": "apiinone", "image": "https://cdn.example.com/a.png"} for i in range(3)]
+        + [{"prompt": "refused [[REJECT]]", "provider": p} for p in ("minimax", "gccai")],
+    }))
+    async with running_simulator(sim_cfg, host="127.0.0.1", port=0) as sim:
+        env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+        for name in PROVIDERS:
+            env[f"{name.upper()}_API_KEY"] = key
+            env[f"{name.upper()}_BASE_URL"] = sim.url(name)
+        env["GPTPROTO_BASE_URL"] = str(echo.make_url("")).rstrip("/")
+        code = ("import logging, sys; logging.basicConfig(level=logging.DEBUG, stream=sys.stderr); "
+                "from batch_runner.cli import main; main()")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", code, "run", str(manifest), "-o", str(tmp_path / "results.csv"),
+            cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
+        requests = sim.state.requests
+    assert proc.returncode == 1, stderr.decode()[-2000:]
+    # the run met what it should: refused keys, rate limits and retries, failures, an echo of the key
+    df = pd.read_csv(tmp_path / "results.csv", dtype=str, keep_default_na=False)
+    assert set(df[df.provider == "apiframe"].error_code) == {"auth"}
+    assert set(df[df.provider == "gptproto"].error_code) == {"auth"}
+    assert "content_policy" in set(df.error_code) and "succeeded" in set(df.status)
+    assert any(r.reason == "rate_limit" for r in requests) and any(r.reason == "auth" for r in requests)
+    assert echoed and key in echoed[0]  # the provider saw the key and sent it back
+    assert (df[df.provider == "gptproto"].error_message.str.contains(r"\*\*\*")).all()
+    # ... and the key is nowhere: not in any file the run wrote, nor in what it printed
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and p != manifest]
+    assert {p.name for p in files} >= {"results.csv", "results.journal.sqlite"}
+    for path in files:
+        assert key.encode() not in path.read_bytes(), path.name
+    assert key.encode() not in stdout + stderr
+    assert b"DEBUG" in stderr or b"INFO" in stderr  # logging was on
+
+
+async def test_exception_texts_never_carry_the_key(aiohttp_server, unused_tcp_port):
+    key = f"sk-LEAKCANARY-{uuid.uuid4().hex}"
+    # a provider that echoes the key in its error
+    adapter = ADAPTERS["gptproto"]("https://example.test", Secret(key))
+    body = json.dumps({"error": {"code": key, "message": f"invalid key {key}"}}).encode()
+    try:
+        adapter.read_submit(HttpResponse(401, {}, body))
+    except ProviderError as exc:
+        assert key not in _texts(exc) and "***" in exc.provider_message
+    # connection refused, a garbage HTTP answer (aiohttp's error holds the request headers), a timeout
+    garbage = await asyncio.start_server(_garbage, "127.0.0.1", 0)
+    port = garbage.sockets[0].getsockname()[1]
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(5)
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_get("/slow", slow)
+    server = await aiohttp_server(app)
+    urls = [f"http://127.0.0.1:{unused_tcp_port}/x", f"http://127.0.0.1:{port}/x", str(server.make_url("/slow"))]
+    async with Transport.open() as transport:
+        for url in urls:
+            req = HttpRequest("GET", url, {"Authorization": f"Bearer {key}", "X-API-Key": key})
+            try:
+                await transport.send("gccai", req, 0.5)
+                raise AssertionError("no error")
+            except TransportError as exc:
+                assert key not in _texts(exc), url
+    garbage.close()
+    # what prints itself never shows the key
+    settings = resolve_settings(None, {"MINIMAX_API_KEY": key})["minimax"]
+    for obj in (Secret(key), settings, adapter, adapter.build_poll("abc"), HttpRequest("GET", "x", {"a": key})):
+        assert key not in repr(obj) and key not in str(obj)
+
+
+async def _garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.read(4096)
+    writer.write(b"HTTP/1.1 abc\r\nno headers here\r\n\r\n")
+    await writer.drain()
+    writer.close()
+
+
+def test_keys_come_from_a_dotenv_file_and_the_environment_wins(tmp_path, monkeypatch):
+    for name in PROVIDERS:
+        monkeypatch.delenv(f"{name.upper()}_API_KEY", raising=False)
+    monkeypatch.setenv("GCCAI_API_KEY", "from-the-environment-0001")  # restored after the test
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("MINIMAX_API_KEY=from-dotenv-key-000000001\nGCCAI_API_KEY=from-dotenv-key-000000002\n")
+    (tmp_path / ".env").chmod(0o644)
+    (tmp_path / "m.csv").write_text("prompt,provider\nhello,minimax\nhello,gccai\n")
+    from batch_runner.cli import main
+
+    result = CliRunner().invoke(main, ["validate", "m.csv"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output  # both keys found: no "no API key" problem
+    assert "m.csv: valid" in result.output
+    assert ".env can be read by other users; protect your keys with: chmod 600 .env" in result.output
+    assert os.environ["GCCAI_API_KEY"] == "from-the-environment-0001"
+    assert os.environ["MINIMAX_API_KEY"] == "from-dotenv-key-000000001"
+    assert "from-dotenv" not in result.output
+    (tmp_path / ".env").chmod(0o600)
+    assert "chmod" not in CliRunner().invoke(main, ["validate", "m.csv"]).output
