@@ -21,19 +21,21 @@ flight at once can never both take the last room under a cap.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import journal as J
-from .errors import BudgetError
+from .catalog import catalog
+from .errors import BudgetError, ConfigError
 from .pricing import Cost, video_cost
 
 if TYPE_CHECKING:
     from .plan import Plan
     from .settings import ProviderSettings
 
-__all__ = ["Budget", "check_estimate"]
+__all__ = ["Budget", "check_estimate", "parse_amount", "parse_credit_caps"]
 
 _EPS = 1e-9
 
@@ -134,11 +136,12 @@ class Budget:
         """The caps and what is spent and committed against them, printable."""
         out = []
         if self.max_usd is not None:
-            out.append(f"  budget: ${self.spent_usd:.2f} spent, ${self.committed_usd:.2f} committed "
+            committed = max(0.0, self.committed_usd)  # not -0.00 after float sums
+            out.append(f"  budget: ${self.spent_usd:.2f} spent, ${committed:.2f} committed "
                        f"(in flight or unknown), of --max-cost ${self.max_usd:.2f}")
         for provider, cap in self.max_credits.items():
             out.append(f"  budget: {self.spent_credits.get(provider, 0.0):g} {provider} credits spent, "
-                       f"{self.committed_credits.get(provider, 0.0):g} committed, of --max-credits "
+                       f"{max(0.0, self.committed_credits.get(provider, 0.0)):g} committed, of --max-credits "
                        f"{provider}={cap:g}")
         return out
 
@@ -185,3 +188,30 @@ def check_estimate(estimate: Plan, budget: Budget) -> None:
             earlier = f" on top of {before:g} spent or in flight by earlier runs" if before else ""
             raise BudgetError(f"the plan uses {credits:g} {provider} credits{earlier}, over --max-credits "
                               f"{provider}={cap:g}: raise the cap, {fit}")
+
+
+def parse_amount(text: str) -> float:
+    """A cap (USD or credits): a finite number >= 0; ``nan`` would compare as
+    never exceeded. Raises ValueError."""
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(text)
+    return value
+
+
+def parse_credit_caps(pairs: Iterable[str]) -> dict[str, float]:
+    """``--max-credits PROVIDER=N`` pairs as provider -> credits. Raises
+    ConfigError for a provider that does not price in credits or a bad N."""
+    caps = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        info = catalog().get(name.strip())
+        try:
+            caps[name.strip()] = parse_amount(value)
+        except ValueError:
+            info = None
+        if info is None or info.price_unit != "credits":
+            credit_priced = [n for n, i in catalog().items() if i.price_unit == "credits"]
+            raise ConfigError(f"--max-credits {pair}: use PROVIDER=N, N >= 0, with a credit-priced provider "
+                              f"({', '.join(credit_priced)})")
+    return caps

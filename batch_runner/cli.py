@@ -9,7 +9,6 @@ stopped by SIGINT / SIGTERM (results written, in-flight tasks kept).
 from __future__ import annotations
 
 import asyncio
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from .app import (
     execute,
     load_jobs,
 )
+from .budget import parse_amount, parse_credit_caps
 from .download import DEFAULT_TEMPLATE
 from .errors import BudgetError, ConfigError, ManifestError, StateLockedError
 from .secrets import load_env_file
@@ -74,20 +74,11 @@ _strict_option = click.option("--strict", is_flag=True,
                               help="Refuse the manifest when it has warnings (e.g. an unknown camera command).")
 
 
-def _amount(text: str) -> float:
-    """A cap: a finite number >= 0 (``nan`` would compare as never exceeded).
-    Raises ValueError."""
-    value = float(text)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(text)
-    return value
-
-
 def _max_cost(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
     if value is None:
         return None
     try:
-        return _amount(value)
+        return parse_amount(value)
     except ValueError:
         raise click.BadParameter(f"{value!r}: use an amount in USD, e.g. --max-cost 25") from None
 
@@ -133,7 +124,7 @@ def run(manifest: Path, output: Path, state: Path | None, sets: tuple[str, ...],
     """Run every job of MANIFEST and write the results CSV."""
     _setup_logging(quiet, log_format, verbose)
     try:
-        credit_caps = _credit_caps(max_credits)
+        credit_caps = parse_credit_caps(max_credits)
     except ConfigError as exc:
         _fail(exc, EXIT_USAGE)
     request = RunRequest(
@@ -159,25 +150,6 @@ def run(manifest: Path, output: Path, state: Path | None, sets: tuple[str, ...],
     except BudgetError as exc:
         _fail(exc, EXIT_BUDGET)
     sys.exit(status)
-
-
-def _credit_caps(pairs: tuple[str, ...]) -> dict[str, float]:
-    """``PROVIDER=N`` pairs as a dict; raises ConfigError."""
-    from .catalog import catalog
-
-    caps = {}
-    for pair in pairs:
-        name, _, value = pair.partition("=")
-        info = catalog().get(name.strip())
-        try:
-            caps[name.strip()] = _amount(value)
-        except ValueError:
-            info = None
-        if info is None or info.price_unit != "credits":
-            credit_priced = [n for n, i in catalog().items() if i.price_unit == "credits"]
-            raise ConfigError(f"--max-credits {pair}: use PROVIDER=N with a credit-priced provider "
-                              f"({', '.join(credit_priced)})")
-    return caps
 
 
 @main.command()
