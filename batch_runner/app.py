@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .budget import Budget
+from .budget import Budget, check_estimate
 from .download import DEFAULT_TEMPLATE, Downloader, DownloadOptions, plan_names
-from .errors import BudgetError, ManifestError
+from .errors import ManifestError
 from .jobs import Job, expand
 from .journal import Journal
 from .logs import event, job_event
@@ -105,14 +105,16 @@ def _environ(request: RunRequest, sim_url: str | None = None) -> dict[str, str]:
     return env
 
 
-def load_jobs(request: RunRequest, environ: Mapping[str, str] | None = None) -> tuple[list[Job], Manifest]:
+def load_jobs(request: RunRequest, environ: Mapping[str, str] | None = None, *,
+              need_keys: bool = True) -> tuple[list[Job], Manifest]:
     """Load, check and expand the manifest. Raises ManifestError (with
-    ``strict``, also for warnings such as an unknown camera command)."""
+    ``strict``, also for warnings such as an unknown camera command; without
+    ``need_keys``, a missing API key is a warning)."""
     env = environ if environ is not None else _environ(request)
     remember_keys(env)  # so a key pasted into the manifest is recognised, and redacted
     manifest = load_manifest(request.manifest, parse_overrides(request.sets), strict=False, sheet=request.sheet,
                              allow_outside_paths=request.allow_outside_paths)
-    jobs = expand(manifest, env)
+    jobs = expand(manifest, env, need_keys=need_keys)
     if request.strict and manifest.warnings:
         raise ManifestError([dataclasses.replace(p, severity="error") for p in manifest.warnings])
     return jobs, manifest
@@ -159,11 +161,12 @@ async def _simulator(request: RunRequest, manifest: Manifest) -> AsyncIterator[s
         yield sim.base_url
 
 
-def plan_manifest(request: RunRequest) -> Plan:
-    """The plan of every job of the manifest (no network, no journal).
+def plan_manifest(request: RunRequest) -> tuple[Plan, Manifest]:
+    """The plan of every job of the manifest (no network, no journal; a
+    missing API key is a warning in ``manifest.warnings``), and the manifest.
     Raises ManifestError."""
-    jobs, manifest = load_jobs(request)
-    return make_plan(jobs, resolve_settings(manifest.provider_settings, _environ(request)))
+    jobs, manifest = load_jobs(request, need_keys=False)
+    return make_plan(jobs, resolve_settings(manifest.provider_settings, _environ(request))), manifest
 
 
 def dry_run_counts(request: RunRequest) -> dict[str, int]:
@@ -182,26 +185,6 @@ def dry_run_counts(request: RunRequest) -> dict[str, int]:
             key = {"submitted": "in_flight", "pending": "new", "submitting": "unknown"}.get(status, status)
             counts[key] = counts.get(key, 0) + 1
     return counts
-
-
-def check_estimate(estimate: Plan, budget: Budget) -> None:
-    """Refuse to start a run whose plan exceeds a cap. Raises BudgetError."""
-    if budget.max_usd is not None:
-        if estimate.unknown_usd:
-            unknown = [p.provider for p in estimate.providers.values() if p.unknown_usd]
-            raise BudgetError(
-                f"--max-cost ${budget.max_usd:.2f}: {estimate.unknown_usd} job(s) on {', '.join(unknown)} have no "
-                "known USD price (set usd_per_credit under providers: for credit-priced providers), "
-                "or run with --fit-budget to run only what fits")
-        if estimate.usd > budget.max_usd + 1e-9:
-            raise BudgetError(
-                f"the plan costs ${estimate.usd:.2f}, over --max-cost ${budget.max_usd:.2f}: "
-                "raise the cap, or run with --fit-budget to run jobs in order until the cap")
-    for provider, cap in budget.max_credits.items():
-        credits = estimate.providers[provider].credits if provider in estimate.providers else 0.0
-        if credits > cap + 1e-9:
-            raise BudgetError(f"the plan uses {credits:g} {provider} credits, over --max-credits {provider}={cap:g}: "
-                              "raise the cap, or run with --fit-budget")
 
 
 async def execute(request: RunRequest) -> int:
@@ -238,9 +221,11 @@ async def execute(request: RunRequest) -> int:
             runner = Runner(jobs, settings, journal, None, base_dir=manifest.base_dir,  # type: ignore[arg-type]
                             options=options, checkpoint=checkpoint, budget=budget)
             _, fresh, done = runner.prepare()
-            estimate = make_plan(fresh, settings)
-            if budget.active and not request.fit_budget:
-                check_estimate(estimate, budget)
+            estimate = make_plan(fresh, settings)  # this run's submits
+            if budget.active:
+                budget.seed(current(), settings)  # earlier runs of this journal count
+                if not request.fit_budget:
+                    check_estimate(estimate, budget)
             progress = Progress(len(jobs), len(done), enabled=not request.quiet, bar=request.log_format == "text")
             downloader = None
             if request.download:
@@ -267,14 +252,14 @@ async def execute(request: RunRequest) -> int:
         old = sum(1 for r in journal.records() if r["job_id"] not in ids)
     if request.report:
         write_report(request.output, request.report)
-    summary = summarize(records, time.monotonic() - started, estimate)
-    lines = summary.lines()
+    summary = summarize(records, time.monotonic() - started, make_plan(jobs, settings), estimate.wall_s)
+    lines = summary.lines() + budget.lines()
     if downloader:
         lines.append(f"  downloads: {downloader.saved} saved, {downloader.kept} already there, "
                      f"{len(downloader.failed)} failed, in {request.download}")
     cost = {p: {k: round(v, 6) for k, v in c.items()} for p, c in summary.cost.items()}
     event("summary", "\n".join(lines), by_status=summary.by_status, cost=cost, wall_s=round(summary.wall_s, 3),
-          downloads_failed=len(downloader.failed) if downloader else None)
+          plan=summary.estimate.as_dict()["total"], downloads_failed=len(downloader.failed) if downloader else None)
     if old:
         log.warning("%d job(s) in the journal are no longer in the manifest "
                  "(see `batch-runner results %s`)", old, state)

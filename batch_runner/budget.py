@@ -1,30 +1,51 @@
-"""Budget caps for one run: a USD cap (``--max-cost``) and credit caps per provider
+"""Budget caps: a USD cap (``--max-cost``) and credit caps per provider
 (``--max-credits PROVIDER=N``).
 
+A cap covers every job of the manifest in the run's journal, not one
+invocation: what earlier runs on the same journal spent (succeeded jobs,
+charged failures) counts as spent, and their tasks still in flight or
+``unknown`` (possibly paid) count as committed. So running the same command
+again after a crash or a Ctrl-C never spends past the cap.
+
 A job's cost is known before its submit (pricing.py). Before each submit the
-runner reserves it; the reservation is refused when spent + committed + this
-cost would pass a cap, and the job ends ``skipped_budget``. A reservation
-becomes spent when the video succeeds (or the provider charges failures), is
-released when the provider surely did not take the job or refunds a failure,
-and stays committed when the outcome is unknown (possibly paid). Tasks resumed
-from an earlier run were paid for by that run and do not count here.
+runner calls ``reserve``; it is refused when spent + committed + this cost
+would pass a cap, and the job ends ``skipped_budget``. ``settle`` turns a
+reservation into spent when the video succeeds (or the provider charges
+failures: ``charges_failed`` in data/providers.yaml), and releases it when the
+provider surely did not take the job or refunds a failure. A submit whose
+answer was lost stays committed. One event loop calls these methods: each is
+synchronous (no await between the check and the commit), so two submits in
+flight at once can never both take the last room under a cap.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from .pricing import Cost
+from . import journal as J
+from .catalog import catalog
+from .errors import BudgetError, ConfigError
+from .pricing import Cost, video_cost
 
-__all__ = ["Budget"]
+if TYPE_CHECKING:
+    from .plan import Plan
+    from .settings import ProviderSettings
+
+__all__ = ["Budget", "check_estimate", "parse_amount", "parse_credit_caps"]
 
 _EPS = 1e-9
 
 
 @dataclass
 class Budget:
-    """Caps and running totals. ``max_usd`` None: no USD cap."""
+    """Caps and running totals: ``max_usd`` (None: no USD cap), ``max_credits``
+    (provider -> credits); spent and committed USD and credits per provider;
+    ``earlier_unknown_usd``: jobs of earlier runs, paid or possibly paid,
+    whose USD price is unknown."""
 
     max_usd: float | None = None
     max_credits: Mapping[str, float] = field(default_factory=dict)
@@ -32,12 +53,17 @@ class Budget:
     committed_usd: float = 0.0
     spent_credits: dict[str, float] = field(default_factory=dict)
     committed_credits: dict[str, float] = field(default_factory=dict)
+    earlier_unknown_usd: dict[str, int] = field(default_factory=dict)
     _held: dict[str, tuple[str, Cost]] = field(default_factory=dict)
 
     @property
     def active(self) -> bool:
         """True when any cap is set."""
         return self.max_usd is not None or bool(self.max_credits)
+
+    def used_credits(self, provider: str) -> float:
+        """Credits of ``provider`` spent or committed."""
+        return self.spent_credits.get(provider, 0.0) + self.committed_credits.get(provider, 0.0)
 
     def reserve(self, job_id: str, provider: str, cost: Cost) -> str | None:
         """Hold ``cost`` for a submit; returns why not (a sentence) or None."""
@@ -52,15 +78,19 @@ class Budget:
                         f"over --max-cost ${self.max_usd:.2f}")
         cap = self.max_credits.get(provider)
         if cap is not None:
-            used = self.spent_credits.get(provider, 0.0) + self.committed_credits.get(provider, 0.0)
             if cost.credits is None:
-                return f"{provider} does not price in credits: --max-credits {provider}=N cannot cap it"
-            if used + cost.credits > cap + _EPS:
-                return f"would take {provider} to {used + cost.credits:g} credits, over --max-credits {provider}={cap:g}"
-        self._held[job_id] = (provider, cost)
+                return f"{provider} publishes no credit price for this video: it cannot be sent under --max-credits"
+            used = self.used_credits(provider) + cost.credits
+            if used > cap + _EPS:
+                return f"would take {provider} to {used:g} credits, over --max-credits {provider}={cap:g}"
+        self.hold(job_id, provider, cost)
+        return None
+
+    def hold(self, key: str, provider: str, cost: Cost) -> None:
+        """Commit ``cost`` under ``key`` without checking the caps."""
+        self._held[key] = (provider, cost)
         self.committed_usd += cost.usd or 0.0
         self.committed_credits[provider] = self.committed_credits.get(provider, 0.0) + (cost.credits or 0.0)
-        return None
 
     def settle(self, job_id: str, paid: bool) -> None:
         """End a reservation: ``paid`` moves it to spent, otherwise it is released."""
@@ -71,5 +101,117 @@ class Budget:
         self.committed_usd -= cost.usd or 0.0
         self.committed_credits[provider] -= cost.credits or 0.0
         if paid:
-            self.spent_usd += cost.usd or 0.0
-            self.spent_credits[provider] = self.spent_credits.get(provider, 0.0) + (cost.credits or 0.0)
+            self._spend(provider, cost)
+
+    def _spend(self, provider: str, cost: Cost) -> None:
+        self.spent_usd += cost.usd or 0.0
+        self.spent_credits[provider] = self.spent_credits.get(provider, 0.0) + (cost.credits or 0.0)
+
+    def seed(self, records: Iterable[dict[str, Any]], settings: Mapping[str, ProviderSettings]) -> None:
+        """Count what earlier runs left in the journal (``records``: the
+        manifest's journal records): paid jobs as spent, tasks in flight as
+        committed (settled when this run finishes them), ``unknown`` submits
+        as committed for good."""
+        for r in records:
+            status, provider = r.get("status"), r.get("provider")
+            if provider not in settings:
+                continue
+            charged = r.get("cost_usd") is not None or r.get("cost_credits") is not None
+            resumed = status == J.SUBMITTED or (status == J.FAILED and r.get("error_code") == "timeout"
+                                                and r.get("task_id"))
+            if not (status == J.SUCCEEDED or resumed or status in (J.UNKNOWN, J.SUBMITTING)
+                    or (status == J.FAILED and charged)):
+                continue
+            cost = _record_cost(r, settings[provider])
+            if cost.usd is None:
+                self.earlier_unknown_usd[provider] = self.earlier_unknown_usd.get(provider, 0) + 1
+            if resumed:
+                self.hold(r["job_id"], provider, cost)
+            elif status in (J.UNKNOWN, J.SUBMITTING):
+                self.hold(f"{r['job_id']} (earlier submit)", provider, cost)
+            else:
+                self._spend(provider, cost)
+
+    def lines(self) -> list[str]:
+        """The caps and what is spent and committed against them, printable."""
+        out = []
+        if self.max_usd is not None:
+            committed = max(0.0, self.committed_usd)  # not -0.00 after float sums
+            out.append(f"  budget: ${self.spent_usd:.2f} spent, ${committed:.2f} committed "
+                       f"(in flight or unknown), of --max-cost ${self.max_usd:.2f}")
+        for provider, cap in self.max_credits.items():
+            out.append(f"  budget: {self.spent_credits.get(provider, 0.0):g} {provider} credits spent, "
+                       f"{max(0.0, self.committed_credits.get(provider, 0.0)):g} committed, of --max-credits "
+                       f"{provider}={cap:g}")
+        return out
+
+
+def _record_cost(record: dict[str, Any], settings: ProviderSettings) -> Cost:
+    """Cost of a journal record's job on its provider: the recorded cost where
+    there is one, else today's price."""
+    job = json.loads(record["job"])
+    cost = video_cost(settings, job.get("model"), job.get("resolution"), int(job.get("duration") or 6))
+    usd = record.get("cost_usd") if record.get("cost_usd") is not None else cost.usd
+    credits = record.get("cost_credits") if record.get("cost_credits") is not None else cost.credits
+    return Cost(credits, usd, cost.price)
+
+
+def check_estimate(estimate: Plan, budget: Budget) -> None:
+    """Refuse to start a run whose plan (``estimate``: the jobs to submit), on
+    top of what ``budget`` already counts, passes a cap. Raises BudgetError."""
+    fit = "or run with --fit-budget to run only what fits"
+    if budget.max_usd is not None:
+        unknown = [f"{p.unknown_usd} to submit on {p.provider}" for p in estimate.providers.values()
+                   if p.unknown_usd]
+        unknown += [f"{n} paid or in flight on {p} by earlier runs of this journal"
+                    for p, n in budget.earlier_unknown_usd.items()]
+        if unknown:
+            raise BudgetError(
+                f"--max-cost ${budget.max_usd:.2f}: jobs without a known USD price ({'; '.join(unknown)}): "
+                f"set usd_per_credit under providers: for credit-priced providers (see `batch-runner plan`), "
+                f"{fit}")
+        before = budget.spent_usd + budget.committed_usd
+        if before + estimate.usd > budget.max_usd + _EPS:
+            earlier = (f" on top of ${before:.2f} spent or in flight by earlier runs of this journal"
+                       if before else "")
+            raise BudgetError(
+                f"the plan costs ${estimate.usd:.2f}{earlier}, over --max-cost ${budget.max_usd:.2f}: "
+                f"raise the cap, {fit}")
+    for provider, cap in budget.max_credits.items():
+        plan = estimate.providers.get(provider)
+        credits, unknown_n = (plan.credits, plan.unknown_credits) if plan else (0.0, 0)
+        if unknown_n:
+            raise BudgetError(f"--max-credits {provider}={cap:g}: {unknown_n} job(s) on {provider} have no "
+                              f"known credit price, {fit}")
+        before = budget.used_credits(provider)
+        if before + credits > cap + _EPS:
+            earlier = f" on top of {before:g} spent or in flight by earlier runs" if before else ""
+            raise BudgetError(f"the plan uses {credits:g} {provider} credits{earlier}, over --max-credits "
+                              f"{provider}={cap:g}: raise the cap, {fit}")
+
+
+def parse_amount(text: str) -> float:
+    """A cap (USD or credits): a finite number >= 0; ``nan`` would compare as
+    never exceeded. Raises ValueError."""
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(text)
+    return value
+
+
+def parse_credit_caps(pairs: Iterable[str]) -> dict[str, float]:
+    """``--max-credits PROVIDER=N`` pairs as provider -> credits. Raises
+    ConfigError for a provider that does not price in credits or a bad N."""
+    caps = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        info = catalog().get(name.strip())
+        try:
+            caps[name.strip()] = parse_amount(value)
+        except ValueError:
+            info = None
+        if info is None or info.price_unit != "credits":
+            credit_priced = [n for n, i in catalog().items() if i.price_unit == "credits"]
+            raise ConfigError(f"--max-credits {pair}: use PROVIDER=N, N >= 0, with a credit-priced provider "
+                              f"({', '.join(credit_priced)})")
+    return caps

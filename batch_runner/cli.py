@@ -1,8 +1,9 @@
 """The ``batch-runner`` command line (click). It parses options and calls the library.
 
 Exit statuses: 0 every job succeeded; 1 some job failed or is not final;
-2 invalid manifest or usage; 3 another run holds the journal; 130 / 143 the run
-was stopped by SIGINT / SIGTERM (results written, in-flight tasks kept).
+2 invalid manifest or usage; 3 another run holds the journal; 4 the plan costs
+more than --max-cost / --max-credits (nothing sent); 130 / 143 the run was
+stopped by SIGINT / SIGTERM (results written, in-flight tasks kept).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .app import (
     execute,
     load_jobs,
 )
+from .budget import parse_amount, parse_credit_caps
 from .download import DEFAULT_TEMPLATE
 from .errors import BudgetError, ConfigError, ManifestError, StateLockedError
 from .secrets import load_env_file
@@ -72,6 +74,15 @@ _strict_option = click.option("--strict", is_flag=True,
                               help="Refuse the manifest when it has warnings (e.g. an unknown camera command).")
 
 
+def _max_cost(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_amount(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: use an amount in USD, e.g. --max-cost 25") from None
+
+
 @main.command()
 @click.argument("manifest", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("results.csv"),
@@ -86,8 +97,8 @@ _strict_option = click.option("--strict", is_flag=True,
               help="Submit again jobs whose submit answer was lost (may pay twice).")
 @click.option("--dry-run", is_flag=True, help="Show what a run would do; send nothing.")
 @click.option("--quiet", is_flag=True, help="Print only the summary and errors.")
-@click.option("--max-cost", type=float, default=None, metavar="USD",
-              help="Refuse to start when the plan costs more; never submit past it during the run.")
+@click.option("--max-cost", callback=_max_cost, default=None, metavar="USD",
+              help="Refuse to start (exit 4) when the plan costs more; never submit past it during the run.")
 @click.option("--max-credits", "max_credits", multiple=True, metavar="PROVIDER=N",
               help="Cap a provider in its own credits, e.g. --max-credits apiframe=500.")
 @click.option("--fit-budget", is_flag=True,
@@ -113,7 +124,7 @@ def run(manifest: Path, output: Path, state: Path | None, sets: tuple[str, ...],
     """Run every job of MANIFEST and write the results CSV."""
     _setup_logging(quiet, log_format, verbose)
     try:
-        credit_caps = _credit_caps(max_credits)
+        credit_caps = parse_credit_caps(max_credits)
     except ConfigError as exc:
         _fail(exc, EXIT_USAGE)
     request = RunRequest(
@@ -141,42 +152,28 @@ def run(manifest: Path, output: Path, state: Path | None, sets: tuple[str, ...],
     sys.exit(status)
 
 
-def _credit_caps(pairs: tuple[str, ...]) -> dict[str, float]:
-    """``PROVIDER=N`` pairs as a dict; raises ConfigError."""
-    from .catalog import catalog
-
-    caps = {}
-    for pair in pairs:
-        name, _, value = pair.partition("=")
-        info = catalog().get(name.strip())
-        try:
-            caps[name.strip()] = float(value)
-        except ValueError:
-            info = None
-        if info is None or info.price_unit != "credits":
-            credit_priced = [n for n, i in catalog().items() if i.price_unit == "credits"]
-            raise ConfigError(f"--max-credits {pair}: use PROVIDER=N with a credit-priced provider "
-                              f"({', '.join(credit_priced)})")
-    return caps
-
-
 @main.command()
 @click.argument("manifest", type=click.Path(path_type=Path))
 @_set_option
 @_simulate_option
+@_sheet_option
 @_outside_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def plan(manifest: Path, sets: tuple[str, ...], simulate: bool, allow_outside_paths: bool, fmt: str) -> None:
-    """Show jobs, videos, credits, USD and estimated time per provider; no network."""
+def plan(manifest: Path, sets: tuple[str, ...], simulate: bool, sheet: str | None, allow_outside_paths: bool,
+         fmt: str) -> None:
+    """Show jobs, videos, credits, USD and estimated time per provider, and
+    each auto job's provider; no network, no key needed (exit 2 if invalid)."""
     import json
 
     from .app import plan_manifest
 
     try:
-        result = plan_manifest(RunRequest(manifest=manifest, sets=list(sets), simulate=simulate,
-                                          allow_outside_paths=allow_outside_paths))
+        result, loaded = plan_manifest(RunRequest(manifest=manifest, sets=list(sets), simulate=simulate,
+                                                  sheet=sheet, allow_outside_paths=allow_outside_paths))
     except ManifestError as exc:
         _fail(exc, EXIT_USAGE)
+    for warning in loaded.warnings:
+        click.echo(str(warning), err=True)
     if fmt == "json":
         click.echo(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
     else:

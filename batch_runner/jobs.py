@@ -8,6 +8,7 @@ id on every run and a changed row gives a new one.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -97,6 +98,8 @@ def expand(
     manifest: Manifest,
     environ: Mapping[str, str] | None = None,
     settings: Mapping[str, ProviderSettings] | None = None,
+    *,
+    need_keys: bool = True,
 ) -> list[Job]:
     """All jobs of a schema-valid manifest, after the provider capability checks.
 
@@ -104,6 +107,7 @@ def expand(
     ``settings`` (default: from the manifest and environ) price ``auto`` jobs,
     which go to the cheapest capable provider with a key (routing.py), the
     others becoming their fallbacks; ``Job.route`` says why.
+    With ``need_keys=False`` (a plan) a missing API key is a warning.
     Raises ManifestError listing every row a provider cannot run, with the
     manifest's own schema problems (when loaded with ``strict=False``).
     """
@@ -157,7 +161,11 @@ def expand(
                     extras=row.extras,
                 )
             )
-    problems += key_problems(rows_by_provider, env)
+    missing = key_problems(rows_by_provider, env)
+    if need_keys:
+        problems += missing
+    else:
+        manifest.warnings += [dataclasses.replace(p, severity="warning") for p in missing]
     if problems:
         raise ManifestError(manifest.warnings + problems)
     seen: dict[str, Job] = {}

@@ -1,9 +1,14 @@
 """The plan of a run, before anything is spent: jobs, videos, cost and time per provider.
 
-Cost per job comes from pricing.py (data/providers.yaml); a provider whose USD
-price is unknown is shown as such, never as zero. Wall time per provider is
-estimated as max(N x 60 / rpm, N x T / max_in_flight) + T, with T its
-``typical_generation_s``; providers run at once, so the run takes the longest.
+Cost per job comes from pricing.py (data/providers.yaml, each price with its
+source); a provider whose USD price is unknown is shown as such, never as zero,
+and the plan says why (no published price, or ``usd_per_credit`` not set).
+
+Wall time per provider comes from a schedule of its N jobs, each taking T =
+``typical_generation_s`` (INFERRED in the data file): submit i is sent 60 / rpm
+seconds after submit i-1, and not before job i - max_in_flight has finished.
+That is about max(N x 60 / rpm, N x T / max_in_flight) + T. Providers run at
+once, so the run takes as long as the slowest.
 """
 
 from __future__ import annotations
@@ -13,32 +18,47 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .catalog import variant_key
 from .jobs import Job
 from .pricing import video_cost
 from .settings import ProviderSettings
 
-__all__ = ["Plan", "ProviderPlan", "make_plan"]
+__all__ = ["Plan", "ProviderPlan", "make_plan", "wall_time_s"]
 
 
 @dataclass
 class ProviderPlan:
     """One provider's share: ``jobs``; ``videos`` by variant (model resolution
-    duration); ``credits``; ``usd`` of the jobs whose USD price is known;
-    ``unknown_usd`` jobs whose USD price is unknown; ``wall_s`` estimate."""
+    duration); ``credits`` (credit-priced providers, jobs of known price);
+    ``usd`` of the jobs whose USD price is known; ``unknown_usd`` jobs whose
+    USD price is unknown and ``unknown_credits`` jobs whose credit price is;
+    ``why_unknown`` the reasons; ``wall_s`` estimate (seconds)."""
 
     provider: str
+    price_unit: str = "usd"
     jobs: int = 0
     videos: Counter[str] = field(default_factory=Counter)
     credits: float = 0.0
     usd: float = 0.0
     unknown_usd: int = 0
+    unknown_credits: int = 0
+    why_unknown: dict[str, Counter[str]] = field(default_factory=dict)
     wall_s: float = 0.0
+
+    def usd_text(self) -> str:
+        """``0.68``, ``unknown`` (no job's USD price known) or ``0.86+?`` (some)."""
+        if not self.unknown_usd:
+            return f"{self.usd:.2f}"
+        return "unknown" if self.unknown_usd == self.jobs else f"{self.usd:.2f}+?"
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"provider": self.provider, "jobs": self.jobs, "videos": dict(self.videos),
-                "credits": self.credits, "usd": round(self.usd, 4), "usd_unknown_jobs": self.unknown_usd,
-                "usd_known": self.unknown_usd == 0, "wall_s": round(self.wall_s, 1)}
+        return {"provider": self.provider, "price_unit": self.price_unit, "jobs": self.jobs,
+                "videos": dict(self.videos), "credits": self.credits, "usd": round(self.usd, 4),
+                "usd_unknown_jobs": self.unknown_usd, "usd_known": self.unknown_usd == 0,
+                "credits_unknown_jobs": self.unknown_credits,
+                "why_unknown": {why: dict(v) for why, v in self.why_unknown.items()},
+                "wall_s": round(self.wall_s, 1)}
 
 
 @dataclass
@@ -47,6 +67,16 @@ class Plan:
 
     providers: dict[str, ProviderPlan]
     routes: list[tuple[Job, str]]
+
+    @property
+    def jobs(self) -> int:
+        """Number of jobs."""
+        return sum(p.jobs for p in self.providers.values())
+
+    @property
+    def credits(self) -> float:
+        """Credits of every credit-priced job of known price (all providers)."""
+        return sum(p.credits for p in self.providers.values())
 
     @property
     def usd(self) -> float:
@@ -63,33 +93,69 @@ class Plan:
         """Estimated wall time of the run (seconds)."""
         return max((p.wall_s for p in self.providers.values()), default=0.0)
 
+    def usd_text(self) -> str:
+        """The total USD as in the table: ``1.54``, ``1.54+?`` or ``unknown``."""
+        total = ProviderPlan("total", jobs=self.jobs, usd=self.usd, unknown_usd=self.unknown_usd)
+        return total.usd_text()
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (``batch-runner plan --format json``)."""
         return {
             "providers": [p.as_dict() for p in self.providers.values()],
-            "total": {"jobs": sum(p.jobs for p in self.providers.values()),
-                      "credits": sum(p.credits for p in self.providers.values()),
-                      "usd": round(self.usd, 4), "usd_unknown_jobs": self.unknown_usd,
-                      "wall_s": round(self.wall_s, 1)},
-            "routes": [{"job_id": j.job_id, "row": j.row, "provider": j.provider, "why": why} for j, why in self.routes],
+            "total": {"jobs": self.jobs, "credits": self.credits, "usd": round(self.usd, 4),
+                      "usd_unknown_jobs": self.unknown_usd, "wall_s": round(self.wall_s, 1)},
+            "routes": [{"job_id": j.job_id, "row": j.row, "variant": j.variant, "provider": j.provider,
+                        "why": why} for j, why in self.routes],
         }
 
     def lines(self) -> list[str]:
-        """The plan as a table of printable lines."""
-        out = [f"{'provider':<10} {'jobs':>5} {'credits':>8} {'USD':>10} {'est. time':>10}  videos"]
+        """The plan as a table of printable lines, then why USD prices are
+        unknown, then each ``auto`` job's route."""
+        row = "{:<10} {:>5} {:>8} {:>9} {:>10}  {}"
+        out = [row.format("provider", "jobs", "credits", "USD", "est. time", "videos")]
         for p in self.providers.values():
-            usd = f"{p.usd:.2f}" if not p.unknown_usd else ("unknown" if p.unknown_usd == p.jobs else f"{p.usd:.2f}+?")
+            credits = f"{p.credits:g}" + ("+?" if p.unknown_credits else "") if p.price_unit == "credits" else "-"
             videos = ", ".join(f"{n} x {v}" for v, n in sorted(p.videos.items()))
-            out.append(f"{p.provider:<10} {p.jobs:>5} {p.credits:>8g} {usd:>10} {_dur(p.wall_s):>10}  {videos}")
-        total_usd = f"{self.usd:.2f}" + (f" + {self.unknown_usd} jobs of unknown USD price" if self.unknown_usd else "")
-        out.append(f"{'total':<10} {sum(p.jobs for p in self.providers.values()):>5} "
-                   f"{sum(p.credits for p in self.providers.values()):>8g} {total_usd:>10} {_dur(self.wall_s):>10}")
-        out += [f"  row {j.row} -> {why}" for j, why in self.routes]
+            out.append(row.format(p.provider, p.jobs, credits, p.usd_text(), _dur(p.wall_s), videos))
+        credit_priced = any(p.price_unit == "credits" for p in self.providers.values())
+        credits = f"{self.credits:g}" if credit_priced else "-"
+        out.append(row.format("total", self.jobs, credits, self.usd_text(), _dur(self.wall_s), "").rstrip())
+        if self.unknown_usd:
+            out.append(f"USD unknown for {self.unknown_usd} of {self.jobs} jobs (never counted as zero):")
+            for p in self.providers.values():
+                for why, variants in p.why_unknown.items():
+                    n = sum(variants.values())
+                    out.append(f"  {p.provider}: {n} job{'s' if n > 1 else ''} ({', '.join(sorted(variants))}): {why}")
+        if self.routes:
+            out.append("auto routes:")
+            out += [f"  row {j.row}" + (f" #{j.variant}" if j.variant > 1 else "") + f" -> {why}"
+                    for j, why in self.routes]
         return out
 
 
 def _dur(seconds: float) -> str:
+    if seconds >= 7200:
+        return f"{seconds / 3600:.1f} h"
     return f"{seconds / 60:.1f} min" if seconds >= 120 else f"{seconds:.0f} s"
+
+
+def wall_time_s(n: int, s: ProviderSettings) -> float:
+    """Seconds to run ``n`` jobs on one provider with settings ``s`` (rpm,
+    max_in_flight, typical_generation_s), each job taking the typical time."""
+    if n == 0:
+        return 0.0
+    gap, t, cap = 60.0 / s.rpm, s.typical_generation_s or 0.0, max(1, s.max_in_flight)
+    starts = [0.0]
+    for i in range(1, n):
+        free = starts[i - cap] + t if i >= cap else 0.0  # an in-flight place frees up
+        starts.append(max(starts[-1] + gap, free))
+    return starts[-1] + t
+
+
+def _why_unknown(s: ProviderSettings, price: float | None) -> str:
+    if price is None:
+        return "no published price in batch_runner/data/providers.yaml"
+    return f"USD per credit not set: add providers: {{{s.name}: {{usd_per_credit: ...}}}} to the manifest"
 
 
 def make_plan(jobs: list[Job], settings: Mapping[str, ProviderSettings]) -> Plan:
@@ -97,19 +163,22 @@ def make_plan(jobs: list[Job], settings: Mapping[str, ProviderSettings]) -> Plan
     plans: dict[str, ProviderPlan] = {}
     routes = []
     for job in jobs:
-        p = plans.setdefault(job.provider, ProviderPlan(job.provider))
+        s = settings[job.provider]
+        p = plans.setdefault(job.provider, ProviderPlan(job.provider, s.info.price_unit))
         p.jobs += 1
         p.videos[f"{job.model} {job.resolution} {job.duration}s"] += 1
-        cost = video_cost(settings[job.provider], job.model, job.resolution, job.duration)
+        cost = video_cost(s, job.model, job.resolution, job.duration)
         p.credits += cost.credits or 0.0
+        if p.price_unit == "credits" and cost.price is None:
+            p.unknown_credits += 1
         if cost.usd is None:
             p.unknown_usd += 1
+            why = _why_unknown(s, cost.price)
+            p.why_unknown.setdefault(why, Counter())[f"{job.model} {variant_key(job.resolution, job.duration)}"] += 1
         else:
             p.usd += cost.usd
         if job.route:
             routes.append((job, job.route))
     for name, p in plans.items():
-        s = settings[name]
-        t = s.typical_generation_s or 0.0
-        p.wall_s = max(p.jobs * 60.0 / s.rpm, p.jobs * t / s.max_in_flight) + t
+        p.wall_s = wall_time_s(p.jobs, settings[name])
     return Plan(plans, routes)

@@ -7,6 +7,7 @@ and for credit-priced ones once ``usd_per_credit`` is set under ``providers:``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from .settings import ProviderSettings
@@ -31,8 +32,11 @@ class Cost:
 
 
 def video_cost(settings: ProviderSettings, model: str, resolution: str, duration: int) -> Cost:
-    """The cost of one successful video of this variant on this provider."""
+    """The cost of one successful video of this variant on this provider. A
+    USD value that is not a finite number (``usd_per_credit: .nan`` in YAML) is
+    unknown, never a figure a budget cap would compare as "not over"."""
     info = settings.info
     price = info.price(model, resolution, duration)
     credits = price if info.price_unit == "credits" else None
-    return Cost(credits, settings.cost_usd(price), price)
+    usd = settings.cost_usd(price)
+    return Cost(credits, usd if usd is not None and math.isfinite(usd) else None, price)

@@ -133,13 +133,17 @@ def write_results(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
 
 @dataclass
 class Summary:
-    """Counts by status, cost per provider (credits, USD) and wall time (seconds)."""
+    """Counts by status, actual cost per provider (``videos``, ``usd``,
+    ``credits``; ``unknown_usd``: paid jobs whose USD price is unknown) and
+    wall time (seconds), beside the plan's ``estimate`` (a plan.Plan of every
+    job) and ``estimate_wall_s`` (this run's estimated time, seconds)."""
 
     by_status: dict[str, int] = field(default_factory=dict)
     cost: dict[str, dict[str, float]] = field(default_factory=dict)
     unknown_usd: dict[str, int] = field(default_factory=dict)
     wall_s: float = 0.0
-    estimate: Any = None  # plan.Plan of the jobs this run set out to submit
+    estimate: Any = None
+    estimate_wall_s: float | None = None
 
     @property
     def total(self) -> int:
@@ -152,41 +156,52 @@ class Summary:
         return self.by_status.get("succeeded", 0) == self.total
 
     def lines(self) -> list[str]:
-        """The summary as printable lines."""
+        """The summary as printable lines: counts, then actual cost per provider
+        and in total, each with the plan's estimate beside it."""
         parts = ", ".join(f"{n} {s}" for s, n in sorted(self.by_status.items()))
-        out = [f"{self.total} jobs: {parts} in {self.wall_s:.1f} s"]
-        for provider, c in sorted(self.cost.items()):
-            unknown = self.unknown_usd.get(provider, 0)
-            usd = f"${c['usd']:.2f}"
-            if unknown == c["videos"]:
-                usd = "USD unknown"
-            elif unknown:
-                usd += f" + {unknown} videos of unknown USD price"
-            credits = f", {c['credits']:g} credits" if c.get("credits") else ""
-            out.append(f"  {provider}: {int(c['videos'])} videos, {usd}{credits}{self._planned(provider)}")
+        planned = f" (plan: {self.estimate_wall_s:.1f} s)" if self.estimate_wall_s else ""
+        out = [f"{self.total} jobs: {parts} in {self.wall_s:.1f} s{planned}"]
+        plans = self.estimate.providers if self.estimate is not None else {}
+        for provider in sorted(set(self.cost) | set(plans)):
+            c = self.cost.get(provider, {"videos": 0, "usd": 0.0, "credits": 0.0})
+            actual = _cost_text(c["usd"], self.unknown_usd.get(provider, 0), c["videos"], c["credits"])
+            out.append(f"  {provider}: {int(c['videos'])} videos, {actual}{_planned(plans.get(provider))}")
+        if len(self.cost) > 1 or len(plans) > 1:
+            usd = sum(c["usd"] for c in self.cost.values())
+            credits = sum(c["credits"] for c in self.cost.values())
+            videos = int(sum(c["videos"] for c in self.cost.values()))
+            actual = _cost_text(usd, sum(self.unknown_usd.values()), videos, credits)
+            out.append(f"  total: {videos} videos, {actual}{_planned(self.estimate)}")
         return out
 
-    def _planned(self, provider: str) -> str:
-        plan = self.estimate.providers.get(provider) if self.estimate is not None else None
-        if plan is None:
-            return ""
-        usd = "USD unknown" if plan.unknown_usd == plan.jobs else f"${plan.usd:.2f}"
-        if 0 < plan.unknown_usd < plan.jobs:
-            usd += f" + {plan.unknown_usd} of unknown USD price"
-        credits = f", {plan.credits:g} credits" if plan.credits else ""
-        return f"  (plan: {plan.jobs} jobs, {usd}{credits})"
+
+def _cost_text(usd: float, unknown: int, videos: float, credits: float) -> str:
+    text = "USD unknown" if unknown and unknown >= videos else f"${usd:.2f}"
+    if unknown and unknown < videos:
+        text += f" + {unknown} of unknown USD price"
+    return text + (f", {credits:g} credits" if credits else "")
 
 
-def summarize(records: Iterable[dict[str, Any]], wall_s: float = 0.0, estimate: Any = None) -> Summary:
-    """A Summary of journal records (cost counts succeeded jobs), beside the
-    run's ``estimate`` (a plan.Plan) when given."""
-    s = Summary(wall_s=wall_s, estimate=estimate)
+def _planned(plan: Any) -> str:
+    """`` (plan: N jobs, $X, C credits)`` for a plan.ProviderPlan or plan.Plan."""
+    if plan is None:
+        return ""
+    return f"  (plan: {plan.jobs} jobs, {_cost_text(plan.usd, plan.unknown_usd, plan.jobs, plan.credits)})"
+
+
+def summarize(records: Iterable[dict[str, Any]], wall_s: float = 0.0, estimate: Any = None,
+              estimate_wall_s: float | None = None) -> Summary:
+    """A Summary of journal records, beside the plan's ``estimate`` (a
+    plan.Plan) when given. Cost counts succeeded jobs and failed ones the
+    provider charged (a cost recorded)."""
+    s = Summary(wall_s=wall_s, estimate=estimate, estimate_wall_s=estimate_wall_s)
     for r in records:
         s.by_status[r["status"]] = s.by_status.get(r["status"], 0) + 1
-        if r["status"] != "succeeded":
+        succeeded = r["status"] == "succeeded"
+        if not succeeded and r.get("cost_usd") is None and r.get("cost_credits") is None:
             continue
         c = s.cost.setdefault(r["provider"], {"videos": 0, "usd": 0.0, "credits": 0.0})
-        c["videos"] += 1
+        c["videos"] += 1 if succeeded else 0
         c["credits"] += r.get("cost_credits") or 0
         if r.get("cost_usd") is None:
             s.unknown_usd[r["provider"]] = s.unknown_usd.get(r["provider"], 0) + 1

@@ -27,11 +27,13 @@ def route(
 ) -> tuple[list[str], str]:
     """(providers ranked best first, a sentence saying why) for one ``auto`` job.
 
-    ``load`` counts jobs already routed to each provider; it is updated. An
-    empty list means no provider with a key can run the job.
+    ``load`` counts jobs already routed to each provider; it is updated with
+    this row's ``variants`` jobs. An empty list means no provider with a key
+    can run the job.
     """
     model = fields.get("model") or "hailuo-2.3"
     res, dur = fields.get("resolution") or "768P", int(fields.get("duration") or 6)
+    n = int(fields.get("variants") or 1)
     capable = providers_for({**fields, "provider": None})
     keyed = [p for p in capable if environ.get(settings[p].info.key_env, "").strip()]
     if not keyed:
@@ -39,11 +41,12 @@ def route(
 
     def rank(p: str) -> tuple[bool, float, float]:
         usd = video_cost(settings[p], model, res, dur).usd
-        return (usd is None, usd if usd is not None else 0.0, (load.get(p, 0) + 1) / settings[p].rpm)
+        price = round(usd, 6) if usd is not None else 0.0  # equal to the micro-dollar is a tie
+        return (usd is None, price, (load.get(p, 0) + n) / settings[p].rpm)
 
     ranked = sorted(keyed, key=rank)
     best = ranked[0]
-    load[best] = load.get(best, 0) + 1
+    load[best] = load.get(best, 0) + n
     usd = video_cost(settings[best], model, res, dur).usd
     others = [f"{p} {_money(video_cost(settings[p], model, res, dur).usd)}" for p in ranked[1:]]
     why = f"auto: {best} at {_money(usd)}" + (f"; then {', '.join(others)}" if others else ", the only capable provider with a key")

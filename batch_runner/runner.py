@@ -203,6 +203,7 @@ class Runner:
         except ProviderError as exc:
             self._finish(job, J.FAILED, exc.error_code, exc.provider_code, str(exc.provider_message))
         except (OSError, ValueError) as exc:  # a local image that cannot be read
+            self.budget.settle(job.job_id, paid=False)  # read before the submit: nothing was sent
             self._finish(job, J.FAILED, "invalid_request", "", str(exc))
         finally:
             slot.in_flight.release()
@@ -341,12 +342,15 @@ class Runner:
 
     def _record_state(self, job: Job, state: TaskState) -> None:
         s = self.settings[job.provider]
+        cost = video_cost(s, job.model, job.resolution, job.duration)
         if state.status != "succeeded":
-            self.budget.settle(job.job_id, paid=s.info.charges_failed)
+            charged = s.info.charges_failed  # data/providers.yaml: whether a failed task is billed
+            self.budget.settle(job.job_id, paid=charged)
+            if charged:
+                self.journal.update(job.job_id, cost_credits=cost.credits, cost_usd=cost.usd)
             self._finish(job, J.FAILED, state.error_code or "task_failed", state.provider_code, state.message)
             return
         self.budget.settle(job.job_id, paid=True)
-        cost = video_cost(s, job.model, job.resolution, job.duration)
         self.journal.update(
             job.job_id,
             status=J.SUCCEEDED,
