@@ -155,7 +155,14 @@ def load_yaml(text: str) -> tuple[Any, Node | None]:
     """
     loader = _Loader(text)
     try:
-        root = loader.get_single_node()
+        try:
+            root = loader.get_single_node()
+        except yaml.MarkedYAMLError as exc:
+            # libyaml (PyYAML >= 6.0.3 bundles one that checks) stops at 1,000 levels in
+            # its scanner, before our composer counts: say it in our own words.
+            if "maximum nesting depth" not in str(exc.problem):
+                raise
+            raise _LimitError(f"nested more than {MAX_YAML_DEPTH} levels deep", exc.problem_mark) from None
         if root is None:
             return None, None
         _expanded_size(root)
