@@ -134,6 +134,8 @@ class Transport:
 
 async def _read_capped(provider: str, resp: aiohttp.ClientResponse) -> bytes:
     """The body, at most MAX_BODY_BYTES; TransportError beyond."""
+    if resp.content_length is not None and "Content-Encoding" not in resp.headers:
+        return await resp.read()  # announced length already checked; nothing to decompress
     chunks, size = [], 0
     async for chunk in resp.content.iter_chunked(64 * 1024):
         size += len(chunk)

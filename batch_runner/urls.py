@@ -22,6 +22,7 @@ redirect could lead anywhere, including back to a local address.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Collection
 from urllib.parse import urlsplit
@@ -31,6 +32,7 @@ from .errors import BatchRunnerError
 __all__ = ["MAX_URL_CHARS", "UnsafeUrlError", "check_video_url", "refuse_redirect"]
 
 MAX_URL_CHARS = 8192
+_BAD_CHARS = re.compile(r"[\x00-\x20\x7f-\x9f]")  # spaces, C0 and C1 controls, DEL
 
 
 class UnsafeUrlError(BatchRunnerError, ValueError):
@@ -61,7 +63,7 @@ def check_video_url(url: object, *, trusted_hosts: Collection[str] = ()) -> str:
     shown = url[:100]
     if len(url) > MAX_URL_CHARS:
         raise UnsafeUrlError(f"the video URL has {len(url)} characters (at most {MAX_URL_CHARS}): {shown}...")
-    if any(ord(c) <= 0x20 or 0x7F <= ord(c) <= 0x9F for c in url):
+    if _BAD_CHARS.search(url):
         raise UnsafeUrlError(f"the video URL contains spaces or control characters: {shown!r}")
     try:
         parts = urlsplit(url)
@@ -75,7 +77,7 @@ def check_video_url(url: object, *, trusted_hosts: Collection[str] = ()) -> str:
         raise UnsafeUrlError(f"the video URL has no host: {shown!r}")
     if parts.username is not None or parts.password is not None:
         raise UnsafeUrlError("the video URL carries a user name or password: refused")
-    if _local_host(host) and host not in {h.lower() for h in trusted_hosts}:
+    if host not in {h.lower() for h in trusted_hosts} and _local_host(host):
         raise UnsafeUrlError(f"the video URL points at a local or private address ({host}): refused")
     return url
 

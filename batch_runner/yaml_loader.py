@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 from yaml.composer import Composer
 from yaml.constructor import ConstructorError, SafeConstructor
+from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
@@ -67,6 +68,7 @@ class _Loader(*_BASES):  # type: ignore[misc]
             Resolver.__init__(self)
         self._depth = 0
         self._nodes = 0
+        self.aliases = False  # an alias seen: the expanded size must be counted
 
     def compose_node(self, parent: Node | None, index: Any) -> Node:
         self._nodes += 1
@@ -74,6 +76,8 @@ class _Loader(*_BASES):  # type: ignore[misc]
             raise _LimitError(f"more than {MAX_YAML_NODES:,} values: split the manifest", self.peek_event())
         if self._depth >= MAX_YAML_DEPTH:
             raise _LimitError(f"nested more than {MAX_YAML_DEPTH} levels deep", self.peek_event())
+        if self.check_event(AliasEvent):
+            self.aliases = True
         self._depth += 1
         try:
             return super().compose_node(parent, index)
@@ -165,7 +169,8 @@ def load_yaml(text: str) -> tuple[Any, Node | None]:
             raise _LimitError(f"nested more than {MAX_YAML_DEPTH} levels deep", exc.problem_mark) from None
         if root is None:
             return None, None
-        _expanded_size(root)
+        if loader.aliases:  # without aliases the expanded size is the node count, bounded above
+            _expanded_size(root)
         try:
             return loader.construct_document(root), root
         except (ValueError, IndexError, TypeError, OverflowError) as exc:  # from a deferred constructor

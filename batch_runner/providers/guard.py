@@ -18,6 +18,7 @@ runner gets a clean task id, a clean TaskState, or a ProviderError:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
 from typing import TYPE_CHECKING, Any
@@ -62,6 +63,12 @@ def _number(value: Any, low: float, high: float) -> float | None:
     return value if math.isfinite(value) and low <= value <= high else None
 
 
+@functools.lru_cache(maxsize=64)
+def _own_host(base_url: str) -> tuple[str]:
+    """The host of a provider's base URL, the one local host its video URLs may name."""
+    return (urlsplit(base_url).hostname or "",)
+
+
 def checked_state(adapter: Adapter, resp: HttpResponse, state: TaskState) -> TaskState:
     """``state`` cleaned as the module docstring says; raises ProviderError."""
     if state.status not in _STATUSES:
@@ -78,7 +85,7 @@ def checked_state(adapter: Adapter, resp: HttpResponse, state: TaskState) -> Tas
     }
     if state.status == "succeeded":
         try:
-            url = check_video_url(state.video_url, trusted_hosts=[urlsplit(adapter.base_url).hostname or ""])
+            url = check_video_url(state.video_url, trusted_hosts=_own_host(adapter.base_url))
             if redact(url) != url:
                 raise UnsafeUrlError("the video URL carries the API key: refused")
         except UnsafeUrlError as exc:
