@@ -250,3 +250,22 @@ def test_plan_shows_each_auto_route(cli, tmp_path):
     assert "row 2 -> auto: minimax at $0.28; then gccai $0.2928" in result.output
     result = cli("plan", sheet)  # no key at all: auto cannot choose
     assert result.exit_code == 2 and "no provider with an API key can run it" in result.output
+
+
+def test_auto_skips_a_provider_that_cannot_take_the_local_image(tmp_path):
+    # i2v 768P 10 s: gccai ($0.488) is cheaper than minimax ($0.56), but gccai
+    # takes no WebP: the job goes to minimax instead of failing validation
+    from PIL import Image
+
+    Image.new("RGB", (640, 480), (200, 80, 40)).save(tmp_path / "hero.webp", "WEBP")
+    sheet = tmp_path / "auto.csv"
+    sheet.write_text("prompt,provider,image,duration\nspin,auto,hero.webp,10\n", encoding="utf-8")
+    jobs, _ = load_jobs(RunRequest(sheet), KEYS)
+    assert jobs[0].provider == "minimax"
+    assert "auto: minimax at $0.56" in jobs[0].route and "gccai" not in jobs[0].route
+    assert "gccai" not in jobs[0].fallbacks
+    # a PNG of the same row still goes to the cheaper gccai
+    Image.new("RGB", (640, 480), (200, 80, 40)).save(tmp_path / "hero.png", "PNG")
+    sheet.write_text("prompt,provider,image,duration\nspin,auto,hero.png,10\n", encoding="utf-8")
+    jobs, _ = load_jobs(RunRequest(sheet), KEYS)
+    assert jobs[0].provider == "gccai"
