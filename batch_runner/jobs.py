@@ -124,7 +124,7 @@ def expand(
         why = ""
         outside = manifest.allow_outside_paths
         if f.get("provider") == "auto":
-            ranked, why = route(f, settings, env, load)
+            ranked, why = route(f, settings, env, load, manifest.base_dir)
             if not ranked:
                 problems.append(Problem(row.where, "provider", f"provider auto: {why}"))
                 continue

@@ -10,6 +10,7 @@ data/providers.yaml and the manifest's ``providers:`` settings.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from .capabilities import providers_for
@@ -24,17 +25,19 @@ def route(
     settings: Mapping[str, ProviderSettings],
     environ: Mapping[str, str],
     load: dict[str, int],
+    base_dir: Path | None = None,
 ) -> tuple[list[str], str]:
     """(providers ranked best first, a sentence saying why) for one ``auto`` job.
 
     ``load`` counts jobs already routed to each provider; it is updated with
-    this row's ``variants`` jobs. An empty list means no provider with a key
-    can run the job.
+    this row's ``variants`` jobs. With ``base_dir``, a provider that cannot
+    take the job's local or base64 image (format, size, aspect ratio) is not
+    capable. An empty list means no provider with a key can run the job.
     """
     model = fields.get("model") or "hailuo-2.3"
     res, dur = fields.get("resolution") or "768P", int(fields.get("duration") or 6)
     n = int(fields.get("variants") or 1)
-    capable = providers_for({**fields, "provider": None})
+    capable = providers_for({**fields, "provider": None}, base_dir)
     keyed = [p for p in capable if environ.get(settings[p].info.key_env, "").strip()]
     if not keyed:
         return [], (f"no provider with an API key can run it (capable: {', '.join(capable) or 'none'})")

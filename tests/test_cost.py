@@ -250,3 +250,54 @@ def test_plan_shows_each_auto_route(cli, tmp_path):
     assert "row 2 -> auto: minimax at $0.28; then gccai $0.2928" in result.output
     result = cli("plan", sheet)  # no key at all: auto cannot choose
     assert result.exit_code == 2 and "no provider with an API key can run it" in result.output
+
+
+def test_auto_skips_a_provider_that_cannot_take_the_local_image(tmp_path):
+    # i2v 768P 10 s: gccai ($0.488) is cheaper than minimax ($0.56), but gccai
+    # takes no WebP: the job goes to minimax instead of failing validation
+    from PIL import Image
+
+    Image.new("RGB", (640, 480), (200, 80, 40)).save(tmp_path / "hero.webp", "WEBP")
+    sheet = tmp_path / "auto.csv"
+    sheet.write_text("prompt,provider,image,duration\nspin,auto,hero.webp,10\n", encoding="utf-8")
+    jobs, _ = load_jobs(RunRequest(sheet), KEYS)
+    assert jobs[0].provider == "minimax"
+    assert "auto: minimax at $0.56" in jobs[0].route and "gccai" not in jobs[0].route
+    assert "gccai" not in jobs[0].fallbacks
+    # a PNG of the same row still goes to the cheaper gccai
+    Image.new("RGB", (640, 480), (200, 80, 40)).save(tmp_path / "hero.png", "PNG")
+    sheet.write_text("prompt,provider,image,duration\nspin,auto,hero.png,10\n", encoding="utf-8")
+    jobs, _ = load_jobs(RunRequest(sheet), KEYS)
+    assert jobs[0].provider == "gccai"
+
+
+@pytest.mark.parametrize("charges_failed", [False, True])
+async def test_a_failed_task_is_spent_only_where_the_provider_charges_failures(tmp_path, sim, monkeypatch,
+                                                                              charges_failed):
+    # one at a time on gccai ($0.2928), a cap for two videos; the first task fails on
+    # output moderation after it was accepted
+    import dataclasses
+
+    from batch_runner.catalog import catalog
+
+    monkeypatch.setitem(catalog(), "gccai", dataclasses.replace(catalog()["gccai"], charges_failed=charges_failed))
+    marker = sim.config.providers["gccai"].output_policy_marker
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump({
+        "providers": {"gccai": {**FAST, "max_in_flight": 1}},
+        "jobs": [{"prompt": f"shot 0 {marker}", "provider": "gccai"}]
+        + [{"prompt": f"shot {i}", "provider": "gccai"} for i in (1, 2)]}))
+    status, df = await _run(tmp_path, sim, path, max_cost=0.5856, fit_budget=True)
+    assert list(df["status"]) == ["failed", "succeeded", "skipped_budget" if charges_failed else "succeeded"]
+    assert len(sim.state.submissions["gccai"]) == (2 if charges_failed else 3)
+    assert df["cost_usd"].iloc[0] == ("0.2928" if charges_failed else "")  # a refunded failure costs nothing
+
+
+def test_a_plan_over_a_credit_cap_refuses_to_start(tmp_path, cli):
+    manifest = _sheet(tmp_path, 6, "apiframe")  # 6 x 5 credits
+    result = cli("run", manifest, "-o", tmp_path / "r.csv", "--simulate", "--max-credits", "apiframe=20")
+    assert result.exit_code == 4
+    assert "the plan uses 30 apiframe credits, over --max-credits apiframe=20" in result.output
+    assert not (tmp_path / "r.csv").exists()
+    result = cli("run", manifest, "-o", tmp_path / "r.csv", "--simulate", "--max-credits", "apiframe=30")
+    assert result.exit_code == 0, result.output

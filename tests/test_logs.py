@@ -72,3 +72,33 @@ async def test_quiet_text_logs_keep_only_the_summary_and_errors(tmp_path, sim, c
     assert "failed on minimax: content_policy" in err and "[Zoom inn]" in err
     assert "submitted" not in err and "simulator at" not in err and "progress" not in err
     assert "job/s" not in err  # no progress bar off a terminal
+
+
+class _Stream:
+    def __init__(self, tty: bool):
+        self.tty, self.text = tty, ""
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, text: str) -> int:
+        self.text += text
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("stdout_tty, stderr_tty, bar", [(True, True, True), (False, True, False),
+                                                          (True, False, False), (False, False, False)])
+def test_progress_bar_only_when_stdout_and_stderr_are_terminals(monkeypatch, stdout_tty, stderr_tty, bar):
+    from batch_runner.progress import Progress
+
+    monkeypatch.setattr("sys.stdout", _Stream(stdout_tty))
+    err = _Stream(stderr_tty)
+    progress = Progress(2, stream=err)
+    progress.finished({"status": "succeeded", "cost_usd": 0.28})
+    progress.close()
+    assert (progress.bar is not None) == bar
+    assert ("job" in err.text) == bar  # off a terminal nothing is drawn: a log line instead
+    assert (Progress(2, stream=_Stream(True), bar=False).bar is None)  # JSON logs: never a bar

@@ -273,3 +273,20 @@ def test_example_campaign_sheet_manifest(cli):
     jobs, _ = jobs_of(ROOT / "manifests" / "campaign-sheet.yaml")
     assert jobs[0].prompt == "Trail Runner 100 on a white studio, energetic mood, soft light [推进]"
     assert (jobs[0].name, jobs[0].image) == ("TR-100-white studio", "https://cdn.example-shop.com/img/tr100-hero.jpg")
+
+
+# the 15 commands of shared/providers/README.md, in English and in Chinese
+CAMERA_EN = ["Truck left", "Truck right", "Pan left", "Pan right", "Push in", "Pull out", "Pedestal up",
+             "Pedestal down", "Tilt up", "Tilt down", "Zoom in", "Zoom out", "Shake", "Tracking shot", "Static shot"]
+CAMERA_ZH = ["左移", "右移", "左摇", "右摇", "推进", "拉远", "上升", "下降", "上摇", "下摇", "变焦推近", "变焦拉远",
+             "晃动", "跟随", "固定"]
+
+
+def test_all_15_camera_commands_are_recognised_in_both_languages():
+    from batch_runner.camera import camera_warnings
+
+    assert len(set(CAMERA_EN)) == len(set(CAMERA_ZH)) == 15
+    for command in CAMERA_EN + CAMERA_ZH + [c.upper() for c in CAMERA_EN]:
+        assert camera_warnings(f"a sneaker [{command}]") == [], command
+    assert camera_warnings("a sneaker [Zoom in, Shake,跟随]") == []
+    assert camera_warnings("a sneaker [Zoom inn]")  # anything else is a warning
