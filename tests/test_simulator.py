@@ -25,6 +25,7 @@ from batch_runner.simulator import (
     running_simulator,
 )
 from batch_runner.simulator.app import banner
+from batch_runner.simulator.state import SAMPLE_MP4, video_body
 
 KEY = "sim-key"
 IMG = "https://img.test/first-frame.jpg"
@@ -235,7 +236,7 @@ async def test_happy_path_through_to_the_video(start, provider, image):
     assert url.startswith(f"{client.sim.base_url}/videos/{provider}/") and task_id in url
     status, ctype, data = await client.download(url)
     assert (status, ctype, len(data)) == (200, "video/mp4", 2048)
-    assert data[4:8] == b"ftyp"
+    assert data == video_body(2048, task_id) and data.startswith(SAMPLE_MP4)
 
     state = client.sim.state
     assert client.accepted(provider) == 1 and state.submissions[provider][0].task_id == task_id
@@ -280,6 +281,32 @@ async def test_gptproto_accepts_raw_and_bearer_keys(start):
         status, _, _ = await client.call("POST", "gptproto", path, hdrs={"Authorization": auth}, json=body)
         assert status == 200
     assert client.accepted("gptproto") == 2
+
+
+def mp4_boxes(data: bytes) -> list[tuple[bytes, int]]:
+    """The top-level MP4 boxes (type, size), which must tile ``data`` exactly."""
+    boxes, i = [], 0
+    while i < len(data):
+        size = int.from_bytes(data[i:i + 4], "big")
+        assert size >= 8 and i + size <= len(data), (i, size)
+        boxes.append((data[i + 4:i + 8], size))
+        i += size
+    return boxes
+
+
+def test_videos_are_the_real_sample_then_a_free_box_unique_per_task():
+    kinds = [kind for kind, _ in mp4_boxes(SAMPLE_MP4)]
+    assert kinds[0] == b"ftyp" and {b"moov", b"mdat"} <= set(kinds)  # the browser test plays it
+    bodies = {video_body(4096, f"task-{i}") for i in range(50)}
+    assert len(bodies) == 50 and {len(b) for b in bodies} == {4096}
+    body = video_body(2048, "abc")
+    assert body.startswith(SAMPLE_MP4) and mp4_boxes(body)[-1] == (b"free", 2048 - len(SAMPLE_MP4))
+    assert body[len(SAMPLE_MP4) + 8:].rstrip(b"\0") == b"abc"
+    # a size too small for the sample: the sample and a free box with only the id
+    for size in (0, 100, len(SAMPLE_MP4) + 10):
+        small = video_body(size, "abc")
+        assert small == SAMPLE_MP4 + (11).to_bytes(4, "big") + b"freeabc"
+    assert video_body(0, "abc") != video_body(0, "abd")
 
 
 # -- auth ------------------------------------------------------------------------------

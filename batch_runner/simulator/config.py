@@ -82,7 +82,8 @@ class ProviderSimConfig:
 class SimConfig:
     """The whole simulator: one ProviderSimConfig per provider (missing ones
     get the defaults), the seed of every random decision, URL lifetimes in
-    seconds per provider, and the size in bytes of the served video."""
+    seconds per provider, and the size in bytes of the served video (a real
+    MP4 padded to it; at least ``len(state.SAMPLE_MP4) + 8 + len(task_id)``)."""
 
     providers: dict[str, ProviderSimConfig] = field(default_factory=dict)
     seed: int = 0

@@ -6,6 +6,18 @@ balance), when a task finishes and how, which fault an API request gets, and
 whether a video URL still works. Random decisions come from
 ``random.Random(seed)`` (ids from a second generator, so they do not shift the
 fault sequence). Times are the event loop's clock, in seconds.
+
+Videos are ``sample.mp4`` (beside this file: 2 s of SMPTE bars, 160x90,
+10 fps, AV1 in MP4, 1593 bytes; AV1 is royalty-free, so even a Chromium built
+without proprietary codecs plays it) followed by an MP4 ``free`` box that
+makes each task's file unique and the configured size (``video_body``). The
+sample was made once, with the ffmpeg binary of ``pip install imageio-ffmpeg``
+(0.6.0, ffmpeg 9.0.2) in a throwaway venv; neither is a dependency::
+
+    ffmpeg -f lavfi -i smptebars=size=160x90:rate=10:duration=2 \
+        -c:v libaom-av1 -crf 50 -cpu-used 4 -row-mt 0 -threads 1 -g 20 \
+        -pix_fmt yuv420p -movflags +faststart -map_metadata -1 \
+        -fflags +bitexact -flags +bitexact sample.mp4
 """
 
 from __future__ import annotations
@@ -18,6 +30,7 @@ import struct
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any
 
 from aiohttp import web
@@ -109,13 +122,19 @@ class RequestRecord:
     reason: str | None = None
 
 
+#: a real, playable MP4 (see the module docstring for how it was made)
+SAMPLE_MP4 = resources.files(__package__).joinpath("sample.mp4").read_bytes()
+
+
 def video_body(size: int, task_id: str) -> bytes:
-    """``size`` deterministic bytes: an MP4 ``ftyp`` box then an ``mdat`` box."""
-    head = struct.pack(">I", 24) + b"ftypisom" + struct.pack(">I", 0x200) + b"isomiso2"
-    size = max(size, len(head) + 8)
-    seed = task_id.encode() or b"0"
-    payload = (seed * ((size - len(head) - 8) // len(seed) + 1))[: size - len(head) - 8]
-    return head + struct.pack(">I", size - len(head)) + b"mdat" + payload
+    """The task's video: ``SAMPLE_MP4`` then a ``free`` box (which players
+    skip) holding the task id, zero-padded so the whole is ``size`` bytes.
+    Still a valid MP4, and distinct per task id. A ``size`` too small for the
+    sample, the 8-byte box header and the id gives that minimum instead
+    (``len(SAMPLE_MP4) + 8 + len(task_id)`` bytes): never a broken video."""
+    tag = task_id.encode()
+    payload = tag + bytes(max(size - len(SAMPLE_MP4) - 8 - len(tag), 0))
+    return SAMPLE_MP4 + struct.pack(">I", 8 + len(payload)) + b"free" + payload
 
 
 class SimState:
