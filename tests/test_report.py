@@ -17,6 +17,8 @@ from conftest import sim_env
 CHROMIUM = Path(os.environ.get("BATCH_RUNNER_CHROMIUM", "/usr/bin/chromium"))
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+#: every <video> has loaded its metadata (readyState >= HAVE_METADATA) or failed
+SETTLED = "() => [...document.querySelectorAll('video')].every(v => v.error || v.readyState >= 1)"
 NASTY = 'Neon <script>alert("x")</script> & <b>bold</b> "quotes" [推进]'
 
 
@@ -39,6 +41,7 @@ def browser_or_fail():
 
 async def test_report_shows_one_playable_tile_per_job_in_chromium(tmp_path, sim, write, cli):
     async_playwright = browser_or_fail()
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
     marker = sim.config.providers["minimax"].content_policy_marker
     path = write("m.yaml", yaml.safe_dump({"jobs": [
         {"name": "hero", "prompt": "Studio shot of a sneaker [推进]", "provider": "gccai", "variants": 2},
@@ -69,6 +72,15 @@ async def test_report_shows_one_playable_tile_per_job_in_chromium(tmp_path, sim,
         assert len(sources) == 3  # the refused job has a tile without a video
         assert sorted(s.split("/")[0] for s in sources) == ["http:", "videos", "videos"]
         assert sources.count(df.loc[df["name"] == "hero", "video_url"].iloc[1]) == 1
+        try:  # the saved files and the simulator's URL alike must be real, playable MP4s
+            await page.wait_for_function(SETTLED, timeout=5_000)
+        except PlaywrightTimeout:
+            pass  # the assertion below says which video is still loading
+        loaded = await page.eval_on_selector_all("video", "vs => vs.map(v => ({src: v.getAttribute('src'), "
+                                                 "ready: v.readyState, error: v.error && v.error.code, "
+                                                 "width: v.videoWidth, duration: v.duration}))")
+        assert [(v["ready"] >= 1, v["error"]) for v in loaded] == [(True, None)] * 3, loaded
+        assert all(v["width"] > 0 and v["duration"] > 0 for v in loaded), loaded
         prompts = await page.locator(".tile .prompt").all_inner_texts()
         assert NASTY in prompts  # shown as text, not run
         assert await page.evaluate("document.querySelectorAll('script, img, b').length") == 0
