@@ -313,23 +313,28 @@ class Runner:
         failures, delays = 0, poll_delays(s.poll_interval_s, s.typical_generation_s)
         due = submitted + next(delays)  # the schedule counts from the submit, also on resume
         while True:
-            await asyncio.sleep(max(0.0, due - time.time()))
+            # the last poll is at the deadline; a task resumed past its deadline
+            # (a later run) is polled once before it counts as timed out
+            await asyncio.sleep(max(0.0, min(due, deadline) - time.time()))
             due = max(due, time.time()) + next(delays)
-            if time.time() > deadline:
-                self._finish(job, J.FAILED, "timeout", "", f"task not finished after {s.task_timeout_s:g} s (task id kept: a later run polls it again)")
-                return
             try:
                 state = await self._poll_once(slot, task_id)
             except ProviderError as exc:
                 failures = 0 if exc.retryable else failures + 1
                 if failures >= s.max_attempts:
                     raise
+                if time.time() >= deadline:
+                    break
                 due = max(due, time.time() + min(exc.retry_after or 0.0, s.task_timeout_s))
                 continue
             failures = 0
             if state.finished:
                 self._record_state(job, state)
                 return
+            if time.time() >= deadline:
+                break
+        self._finish(job, J.FAILED, "timeout", "",
+                     f"task not finished after {s.task_timeout_s:g} s (task id kept: a later run polls it again)")
 
     async def _poll_once(self, slot: Slot, task_id: str) -> TaskState:
         adapter, timeout = slot.adapter, slot.settings.timeout_s
