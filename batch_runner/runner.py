@@ -267,8 +267,10 @@ class Runner:
                     with attempt:
                         task_id = await self._send_submit(slot, job, request, tried)
         except ProviderError as exc:
-            lost = not surely_not_accepted(exc) and not (idempotent and is_submit_retryable(exc, True))
-            if lost:  # possibly paid: the reservation stays committed
+            # possibly paid: the reservation stays committed, and no fallback takes the
+            # job (it could run on both); an idempotent provider's unknown job is sent
+            # again, with the same key, by the next run
+            if not surely_not_accepted(exc):
                 self._finish(job, J.UNKNOWN, "unknown", exc.provider_code,
                              f"possibly submitted, answer lost ({exc.error_code}: {exc.provider_message})")
                 return None
