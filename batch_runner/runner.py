@@ -62,6 +62,10 @@ class RunOptions:
     allow_outside_paths: bool = False
 
 
+class _Stopped(Exception):
+    """Internal: the run is stopping; this job's submit was not sent."""
+
+
 class _Moved(Exception):
     """Internal: the job could not be submitted on this provider; try the next."""
 
@@ -228,6 +232,11 @@ class Runner:
                 return slot, await self._submit(slot, _on(job, name), "|".join(tried))
             except _Moved as moved:
                 last = moved.error
+            except _Stopped:  # not sent: the next run submits it
+                self.budget.settle(job.job_id, paid=False)
+                if (self.journal.get(job.job_id) or {}).get("status") == J.SUBMITTING:
+                    self._finish(job, J.PENDING, "", "", "")  # its earlier tries were refused
+                return slot, None
         assert last is not None
         self._finish(job, J.FAILED, last.error_code, last.provider_code, str(last.provider_message))
         return slot, None
@@ -294,6 +303,8 @@ class Runner:
             if slot.breaker is not None:
                 raise slot.breaker
             await slot.pacer.acquire()
+            if self.stopping:  # stopped while waiting for the submit slot: send nothing
+                raise _Stopped
             await self.journal.mark_submitting(job.job_id, slot.name, tried)
             try:
                 resp = await self.transport.send(slot.name, request, slot.settings.timeout_s)

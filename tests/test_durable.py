@@ -213,3 +213,25 @@ async def test_a_changed_row_is_a_new_job_and_the_old_one_is_kept(tmp_path, sim)
     assert sum(len(sim.state.submissions[p]) for p in PROVIDERS) == 5  # 4 + the changed row
     assert "1 job(s) in the journal are no longer in the manifest" in err_bytes.decode()
     assert journal_status(tmp_path / "results.journal.sqlite")["succeeded"] == 5
+
+
+async def test_after_the_first_signal_no_new_submit_is_sent(tmp_path, sim):
+    """Jobs already holding an in-flight place but still waiting for their
+    submit slot (pacing) are not sent after SIGINT: they stay pending."""
+    sheet = campaign(tmp_path / "c.csv", 40)
+    manifest = settings_yaml(tmp_path / "m.yaml", sheet, 40, rpm=60)  # one submit a second per provider
+    out = tmp_path / "results.csv"
+    proc = await start_run(manifest, out, sim)
+    for _ in range(200):
+        if sum(len(sim.state.submissions[p]) for p in PROVIDERS) >= 4:
+            break
+        await asyncio.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    at_signal = sum(len(sim.state.submissions[p]) for p in PROVIDERS)
+    code, err = await finish(proc)
+    assert code == 130, err
+    after = sum(len(sim.state.submissions[p]) for p in PROVIDERS)
+    assert after - at_signal <= len(PROVIDERS), (at_signal, after)  # at most one already on the wire each
+    df = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert (df["status"] == "succeeded").sum() == after
+    assert set(df["status"]) == {"succeeded", "pending"}
