@@ -235,3 +235,59 @@ async def test_after_the_first_signal_no_new_submit_is_sent(tmp_path, sim):
     df = pd.read_csv(out, dtype=str, keep_default_na=False)
     assert (df["status"] == "succeeded").sum() == after
     assert set(df["status"]) == {"succeeded", "pending"}
+
+
+async def test_second_signal_stops_at_once_and_the_next_run_polls_what_was_in_flight(tmp_path):
+    from batch_runner.simulator import ProviderSimConfig, SimConfig, running_simulator
+
+    from conftest import PROVIDERS as ALL
+
+    config = SimConfig(providers={p: ProviderSimConfig(generation_s=4.0) for p in ALL})
+    async with running_simulator(config) as sim:
+        sheet = campaign(tmp_path / "c.csv", 40)
+        manifest = settings_yaml(tmp_path / "m.yaml", sheet, 40, typical_generation_s=4.0)
+        out = tmp_path / "results.csv"
+        proc = await start_run(manifest, out, sim)
+        for _ in range(200):
+            if sum(len(sim.state.submissions[p]) for p in PROVIDERS) >= 8:
+                break
+            await asyncio.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        await asyncio.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        code, err = await finish(proc, 3)  # at once, not after the 4 s tasks
+        assert code == 130, err
+        df = pd.read_csv(out, dtype=str, keep_default_na=False)
+        assert len(df) == 40 and "succeeded" not in set(df["status"])
+        in_flight = journal_status(tmp_path / "results.journal.sqlite")["submitted"]
+        assert in_flight >= 8
+        code, err = await finish(await start_run(manifest, out, sim), 60)
+        assert code == 0, err
+        assert max(submissions(sim).values()) == 1  # in-flight tasks were polled, not sent again
+        assert set(pd.read_csv(out, dtype=str, keep_default_na=False)["status"]) == {"succeeded"}
+
+
+async def test_retry_failed_resubmits_only_the_failed_jobs(tmp_path, sim):
+    from batch_runner.app import RunRequest, execute
+
+    from conftest import sim_env as env_of
+
+    sheet = campaign(tmp_path / "c.csv", 8)  # 2 each on gccai, apiframe, minimax, gptproto
+    manifest = settings_yaml(tmp_path / "m.yaml", sheet, 8)
+    out = tmp_path / "results.csv"
+
+    async def run(**kw) -> pd.DataFrame:
+        await execute(RunRequest(manifest=manifest, output=out, environ=env_of(sim), speedup=1.0, quiet=True, **kw))
+        return pd.read_csv(out, dtype=str, keep_default_na=False)
+
+    sim.config.providers["gccai"].fail_rate = 1.0
+    df = await run()
+    assert list(df.loc[df["status"] == "failed", "provider"]) == ["gccai", "gccai"]
+    sim.config.providers["gccai"].fail_rate = 0.0
+    before = Counter({p: len(sim.state.submissions[p]) for p in PROVIDERS})
+    await run()  # failed jobs stay failed
+    assert Counter({p: len(sim.state.submissions[p]) for p in PROVIDERS}) == before
+    df = await run(retry_failed=True)
+    after = Counter({p: len(sim.state.submissions[p]) for p in PROVIDERS})
+    assert after - before == Counter({"gccai": 2})
+    assert set(df["status"]) == {"succeeded"}
