@@ -62,6 +62,10 @@ class RunOptions:
     allow_outside_paths: bool = False
 
 
+class _Stopped(Exception):
+    """Internal: the run is stopping; this job's submit was not sent."""
+
+
 class _Moved(Exception):
     """Internal: the job could not be submitted on this provider; try the next."""
 
@@ -228,6 +232,11 @@ class Runner:
                 return slot, await self._submit(slot, _on(job, name), "|".join(tried))
             except _Moved as moved:
                 last = moved.error
+            except _Stopped:  # not sent: the next run submits it
+                self.budget.settle(job.job_id, paid=False)
+                if (self.journal.get(job.job_id) or {}).get("status") == J.SUBMITTING:
+                    self._finish(job, J.PENDING, "", "", "")  # its earlier tries were refused
+                return slot, None
         assert last is not None
         self._finish(job, J.FAILED, last.error_code, last.provider_code, str(last.provider_message))
         return slot, None
@@ -267,8 +276,10 @@ class Runner:
                     with attempt:
                         task_id = await self._send_submit(slot, job, request, tried)
         except ProviderError as exc:
-            lost = not surely_not_accepted(exc) and not (idempotent and is_submit_retryable(exc, True))
-            if lost:  # possibly paid: the reservation stays committed
+            # possibly paid: the reservation stays committed, and no fallback takes the
+            # job (it could run on both); an idempotent provider's unknown job is sent
+            # again, with the same key, by the next run
+            if not surely_not_accepted(exc):
                 self._finish(job, J.UNKNOWN, "unknown", exc.provider_code,
                              f"possibly submitted, answer lost ({exc.error_code}: {exc.provider_message})")
                 return None
@@ -292,6 +303,8 @@ class Runner:
             if slot.breaker is not None:
                 raise slot.breaker
             await slot.pacer.acquire()
+            if self.stopping:  # stopped while waiting for the submit slot: send nothing
+                raise _Stopped
             await self.journal.mark_submitting(job.job_id, slot.name, tried)
             try:
                 resp = await self.transport.send(slot.name, request, slot.settings.timeout_s)
@@ -313,23 +326,28 @@ class Runner:
         failures, delays = 0, poll_delays(s.poll_interval_s, s.typical_generation_s)
         due = submitted + next(delays)  # the schedule counts from the submit, also on resume
         while True:
-            await asyncio.sleep(max(0.0, due - time.time()))
+            # the last poll is at the deadline; a task resumed past its deadline
+            # (a later run) is polled once before it counts as timed out
+            await asyncio.sleep(max(0.0, min(due, deadline) - time.time()))
             due = max(due, time.time()) + next(delays)
-            if time.time() > deadline:
-                self._finish(job, J.FAILED, "timeout", "", f"task not finished after {s.task_timeout_s:g} s (task id kept: a later run polls it again)")
-                return
             try:
                 state = await self._poll_once(slot, task_id)
             except ProviderError as exc:
                 failures = 0 if exc.retryable else failures + 1
                 if failures >= s.max_attempts:
                     raise
+                if time.time() >= deadline:
+                    break
                 due = max(due, time.time() + min(exc.retry_after or 0.0, s.task_timeout_s))
                 continue
             failures = 0
             if state.finished:
                 self._record_state(job, state)
                 return
+            if time.time() >= deadline:
+                break
+        self._finish(job, J.FAILED, "timeout", "",
+                     f"task not finished after {s.task_timeout_s:g} s (task id kept: a later run polls it again)")
 
     async def _poll_once(self, slot: Slot, task_id: str) -> TaskState:
         adapter, timeout = slot.adapter, slot.settings.timeout_s

@@ -159,3 +159,18 @@ def test_reprs_hide_the_key():
         a = adapter(name)
         req = a.build_submit(job(provider=name, image="https://x.test/a.jpg", scene="image-to-video"))
         assert KEY not in repr(a) and KEY not in repr(req) and KEY not in json.dumps(req.json)
+
+
+@pytest.mark.parametrize("status", [400, 503])
+def test_gptproto_content_policy_is_permanent_even_as_its_documented_503(status):
+    """gptproto documents "503 Content policy violation (actual status code is
+    400)": either way it is content_policy, never retried as a 5xx."""
+    body = json.dumps({"error": {"message": "Content policy violation: content blocked due to safety concerns",
+                                 "type": "invalid_request_error", "code": "content_policy_violation"}}).encode()
+    with pytest.raises(ProviderError) as info:
+        adapter("gptproto").parse_submit(HttpResponse(status, {}, body))
+    assert info.value.error_code == "content_policy" and info.value.retryable is False
+    plain = json.dumps({"error": {"message": "internal server error", "type": "server_error"}}).encode()
+    with pytest.raises(ProviderError) as info:
+        adapter("gptproto").parse_submit(HttpResponse(503, {}, plain))
+    assert info.value.error_code == "provider_error" and info.value.retryable is True

@@ -13,6 +13,7 @@ import random
 import signal
 import sqlite3
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -71,52 +72,85 @@ def journal_status(state: Path) -> Counter:
         return Counter(s for (s,) in db.execute("SELECT status FROM jobs"))
 
 
+def accepted(sim) -> int:
+    return sum(len(sim.state.submissions[p]) for p in PROVIDERS)
+
+
+async def kill_runs(manifest: Path, out: Path, sim, rng: random.Random, times: int) -> list[int]:
+    """Start a run ``times`` times and SIGKILL it at a random moment after it
+    has begun submitting (not while Python is still importing); returns the
+    simulator's accepted-submit count at each kill."""
+    at_kill = []
+    for _ in range(times):
+        before = accepted(sim)
+        proc = await start_run(manifest, out, sim)
+        while proc.returncode is None and accepted(sim) == before:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(rng.uniform(0.0, 0.5))
+        if proc.returncode is None:
+            proc.kill()
+            at_kill.append(accepted(sim))
+        await proc.wait()
+    return at_kill
+
+
 async def test_kill_9_at_random_moments_never_submits_twice(tmp_path, sim):
+    started = time.monotonic()
     sheet = campaign(tmp_path / "c.csv", 200)
     manifest = settings_yaml(tmp_path / "m.yaml", sheet, 200)
     out = tmp_path / "results.csv"
-    rng = random.Random(7)
-    kills = 0
-    for _ in range(6):
-        proc = await start_run(manifest, out, sim, "--resubmit-unknown")
-        await asyncio.sleep(rng.uniform(0.6, 2.0))
-        if proc.returncode is None:
-            proc.kill()
-            kills += 1
-        await proc.wait()
+    at_kill = await kill_runs(manifest, out, sim, random.Random(7), 6)
+    assert len(at_kill) >= 3 and at_kill[0] < 200, at_kill  # the kills landed mid-run
+    code, err = await finish(await start_run(manifest, out, sim), 120)
+    assert code in (0, 1), err
+    assert max(submissions(sim).values()) == 1  # no job submitted twice
+    df = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert len(df) == 200
+    # what is not succeeded is unknown (killed between sending a submit and recording its
+    # answer): never resubmitted on its own; apiframe's resolve by Idempotency-Key
+    assert set(df["status"]) <= {"succeeded", "unknown"}
+    unknown = df[df["status"] == "unknown"]
+    assert (unknown["provider"] != "apiframe").all()
+    for _, row in df[df["status"] == "succeeded"].iterrows():
+        assert row["task_id"] in row["video_url"]  # each job's own task
+    # no finished result lost: a task the simulator completed is in the results, unless
+    # its submit answer died with the process (then its job is unknown)
+    done = {t.task_id for t in sim.state.tasks.values() if t.outcome == "succeeded"}
+    orphans = done - set(df["task_id"])
+    assert len(orphans) <= len(unknown)
+    # asked to, a last run resubmits the unknown jobs: complete, paid twice only for those
     code, err = await finish(await start_run(manifest, out, sim, "--resubmit-unknown"), 120)
     assert code == 0, err
     df = pd.read_csv(out, dtype=str, keep_default_na=False)
     assert len(df) == 200 and set(df["status"]) == {"succeeded"}
-    # every video URL is the simulator's URL of that job's own task
-    for _, row in df.iterrows():
-        assert row["task_id"] in row["video_url"]
-    dup = {p: n for p, n in submissions(sim).items() if n > 1}
-    # a duplicate is only allowed for a job that was reported unknown and resubmitted on request
-    assert len(dup) <= kills, dup
-    print(f"kills={kills} jobs=200 duplicate_submissions={sum(n - 1 for n in dup.values())}")
+    dup = sum(n - 1 for n in submissions(sim).values() if n > 1)
+    assert dup == len(orphans)
+    print(f"crash: jobs=200 kills={len(at_kill)} accepted_at_kills={at_kill} duplicate_submits=0 "
+          f"unknown={len(unknown)} orphaned_tasks={len(orphans)} results_lost=0 "
+          f"duplicates_after_--resubmit-unknown={dup} wall={time.monotonic() - started:.1f}s")
 
 
-async def test_kill_9_without_resubmit_never_submits_twice(tmp_path, sim):
-    sheet = campaign(tmp_path / "c.csv", 120)
-    manifest = settings_yaml(tmp_path / "m.yaml", sheet, 120)
+async def test_kill_9_on_an_idempotent_provider_completes_exactly_once(tmp_path, sim):
+    """apiframe only: every unknown job is resubmitted with its Idempotency-Key,
+    so after random SIGKILLs and a rerun all 200 jobs succeed, each accepted once."""
+    started = time.monotonic()
+    rows = [{"name": f"r{i}", "prompt": f"product shot number {i} [推进]", "provider": "apiframe"}
+            for i in range(200)]
+    sheet = tmp_path / "c.csv"
+    pd.DataFrame(rows).to_csv(sheet, index=False)
+    manifest = settings_yaml(tmp_path / "m.yaml", sheet, 200)
     out = tmp_path / "results.csv"
-    rng = random.Random(11)
-    for _ in range(4):
-        proc = await start_run(manifest, out, sim)
-        await asyncio.sleep(rng.uniform(0.5, 1.5))
-        if proc.returncode is None:
-            proc.kill()
-        await proc.wait()
+    at_kill = await kill_runs(manifest, out, sim, random.Random(5), 8)
+    assert len(at_kill) >= 3 and at_kill[0] < 200, at_kill
     code, err = await finish(await start_run(manifest, out, sim), 120)
-    assert code in (0, 1), err
-    assert max(submissions(sim).values()) == 1
+    assert code == 0, err
     df = pd.read_csv(out, dtype=str, keep_default_na=False)
-    assert len(df) == 120
-    # what is not succeeded is unknown (possibly submitted): never lost, never paid twice
-    assert set(df["status"]) <= {"succeeded", "unknown"}
-    unknown = df[df["status"] == "unknown"]
-    assert (unknown["provider"] != "apiframe").all()  # apiframe dedupes by Idempotency-Key
+    assert len(df) == 200 and set(df["status"]) == {"succeeded"}
+    counts = Counter(s.body.get("prompt") for s in sim.state.submissions["apiframe"])
+    assert len(counts) == 200 and max(counts.values()) == 1
+    replays = sum(1 for r in sim.state.requests if r.reason == "idempotent_replay")
+    print(f"crash (apiframe): jobs=200 kills={len(at_kill)} accepted_at_kills={at_kill} duplicate_submits=0 "
+          f"idempotent_replays={replays} results_lost=0 wall={time.monotonic() - started:.1f}s")
 
 
 async def test_cron_run_only_submits_new_rows(tmp_path, sim):
@@ -213,3 +247,81 @@ async def test_a_changed_row_is_a_new_job_and_the_old_one_is_kept(tmp_path, sim)
     assert sum(len(sim.state.submissions[p]) for p in PROVIDERS) == 5  # 4 + the changed row
     assert "1 job(s) in the journal are no longer in the manifest" in err_bytes.decode()
     assert journal_status(tmp_path / "results.journal.sqlite")["succeeded"] == 5
+
+
+async def test_after_the_first_signal_no_new_submit_is_sent(tmp_path, sim):
+    """Jobs already holding an in-flight place but still waiting for their
+    submit slot (pacing) are not sent after SIGINT: they stay pending."""
+    sheet = campaign(tmp_path / "c.csv", 40)
+    manifest = settings_yaml(tmp_path / "m.yaml", sheet, 40, rpm=60)  # one submit a second per provider
+    out = tmp_path / "results.csv"
+    proc = await start_run(manifest, out, sim)
+    for _ in range(200):
+        if sum(len(sim.state.submissions[p]) for p in PROVIDERS) >= 4:
+            break
+        await asyncio.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    at_signal = sum(len(sim.state.submissions[p]) for p in PROVIDERS)
+    code, err = await finish(proc)
+    assert code == 130, err
+    after = sum(len(sim.state.submissions[p]) for p in PROVIDERS)
+    assert after - at_signal <= len(PROVIDERS), (at_signal, after)  # at most one already on the wire each
+    df = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert (df["status"] == "succeeded").sum() == after
+    assert set(df["status"]) == {"succeeded", "pending"}
+
+
+async def test_second_signal_stops_at_once_and_the_next_run_polls_what_was_in_flight(tmp_path):
+    from batch_runner.simulator import ProviderSimConfig, SimConfig, running_simulator
+
+    from conftest import PROVIDERS as ALL
+
+    config = SimConfig(providers={p: ProviderSimConfig(generation_s=4.0) for p in ALL})
+    async with running_simulator(config) as sim:
+        sheet = campaign(tmp_path / "c.csv", 40)
+        manifest = settings_yaml(tmp_path / "m.yaml", sheet, 40, typical_generation_s=4.0)
+        out = tmp_path / "results.csv"
+        proc = await start_run(manifest, out, sim)
+        for _ in range(200):
+            if sum(len(sim.state.submissions[p]) for p in PROVIDERS) >= 8:
+                break
+            await asyncio.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        await asyncio.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        code, err = await finish(proc, 3)  # at once, not after the 4 s tasks
+        assert code == 130, err
+        df = pd.read_csv(out, dtype=str, keep_default_na=False)
+        assert len(df) == 40 and "succeeded" not in set(df["status"])
+        in_flight = journal_status(tmp_path / "results.journal.sqlite")["submitted"]
+        assert in_flight >= 8
+        code, err = await finish(await start_run(manifest, out, sim), 60)
+        assert code == 0, err
+        assert max(submissions(sim).values()) == 1  # in-flight tasks were polled, not sent again
+        assert set(pd.read_csv(out, dtype=str, keep_default_na=False)["status"]) == {"succeeded"}
+
+
+async def test_retry_failed_resubmits_only_the_failed_jobs(tmp_path, sim):
+    from batch_runner.app import RunRequest, execute
+
+    from conftest import sim_env as env_of
+
+    sheet = campaign(tmp_path / "c.csv", 8)  # 2 each on gccai, apiframe, minimax, gptproto
+    manifest = settings_yaml(tmp_path / "m.yaml", sheet, 8)
+    out = tmp_path / "results.csv"
+
+    async def run(**kw) -> pd.DataFrame:
+        await execute(RunRequest(manifest=manifest, output=out, environ=env_of(sim), speedup=1.0, quiet=True, **kw))
+        return pd.read_csv(out, dtype=str, keep_default_na=False)
+
+    sim.config.providers["gccai"].fail_rate = 1.0
+    df = await run()
+    assert list(df.loc[df["status"] == "failed", "provider"]) == ["gccai", "gccai"]
+    sim.config.providers["gccai"].fail_rate = 0.0
+    before = Counter({p: len(sim.state.submissions[p]) for p in PROVIDERS})
+    await run()  # failed jobs stay failed
+    assert Counter({p: len(sim.state.submissions[p]) for p in PROVIDERS}) == before
+    df = await run(retry_failed=True)
+    after = Counter({p: len(sim.state.submissions[p]) for p in PROVIDERS})
+    assert after - before == Counter({"gccai": 2})
+    assert set(df["status"]) == {"succeeded"}

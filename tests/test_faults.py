@@ -3,6 +3,7 @@ against the simulator with injected faults over real HTTP."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 
 import pandas as pd
@@ -115,3 +116,38 @@ async def test_chaos_run_ends_truthfully(tmp_path):
     attempts = pd.to_numeric(df["attempts"]).sum()
     print(f"chaos: jobs=324 {dict(counts)} faults={dict(state.faults)} submit_requests={submits} "
           f"journal_attempts={attempts} failed_by={dict(Counter(failed['error_code']))} worst_window={worst}")
+
+
+async def test_a_timed_out_task_is_polled_again_by_the_next_run(tmp_path):
+    """task_timeout_s ends a job as ``timeout`` with its task id kept; the next
+    run polls that task (at least once) and records its video, never resubmits."""
+    config = SimConfig(providers={p: ProviderSimConfig(generation_s=1.5) for p in PROVIDERS})
+    async with running_simulator(config) as sim:
+        data = {"providers": {"gccai": {**FAST, "task_timeout_s": 0.5}},
+                "jobs": [{"prompt": "slow shot", "provider": "gccai"}]}
+        status, df = await run_yaml(tmp_path, sim, data)
+        assert status == 1 and df.loc[0, "status"] == "failed" and df.loc[0, "error_code"] == "timeout"
+        task_id = df.loc[0, "task_id"]
+        assert task_id
+        await asyncio.sleep(1.5)  # the task finishes at the provider meanwhile
+        status, df = await run_yaml(tmp_path, sim, data)
+        assert len(sim.state.submissions["gccai"]) == 1  # polled again, never resubmitted
+        assert sim.state.polls_for(task_id) >= 2
+    assert status == 0 and df.loc[0, "status"] == "succeeded" and df.loc[0, "task_id"] == task_id
+
+
+async def test_an_apiframe_submit_whose_answers_were_lost_is_unknown_not_failed_over(tmp_path):
+    """Every apiframe submit times out (the simulator still creates the task):
+    retries are safe (Idempotency-Key), but once they run out the job is
+    ``unknown``, never moved to the fallback (it could run on both)."""
+    config = SimConfig(providers={p: ProviderSimConfig(generation_s=0.2) for p in PROVIDERS})
+    config.providers["apiframe"].slow_rate, config.providers["apiframe"].slow_s = 1.0, 1.0
+    async with running_simulator(config) as sim:
+        jobs = [{"prompt": "lost answer", "provider": ["apiframe", "gccai"]}]
+        settings = {**FAST, "timeout_s": 0.3, "max_attempts": 2}
+        status, df = await run_yaml(tmp_path, sim, {"providers": {"apiframe": settings, "gccai": FAST}, "jobs": jobs})
+        await asyncio.sleep(1.0)  # the slow answers land
+        created = len(sim.state.submissions["apiframe"])
+    assert created == 1  # the provider took it once (idempotent replays)
+    assert not sim.state.submissions["gccai"]
+    assert status == 1 and df.loc[0, "status"] == "unknown" and df.loc[0, "provider"] == "apiframe"

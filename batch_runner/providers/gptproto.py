@@ -3,7 +3,7 @@
 Source: shared/providers/README.md and RESEARCH.md §4. The key is sent raw in
 ``Authorization`` (the documented examples; the simulator also accepts Bearer);
 the model is a URL path segment; the URL is ``data.outputs[0]``. A content-policy
-refusal arrives as HTTP 400 (the seed's "503").
+refusal arrives as HTTP 400 (the seed's "503", also read as content policy).
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ class GptprotoAdapter(Adapter):
             msg = dig(err, "message") if isinstance(err, dict) else err
             code = dig(err, "code") or dig(err, "type") if isinstance(err, dict) else ""
             error_code = None
-            if resp.status == 400 and failure_code(str(msg or "")) == "content_policy":
+            # content policy: HTTP 400 in practice, 503 in gptproto's own table (RESEARCH.md §4)
+            if resp.status in (400, 503) and failure_code(str(msg or "")) == "content_policy":
                 error_code = "content_policy"
             raise self.error(resp, body, code=code, message=msg, error_code=error_code)
         if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
