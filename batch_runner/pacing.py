@@ -20,6 +20,8 @@ from collections.abc import Callable
 
 from aiolimiter import AsyncLimiter
 
+from .retry import MAX_RETRY_AFTER_S
+
 __all__ = ["Pacer"]
 
 
@@ -67,7 +69,7 @@ class Pacer:
             self._set(max(self.floor, self.rpm / 2))
             self.slowdowns += 1
         pause = retry_after_s if retry_after_s is not None else 60.0 / self.rpm
-        self._not_before = max(self._not_before, now + min(pause, 120.0))
+        self._not_before = max(self._not_before, now + min(pause, MAX_RETRY_AFTER_S))
 
     def _recover(self) -> None:
         now = self.clock()
