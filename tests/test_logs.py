@@ -72,3 +72,24 @@ async def test_quiet_text_logs_keep_only_the_summary_and_errors(tmp_path, sim, c
     assert "failed on minimax: content_policy" in err and "[Zoom inn]" in err
     assert "submitted" not in err and "simulator at" not in err and "progress" not in err
     assert "job/s" not in err  # no progress bar off a terminal
+
+
+async def test_progress_line_is_logged_every_interval_while_no_job_finishes(tmp_path, sim, write, capsys,
+                                                                           monkeypatch):
+    # off a terminal the progress line is periodic (README: "a progress line every
+    # 10 s"), not only logged when a job happens to finish
+    import batch_runner.app as app
+
+    monkeypatch.setattr(app, "PROGRESS_EVERY_S", 0.2, raising=False)
+    sim.config.providers["gccai"].generation_s = 1.5
+    path = write("slow.yaml", yaml.safe_dump({
+        "providers": {"gccai": {"typical_generation_s": 1.5, "poll_interval_s": 0.5}},
+        "jobs": [{"prompt": "a slow shot", "provider": "gccai"}],
+    }))
+    setup_logging("json")
+    request = RunRequest(path, tmp_path / "r.csv", environ=sim_env(sim), speedup=1, log_format="json")
+    assert await execute(request) == 0
+    records = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    progress = [r for r in records if r["event"] == "progress"]
+    assert len(progress) >= 4, progress  # ~1.5 s of generation at one line per 0.2 s
+    assert progress[0]["done"] == 0 and progress[-1]["done"] == 1
