@@ -43,6 +43,7 @@ log = logging.getLogger("batch_runner")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_BUDGET = 0, 1, 2, 3, 4
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
+PROGRESS_EVERY_S = 10.0     # seconds between two progress lines off a terminal
 SIM_SPEEDUP = 30.0          # simulated time runs this much faster than real time
 SIM_KEY = "sim-key"
 
@@ -226,7 +227,8 @@ async def execute(request: RunRequest) -> int:
                 budget.seed(current(), settings)  # earlier runs of this journal count
                 if not request.fit_budget:
                     check_estimate(estimate, budget)
-            progress = Progress(len(jobs), len(done), enabled=not request.quiet, bar=request.log_format == "text")
+            progress = Progress(len(jobs), len(done), enabled=not request.quiet, bar=request.log_format == "text",
+                                every_s=PROGRESS_EVERY_S)
             downloader = None
             if request.download:
                 hosts = frozenset(urlsplit(s.base_url).hostname or "" for s in settings.values())
@@ -292,6 +294,13 @@ async def _run_with_signals(runner: Runner, progress: Progress, settings: dict[s
 
         main = asyncio.ensure_future(everything())
 
+        async def ticker() -> None:  # the progress line is periodic, not only per finished job
+            while True:
+                await asyncio.sleep(progress.every_s)
+                progress.tick()
+
+        ticking = asyncio.ensure_future(ticker())
+
         def on_signal(sig: int) -> None:
             nonlocal stopped
             if stopped:
@@ -313,6 +322,9 @@ async def _run_with_signals(runner: Runner, progress: Progress, settings: dict[s
             if not stopped:
                 raise
         finally:
+            ticking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticking
             for sig in installed:
                 loop.remove_signal_handler(sig)
             progress.close()

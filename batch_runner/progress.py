@@ -59,11 +59,23 @@ class Progress:
         text = f"failed={self.failed} ${self.usd:.2f} {self.credits:g}cr"
         return f"{text} | {self.note}" if self.note else text
 
+    def tick(self) -> None:
+        """Called every ``every_s`` seconds while the run goes: the log line is
+        periodic even while no job finishes (tasks take minutes); a bar is
+        redrawn (its elapsed time)."""
+        if self.bar is not None:
+            self.bar.refresh()
+        elif self.enabled and time.monotonic() - self._last >= self.every_s * 0.999:
+            self._log()
+
     def _maybe_log(self) -> None:
         now = time.monotonic()
         if self.enabled and (now - self._last >= self.every_s or self.done == self.total):
-            self._last = now
-            log.info("progress: %d/%d jobs finished, %d failed, $%.2f + %g credits spent",
+            self._log()
+
+    def _log(self) -> None:
+        self._last = time.monotonic()
+        log.info("progress: %d/%d jobs finished, %d failed, $%.2f + %g credits spent",
                      self.done, self.total, self.failed, self.usd, self.credits,
                      extra={"event": "progress", "done": self.done, "total": self.total, "failed": self.failed})
 

@@ -75,6 +75,34 @@ def test_minimax_http_200_error_is_not_success():
 
 
 @pytest.mark.parametrize("provider", ["minimax", "gptge"])
+@pytest.mark.parametrize(
+    "status, code, error_code",
+    [
+        ("Success", 1027, "content_policy"),  # must not be read as success (no files/retrieve)
+        ("Processing", 1004, "auth"),          # must not be read as still running
+        ("", 2049, "auth"),                    # must not be read as pending
+        ("Queueing", 1002, "rate_limited"),
+    ],
+)
+def test_minimax_query_with_nonzero_base_resp_is_an_error(provider, status, code, error_code):
+    # HTTP 200 with a non-zero base_resp.status_code is an error whatever the
+    # status word says; only "Fail" is terminal regardless (README "Errors, MiniMax style").
+    body = {"task_id": "1", "status": status, "file_id": "2" if status == "Success" else "",
+            "base_resp": {"status_code": code, "status_msg": "x"}}
+    with pytest.raises(ProviderError) as info:
+        adapter(provider).read_poll(HttpResponse(200, {}, json.dumps(body).encode()))
+    assert (info.value.error_code, info.value.provider_code) == (error_code, str(code))
+
+
+@pytest.mark.parametrize("provider", ["minimax", "gptge"])
+def test_minimax_fail_is_terminal_whatever_base_resp_says(provider):
+    for code, error_code in ((1027, "content_policy"), (0, "task_failed")):
+        body = {"task_id": "1", "status": "Fail", "base_resp": {"status_code": code, "status_msg": "m"}}
+        state = adapter(provider).read_poll(HttpResponse(200, {}, json.dumps(body).encode()))
+        assert (state.status, state.error_code) == ("failed", error_code)
+
+
+@pytest.mark.parametrize("provider", ["minimax", "gptge"])
 def test_minimax_success_needs_files_retrieve(provider):
     a = adapter(provider)
     state = a.parse_poll(resp(provider, "query_success.json"))

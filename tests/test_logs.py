@@ -102,3 +102,24 @@ def test_progress_bar_only_when_stdout_and_stderr_are_terminals(monkeypatch, std
     assert (progress.bar is not None) == bar
     assert ("job" in err.text) == bar  # off a terminal nothing is drawn: a log line instead
     assert (Progress(2, stream=_Stream(True), bar=False).bar is None)  # JSON logs: never a bar
+
+
+async def test_progress_line_is_logged_every_interval_while_no_job_finishes(tmp_path, sim, write, capsys,
+                                                                           monkeypatch):
+    # off a terminal the progress line is periodic (README: "a progress line every
+    # 10 s"), not only logged when a job happens to finish
+    import batch_runner.app as app
+
+    monkeypatch.setattr(app, "PROGRESS_EVERY_S", 0.2, raising=False)
+    sim.config.providers["gccai"].generation_s = 1.5
+    path = write("slow.yaml", yaml.safe_dump({
+        "providers": {"gccai": {"typical_generation_s": 1.5, "poll_interval_s": 0.5}},
+        "jobs": [{"prompt": "a slow shot", "provider": "gccai"}],
+    }))
+    setup_logging("json")
+    request = RunRequest(path, tmp_path / "r.csv", environ=sim_env(sim), speedup=1, log_format="json")
+    assert await execute(request) == 0
+    records = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    progress = [r for r in records if r["event"] == "progress"]
+    assert len(progress) >= 4, progress  # ~1.5 s of generation at one line per 0.2 s
+    assert progress[0]["done"] == 0 and progress[-1]["done"] == 1

@@ -84,3 +84,14 @@ async def test_submit_rate_and_in_flight_cap_are_respected(tmp_path, sim, write)
     assert state.max_submits_in_window("apiframe", 2.0) <= 20 + 1
     assert state.max_in_flight_seen("gccai") == 3
     assert state.max_in_flight_seen("apiframe") <= 20
+
+
+async def test_spring_launch_sheet_runs_on_apiframe_with_set(tmp_path, sim):
+    from conftest import DATA
+
+    status, df = await run(DATA / "spring-launch.csv", tmp_path, sim, sets=["provider=apiframe"])
+    assert status == 0
+    assert len(df) == 38 and set(df["status"]) == {"succeeded"} and set(df["provider"]) == {"apiframe"}
+    assert len(sim.state.submissions["apiframe"]) == 38
+    assert {"campaign", "sku", "channel", "owner"} <= set(df.columns)  # its own columns are kept
+    assert df["row"].astype(int).is_monotonic_increasing  # manifest order

@@ -70,7 +70,11 @@ class MinimaxAdapter(Adapter):
         if not isinstance(body, dict):
             raise self.bad_response(resp, "not a JSON object")
         code = dig(body, "base_resp", "status_code")
-        if code not in (0, None) and body.get("status") is None:
+        # A non-zero code is an error whatever the status word says (it must not
+        # be read as Success, nor as still running); only a "Fail" query is
+        # terminal whatever base_resp says (README.md "Errors, MiniMax style").
+        status = body.get("status") or dig(body, "data", "status") or ""
+        if code not in (0, None) and str(status).lower() not in _FAILED:
             raise self.base_resp_error(code, dig(body, "base_resp", "status_msg"))
         return body
 
