@@ -190,3 +190,29 @@ def test_problem_lists_are_capped_in_the_message(write):
     path = write("m.csv", "prompt,provider\n" + "hi,nobody\n" * 500)
     text = problems(path)
     assert "500 problem(s)" in text and "... and 300 more" in text
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("matrix, rows", [
+    ("".join(f"  v{i}: [a, b, c, d, e, f, g, h, i, j]\n" for i in range(12)), 1),  # 10^12 combinations
+    ("  a: [" + ", ".join(f"x{i}" for i in range(100)) + "]\n  b: [" + ", ".join(f"y{i}" for i in range(100))
+     + "]\n  c: [" + ", ".join(f"z{i}" for i in range(11)) + "]\n", 1),  # 110,000: just over
+])
+def test_a_matrix_bomb_is_refused_before_it_is_expanded(write, matrix, rows):
+    path = write("m.yaml", "matrix:\n" + matrix + "jobs:\n" + "  - {prompt: hi, provider: minimax}\n" * rows)
+    tracemalloc.start()
+    started = time.monotonic()
+    text = problems(path)
+    elapsed, peak = time.monotonic() - started, tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert "field 'matrix'" in text and "a run may have at most 100,000" in text
+    assert elapsed < 5 and peak < 200 * 2**20
+
+
+def test_a_matrix_of_a_sheet_is_bounded_too(write):  # refused at the row that goes over
+    write("rows.csv", "prompt\n" + "".join(f"p{i}\n" for i in range(2000)))
+    path = write("m.yaml", "source: rows.csv\ndefaults: {provider: minimax}\nmatrix:\n  a: ["
+                 + ", ".join(f"x{i}" for i in range(60)) + "]\n")
+    text = problems(path)
+    assert "rows.csv: row 1668, field 'matrix'" in text and "a run may have at most 100,000" in text
+
