@@ -198,9 +198,15 @@ def read_table(path: str | Path, sheet: str | None = None) -> Table:
             row = next(i for i, r in enumerate(cells) if i > start and j < len(r) and r[j])
             problems.append(Problem(f"{label}: row {row + 1}", "",
                                     f"column {j + 1} has values but no header: name it in row {start + 1}"))
+    cols = [(j, header[j]) for j in used if j < len(header) and header[j]]
+    first: dict[str, int] = {}
+    for j, name in cols:  # the same header twice: one column's cells would silently replace the other's
+        if name in first:
+            problems.append(Problem(f"{label}: row {start + 1}", name, f"columns {first[name] + 1} and {j + 1} "
+                                    "have the same header: keep one, or rename one"))
+        first.setdefault(name, j)
     if problems:
         raise ManifestError(problems)
-    cols = [(j, header[j]) for j in used if header[j]]
     rows = []
     for i in range(start + 1, len(cells)):
         r = cells[i]

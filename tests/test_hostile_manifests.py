@@ -216,3 +216,9 @@ def test_a_matrix_of_a_sheet_is_bounded_too(write):  # refused at the row that g
     text = problems(path)
     assert "rows.csv: row 1668, field 'matrix'" in text and "a run may have at most 100,000" in text
 
+
+@pytest.mark.parametrize("header, field", [("prompt,provider,prompt", "prompt"), ("prompt,provider,sku, sku", "sku")])
+def test_the_same_header_twice_is_an_error_not_a_silent_overwrite(write, header, field):
+    row = ",".join(["first", "minimax", "second", "third"][: header.count(",") + 1])
+    text = problems(write("m.csv", f"{header}\n{row}\n"))
+    assert f"m.csv: row 1, field '{field}': columns" in text and "have the same header" in text
