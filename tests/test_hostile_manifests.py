@@ -115,6 +115,9 @@ def test_long_cells_and_too_many_columns_are_refused(write):
     ("prompt,provider\ncaf\u00e9,minimax\n".encode("latin-1"), "m.csv: line 2: not UTF-8 text (byte 0xe9)"),
     (b"prompt,provider\n\"unterminated,minimax\n", "m.csv: row 2, field 'provider'"),
     (b"", "m.csv: no job rows"),
+    (codecs.BOM_UTF16_LE + "prompt\n".encode("utf-16-le") + b"x", "m.csv: line 2: not UTF-16 text (byte 0x78)"),
+    (codecs.BOM_UTF16_LE + b"\x00\xd8a\x00", "m.csv: line 1: not UTF-16 text (byte 0x00)"),  # a lone surrogate
+    (codecs.BOM_UTF16_BE + b"\x00p\x00", "m.csv: line 1: not UTF-16 text"),  # cut short
 ])
 def test_binary_and_wrongly_encoded_csv_is_a_clear_error(tmp_path, data, expected):
     path = tmp_path / "m.csv"
