@@ -15,6 +15,7 @@ wrong and what is allowed.
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -145,7 +146,13 @@ def _check_row(row: ManifestRow, problems: list[Problem], found: list[Problem]) 
 def _add_rows(rows: list[ManifestRow], problems: list[Problem], where: str, number: int,
               data: dict[str, Any], matrix: dict[str, list[Any]] | None) -> None:
     """Append the rows one manifest row gives: one per matrix combination,
-    templates filled, checked."""
+    templates filled, checked. Raises ManifestError (with ``problems``) before
+    expanding a matrix that would take the rows over limits.MAX_JOBS."""
+    count = math.prod(len(v) for v in matrix.values()) if matrix else 1
+    if len(rows) + count > limits.MAX_JOBS:
+        raise ManifestError(problems + [Problem(where, "matrix", (
+            f"{count:,} combinations a row; with the {len(rows):,} rows before, more than "
+            f"{limits.MAX_JOBS:,} jobs: a run may have at most {limits.MAX_JOBS:,}: split the manifest"))])
     for combo in combinations(matrix):
         merged = {**data, **{k: _normalise(k, v) for k, v in combo.items()}}
         filled, found = fill_templates(merged)

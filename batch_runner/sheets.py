@@ -93,15 +93,16 @@ def _problem(label: str, message: str) -> ManifestError:
 
 
 def _decode(raw: bytes, name: str) -> str:
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16")
+    encoding = "utf-16" if raw.startswith((b"\xff\xfe", b"\xfe\xff")) else "utf-8-sig"
     try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
+        return raw.decode(encoding)
+    except UnicodeDecodeError as exc:  # UTF-16: cut short (an odd length) or a lone surrogate
+        line = raw[: exc.start].decode(encoding, "replace").count("\n") + 1
+        what = "UTF-8" if encoding == "utf-8-sig" else "UTF-16"
+        mark = "" if encoding == "utf-8-sig" else ", though it starts with a UTF-16 byte-order mark"
         raise _problem(
             f"{name}: line {line}",
-            f"not UTF-8 text (byte 0x{raw[exc.start]:02x}): export the sheet as "
+            f"not {what} text (byte 0x{raw[exc.start]:02x}){mark}: export the sheet as "
             "'CSV UTF-8' (Excel), 'Comma-separated values' (Google Sheets) or with "
             "character set 'Unicode (UTF-8)' (LibreOffice)",
         ) from None
@@ -198,9 +199,15 @@ def read_table(path: str | Path, sheet: str | None = None) -> Table:
             row = next(i for i, r in enumerate(cells) if i > start and j < len(r) and r[j])
             problems.append(Problem(f"{label}: row {row + 1}", "",
                                     f"column {j + 1} has values but no header: name it in row {start + 1}"))
+    cols = [(j, header[j]) for j in used if j < len(header) and header[j]]
+    first: dict[str, int] = {}
+    for j, name in cols:  # the same header twice: one column's cells would silently replace the other's
+        if name in first:
+            problems.append(Problem(f"{label}: row {start + 1}", name, f"columns {first[name] + 1} and {j + 1} "
+                                    "have the same header: keep one, or rename one"))
+        first.setdefault(name, j)
     if problems:
         raise ManifestError(problems)
-    cols = [(j, header[j]) for j in used if header[j]]
     rows = []
     for i in range(start + 1, len(cells)):
         r = cells[i]

@@ -7,6 +7,7 @@ one core); see the counts with ``pytest tests/test_fuzz.py --hypothesis-show-sta
 
 from __future__ import annotations
 
+import codecs
 import copy
 import json
 import math
@@ -97,7 +98,8 @@ def test_fuzz_yaml_documents(doc):
 
 
 @FUZZ
-@given(st.binary(max_size=600))
+@given(st.binary(max_size=600) | st.tuples(st.sampled_from([codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE]),
+                                            st.binary(max_size=600)).map(b"".join))
 def test_fuzz_yaml_bytes(data):
     _load("bytes.yaml", data)
 
@@ -115,8 +117,13 @@ def test_fuzz_csv_tables(header, rows, sep, newline):
     _load("table.csv", newline.join(lines) + newline)
 
 
+#: arbitrary bytes, also after a byte-order mark (else the UTF-16 decoder is never reached)
+BOMS = st.sampled_from([b"", codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE])
+any_bytes = st.tuples(BOMS, st.binary(max_size=600)).map(b"".join)
+
+
 @FUZZ
-@given(st.binary(max_size=600) | st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass")))
+@given(any_bytes | st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass")))
 def test_fuzz_csv_bytes(data):
     _load("bytes.csv", data)
 

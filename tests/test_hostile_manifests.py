@@ -115,6 +115,9 @@ def test_long_cells_and_too_many_columns_are_refused(write):
     ("prompt,provider\ncaf\u00e9,minimax\n".encode("latin-1"), "m.csv: line 2: not UTF-8 text (byte 0xe9)"),
     (b"prompt,provider\n\"unterminated,minimax\n", "m.csv: row 2, field 'provider'"),
     (b"", "m.csv: no job rows"),
+    (codecs.BOM_UTF16_LE + "prompt\n".encode("utf-16-le") + b"x", "m.csv: line 2: not UTF-16 text (byte 0x78)"),
+    (codecs.BOM_UTF16_LE + b"\x00\xd8a\x00", "m.csv: line 1: not UTF-16 text (byte 0x00)"),  # a lone surrogate
+    (codecs.BOM_UTF16_BE + b"\x00p\x00", "m.csv: line 1: not UTF-16 text"),  # cut short
 ])
 def test_binary_and_wrongly_encoded_csv_is_a_clear_error(tmp_path, data, expected):
     path = tmp_path / "m.csv"
@@ -190,3 +193,35 @@ def test_problem_lists_are_capped_in_the_message(write):
     path = write("m.csv", "prompt,provider\n" + "hi,nobody\n" * 500)
     text = problems(path)
     assert "500 problem(s)" in text and "... and 300 more" in text
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("matrix, rows", [
+    ("".join(f"  v{i}: [a, b, c, d, e, f, g, h, i, j]\n" for i in range(12)), 1),  # 10^12 combinations
+    ("  a: [" + ", ".join(f"x{i}" for i in range(100)) + "]\n  b: [" + ", ".join(f"y{i}" for i in range(100))
+     + "]\n  c: [" + ", ".join(f"z{i}" for i in range(11)) + "]\n", 1),  # 110,000: just over
+])
+def test_a_matrix_bomb_is_refused_before_it_is_expanded(write, matrix, rows):
+    path = write("m.yaml", "matrix:\n" + matrix + "jobs:\n" + "  - {prompt: hi, provider: minimax}\n" * rows)
+    tracemalloc.start()
+    started = time.monotonic()
+    text = problems(path)
+    elapsed, peak = time.monotonic() - started, tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert "field 'matrix'" in text and "a run may have at most 100,000" in text
+    assert elapsed < 5 and peak < 200 * 2**20
+
+
+def test_a_matrix_of_a_sheet_is_bounded_too(write):  # refused at the row that goes over
+    write("rows.csv", "prompt\n" + "".join(f"p{i}\n" for i in range(2000)))
+    path = write("m.yaml", "source: rows.csv\ndefaults: {provider: minimax}\nmatrix:\n  a: ["
+                 + ", ".join(f"x{i}" for i in range(60)) + "]\n")
+    text = problems(path)
+    assert "rows.csv: row 1668, field 'matrix'" in text and "a run may have at most 100,000" in text
+
+
+@pytest.mark.parametrize("header, field", [("prompt,provider,prompt", "prompt"), ("prompt,provider,sku, sku", "sku")])
+def test_the_same_header_twice_is_an_error_not_a_silent_overwrite(write, header, field):
+    row = ",".join(["first", "minimax", "second", "third"][: header.count(",") + 1])
+    text = problems(write("m.csv", f"{header}\n{row}\n"))
+    assert f"m.csv: row 1, field '{field}': columns" in text and "have the same header" in text

@@ -80,6 +80,7 @@ async def test_keys_never_reach_results_journal_logs_or_errors(tmp_path, aiohttp
                 "from batch_runner.cli import main; main()")
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-c", code, "run", str(manifest), "-o", str(tmp_path / "results.csv"),
+            "--report", str(tmp_path / "report.html"), "--verbose",
             cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
         requests = sim.state.requests
@@ -94,11 +95,12 @@ async def test_keys_never_reach_results_journal_logs_or_errors(tmp_path, aiohttp
     assert (df[df.provider == "gptproto"].error_message.str.contains(r"\*\*\*")).all()
     # ... and the key is nowhere: not in any file the run wrote, nor in what it printed
     files = [p for p in tmp_path.rglob("*") if p.is_file() and p != manifest]
-    assert {p.name for p in files} >= {"results.csv", "results.journal.sqlite"}
+    assert {p.name for p in files} >= {"results.csv", "results.journal.sqlite", "report.html"}
     for path in files:
         assert key.encode() not in path.read_bytes(), path.name
     assert key.encode() not in stdout + stderr
     assert b"DEBUG" in stderr or b"INFO" in stderr  # logging was on
+    assert b"trying again" in stderr and b"bad key ***" in stderr  # retries, the echoed key redacted
 
 
 async def test_exception_texts_never_carry_the_key(aiohttp_server, unused_tcp_port):
