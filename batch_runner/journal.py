@@ -97,14 +97,22 @@ class Journal:
         self._lock_fd: int | None = None
         if lock:
             self._lock()
-        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self._level = "FULL"
+        # Two connections to one WAL file: ``db`` (synchronous=NORMAL) for reads and
+        # for writes a crash of the process cannot lose; ``_full`` (synchronous=FULL)
+        # for the records that must survive a power cut. A FULL commit syncs the
+        # whole WAL, earlier NORMAL frames included.
+        self.db = self._connect("NORMAL")
+        self.db.executescript(_SCHEMA)
+        self._full = self._connect("FULL")
         self._pending: list[tuple[str, tuple[Any, ...]]] = []
         self._flushed: asyncio.Future[None] | None = None
-        self.db.executescript(_SCHEMA)
+
+    def _connect(self, synchronous: str) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={synchronous}")
+        return db
 
     def _lock(self) -> None:
         fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -122,6 +130,7 @@ class Journal:
 
     def close(self) -> None:
         """Close the database and release the lock."""
+        self._full.close()
         self.db.close()
         if self._lock_fd is not None:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
@@ -148,18 +157,12 @@ class Journal:
                     (job.job_id, _job_json(job), job.provider, PENDING, now),
                 )
 
-    def _sync(self, level: str) -> None:
-        if level != self._level:
-            self.db.execute(f"PRAGMA synchronous={level}")
-            self._level = level
-
     def update(self, job_id: str, *, durable: bool = False, **fields: Any) -> None:
         """Set columns of one job and commit. ``durable``: on disk through a
         power cut (synchronous=FULL) before returning."""
-        self._sync("FULL" if durable else "NORMAL")
         fields["updated_at"] = time.time()
         cols = ", ".join(f"{k}=?" for k in fields)
-        self.db.execute(f"UPDATE jobs SET {cols} WHERE job_id=?", (*fields.values(), job_id))
+        (self._full if durable else self.db).execute(f"UPDATE jobs SET {cols} WHERE job_id=?", (*fields.values(), job_id))
 
     async def _durably(self, sql: str, params: tuple[Any, ...]) -> None:
         """Run ``sql`` in a FULL-sync commit shared with every other durable write
@@ -174,11 +177,13 @@ class Journal:
         pending, self._pending = self._pending, []
         done, self._flushed = self._flushed, None
         try:
-            self._sync("FULL")
-            with self.db:
-                self.db.execute("BEGIN")
-                for sql, params in pending:
-                    self.db.execute(sql, params)
+            if len(pending) == 1:  # a statement is its own transaction
+                self._full.execute(*pending[0])
+            else:
+                with self._full:
+                    self._full.execute("BEGIN")
+                    for sql, params in pending:
+                        self._full.execute(sql, params)
         except Exception as exc:  # noqa: BLE001 - handed to every waiter
             if done is not None:
                 done.set_exception(exc)

@@ -13,6 +13,7 @@ machine and written next to each target.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import os
 import platform
@@ -118,7 +119,8 @@ class Recorder:
 
 
 async def baseline(requests: list, concurrency: int = 100, *, timed: bool = True) -> float:
-    """CPU seconds of a minimal aiohttp loop sending the same requests.
+    """CPU seconds of a minimal aiohttp loop sending the same requests and
+    decoding their JSON answers.
 
     ``timed``: each request at the moment the run sent it (same requests, same
     pace, same concurrency: the floor of the HTTP stack for this workload);
@@ -133,7 +135,9 @@ async def baseline(requests: list, concurrency: int = 100, *, timed: bool = True
             if timed:
                 await asyncio.sleep(max(0.0, begin + (at - first) - time.monotonic()))
             async with sem, session.request(req.method, req.url, headers=req.headers, json=req.json) as resp:
-                await resp.read()
+                body = await resp.read()
+                if body.startswith(b"{"):
+                    json.loads(body)  # any client of a JSON API reads the answer
 
         await asyncio.gather(*(one(at, r) for at, r in requests))
     return time.process_time() - start
