@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 from typing import Any
 
 import aiohttp
 import pytest
 
+from batch_runner.errors import ProviderError
+from batch_runner.providers import ADAPTERS, HttpResponse
 from batch_runner.simulator import (
     PROVIDER_NAMES,
     SIMULATORS,
@@ -587,6 +590,32 @@ async def test_balance_runs_out_in_the_providers_shape(start, provider):
     assert (status, body) == BALANCE[provider]
     assert client.accepted(provider) == 2
     assert client.sim.state.requests[-1].reason == "balance"
+
+
+QUOTA = {
+    "minimax": (200, {"task_id": "", "base_resp": {"status_code": 2056, "status_msg": "usage limit exceeded"}}),
+    "gptge": (200, {"task_id": "", "base_resp": {"status_code": 2056, "status_msg": "usage limit exceeded"}}),
+    "gccai": (429, {"error": {"code": 429, "message": "daily quota exceeded", "type": "quota_exceeded"}}),
+    "gptproto": (429, {"error": {"message": "Daily quota exceeded", "type": "rate_limit_error",
+                                 "code": "quota_exceeded"}}),
+    "apiinone": (429, {"error": {"code": 429, "message": "Daily quota exceeded", "type": "quota_exceeded"}}),
+    "apiframe": (429, {"error": "Daily quota exceeded"}),
+}
+
+
+@pytest.mark.parametrize("provider", PROVIDER_NAMES)
+async def test_daily_quota_runs_out_in_the_providers_shape(start, provider):
+    """``quota``: after that many accepted submits, the provider's quota answer,
+    without Retry-After, which our adapter reads as quota_exhausted (not retryable)."""
+    client = await start(quota=1)
+    assert ok(provider, await client.submit(provider))
+    status, body, hdrs = await client.submit(provider, prompt="one more")
+    assert (status, body) == QUOTA[provider]
+    assert "Retry-After" not in hdrs
+    assert client.accepted(provider) == 1 and client.sim.state.requests[-1].reason == "quota"
+    with pytest.raises(ProviderError) as err:
+        ADAPTERS[provider]().read_submit(HttpResponse(status, {}, json.dumps(body).encode()))
+    assert err.value.error_code == "quota_exhausted" and not err.value.retryable
 
 
 # -- apiframe idempotency ----------------------------------------------------------------
