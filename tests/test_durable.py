@@ -325,3 +325,50 @@ async def test_retry_failed_resubmits_only_the_failed_jobs(tmp_path, sim):
     after = Counter({p: len(sim.state.submissions[p]) for p in PROVIDERS})
     assert after - before == Counter({"gccai": 2})
     assert set(df["status"]) == {"succeeded"}
+
+
+async def test_results_csv_is_rewritten_during_a_long_run(tmp_path):
+    """The checkpoint (every 30 s by default; 0.2 s here through RunOptions)
+    rewrites the results while tasks are still in flight: a complete CSV of
+    every job, with the videos of the jobs finished so far."""
+    from batch_runner.app import RunRequest, execute
+    from batch_runner.runner import RunOptions
+    from batch_runner.simulator import ProviderSimConfig, SimConfig, running_simulator
+
+    from conftest import PROVIDERS as ALL
+
+    config = SimConfig(providers={p: ProviderSimConfig(generation_s=0.3) for p in ALL})
+    config.providers["apiframe"].generation_s = 2.0  # still running while gccai's are done
+    fast = {**FAST, "poll_interval_s": 0.1}
+    data = {"providers": {"gccai": {**fast, "typical_generation_s": 0.3},
+                          "apiframe": {**fast, "typical_generation_s": 2.0}},
+            "jobs": [{"name": f"quick{i}", "prompt": f"quick shot {i}", "provider": "gccai"} for i in range(4)]
+            + [{"name": f"slow{i}", "prompt": f"slow shot {i}", "provider": "apiframe"} for i in range(2)]}
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(yaml.safe_dump(data), encoding="utf-8")
+    out = tmp_path / "results.csv"
+    async with running_simulator(config) as sim:
+        request = RunRequest(manifest=manifest, output=out, environ=sim_env(sim), speedup=1.0, quiet=True,
+                             options=RunOptions(checkpoint_every_s=0.2))
+        run = asyncio.create_task(execute(request))
+        seen = []
+        deadline = time.monotonic() + 10
+        while not run.done() and time.monotonic() < deadline:
+            if out.exists():
+                df = pd.read_csv(out, dtype=str, keep_default_na=False)  # never torn
+                assert list(df["name"]) == [f"quick{i}" for i in range(4)] + ["slow0", "slow1"]
+                seen.append(df)
+                if (df["status"] == "succeeded").sum() == 4:
+                    break
+            await asyncio.sleep(0.05)
+        assert seen, "no results file while the run was going"  # each read while run.done() was False
+        assert not run.done(), "the run ended before the slow tasks finished"
+        mid = seen[-1]
+        assert await asyncio.wait_for(run, 20) == 0
+    quick, slow = mid[mid["provider"] == "gccai"], mid[mid["provider"] == "apiframe"]
+    assert set(quick["status"]) == {"succeeded"}
+    assert all(t in url for t, url in zip(quick["task_id"], quick["video_url"], strict=True))
+    assert set(slow["status"]) == {"submitted"} and all(slow["task_id"]) and not any(slow["video_url"])
+    final = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert set(final["status"]) == {"succeeded"}
+    assert list(final.loc[:3, "video_url"]) == list(quick["video_url"])
