@@ -789,3 +789,18 @@ def test_simulate_command_refuses_a_bad_set(cli, pair, says):
     """Refused (exit 2, naming what is allowed) before anything is served."""
     result = cli("simulate", "--port", "0", "--set", pair)
     assert result.exit_code == 2 and says in result.stderr
+
+
+def test_readme_lists_every_simulator_setting():
+    """README "Simulator" documents exactly the fields ``simulate --set`` accepts."""
+    import dataclasses
+
+    from conftest import ROOT
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("\n## Simulator\n"):text.index("\n## Benchmarks\n")]
+    documented = set()
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            documented |= set(re.findall(r"`(\w+)`", line.split("|")[1]))
+    assert documented == {f.name for f in dataclasses.fields(ProviderSimConfig)}
