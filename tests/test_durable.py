@@ -8,6 +8,7 @@ simulator's records survive them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -325,3 +326,100 @@ async def test_retry_failed_resubmits_only_the_failed_jobs(tmp_path, sim):
     after = Counter({p: len(sim.state.submissions[p]) for p in PROVIDERS})
     assert after - before == Counter({"gccai": 2})
     assert set(df["status"]) == {"succeeded"}
+
+
+async def test_results_csv_is_rewritten_during_a_long_run(tmp_path):
+    """The checkpoint (every 30 s by default; 0.2 s here through RunOptions)
+    rewrites the results while tasks are still in flight: a complete CSV of
+    every job, with the videos of the jobs finished so far."""
+    from batch_runner.app import RunRequest, execute
+    from batch_runner.runner import RunOptions
+    from batch_runner.simulator import ProviderSimConfig, SimConfig, running_simulator
+
+    from conftest import PROVIDERS as ALL
+
+    config = SimConfig(providers={p: ProviderSimConfig(generation_s=0.3) for p in ALL})
+    config.providers["apiframe"].generation_s = 2.0  # still running while gccai's are done
+    fast = {**FAST, "poll_interval_s": 0.1}
+    data = {"providers": {"gccai": {**fast, "typical_generation_s": 0.3},
+                          "apiframe": {**fast, "typical_generation_s": 2.0}},
+            "jobs": [{"name": f"quick{i}", "prompt": f"quick shot {i}", "provider": "gccai"} for i in range(4)]
+            + [{"name": f"slow{i}", "prompt": f"slow shot {i}", "provider": "apiframe"} for i in range(2)]}
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(yaml.safe_dump(data), encoding="utf-8")
+    out = tmp_path / "results.csv"
+    async with running_simulator(config) as sim:
+        request = RunRequest(manifest=manifest, output=out, environ=sim_env(sim), speedup=1.0, quiet=True,
+                             options=RunOptions(checkpoint_every_s=0.2))
+        run = asyncio.create_task(execute(request))
+        seen = []
+        deadline = time.monotonic() + 10
+        while not run.done() and time.monotonic() < deadline:
+            if out.exists():
+                df = pd.read_csv(out, dtype=str, keep_default_na=False)  # never torn
+                assert list(df["name"]) == [f"quick{i}" for i in range(4)] + ["slow0", "slow1"]
+                seen.append(df)
+                if (df["status"] == "succeeded").sum() == 4:
+                    break
+            await asyncio.sleep(0.05)
+        assert seen, "no results file while the run was going"  # each read while run.done() was False
+        assert not run.done(), "the run ended before the slow tasks finished"
+        mid = seen[-1]
+        assert await asyncio.wait_for(run, 20) == 0
+    quick, slow = mid[mid["provider"] == "gccai"], mid[mid["provider"] == "apiframe"]
+    assert set(quick["status"]) == {"succeeded"}
+    assert all(t in url for t, url in zip(quick["task_id"], quick["video_url"], strict=True))
+    assert set(slow["status"]) == {"submitted"} and all(slow["task_id"]) and not any(slow["video_url"])
+    final = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert set(final["status"]) == {"succeeded"}
+    assert list(final.loc[:3, "video_url"]) == list(quick["video_url"])
+
+
+async def test_status_and_dry_run_count_every_state_and_send_nothing(tmp_path, cli):
+    """A journal with jobs done, in flight, failed and unknown, and a manifest
+    with new rows since: ``status`` and ``run --dry-run`` print the right counts
+    and the simulator sees no request from either."""
+    from batch_runner.app import RunRequest, execute
+    from batch_runner.simulator import ProviderSimConfig, SimConfig, running_simulator
+
+    from conftest import PROVIDERS as ALL
+
+    config = SimConfig(providers={p: ProviderSimConfig(generation_s=0.3) for p in ALL})
+    config.providers["gptge"].generation_s = 60.0  # in flight when the run is stopped
+    config.providers["gptproto"].fail_rate = 1.0  # the task fails
+    config.providers["minimax"].slow_rate, config.providers["minimax"].slow_s = 1.0, 0.6  # answer lost
+    settings = {p: FAST for p in ("gccai", "gptge", "gptproto")}
+    settings["minimax"] = {**FAST, "timeout_s": 0.2}
+    jobs = [{"prompt": f"done {i}", "provider": "gccai"} for i in range(2)]
+    jobs += [{"prompt": f"flying {i}", "provider": "gptge"} for i in range(2)]
+    jobs += [{"prompt": "fails", "provider": "gptproto"}, {"prompt": "lost", "provider": "minimax"}]
+    manifest, out = tmp_path / "m.yaml", tmp_path / "results.csv"
+    state = tmp_path / "results.journal.sqlite"
+    manifest.write_text(yaml.safe_dump({"providers": settings, "jobs": jobs}), encoding="utf-8")
+    want = Counter({"succeeded": 2, "submitted": 2, "failed": 1, "unknown": 1})
+    async with running_simulator(config) as sim:
+        run = asyncio.create_task(execute(RunRequest(manifest=manifest, output=out, environ=sim_env(sim),
+                                                     speedup=1.0, quiet=True)))
+        for _ in range(200):
+            if state.exists() and journal_status(state) == want:
+                break
+            await asyncio.sleep(0.05)
+        run.cancel()  # like a second Ctrl-C: the in-flight tasks stay in the journal
+        with contextlib.suppress(asyncio.CancelledError):
+            await run
+        assert journal_status(state) == want
+        for _ in range(40):  # the late (slow) minimax answer is recorded too
+            if any(r.provider == "minimax" for r in sim.state.requests):
+                break
+            await asyncio.sleep(0.05)
+        manifest.write_text(yaml.safe_dump({"providers": settings, "jobs": jobs + [
+            {"prompt": f"new {i}", "provider": "gccai"} for i in range(3)]}), encoding="utf-8")
+        before = len(sim.state.requests)
+        status = cli("status", state)
+        dry = cli("run", manifest, "-o", out, "--dry-run", env=sim_env(sim))
+        await asyncio.sleep(0.3)  # anything sent would have landed
+        assert len(sim.state.requests) == before
+    assert status.exit_code == 0 and status.stdout.strip() == "failed=1 submitted=2 succeeded=2 unknown=1"
+    assert dry.exit_code == 0
+    assert dry.stdout.strip() == "total=9 succeeded=2 in_flight=2 failed=1 unknown=1 new=3"
+    assert journal_status(state) == want  # and nothing was changed

@@ -151,3 +151,50 @@ async def test_an_apiframe_submit_whose_answers_were_lost_is_unknown_not_failed_
     assert created == 1  # the provider took it once (idempotent replays)
     assert not sim.state.submissions["gccai"]
     assert status == 1 and df.loc[0, "status"] == "unknown" and df.loc[0, "provider"] == "apiframe"
+
+
+async def test_minimax_daily_quota_mid_run_costs_one_submit_then_jobs_fail_over(tmp_path):
+    """MiniMax answers HTTP 200 with base_resp 2056 "usage limit exceeded" once its
+    daily quota (2 videos here) is used up: exactly one such submit is sent, never
+    retried as a rate limit; the breaker moves the rest to the fallback or fails them."""
+    config = SimConfig(providers={p: ProviderSimConfig(generation_s=0.2) for p in PROVIDERS})
+    config.providers["minimax"].quota = 2
+    async with running_simulator(config) as sim:
+        jobs = [{"prompt": f"shot {i}", "provider": ["minimax", "gccai"]} for i in range(8)]
+        jobs += [{"prompt": f"solo {i}", "provider": "minimax"} for i in range(3)]
+        paced = {**FAST, "rpm": 600}  # one submit every 0.1 s: the refused one is alone on the wire
+        status, df = await run_yaml(tmp_path, sim, {"providers": {"minimax": paced, "gccai": FAST}, "jobs": jobs})
+        reqs = submit_requests(sim, "minimax")
+    assert status == 1
+    assert [r.reason for r in reqs] == [None, None, "quota"]  # two accepted, one refusal, nothing after
+    assert (df["provider"] == "minimax").sum() == 2 + 3
+    assert set(df.loc[df["provider"] == "minimax", "status"]) <= {"succeeded", "failed"}
+    on_minimax = df[(df["provider"] == "minimax") & (df["status"] == "succeeded")]
+    assert len(on_minimax) == 2
+    moved = df[df["prompt"].str.startswith("shot") & (df["provider"] == "gccai")]
+    assert len(moved) == 6 and set(moved["status"]) == {"succeeded"}
+    assert set(moved["providers_tried"]) == {"minimax|gccai"}
+    failed = df[df["status"] == "failed"]
+    assert len(failed) == 3 and set(failed["prompt"]) == {"solo 0", "solo 1", "solo 2"}
+    assert set(failed["error_code"]) == {"quota_exhausted"} and set(failed["provider_code"]) == {"2056"}
+    assert pd.to_numeric(failed["attempts"]).sum() <= 1  # the refusal was the only submit of these jobs
+
+
+async def test_a_429_saying_the_daily_quota_is_exhausted_is_not_retried(tmp_path):
+    """A 429 whose body says the daily quota is exceeded is quota_exhausted: one
+    submit, no backoff retries (a transient 429 would be retried max_attempts
+    times), the job moves to its fallback and the provider's other jobs fail."""
+    config = SimConfig(providers={p: ProviderSimConfig(generation_s=0.2) for p in PROVIDERS})
+    config.providers["gccai"].quota = 0
+    async with running_simulator(config) as sim:
+        jobs = [{"prompt": f"solo {i}", "provider": "gccai"} for i in range(5)]
+        jobs += [{"prompt": "moves", "provider": ["gccai", "apiframe"]}]
+        status, df = await run_yaml(tmp_path, sim, {"providers": {"gccai": FAST, "apiframe": FAST}, "jobs": jobs})
+        reqs = submit_requests(sim, "gccai")
+    assert status == 1
+    assert [(r.http_status, r.reason) for r in reqs] == [(429, "quota")]
+    solo = df[df["prompt"].str.startswith("solo")]
+    assert set(solo["status"]) == {"failed"} and set(solo["error_code"]) == {"quota_exhausted"}
+    assert "quota" in solo["error_message"].iloc[0].lower()
+    moved = df[df["prompt"] == "moves"].iloc[0]
+    assert (moved["status"], moved["provider"], moved["providers_tried"]) == ("succeeded", "apiframe", "gccai|apiframe")

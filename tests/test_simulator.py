@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 from typing import Any
 
 import aiohttp
 import pytest
 
+from batch_runner.errors import ProviderError
+from batch_runner.providers import ADAPTERS, HttpResponse
 from batch_runner.simulator import (
     PROVIDER_NAMES,
     SIMULATORS,
@@ -589,6 +592,32 @@ async def test_balance_runs_out_in_the_providers_shape(start, provider):
     assert client.sim.state.requests[-1].reason == "balance"
 
 
+QUOTA = {
+    "minimax": (200, {"task_id": "", "base_resp": {"status_code": 2056, "status_msg": "usage limit exceeded"}}),
+    "gptge": (200, {"task_id": "", "base_resp": {"status_code": 2056, "status_msg": "usage limit exceeded"}}),
+    "gccai": (429, {"error": {"code": 429, "message": "daily quota exceeded", "type": "quota_exceeded"}}),
+    "gptproto": (429, {"error": {"message": "Daily quota exceeded", "type": "rate_limit_error",
+                                 "code": "quota_exceeded"}}),
+    "apiinone": (429, {"error": {"code": 429, "message": "Daily quota exceeded", "type": "quota_exceeded"}}),
+    "apiframe": (429, {"error": "Daily quota exceeded"}),
+}
+
+
+@pytest.mark.parametrize("provider", PROVIDER_NAMES)
+async def test_daily_quota_runs_out_in_the_providers_shape(start, provider):
+    """``quota``: after that many accepted submits, the provider's quota answer,
+    without Retry-After, which our adapter reads as quota_exhausted (not retryable)."""
+    client = await start(quota=1)
+    assert ok(provider, await client.submit(provider))
+    status, body, hdrs = await client.submit(provider, prompt="one more")
+    assert (status, body) == QUOTA[provider]
+    assert "Retry-After" not in hdrs
+    assert client.accepted(provider) == 1 and client.sim.state.requests[-1].reason == "quota"
+    with pytest.raises(ProviderError) as err:
+        ADAPTERS[provider]().read_submit(HttpResponse(status, {}, json.dumps(body).encode()))
+    assert err.value.error_code == "quota_exhausted" and not err.value.retryable
+
+
 # -- apiframe idempotency ----------------------------------------------------------------
 
 async def test_apiframe_idempotency_key_returns_the_original_job_without_a_charge(start):
@@ -696,3 +725,82 @@ def test_config_fills_every_provider_and_refuses_unknown_ones():
     assert config.url_ttl_s["minimax"] == 32400 and config.url_ttl_s["gptproto"] is None
     with pytest.raises(ValueError, match="nope"):
         SimConfig(providers={"nope": ProviderSimConfig()})
+
+
+# -- batch-runner simulate ------------------------------------------------------------------
+
+async def test_simulate_command_applies_its_set_options(tmp_path):
+    """``batch-runner simulate --port 0 --set PROVIDER.FIELD=VALUE`` as a real
+    process: the banner gives the bound port and the keys, and each setting
+    changes what that provider (and only it) answers over HTTP."""
+    import os
+    import signal
+    import sys
+
+    from conftest import ROOT
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "batch_runner", "simulate", "--port", "0", "--generation-s", "0.2",
+        "--set", "gccai.error_rate=1", "--set", "apiframe.quota=0", "--set", "minimax.api_key=my-key",
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=str(tmp_path),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        first = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+        match = re.fullmatch(r"simulator at (http://127\.0\.0\.1:(\d+)) \(Ctrl-C to stop\)\n", first)
+        assert match and int(match[2]) != 0, first
+        lines = [(await asyncio.wait_for(proc.stdout.readline(), 5)).decode() for _ in PROVIDER_NAMES]
+        assert "MINIMAX_API_KEY=my-key" in lines[0] and f"GCCAI_BASE_URL={match[1]}/gccai" in lines[2]
+        base = match[1]
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+            async def submit(provider: str, key: str = KEY) -> tuple[int, Any]:
+                path, body = request_for(provider)
+                async with session.post(f"{base}/{provider}{path}", json=body, headers=headers(provider, key)) as resp:
+                    return resp.status, await resp.json(content_type=None)
+
+            assert await submit("gccai") == (500, {"error": {"code": 500, "message": "internal server error",
+                                                             "type": "server_error"}})
+            assert await submit("apiframe") == QUOTA["apiframe"]
+            status, body = await submit("minimax")  # the default key no longer works
+            assert (status, body["base_resp"]["status_code"]) == (200, 1004)
+            status, body = await submit("minimax", key="my-key")
+            assert body["base_resp"]["status_code"] == 0 and re.fullmatch(ID_FORMAT["minimax"], body["task_id"])
+            status, body = await submit("gptge")  # a provider nothing was set for: as usual
+            assert status == 200 and body["base_resp"]["status_code"] == 0
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGINT)
+        try:
+            await asyncio.wait_for(proc.wait(), 10)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise
+    assert proc.returncode == 0, (await proc.stderr.read()).decode()  # Ctrl-C: a clean stop
+
+
+@pytest.mark.parametrize(("pair", "says"), [
+    ("gccai.nope=1", "FIELD one of api_key, generation_s"),
+    ("mars.rpm=5", "PROVIDER one of minimax, gptge"),
+    ("gccai.rpm=fast", "rpm takes a number"),
+])
+@pytest.mark.timeout(10)  # a setting not refused would serve forever
+def test_simulate_command_refuses_a_bad_set(cli, pair, says):
+    """Refused (exit 2, naming what is allowed) before anything is served."""
+    result = cli("simulate", "--port", "0", "--set", pair)
+    assert result.exit_code == 2 and says in result.stderr
+
+
+def test_readme_lists_every_simulator_setting():
+    """README "Simulator" documents exactly the fields ``simulate --set`` accepts."""
+    import dataclasses
+
+    from conftest import ROOT
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("\n## Simulator\n"):text.index("\n## Benchmarks\n")]
+    documented = set()
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            documented |= set(re.findall(r"`(\w+)`", line.split("|")[1]))
+    assert documented == {f.name for f in dataclasses.fields(ProviderSimConfig)}

@@ -38,6 +38,7 @@ EVENTS = ("progress", "completed", "failed")
 CREDITS = {("768p", 6): 5, ("768p", 10): 10, ("1080p", 6): 10}  # seed-docs/apiframe.txt
 IDEMPOTENCY_TTL_S = 86400.0
 ERRORS = {"auth": (401, "Invalid API key"), "rate": (429, "Rate limit exceeded"),
+          "quota": (429, "Daily quota exceeded"),  # INFERRED: the simulator's quota knob
           "not_found": (404, "Job not found"), "server": (503, "Service temporarily unavailable")}
 
 

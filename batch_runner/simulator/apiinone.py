@@ -39,6 +39,7 @@ ERRORS = {  # kind -> (HTTP status / error.code, error.type, fixed message or ""
     "invalid": (400, "invalid_request", ""),
     "rate": (429, "rate_limited", "Rate limit exceeded"),
     "balance": (402, "insufficient_credits", "Insufficient credits"),
+    "quota": (429, "quota_exceeded", "Daily quota exceeded"),  # INFERRED
     "not_found": (404, "not_found", "Task not found"),
     "server": (500, "server_error", "Internal server error"),
 }

@@ -10,7 +10,7 @@ A provider module subclasses ProviderSim and fills in its wire format:
   injected fault, if one is drawn (``reset`` drops the connection, ``slow``
   answers ``slow_s`` late, the others answer instead of the handler);
 - submit: JSON body -> validation (400) -> rate limit / in-flight cap (429) ->
-  balance -> content policy (refused here when ``content_at_submit``) -> task;
+  balance -> daily quota -> content policy (refused here when ``content_at_submit``) -> task;
 - poll: task lookup (not found in the provider's shape) -> ``status_body``.
 """
 
@@ -88,7 +88,7 @@ class ProviderSim:
 
     def error_response(self, kind: str, message: str = "", task: Any = None) -> web.Response:
         """An error in this provider's own shape and HTTP status. ``kind``: auth,
-        invalid, rate, balance, content, server, not_found. ``task``: the refused
+        invalid, rate, balance, quota, content, server, not_found. ``task``: the refused
         body (balance) or the unknown id (not_found), when useful."""
         raise NotImplementedError
 
@@ -192,6 +192,9 @@ class ProviderSim:
         refusal = self.state.admit(self.name)
         if refusal == "balance":
             resp = self.error_response("balance", "insufficient balance", body)
+            return self.answer(resp, "submit", reason=refusal)
+        if refusal == "quota":  # not a rate limit: no Retry-After, waiting a minute does not help
+            resp = self.error_response("quota", "daily quota exceeded")
             return self.answer(resp, "submit", reason=refusal)
         if refusal is not None:  # rate or in_flight: both answered as a rate limit
             resp = self.with_retry_after(self.error_response("rate", "rate limit exceeded"), refusal)

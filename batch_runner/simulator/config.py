@@ -47,6 +47,11 @@ class ProviderSimConfig:
       it passes input checks, then the task fails on output moderation
       (MiniMax ``Fail`` with base_resp 1027; the others' content failure).
     - ``balance``: accepted submissions before "insufficient balance".
+    - ``quota``: accepted submissions before the daily quota is used up; every
+      later submit gets the provider's quota answer (MiniMax and gpt.ge:
+      HTTP 200 with ``base_resp`` 2056 "usage limit exceeded"; the others: a
+      429 whose message says the daily quota is exceeded, INFERRED), which the
+      client must not take for a transient rate limit.
     - ``retry_after_s``: when set, every 429 carries ``Retry-After`` with this
       value (apiframe always sends one, computed when this is None).
     - more faults, probabilities: ``rate_limit_rate``, ``html_error_rate``,
@@ -65,6 +70,7 @@ class ProviderSimConfig:
     content_policy_marker: str = "[[REJECT]]"
     output_policy_marker: str = "[[REJECT-OUTPUT]]"
     balance: int | None = None
+    quota: int | None = None
     retry_after_s: float | None = None
     # Fault kinds beyond error_rate / fail_rate. Each request fault is a
     # probability per API request named in state.REQUEST_FAULTS and answered in

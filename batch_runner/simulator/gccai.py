@@ -36,6 +36,7 @@ ERRORS = {  # kind -> (HTTP status / error.code, error.type)
     "invalid": (400, "invalid_request_error"),
     "rate": (429, "rate_limit_error"),
     "balance": (402, "payment_required"),
+    "quota": (429, "quota_exceeded"),  # INFERRED: the simulator's quota knob
     "not_found": (404, "invalid_request_error"),
     "server": (500, "server_error"),
 }

@@ -46,6 +46,7 @@ ERRORS = {  # kind -> (HTTP status, message, type, code)
     "balance": (403, "Insufficient balance for the requested operation", "permission_error",
                 "insufficient_permissions"),
     "rate": (429, "Rate limit exceeded", "rate_limit_error", "rate_limit_exceeded"),
+    "quota": (429, "Daily quota exceeded", "rate_limit_error", "quota_exceeded"),  # INFERRED
     "invalid": (400, "", "invalid_request_error", "invalid_parameters"),
     "content": (400, "Content policy violation: content blocked due to safety concerns",
                 "invalid_request_error", "content_policy_violation"),

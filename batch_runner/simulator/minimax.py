@@ -2,7 +2,7 @@
 
 Errors arrive as HTTP 200 with a non-zero ``base_resp.status_code`` (1002
 rate limit, 1004 auth, 1008 balance, 1026 sensitive input, 2013 invalid
-params); an injected server fault is HTTP 500 with code 1000. A content-policy
+params, 2056 usage limit exceeded); an injected server fault is HTTP 500 with code 1000. A content-policy
 prompt is refused at submit with 1026. Query statuses Preparing -> Queueing ->
 Processing -> Success (with a string ``file_id``) or Fail, in both documented
 variants: ``base_resp`` 1027 "output new_sensitive" for a prompt with the
@@ -30,6 +30,7 @@ CODES = {
     "invalid": (2013, "invalid params", 200),
     "rate": (1002, "rate limit", 200),
     "balance": (1008, "insufficient balance", 200),
+    "quota": (2056, "usage limit exceeded", 200),  # RESEARCH.md §1.2: usage quota, stop
     "content": (1026, "input new_sensitive", 200),
     "not_found": (2013, "invalid params, task not found", 200),  # INFERRED
     "server": (1000, "unknown error", 500),  # injected fault: a 500 (brief), MiniMax's code

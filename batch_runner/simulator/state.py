@@ -110,7 +110,7 @@ class Submission:
 class RequestRecord:
     """One answered request. ``kind``: submit, poll, retrieve, video, other;
     ``reason``: why it was refused or faulted (``invalid``, ``rate``,
-    ``in_flight``, ``balance``, ``content``, ``auth``, ``not_found``,
+    ``in_flight``, ``balance``, ``quota``, ``content``, ``auth``, ``not_found``,
     ``idempotent_replay``, ``expired`` or a fault kind)."""
 
     t: float
@@ -187,7 +187,8 @@ class SimState:
 
     # -- submits ------------------------------------------------------------------
     def admit(self, provider: str) -> str | None:
-        """Why a submit is refused now (``rate``, ``in_flight``, ``balance``), or None."""
+        """Why a submit is refused now (``rate``, ``in_flight``, ``balance``,
+        ``quota``), or None."""
         c, now = self.cfg(provider), self.now()
         if c.rpm is not None and self._in_window(provider, now) + 1 > c.rpm * c.window_s / 60 + 1e-9:
             return "rate"
@@ -195,6 +196,8 @@ class SimState:
             return "in_flight"
         if c.balance is not None and len(self.submissions[provider]) >= c.balance:
             return "balance"
+        if c.quota is not None and len(self.submissions[provider]) >= c.quota:
+            return "quota"
         return None
 
     def _in_window(self, provider: str, now: float) -> int:
