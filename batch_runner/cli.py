@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -244,13 +243,22 @@ def simulate(host: str, port: int, generation_s: float, seed: int, sets: tuple[s
     serve(config, host, port, echo=click.echo)
 
 
-def _journal_counts(state: Path) -> dict[str, Any]:
-    from .journal import Journal
+def _journal_counts(state: Path) -> tuple[dict[str, int], bool]:
+    """Jobs per status of the journal at ``state``, in the words of ``run
+    --dry-run``, and whether a run holds the journal now."""
+    from .journal import Journal, journal_in_use
 
     if not state.is_file():
         raise ConfigError(f"no journal at {state}")
+    busy = journal_in_use(state)
     with Journal(state, lock=False) as journal:
-        return journal.counts()
+        raw = journal.counts()
+    words = {"submitted": "in_flight", "submitting": "in_flight" if busy else "unknown"}
+    counts = {k: 0 for k in ("succeeded", "in_flight", "failed", "unknown")}
+    for status, n in raw.items():
+        key = words.get(status, status)
+        counts[key] = counts.get(key, 0) + n
+    return counts, busy
 
 
 @main.command()
@@ -258,10 +266,11 @@ def _journal_counts(state: Path) -> dict[str, Any]:
 def status(state: Path) -> None:
     """Show how many jobs of a journal are done, in flight, failed, unknown, pending."""
     try:
-        counts = _journal_counts(state)
+        counts, busy = _journal_counts(state)
     except ConfigError as exc:
         _fail(exc, EXIT_USAGE)
-    click.echo(" ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "no jobs")
+    line = " ".join(f"{k}={v}" for k, v in counts.items())
+    click.echo(f"{line}  (a run is using this journal now)" if busy else line)
 
 
 @main.command()

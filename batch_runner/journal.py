@@ -34,7 +34,7 @@ from .errors import StateLockedError
 if TYPE_CHECKING:
     from .jobs import Job
 
-__all__ = ["Journal", "JOB_COLUMNS"]
+__all__ = ["Journal", "JOB_COLUMNS", "journal_in_use"]
 
 PENDING, SUBMITTING, SUBMITTED = "pending", "submitting", "submitted"
 SUCCEEDED, FAILED, UNKNOWN = "succeeded", "failed", "unknown"
@@ -83,6 +83,21 @@ JOB_COLUMNS = (
 def _job_json(job: Job) -> str:
     data = {k: v for k, v in job.__dict__.items()}
     return json.dumps(data, ensure_ascii=False, default=str)
+
+
+def journal_in_use(path: str | Path) -> bool:
+    """Whether a run holds the journal at ``path`` now (its lock is taken)."""
+    try:
+        fd = os.open(f"{path}.lock", os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 class Journal:

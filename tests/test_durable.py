@@ -21,6 +21,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from batch_runner.journal import Journal
+
 from conftest import ROOT, sim_env
 
 PROVIDERS = ("gccai", "apiframe", "minimax", "gptproto")
@@ -223,7 +225,10 @@ async def test_status_and_results_rebuild_from_the_journal(tmp_path, sim, cli):
     assert code == 0, err
     state = tmp_path / "results.journal.sqlite"
     result = cli("status", state)
-    assert result.exit_code == 0 and "succeeded=8" in result.output
+    assert result.exit_code == 0 and result.output.strip() == "succeeded=8 in_flight=0 failed=0 unknown=0"
+    with Journal(state):  # as a run holds it
+        assert cli("status", state).output.strip().endswith("(a run is using this journal now)")
+    assert "using this journal" not in cli("status", state).output
     rebuilt = tmp_path / "rebuilt.csv"
     assert cli("results", state, "-o", rebuilt).exit_code == 0
     a = pd.read_csv(out, dtype=str, keep_default_na=False)
@@ -419,7 +424,7 @@ async def test_status_and_dry_run_count_every_state_and_send_nothing(tmp_path, c
         dry = cli("run", manifest, "-o", out, "--dry-run", env=sim_env(sim))
         await asyncio.sleep(0.3)  # anything sent would have landed
         assert len(sim.state.requests) == before
-    assert status.exit_code == 0 and status.stdout.strip() == "failed=1 submitted=2 succeeded=2 unknown=1"
+    assert status.exit_code == 0 and status.stdout.strip() == "succeeded=2 in_flight=2 failed=1 unknown=1"
     assert dry.exit_code == 0
     assert dry.stdout.strip() == "total=9 succeeded=2 in_flight=2 failed=1 unknown=1 new=3"
     assert journal_status(state) == want  # and nothing was changed
