@@ -116,8 +116,13 @@ def refuse_nul(text: str, name: str) -> None:
     """ManifestError when ``text`` holds a NUL character: a binary file."""
     if "\0" in text:
         line = text[: text.index("\0")].count("\n") + 1
-        raise ManifestError([Problem(f"{name}: line {line}", "",
-                                     "contains NUL bytes: this is a binary file, not a text manifest")])
+        head = text[:400]
+        if head.count("\0") * 5 >= len(head) * 2:  # every other character NUL: UTF-16 text
+            why = ("looks like UTF-16 without a byte-order mark: save the file as UTF-8 "
+                   "(in Excel: 'CSV UTF-8')")
+        else:
+            why = "contains NUL bytes: this is a binary file, not a text manifest"
+        raise ManifestError([Problem(f"{name}: line {line}", "", why)])
 
 
 def bounded_rows(rows: Iterable[list[Any]], name: str) -> list[list[Any]]:

@@ -118,6 +118,8 @@ def test_long_cells_and_too_many_columns_are_refused(write):
     (codecs.BOM_UTF16_LE + "prompt\n".encode("utf-16-le") + b"x", "m.csv: line 2: not UTF-16 text (byte 0x78)"),
     (codecs.BOM_UTF16_LE + b"\x00\xd8a\x00", "m.csv: line 1: not UTF-16 text (byte 0x00)"),  # a lone surrogate
     (codecs.BOM_UTF16_BE + b"\x00p\x00", "m.csv: line 1: not UTF-16 text"),  # cut short
+    ("prompt,provider\nhello,minimax\n".encode("utf-16-le"),
+     "m.csv: line 1: looks like UTF-16 without a byte-order mark: save the file as UTF-8"),
 ])
 def test_binary_and_wrongly_encoded_csv_is_a_clear_error(tmp_path, data, expected):
     path = tmp_path / "m.csv"
