@@ -76,7 +76,16 @@ def journal_status(state: Path) -> Counter:
 
 
 def accepted(sim) -> int:
+    """Submits the simulator accepted, over the campaign's providers."""
     return sum(len(sim.state.submissions[p]) for p in PROVIDERS)
+
+
+async def until_accepted(sim, n: int, timeout_s: float = 10.0) -> None:
+    """Wait (at most ``timeout_s``) until the simulator has accepted ``n`` submits."""
+    for _ in range(int(timeout_s / 0.05)):
+        if accepted(sim) >= n:
+            return
+        await asyncio.sleep(0.05)
 
 
 async def kill_runs(manifest: Path, out: Path, sim, rng: random.Random, times: int) -> list[int]:
@@ -162,12 +171,12 @@ async def test_cron_run_only_submits_new_rows(tmp_path, sim):
     out = tmp_path / "results.csv"
     code, err = await finish(await start_run(manifest, out, sim))
     assert code == 0, err
-    before = sum(len(sim.state.submissions[p]) for p in PROVIDERS)
+    before = accepted(sim)
     campaign(sheet, 3, start=10)  # the sheet grows
     settings_yaml(manifest, sheet, 13)
     code, err = await finish(await start_run(manifest, out, sim))
     assert code == 0, err
-    after = sum(len(sim.state.submissions[p]) for p in PROVIDERS)
+    after = accepted(sim)
     assert after - before == 3
     df = pd.read_csv(out, dtype=str, keep_default_na=False)
     assert len(df) == 13 and set(df["status"]) == {"succeeded"}
@@ -191,10 +200,7 @@ async def _signal_run(tmp_path, sim, sig: int, expected: int) -> None:
     manifest = settings_yaml(tmp_path / "m.yaml", sheet, 60, rpm=300)  # the signal lands mid-run
     out = tmp_path / "results.csv"
     proc = await start_run(manifest, out, sim)
-    for _ in range(200):  # wait until the run is submitting
-        if sum(len(sim.state.submissions[p]) for p in PROVIDERS) >= 8:
-            break
-        await asyncio.sleep(0.05)
+    await until_accepted(sim, 8)
     proc.send_signal(sig)
     code, err = await finish(proc)
     assert code == expected, err
@@ -250,7 +256,7 @@ async def test_a_changed_row_is_a_new_job_and_the_old_one_is_kept(tmp_path, sim)
     proc = await start_run(manifest, out, sim)
     _, err_bytes = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0
-    assert sum(len(sim.state.submissions[p]) for p in PROVIDERS) == 5  # 4 + the changed row
+    assert accepted(sim) == 5  # 4 + the changed row
     assert "1 job(s) in the journal are no longer in the manifest" in err_bytes.decode()
     assert journal_status(tmp_path / "results.journal.sqlite")["succeeded"] == 5
 
@@ -262,15 +268,12 @@ async def test_after_the_first_signal_no_new_submit_is_sent(tmp_path, sim):
     manifest = settings_yaml(tmp_path / "m.yaml", sheet, 40, rpm=60)  # one submit a second per provider
     out = tmp_path / "results.csv"
     proc = await start_run(manifest, out, sim)
-    for _ in range(200):
-        if sum(len(sim.state.submissions[p]) for p in PROVIDERS) >= 4:
-            break
-        await asyncio.sleep(0.05)
+    await until_accepted(sim, 4)
     proc.send_signal(signal.SIGINT)
-    at_signal = sum(len(sim.state.submissions[p]) for p in PROVIDERS)
+    at_signal = accepted(sim)
     code, err = await finish(proc)
     assert code == 130, err
-    after = sum(len(sim.state.submissions[p]) for p in PROVIDERS)
+    after = accepted(sim)
     assert after - at_signal <= len(PROVIDERS), (at_signal, after)  # at most one already on the wire each
     df = pd.read_csv(out, dtype=str, keep_default_na=False)
     assert (df["status"] == "succeeded").sum() == after
@@ -288,10 +291,7 @@ async def test_second_signal_stops_at_once_and_the_next_run_polls_what_was_in_fl
         manifest = settings_yaml(tmp_path / "m.yaml", sheet, 40, typical_generation_s=4.0)
         out = tmp_path / "results.csv"
         proc = await start_run(manifest, out, sim)
-        for _ in range(200):
-            if sum(len(sim.state.submissions[p]) for p in PROVIDERS) >= 8:
-                break
-            await asyncio.sleep(0.05)
+        await until_accepted(sim, 8)
         proc.send_signal(signal.SIGINT)
         await asyncio.sleep(0.3)
         proc.send_signal(signal.SIGINT)
