@@ -36,8 +36,13 @@ from batch_runner.app import RunRequest, execute  # noqa: E402
 from batch_runner.simulator import ProviderSimConfig, SimConfig, running_simulator  # noqa: E402
 from batch_runner.simulator.config import PROVIDER_NAMES  # noqa: E402
 
-#: relative noise band of each measure on this machine (worst spread seen over 3 runs)
-NOISE = {"pacing": 0.02, "overhead": 0.15, "scale_wall": 0.15, "scale_rss": 0.05, "polling": 0.0}
+#: relative noise band of each measure on this machine: the spread (max / min - 1) over
+#: 3 full runs on 2026-12-01 (pacing 1.054..1.057, overhead 1.83x..2.07x, validate
+#: 6.2..7.0 s, peak RSS 269 MB each time, polls identical)
+NOISE = {"pacing": 0.003, "overhead": 0.13, "scale_wall": 0.13, "scale_rss": 0.01, "polling": 0.0}
+
+
+ANALYSIS = "## Analysis"  # RESULTS.md from this heading on is written by hand and kept
 
 
 @dataclass
@@ -90,10 +95,17 @@ async def bench_pacing(tmp: Path) -> list[Row]:
         await execute(RunRequest(manifest, tmp / "pacing.csv", environ=env_for(sim.base_url), quiet=True))
         wall = time.monotonic() - start
         refused = sum(1 for r in sim.state.requests if r.kind == "submit" and r.reason in ("rate", "in_flight"))
+        submits = sorted(r.t for r in sim.state.requests if r.kind == "submit" and r.provider == "gccai")
     ratio = wall / ideal
+    n, r, _, t = spec["gccai"]  # the slowest provider: rate-bound
+    span, ideal_span = submits[-1] - submits[0], (n - 1) * 60 / r
     return [
         Row("pacing: measured / ideal wall time (N=2000, 2 providers)",
-            f"{wall:.1f} s / {ideal:.1f} s = {ratio:.3f}", "<= 1.05", ratio <= 1.05 * (1 + NOISE["pacing"])),
+            f"{wall:.1f} s / {ideal:.1f} s = {ratio:.3f} (ideal + the last task's T = {t:g} s: "
+            f"{wall / (ideal + t):.3f})", "<= 1.05", ratio <= 1.05 * (1 + NOISE["pacing"])),
+        Row("pacing: gccai's 1000 submits, first to last (rate-bound)",
+            f"{span:.2f} s vs {ideal_span:.2f} s at exactly {r / 60:g}/s: "
+            f"+{(span - ideal_span) / (n - 1) * 1000:.2f} ms a submit", "-", True),
         Row("pacing: 429s with configured limits = true limits", str(refused), "0", refused == 0),
     ]
 
@@ -269,7 +281,7 @@ async def bench_scale(tmp: Path) -> list[Row]:
     for command in ("validate", "plan"):  # plan = validate + expand + the cost and time plan
         wall, rss = child_run([command, str(sheet), "--simulate"])
         rows.append(Row(f"scale: {command} 100,000-row CSV", f"{wall:.1f} s, {rss:.0f} MB peak RSS",
-                        "< 10 s, < 500 MB", wall < 10 * (1 + NOISE["scale_wall"]) and rss < 500))
+                        "< 10 s, < 500 MB", wall < 10 * (1 + NOISE["scale_wall"]) and rss < 500 * (1 + NOISE["scale_rss"])))
     n = 20_000
     proc, base = start_simulator("all.generation_s=0")
     try:
@@ -335,9 +347,13 @@ async def main(names: list[str]) -> int:
                   f"Run: `python bench/bench.py` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
                   "| measure | measured | target | met |", "|---|---|---|---|"]
         report += [f"| {r.name} | {r.measured} | {r.target} | {'yes' if r.ok else 'NO'} |" for r in rows]
-        report += ["", "Noise bands (worst spread over 3 runs on this machine): "
+        report += ["", "Noise bands (spread over 3 full runs on this machine): "
                    + ", ".join(f"{k} {v:.0%}" for k, v in NOISE.items()), ""]
-        (Path(__file__).parent / "RESULTS.md").write_text("\n".join(report), encoding="utf-8")
+        results = Path(__file__).parent / "RESULTS.md"
+        old = results.read_text(encoding="utf-8") if results.exists() else ""
+        if ANALYSIS in old:  # the hand-written analysis below the table is kept
+            report += ["", old[old.index(ANALYSIS):].rstrip("\n")]
+        results.write_text("\n".join(report) + "\n", encoding="utf-8")
     return 0 if all(r.ok for r in rows) else 1
 
 
