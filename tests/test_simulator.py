@@ -234,7 +234,9 @@ async def test_happy_path_through_to_the_video(start, provider, image):
     words, last = await client.until_done(provider, task_id)
     order = [VOCAB[provider].index(w) for w in words]
     assert order == sorted(order) and words[-1] == VOCAB[provider][-1], words
-    assert len(set(words)) >= 2  # at least one running word was seen first
+    first_poll = next(r.t for r in client.sim.state.requests if r.kind == "poll" and r.task_id == task_id)
+    if first_poll < client.sim.state.tasks[task_id].finishes_at:  # (a loaded machine may poll late)
+        assert len(set(words)) >= 2  # a running word was seen first
     url = await client.video_url(provider, last)
     assert url.startswith(f"{client.sim.base_url}/videos/{provider}/") and task_id in url
     status, ctype, data = await client.download(url)
