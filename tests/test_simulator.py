@@ -312,6 +312,37 @@ def test_videos_are_the_real_sample_then_a_free_box_unique_per_task():
     assert video_body(0, "abc") != video_body(0, "abd")
 
 
+
+async def test_videos_are_served_by_byte_range_and_can_be_cut_mid_transfer(start):
+    """``Range`` as CDNs answer it (206 + Content-Range, 416 past the end, 200
+    without); ``video_cut_rate`` announces the whole length, sends
+    ``video_cut_after_bytes`` and drops the connection."""
+    client = await start(video_cut_after_bytes=500)
+    _, body, _ = await client.submit("gccai")
+    task_id = task_id_of("gccai", body)
+    _, last = await client.until_done("gccai", task_id)
+    url, whole = await client.video_url("gccai", last), video_body(2048, task_id)
+
+    async def get(rng: str | None) -> tuple[int, str | None, bytes]:
+        async with client.session.get(url, headers={"Range": rng} if rng else {}) as resp:
+            return resp.status, resp.headers.get("Content-Range"), await resp.read()
+
+    assert await get(None) == (200, None, whole)
+    assert await get("bytes=1000-") == (206, "bytes 1000-2047/2048", whole[1000:])
+    assert await get("bytes=10-19") == (206, "bytes 10-19/2048", whole[10:20])
+    assert await get("bytes=-48") == (206, "bytes 2000-2047/2048", whole[2000:])
+    assert await get("bytes=2048-") == (416, "bytes */2048", b"")
+    assert await get("bytes=0-1,5-9") == (200, None, whole)  # several ranges: the whole file
+    client.sim.config.providers["gccai"].video_cut_rate = 1.0
+    for rng in (None, "bytes=1000-"):
+        with pytest.raises(aiohttp.ClientPayloadError, match="received 500 of"):
+            await get(rng)
+    assert await get("bytes=1600-") == (206, "bytes 1600-2047/2048", whole[1600:])  # 448 left: not cut
+    videos = [(r.http_status, r.range_start, r.reason) for r in client.sim.state.requests if r.kind == "video"]
+    assert videos == [(200, None, None), (206, 1000, None), (206, 10, None), (206, 2000, None), (416, 2048, "range"),
+                      (200, None, None), (200, None, "video_cut"), (206, 1000, "video_cut"), (206, 1600, None)]
+    assert client.sim.state.faults["video_cut"] == 2
+
 # -- auth ------------------------------------------------------------------------------
 
 UNAUTHORIZED = {

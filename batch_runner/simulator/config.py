@@ -57,6 +57,11 @@ class ProviderSimConfig:
     - more faults, probabilities: ``rate_limit_rate``, ``html_error_rate``,
       ``truncated_rate``, ``reset_rate``, ``slow_rate`` (late by ``slow_s``)
       per API request; ``stuck_rate`` per task (it never finishes).
+    - ``video_cut_rate``: probability that a video transfer (a GET of
+      ``/videos/...``, whole or a ``Range``) is cut mid-body: the answer
+      announces its full length, sends ``video_cut_after_bytes`` of it (None:
+      half) and drops the connection. 1.0 cuts every transfer that has more
+      than ``video_cut_after_bytes`` left to send (state.handle_video).
     """
 
     api_key: str = "sim-key"
@@ -82,6 +87,8 @@ class ProviderSimConfig:
     slow_rate: float = 0.0  # the answer comes ``slow_s`` seconds late (then as usual)
     slow_s: float = 30.0
     stuck_rate: float = 0.0  # per accepted task: it never finishes (state.create)
+    video_cut_rate: float = 0.0  # per video transfer: cut mid-body (state.handle_video)
+    video_cut_after_bytes: int | None = None  # body bytes a cut transfer sends first (None: half)
 
 
 @dataclass
