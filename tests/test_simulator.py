@@ -25,6 +25,7 @@ from batch_runner.simulator import (
     ProviderSimConfig,
     RunningSimulator,
     SimConfig,
+    apply_settings,
     running_simulator,
 )
 from batch_runner.simulator.app import banner
@@ -814,12 +815,31 @@ async def test_simulate_command_applies_its_set_options(tmp_path):
     ("gccai.nope=1", "FIELD one of api_key, generation_s"),
     ("mars.rpm=5", "PROVIDER one of minimax, gptge"),
     ("gccai.rpm=fast", "rpm takes a number"),
+    ("gccai.generation_s=none", "generation_s cannot be none; it takes a number"),
+    ("all.error_rate=nan", "error_rate takes a finite number, not nan"),
+    ("minimax.latency_s=-inf", "latency_s takes a finite number, not -inf"),
 ])
 @pytest.mark.timeout(10)  # a setting not refused would serve forever
 def test_simulate_command_refuses_a_bad_set(cli, pair, says):
     """Refused (exit 2, naming what is allowed) before anything is served."""
     result = cli("simulate", "--port", "0", "--set", pair)
     assert result.exit_code == 2 and says in result.stderr
+
+
+def test_settings_take_none_only_where_a_field_can_be_unset_and_only_finite_numbers():
+    config = apply_settings(SimConfig(), ["gccai.rpm=5", "gccai.rpm=None", "all.video_cut_after_bytes=100",
+                                          "apiframe.api_key=none", "minimax.error_rate=1e-3"])
+    assert config.providers["gccai"].rpm is None and config.providers["gptge"].video_cut_after_bytes == 100
+    assert config.providers["apiframe"].api_key == "none" and config.providers["minimax"].error_rate == 0.001
+    for pair, says in [("gccai.window_s=none", "window_s cannot be none; it takes a number"),
+                       ("gccai.video_cut_rate=NONE", "video_cut_rate cannot be none"),
+                       ("gccai.rpm=inf", "rpm takes a finite number, not inf"),
+                       ("gccai.slow_s=Infinity", "slow_s takes a finite number, not Infinity"),
+                       ("gccai.retry_after_s=NaN", "retry_after_s takes a finite number, not NaN"),
+                       ("gccai.balance=inf", "balance takes a whole number"),
+                       ("gccai.quota=2.5", "quota takes a whole number")]:
+        with pytest.raises(ValueError, match=re.escape(says)):
+            apply_settings(SimConfig(), [pair])
 
 
 def test_readme_lists_every_simulator_setting():
