@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -16,6 +17,7 @@ from batch_runner.download import Downloader, DownloadOptions, plan_names
 from batch_runner.errors import ConfigError
 from batch_runner.jobs import Job
 from batch_runner.journal import Journal
+from batch_runner.simulator.state import video_body
 from batch_runner.transport import Transport
 
 from conftest import sim_env
@@ -78,27 +80,76 @@ async def test_run_downloads_every_video_and_a_second_run_skips_them(tmp_path, s
     assert list(pd.read_csv(out, dtype=str)["sha256"].fillna("")) == list(df["sha256"])
 
 
+def one_gccai_job(write):
+    return write("m.yaml", yaml.safe_dump({"jobs": [{"name": "hero", "prompt": "a calm lake", "provider": "gccai"}]}))
+
+
+@pytest.fixture
+def quick_retries(monkeypatch):
+    """Download retries of ``run`` wait ~10 ms instead of ~1 s (backoff base)."""
+    monkeypatch.setattr("batch_runner.app.DownloadOptions", functools.partial(DownloadOptions, backoff_base_s=0.01))
+
+
+def video_requests(sim):
+    return [(r.http_status, r.range_start, r.reason) for r in sim.state.requests if r.kind == "video"]
+
+
+async def test_transfer_cut_mid_body_is_resumed_by_the_retry_with_a_range(tmp_path, sim, write, quick_retries):
+    """Every gccai video transfer is cut after 1000 bytes: the retries ask for
+    ``bytes=1000-`` then ``bytes=2000-`` and the file ends up whole."""
+    sim.config.providers["gccai"].video_cut_rate = 1.0
+    sim.config.providers["gccai"].video_cut_after_bytes = 1000
+    out, videos = tmp_path / "results.csv", tmp_path / "videos"
+    request = RunRequest(one_gccai_job(write), out, environ=sim_env(sim), speedup=SPEEDUP, quiet=True, download=videos)
+    assert await execute(request) == 0
+    assert video_requests(sim) == [(200, None, "video_cut"), (206, 1000, "video_cut"), (206, 2000, None)]
+    (task_id,) = sim.state.tasks
+    expected = hashlib.sha256(video_body(sim.config.video_bytes, task_id)).hexdigest()
+    row = pd.read_csv(out, dtype=str).iloc[0]
+    assert hashlib.sha256(Path(row["local_path"]).read_bytes()).hexdigest() == row["sha256"] == expected
+    assert int(row["bytes"]) == sim.config.video_bytes
+    assert [p.name for p in videos.iterdir()] == [Path(row["local_path"]).name]  # no .part left
+
+
+async def test_run_out_of_retries_keeps_the_part_and_the_next_run_asks_only_for_the_rest(
+        tmp_path, sim, write, quick_retries):
+    """5 tries of 300 bytes each leave 1500 of 2048 in the ``.part`` (run
+    exits 1); the next run resumes it with ``bytes=1500-``, not from zero."""
+    sim.config.providers["gccai"].video_cut_rate = 1.0
+    sim.config.providers["gccai"].video_cut_after_bytes = 300
+    out, videos = tmp_path / "results.csv", tmp_path / "videos"
+    request = RunRequest(one_gccai_job(write), out, environ=sim_env(sim), speedup=SPEEDUP, quiet=True, download=videos)
+    assert await execute(request) == 1
+    first = video_requests(sim)
+    assert first == [(200, None, "video_cut"), *((206, n, "video_cut") for n in (300, 600, 900, 1200))]
+    (part,) = videos.iterdir()
+    assert part.name.startswith(".hero-1-") and part.name.endswith(".mp4.part") and part.stat().st_size == 1500
+    assert pd.read_csv(out, dtype=str, keep_default_na=False).iloc[0]["local_path"] == ""
+
+    sim.config.providers["gccai"].video_cut_rate = 0.0  # the link is good again
+    assert await execute(request) == 0
+    assert video_requests(sim)[len(first):] == [(206, 1500, None)]
+    (task_id,) = sim.state.tasks
+    row = pd.read_csv(out, dtype=str).iloc[0]
+    saved = Path(row["local_path"])
+    assert saved.read_bytes() == video_body(sim.config.video_bytes, task_id)
+    assert row["sha256"] == hashlib.sha256(saved.read_bytes()).hexdigest()
+    assert list(videos.iterdir()) == [saved]
+
+
 PAYLOAD = bytes(range(256)) * 1200  # 300 KiB
 
 
 @pytest.fixture
 async def flaky(aiohttp_server):
-    """Serves PAYLOAD; ``cut``: the next N full answers break after ``cut_at``
-    bytes; ``ranges``: honour Range; ``seen``: the Range header of each request."""
+    """Serves PAYLOAD, whole, ignoring Range (the simulator honours it);
+    ``cut``: the next N answers break after ``cut_at`` bytes; ``seen``: the
+    Range header of each request."""
 
-    state = {"seen": [], "cut": 0, "cut_at": 100_000, "ranges": True}
+    state = {"seen": [], "cut": 0, "cut_at": 100_000}
 
     async def video(request):
-        rng = request.headers.get("Range")
-        state["seen"].append(rng)
-        if rng and state["ranges"]:
-            start = int(rng.removeprefix("bytes=").rstrip("-"))
-            resp = web.StreamResponse(status=206, headers={
-                "Content-Range": f"bytes {start}-{len(PAYLOAD) - 1}/{len(PAYLOAD)}", "Content-Type": "video/mp4"})
-            resp.content_length = len(PAYLOAD) - start
-            await resp.prepare(request)
-            await resp.write(PAYLOAD[start:])
-            return resp
+        state["seen"].append(request.headers.get("Range"))
         resp = web.StreamResponse(headers={"Content-Type": "video/mp4"})
         resp.content_length = len(PAYLOAD)
         await resp.prepare(request)
@@ -136,36 +187,12 @@ async def save_once(tmp_path, url, attempts):
         return downloader, journal.get("0123456789abcdef")
 
 
-async def test_interrupted_download_is_resumed_by_the_retry(tmp_path, flaky):
-    flaky.state["cut"] = 1
-    downloader, rec = await save_once(tmp_path, str(flaky.make_url("/v.mp4")), attempts=3)
-    assert downloader.saved == 1 and not downloader.failed
-    assert (tmp_path / "videos" / "v.mp4").read_bytes() == PAYLOAD
-    assert flaky.state["seen"][0] is None and flaky.state["seen"][1].startswith("bytes=")
-    resumed_from = int(flaky.state["seen"][1].removeprefix("bytes=").rstrip("-"))
-    assert 0 < resumed_from <= 100_000  # only the rest was asked for
-    assert rec["bytes"] == len(PAYLOAD) and rec["sha256"] == hashlib.sha256(PAYLOAD).hexdigest()
-    assert not list((tmp_path / "videos").glob(".*.part"))
-
-
-async def test_interrupted_download_is_resumed_by_the_next_run(tmp_path, flaky):
-    flaky.state["cut"] = 1
-    url = str(flaky.make_url("/v.mp4"))
-    first, rec = await save_once(tmp_path, url, attempts=1)
-    assert first.failed and rec["local_path"] is None
-    part = tmp_path / "videos" / ".v.mp4.part"
-    have = part.stat().st_size
-    assert 0 < have <= 100_000 and not (tmp_path / "videos" / "v.mp4").exists()
-    second, rec = await save_once(tmp_path, url, attempts=1)
-    assert second.saved == 1 and flaky.state["seen"][-1] == f"bytes={have}-"
-    assert (tmp_path / "videos" / "v.mp4").read_bytes() == PAYLOAD and not part.exists()
-    assert rec["sha256"] == hashlib.sha256(PAYLOAD).hexdigest()
-
-
 async def test_server_ignoring_range_restarts_and_caps_and_404s_fail_cleanly(tmp_path, flaky):
-    flaky.state.update(cut=1, ranges=False)
+    flaky.state["cut"] = 1
     downloader, _ = await save_once(tmp_path, str(flaky.make_url("/v.mp4")), attempts=3)
     assert downloader.saved == 1 and (tmp_path / "videos" / "v.mp4").read_bytes() == PAYLOAD
+    asked = flaky.state["seen"]
+    assert asked[0] is None and 0 < int(asked[1].removeprefix("bytes=").rstrip("-")) <= 100_000  # whole again
     (tmp_path / "videos" / "v.mp4").unlink()
     (tmp_path / "j.sqlite").unlink()
     record = {"job_id": "0123456789abcdef", "status": "succeeded", "video_url": str(flaky.make_url("/v.mp4"))}

@@ -25,6 +25,7 @@ from batch_runner.simulator import (
     ProviderSimConfig,
     RunningSimulator,
     SimConfig,
+    apply_settings,
     running_simulator,
 )
 from batch_runner.simulator.app import banner
@@ -313,6 +314,37 @@ def test_videos_are_the_real_sample_then_a_free_box_unique_per_task():
         assert small == SAMPLE_MP4 + (11).to_bytes(4, "big") + b"freeabc"
     assert video_body(0, "abc") != video_body(0, "abd")
 
+
+
+async def test_videos_are_served_by_byte_range_and_can_be_cut_mid_transfer(start):
+    """``Range`` as CDNs answer it (206 + Content-Range, 416 past the end, 200
+    without); ``video_cut_rate`` announces the whole length, sends
+    ``video_cut_after_bytes`` and drops the connection."""
+    client = await start(video_cut_after_bytes=500)
+    _, body, _ = await client.submit("gccai")
+    task_id = task_id_of("gccai", body)
+    _, last = await client.until_done("gccai", task_id)
+    url, whole = await client.video_url("gccai", last), video_body(2048, task_id)
+
+    async def get(rng: str | None) -> tuple[int, str | None, bytes]:
+        async with client.session.get(url, headers={"Range": rng} if rng else {}) as resp:
+            return resp.status, resp.headers.get("Content-Range"), await resp.read()
+
+    assert await get(None) == (200, None, whole)
+    assert await get("bytes=1000-") == (206, "bytes 1000-2047/2048", whole[1000:])
+    assert await get("bytes=10-19") == (206, "bytes 10-19/2048", whole[10:20])
+    assert await get("bytes=-48") == (206, "bytes 2000-2047/2048", whole[2000:])
+    assert await get("bytes=2048-") == (416, "bytes */2048", b"")
+    assert await get("bytes=0-1,5-9") == (200, None, whole)  # several ranges: the whole file
+    client.sim.config.providers["gccai"].video_cut_rate = 1.0
+    for rng in (None, "bytes=1000-"):
+        with pytest.raises(aiohttp.ClientPayloadError, match="received 500 of"):
+            await get(rng)
+    assert await get("bytes=1600-") == (206, "bytes 1600-2047/2048", whole[1600:])  # 448 left: not cut
+    videos = [(r.http_status, r.range_start, r.reason) for r in client.sim.state.requests if r.kind == "video"]
+    assert videos == [(200, None, None), (206, 1000, None), (206, 10, None), (206, 2000, None), (416, 2048, "range"),
+                      (200, None, None), (200, None, "video_cut"), (206, 1000, "video_cut"), (206, 1600, None)]
+    assert client.sim.state.faults["video_cut"] == 2
 
 # -- auth ------------------------------------------------------------------------------
 
@@ -785,12 +817,31 @@ async def test_simulate_command_applies_its_set_options(tmp_path):
     ("gccai.nope=1", "FIELD one of api_key, generation_s"),
     ("mars.rpm=5", "PROVIDER one of minimax, gptge"),
     ("gccai.rpm=fast", "rpm takes a number"),
+    ("gccai.generation_s=none", "generation_s cannot be none; it takes a number"),
+    ("all.error_rate=nan", "error_rate takes a finite number, not nan"),
+    ("minimax.latency_s=-inf", "latency_s takes a finite number, not -inf"),
 ])
 @pytest.mark.timeout(10)  # a setting not refused would serve forever
 def test_simulate_command_refuses_a_bad_set(cli, pair, says):
     """Refused (exit 2, naming what is allowed) before anything is served."""
     result = cli("simulate", "--port", "0", "--set", pair)
     assert result.exit_code == 2 and says in result.stderr
+
+
+def test_settings_take_none_only_where_a_field_can_be_unset_and_only_finite_numbers():
+    config = apply_settings(SimConfig(), ["gccai.rpm=5", "gccai.rpm=None", "all.video_cut_after_bytes=100",
+                                          "apiframe.api_key=none", "minimax.error_rate=1e-3"])
+    assert config.providers["gccai"].rpm is None and config.providers["gptge"].video_cut_after_bytes == 100
+    assert config.providers["apiframe"].api_key == "none" and config.providers["minimax"].error_rate == 0.001
+    for pair, says in [("gccai.window_s=none", "window_s cannot be none; it takes a number"),
+                       ("gccai.video_cut_rate=NONE", "video_cut_rate cannot be none"),
+                       ("gccai.rpm=inf", "rpm takes a finite number, not inf"),
+                       ("gccai.slow_s=Infinity", "slow_s takes a finite number, not Infinity"),
+                       ("gccai.retry_after_s=NaN", "retry_after_s takes a finite number, not NaN"),
+                       ("gccai.balance=inf", "balance takes a whole number"),
+                       ("gccai.quota=2.5", "quota takes a whole number")]:
+        with pytest.raises(ValueError, match=re.escape(says)):
+            apply_settings(SimConfig(), [pair])
 
 
 def test_readme_lists_every_simulator_setting():

@@ -6,6 +6,7 @@ Times are seconds (of the event loop's clock), rates are probabilities 0..1.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 __all__ = ["PROVIDER_NAMES", "DEFAULT_URL_TTL_S", "ProviderSimConfig", "SimConfig", "apply_settings"]
@@ -57,6 +58,11 @@ class ProviderSimConfig:
     - more faults, probabilities: ``rate_limit_rate``, ``html_error_rate``,
       ``truncated_rate``, ``reset_rate``, ``slow_rate`` (late by ``slow_s``)
       per API request; ``stuck_rate`` per task (it never finishes).
+    - ``video_cut_rate``: probability that a video transfer (a GET of
+      ``/videos/...``, whole or a ``Range``) is cut mid-body: the answer
+      announces its full length, sends ``video_cut_after_bytes`` of it (None:
+      half) and drops the connection. 1.0 cuts every transfer that has more
+      than ``video_cut_after_bytes`` left to send (state.handle_video).
     """
 
     api_key: str = "sim-key"
@@ -82,6 +88,8 @@ class ProviderSimConfig:
     slow_rate: float = 0.0  # the answer comes ``slow_s`` seconds late (then as usual)
     slow_s: float = 30.0
     stuck_rate: float = 0.0  # per accepted task: it never finishes (state.create)
+    video_cut_rate: float = 0.0  # per video transfer: cut mid-body (state.handle_video)
+    video_cut_after_bytes: int | None = None  # body bytes a cut transfer sends first (None: half)
 
 
 @dataclass
@@ -109,7 +117,9 @@ def apply_settings(config: SimConfig, pairs: list[str]) -> SimConfig:
     """Apply ``PROVIDER.FIELD=VALUE`` pairs (``all.FIELD=VALUE`` for every
     provider), e.g. ``apiframe.rpm=5`` or ``all.error_rate=0.1``.
 
-    Raises ValueError naming the bad pair and the allowed names.
+    Raises ValueError naming the bad pair and the allowed names, or what the
+    field takes: a finite number (not ``nan``, ``inf``), ``none`` only where
+    the field can be unset (``rpm``, ``balance``, ...: its type allows None).
     """
     fields = {f.name: f for f in dataclasses.fields(ProviderSimConfig)}
     for pair in pairs:
@@ -120,12 +130,25 @@ def apply_settings(config: SimConfig, pairs: list[str]) -> SimConfig:
                 f"bad simulator setting {pair!r}: use PROVIDER.FIELD=VALUE with PROVIDER one of "
                 f"{', '.join(PROVIDER_NAMES)} or all, FIELD one of {', '.join(fields)}"
             )
-        kind = str(fields[name].type)
-        try:
-            typed: object = value if "str" in kind else None if value.lower() == "none" else (
-                int(value) if kind.startswith("int") else float(value))
-        except ValueError:
-            raise ValueError(f"bad value in {pair!r}: {name} takes a number") from None
+        typed = _typed(pair, name, str(fields[name].type), value)
         for p in PROVIDER_NAMES if provider == "all" else (provider,):
             setattr(config.providers[p], name, typed)
     return config
+
+
+def _typed(pair: str, name: str, kind: str, value: str) -> object:
+    """``value`` as the field's type (``kind``: its annotation, e.g. ``float | None``)."""
+    if kind == "str":
+        return value
+    number = "a whole number" if kind.startswith("int") else "a number"
+    if value.strip().lower() == "none":
+        if "None" in kind:
+            return None
+        raise ValueError(f"bad value in {pair!r}: {name} cannot be none; it takes {number}")
+    try:
+        typed = int(value) if kind.startswith("int") else float(value)
+    except ValueError:
+        raise ValueError(f"bad value in {pair!r}: {name} takes {number}") from None
+    if not math.isfinite(typed):
+        raise ValueError(f"bad value in {pair!r}: {name} takes a finite number, not {value.strip()}")
+    return typed

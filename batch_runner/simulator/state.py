@@ -10,7 +10,8 @@ fault sequence). Times are the event loop's clock, in seconds.
 Videos are ``sample.mp4`` (beside this file: 2 s of SMPTE bars, 160x90,
 10 fps, AV1 in MP4, 1593 bytes; AV1 is royalty-free, so even a Chromium built
 without proprietary codecs plays it) followed by an MP4 ``free`` box that
-makes each task's file unique and the configured size (``video_body``). The
+makes each task's file unique and the configured size (``video_body``), served
+whole or by byte range and, as a fault, cut mid-transfer (``handle_video``). The
 sample was made once, with the ffmpeg binary of ``pip install imageio-ffmpeg``
 (0.6.0, ffmpeg 9.0.2) in a throwaway venv; neither is a dependency::
 
@@ -33,7 +34,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from .config import ProviderSimConfig, SimConfig
 
@@ -111,7 +112,9 @@ class RequestRecord:
     """One answered request. ``kind``: submit, poll, retrieve, video, other;
     ``reason``: why it was refused or faulted (``invalid``, ``rate``,
     ``in_flight``, ``balance``, ``quota``, ``content``, ``auth``, ``not_found``,
-    ``idempotent_replay``, ``expired`` or a fault kind)."""
+    ``idempotent_replay``, ``expired``, ``range`` (416) or a fault kind, e.g.
+    ``video_cut``); ``range_start``: for a video asked with ``Range``, the
+    first byte asked for."""
 
     t: float
     provider: str
@@ -120,6 +123,7 @@ class RequestRecord:
     task_id: str | None
     accepted: bool
     reason: str | None = None
+    range_start: int | None = None
 
 
 #: a real, playable MP4 (see the module docstring for how it was made)
@@ -174,10 +178,10 @@ class SimState:
         return self.config.providers[provider]
 
     def record(self, provider: str, kind: str, status: int, task_id: str | None = None,
-               accepted: bool = False, reason: str | None = None) -> None:
+               accepted: bool = False, reason: str | None = None, range_start: int | None = None) -> None:
         """Note one answered request."""
         self.requests.append(RequestRecord(self.now(), provider, kind, status, task_id,
-                                           accepted, reason))
+                                           accepted, reason, range_start))
 
     def new_id(self, make: Any) -> str:
         """A fresh task id from ``make(random.Random)``, unique in this run."""
@@ -330,9 +334,33 @@ def _max_in_window(times: list[float], window_s: float) -> int:
 STATE_KEY = web.AppKey("sim_state", SimState)
 
 
+def _byte_range(request: web.Request, total: int) -> tuple[int, int] | None:
+    """The ``Range`` asked for as ``(start, end)`` (end exclusive, clipped to
+    ``total``), or None for the whole file: no Range, or one this server does
+    not take (several ranges, bad syntax), which RFC 9110 lets it ignore. A
+    start at or beyond the end is returned as it is (the caller answers 416)."""
+    if hdrs.RANGE not in request.headers:
+        return None
+    try:
+        wanted = request.http_range
+    except ValueError:
+        return None
+    if wanted.start is not None and wanted.start < 0:  # bytes=-N: the last N bytes
+        return max(total + wanted.start, 0), total
+    return wanted.start or 0, total if wanted.stop is None else min(wanted.stop, total)
+
+
 async def handle_video(request: web.Request) -> web.StreamResponse:
     """``GET /videos/{provider}/{task_id}.mp4``: the task's video as video/mp4,
-    404 while unfinished, unknown or after its URL lifetime."""
+    404 while unfinished, unknown or after its URL lifetime.
+
+    Byte ranges as CDNs serve them: ``Range: bytes=N-`` (also ``N-M``, ``-N``)
+    gets 206 with ``Content-Range: bytes N-M/TOTAL``, a start beyond the end
+    416 with ``Content-Range: bytes */TOTAL``; no Range (or one not
+    understood) the whole file, 200. With ``video_cut_rate`` a transfer may be
+    cut: the full length is announced, ``video_cut_after_bytes`` (None: half)
+    are sent, then the connection drops (recorded with reason ``video_cut``).
+    """
     state = request.app[STATE_KEY]
     provider, task_id = request.match_info["provider"], request.match_info["task_id"]
     task = state.tasks.get(task_id)
@@ -344,5 +372,30 @@ async def handle_video(request: web.Request) -> web.StreamResponse:
     if state.url_expired(task):
         state.record(provider, "video", 404, task_id, reason="expired")
         return web.Response(status=404, text="Not Found")
-    state.record(provider, "video", 200, task_id)
-    return web.Response(body=video_body(state.config.video_bytes, task_id), content_type="video/mp4")
+    body = video_body(state.config.video_bytes, task_id)
+    total, headers = len(body), {"Accept-Ranges": "bytes"}
+    wanted = _byte_range(request, total)
+    start, end, status = 0, total, 200
+    if wanted is not None:
+        start, end = wanted
+        if start >= total:
+            state.record(provider, "video", 416, task_id, reason="range", range_start=start)
+            return web.Response(status=416, headers={**headers, "Content-Range": f"bytes */{total}"})
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{total}"
+    c = state.cfg(provider)
+    keep = (end - start) // 2 if c.video_cut_after_bytes is None else max(c.video_cut_after_bytes, 0)
+    cut = (request.method == "GET" and keep < end - start and bool(c.video_cut_rate)
+           and state.rng.random() < c.video_cut_rate)
+    state.record(provider, "video", status, task_id, reason="video_cut" if cut else None,
+                 range_start=None if wanted is None else start)
+    if not cut:
+        return web.Response(status=status, body=body[start:end], content_type="video/mp4", headers=headers)
+    state.faults["video_cut"] += 1
+    resp = web.StreamResponse(status=status, headers=headers)
+    resp.content_type, resp.content_length = "video/mp4", end - start
+    await resp.prepare(request)
+    await resp.write(body[start:start + keep])
+    assert request.transport is not None
+    request.transport.close()  # the connection drops mid-body, after what was sent
+    return resp
