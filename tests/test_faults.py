@@ -91,7 +91,9 @@ async def test_chaos_run_ends_truthfully(tmp_path):
     config = SimConfig(seed=3, providers={
         p: ProviderSimConfig(generation_s=0.3, rpm=1200, window_s=1.0, slow_s=2.5, retry_after_s=0.2, **fault_kinds)
         for p in PROVIDERS})
-    settings = {**FAST, "rpm": 2000, "timeout_s": 1.0, "task_timeout_s": 4}  # configured 1.67x the true limit
+    # configured 1.67x the true limit; 12 tries: a submit meets a retryable fault ~37 % of the
+    # time (apiframe, whose timeouts are retried too), so 8 tries ran out in ~2 % of runs
+    settings = {**FAST, "rpm": 2000, "timeout_s": 1.0, "task_timeout_s": 4, "max_attempts": 12}
     jobs = [{"name": f"j{i}", "prompt": f"chaos shot {i}", "provider": p, "image": "https://img.test/a.jpg"}
             for i in range(54) for p in PROVIDERS]
     async with running_simulator(config) as sim:
