@@ -97,21 +97,30 @@ def _tile(row: pd.Series, report_dir: Path) -> str:
     )
 
 
+def _usd_text(known: float, unknown: int, videos: int) -> str:
+    """USD of ``videos`` of which ``unknown`` have no known USD price: never counted as zero."""
+    if videos and unknown == videos:
+        return "unknown"
+    return f"${known:.2f}" + (f" + {unknown} unknown" if unknown else "")
+
+
 def _totals(frame: pd.DataFrame) -> str:
     counts = frame["status"].value_counts()
     status_rows = "".join(f"<tr><td>{_esc(s)}</td><td class='n'>{int(n)}</td></tr>" for s, n in counts.items())
     done = frame[frame["status"] == "succeeded"]
-    rows, all_usd, all_credits = [], 0.0, 0.0
+    rows, all_usd, all_unknown, all_credits = [], 0.0, 0, 0.0
     for provider, group in done.groupby("provider", sort=True):
         usd = [_num(v) for v in group["cost_usd"]]
-        credits = sum(_num(v) or 0.0 for v in group["cost_credits"])
+        credit_values = [c for c in (_num(v) for v in group["cost_credits"]) if c is not None]
+        credits = sum(credit_values)
         known = sum(u for u in usd if u is not None)
         unknown = sum(1 for u in usd if u is None)
-        all_usd, all_credits = all_usd + known, all_credits + credits
-        usd_text = "unknown" if unknown == len(group) else f"${known:.2f}" + (f" + {unknown} unknown" if unknown else "")
-        rows.append(f"<tr><td>{_esc(provider)}</td><td class='n'>{len(group)}</td><td class='n'>{_esc(usd_text)}</td>"
-                    f"<td class='n'>{credits:g}</td></tr>")
-    rows.append(f"<tr><th>all</th><th class='n'>{len(done)}</th><th class='n'>${all_usd:.2f}</th>"
+        all_usd, all_unknown, all_credits = all_usd + known, all_unknown + unknown, all_credits + credits
+        rows.append(f"<tr><td>{_esc(provider)}</td><td class='n'>{len(group)}</td>"
+                    f"<td class='n'>{_esc(_usd_text(known, unknown, len(group)))}</td>"
+                    f"<td class='n'>{f'{credits:g}' if credit_values else '-'}</td></tr>")
+    rows.append(f"<tr><th>all</th><th class='n'>{len(done)}</th>"
+                f"<th class='n'>{_esc(_usd_text(all_usd, all_unknown, len(done)))}</th>"
                 f"<th class='n'>{all_credits:g}</th></tr>")
     seconds = sum(_num(v) or 0.0 for v in done["elapsed_s"])
     return (

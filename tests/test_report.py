@@ -88,7 +88,8 @@ async def test_report_shows_one_playable_tile_per_job_in_chromium(tmp_path, sim,
         assert await failure.all_inner_texts() == ["content_policy (1)"]
         assert "refused" in await page.locator("#failures table").inner_text()
         totals = await page.locator("#totals").inner_text()
-        assert "gccai\t2\t$0.59" in totals and "apiframe\t1\tunknown\t5" in totals
+        assert "gccai\t2\t$0.59\t-" in totals and "apiframe\t1\tunknown\t5" in totals
+        assert "all\t3\t$0.59 + 1 unknown\t5" in totals  # an unknown price is never counted as zero
         shot = tmp_path / "report.png"
         await page.screenshot(path=str(shot), full_page=True)
         await browser.close()
