@@ -48,12 +48,13 @@ class Progress:
             self._maybe_log()
 
     def set_note(self, note: str) -> None:
-        """A state shown beside the counts (e.g. stopping: polling tasks in flight)."""
+        """A state shown beside the counts (e.g. stopping: polling tasks in flight);
+        without a bar it is logged as a warning, so ``--quiet`` shows it too."""
         self.note = note
         if self.bar is not None:
             self.bar.set_postfix_str(self._postfix())
-        elif self.enabled:
-            log.info("%s", note)
+        else:
+            log.warning("%s", note)
 
     def _postfix(self) -> str:
         text = f"failed={self.failed} ${self.usd:.2f} {self.credits:g}cr"

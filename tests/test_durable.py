@@ -204,6 +204,7 @@ async def _signal_run(tmp_path, sim, sig: int, expected: int) -> None:
     proc.send_signal(sig)
     code, err = await finish(proc)
     assert code == expected, err
+    assert "stopping: no new submits, polling tasks in flight" in err  # said even with --quiet
     df = pd.read_csv(out, dtype=str, keep_default_na=False)  # complete and parseable
     assert len(df) == 60
     # stopped gracefully: what was in flight finished; the rest was never sent
