@@ -102,6 +102,7 @@ class Runner:
         self.base_dir = base_dir
         self.options = options or RunOptions()
         self.on_finish = on_finish or (lambda job, rec: None)
+        self._submitted_at: dict[str, float] = {}  # job_id -> unix time its task id was recorded
         self.checkpoint = checkpoint or (lambda: None)
         self.budget = budget or Budget()
         self.stopping = False
@@ -288,7 +289,9 @@ class Runner:
                 self._finish(job, J.FAILED, exc.error_code, exc.provider_code, str(exc.provider_message))
                 return None
             raise _Moved(exc) from exc
-        await self.journal.mark_submitted(job.job_id, task_id, time.time())
+        submitted_at = time.time()
+        await self.journal.mark_submitted(job.job_id, task_id, submitted_at)
+        self._submitted_at[job.job_id] = submitted_at  # for _follow, without reading it back
         event("job_submitted", "job %s (row %s) submitted to %s: task %s", job.job_id, job.row, slot.name, task_id,
               job_id=job.job_id, row=job.row, job_name=job.name or None, variant=job.variant,
               provider=slot.name, task_id=task_id)
@@ -320,8 +323,9 @@ class Runner:
         poll is retried and never fails the job before the deadline; a
         permanent poll error fails it after ``max_attempts`` in a row."""
         s = slot.settings
-        rec = self.journal.get(job.job_id) or {}
-        submitted = rec.get("submitted_at") or time.time()
+        submitted = self._submitted_at.pop(job.job_id, None)
+        if submitted is None:  # a task from an earlier run
+            submitted = (self.journal.get(job.job_id) or {}).get("submitted_at") or time.time()
         deadline = submitted + s.task_timeout_s
         failures, delays = 0, poll_delays(s.poll_interval_s, s.typical_generation_s)
         due = submitted + next(delays)  # the schedule counts from the submit, also on resume
