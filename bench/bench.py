@@ -37,9 +37,9 @@ from batch_runner.simulator import ProviderSimConfig, SimConfig, running_simulat
 from batch_runner.simulator.config import PROVIDER_NAMES  # noqa: E402
 
 #: relative noise band of each measure on this machine: the spread (max / min - 1) over
-#: 3 full runs on 2026-12-01 (pacing 1.054..1.057, overhead 1.83x..2.07x, validate
-#: 6.2..7.0 s, peak RSS 269 MB each time, polls identical)
-NOISE = {"pacing": 0.003, "overhead": 0.13, "scale_wall": 0.13, "scale_rss": 0.01, "polling": 0.0}
+#: 5 full runs on 2026-12-01 (pacing 1.054..1.058, overhead 1.58x..2.07x, validate
+#: 6.2..7.0 s, peak RSS 269 MB each time, polls identical); overhead's band is capped at 13 %
+NOISE = {"pacing": 0.004, "overhead": 0.13, "scale_wall": 0.13, "scale_rss": 0.01, "polling": 0.0}
 
 
 ANALYSIS = "## Analysis"  # RESULTS.md from this heading on is written by hand and kept
@@ -347,8 +347,8 @@ async def main(names: list[str]) -> int:
                   f"Run: `python bench/bench.py` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
                   "| measure | measured | target | met |", "|---|---|---|---|"]
         report += [f"| {r.name} | {r.measured} | {r.target} | {'yes' if r.ok else 'NO'} |" for r in rows]
-        report += ["", "Noise bands (spread over 3 full runs on this machine): "
-                   + ", ".join(f"{k} {v:.0%}" for k, v in NOISE.items()), ""]
+        report += ["", "Noise bands (spread over 5 full runs on this machine; a target counts as met "
+                   "within its band): " + ", ".join(f"{k} {v:.1%}" for k, v in NOISE.items()), ""]
         results = Path(__file__).parent / "RESULTS.md"
         old = results.read_text(encoding="utf-8") if results.exists() else ""
         if ANALYSIS in old:  # the hand-written analysis below the table is kept
