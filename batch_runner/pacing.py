@@ -53,7 +53,10 @@ class Pacer:
         """Wait for this provider's next submit slot."""
         self._recover()
         while True:
-            await self._limiter.acquire()
+            limiter = self._limiter
+            await limiter.acquire()
+            if limiter is not self._limiter:
+                continue  # the rate changed while we waited: queue again at the new pace
             wait = self._not_before - self.clock()
             if wait <= 0:
                 return
@@ -84,5 +87,9 @@ class Pacer:
         self._set(min(target, self.rpm + self.configured / 10))
 
     def _set(self, rpm: float) -> None:
+        """Pace at ``rpm`` from now on. Callers waiting on the old limiter queue
+        again on the new one (they would otherwise go at the old pace beside it);
+        the new one's first slot is one new interval away, not at once."""
         self.rpm = rpm
         self._limiter = AsyncLimiter(1, 60.0 / rpm)
+        self._not_before = max(self._not_before, self.clock() + 60.0 / rpm)

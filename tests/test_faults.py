@@ -4,6 +4,7 @@ against the simulator with injected faults over real HTTP."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 
 import pandas as pd
@@ -11,6 +12,7 @@ import pytest
 import yaml
 
 from batch_runner.app import RunRequest, execute
+from batch_runner.pacing import Pacer
 from batch_runner.simulator import ProviderSimConfig, SimConfig, running_simulator
 
 from conftest import PROVIDERS, sim_env
@@ -82,6 +84,30 @@ async def test_retry_after_is_honoured(tmp_path):
     assert limited, "the configured rate exceeds the true limit: some 429s are expected"
     for r in limited:  # nothing sent in the Retry-After window after a 429 (50 ms for requests already on the wire)
         assert not [q for q in reqs if r.t + 0.05 < q.t < r.t + 0.6 - 0.05]
+
+
+async def test_a_429_slows_the_submits_already_waiting_too():
+    """After a rate-limit answer every submit goes at the slowed pace, also those
+    already waiting for their slot (they kept the old pace beside the new one:
+    gaps of 0 ms and 29 submits in the next second at a configured 33/s)."""
+    pacer = Pacer(2000)  # 33 submits/s
+    sent: list[float] = []
+
+    async def submitter() -> None:
+        for _ in range(6):
+            await pacer.acquire()
+            sent.append(time.monotonic())
+
+    async def answer_429() -> None:
+        await asyncio.sleep(0.3)
+        pacer.rate_limited(0.05)  # a 429 with Retry-After 0.05 s
+
+    start = time.monotonic()
+    await asyncio.gather(*(submitter() for _ in range(10)), answer_429())  # 10 waiting at once
+    after = sorted(t for t in sent if t >= start + 0.3)
+    assert pacer.slowdowns == 1 and len(after) >= 40
+    # halved to 16.7/s (60 ms apart); a quiet 2 s may raise it to 20/s (50 ms): never closer
+    assert min(b - a for a, b in zip(after, after[1:], strict=False)) >= 0.045
 
 
 @pytest.mark.timeout(120)

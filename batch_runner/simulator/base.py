@@ -8,7 +8,8 @@ A provider module subclasses ProviderSim and fills in its wire format:
 
 - every API request: latency, then auth (401 in the provider's shape), then an
   injected fault, if one is drawn (``reset`` drops the connection, ``slow``
-  answers ``slow_s`` late, the others answer instead of the handler);
+  is handled at once but answered ``slow_s`` late, the others answer instead
+  of the handler);
 - submit: JSON body -> validation (400) -> rate limit / in-flight cap (429) ->
   balance -> daily quota -> content policy (refused here when ``content_at_submit``) -> task;
 - poll: task lookup (not found in the provider's shape) -> ``status_body``.
@@ -27,6 +28,8 @@ from .config import ProviderSimConfig
 from .state import SimState, Task
 
 __all__ = ["ProviderSim", "json_body", "IMAGE_URI_PREFIXES", "is_image"]
+
+_SLOW = web.RequestKey("slow", bool) if hasattr(web, "RequestKey") else "batch_runner.slow"
 
 HTML_502 = ("<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway"
             "</h1></center><hr><center>nginx</center></body></html>")
@@ -73,9 +76,18 @@ class ProviderSim:
 
     def app(self) -> web.Application:
         """The sub-application with this provider's routes."""
-        app = web.Application()
+        app = web.Application(middlewares=[self._late_answer])
         app.add_routes(self.routes())
         return app
+
+    @web.middleware
+    async def _late_answer(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """A ``slow`` request is handled (and recorded) when it arrives, as a real
+        provider would; only its answer leaves ``slow_s`` late."""
+        resp = await handler(request)
+        if request.get(_SLOW):
+            await asyncio.sleep(self.cfg.slow_s)
+        return resp
 
     # -- the wire format, per provider ----------------------------------------------
     def routes(self) -> list[web.RouteDef]:
@@ -161,8 +173,8 @@ class ProviderSim:
             return self.answer(self.error_response("auth", "Invalid API key"), kind, task_id,
                                reason="auth")
         fault = self.state.fault(self.name)
-        if fault == "slow":  # late, then answered as usual
-            await asyncio.sleep(self.cfg.slow_s)
+        if fault == "slow":  # handled now, answered slow_s late (see _late_answer)
+            request[_SLOW] = True
         elif fault == "reset":  # no answer at all: the connection is dropped
             self.state.record(self.name, kind, 0, task_id, reason=fault)
             if request.transport is not None:
