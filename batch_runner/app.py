@@ -25,7 +25,7 @@ from .budget import Budget, check_estimate
 from .download import DEFAULT_TEMPLATE, Downloader, DownloadOptions, plan_names
 from .errors import ManifestError
 from .jobs import Job, expand
-from .journal import Journal
+from .journal import PENDING, Journal, status_word
 from .logs import event, job_event
 from .manifest import Manifest, load_manifest, parse_overrides
 from .plan import Plan, make_plan
@@ -182,8 +182,7 @@ def dry_run_counts(request: RunRequest) -> dict[str, int]:
     with Journal(state, lock=False) as journal:
         for job in jobs:
             rec = journal.get(job.job_id)
-            status = rec["status"] if rec else "pending"
-            key = {"submitted": "in_flight", "pending": "new", "submitting": "unknown"}.get(status, status)
+            key = "new" if not rec or rec["status"] == PENDING else status_word(rec["status"])
             counts[key] = counts.get(key, 0) + 1
     return counts
 

@@ -246,17 +246,16 @@ def simulate(host: str, port: int, generation_s: float, seed: int, sets: tuple[s
 def _journal_counts(state: Path) -> tuple[dict[str, int], bool]:
     """Jobs per status of the journal at ``state``, in the words of ``run
     --dry-run``, and whether a run holds the journal now."""
-    from .journal import Journal, journal_in_use
+    from .journal import Journal, journal_in_use, status_word
 
     if not state.is_file():
         raise ConfigError(f"no journal at {state}")
     busy = journal_in_use(state)
     with Journal(state, lock=False) as journal:
         raw = journal.counts()
-    words = {"submitted": "in_flight", "submitting": "in_flight" if busy else "unknown"}
     counts = {k: 0 for k in ("succeeded", "in_flight", "failed", "unknown")}
     for status, n in raw.items():
-        key = words.get(status, status)
+        key = status_word(status, in_use=busy)
         counts[key] = counts.get(key, 0) + n
     return counts, busy
 

@@ -34,7 +34,7 @@ from .errors import StateLockedError
 if TYPE_CHECKING:
     from .jobs import Job
 
-__all__ = ["Journal", "JOB_COLUMNS", "journal_in_use"]
+__all__ = ["Journal", "JOB_COLUMNS", "journal_in_use", "status_word"]
 
 PENDING, SUBMITTING, SUBMITTED = "pending", "submitting", "submitted"
 SUCCEEDED, FAILED, UNKNOWN = "succeeded", "failed", "unknown"
@@ -85,10 +85,14 @@ def _job_json(job: Job) -> str:
     return json.dumps(data, ensure_ascii=False, default=str)
 
 
+def _lock_path(path: str | Path) -> str:
+    return f"{path}.lock"
+
+
 def journal_in_use(path: str | Path) -> bool:
     """Whether a run holds the journal at ``path`` now (its lock is taken)."""
     try:
-        fd = os.open(f"{path}.lock", os.O_RDONLY)
+        fd = os.open(_lock_path(path), os.O_RDONLY)
     except FileNotFoundError:
         return False
     try:
@@ -98,6 +102,15 @@ def journal_in_use(path: str | Path) -> bool:
     finally:
         os.close(fd)
     return False
+
+
+def status_word(status: str, *, in_use: bool = False) -> str:
+    """A journal status in the words ``status`` and ``run --dry-run`` print:
+    ``submitted`` is ``in_flight``; ``submitting`` is ``unknown`` (possibly
+    submitted), or ``in_flight`` while a run holds the journal (``in_use``)."""
+    if status == SUBMITTED or (status == SUBMITTING and in_use):
+        return "in_flight"
+    return UNKNOWN if status == SUBMITTING else status
 
 
 class Journal:
@@ -130,7 +143,7 @@ class Journal:
         return db
 
     def _lock(self) -> None:
-        fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(_lock_path(self.path), os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -172,12 +185,13 @@ class Journal:
                     (job.job_id, _job_json(job), job.provider, PENDING, now),
                 )
 
-    def update(self, job_id: str, *, durable: bool = False, **fields: Any) -> None:
-        """Set columns of one job and commit. ``durable``: on disk through a
-        power cut (synchronous=FULL) before returning."""
+    def update(self, job_id: str, **fields: Any) -> None:
+        """Set columns of one job and commit (synchronous=NORMAL: safe against a
+        crash of the process; the records a power cut must not lose go through
+        ``mark_submitting`` / ``mark_submitted``)."""
         fields["updated_at"] = time.time()
         cols = ", ".join(f"{k}=?" for k in fields)
-        (self._full if durable else self.db).execute(f"UPDATE jobs SET {cols} WHERE job_id=?", (*fields.values(), job_id))
+        self.db.execute(f"UPDATE jobs SET {cols} WHERE job_id=?", (*fields.values(), job_id))
 
     async def _durably(self, sql: str, params: tuple[Any, ...]) -> None:
         """Run ``sql`` in a FULL-sync commit shared with every other durable write
