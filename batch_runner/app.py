@@ -21,21 +21,26 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .budget import Budget, check_estimate
-from .download import DEFAULT_TEMPLATE, Downloader, DownloadOptions, plan_names
-from .errors import ManifestError
-from .jobs import Job, expand
-from .journal import PENDING, Journal, status_word
-from .logs import event, job_event
-from .manifest import Manifest, load_manifest, parse_overrides
-from .plan import Plan, make_plan
-from .progress import Progress
-from .report import write_report
-from .results import summarize, write_results
-from .runner import Runner, RunOptions
-from .secrets import remember_keys
-from .settings import ProviderSettings, resolve_settings
-from .transport import Transport
+from batch_runner.catalog.settings import ProviderSettings, resolve_settings
+from batch_runner.errors import ManifestError
+from batch_runner.jobs.expand import Job, expand
+from batch_runner.journal import PENDING, Journal, status_word
+from batch_runner.keys import remember_keys
+from batch_runner.logs import event, job_event
+from batch_runner.manifest.load import Manifest, load_manifest, parse_overrides
+from batch_runner.output.download import (
+    DEFAULT_TEMPLATE,
+    Downloader,
+    DownloadOptions,
+    plan_names,
+)
+from batch_runner.output.progress import Progress
+from batch_runner.output.report import write_report
+from batch_runner.output.results import summarize, write_results
+from batch_runner.run.budget import Budget, check_estimate
+from batch_runner.run.estimate import Plan, make_plan
+from batch_runner.run.runner import Runner, RunOptions
+from batch_runner.transport import Transport
 
 __all__ = ["RunRequest", "execute", "load_jobs", "default_state_path", "dry_run_counts"]
 
@@ -97,7 +102,7 @@ def default_state_path(output: Path) -> Path:
 def _environ(request: RunRequest, sim_url: str | None = None) -> dict[str, str]:
     env = dict(os.environ if request.environ is None else request.environ)
     if request.simulate:
-        from .catalog import catalog
+        from batch_runner.catalog.facts import catalog
 
         for name, info in catalog().items():
             env[info.key_env] = SIM_KEY
@@ -145,7 +150,7 @@ async def _simulator(request: RunRequest, manifest: Manifest) -> AsyncIterator[s
     if not request.simulate:
         yield None
         return
-    from .simulator import ProviderSimConfig, SimConfig, running_simulator
+    from batch_runner.simulator import ProviderSimConfig, SimConfig, running_simulator
 
     settings = resolve_settings(manifest.provider_settings, {})
     config = SimConfig(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from .app import (
+from batch_runner.app import (
     EXIT_BUDGET,
     EXIT_LOCKED,
     EXIT_USAGE,
@@ -24,16 +24,21 @@ from .app import (
     execute,
     load_jobs,
 )
-from .budget import parse_amount, parse_credit_caps
-from .download import DEFAULT_TEMPLATE
-from .errors import BudgetError, ConfigError, ManifestError, StateLockedError
-from .secrets import load_env_file
+from batch_runner.errors import (
+    BudgetError,
+    ConfigError,
+    ManifestError,
+    StateLockedError,
+)
+from batch_runner.keys import load_env_file
+from batch_runner.output.download import DEFAULT_TEMPLATE
+from batch_runner.run.budget import parse_amount, parse_credit_caps
 
 __all__ = ["main"]
 
 
 def _setup_logging(quiet: bool, fmt: str = "text", verbose: bool = False) -> None:
-    from .logs import setup_logging
+    from batch_runner.logs import setup_logging
 
     setup_logging(fmt, quiet=quiet, verbose=verbose)
 
@@ -164,7 +169,7 @@ def plan(manifest: Path, sets: tuple[str, ...], simulate: bool, sheet: str | Non
     each auto job's provider; no network, no key needed (exit 2 if invalid)."""
     import json
 
-    from .app import plan_manifest
+    from batch_runner.app import plan_manifest
 
     try:
         result, loaded = plan_manifest(RunRequest(manifest=manifest, sets=list(sets), simulate=simulate,
@@ -196,8 +201,8 @@ def validate(manifest: Path, sets: tuple[str, ...], simulate: bool, allow_outsid
     try:
         jobs, loaded = load_jobs(request)
         if check_urls:
-            from .urlcheck import check_urls as check
-            from .urlcheck import image_uses
+            from batch_runner.jobs.image_urls import check_urls as check
+            from batch_runner.jobs.image_urls import image_uses
 
             found = asyncio.run(check(image_uses(jobs, loaded.rows)))
             if found:
@@ -224,7 +229,7 @@ def validate(manifest: Path, sets: tuple[str, ...], simulate: bool, allow_outsid
                    "gccai.balance=3, minimax.retry_after_s=2 (see README: Simulator).")
 def simulate(host: str, port: int, generation_s: float, seed: int, sets: tuple[str, ...]) -> None:
     """Serve the simulator of every provider, e.g. for curl or real-mode runs."""
-    from .simulator import (
+    from batch_runner.simulator import (
         PROVIDER_NAMES,
         ProviderSimConfig,
         SimConfig,
@@ -246,7 +251,7 @@ def simulate(host: str, port: int, generation_s: float, seed: int, sets: tuple[s
 def _journal_counts(state: Path) -> tuple[dict[str, int], bool]:
     """Jobs per status of the journal at ``state``, in the words of ``run
     --dry-run``, and whether a run holds the journal now."""
-    from .journal import Journal, journal_in_use, status_word
+    from batch_runner.journal import Journal, journal_in_use, status_word
 
     if not state.is_file():
         raise ConfigError(f"no journal at {state}")
@@ -277,8 +282,8 @@ def status(state: Path) -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
 def results(state: Path, output: Path) -> None:
     """Rebuild the results CSV from the journal alone."""
-    from .journal import Journal
-    from .results import write_results
+    from batch_runner.journal import Journal
+    from batch_runner.output.results import write_results
 
     if not state.is_file():
         _fail(ConfigError(f"no journal at {state}"), EXIT_USAGE)
@@ -294,7 +299,7 @@ def results(state: Path, output: Path) -> None:
 @click.option("--title", default=None, help="Page title (default: from the results file name).")
 def report(results_csv: Path, output: Path, title: str | None) -> None:
     """Write a self-contained HTML report (videos, failures, costs) of a results CSV."""
-    from .report import write_report
+    from batch_runner.output.report import write_report
 
     try:
         n = write_report(results_csv, output, title)

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .keyscan import mask
-from .secrets import redact
+from batch_runner.keys import redact
+from batch_runner.keyscan import mask
 
 __all__ = [
     "ERROR_CODES",

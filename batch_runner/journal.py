@@ -29,10 +29,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import StateLockedError
+from batch_runner.errors import StateLockedError
 
 if TYPE_CHECKING:
-    from .jobs import Job
+    from batch_runner.jobs.expand import Job
 
 __all__ = ["Journal", "JOB_COLUMNS", "journal_in_use", "status_word"]
 

@@ -21,7 +21,7 @@ import math
 import re
 from collections import Counter
 
-from .secrets import known_keys, redact
+from batch_runner.keys import known_keys, redact
 
 __all__ = ["key_column_reason", "looks_like_key", "mask"]
 

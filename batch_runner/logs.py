@@ -26,7 +26,7 @@ from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
 
-from .secrets import redact
+from batch_runner.keys import redact
 
 __all__ = ["JOB_EVENTS", "event", "job_event", "retry_event", "retry_logger", "setup_logging"]
 

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from .errors import TransportError
-from .providers.base import HttpRequest, HttpResponse
-from .secrets import redact
+from batch_runner.errors import TransportError
+from batch_runner.keys import redact
+from batch_runner.providers.base import HttpRequest, HttpResponse
 
 __all__ = ["Transport", "Stream", "MAX_BODY_BYTES", "ForeignError"]
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from batch_runner.errors import ProviderError
-from batch_runner.jobs import Job
+from batch_runner.jobs.expand import Job
+from batch_runner.keys import Secret
 from batch_runner.providers import ADAPTERS, HttpResponse
-from batch_runner.secrets import Secret
 
 FIXTURES = Path(__file__).parent / "fixtures"
 KEY = "test-key-123456"

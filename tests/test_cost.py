@@ -278,7 +278,7 @@ async def test_a_failed_task_is_spent_only_where_the_provider_charges_failures(t
     # output moderation after it was accepted
     import dataclasses
 
-    from batch_runner.catalog import catalog
+    from batch_runner.catalog.facts import catalog
 
     monkeypatch.setitem(catalog(), "gccai", dataclasses.replace(catalog()["gccai"], charges_failed=charges_failed))
     marker = sim.config.providers["gccai"].output_policy_marker

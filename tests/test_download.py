@@ -13,10 +13,10 @@ import yaml
 from aiohttp import web
 
 from batch_runner.app import RunRequest, execute
-from batch_runner.download import Downloader, DownloadOptions, plan_names
 from batch_runner.errors import ConfigError
-from batch_runner.jobs import Job
+from batch_runner.jobs.expand import Job
 from batch_runner.journal import Journal
+from batch_runner.output.download import Downloader, DownloadOptions, plan_names
 from batch_runner.simulator.state import video_body
 from batch_runner.transport import Transport
 

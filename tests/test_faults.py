@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from batch_runner.app import RunRequest, execute
-from batch_runner.pacing import Pacer
+from batch_runner.run.pacing import Pacer
 from batch_runner.simulator import ProviderSimConfig, SimConfig, running_simulator
 
 from conftest import PROVIDERS, sim_env

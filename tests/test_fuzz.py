@@ -21,10 +21,10 @@ from hypothesis import strategies as st
 
 from batch_runner.app import RunRequest, load_jobs
 from batch_runner.errors import ERROR_CODES, ManifestError, ProviderError
+from batch_runner.keys import Secret
 from batch_runner.providers import ADAPTERS, HttpResponse
 from batch_runner.providers.guard import safe_id
-from batch_runner.secrets import Secret
-from batch_runner.urls import check_video_url
+from batch_runner.providers.url_safety import check_video_url
 
 FUZZ_EXAMPLES = int(__import__("os").environ.get("FUZZ_EXAMPLES", 200))
 FUZZ = settings(max_examples=FUZZ_EXAMPLES, deadline=5000,

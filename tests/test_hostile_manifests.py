@@ -10,9 +10,9 @@ import zipfile
 
 import pytest
 
-from batch_runner import limits
 from batch_runner.app import RunRequest, load_jobs
 from batch_runner.errors import ManifestError
+from batch_runner.manifest import bounds
 
 from conftest import ROOT
 
@@ -95,7 +95,7 @@ def test_odd_but_harmless_yaml_runs(write):
 
 
 def test_files_over_the_size_limits_are_refused_before_reading(tmp_path):
-    for name, limit in (("big.csv", limits.MAX_MANIFEST_BYTES), ("big.yaml", limits.MAX_YAML_BYTES)):
+    for name, limit in (("big.csv", bounds.MAX_MANIFEST_BYTES), ("big.yaml", bounds.MAX_YAML_BYTES)):
         path = tmp_path / name
         with path.open("wb") as fh:
             fh.truncate(50 * 2**20)  # a sparse 50 MiB file: no 50 MiB written
@@ -154,7 +154,7 @@ def test_damaged_excel_files_are_a_clear_error(tmp_path, monkeypatch):
     with zipfile.ZipFile(empty, "w") as archive:
         archive.writestr("hello.txt", "no workbook here")
     assert "empty.xlsx: cannot read as an Excel workbook" in problems(empty)
-    monkeypatch.setattr(limits, "MAX_XLSX_UNPACKED_BYTES", 2**20)
+    monkeypatch.setattr(bounds, "MAX_XLSX_UNPACKED_BYTES", 2**20)
     bomb = tmp_path / "bomb.xlsx"
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("xl/worksheets/sheet1.xml", b"\0" * 3 * 2**20)

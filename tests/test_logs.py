@@ -92,7 +92,7 @@ class _Stream:
 @pytest.mark.parametrize("stdout_tty, stderr_tty, bar", [(True, True, True), (False, True, False),
                                                           (True, False, False), (False, False, False)])
 def test_progress_bar_only_when_stdout_and_stderr_are_terminals(monkeypatch, stdout_tty, stderr_tty, bar):
-    from batch_runner.progress import Progress
+    from batch_runner.output.progress import Progress
 
     monkeypatch.setattr("sys.stdout", _Stream(stdout_tty))
     err = _Stream(stderr_tty)

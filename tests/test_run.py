@@ -7,7 +7,7 @@ import pandas as pd
 import yaml
 
 from batch_runner.app import RunRequest, execute
-from batch_runner.catalog import catalog
+from batch_runner.catalog.facts import catalog
 
 from conftest import ROOT, sim_env
 

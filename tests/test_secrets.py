@@ -15,10 +15,10 @@ import yaml
 from aiohttp import web
 from click.testing import CliRunner
 
+from batch_runner.catalog.settings import resolve_settings
 from batch_runner.errors import ProviderError, TransportError
+from batch_runner.keys import Secret
 from batch_runner.providers import ADAPTERS, HttpRequest, HttpResponse
-from batch_runner.secrets import Secret
-from batch_runner.settings import resolve_settings
 from batch_runner.simulator import ProviderSimConfig, SimConfig, running_simulator
 from batch_runner.transport import Transport
 

@@ -283,7 +283,7 @@ CAMERA_ZH = ["左移", "右移", "左摇", "右摇", "推进", "拉远", "上升
 
 
 def test_all_15_camera_commands_are_recognised_in_both_languages():
-    from batch_runner.camera import camera_warnings
+    from batch_runner.manifest.camera import camera_warnings
 
     assert len(set(CAMERA_EN)) == len(set(CAMERA_ZH)) == 15
     for command in CAMERA_EN + CAMERA_ZH + [c.upper() for c in CAMERA_EN]:

@@ -17,14 +17,18 @@ import yaml
 from aiohttp import web
 
 from batch_runner.app import RunRequest, execute
-from batch_runner.download import save
 from batch_runner.errors import DownloadError, TransportError
-from batch_runner.media import to_wire
+from batch_runner.jobs.image_encoding import to_wire
+from batch_runner.keys import Secret
+from batch_runner.output.download import save
+from batch_runner.output.results import results_frame
 from batch_runner.providers import ADAPTERS, HttpRequest, HttpResponse
-from batch_runner.results import results_frame
-from batch_runner.secrets import Secret
+from batch_runner.providers.url_safety import (
+    UnsafeUrlError,
+    check_video_url,
+    refuse_redirect,
+)
 from batch_runner.transport import Transport
-from batch_runner.urls import UnsafeUrlError, check_video_url, refuse_redirect
 
 from conftest import ROOT, sim_env
 

@@ -6,13 +6,13 @@ data/providers.yaml, one simulator module.
 
 from __future__ import annotations
 
-from .apiframe import ApiframeAdapter
-from .apiinone import ApiinoneAdapter
-from .base import Adapter, HttpRequest, HttpResponse, TaskState
-from .gccai import GccaiAdapter
-from .gptge import GptgeAdapter
-from .gptproto import GptprotoAdapter
-from .minimax import MinimaxAdapter
+from batch_runner.providers.apiframe import ApiframeAdapter
+from batch_runner.providers.apiinone import ApiinoneAdapter
+from batch_runner.providers.base import Adapter, HttpRequest, HttpResponse, TaskState
+from batch_runner.providers.gccai import GccaiAdapter
+from batch_runner.providers.gptge import GptgeAdapter
+from batch_runner.providers.gptproto import GptprotoAdapter
+from batch_runner.providers.minimax import MinimaxAdapter
 
 __all__ = ["ADAPTERS", "Adapter", "HttpRequest", "HttpResponse", "TaskState"]
 

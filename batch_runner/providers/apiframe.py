@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from .base import (
+from batch_runner.providers.base import (
     FAILED,
     RUNNING,
     SUCCEEDED,

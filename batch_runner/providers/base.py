@@ -23,14 +23,14 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..catalog import ProviderInfo, catalog
-from ..errors import ProviderError
-from ..secrets import Secret
-from . import guard
-from .taxonomy import classify_http, failure_code
+from batch_runner.catalog.facts import ProviderInfo, catalog
+from batch_runner.errors import ProviderError
+from batch_runner.keys import Secret
+from batch_runner.providers import guard
+from batch_runner.providers.taxonomy import classify_http, failure_code
 
 if TYPE_CHECKING:
-    from ..jobs import Job
+    from batch_runner.jobs.expand import Job
 
 __all__ = [
     "Adapter",

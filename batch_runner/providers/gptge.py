@@ -7,8 +7,8 @@ Source: shared/providers/RESEARCH.md §2. Differences from minimax.py: the paths
 
 from __future__ import annotations
 
-from .base import HttpRequest
-from .minimax import MinimaxAdapter
+from batch_runner.providers.base import HttpRequest
+from batch_runner.providers.minimax import MinimaxAdapter
 
 __all__ = ["GptgeAdapter"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import (
+from batch_runner.providers.base import (
     FAILED,
     RUNNING,
     SUCCEEDED,

@@ -24,12 +24,12 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ..errors import ProviderError
-from ..secrets import redact
-from ..urls import UnsafeUrlError, check_video_url
+from batch_runner.errors import ProviderError
+from batch_runner.keys import redact
+from batch_runner.providers.url_safety import UnsafeUrlError, check_video_url
 
 if TYPE_CHECKING:
-    from .base import Adapter, HttpResponse, TaskState
+    from batch_runner.providers.base import Adapter, HttpResponse, TaskState
 
 __all__ = ["MAX_CODE_CHARS", "MAX_MESSAGE_CHARS", "checked_state", "checked_task_id", "safe_id"]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..errors import ProviderError
-from .base import (
+from batch_runner.errors import ProviderError
+from batch_runner.providers.base import (
     FAILED,
     RUNNING,
     SUCCEEDED,
@@ -21,7 +21,7 @@ from .base import (
     TaskState,
     dig,
 )
-from .taxonomy import MINIMAX_CODES
+from batch_runner.providers.taxonomy import MINIMAX_CODES
 
 __all__ = ["MinimaxAdapter"]
 

@@ -10,8 +10,19 @@ point a client at ``sim.url("apiframe")``.
 
 from __future__ import annotations
 
-from .app import SIMULATORS, RunningSimulator, create_app, running_simulator, serve
-from .config import PROVIDER_NAMES, ProviderSimConfig, SimConfig, apply_settings
+from batch_runner.simulator.app import (
+    SIMULATORS,
+    RunningSimulator,
+    create_app,
+    running_simulator,
+    serve,
+)
+from batch_runner.simulator.config import (
+    PROVIDER_NAMES,
+    ProviderSimConfig,
+    SimConfig,
+    apply_settings,
+)
 
 __all__ = [
     "PROVIDER_NAMES",

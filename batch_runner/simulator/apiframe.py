@@ -26,8 +26,8 @@ from typing import Any
 
 from aiohttp import web
 
-from .base import ProviderSim
-from .state import FAILED, PROCESSING, SUCCESS, SimState, Task
+from batch_runner.simulator.base import ProviderSim
+from batch_runner.simulator.state import FAILED, PROCESSING, SUCCESS, SimState, Task
 
 __all__ = ["ApiframeSim", "make_app", "validate"]
 

@@ -28,8 +28,8 @@ from typing import Any
 
 from aiohttp import web
 
-from .base import ProviderSim, is_image
-from .state import FAILED, SUCCESS, SimState, Task
+from batch_runner.simulator.base import ProviderSim, is_image
+from batch_runner.simulator.state import FAILED, SUCCESS, SimState, Task
 
 __all__ = ["ApiinoneSim", "MODELS", "make_app", "validate"]
 

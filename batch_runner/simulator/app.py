@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from . import apiframe, apiinone, gccai, gptge, gptproto, minimax
-from .config import SimConfig
-from .state import STATE_KEY, SimState, handle_video
+from batch_runner.simulator import apiframe, apiinone, gccai, gptge, gptproto, minimax
+from batch_runner.simulator.config import SimConfig
+from batch_runner.simulator.state import STATE_KEY, SimState, handle_video
 
 __all__ = ["SIMULATORS", "RunningSimulator", "banner", "create_app", "running_simulator", "serve"]
 

@@ -24,8 +24,8 @@ from typing import Any
 
 from aiohttp import web
 
-from .config import ProviderSimConfig
-from .state import SimState, Task
+from batch_runner.simulator.config import ProviderSimConfig
+from batch_runner.simulator.state import SimState, Task
 
 __all__ = ["ProviderSim", "json_body", "IMAGE_URI_PREFIXES", "is_image"]
 

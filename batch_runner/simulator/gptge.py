@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .minimax import MinimaxSim
-from .state import SimState
+from batch_runner.simulator.minimax import MinimaxSim
+from batch_runner.simulator.state import SimState
 
 __all__ = ["GptgeSim", "make_app"]
 

@@ -19,8 +19,15 @@ from typing import Any
 
 from aiohttp import web
 
-from .base import ProviderSim, is_image
-from .state import FAILED, PROCESSING, QUEUED, SUCCESS, SimState, Task
+from batch_runner.simulator.base import ProviderSim, is_image
+from batch_runner.simulator.state import (
+    FAILED,
+    PROCESSING,
+    QUEUED,
+    SUCCESS,
+    SimState,
+    Task,
+)
 
 __all__ = ["MinimaxSim", "make_app", "validate_native"]
 

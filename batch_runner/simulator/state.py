@@ -36,7 +36,7 @@ from typing import Any
 
 from aiohttp import hdrs, web
 
-from .config import ProviderSimConfig, SimConfig
+from batch_runner.simulator.config import ProviderSimConfig, SimConfig
 
 __all__ = [
     "FAILED", "PROCESSING", "QUEUED", "REQUEST_FAULTS", "STATE_KEY", "STUCK", "SUCCESS",

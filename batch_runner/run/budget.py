@@ -26,14 +26,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import journal as J
-from .catalog import catalog
-from .errors import BudgetError, ConfigError
-from .pricing import Cost, video_cost
+from batch_runner import journal as J
+from batch_runner.catalog.facts import catalog
+from batch_runner.catalog.prices import Cost, video_cost
+from batch_runner.errors import BudgetError, ConfigError
 
 if TYPE_CHECKING:
-    from .plan import Plan
-    from .settings import ProviderSettings
+    from batch_runner.catalog.settings import ProviderSettings
+    from batch_runner.run.estimate import Plan
 
 __all__ = ["Budget", "check_estimate", "parse_amount", "parse_credit_caps"]
 

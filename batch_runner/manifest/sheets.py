@@ -24,7 +24,7 @@ Quirks handled (each one has a fixture in tests/test_sheets.py):
 
 Row numbers are the spreadsheet's (header = the header's row, usually 1), so a
 problem names the row a person sees. Size, rows, columns and zip bombs are
-bounded by limits.py before and while reading.
+bounded by bounds.py before and while reading.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from . import limits
-from .errors import ManifestError, Problem
+from batch_runner.errors import ManifestError, Problem
+from batch_runner.manifest import bounds
 
 __all__ = ["Table", "header_key", "map_headers", "read_table", "EXCEL_SUFFIXES", "CSV_SUFFIXES"]
 
@@ -133,12 +133,12 @@ def _delimiter(text: str) -> tuple[str, str]:
 
 
 def _read_csv(path: Path) -> tuple[str, list[list[str]]]:
-    text = _decode(limits.read_capped(path, limits.MAX_MANIFEST_BYTES), path.name)
-    limits.refuse_nul(text, path.name)
+    text = _decode(bounds.read_capped(path, bounds.MAX_MANIFEST_BYTES), path.name)
+    bounds.refuse_nul(text, path.name)
     sep, body = _delimiter(text)  # a spreadsheet hides a sep= line: rows count from the header
     reader = csv.reader(io.StringIO(body, newline=""), delimiter=sep)
     try:
-        return path.name, limits.bounded_rows(reader, path.name)  # ragged rows stay ragged; quoted newlines stay in their cell
+        return path.name, bounds.bounded_rows(reader, path.name)  # ragged rows stay ragged; quoted newlines stay in their cell
     except csv.Error as exc:
         raise _problem(f"{path.name}: line {reader.line_num}", f"cannot read as CSV: {exc}") from None
 
@@ -146,7 +146,7 @@ def _read_csv(path: Path) -> tuple[str, list[list[str]]]:
 def _read_excel(path: Path, sheet: str | None) -> tuple[str, list[list[str]]]:
     import pandas as pd
 
-    limits.check_xlsx(path)
+    bounds.check_xlsx(path)
     try:
         book = pd.ExcelFile(path, engine="openpyxl")
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a broken file
@@ -162,9 +162,9 @@ def _read_excel(path: Path, sheet: str | None) -> tuple[str, list[list[str]]]:
                 raise _problem(path.name, f"no sheet named {sheet!r}; sheets: {', '.join(names)}")
             name = match[0]
         frame = pd.read_excel(book, sheet_name=name, header=None, dtype=str, keep_default_na=False,
-                              nrows=limits.MAX_ROWS + 3)
+                              nrows=bounds.MAX_ROWS + 3)
     label = f"{path.name} [{name}]" if sheet else path.name
-    return label, limits.bounded_rows(frame.fillna("").values.tolist(), label)
+    return label, bounds.bounded_rows(frame.fillna("").values.tolist(), label)
 
 
 def _clean(cell: object) -> str:

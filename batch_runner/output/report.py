@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from .errors import ERROR_CODES, ConfigError
+from batch_runner.errors import ERROR_CODES, ConfigError
 
 __all__ = ["render_report", "write_report"]
 

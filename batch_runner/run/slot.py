@@ -14,11 +14,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from .errors import ProviderError
-from .pacing import Pacer
-from .providers import Adapter
-from .providers.taxonomy import BREAKER_CODES
-from .settings import ProviderSettings
+from batch_runner.catalog.settings import ProviderSettings
+from batch_runner.errors import ProviderError
+from batch_runner.providers import Adapter
+from batch_runner.providers.taxonomy import BREAKER_CODES
+from batch_runner.run.pacing import Pacer
 
 __all__ = ["Slot"]
 

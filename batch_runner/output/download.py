@@ -28,14 +28,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, DownloadError, TransportError
-from .jobs import Job
-from .journal import Journal
-from .logs import event, retry_logger
-from .retry import download_retrying
-from .sheets import header_key
-from .transport import Transport
-from .urls import UnsafeUrlError, check_video_url, refuse_redirect
+from batch_runner.errors import ConfigError, DownloadError, TransportError
+from batch_runner.jobs.expand import Job
+from batch_runner.journal import Journal
+from batch_runner.logs import event, retry_logger
+from batch_runner.manifest.sheets import header_key
+from batch_runner.providers.url_safety import (
+    UnsafeUrlError,
+    check_video_url,
+    refuse_redirect,
+)
+from batch_runner.run.retry import download_retrying
+from batch_runner.transport import Transport
 
 __all__ = ["DEFAULT_TEMPLATE", "DownloadOptions", "Downloader", "plan_names", "safe_filename", "save"]
 

@@ -25,7 +25,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from .errors import DownloadError, ProviderError, TransportError
+from batch_runner.errors import DownloadError, ProviderError, TransportError
 
 __all__ = ["download_retrying", "first_wait", "submit_retrying", "is_submit_retryable", "surely_not_accepted"]
 

@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .catalog import ProviderInfo, catalog, variant_key
-from .errors import Problem
-from .images import ImageError, ImageLimits, inspect_ref
-from .limits import check_inside
+from batch_runner.catalog.facts import ProviderInfo, catalog, variant_key
+from batch_runner.errors import Problem
+from batch_runner.jobs.image_checks import ImageError, ImageLimits, inspect_ref
+from batch_runner.manifest.bounds import check_inside
 
 __all__ = ["candidates", "image_kind", "check_job", "key_problems", "providers_for"]
 

@@ -1,4 +1,4 @@
-"""The manifest JSON Schema (schemas/manifest.schema.json, Draft 2020-12) and its checks.
+"""The manifest JSON Schema (data/manifest.schema.json, Draft 2020-12) and its checks.
 
 Validators are built once. A job row is checked field by field with the
 schema's own sub-schemas, memoised per (field, value) for the short values
@@ -11,22 +11,21 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from .limits import short
+from batch_runner.manifest.bounds import short
 
 __all__ = ["JOB_FIELDS", "SETTING_FIELDS", "document_problems", "job_problems", "matrix_problems", "schema"]
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "manifest.schema.json"
-
-
 @cache
 def schema() -> dict[str, Any]:
-    """The manifest JSON Schema as a dict."""
-    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    """The manifest JSON Schema as a dict (package data ``batch_runner/data/manifest.schema.json``;
+    the repository's ``schemas/manifest.schema.json`` links to it)."""
+    text = resources.files("batch_runner").joinpath("data/manifest.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
 
 
 def _build(sub: dict[str, Any]) -> Draft202012Validator:

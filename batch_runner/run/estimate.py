@@ -18,10 +18,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .catalog import variant_key
-from .jobs import Job
-from .pricing import video_cost
-from .settings import ProviderSettings
+from batch_runner.catalog.facts import variant_key
+from batch_runner.catalog.prices import video_cost
+from batch_runner.catalog.settings import ProviderSettings
+from batch_runner.jobs.expand import Job
 
 __all__ = ["Plan", "ProviderPlan", "make_plan", "wall_time_s"]
 

@@ -16,10 +16,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .catalog import catalog
-from .errors import Problem, TransportError
-from .images import ImageError, ImageFacts, ImageLimits, inspect_stream
-from .transport import Transport
+from batch_runner.catalog.facts import catalog
+from batch_runner.errors import Problem, TransportError
+from batch_runner.jobs.image_checks import (
+    ImageError,
+    ImageFacts,
+    ImageLimits,
+    inspect_stream,
+)
+from batch_runner.transport import Transport
 
 __all__ = ["ImageUse", "check_urls", "fetch_facts", "image_uses"]
 

@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .catalog import ProviderInfo, catalog
-from .secrets import Secret, key_from_env
+from batch_runner.catalog.facts import ProviderInfo, catalog
+from batch_runner.keys import Secret, key_from_env
 
 __all__ = ["ProviderSettings", "resolve_settings"]
 

@@ -19,7 +19,7 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
-from .sheets import header_key
+from batch_runner.manifest.sheets import header_key
 
 __all__ = ["TEMPLATE_FIELDS", "combinations", "describe_combination", "fill_templates"]
 

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .capabilities import providers_for
-from .pricing import video_cost
-from .settings import ProviderSettings
+from batch_runner.catalog.prices import video_cost
+from batch_runner.catalog.settings import ProviderSettings
+from batch_runner.jobs.capabilities import providers_for
 
 __all__ = ["route"]
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from .capabilities import image_kind
-from .limits import check_inside
+from batch_runner.jobs.capabilities import image_kind
+from batch_runner.manifest.bounds import check_inside
 
 __all__ = ["MAX_IMAGE_BYTES", "resolve_image", "sniff_mime", "to_wire"]
 

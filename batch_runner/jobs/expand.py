@@ -16,12 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .capabilities import check_job, key_problems
-from .catalog import DEFAULT_MODEL
-from .errors import ManifestError, Problem
-from .manifest import Manifest
-from .routing import route
-from .settings import ProviderSettings, resolve_settings
+from batch_runner.catalog.facts import DEFAULT_MODEL
+from batch_runner.catalog.settings import ProviderSettings, resolve_settings
+from batch_runner.errors import ManifestError, Problem
+from batch_runner.jobs.capabilities import check_job, key_problems
+from batch_runner.jobs.routing import route
+from batch_runner.manifest.load import Manifest
 
 __all__ = ["Job", "expand"]
 

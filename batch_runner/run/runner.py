@@ -24,22 +24,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import journal as J
-from .budget import Budget
-from .errors import ProviderError
-from .jobs import Job
-from .journal import Journal
-from .logs import event, retry_event, retry_logger
-from .media import to_wire
-from .polling import poll_delays
-from .pricing import video_cost
-from .providers import ADAPTERS, TaskState
-from .providers.taxonomy import NO_FAILOVER_CODES
-from .retry import first_wait, is_submit_retryable, submit_retrying, surely_not_accepted
-from .secrets import redact
-from .settings import ProviderSettings
-from .slot import Slot
-from .transport import Transport
+from batch_runner import journal as J
+from batch_runner.catalog.prices import video_cost
+from batch_runner.catalog.settings import ProviderSettings
+from batch_runner.errors import ProviderError
+from batch_runner.jobs.expand import Job
+from batch_runner.jobs.image_encoding import to_wire
+from batch_runner.journal import Journal
+from batch_runner.keys import redact
+from batch_runner.logs import event, retry_event, retry_logger
+from batch_runner.providers import ADAPTERS, TaskState
+from batch_runner.providers.taxonomy import NO_FAILOVER_CODES
+from batch_runner.run.budget import Budget
+from batch_runner.run.polling import poll_delays
+from batch_runner.run.retry import (
+    first_wait,
+    is_submit_retryable,
+    submit_retrying,
+    surely_not_accepted,
+)
+from batch_runner.run.slot import Slot
+from batch_runner.transport import Transport
 
 __all__ = ["Runner", "RunOptions"]
 

@@ -31,8 +31,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import ManifestError, Problem
-from .keyscan import key_column_reason, looks_like_key
+from batch_runner.errors import ManifestError, Problem
+from batch_runner.keyscan import key_column_reason, looks_like_key
 
 __all__ = [
     "IMAGE_FIELDS",

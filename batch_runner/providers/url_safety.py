@@ -27,7 +27,7 @@ import socket
 from collections.abc import Collection
 from urllib.parse import urlsplit
 
-from .errors import BatchRunnerError
+from batch_runner.errors import BatchRunnerError
 
 __all__ = ["MAX_URL_CHARS", "UnsafeUrlError", "check_video_url", "refuse_redirect"]
 

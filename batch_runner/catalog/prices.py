@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .settings import ProviderSettings
+from batch_runner.catalog.settings import ProviderSettings
 
 __all__ = ["Cost", "video_cost"]
 

@@ -22,7 +22,7 @@ from typing import IO
 
 from PIL import Image, UnidentifiedImageError
 
-from .catalog import ProviderInfo
+from batch_runner.catalog.facts import ProviderInfo
 
 __all__ = ["ImageFacts", "ImageLimits", "ImageError", "inspect_ref", "inspect_stream"]
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from aiolimiter import AsyncLimiter
 
-from .retry import MAX_RETRY_AFTER_S
+from batch_runner.run.retry import MAX_RETRY_AFTER_S
 
 __all__ = ["Pacer"]
 

@@ -23,11 +23,16 @@ from typing import Any
 
 import yaml
 
-from . import limits
-from .camera import camera_warnings
-from .errors import ManifestError, Problem
-from .schema import JOB_FIELDS, document_problems, job_problems, matrix_problems
-from .sheets import (
+from batch_runner.errors import ManifestError, Problem
+from batch_runner.manifest import bounds
+from batch_runner.manifest.camera import camera_warnings
+from batch_runner.manifest.schema import (
+    JOB_FIELDS,
+    document_problems,
+    job_problems,
+    matrix_problems,
+)
+from batch_runner.manifest.sheets import (
     CSV_SUFFIXES,
     EXCEL_SUFFIXES,
     Table,
@@ -35,8 +40,12 @@ from .sheets import (
     map_headers,
     read_table,
 )
-from .templates import combinations, describe_combination, fill_templates
-from .yaml_loader import load_yaml
+from batch_runner.manifest.templates import (
+    combinations,
+    describe_combination,
+    fill_templates,
+)
+from batch_runner.manifest.yaml_reader import load_yaml
 
 __all__ = ["Manifest", "ManifestRow", "load_manifest", "parse_overrides"]
 _TRUE = {"true", "yes", "y", "1", "on"}
@@ -129,7 +138,7 @@ def _typo(key: str) -> str | None:
 
 
 def _check_row(row: ManifestRow, problems: list[Problem], found: list[Problem]) -> None:
-    found += limits.value_problems(row.where, {**row.fields, **row.extras})
+    found += bounds.value_problems(row.where, {**row.fields, **row.extras})
     found += [
         Problem(row.where, key, f"unknown field; did you mean '{_typo(header_key(key))}'?")
         for key in (*row.fields, *row.extras)
@@ -147,12 +156,12 @@ def _add_rows(rows: list[ManifestRow], problems: list[Problem], where: str, numb
               data: dict[str, Any], matrix: dict[str, list[Any]] | None) -> None:
     """Append the rows one manifest row gives: one per matrix combination,
     templates filled, checked. Raises ManifestError (with ``problems``) before
-    expanding a matrix that would take the rows over limits.MAX_JOBS."""
+    expanding a matrix that would take the rows over bounds.MAX_JOBS."""
     count = math.prod(len(v) for v in matrix.values()) if matrix else 1
-    if len(rows) + count > limits.MAX_JOBS:
+    if len(rows) + count > bounds.MAX_JOBS:
         raise ManifestError(problems + [Problem(where, "matrix", (
             f"{count:,} combinations a row; with the {len(rows):,} rows before, more than "
-            f"{limits.MAX_JOBS:,} jobs: a run may have at most {limits.MAX_JOBS:,}: split the manifest"))])
+            f"{bounds.MAX_JOBS:,} jobs: a run may have at most {bounds.MAX_JOBS:,}: split the manifest"))])
     for combo in combinations(matrix):
         merged = {**data, **{k: _normalise(k, v) for k, v in combo.items()}}
         filled, found = fill_templates(merged)
@@ -194,7 +203,7 @@ def _yaml_lines(root: yaml.Node | None) -> list[int]:
 
 def _load_yaml(path: Path, overrides: dict[str, Any], problems: list[Problem], sheet: str | None,
                allow_outside: bool) -> Manifest:
-    text = limits.read_text(path, limits.MAX_YAML_BYTES)
+    text = bounds.read_text(path, bounds.MAX_YAML_BYTES)
     try:
         data, root = load_yaml(text)
     except yaml.YAMLError as exc:
@@ -214,15 +223,15 @@ def _load_yaml(path: Path, overrides: dict[str, Any], problems: list[Problem], s
     if "source" not in data and (not isinstance(jobs, list) or not jobs):
         problems.append(Problem(path.name, "jobs", "a non-empty list of jobs (or a source sheet) is required"))
         raise ManifestError(problems)
-    if isinstance(jobs, list) and len(jobs) > limits.MAX_ROWS:
-        problems.append(Problem(path.name, "jobs", f"{len(jobs):,} jobs; at most {limits.MAX_ROWS:,}: split the manifest"))
+    if isinstance(jobs, list) and len(jobs) > bounds.MAX_ROWS:
+        problems.append(Problem(path.name, "jobs", f"{len(jobs):,} jobs; at most {bounds.MAX_ROWS:,}: split the manifest"))
         raise ManifestError(problems)
     lines = _yaml_lines(root)
     defaults = data.get("defaults") if isinstance(data.get("defaults"), dict) else {}
     base = {**{k: _normalise(k, v) for k, v in defaults.items()}, **overrides}
     matrix = data.get("matrix") if "matrix" in data and not matrix_problems(data["matrix"]) else None
     settings = data.get("providers") if isinstance(data.get("providers"), dict) else {}
-    problems += limits.value_problems(path.name, {
+    problems += bounds.value_problems(path.name, {
         f"providers.{n}.{k}": v for n, s in settings.items() if isinstance(s, dict) for k, v in s.items()
     })
     if "source" in data:
@@ -230,7 +239,7 @@ def _load_yaml(path: Path, overrides: dict[str, Any], problems: list[Problem], s
             raise ManifestError(problems)
         sheet_path = path.parent / source
         try:
-            limits.check_inside(source, path.parent, allow_outside)
+            bounds.check_inside(source, path.parent, allow_outside)
         except ValueError as exc:
             raise ManifestError(problems + [Problem(path.name, "source", str(exc))]) from None
         if sheet_path.suffix.lower() not in (*CSV_SUFFIXES, *EXCEL_SUFFIXES) or not sheet_path.is_file():
@@ -325,7 +334,7 @@ def load_manifest(
             [Problem(path.name, "", "unknown manifest type: use .yaml/.yml, .csv or .xlsx")]
         )
     manifest.allow_outside_paths = allow_outside_paths
-    problems += limits.check_job_count(manifest.rows, path.name)
+    problems += bounds.check_job_count(manifest.rows, path.name)
     manifest.problems = [p for p in problems if p.severity == "error"]
     manifest.warnings = _grouped([p for p in problems if p.severity != "error"])
     if strict and manifest.problems:

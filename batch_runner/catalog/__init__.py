@@ -1,0 +1,1 @@
+"""Provider facts from data/providers.yaml, per-run settings, and prices."""

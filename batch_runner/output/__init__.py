@@ -1,0 +1,1 @@
+"""What a run leaves behind: the results CSV, the summary, the HTML report, downloaded videos, progress."""
