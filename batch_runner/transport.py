@@ -1,10 +1,11 @@
 """The only module that talks aiohttp: send an HttpRequest, get an HttpResponse;
 or stream a file (``Transport.stream``: video downloads, image URL checks).
 
-Foreign errors become TransportError once, here: ``connection_error`` when the
-connection was refused before anything was sent (``maybe_sent=False``), or when
-it broke after sending (``maybe_sent=True``); ``timeout`` when no answer came
-in time (``maybe_sent=True``).
+Foreign errors become TransportError once, here, in one function
+(``transport_error``): ``connection_error`` when the connection was refused or
+the URL is not valid, before anything was sent (``maybe_sent=False``), or when
+it broke after sending (``maybe_sent=True``); ``timeout`` when no answer or no
+data came in time (``maybe_sent=True``).
 
 Answers are untrusted: the whole exchange (connect, send, read) must end
 within ``timeout_s``; a body (after decompression) is read up to
@@ -26,15 +27,48 @@ import aiohttp
 
 from batch_runner.errors import TransportError
 from batch_runner.keys import redact
-from batch_runner.providers.base import HttpRequest, HttpResponse
+from batch_runner.providers.wire import HttpRequest, HttpResponse
 
-__all__ = ["Transport", "Stream", "MAX_BODY_BYTES", "ForeignError"]
+__all__ = ["FOREIGN_ERRORS", "MAX_BODY_BYTES", "ForeignError", "Stream", "Transport", "transport_error"]
 
 MAX_BODY_BYTES = 1 << 20  # 1 MiB: no provider JSON answer is near this
 
 
+#: The exceptions an aiohttp exchange raises for a network failure: what
+#: ``transport_error`` converts. (ValueError: aiohttp rejects some bad URLs so.)
+FOREIGN_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, aiohttp.ClientError, OSError, ValueError)
+
+
 class ForeignError(Exception):
     """What a library error said (type and redacted text), without its data."""
+
+
+def transport_error(label: str, exc: BaseException, timeout_s: float, *, sent: bool = False) -> TransportError:
+    """The TransportError for an aiohttp (or OS) exception ``exc``.
+
+    ``label`` names the provider or caller in the message; ``timeout_s`` is the
+    limit that ran out (seconds, for the message); ``sent`` is True once the
+    request is known to be sent (reading a body): then nothing is
+    ``maybe_sent=False``.
+
+    ========================================  =================  ==========
+    exception                                 error_code         maybe_sent
+    ========================================  =================  ==========
+    TimeoutError (aiohttp's timeouts too)     timeout            True
+    aiohttp.ClientConnectorError              connection_error   False
+    aiohttp.InvalidURL                        connection_error   False
+    any other ClientError, OSError, ...       connection_error   True
+    ========================================  =================  ==========
+    """
+    if isinstance(exc, TimeoutError):
+        what = "no data" if sent else "no answer"
+        return TransportError(label, "timeout", f"{what} within {timeout_s:g} s", maybe_sent=True)
+    if not sent and isinstance(exc, aiohttp.ClientConnectorError):
+        return TransportError(label, "connection_error", f"cannot connect: {exc.os_error}", maybe_sent=False)
+    if not sent and isinstance(exc, aiohttp.InvalidURL):
+        return TransportError(label, "connection_error", "cannot send: not a valid URL", maybe_sent=False)
+    what = "body cut short" if sent else "connection broken"
+    return TransportError(label, "connection_error", f"{what}: {type(exc).__name__}", maybe_sent=True)
 
 
 @dataclass
@@ -45,6 +79,7 @@ class Stream:
     headers: dict[str, str]
     _resp: aiohttp.ClientResponse
     _label: str
+    _timeout_s: float
 
     @property
     def length(self) -> int | None:
@@ -55,20 +90,20 @@ class Stream:
     async def chunks(self, size: int = 1 << 16) -> AsyncIterator[bytes]:
         """The body in chunks of at most ``size`` bytes. Raises TransportError
         (``connection_error`` when the body is cut short, ``timeout``)."""
+        error: TransportError | None = None
         try:
             async for chunk in self._resp.content.iter_chunked(size):
                 yield chunk
-        except TimeoutError as exc:
-            raise TransportError(self._label, "timeout", "no data for too long", maybe_sent=True) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise TransportError(self._label, "connection_error", f"body cut short: {type(exc).__name__}",
-                                 maybe_sent=True) from exc
+        except FOREIGN_ERRORS as exc:
+            error, summary = transport_error(self._label, exc, self._timeout_s, sent=True), _summary(exc)
+        if error is not None:
+            raise error from summary  # outside the except: aiohttp's error is not chained
 
 
 class Transport:
     """One aiohttp ClientSession (connection pooling) for the whole run."""
 
-    def __init__(self, session: aiohttp.ClientSession):
+    def __init__(self, session: aiohttp.ClientSession) -> None:
         self.session = session
 
     @classmethod
@@ -98,8 +133,8 @@ class Transport:
                 return HttpResponse(resp.status, headers, body)
         except TransportError:
             raise
-        except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
-            error, summary = _convert(provider, exc, timeout_s), _summary(exc)
+        except FOREIGN_ERRORS as exc:
+            error, summary = transport_error(provider, exc, timeout_s), _summary(exc)
         raise error from summary  # outside the except: aiohttp's error is not chained
 
     @asynccontextmanager
@@ -114,20 +149,16 @@ class Transport:
         it is. Raises TransportError.
         """
         timeout = aiohttp.ClientTimeout(total=None, connect=timeout_s, sock_read=timeout_s)
+        error: TransportError | None = None
         try:
             resp = await self.session.request(method, url, headers=dict(headers or {}), timeout=timeout,
                                               allow_redirects=allow_redirects)
-        except TimeoutError as exc:
-            raise TransportError(label, "timeout", f"no answer within {timeout_s:g} s", maybe_sent=True) from exc
-        except aiohttp.InvalidURL as exc:
-            raise TransportError(label, "connection_error", f"not a valid URL: {exc}", maybe_sent=False) from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise TransportError(label, "connection_error", f"cannot connect: {exc.os_error}", maybe_sent=False) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise TransportError(label, "connection_error", f"connection broken: {type(exc).__name__}",
-                                 maybe_sent=True) from exc
+        except FOREIGN_ERRORS as exc:
+            error, summary = transport_error(label, exc, timeout_s), _summary(exc)
+        if error is not None:
+            raise error from summary  # outside the except: aiohttp's error is not chained
         try:
-            yield Stream(resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp, label)
+            yield Stream(resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp, label, timeout_s)
         finally:
             resp.release()  # a connection with its body left unread is closed, not reused
 
@@ -151,13 +182,3 @@ def _too_large(provider: str) -> TransportError:
 
 def _summary(exc: BaseException) -> ForeignError:
     return ForeignError(f"{type(exc).__name__}: {redact(str(exc))[:300]}")
-
-
-def _convert(provider: str, exc: BaseException, timeout_s: float) -> TransportError:
-    if isinstance(exc, TimeoutError):
-        return TransportError(provider, "timeout", f"no answer within {timeout_s:g} s", maybe_sent=True)
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return TransportError(provider, "connection_error", f"cannot connect: {exc.os_error}", maybe_sent=False)
-    if isinstance(exc, aiohttp.InvalidURL):
-        return TransportError(provider, "connection_error", "cannot send: the base URL is not valid", maybe_sent=False)
-    return TransportError(provider, "connection_error", f"connection broken: {type(exc).__name__}", maybe_sent=True)

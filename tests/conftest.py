@@ -8,11 +8,13 @@ import pytest
 from click.testing import CliRunner
 
 from batch_runner.cli import main
+from batch_runner.providers import ADAPTERS
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
-SIM_ENV = {f"{p.upper()}_API_KEY": "" for p in
-           ("minimax", "gptge", "gccai", "gptproto", "apiinone", "apiframe")}
+#: every provider, from the adapter registry (the one list on the client side)
+PROVIDERS = tuple(ADAPTERS)
+SIM_ENV = {f"{p.upper()}_API_KEY": "" for p in PROVIDERS}
 
 
 @pytest.fixture
@@ -37,9 +39,6 @@ def write(tmp_path):
         return path
 
     return _write
-
-
-PROVIDERS = ("minimax", "gptge", "gccai", "gptproto", "apiinone", "apiframe")
 
 
 def sim_env(sim) -> dict[str, str]:

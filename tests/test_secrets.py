@@ -22,7 +22,7 @@ from batch_runner.providers import ADAPTERS, HttpRequest, HttpResponse
 from batch_runner.simulator import ProviderSimConfig, SimConfig, running_simulator
 from batch_runner.transport import Transport
 
-PROVIDERS = ("minimax", "gptge", "gccai", "gptproto", "apiinone", "apiframe")
+PROVIDERS = tuple(ADAPTERS)
 
 
 def _texts(exc: BaseException) -> str:

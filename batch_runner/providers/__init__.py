@@ -1,30 +1,13 @@
-"""Provider adapters, one module each, listed in one registry.
+"""Provider adapters, one module each, listed in one registry (registry.py).
 
-Adding a provider: one module here, one line in ADAPTERS, its facts in
-data/providers.yaml, one simulator module.
+What the rest of the package uses is re-exported here: the registry, the
+adapter base class and the wire types.
 """
 
 from __future__ import annotations
 
-from batch_runner.providers.apiframe import ApiframeAdapter
-from batch_runner.providers.apiinone import ApiinoneAdapter
-from batch_runner.providers.base import Adapter, HttpRequest, HttpResponse, TaskState
-from batch_runner.providers.gccai import GccaiAdapter
-from batch_runner.providers.gptge import GptgeAdapter
-from batch_runner.providers.gptproto import GptprotoAdapter
-from batch_runner.providers.minimax import MinimaxAdapter
+from batch_runner.providers.base import Adapter
+from batch_runner.providers.registry import ADAPTERS
+from batch_runner.providers.wire import HttpRequest, HttpResponse, PollResult
 
-__all__ = ["ADAPTERS", "Adapter", "HttpRequest", "HttpResponse", "TaskState"]
-
-#: provider name -> adapter class
-ADAPTERS: dict[str, type[Adapter]] = {
-    cls.name: cls
-    for cls in (
-        MinimaxAdapter,
-        GptgeAdapter,
-        GccaiAdapter,
-        GptprotoAdapter,
-        ApiinoneAdapter,
-        ApiframeAdapter,
-    )
-}
+__all__ = ["ADAPTERS", "Adapter", "HttpRequest", "HttpResponse", "PollResult"]

@@ -1,28 +1,38 @@
-"""apiframe v2: ``/v2/videos/generate`` (202) and ``/v2/jobs/{id}``.
+"""apiframe v2: ``POST /v2/videos/generate`` (HTTP 202) and ``GET /v2/jobs/{id}``.
 
-Source: shared/providers/README.md and RESEARCH.md §6 (official OpenAPI).
-Parameters nest under ``hailuoParams`` with lower-case resolution and
-``additionalProperties: false``; the key goes in ``X-API-Key``. Every submit
-carries an ``Idempotency-Key`` derived from the job id (the same key within
-24 h returns the original job), so a lost submit answer is safe to resend.
+Parameters nest under ``hailuoParams`` with lower-case resolution, and the
+schema has ``additionalProperties: false``; the key goes in ``X-API-Key``.
+Every submit carries an ``Idempotency-Key`` derived from the job id (the same
+key within 24 h returns the original job), so a lost submit answer is safe to
+resend.
+
+Sources (seen 2026-11):
+- the Hailuo 2.3 request and credits: https://docs-v2.apiframe.ai/docs/videos/hailuo/hailuo-2-3
+- the job answer (QUEUED, PROCESSING, COMPLETED, FAILED, CANCELLED;
+  ``result.videoUrl``): https://docs-v2.apiframe.ai/docs/jobs/get
+- the OpenAPI spec (X-API-Key, Idempotency-Key, error bodies, 202):
+  https://github.com/apiframe-ai/apiframe-nodejs-sdk (openapi.json)
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from batch_runner.providers.base import (
+from batch_runner.providers.base import Adapter, dig
+from batch_runner.providers.taxonomy import failure_code
+from batch_runner.providers.wire import (
     FAILED,
+    PENDING,
     RUNNING,
     SUCCEEDED,
-    Adapter,
     HttpRequest,
     HttpResponse,
-    TaskState,
-    dig,
-    failure_code,
+    PollResult,
 )
+
+if TYPE_CHECKING:
+    from batch_runner.jobs.expand import Job
 
 __all__ = ["ApiframeAdapter"]
 
@@ -40,13 +50,13 @@ class ApiframeAdapter(Adapter):
     name = "apiframe"
 
     def headers(self) -> dict[str, str]:
-        """``X-API-Key`` auth (SEEN §6.1)."""
+        """``X-API-Key: <key>`` and the JSON content type."""
         return {"X-API-Key": self.api_key.reveal(), "Content-Type": "application/json"}
 
-    def build_submit(self, job: Any) -> HttpRequest:
+    def build_submit(self, job: Job) -> HttpRequest:
         params: dict[str, Any] = {
             "duration": job.duration,
-            "resolution": job.resolution.lower(),  # SEEN §6.1: "768p" / "1080p"
+            "resolution": job.resolution.lower(),  # lower-case: 768p, 1080p
         }
         if job.image:
             params["image"] = job.image
@@ -55,7 +65,7 @@ class ApiframeAdapter(Adapter):
         body = {"model": self.model_id(job), "prompt": job.prompt, "hailuoParams": params}
         headers = self.headers()
         headers["Idempotency-Key"] = f"batch-runner-{job.job_id}"
-        return HttpRequest("POST", self.url("/v2/videos/generate"), headers, body, "submit")
+        return HttpRequest("POST", self.url("/v2/videos/generate"), headers, body)
 
     def _ok(self, resp: HttpResponse) -> dict[str, Any]:
         body = resp.json()
@@ -78,22 +88,21 @@ class ApiframeAdapter(Adapter):
     def build_poll(self, task_id: str) -> HttpRequest:
         return HttpRequest("GET", self.url(f"/v2/jobs/{task_id}"), self.headers())
 
-    def parse_poll(self, resp: HttpResponse) -> TaskState:
+    def parse_poll(self, resp: HttpResponse) -> PollResult:
         body = self._ok(resp)
         status = str(body.get("status", "")).upper()
-        progress = body.get("progress")
         if status == "QUEUED":
-            return TaskState("pending", progress=progress)
+            return PollResult(PENDING)
         if status == "PROCESSING":
-            return TaskState(RUNNING, progress=progress)
+            return PollResult(RUNNING)
         if status == "COMPLETED":
             url = dig(body, "result", "videoUrl")
             if not isinstance(url, str) or not url:
                 raise self.bad_response(resp, "COMPLETED without result.videoUrl")
             done = _iso_to_unix(body.get("completedAt"))
             ttl = self.info.url_ttl_s
-            return TaskState(SUCCEEDED, video_url=url, url_expires_at=done + ttl if done and ttl else None)
+            return PollResult(SUCCEEDED, video_url=url, url_expires_at=done + ttl if done and ttl else None)
         if status in ("FAILED", "CANCELLED"):
             msg = str(body.get("error") or status.lower())
-            return TaskState(FAILED, error_code=failure_code(msg), provider_code=status, message=msg)
+            return PollResult(FAILED, error_code=failure_code(msg), provider_code=status, message=msg)
         raise self.bad_response(resp, f"unknown status {status!r}")

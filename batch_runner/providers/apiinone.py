@@ -1,26 +1,33 @@
 """apiin.one: image-to-video only; ``duration`` is a string.
 
-Source: shared/providers/README.md and RESEARCH.md §5. The status body is not
-published: the URL is looked for at ``data.output.video_url``, then
-``data.video_url``, then ``output.video_url``, status words compared without
-case (INFERRED §5).
+The status answer is not published anywhere: its shape is INFERRED. The URL is
+looked for at ``data.output.video_url``, then ``data.video_url``, then
+``output.video_url``, and status words are compared without case (as the one
+public client does); the failure text is read from ``data.error``.
+
+Source (seen 2026-11): https://apiin.one/es/models/hailuo-2-3 (submit body and
+answer, ``GET /api/v1/tasks/{task_id}`` "until status is 'completed' or
+'failed'", the error body).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from batch_runner.providers.base import (
+from batch_runner.providers.base import Adapter, dig
+from batch_runner.providers.taxonomy import failure_code
+from batch_runner.providers.wire import (
     FAILED,
+    PENDING,
     RUNNING,
     SUCCEEDED,
-    Adapter,
     HttpRequest,
     HttpResponse,
-    TaskState,
-    dig,
-    failure_code,
+    PollResult,
 )
+
+if TYPE_CHECKING:
+    from batch_runner.jobs.expand import Job
 
 __all__ = ["ApiinoneAdapter"]
 
@@ -33,17 +40,17 @@ class ApiinoneAdapter(Adapter):
 
     name = "apiinone"
 
-    def build_submit(self, job: Any) -> HttpRequest:
+    def build_submit(self, job: Job) -> HttpRequest:
         body = {
             "model": self.model_id(job),
             "prompt": job.prompt,
             "image": job.image,
-            "duration": str(job.duration),  # SEEN §5: a string "6" / "10"
+            "duration": str(job.duration),  # a string: "6" / "10"
             "resolution": job.resolution,
         }
-        return HttpRequest("POST", self.url("/api/v1/videos/generations"), self.bearer(), body, "submit")
+        return HttpRequest("POST", self.url("/api/v1/videos/generations"), self.headers(), body)
 
-    def _ok(self, resp: HttpResponse) -> Any:
+    def _ok(self, resp: HttpResponse) -> dict[str, Any]:
         body = resp.json()
         err = dig(body, "error")
         if resp.status >= 300 or (isinstance(err, dict) and "data" not in body):
@@ -64,11 +71,12 @@ class ApiinoneAdapter(Adapter):
         return str(task_id)
 
     def build_poll(self, task_id: str) -> HttpRequest:
-        return HttpRequest("GET", self.url(f"/api/v1/tasks/{task_id}"), self.bearer())
+        return HttpRequest("GET", self.url(f"/api/v1/tasks/{task_id}"), self.headers())
 
-    def parse_poll(self, resp: HttpResponse) -> TaskState:
+    def parse_poll(self, resp: HttpResponse) -> PollResult:
         body = self._ok(resp)
-        data = body.get("data") if isinstance(body.get("data"), dict) else body
+        inner = body.get("data")
+        data: dict[str, Any] = inner if isinstance(inner, dict) else body
         status = str(data.get("status", "")).lower()
         if status in _DONE:
             url = (
@@ -78,13 +86,13 @@ class ApiinoneAdapter(Adapter):
             )
             if not isinstance(url, str) or not url:
                 raise self.bad_response(resp, "completed without a video_url")
-            return TaskState(SUCCEEDED, video_url=url)
+            return PollResult(SUCCEEDED, video_url=url)
         if status in _FAIL:
             err = data.get("error")
             msg = str((dig(err, "message") if isinstance(err, dict) else err) or status)
-            return TaskState(FAILED, error_code=failure_code(msg), provider_code=status, message=msg)
+            return PollResult(FAILED, error_code=failure_code(msg), provider_code=status, message=msg)
         if status in ("in_progress", "processing", "running"):
-            return TaskState(RUNNING)
+            return PollResult(RUNNING)
         if status in ("pending", "queued", ""):
-            return TaskState("pending")
+            return PollResult(PENDING)
         raise self.bad_response(resp, f"unknown status {status!r}")

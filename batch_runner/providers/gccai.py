@@ -1,25 +1,35 @@
-"""gccai (an APIMart mirror): ``/v1/videos/generations`` and ``/v1/tasks/{id}``.
+"""gccai (a white-label mirror of APIMart): ``/v1/videos/generations`` and ``/v1/tasks/{id}``.
 
-Source: shared/providers/README.md and RESEARCH.md §3. The submit answer's
-``data`` is a list; resolution is lower-case; the URL sits at
-``data.result.videos[0].url[0]`` with ``expires_at`` (unix seconds).
+The submit answer's ``data`` is a list; resolution is lower-case; the URL sits
+at ``data.result.videos[0].url[0]`` with ``expires_at`` (unix seconds). The
+wire protocol is INFERRED to be APIMart's (gccai's page is APIMart's, word for
+word), and so is the error envelope ``{"error": {"code", "message", "type"}}``.
+
+Sources (seen 2026-11):
+- submit: https://gccai.heqingsong.uk/en/api-reference/videos/minimax-hailuo-2.3/generation
+  (same text: https://docs.apimart.ai/en/api-reference/videos/minimax-hailuo-2.3/generation)
+- status (pending, processing, completed, failed, cancelled):
+  https://docs.apimart.ai/en/api-reference/tasks/status
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from batch_runner.providers.base import (
+from batch_runner.providers.base import Adapter, dig
+from batch_runner.providers.taxonomy import failure_code
+from batch_runner.providers.wire import (
     FAILED,
+    PENDING,
     RUNNING,
     SUCCEEDED,
-    Adapter,
     HttpRequest,
     HttpResponse,
-    TaskState,
-    dig,
-    failure_code,
+    PollResult,
 )
+
+if TYPE_CHECKING:
+    from batch_runner.jobs.expand import Job
 
 __all__ = ["GccaiAdapter"]
 
@@ -29,19 +39,21 @@ class GccaiAdapter(Adapter):
 
     name = "gccai"
 
-    def build_submit(self, job: Any) -> HttpRequest:
+    def build_submit(self, job: Job) -> HttpRequest:
         body: dict[str, Any] = {
             "model": self.model_id(job),
             "prompt": job.prompt,
             "duration": job.duration,
-            "resolution": job.resolution.lower(),  # SEEN §3.1: lower-case 768p
+            "resolution": job.resolution.lower(),  # lower-case: 768p, 1080p
         }
         if job.image:
             body["first_frame_image"] = job.image
-        for opt in ("prompt_optimizer", "fast_pretreatment", "watermark"):
-            if getattr(job, opt) is not None:
-                body[opt] = getattr(job, opt)
-        return HttpRequest("POST", self.url("/v1/videos/generations"), self.bearer(), body, "submit")
+        for name, value in (("prompt_optimizer", job.prompt_optimizer),
+                            ("fast_pretreatment", job.fast_pretreatment),
+                            ("watermark", job.watermark)):
+            if value is not None:
+                body[name] = value
+        return HttpRequest("POST", self.url("/v1/videos/generations"), self.headers(), body)
 
     def _ok(self, resp: HttpResponse) -> dict[str, Any]:
         body = resp.json()
@@ -62,18 +74,17 @@ class GccaiAdapter(Adapter):
         return str(task_id)
 
     def build_poll(self, task_id: str) -> HttpRequest:
-        return HttpRequest("GET", self.url(f"/v1/tasks/{task_id}"), self.bearer())
+        return HttpRequest("GET", self.url(f"/v1/tasks/{task_id}"), self.headers())
 
-    def parse_poll(self, resp: HttpResponse) -> TaskState:
+    def parse_poll(self, resp: HttpResponse) -> PollResult:
         data = dig(self._ok(resp), "data")
         if not isinstance(data, dict):
             raise self.bad_response(resp, "no data object")
         status = str(data.get("status", "")).lower()
-        progress = data.get("progress")
         if status in ("pending", "submitted", ""):
-            return TaskState("pending", progress=progress)
+            return PollResult(PENDING)
         if status == "processing":
-            return TaskState(RUNNING, progress=progress)
+            return PollResult(RUNNING)
         if status == "completed":
             video = dig(data, "result", "videos", 0) or {}
             url = dig(video, "url")
@@ -81,10 +92,10 @@ class GccaiAdapter(Adapter):
             if not isinstance(url, str) or not url:
                 raise self.bad_response(resp, "completed without result.videos[0].url[0]")
             expires = video.get("expires_at") if isinstance(video, dict) else None
-            return TaskState(SUCCEEDED, video_url=url, url_expires_at=expires)
+            return PollResult(SUCCEEDED, video_url=url, url_expires_at=expires)
         if status in ("failed", "cancelled"):
             err = data.get("error")
             msg = dig(err, "message") if isinstance(err, dict) else err
             msg = str(msg or status)
-            return TaskState(FAILED, error_code=failure_code(msg), provider_code=status, message=msg)
+            return PollResult(FAILED, error_code=failure_code(msg), provider_code=status, message=msg)
         raise self.bad_response(resp, f"unknown status {status!r}")

@@ -1,26 +1,38 @@
 """gptproto: WaveSpeed-style ``/api/v3/minimax/{model}/{scene}`` predictions.
 
-Source: shared/providers/README.md and RESEARCH.md §4. The key is sent raw in
-``Authorization`` (the documented examples; the simulator also accepts Bearer);
-the model is a URL path segment; the URL is ``data.outputs[0]``. A content-policy
-refusal arrives as HTTP 400 (the seed's "503", also read as content policy).
+The key is sent raw in ``Authorization`` (as every documented example does;
+the authentication page speaks of Bearer, and the simulator accepts both); the
+model is a URL path segment; the URL is ``data.outputs[0]``. A content-policy
+refusal arrives as HTTP 400 (the error table calls it "503 ... actual status
+code is 400"): either way it is ``content_policy``. The submit answer is not
+shown on the Hailuo page: it is INFERRED to be WaveSpeed's (``data.id``).
+
+Sources (seen 2026-11):
+- submit, auth, error table:
+  https://docs.gptproto.com/docs/allapi/MiniMax/hailuo-2.3-standard/gptproto-format/text-to-video
+- query answer: https://docs.gptproto.com/docs/api/qwen/wan-2.2-animate/gptproto-format/query-task
+- error bodies: https://docs.gptproto.com/authentication
+- the protocol it copies: https://wavespeed.ai/docs/submit-task
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from batch_runner.providers.base import (
+from batch_runner.providers.base import Adapter, dig
+from batch_runner.providers.taxonomy import failure_code
+from batch_runner.providers.wire import (
     FAILED,
+    PENDING,
     RUNNING,
     SUCCEEDED,
-    Adapter,
     HttpRequest,
     HttpResponse,
-    TaskState,
-    dig,
-    failure_code,
+    PollResult,
 )
+
+if TYPE_CHECKING:
+    from batch_runner.jobs.expand import Job
 
 __all__ = ["GptprotoAdapter"]
 
@@ -31,10 +43,10 @@ class GptprotoAdapter(Adapter):
     name = "gptproto"
 
     def headers(self) -> dict[str, str]:
-        """Raw-key ``Authorization`` header (SEEN §4.1)."""
+        """The raw key in ``Authorization`` (no "Bearer"), and the JSON content type."""
         return {"Authorization": self.api_key.reveal(), "Content-Type": "application/json"}
 
-    def build_submit(self, job: Any) -> HttpRequest:
+    def build_submit(self, job: Job) -> HttpRequest:
         body: dict[str, Any] = {
             "prompt": job.prompt,
             "duration": job.duration,
@@ -47,26 +59,25 @@ class GptprotoAdapter(Adapter):
         if job.prompt_optimizer is not None:
             body["enable_prompt_expansion"] = job.prompt_optimizer
         path = f"/api/v3/minimax/{self.model_id(job)}/{job.scene}"
-        return HttpRequest("POST", self.url(path), self.headers(), body, "submit")
+        return HttpRequest("POST", self.url(path), self.headers(), body)
 
     def _ok(self, resp: HttpResponse) -> dict[str, Any]:
         body = resp.json()
         err = dig(body, "error")
         if resp.status >= 300 or (isinstance(err, dict) and "data" not in body):
             msg = dig(err, "message") if isinstance(err, dict) else err
-            code = dig(err, "code") or dig(err, "type") if isinstance(err, dict) else ""
+            code = (dig(err, "code") or dig(err, "type")) if isinstance(err, dict) else ""
             error_code = None
-            # content policy: HTTP 400 in practice, 503 in gptproto's own table (RESEARCH.md §4)
             if resp.status in (400, 503) and failure_code(str(msg or "")) == "content_policy":
                 error_code = "content_policy"
             raise self.error(resp, body, code=code, message=msg, error_code=error_code)
-        if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
+        data = dig(body, "data")
+        if not isinstance(data, dict):
             raise self.bad_response(resp, "no data object")
-        return body["data"]
+        return data
 
     def parse_submit(self, resp: HttpResponse) -> str:
-        data = self._ok(resp)
-        task_id = data.get("id")
+        task_id = self._ok(resp).get("id")
         if not task_id:
             raise self.bad_response(resp, "no data.id in the submit answer")
         return str(task_id)
@@ -74,19 +85,19 @@ class GptprotoAdapter(Adapter):
     def build_poll(self, task_id: str) -> HttpRequest:
         return HttpRequest("GET", self.url(f"/api/v3/predictions/{task_id}/result"), self.headers())
 
-    def parse_poll(self, resp: HttpResponse) -> TaskState:
+    def parse_poll(self, resp: HttpResponse) -> PollResult:
         data = self._ok(resp)
         status = str(data.get("status", "")).lower()
         if status in ("created", ""):
-            return TaskState("pending")
+            return PollResult(PENDING)
         if status == "processing":
-            return TaskState(RUNNING)
+            return PollResult(RUNNING)
         if status == "completed":
             url = dig(data, "outputs", 0)
             if not isinstance(url, str) or not url:
                 raise self.bad_response(resp, "completed without outputs[0]")
-            return TaskState(SUCCEEDED, video_url=url)
+            return PollResult(SUCCEEDED, video_url=url)
         if status == "failed":
             msg = str(data.get("error") or "failed")
-            return TaskState(FAILED, error_code=failure_code(msg), provider_code=status, message=msg)
+            return PollResult(FAILED, error_code=failure_code(msg), provider_code=status, message=msg)
         raise self.bad_response(resp, f"unknown status {status!r}")

@@ -4,8 +4,7 @@ Our vocabulary is ``errors.ERROR_CODES``. Three questions are answered here:
 - which HTTP answers are retryable (429, 5xx, a body that is not the expected
   JSON) and which are permanent (400 invalid parameters, 401, 402, 403);
 - each provider's own codes (MiniMax-style ``base_resp.status_code``, also used
-  by gptge), from shared/providers/README.md "Errors, MiniMax style" and
-  RESEARCH.md §1.2;
+  by gptge): https://platform.minimax.io/docs/api-reference/errorcode (seen 2026-11);
 - which codes open a provider's circuit breaker (no further submits: the key,
   the balance or the quota is gone) and which forbid failover to another provider.
 """
@@ -20,9 +19,12 @@ __all__ = [
     "failure_code",
 ]
 
-#: base_resp.status_code -> (our error_code, retryable). Source: RESEARCH.md §1.2
-#: and README.md "Errors, MiniMax style" (1000/1001/1024/1033 server side,
-#: 1039/1041/2045 limits retryable after a wait, 2056 usage quota: stop).
+#: base_resp.status_code -> (our error_code, retryable). Source: MiniMax's error
+#: code table, https://platform.minimax.io/docs/api-reference/errorcode (seen
+#: 2026-11): 1000/1001/1024/1033 server side, 1039/1041/2045 limits (retryable
+#: after a wait), 2056 usage limit exceeded (a quota: stop). 2038 (real-name
+#: verification needed) is read as MiniMax's own client reads it:
+#: https://github.com/MiniMax-AI/MiniMax-MCP (minimax_mcp/client.py).
 MINIMAX_CODES: dict[int, tuple[str, bool]] = {
     1000: ("provider_error", True),
     1001: ("provider_error", True),
@@ -69,7 +71,9 @@ def classify_http(status: int, message: str, is_json: bool) -> tuple[str, bool]:
     429 -> rate_limited, retryable (quota_exhausted, permanent, when the message
     speaks of a daily quota); 401 -> auth; 402 -> insufficient_balance; 403 ->
     insufficient_balance when the message speaks of balance or credit, else
-    auth (gptproto documents both under 403); 5xx -> provider_error, retryable;
+    auth (gptproto documents both under 403,
+    https://docs.gptproto.com/docs/allapi/MiniMax/hailuo-2.3-standard/gptproto-format/text-to-video,
+    seen 2026-11); 5xx -> provider_error, retryable;
     a 4xx whose body is not JSON -> bad_response, retryable (an HTML error page
     from a proxy); other 4xx -> invalid_request.
     """

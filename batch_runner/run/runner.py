@@ -33,7 +33,7 @@ from batch_runner.jobs.image_encoding import to_wire
 from batch_runner.journal import Journal
 from batch_runner.keys import redact
 from batch_runner.logs import event, retry_event, retry_logger
-from batch_runner.providers import ADAPTERS, TaskState
+from batch_runner.providers import ADAPTERS, PollResult
 from batch_runner.providers.taxonomy import NO_FAILOVER_CODES
 from batch_runner.run.budget import Budget
 from batch_runner.run.polling import poll_delays
@@ -358,7 +358,7 @@ class Runner:
         self._finish(job, J.FAILED, "timeout", "",
                      f"task not finished after {s.task_timeout_s:g} s (task id kept: a later run polls it again)")
 
-    async def _poll_once(self, slot: Slot, task_id: str) -> TaskState:
+    async def _poll_once(self, slot: Slot, task_id: str) -> PollResult:
         adapter, timeout = slot.adapter, slot.settings.timeout_s
         state = adapter.read_poll(await self.transport.send(slot.name, adapter.build_poll(task_id), timeout))
         hops = 0
@@ -367,7 +367,7 @@ class Runner:
             state = adapter.read_poll(await self.transport.send(slot.name, state.follow_up, timeout))
         return state
 
-    def _record_state(self, job: Job, state: TaskState) -> None:
+    def _record_state(self, job: Job, state: PollResult) -> None:
         s = self.settings[job.provider]
         cost = video_cost(s, job.model, job.resolution, job.duration)
         if state.status != "succeeded":
