@@ -94,9 +94,9 @@ def _completed(name: str, url: str) -> list[bytes]:
     def load(provider, fixture):
         return json.loads((FIXTURES_DIR / provider / fixture).read_text())
     bodies = {
-        "minimax": [load("minimax", "files_retrieve.json")], "gptge": [load("gptge", "files_retrieve.json")],
-        "gccai": [load("gccai", "completed.json")], "gptproto": [load("gptproto", "query_completed.json")],
-        "apiframe": [load("apiframe", "job_completed.json")],
+        "minimax": [load("minimax", "poll_files_retrieve.json")], "gptge": [load("gptge", "poll_files_retrieve.json")],
+        "gccai": [load("gccai", "poll_completed.json")], "gptproto": [load("gptproto", "poll_completed.json")],
+        "apiframe": [load("apiframe", "poll_completed.json")],
         "apiinone": [{"code": 200, "data": {"task_id": "n51", "status": "completed", "output": {"video_url": ""}}}],
     }[name]
     text = json.dumps(bodies[0])
