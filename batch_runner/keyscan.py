@@ -5,7 +5,7 @@
 - a known key shape: ``sk-...`` (gptproto, OpenAI-style resellers), ``afk_...``
   (apiframe), ``aio_...`` (apiin.one), a JSON Web Token ``eyJ....eyJ...``
   (MiniMax keys), ``Bearer <token>``, AWS, GitHub, Slack and Stripe keys, a
-  PEM private key (shapes from shared/providers/RESEARCH.md §4-§6);
+  PEM private key (shapes from the providers' docs: docs/providers.md);
 - with ``strict`` (every cell but images, whose URLs may carry their own
   signed tokens): the other key shapes, and a random-looking token of 32+
   characters from ``[A-Za-z0-9_+=-]`` mixing upper case, lower case and digits,

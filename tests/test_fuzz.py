@@ -129,8 +129,8 @@ def test_fuzz_csv_bytes(data):
 
 
 # -- provider answers ----------------------------------------------------------------
-#: documented bodies (tests/fixtures/<provider>/) plus the shapes shared/providers/README.md
-#: gives without an example file (gptge is MiniMax's protocol)
+#: documented bodies (tests/fixtures/<provider>/) plus the shapes docs/providers.md
+#: describes without an example file (gptge is MiniMax's protocol)
 SHAPES = {name: [json.loads(p.read_bytes()) for p in sorted((FIXTURES / name).glob("*.json"))] for name in ADAPTERS}
 SHAPES["gptge"] += SHAPES["minimax"]
 SHAPES["minimax"] += [{"task_id": "1", "status": "Fail", "base_resp": {"status_code": 1026, "status_msg": "sensitive"}},

@@ -275,7 +275,7 @@ def test_example_campaign_sheet_manifest(cli):
     assert (jobs[0].name, jobs[0].image) == ("TR-100-white studio", "https://cdn.example-shop.com/img/tr100-hero.jpg")
 
 
-# the 15 commands of shared/providers/README.md, in English and in Chinese
+# the 15 commands of MiniMax's t2v page (docs/providers.md), in English and in Chinese
 CAMERA_EN = ["Truck left", "Truck right", "Pan left", "Pan right", "Push in", "Pull out", "Pedestal up",
              "Pedestal down", "Tilt up", "Tilt down", "Zoom in", "Zoom out", "Shake", "Tracking shot", "Static shot"]
 CAMERA_ZH = ["左移", "右移", "左摇", "右摇", "推进", "拉远", "上升", "下降", "上摇", "下摇", "变焦推近", "变焦拉远",

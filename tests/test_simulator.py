@@ -2,7 +2,7 @@
 
 Every test talks to a real simulator on 127.0.0.1 over HTTP with a plain
 aiohttp.ClientSession, like curl would, and checks the bodies against
-shared/providers/README.md and RESEARCH.md (routes, auth, field names and
+the providers' public documentation, docs/providers.md (routes, auth, field names and
 case, error shapes and HTTP statuses, status vocabularies, id formats).
 """
 

@@ -1,7 +1,7 @@
 """Provider facts (capabilities, models, limits, prices) loaded from data/providers.yaml.
 
-The data file is the one place for those facts, each with its source in
-shared/providers/; this module only gives them types. ``CATALOG`` maps a
+The data file is the one place for those facts, each with its public source
+(docs/providers.md); this module only gives them types. ``CATALOG`` maps a
 provider name to its ``ProviderInfo``.
 """
 

@@ -6,7 +6,7 @@ image-only provider, a base64 or local image where only URLs are taken, a
 local image outside the provider's limits (images.py), an unsold model, an
 option the protocol lacks, a missing API key) is a Problem naming the row,
 with what is allowed and which providers could run it. Facts come from
-data/providers.yaml (sources in shared/providers/).
+data/providers.yaml (sources in docs/providers.md).
 """
 
 from __future__ import annotations

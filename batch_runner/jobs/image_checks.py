@@ -1,8 +1,7 @@
 """Image checks before anything is sent: format from the content, pixels, bytes.
 
 Each provider's limits come from data/providers.yaml (``image:``; sources in
-shared/providers/README.md "Image limits", RESEARCH.md §1.2, §2 and
-seed-docs/gptproto.txt): JPEG or PNG (MiniMax and gpt.ge also WebP), at most
+docs/providers.md, e.g. MiniMax's i2v page and gptproto's Hailuo page): JPEG or PNG (MiniMax and gpt.ge also WebP), at most
 20 MB, short side over 300 px, aspect ratio between 2:5 and 5:2 (compared in
 integers: ``5*w >= 2*h and 5*h >= 2*w``). Pillow reads only the header, so a
 20 MB file costs a stat and a few KB of reading. Local files and

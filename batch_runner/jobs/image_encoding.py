@@ -8,7 +8,7 @@ It must stay inside that folder once ``..`` and symlinks are followed (an
 absolute path, ``../x.png`` or a symlink pointing out is refused unless
 ``allow_outside`` is set: ``--allow-outside-paths``), be a regular file (not a
 FIFO or device) and be at most MAX_IMAGE_BYTES (the providers' limit, 20 MB:
-shared/providers/RESEARCH.md §1, §4).
+docs/providers.md).
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ Anything else in square brackets reaches the model as plain words, most likely a
 typo: ``camera_warnings`` returns one warning per such bracket, naming the
 closest command. Validation and ``run`` print them before any request is sent,
 and ``--strict`` refuses the manifest instead. The prompt is never changed.
-Source: shared/providers/RESEARCH.md §1.2, seed-docs/gccai.txt.
+Source: https://platform.minimax.io/docs/api-reference/video-generation-t2v and
+https://gccai.heqingsong.uk/en/api-reference/videos/minimax-hailuo-2.3/generation (seen 2026-11).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 An ``aiolimiter.AsyncLimiter(1, 60 / rpm)`` lets one submit out every 60/rpm
 seconds (``AsyncLimiter(rpm, 60)`` would let a whole minute's allowance out in
-one burst: shared/LIBRARIES.md). On a rate-limit answer the rate is halved
+one burst: https://aiolimiter.readthedocs.io). On a rate-limit answer the rate is halved
 (never below ``floor_rpm``) and the rate that drew it is remembered as a
 ceiling; after ``quiet_s`` seconds without one the rate grows by a tenth of the
 configured rate per quiet period, up to 90 % of that ceiling (additive

@@ -1,7 +1,7 @@
 """A local simulator of every provider's wire protocol (aiohttp.web).
 
 Each provider is one module (``minimax``, ``gptge``, ``gccai``, ``gptproto``,
-``apiinone``, ``apiframe``) following shared/providers/, served under
+``apiinone``, ``apiframe``) following docs/providers.md, served under
 ``/<name>``; ``state.py`` holds the shared behaviour (task lifecycle, rate
 limits, faults, balance, records for tests), ``base.py`` the shared request
 flow. Start it with ``async with running_simulator(SimConfig()) as sim:`` and

@@ -1,6 +1,7 @@
 """apiframe v2 simulated: ``POST /v2/videos/generate`` (202), ``GET /v2/jobs/{id}``.
 
-Source: shared/providers/README.md and RESEARCH.md §6 (official OpenAPI, SEEN):
+Source: the official OpenAPI spec in https://github.com/apiframe-ai/apiframe-nodejs-sdk
+and https://docs-v2.apiframe.ai/docs/jobs/get, seen 2026-11 (SEEN):
 - ``X-API-Key`` auth; 401 ``{"error": ...}``.
 - Body ``additionalProperties: false`` at both levels; ``model`` hailuo-2.3 or
   hailuo-2.3-fast; ``prompt`` 1..2000; ``hailuoParams.duration`` number 6/10,
@@ -35,7 +36,7 @@ TOP = {"model", "prompt", "hailuoParams", "webhookUrl", "webhookEvents"}
 PARAMS = {"duration", "resolution", "image", "prompt_optimizer"}
 MODELS = ("hailuo-2.3", "hailuo-2.3-fast")
 EVENTS = ("progress", "completed", "failed")
-CREDITS = {("768p", 6): 5, ("768p", 10): 10, ("1080p", 6): 10}  # seed-docs/apiframe.txt
+CREDITS = {("768p", 6): 5, ("768p", 10): 10, ("1080p", 6): 10}  # https://docs-v2.apiframe.ai/docs/videos/hailuo/hailuo-2-3
 IDEMPOTENCY_TTL_S = 86400.0
 ERRORS = {"auth": (401, "Invalid API key"), "rate": (429, "Rate limit exceeded"),
           "quota": (429, "Daily quota exceeded"),  # INFERRED: the simulator's quota knob

@@ -8,7 +8,7 @@
   Answer ``{"code":200,"message":"success","data":{"task_id":"n51<id>_hailuo",
   "status":"IN_PROGRESS"}}`` (SEEN).
 - Poll ``GET /api/v1/tasks/{task_id}``: the body is not published anywhere;
-  following RESEARCH.md's simulator recommendation (INFERRED): the same
+  INFERRED, as the one public client reads it: the same
   envelope, ``data.status`` IN_PROGRESS -> completed (URL at both
   ``data.output.video_url`` and ``data.video_url``) or failed (``data.error``).
 - Errors ``{"error":{"code","message","type"}}`` (SEEN for 400
@@ -19,7 +19,7 @@
   with ``data.error`` "content policy violation", as the upstream model
   moderates the generated video; apiin.one documents no synchronous refusal.
 
-Source: shared/providers/README.md and RESEARCH.md §5.
+Source: https://apiin.one/es/models/hailuo-2-3, seen 2026-11 (docs/providers.md).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ ERRORS = {  # kind -> (HTTP status / error.code, error.type, fixed message or ""
 
 
 def validate(body: Any) -> str | None:
-    """What is wrong with a submit body, or None. RESEARCH.md §5."""
+    """What is wrong with a submit body, or None (the documented body fields)."""
     if not isinstance(body, dict):
         return "request body must be a JSON object"
     if body.get("model") not in MODELS:

@@ -34,7 +34,7 @@ _SLOW = web.RequestKey("slow", bool) if hasattr(web, "RequestKey") else "batch_r
 HTML_502 = ("<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway"
             "</h1></center><hr><center>nginx</center></body></html>")
 
-#: a public URL or a Base64 data URI (MiniMax: JPG/JPEG/PNG/WebP, RESEARCH.md §1.2)
+#: a public URL or a Base64 data URI (MiniMax: JPG/JPEG/PNG/WebP, its i2v page)
 IMAGE_URI_PREFIXES = ("http://", "https://", "data:image/jpeg;base64,", "data:image/jpg;base64,",
                       "data:image/png;base64,", "data:image/webp;base64,")
 

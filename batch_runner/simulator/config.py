@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 
 __all__ = ["PROVIDER_NAMES", "DEFAULT_URL_TTL_S", "ProviderSimConfig", "SimConfig", "apply_settings"]
 
-#: every simulated provider, in the order of shared/providers/README.md
+#: every simulated provider, in the order of the client's adapter registry
 PROVIDER_NAMES = ("minimax", "gptge", "gccai", "gptproto", "apiinone", "apiframe")
 
 #: how long a video URL works (s); None: undocumented, never expires.
-#: minimax 9 h from files/retrieve (RESEARCH.md §1.5, SEEN); gptge passes MiniMax's
-#: URL through (§2, INFERRED); gccai ``expires_at`` = completion + 24 h (§3.2,
-#: SEEN values); apiframe ``expired`` after 24 h retention (§6.2, SEEN spec).
+#: minimax 9 h from files/retrieve (SEEN); gptge passes MiniMax's URL through
+#: (INFERRED); gccai ``expires_at`` = completion + 24 h (SEEN values); apiframe
+#: ``expired`` after 24 h retention (SEEN spec). Sources: docs/providers.md.
 DEFAULT_URL_TTL_S: dict[str, float | None] = {
     "minimax": 32400.0,
     "gptge": 32400.0,

@@ -15,9 +15,10 @@
   another APIMart model page; INFERRED for Hailuo). Unknown task: 404 (INFERRED).
 - Content policy: accepted, then failed with ``error.message`` "content
   rejected" (SEEN third-party fixture). Other failures alternate between the
-  object and plain-string ``error`` shapes, both seen (§3.2).
+  object and plain-string ``error`` shapes, both seen.
 
-Source: shared/providers/README.md and RESEARCH.md §3.
+Source: https://docs.apimart.ai/en/api-reference/videos/minimax-hailuo-2.3/generation and
+https://docs.apimart.ai/en/api-reference/tasks/status, seen 2026-11 (docs/providers.md).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ ESTIMATED_S = 600  # data.estimated_time in the real examples
 
 
 def validate(body: Any) -> str | None:
-    """What is wrong with a submit body, or None. RESEARCH.md §3.1."""
+    """What is wrong with a submit body, or None (the documented body fields)."""
     if not isinstance(body, dict):
         return "request body must be a JSON object"
     if body.get("model") not in ("MiniMax-Hailuo-2.3", "MiniMax-Hailuo-2.3-Fast"):

@@ -8,7 +8,8 @@
 Errors, statuses, content policy (1026), balance (1008) and rate limit (1002)
 pass through from MiniMax (INFERRED). Everything else is minimax.MinimaxSim.
 
-Source: shared/providers/RESEARCH.md §2.
+Source: https://gpt.morphogen.top/en/video/hailuo/query-results.html and its sibling
+pages, seen 2026-11 (docs/providers.md).
 """
 
 from __future__ import annotations

@@ -3,20 +3,21 @@
 - Submit ``POST /api/v3/minimax/{model}/{scene}``; ``model`` a path segment
   (``hailuo-2.3-standard|fast|pro``, ``hailuo-02-*``) with its own
   duration/resolution table, ``scene`` ``text-to-video|image-to-video``,
-  ``image`` required for image-to-video (SEEN seed; 2.3-pro INFERRED).
+  ``image`` required for image-to-video (SEEN; 2.3-pro INFERRED).
 - Auth ``Authorization: <key>`` raw or ``Bearer <key>``: both are documented,
-  both accepted (RESEARCH.md §4.1).
+  both accepted.
 - Submit answer: the WaveSpeed prediction object, ``status: "created"``, 32-hex
-  ``data.id`` and ``data.urls.get`` (INFERRED shape, §4.1).
+  ``data.id`` and ``data.urls.get`` (INFERRED shape).
 - Poll ``GET /api/v3/predictions/{id}/result``: created -> processing ->
-  completed (``data.outputs[0]``) or failed (``data.error``), §4.2.
-- Errors (SEEN bodies, §4.3): 401 invalid_api_key, 403 permission_error (also
+  completed (``data.outputs[0]``) or failed (``data.error``).
+- Errors (SEEN bodies): 401 invalid_api_key, 403 permission_error (also
   insufficient balance), 429 rate_limit_exceeded; validation 400 and server
   500 in the same envelope (INFERRED codes). Content policy: HTTP 400 at
-  submit (the seed's "503 ... actual status code is 400"); a prompt with the
+  submit (the docs' "503 ... actual status code is 400"); a prompt with the
   output-policy marker ends failed with ``has_nsfw_contents: [true]`` (INFERRED).
 
-Source: shared/providers/README.md and RESEARCH.md §4.
+Source: https://docs.gptproto.com/docs/allapi/MiniMax/hailuo-2.3-standard/gptproto-format/text-to-video,
+seen 2026-11 (docs/providers.md).
 """
 
 from __future__ import annotations

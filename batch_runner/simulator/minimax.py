@@ -9,8 +9,9 @@ variants: ``base_resp`` 1027 "output new_sensitive" for a prompt with the
 output-policy marker, ``base_resp`` 0 for other failures. files/retrieve
 answers ``file.file_id`` as a number and ``file.download_url``.
 
-Source: shared/providers/README.md and RESEARCH.md §1 (SEEN unless noted).
-gptge.py reuses this class with its own paths (RESEARCH.md §2).
+Source: https://platform.minimax.io/docs/api-reference/video-generation-t2v and its
+sibling pages (SEEN unless noted; docs/providers.md). gptge.py reuses this class
+with its own paths.
 """
 
 from __future__ import annotations
@@ -31,13 +32,13 @@ from batch_runner.simulator.state import (
 
 __all__ = ["MinimaxSim", "make_app", "validate_native"]
 
-#: error kind -> (base_resp.status_code, status_msg, HTTP status). RESEARCH.md §1.2.
+#: error kind -> (base_resp.status_code, status_msg, HTTP status): https://platform.minimax.io/docs/api-reference/errorcode
 CODES = {
     "auth": (1004, "not authorized", 200),
     "invalid": (2013, "invalid params", 200),
     "rate": (1002, "rate limit", 200),
     "balance": (1008, "insufficient balance", 200),
-    "quota": (2056, "usage limit exceeded", 200),  # RESEARCH.md §1.2: usage quota, stop
+    "quota": (2056, "usage limit exceeded", 200),  # errorcode page: usage quota, stop
     "content": (1026, "input new_sensitive", 200),
     "not_found": (2013, "invalid params, task not found", 200),  # INFERRED
     "server": (1000, "unknown error", 500),  # injected fault: a 500 (brief), MiniMax's code
@@ -57,7 +58,7 @@ def validate_native(body: Any, *, strict: bool = False) -> str | None:
     prompt optional. ``duration`` int 6/10 (default 6), ``resolution``
     uppercase P (default 768P); Hailuo 2.3: 768P, or 1080P with 6 s only.
     ``strict`` (gptge): ``prompt``, ``duration`` and ``resolution`` required.
-    Source: RESEARCH.md §1.2 (enums, SEEN), §2 (gptge required fields, SEEN).
+    Source: MiniMax's t2v/i2v pages (enums, SEEN), gpt.ge's submit page (required fields, SEEN).
     """
     if not isinstance(body, dict):
         return "request body must be a JSON object"
@@ -93,7 +94,7 @@ def validate_native(body: Any, *, strict: bool = False) -> str | None:
 
 class MinimaxSim(ProviderSim):
     """``/v1/video_generation`` -> ``/v1/query/video_generation?task_id=`` ->
-    ``/v1/files/retrieve?file_id=``, Bearer auth (RESEARCH.md §1)."""
+    ``/v1/files/retrieve?file_id=``, Bearer auth."""
 
     content_at_submit = True
     submit_path = "/v1/video_generation"
@@ -116,7 +117,7 @@ class MinimaxSim(ProviderSim):
                                  status=http)
 
     def validate(self, request: web.Request, body: Any) -> str | None:
-        # Content-Type: application/json is a required header (RESEARCH.md §1.1, SEEN)
+        # Content-Type: application/json is a required header (SEEN in MiniMax's OpenAPI)
         if request.content_type != "application/json":
             return "Content-Type must be application/json"
         return validate_native(body, strict=self.strict)
