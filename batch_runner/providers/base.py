@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from batch_runner.catalog.facts import ProviderInfo, catalog
 from batch_runner.errors import ProviderError
 from batch_runner.keys import Secret
-from batch_runner.providers import guard
+from batch_runner.providers.guard import checked_result, checked_task_id
 from batch_runner.providers.taxonomy import classify_http
 from batch_runner.providers.wire import HttpRequest, HttpResponse, PollResult
 
@@ -107,12 +107,12 @@ class Adapter(ABC):
     # -- what the runner calls: the parsers, their output checked ----------------
     def read_submit(self, resp: HttpResponse) -> str:
         """``parse_submit``, the task id checked (guard.py); raises ProviderError only."""
-        return guard.checked_task_id(self, resp, self._parse(self.parse_submit, resp))
+        return checked_task_id(self, resp, self._parse(self.parse_submit, resp))
 
     def read_poll(self, resp: HttpResponse) -> PollResult:
         """``parse_poll``, its result checked (guard.py: video URL, times, texts);
         raises ProviderError only."""
-        return guard.checked_result(self, resp, self._parse(self.parse_poll, resp))
+        return checked_result(self, resp, self._parse(self.parse_poll, resp))
 
     def _parse(self, parse: Callable[[HttpResponse], _T], resp: HttpResponse) -> _T:
         try:
