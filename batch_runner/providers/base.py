@@ -30,7 +30,7 @@ from batch_runner.providers import guard
 from batch_runner.providers.taxonomy import classify_http, failure_code
 
 if TYPE_CHECKING:
-    from batch_runner.jobs.expand import Job
+    from batch_runner.jobs.model import Job
 
 __all__ = [
     "Adapter",
