@@ -56,7 +56,6 @@ class ProviderInfo:
     image_limits: dict[str, Any] = field(default_factory=dict)
     source: str = ""
     price_source: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def key_env(self) -> str:
@@ -135,6 +134,9 @@ def job_defaults() -> JobDefaults:
     They live in the schema, not in providers.yaml, because a default is applied
     before a provider is chosen (the job id hashes it, ``provider: auto`` prices
     it): it is a fact about a manifest field, the same for every provider.
+    6 s and 768P are MiniMax's own API defaults
+    (https://platform.minimax.io/docs/api-reference/video-generation-t2v, seen
+    by 2026-11-22); ``hailuo-2.3`` is the one model all six providers sell.
     """
     text = resources.files("batch_runner").joinpath("data/manifest.schema.json").read_text(encoding="utf-8")
     fields = json.loads(text)["$defs"]["job_fields"]["properties"]

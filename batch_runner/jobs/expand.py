@@ -14,7 +14,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from batch_runner.catalog.settings import ProviderSettings, resolve_settings
+from batch_runner.catalog.facts import catalog
+from batch_runner.catalog.settings import resolve_settings
 from batch_runner.errors import Problem
 from batch_runner.jobs.capabilities import check_job, key_problems
 from batch_runner.jobs.images import check_images
@@ -40,23 +41,22 @@ class Expansion:
 def expand(
     manifest: Manifest,
     environ: Mapping[str, str] | None = None,
-    settings: Mapping[str, ProviderSettings] | None = None,
     *,
     need_keys: bool = True,
 ) -> Expansion:
     """All jobs of a loaded manifest, after the image and provider capability checks.
 
-    ``environ`` is where API keys are looked for (default os.environ);
-    ``settings`` (default: from the manifest and environ) price ``auto`` jobs,
-    which go to the cheapest capable provider with a key (routing.py), the
-    others becoming their fallbacks; ``Job.route`` says why.
+    ``environ`` is where API keys are looked for (default os.environ). An
+    ``auto`` job goes to the cheapest capable provider with a key (routing.py,
+    priced with the manifest's ``providers:`` settings), the others becoming
+    its fallbacks; ``Job.route`` says why.
     With ``need_keys=False`` (a plan) a missing API key is a warning.
     Problems name every row a provider cannot run, after the manifest's own
     schema problems (``manifest.problems``, when loaded with ``strict=False``).
     Never raises for bad input: the caller decides what problems mean.
     """
     env = os.environ if environ is None else environ
-    settings = settings or resolve_settings(manifest.provider_settings, env)
+    settings = resolve_settings(manifest.provider_settings, env)
     problems: list[Problem] = list(manifest.problems)
     warnings: list[Problem] = []
     jobs: list[Job] = []
@@ -80,7 +80,7 @@ def expand(
         warnings += [p for p in found if p.severity != "error"]
         for name in runnable[:1]:
             rows_by_provider.setdefault(name, []).append(row.where)
-        fallbacks = tuple(n for n in runnable[1:] if env.get(f"{n.upper()}_API_KEY", "").strip())
+        fallbacks = tuple(n for n in runnable[1:] if env.get(catalog()[n].key_env, "").strip())
         canon = canonical_request(f)
         for variant in range(1, int(f.get("variants") or 1) + 1):
             jobs.append(

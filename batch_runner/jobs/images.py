@@ -106,6 +106,17 @@ class ImageLimits:
     ``short_side_over_px``: the short side must be larger, pixels; ``ratio``:
     (w, h) of the narrowest and widest allowed aspect ratios, e.g. ((2, 5),
     (5, 2)); ``exclusive``: the bounds themselves are refused.
+
+    Public sources of the figures in the data file (seen by 2026-11-22):
+    MiniMax https://platform.minimax.io/docs/api-reference/video-generation-i2v
+    (``first_frame_image``: JPG, JPEG, PNG or WebP, under 20 MB, short side over
+    300 px, aspect ratio between 2:5 and 5:2); gpt.ge
+    https://gpt.morphogen.top/en/video/hailuo/generate-image-to-video.html ("the
+    same as MiniMax"); gptproto
+    https://docs.gptproto.com/docs/allapi/MiniMax/hailuo-2.3-standard/gptproto-format/text-to-video
+    (``image``: JPG, JPEG or PNG, 2:5 < ratio < 5:2, over 300 px, at most 20 MB).
+    gccai, apiinone and apiframe publish none: the data file marks theirs
+    INFERRED. "20 MB" is read as 20 MiB (20,971,520 bytes), also INFERRED.
     """
 
     provider: str

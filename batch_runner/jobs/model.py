@@ -60,10 +60,6 @@ class Job:
         """The provider, then its fallbacks in order."""
         return (self.provider, *self.fallbacks)
 
-    def canonical(self) -> dict[str, Any]:
-        """The request fields that define this job (what its id hashes)."""
-        return canonical_request(self.__dict__)
-
 
 def canonical_request(f: Mapping[str, Any]) -> dict[str, Any]:
     """Fields of a job request (a manifest row's fields, or a Job's) with the
