@@ -23,7 +23,8 @@ from urllib.parse import urlsplit
 
 from batch_runner.catalog.settings import ProviderSettings, resolve_settings
 from batch_runner.errors import ManifestError
-from batch_runner.jobs.expand import Job, expand
+from batch_runner.jobs.expand import expand
+from batch_runner.jobs.model import Job
 from batch_runner.journal import PENDING, Journal, status_word
 from batch_runner.keys import remember_keys
 from batch_runner.logs import event, job_event
@@ -113,17 +114,21 @@ def _environ(request: RunRequest, sim_url: str | None = None) -> dict[str, str]:
 
 def load_jobs(request: RunRequest, environ: Mapping[str, str] | None = None, *,
               need_keys: bool = True) -> tuple[list[Job], Manifest]:
-    """Load, check and expand the manifest. Raises ManifestError (with
+    """Load, check and expand the manifest: the jobs, and the manifest with
+    the expansion's warnings added to its own. Raises ManifestError (with
     ``strict``, also for warnings such as an unknown camera command; without
     ``need_keys``, a missing API key is a warning)."""
     env = environ if environ is not None else _environ(request)
     remember_keys(env)  # so a key pasted into the manifest is recognised, and redacted
     manifest = load_manifest(request.manifest, parse_overrides(request.sets), strict=False, sheet=request.sheet,
                              allow_outside_paths=request.allow_outside_paths)
-    jobs = expand(manifest, env, need_keys=need_keys)
+    expansion = expand(manifest, env, need_keys=need_keys)
+    manifest = dataclasses.replace(manifest, warnings=manifest.warnings + expansion.warnings)
+    if expansion.problems:
+        raise ManifestError(manifest.warnings + expansion.problems)
     if request.strict and manifest.warnings:
         raise ManifestError([dataclasses.replace(p, severity="error") for p in manifest.warnings])
-    return jobs, manifest
+    return expansion.jobs, manifest
 
 
 def _settings(request: RunRequest, manifest: Manifest, env: Mapping[str, str]) -> dict[str, ProviderSettings]:

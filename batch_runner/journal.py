@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from batch_runner.errors import StateLockedError
 
 if TYPE_CHECKING:
-    from batch_runner.jobs.expand import Job
+    from batch_runner.jobs.model import Job
 
 __all__ = ["Journal", "JOB_COLUMNS", "journal_in_use", "status_word"]
 

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from batch_runner.errors import ProviderError
-from batch_runner.jobs.expand import Job
+from batch_runner.jobs.model import Job
 from batch_runner.keys import Secret
 from batch_runner.providers import ADAPTERS, HttpResponse
 

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from batch_runner.app import RunRequest, execute
 from batch_runner.errors import ConfigError
-from batch_runner.jobs.expand import Job
+from batch_runner.jobs.model import Job
 from batch_runner.journal import Journal
 from batch_runner.output.download import Downloader, DownloadOptions, plan_names
 from batch_runner.simulator.state import video_body

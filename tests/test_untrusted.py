@@ -18,7 +18,8 @@ from aiohttp import web
 
 from batch_runner.app import RunRequest, execute
 from batch_runner.errors import DownloadError, TransportError
-from batch_runner.jobs.image_encoding import to_wire
+from batch_runner.jobs.encode import to_wire
+from batch_runner.jobs.images import resolve_image
 from batch_runner.keys import Secret
 from batch_runner.output.download import save
 from batch_runner.output.results import results_frame
@@ -232,8 +233,9 @@ def test_image_paths_must_stay_in_the_manifest_folder(tmp_path, cli):
     manifest.write_text(manifest.read_text().replace("f,minimax,pipe.png\n", ""))
     assert cli("validate", manifest, "--simulate", "--allow-outside-paths").exit_code == 0
     with pytest.raises(ValueError, match="outside the manifest's folder"):
-        to_wire("link-out.png", campaign)  # checked again when the request is built
-    assert to_wire("link-out.png", campaign, allow_outside=True).startswith("data:image/png;base64,")
+        to_wire("link-out.png", resolve_image("link-out.png", campaign))  # the path the request is built from
+    assert to_wire("link-out.png", resolve_image("link-out.png", campaign, allow_outside=True)).startswith(
+        "data:image/png;base64,")
 
 
 def test_a_source_sheet_must_stay_in_the_manifest_folder(tmp_path, cli):

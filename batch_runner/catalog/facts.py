@@ -1,12 +1,15 @@
-"""Provider facts (capabilities, models, limits, prices) loaded from data/providers.yaml.
+"""Provider facts (capabilities, models, limits, prices) loaded from data/providers.yaml,
+and the job defaults (model, resolution, duration) of the manifest schema.
 
-The data file is the one place for those facts, each with its public source
-(docs/providers.md); this module only gives them types. ``CATALOG`` maps a
-provider name to its ``ProviderInfo``.
+The data files are the one place for those facts, each provider fact with its
+public source beside it (docs/providers.md); this module only gives them types. ``catalog()`` maps
+a provider name to its ``ProviderInfo``; ``job_defaults()`` gives what a job
+gets when its manifest row leaves a field out.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -14,9 +17,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["ModelInfo", "ProviderInfo", "catalog", "variant_key"]
-
-DEFAULT_MODEL = "hailuo-2.3"
+__all__ = ["JobDefaults", "ModelInfo", "ProviderInfo", "catalog", "job_defaults", "variant_key"]
 
 
 def variant_key(resolution: str, duration: int) -> str:
@@ -55,7 +56,6 @@ class ProviderInfo:
     image_limits: dict[str, Any] = field(default_factory=dict)
     source: str = ""
     price_source: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def key_env(self) -> str:
@@ -112,3 +112,36 @@ def catalog() -> dict[str, ProviderInfo]:
     )
     raw = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     return {name: _provider(name, spec) for name, spec in raw.items()}
+
+
+@dataclass(frozen=True)
+class JobDefaults:
+    """What a job gets for a field its manifest row leaves out: ``model``
+    (our model name, e.g. ``hailuo-2.3``), ``resolution`` (``768P``),
+    ``duration`` in seconds."""
+
+    model: str
+    resolution: str
+    duration: int
+
+
+@cache
+def job_defaults() -> JobDefaults:
+    """The job defaults: the ``default`` of the model, resolution and duration
+    fields in the manifest schema (data/manifest.schema.json ``$defs.job_fields``),
+    where a manifest's author and an editor using the schema see them too.
+
+    They live in the schema, not in providers.yaml, because a default is applied
+    before a provider is chosen (the job id hashes it, ``provider: auto`` prices
+    it): it is a fact about a manifest field, the same for every provider.
+    6 s and 768P are MiniMax's own API defaults
+    (https://platform.minimax.io/docs/api-reference/video-generation-t2v, seen
+    by 2026-11-22); ``hailuo-2.3`` is the one model all six providers sell.
+    """
+    text = resources.files("batch_runner").joinpath("data/manifest.schema.json").read_text(encoding="utf-8")
+    fields = json.loads(text)["$defs"]["job_fields"]["properties"]
+    return JobDefaults(
+        model=str(fields["model"]["default"]),
+        resolution=str(fields["resolution"]["default"]),
+        duration=int(fields["duration"]["default"]),
+    )

@@ -25,11 +25,6 @@ class Cost:
     usd: float | None
     price: float | None
 
-    @property
-    def known_usd(self) -> bool:
-        """True when the USD value is known."""
-        return self.usd is not None
-
 
 def video_cost(settings: ProviderSettings, model: str, resolution: str, duration: int) -> Cost:
     """The cost of one successful video of this variant on this provider. A

@@ -3,55 +3,47 @@
 Run after the schema check, before any request: a job its provider cannot run
 (1080P with 10 s, an image on a text-only model, a text-only job on an
 image-only provider, a base64 or local image where only URLs are taken, a
-local image outside the provider's limits (images.py), an unsold model, an
-option the protocol lacks, a missing API key) is a Problem naming the row,
-with what is allowed and which providers could run it. Facts come from
-data/providers.yaml (sources in docs/providers.md).
+local or base64 image outside the provider's limits (images.py), an unsold
+model, an option the protocol lacks, a missing API key) is a Problem naming
+the row, with what is allowed and which providers could run it. Facts come
+from data/providers.yaml; a field the row leaves out takes the job default
+(catalog.facts.job_defaults).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from batch_runner.catalog.facts import ProviderInfo, catalog, variant_key
+from batch_runner.catalog.facts import ProviderInfo, catalog, job_defaults, variant_key
 from batch_runner.errors import Problem
-from batch_runner.jobs.image_checks import ImageError, ImageLimits, inspect_ref
-from batch_runner.manifest.bounds import check_inside
+from batch_runner.jobs.images import (
+    IMAGE_FIELDS,
+    ImageCheck,
+    ImageFacts,
+    ImageLimits,
+    ref_kind,
+)
 
-__all__ = ["candidates", "image_kind", "check_job", "key_problems", "providers_for"]
+__all__ = ["candidates", "check_job", "key_problems", "providers_for"]
 
 OPTIONS = ("prompt_optimizer", "fast_pretreatment", "watermark", "end_image")
 
 
-def image_kind(ref: str) -> str:
-    """``url`` (http/https), ``base64`` (data:image/...;base64,) or ``file``."""
-    low = ref[:11].lower()
-    if low.startswith(("http://", "https://")):
-        return "url"
-    if low.startswith("data:image/"):
-        return "base64"
-    return "file"
-
-
-def _wire_kind(ref: str) -> str:
-    """How the image travels: a local file is sent as base64."""
-    kind = image_kind(ref)
-    return "base64" if kind == "file" else kind
-
-
 def _label(ref: str) -> str:
-    return "the base64 image" if image_kind(ref) == "base64" else ref
+    return "the base64 image" if ref_kind(ref) == "base64" else ref
 
 
-def _reasons(info: ProviderInfo, f: Mapping[str, Any], base_dir: Path | None = None) -> list[tuple[str, str]]:
+def _reasons(info: ProviderInfo, f: Mapping[str, Any],
+             facts: Mapping[str, ImageFacts] | None = None) -> list[tuple[str, str]]:
     """(field, message) for everything ``info`` cannot do of job fields ``f``;
-    with ``base_dir``, local and base64 images are checked against its limits."""
+    ``facts`` (field -> ImageFacts of its local or base64 image, from
+    images.check_images) are checked against the provider's image limits."""
     out: list[tuple[str, str]] = []
-    model = f.get("model", "hailuo-2.3")
+    defaults = job_defaults()
+    model = f.get("model") or defaults.model
     scene = "image-to-video" if f.get("image") else "text-to-video"
-    res, dur = f.get("resolution", "768P"), f.get("duration", 6)
+    res, dur = f.get("resolution") or defaults.resolution, f.get("duration") or defaults.duration
     m = info.models.get(model)
     if m is None:
         out.append(("model", f"{info.name} does not sell {model}; it sells {', '.join(info.models)}"))
@@ -65,27 +57,26 @@ def _reasons(info: ProviderInfo, f: Mapping[str, Any], base_dir: Path | None = N
         out.append(
             ("resolution", f"{res} with {dur} s is not offered by {info.name} for {model}; allowed: {allowed}")
         )
-    for fld in ("image", "end_image"):
+    for fld in IMAGE_FIELDS:
         ref = f.get(fld)
-        if ref and _wire_kind(ref) not in info.image_kinds:
-            what = "a local file" if image_kind(ref) == "file" else "a base64 image"
+        if not ref:
+            continue
+        kind = ref_kind(ref)
+        if ("base64" if kind == "file" else kind) not in info.image_kinds:  # a local file travels as base64
+            what = "a local file" if kind == "file" else "a base64 image"
             out.append((fld, f"{info.name} takes image URLs only, not {what}: host it at an https URL"))
-        elif ref and base_dir is not None and image_kind(ref) != "url":
-            try:
-                facts = inspect_ref(ref, base_dir)
-            except ImageError:
-                continue  # check_job reports it once, whatever the provider
-            out += [(fld, f"{_label(ref)} {msg}") for msg in ImageLimits.of(info).problems(facts)]
+        elif facts and fld in facts:
+            out += [(fld, f"{_label(ref)} {msg}") for msg in ImageLimits.of(info).problems(facts[fld])]
     for opt in OPTIONS:
         if f.get(opt) is not None and opt not in info.options:
             out.append((opt, f"{info.name} has no {opt} setting: remove it"))
     return out
 
 
-def providers_for(fields: Mapping[str, Any], base_dir: Path | None = None) -> list[str]:
+def providers_for(fields: Mapping[str, Any], facts: Mapping[str, ImageFacts] | None = None) -> list[str]:
     """Names of the providers whose protocol can run a job with these fields
-    (and, with ``base_dir``, take its local or base64 images)."""
-    return [name for name, info in catalog().items() if not _reasons(info, fields, base_dir)]
+    (and take its local or base64 images, whose ``facts`` are given)."""
+    return [name for name, info in catalog().items() if not _reasons(info, fields, facts)]
 
 
 def candidates(fields: Mapping[str, Any]) -> list[str]:
@@ -94,44 +85,31 @@ def candidates(fields: Mapping[str, Any]) -> list[str]:
     return list(value) if isinstance(value, list) else [value] if isinstance(value, str) else []
 
 
-def check_job(
-    where: str,
-    fields: Mapping[str, Any],
-    base_dir: Path,
-    allow_outside: bool = False,
-) -> tuple[list[Problem], list[str]]:
+def check_job(where: str, fields: Mapping[str, Any], images: ImageCheck | None = None) -> tuple[list[Problem], list[str]]:
     """Capability problems of one row, and the providers that can run it.
 
-    The first provider must be able to run the job (else each reason is a
-    problem); a fallback that cannot is dropped with a warning. Returns
-    (problems, runnable providers in order).
+    ``images``: the row's images, resolved and read once (images.check_images);
+    their own problems (unreadable, outside the manifest's folder) are reported
+    here, once whatever the provider. The first provider must be able to run
+    the job (else each reason is a problem); a fallback that cannot is dropped
+    with a warning. Returns (problems, runnable providers in order).
     """
     names = [n for n in candidates(fields) if n in catalog()]
     if not names:
         return [], []  # the schema already reported it
+    facts = images.facts if images else None
     problems, runnable = [], []
     for i, name in enumerate(names):
-        reasons = _reasons(catalog()[name], fields, base_dir)
+        reasons = _reasons(catalog()[name], fields, facts)
         if not reasons:
             runnable.append(name)
         elif i == 0:
-            others = [p for p in providers_for(fields, base_dir) if p != name]
+            others = [p for p in providers_for(fields, facts) if p != name]
             hint = f" (providers that can: {', '.join(others)})" if others else ""
             problems += [Problem(where, fld, msg + hint) for fld, msg in reasons]
         else:
             problems.append(Problem(where, "provider", f"fallback {name} dropped: {reasons[0][1]}", "warning"))
-    for fld in ("image", "end_image"):
-        ref = fields.get(fld)
-        if ref and image_kind(ref) != "url":
-            try:
-                if image_kind(ref) == "file":
-                    check_inside(ref, base_dir, allow_outside)
-                inspect_ref(ref, base_dir)
-            except ImageError as exc:
-                problems.append(Problem(where, fld, f"{_label(ref)} {exc}"))
-            except ValueError as exc:  # outside the manifest's folder
-                problems.append(Problem(where, fld, str(exc)))
-    return problems, runnable
+    return problems + (images.problems if images else []), runnable
 
 
 def key_problems(rows_by_provider: Mapping[str, list[str]], environ: Mapping[str, str]) -> list[Problem]:

@@ -1,119 +1,64 @@
-"""Expand manifest rows into jobs, each with a stable ``job_id``.
+"""Expand a loaded manifest into jobs: one per row and variant, checked against its provider.
 
-A row with ``variants: N`` gives N jobs. A job's id is a short hash of its
-canonical request (provider, model, scene, prompt, images, duration,
-resolution, options) plus its variant number, so the same row gives the same
-id on every run and a changed row gives a new one.
+A row with ``variants: N`` gives N jobs (model.py gives each its id). Each row's
+local and base64 images are resolved and read once, here (images.py); the
+jobs carry the resolved files, so the request builder reads them without
+checking again. Expansion is pure: it returns the jobs with every problem and
+warning found, and changes nothing (not even the manifest).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
-from batch_runner.catalog.facts import DEFAULT_MODEL
-from batch_runner.catalog.settings import ProviderSettings, resolve_settings
-from batch_runner.errors import ManifestError, Problem
+from batch_runner.catalog.facts import catalog
+from batch_runner.catalog.settings import resolve_settings
+from batch_runner.errors import Problem
 from batch_runner.jobs.capabilities import check_job, key_problems
+from batch_runner.jobs.images import check_images
+from batch_runner.jobs.model import Job, canonical_request, job_id_for
 from batch_runner.jobs.routing import route
 from batch_runner.manifest.load import Manifest
 
-__all__ = ["Job", "expand"]
-
-DEFAULT_DURATION = 6
-DEFAULT_RESOLUTION = "768P"
+__all__ = ["Expansion", "expand"]
 
 
 @dataclass(frozen=True)
-class Job:
-    """One video to make.
+class Expansion:
+    """What ``expand`` found: the ``jobs`` to run (manifest order, duplicates
+    dropped; empty when there are problems), the ``problems`` that stop the
+    run (the manifest's own schema problems first), and the ``warnings`` (a
+    dropped fallback, a missing API key in a plan, a duplicate request)."""
 
-    ``index``: position in the results (manifest order); ``row``: manifest row
-    or YAML line; ``variant``: 1..variants; ``scene``: text-to-video or
-    image-to-video; ``duration`` in seconds; ``resolution`` like ``768P``;
-    ``image``/``end_image`` as written in the manifest (URL, data URI or path);
-    options are None when unset (the provider's default applies).
-    """
-
-    job_id: str
-    index: int
-    row: int
-    name: str
-    variant: int
-    provider: str
-    model: str
-    scene: str
-    prompt: str
-    image: str | None
-    end_image: str | None
-    duration: int
-    resolution: str
-    prompt_optimizer: bool | None = None
-    fast_pretreatment: bool | None = None
-    watermark: bool | None = None
-    fallbacks: tuple[str, ...] = ()
-    route: str = ""
-    extras: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
-
-    @property
-    def providers(self) -> tuple[str, ...]:
-        """The provider, then its fallbacks in order."""
-        return (self.provider, *self.fallbacks)
-
-    def canonical(self) -> dict[str, Any]:
-        """The request fields that define this job (what its id hashes)."""
-        return canonical_request(self.__dict__)
-
-
-def canonical_request(f: Mapping[str, Any]) -> dict[str, Any]:
-    """Fields of a job request with defaults applied, for hashing."""
-    provider = f.get("provider")
-    return {
-        "provider": "|".join(provider) if isinstance(provider, list) else provider,
-        "model": f.get("model") or DEFAULT_MODEL,
-        "scene": "image-to-video" if f.get("image") else "text-to-video",
-        "prompt": f.get("prompt"),
-        "image": f.get("image"),
-        "end_image": f.get("end_image"),
-        "duration": f.get("duration") or DEFAULT_DURATION,
-        "resolution": f.get("resolution") or DEFAULT_RESOLUTION,
-        "prompt_optimizer": f.get("prompt_optimizer"),
-        "fast_pretreatment": f.get("fast_pretreatment"),
-        "watermark": f.get("watermark"),
-    }
-
-
-def job_id_for(canonical: Mapping[str, Any], variant: int) -> str:
-    """16 hex characters of SHA-256 over the canonical request and variant."""
-    text = json.dumps(canonical, sort_keys=True, ensure_ascii=False) + f"#{variant}"
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    jobs: list[Job] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
 
 
 def expand(
     manifest: Manifest,
     environ: Mapping[str, str] | None = None,
-    settings: Mapping[str, ProviderSettings] | None = None,
     *,
     need_keys: bool = True,
-) -> list[Job]:
-    """All jobs of a schema-valid manifest, after the provider capability checks.
+) -> Expansion:
+    """All jobs of a loaded manifest, after the image and provider capability checks.
 
-    ``environ`` is where API keys are looked for (default os.environ);
-    ``settings`` (default: from the manifest and environ) price ``auto`` jobs,
-    which go to the cheapest capable provider with a key (routing.py), the
-    others becoming their fallbacks; ``Job.route`` says why.
+    ``environ`` is where API keys are looked for (default os.environ). An
+    ``auto`` job goes to the cheapest capable provider with a key (routing.py,
+    priced with the manifest's ``providers:`` settings), the others becoming
+    its fallbacks; ``Job.route`` says why.
     With ``need_keys=False`` (a plan) a missing API key is a warning.
-    Raises ManifestError listing every row a provider cannot run, with the
-    manifest's own schema problems (when loaded with ``strict=False``).
+    Problems name every row a provider cannot run, after the manifest's own
+    schema problems (``manifest.problems``, when loaded with ``strict=False``).
+    Never raises for bad input: the caller decides what problems mean.
     """
     env = os.environ if environ is None else environ
-    settings = settings or resolve_settings(manifest.provider_settings, env)
+    settings = resolve_settings(manifest.provider_settings, env)
     problems: list[Problem] = list(manifest.problems)
+    warnings: list[Problem] = []
     jobs: list[Job] = []
     rows_by_provider: dict[str, list[str]] = {}
     load: dict[str, int] = {}
@@ -122,20 +67,20 @@ def expand(
             continue
         f = row.fields
         why = ""
-        outside = manifest.allow_outside_paths
+        images = check_images(row.where, f, manifest.base_dir, manifest.allow_outside_paths)
         if f.get("provider") == "auto":
-            ranked, why = route(f, settings, env, load, manifest.base_dir)
+            ranked, why = route(f, settings, env, load, images.facts)
             if not ranked:
                 problems.append(Problem(row.where, "provider", f"provider auto: {why}"))
                 continue
-            found, runnable = check_job(row.where, {**f, "provider": ranked}, manifest.base_dir, outside)
+            found, runnable = check_job(row.where, {**f, "provider": ranked}, images)
         else:
-            found, runnable = check_job(row.where, f, manifest.base_dir, outside)
+            found, runnable = check_job(row.where, f, images)
         problems += [p for p in found if p.severity == "error"]
-        manifest.warnings += [p for p in found if p.severity != "error"]
+        warnings += [p for p in found if p.severity != "error"]
         for name in runnable[:1]:
             rows_by_provider.setdefault(name, []).append(row.where)
-        fallbacks = tuple(n for n in runnable[1:] if env.get(f"{n.upper()}_API_KEY", "").strip())
+        fallbacks = tuple(n for n in runnable[1:] if env.get(catalog()[n].key_env, "").strip())
         canon = canonical_request(f)
         for variant in range(1, int(f.get("variants") or 1) + 1):
             jobs.append(
@@ -159,22 +104,32 @@ def expand(
                     fallbacks=fallbacks,
                     route=why,
                     extras=row.extras,
+                    image_file=images.files.get("image"),
+                    end_image_file=images.files.get("end_image"),
                 )
             )
     missing = key_problems(rows_by_provider, env)
     if need_keys:
         problems += missing
     else:
-        manifest.warnings += [dataclasses.replace(p, severity="warning") for p in missing]
+        warnings += [dataclasses.replace(p, severity="warning") for p in missing]
     if problems:
-        raise ManifestError(manifest.warnings + problems)
+        return Expansion([], problems, warnings)
+    kept, duplicates = _drop_duplicates(jobs, manifest.path.name)
+    return Expansion(kept, [], warnings + duplicates)
+
+
+def _drop_duplicates(jobs: list[Job], file: str) -> tuple[list[Job], list[Problem]]:
+    """The jobs with one per job id (the last of each), and a warning per
+    duplicate naming the row it repeats."""
     seen: dict[str, Job] = {}
+    warnings = []
     for job in jobs:
         if job.job_id in seen:
             first = seen[job.job_id]
-            problems.append(
+            warnings.append(
                 Problem(
-                    f"{manifest.path.name}: row {job.row}",
+                    f"{file}: row {job.row}",
                     "",
                     f"same request as row {first.row} (same job id {job.job_id}): "
                     "use variants: N for several videos of one request",
@@ -182,5 +137,4 @@ def expand(
                 )
             )
         seen[job.job_id] = job
-    manifest.warnings += problems
-    return [j for j in jobs if seen[j.job_id] is j]
+    return [j for j in jobs if seen[j.job_id] is j], warnings

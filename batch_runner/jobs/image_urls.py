@@ -5,25 +5,29 @@ Remote image URLs are not fetched by default (validation sends nothing). With
 a HEAD (status; a Content-Length over the limit is refused without
 downloading), then a GET read only until Pillow knows the format and size (at
 most the largest ``max_bytes`` + 1 bytes). Then each job's provider limits apply
-as for a local file (images.ImageLimits). At most ``concurrency`` at a time.
+as for a local file (images.py ImageLimits, from data/providers.yaml). At most ``concurrency`` at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from batch_runner.catalog.facts import catalog
 from batch_runner.errors import Problem, TransportError
-from batch_runner.jobs.image_checks import (
+from batch_runner.jobs.images import (
+    IMAGE_FIELDS,
     ImageError,
     ImageFacts,
     ImageLimits,
     inspect_stream,
+    ref_kind,
 )
+from batch_runner.jobs.model import Job
+from batch_runner.manifest.load import ManifestRow
 from batch_runner.transport import Transport
 
 __all__ = ["ImageUse", "check_urls", "fetch_facts", "image_uses"]
@@ -70,7 +74,7 @@ async def fetch_facts(transport: Transport, url: str, max_bytes: int, timeout_s:
         final = _try_header(buf, len(buf)) if facts is None else facts
         if final is None:
             return inspect_stream(io.BytesIO(bytes(buf)), len(buf))  # raises the reason
-        return ImageFacts(final.format, final.width, final.height, len(buf))
+        return dataclasses.replace(final, bytes=len(buf))
 
 
 def _try_header(buf: bytearray, size: int | None) -> ImageFacts | None:
@@ -84,7 +88,7 @@ async def check_urls(uses: Iterable[ImageUse], *, concurrency: int = 8, timeout_
     """Problems of every remote image use: unreachable, not an image, or outside
     its provider's limits (one fetch per distinct URL)."""
     uses = list(uses)
-    limit = max((ImageLimits.of(i).max_bytes for i in catalog().values()), default=20 * 2**20)
+    limit = max(ImageLimits.of(i).max_bytes for i in catalog().values())
     gate = asyncio.Semaphore(concurrency)
     results: dict[str, ImageFacts | str] = {}
 
@@ -108,15 +112,15 @@ async def check_urls(uses: Iterable[ImageUse], *, concurrency: int = 8, timeout_
     return problems
 
 
-def image_uses(jobs: Iterable[Any], rows: Iterable[Any]) -> list[ImageUse]:
-    """The remote images of ``jobs`` (jobs.Job), located by their manifest
-    ``rows`` (manifest.ManifestRow: row number -> "file: row N")."""
-    where = {}
+def image_uses(jobs: Iterable[Job], rows: Iterable[ManifestRow]) -> list[ImageUse]:
+    """The remote images of ``jobs``, located by their manifest ``rows``
+    (row number -> "file: row N")."""
+    where: dict[int, str] = {}
     for row in rows:
         where.setdefault(row.row, row.where)
     return [
         ImageUse(where.get(job.row, f"row {job.row}"), fld, ref, job.provider)
         for job in jobs
-        for fld, ref in (("image", job.image), ("end_image", job.end_image))
-        if ref and ref[:8].lower().startswith(("http://", "https://"))
+        for fld, ref in zip(IMAGE_FIELDS, (job.image, job.end_image), strict=True)
+        if ref and ref_kind(ref) == "url"
     ]

@@ -10,12 +10,13 @@ data/providers.yaml and the manifest's ``providers:`` settings.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
+from batch_runner.catalog.facts import job_defaults
 from batch_runner.catalog.prices import video_cost
 from batch_runner.catalog.settings import ProviderSettings
 from batch_runner.jobs.capabilities import providers_for
+from batch_runner.jobs.images import ImageFacts
 
 __all__ = ["route"]
 
@@ -25,19 +26,20 @@ def route(
     settings: Mapping[str, ProviderSettings],
     environ: Mapping[str, str],
     load: dict[str, int],
-    base_dir: Path | None = None,
+    facts: Mapping[str, ImageFacts] | None = None,
 ) -> tuple[list[str], str]:
     """(providers ranked best first, a sentence saying why) for one ``auto`` job.
 
     ``load`` counts jobs already routed to each provider; it is updated with
-    this row's ``variants`` jobs. With ``base_dir``, a provider that cannot
-    take the job's local or base64 image (format, size, aspect ratio) is not
-    capable. An empty list means no provider with a key can run the job.
+    this row's ``variants`` jobs. ``facts``: field -> ImageFacts of the job's
+    local or base64 images (images.check_images); a provider that cannot take
+    one (format, size, aspect ratio) is not capable. An empty list means no provider with a key can run the job.
     """
-    model = fields.get("model") or "hailuo-2.3"
-    res, dur = fields.get("resolution") or "768P", int(fields.get("duration") or 6)
+    defaults = job_defaults()
+    model = fields.get("model") or defaults.model
+    res, dur = fields.get("resolution") or defaults.resolution, int(fields.get("duration") or defaults.duration)
     n = int(fields.get("variants") or 1)
-    capable = providers_for({**fields, "provider": None}, base_dir)
+    capable = providers_for({**fields, "provider": None}, facts)
     keyed = [p for p in capable if environ.get(settings[p].info.key_env, "").strip()]
     if not keyed:
         return [], (f"no provider with an API key can run it (capable: {', '.join(capable) or 'none'})")

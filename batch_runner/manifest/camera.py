@@ -19,7 +19,7 @@ from importlib import resources
 
 import yaml
 
-__all__ = ["camera_warnings", "known_commands"]
+__all__ = ["camera_warnings"]
 
 _BRACKET = re.compile(r"\[([^\[\]]*)\]")
 _SEPARATOR = re.compile(r"[,，、]")
@@ -40,11 +40,6 @@ def _data() -> tuple[dict[str, str], int]:
         known[_norm(english)] = english
         known[_norm(chinese)] = chinese
     return known, int(raw["max_combined"])
-
-
-def known_commands() -> list[str]:
-    """The 30 command names (15 English, 15 Chinese), as documented."""
-    return list(_data()[0].values())
 
 
 def camera_warnings(prompt: str) -> list[str]:

@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator
 
 from batch_runner.manifest.bounds import short
 
-__all__ = ["JOB_FIELDS", "SETTING_FIELDS", "document_problems", "job_problems", "matrix_problems", "schema"]
+__all__ = ["JOB_FIELDS", "document_problems", "job_problems", "matrix_problems", "schema"]
 
 @cache
 def schema() -> dict[str, Any]:
@@ -35,7 +35,6 @@ def _build(sub: dict[str, Any]) -> Draft202012Validator:
 
 
 JOB_FIELDS: dict[str, dict[str, Any]] = schema()["$defs"]["job_fields"]["properties"]
-SETTING_FIELDS: dict[str, dict[str, Any]] = schema()["$defs"]["provider_settings"]["properties"]
 REQUIRED: list[str] = schema()["$defs"]["job"]["required"]
 _FIELD_VALIDATORS = {name: _build(spec) for name, spec in JOB_FIELDS.items()}
 _EXTRA_VALIDATOR = _build(schema()["$defs"]["job_fields"]["additionalProperties"])

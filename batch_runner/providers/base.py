@@ -33,7 +33,7 @@ from batch_runner.providers.taxonomy import classify_http
 from batch_runner.providers.wire import HttpRequest, HttpResponse, PollResult
 
 if TYPE_CHECKING:
-    from batch_runner.jobs.expand import Job
+    from batch_runner.jobs.model import Job
 
 __all__ = ["MAX_RETRY_AFTER_S", "Adapter", "dig", "retry_after_s"]
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from batch_runner import journal as J
-from batch_runner.catalog.facts import catalog
+from batch_runner.catalog.facts import catalog, job_defaults
 from batch_runner.catalog.prices import Cost, video_cost
 from batch_runner.errors import BudgetError, ConfigError
 
@@ -150,7 +150,7 @@ def _record_cost(record: dict[str, Any], settings: ProviderSettings) -> Cost:
     """Cost of a journal record's job on its provider: the recorded cost where
     there is one, else today's price."""
     job = json.loads(record["job"])
-    cost = video_cost(settings, job.get("model"), job.get("resolution"), int(job.get("duration") or 6))
+    cost = video_cost(settings, job.get("model"), job.get("resolution"), int(job.get("duration") or job_defaults().duration))
     usd = record.get("cost_usd") if record.get("cost_usd") is not None else cost.usd
     credits = record.get("cost_credits") if record.get("cost_credits") is not None else cost.credits
     return Cost(credits, usd, cost.price)

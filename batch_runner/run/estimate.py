@@ -21,7 +21,7 @@ from typing import Any
 from batch_runner.catalog.facts import variant_key
 from batch_runner.catalog.prices import video_cost
 from batch_runner.catalog.settings import ProviderSettings
-from batch_runner.jobs.expand import Job
+from batch_runner.jobs.model import Job
 
 __all__ = ["Plan", "ProviderPlan", "make_plan", "wall_time_s"]
 

@@ -28,8 +28,8 @@ from batch_runner import journal as J
 from batch_runner.catalog.prices import video_cost
 from batch_runner.catalog.settings import ProviderSettings
 from batch_runner.errors import ProviderError
-from batch_runner.jobs.expand import Job
-from batch_runner.jobs.image_encoding import to_wire
+from batch_runner.jobs.encode import encode_images
+from batch_runner.jobs.model import Job
 from batch_runner.journal import Journal
 from batch_runner.keys import redact
 from batch_runner.logs import event, retry_event, retry_logger
@@ -259,12 +259,7 @@ class Runner:
             if refused:
                 self._finish(job, J.SKIPPED_BUDGET, "budget", "", refused)
                 return None
-        wired, outside = job, self.options.allow_outside_paths
-        image = to_wire(job.image, self.base_dir, outside) if job.image else None
-        end_image = to_wire(job.end_image, self.base_dir, outside) if job.end_image else None
-        if (image, end_image) != (job.image, job.end_image):
-            wired = dataclasses.replace(job, image=image, end_image=end_image)
-        request = slot.adapter.build_submit(wired)
+        request = slot.adapter.build_submit(encode_images(job))
         idempotent = s.info.idempotency_key
         try:
             try:  # the first try directly; tenacity takes over only for retries

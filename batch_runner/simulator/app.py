@@ -22,6 +22,10 @@ from batch_runner.simulator.state import STATE_KEY, SimState, handle_video
 
 __all__ = ["SIMULATORS", "RunningSimulator", "banner", "create_app", "running_simulator", "serve"]
 
+#: largest request body taken, bytes: two 20 MB images as base64 data URIs fit
+#: (aiohttp's own default, 1 MiB, refuses a single photo)
+MAX_BODY_BYTES = 64 * 2**20
+
 #: provider name -> sub-application factory ``(state, name) -> web.Application``
 SIMULATORS: dict[str, Callable[[SimState, str], web.Application]] = {
     "minimax": minimax.make_app,
@@ -61,7 +65,7 @@ async def _index(request: web.Request) -> web.StreamResponse:
 def create_app(config: SimConfig | None = None) -> web.Application:
     """The simulator of every provider; its SimState is ``app[STATE_KEY]``."""
     state = SimState(config or SimConfig())
-    app = web.Application(middlewares=[_record_unrouted])
+    app = web.Application(middlewares=[_record_unrouted], client_max_size=MAX_BODY_BYTES)
     app[STATE_KEY] = state
     for name, factory in SIMULATORS.items():
         app.add_subapp(f"/{name}", factory(state, name))

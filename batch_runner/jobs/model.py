@@ -1,0 +1,87 @@
+"""The Job: one video to make, and the rule that gives it a stable ``job_id``.
+
+A job's id is a short hash of its canonical request (provider, model, scene,
+prompt, images as written, duration, resolution, options, with the job
+defaults applied) plus its variant number, so the same row gives the same id
+on every run and a changed row gives a new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from batch_runner.catalog.facts import job_defaults
+from batch_runner.jobs.images import LocalImage
+
+__all__ = ["Job", "canonical_request", "job_id_for"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One video to make.
+
+    ``index``: position in the results (manifest order); ``row``: manifest row
+    or YAML line; ``variant``: 1..variants; ``scene``: text-to-video or
+    image-to-video; ``duration`` in seconds; ``resolution`` like ``768P``;
+    ``image``/``end_image`` as written in the manifest (URL, data URI or path);
+    ``image_file``/``end_image_file``: the local file behind a path, resolved
+    and checked at expansion (None for a URL or data URI); options are None
+    when unset (the provider's default applies).
+    """
+
+    job_id: str
+    index: int
+    row: int
+    name: str
+    variant: int
+    provider: str
+    model: str
+    scene: str
+    prompt: str
+    image: str | None
+    end_image: str | None
+    duration: int
+    resolution: str
+    prompt_optimizer: bool | None = None
+    fast_pretreatment: bool | None = None
+    watermark: bool | None = None
+    fallbacks: tuple[str, ...] = ()
+    route: str = ""
+    extras: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    image_file: LocalImage | None = field(default=None, compare=False)
+    end_image_file: LocalImage | None = field(default=None, compare=False)
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        """The provider, then its fallbacks in order."""
+        return (self.provider, *self.fallbacks)
+
+
+def canonical_request(f: Mapping[str, Any]) -> dict[str, Any]:
+    """Fields of a job request (a manifest row's fields, or a Job's) with the
+    job defaults applied (catalog.facts.job_defaults), for hashing."""
+    defaults = job_defaults()
+    provider = f.get("provider")
+    return {
+        "provider": "|".join(provider) if isinstance(provider, list) else provider,
+        "model": f.get("model") or defaults.model,
+        "scene": "image-to-video" if f.get("image") else "text-to-video",
+        "prompt": f.get("prompt"),
+        "image": f.get("image"),
+        "end_image": f.get("end_image"),
+        "duration": f.get("duration") or defaults.duration,
+        "resolution": f.get("resolution") or defaults.resolution,
+        "prompt_optimizer": f.get("prompt_optimizer"),
+        "fast_pretreatment": f.get("fast_pretreatment"),
+        "watermark": f.get("watermark"),
+    }
+
+
+def job_id_for(canonical: Mapping[str, Any], variant: int) -> str:
+    """16 hex characters of SHA-256 over the canonical request and variant."""
+    text = json.dumps(canonical, sort_keys=True, ensure_ascii=False) + f"#{variant}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
