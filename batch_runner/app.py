@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import os
 import signal
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -42,8 +43,9 @@ from batch_runner.run.budget import Budget, check_estimate
 from batch_runner.run.estimate import Plan, make_plan
 from batch_runner.run.runner import Runner, RunOptions
 from batch_runner.transport import Transport
+from batch_runner.world import check_worlds, world_of
 
-__all__ = ["RunRequest", "execute", "load_jobs", "default_state_path", "dry_run_counts"]
+__all__ = ["RunRequest", "execute", "load_jobs", "default_journal_path", "default_output_path", "journal_path", "dry_run_counts"]
 
 log = logging.getLogger("batch_runner")
 
@@ -59,7 +61,7 @@ class RunRequest:
     """Everything a run needs to know (the CLI's options)."""
 
     manifest: Path
-    output: Path = Path("results.csv")
+    output: Path | None = None  # default: default_output_path(manifest)
     state: Path | None = None
     sets: list[str] = field(default_factory=list)
     simulate: bool = False
@@ -82,7 +84,8 @@ class RunRequest:
     allow_outside_paths: bool = False  # image and sheet paths may leave the manifest's folder
 
     def __post_init__(self) -> None:
-        self.manifest, self.output = Path(self.manifest), Path(self.output)
+        self.manifest = Path(self.manifest)
+        self.output = Path(self.output) if self.output is not None else default_output_path(self.manifest)
         self.state = Path(self.state) if self.state is not None else None
         self.download = Path(self.download) if self.download is not None else None
         self.report = Path(self.report) if self.report is not None else None
@@ -95,9 +98,56 @@ class RunRequest:
         return SIM_SPEEDUP if self.simulate else 1.0
 
 
-def default_state_path(output: Path) -> Path:
-    """The journal next to the results: ``results.csv`` -> ``results.journal.sqlite``."""
+def default_journal_path(manifest: Path, simulate: bool = False) -> Path:
+    """A campaign's journal, beside its manifest whatever ``-o`` says:
+    ``campaign.csv`` -> ``campaign.csv.journal.sqlite``; a ``--simulate`` run has
+    its own, ``campaign.csv.simulate.journal.sqlite``, and never touches the real one."""
+    return manifest.with_name(manifest.name + (".simulate" if simulate else "") + ".journal.sqlite")
+
+
+def default_output_path(manifest: Path) -> Path:
+    """The results CSV when no ``-o`` is given: ``campaign.csv`` -> ``campaign.csv.results.csv``
+    beside the manifest (two campaigns in one folder never overwrite each other's results)."""
+    return manifest.with_name(manifest.name + ".results.csv")
+
+
+def legacy_journal_path(output: Path) -> Path:
+    """Where versions before 0.2 kept the journal: next to the results, ``results.journal.sqlite``."""
     return output.with_name(output.stem + ".journal.sqlite")
+
+
+def journal_path(request: RunRequest) -> Path:
+    """The journal a run uses: ``--journal`` when given; else the campaign's default
+    (default_journal_path); else, when only a journal made by the old rule exists next
+    to the results and it holds tasks of this run's world (real or simulated), that one,
+    with a one-line notice, so nobody pays again after upgrading."""
+    if request.state is not None:
+        return request.state
+    new = default_journal_path(request.manifest, request.simulate)
+    if new.exists():
+        return new
+    old = legacy_journal_path(request.output)
+    if old.is_file() and _legacy_matches(old, request):
+        log.warning("using the journal %s found next to the results (the old default); campaigns now keep "
+                    "their journal beside the manifest: move it to %s, or keep passing --journal %s", old, new, old)
+        return old
+    return new
+
+
+def _legacy_matches(path: Path, request: RunRequest) -> bool:
+    """Whether an old-rule journal belongs to a run of this kind: its videos came from
+    the in-process simulator exactly when the run simulates (no video yet: a real run
+    takes it)."""
+    from batch_runner.errors import ConfigError
+    from batch_runner.world import guess_simulated
+
+    hosts = {urlsplit(s.base_url).netloc for s in resolve_settings(None, _environ(request)).values()}
+    try:
+        with Journal(path, lock=False) as journal:
+            simulated = guess_simulated(journal, real_hosts=hosts)
+    except (ConfigError, OSError, sqlite3.Error):
+        return False
+    return simulated is None and not request.simulate or simulated == request.simulate
 
 
 def _environ(request: RunRequest, sim_url: str | None = None) -> dict[str, str]:
@@ -184,7 +234,7 @@ def dry_run_counts(request: RunRequest) -> dict[str, int]:
     """What a run would do, from the journal alone: jobs done, in flight,
     failed, unknown, and new. Sends nothing."""
     jobs, manifest = load_jobs(request)
-    state = request.state or default_state_path(request.output)
+    state = journal_path(request)
     counts = {"total": len(jobs), "succeeded": 0, "in_flight": 0, "failed": 0, "unknown": 0, "new": 0}
     if not state.is_file():
         counts["new"] = len(jobs)
@@ -208,11 +258,13 @@ async def execute(request: RunRequest) -> int:
     for warning in manifest.warnings:
         event("manifest_warning", "%s", warning, level=logging.WARNING, where=warning.where, field=warning.field)
     names = plan_names(jobs, request.download_name) if request.download else {}
-    state = request.state or default_state_path(request.output)
+    state = journal_path(request)
     with Journal(state) as journal:
         async with _simulator(request, manifest) as sim_url:
             env = _environ(request, sim_url)
             settings = _settings(request, manifest, env)
+            worlds = {n: world_of(s, request.simulate) for n, s in settings.items()}
+            check_worlds(journal, worlds, {p for j in jobs for p in j.providers})
             ids = {j.job_id for j in jobs}
 
             def current() -> list[dict[str, Any]]:
@@ -233,7 +285,7 @@ async def execute(request: RunRequest) -> int:
             _, fresh, done = runner.prepare()
             estimate = make_plan(fresh, settings)  # this run's submits
             if budget.active:
-                budget.seed(current(), settings)  # earlier runs of this journal count
+                budget.seed(list(journal.records()), settings)  # everything this journal ever paid or committed counts
                 if not request.fit_budget:
                     check_estimate(estimate, budget)
             progress = Progress(len(jobs), len(done), enabled=not request.quiet, bar=request.log_format == "text",

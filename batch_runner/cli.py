@@ -19,7 +19,6 @@ from batch_runner.app import (
     EXIT_LOCKED,
     EXIT_USAGE,
     RunRequest,
-    default_state_path,
     dry_run_counts,
     execute,
     load_jobs,
@@ -89,10 +88,11 @@ def _max_cost(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 
 @main.command()
 @click.argument("manifest", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("results.csv"),
-              show_default=True, help="Results CSV to write.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Results CSV to write. Default: beside the manifest, <manifest>.results.csv.")
 @click.option("--state", type=click.Path(path_type=Path), default=None,
-              help="Journal file (SQLite). Default: next to the output, <output>.journal.sqlite.")
+              help="Journal file (SQLite). Default: beside the manifest, <manifest>.journal.sqlite "
+                   "(--simulate: <manifest>.simulate.journal.sqlite), whatever -o says.")
 @_set_option
 @_simulate_option
 @_outside_option
@@ -120,7 +120,7 @@ def _max_cost(ctx: click.Context, param: click.Parameter, value: str | None) -> 
               show_default=True, help="Largest video to save, MB.")
 @click.option("--report", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="HTML",
               help="Write the HTML report of the results here.")
-def run(manifest: Path, output: Path, state: Path | None, sets: tuple[str, ...], simulate: bool,
+def run(manifest: Path, output: Path | None, state: Path | None, sets: tuple[str, ...], simulate: bool,
         allow_outside_paths: bool, retry_failed: bool, resubmit_unknown: bool, dry_run: bool, quiet: bool,
         max_cost: float | None, max_credits: tuple[str, ...], fit_budget: bool, verbose: bool,
         log_format: str, sheet: str | None, strict: bool, download: Path | None, download_name: str,
@@ -132,7 +132,7 @@ def run(manifest: Path, output: Path, state: Path | None, sets: tuple[str, ...],
     except ConfigError as exc:
         _fail(exc, EXIT_USAGE)
     request = RunRequest(
-        manifest=manifest, output=output, state=state or default_state_path(output),
+        manifest=manifest, output=output, state=state,
         sets=list(sets), simulate=simulate, retry_failed=retry_failed,
         resubmit_unknown=resubmit_unknown, quiet=quiet, allow_outside_paths=allow_outside_paths,
         max_cost=max_cost, max_credits=credit_caps, fit_budget=fit_budget,

@@ -270,6 +270,31 @@ class Journal:
         for row in self.db.execute(f"{_SELECT} ORDER BY jobs.rowid"):
             yield dict(row)
 
+    def meta_items(self, prefix: str) -> list[tuple[str, str]]:
+        """The journal's own facts (table ``meta``) whose key starts with ``prefix``."""
+        return self.db.execute("SELECT key, value FROM meta WHERE key LIKE ? || '%'", (prefix,)).fetchall()
+
+    def set_meta(self, items: dict[str, str]) -> None:
+        """Record facts about the journal itself (key -> text), e.g. where its tasks live."""
+        if items:
+            with self.db:
+                self.db.execute("BEGIN")
+                self.db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", items.items())
+
+    def providers_with_tasks(self) -> set[str]:
+        """Providers that hold a task of this journal (a task id, or a submit that may have made one)."""
+        rows = self.db.execute(
+            "SELECT DISTINCT provider FROM jobs WHERE task_id IS NOT NULL OR status IN (?, ?)",
+            (SUBMITTING, UNKNOWN)).fetchall()
+        return {r[0] for r in rows}
+
+    def video_urls(self, provider: str | None = None, limit: int = 1) -> list[str]:
+        """Up to ``limit`` video URLs of finished tasks (of ``provider``, or of any)."""
+        rows = self.db.execute(
+            "SELECT video_url FROM jobs WHERE (? IS NULL OR provider=?) AND video_url IS NOT NULL LIMIT ?",
+            (provider, provider, limit)).fetchall()
+        return [r[0] for r in rows]
+
     def counts(self) -> dict[str, int]:
         """Number of jobs per status."""
         return dict(self.db.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall())

@@ -13,6 +13,7 @@ never committed (.gitignore lists it).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from collections.abc import Mapping
@@ -47,6 +48,14 @@ class Secret:
 
     def __bool__(self) -> bool:
         return bool(self._value)
+
+    def fingerprint(self) -> str:
+        """A short id of the key that cannot be turned back into it: the first 8 hex
+        digits of its SHA-256 (``""`` for an empty key). Journals and results record
+        this, never the key."""
+        if not self._value:
+            return ""
+        return hashlib.sha256(self._value.encode("utf-8")).hexdigest()[:8]
 
     def __repr__(self) -> str:
         return "Secret('***')" if self._value else "Secret('')"

@@ -210,7 +210,7 @@ async def _signal_run(tmp_path, sim, sig: int, expected: int) -> None:
     # stopped gracefully: what was in flight finished; the rest was never sent
     assert set(df["status"]) <= {"succeeded", "pending"}
     assert "pending" in set(df["status"])
-    assert journal_status(tmp_path / "results.journal.sqlite")["submitted"] == 0
+    assert journal_status(tmp_path / "m.yaml.journal.sqlite")["submitted"] == 0
     code, err = await finish(await start_run(manifest, out, sim))
     assert code == 0, err
     assert max(submissions(sim).values()) == 1
@@ -230,7 +230,7 @@ async def test_status_and_results_rebuild_from_the_journal(tmp_path, sim, cli):
     out = tmp_path / "results.csv"
     code, err = await finish(await start_run(manifest, out, sim))
     assert code == 0, err
-    state = tmp_path / "results.journal.sqlite"
+    state = tmp_path / "m.yaml.journal.sqlite"
     result = cli("status", state)
     assert result.exit_code == 0 and result.output.strip() == "succeeded=8 in_flight=0 failed=0 unknown=0"
     with Journal(state):  # as a run holds it
@@ -259,7 +259,7 @@ async def test_a_changed_row_is_a_new_job_and_the_old_one_is_kept(tmp_path, sim)
     assert proc.returncode == 0
     assert accepted(sim) == 5  # 4 + the changed row
     assert "1 job(s) in the journal are no longer in the manifest" in err_bytes.decode()
-    assert journal_status(tmp_path / "results.journal.sqlite")["succeeded"] == 5
+    assert journal_status(tmp_path / "m.yaml.journal.sqlite")["succeeded"] == 5
 
 
 async def test_after_the_first_signal_no_new_submit_is_sent(tmp_path, sim):
@@ -300,7 +300,7 @@ async def test_second_signal_stops_at_once_and_the_next_run_polls_what_was_in_fl
         assert code == 130, err
         df = pd.read_csv(out, dtype=str, keep_default_na=False)
         assert len(df) == 40 and "succeeded" not in set(df["status"])
-        in_flight = journal_status(tmp_path / "results.journal.sqlite")["submitted"]
+        in_flight = journal_status(tmp_path / "m.yaml.journal.sqlite")["submitted"]
         assert in_flight >= 8
         code, err = await finish(await start_run(manifest, out, sim), 60)
         assert code == 0, err
@@ -400,7 +400,7 @@ async def test_status_and_dry_run_count_every_state_and_send_nothing(tmp_path, c
     jobs += [{"prompt": f"flying {i}", "provider": "gptge"} for i in range(2)]
     jobs += [{"prompt": "fails", "provider": "gptproto"}, {"prompt": "lost", "provider": "minimax"}]
     manifest, out = tmp_path / "m.yaml", tmp_path / "results.csv"
-    state = tmp_path / "results.journal.sqlite"
+    state = tmp_path / "m.yaml.journal.sqlite"
     manifest.write_text(yaml.safe_dump({"providers": settings, "jobs": jobs}), encoding="utf-8")
     want = Counter({"succeeded": 2, "submitted": 2, "failed": 1, "unknown": 1})
     async with running_simulator(config) as sim:

@@ -95,7 +95,7 @@ async def test_keys_never_reach_results_journal_logs_or_errors(tmp_path, aiohttp
     assert (df[df.provider == "gptproto"].error_message.str.contains(r"\*\*\*")).all()
     # ... and the key is nowhere: not in any file the run wrote, nor in what it printed
     files = [p for p in tmp_path.rglob("*") if p.is_file() and p != manifest]
-    assert {p.name for p in files} >= {"results.csv", "results.journal.sqlite", "report.html"}
+    assert {p.name for p in files} >= {"results.csv", "m.yaml.journal.sqlite", "report.html"}
     for path in files:
         assert key.encode() not in path.read_bytes(), path.name
     assert key.encode() not in stdout + stderr
