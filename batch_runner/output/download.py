@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from batch_runner.errors import ConfigError, DownloadError, TransportError
-from batch_runner.jobs.expand import Job
+from batch_runner.jobs.model import Job
 from batch_runner.journal import Journal
 from batch_runner.logs import event, retry_logger
 from batch_runner.manifest.sheets import header_key

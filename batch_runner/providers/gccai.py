@@ -29,7 +29,7 @@ from batch_runner.providers.wire import (
 )
 
 if TYPE_CHECKING:
-    from batch_runner.jobs.expand import Job
+    from batch_runner.jobs.model import Job
 
 __all__ = ["GccaiAdapter"]
 

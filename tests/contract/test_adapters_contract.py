@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from batch_runner.errors import ProviderError
-from batch_runner.jobs.expand import Job
+from batch_runner.jobs.model import Job
 from batch_runner.keys import Secret
 from batch_runner.providers import ADAPTERS, Adapter, HttpResponse
 
