@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import math
 import os
@@ -105,9 +106,9 @@ def result_row(record: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def result_table(records: Iterable[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+def result_table(records: Iterable[dict[str, Any]]) -> tuple[list[str], list[tuple[Any, ...]]]:
     """The results as ``(columns, rows)``: RESULT_COLUMNS, then the manifest's
-    extra columns (first seen first); one row of cells per record, in order.
+    extra columns (first seen first); one tuple of cells per record, in order.
 
     Cells are what the CSV holds: text made inert (``safe_cell``) outside the
     numeric columns, None where a value is missing. A column typed as pandas
@@ -115,17 +116,11 @@ def result_table(records: Iterable[dict[str, Any]]) -> tuple[list[str], list[lis
     with a blank or a fraction holds floats (``5.0``), ``bytes`` whole numbers.
     """
     rows = [result_row(r) for r in records]
-    extras: list[str] = []
-    seen = set(RESULT_COLUMNS)
-    for r in rows:
-        for key in r:
-            if key not in seen:
-                seen.add(key)
-                extras.append(key)
+    fixed = set(RESULT_COLUMNS)
+    extras = [k for k in dict.fromkeys(itertools.chain.from_iterable(rows)) if k not in fixed]
     columns = RESULT_COLUMNS + extras
     by_column = [_column([r.get(c) for r in rows], numeric=c in _NUMERIC, whole=c == "bytes") for c in columns]
-    cells = [list(cells) for cells in zip(*by_column, strict=True)] if rows else []
-    return RESULT_COLUMNS + [safe_cell(c) for c in extras], cells
+    return RESULT_COLUMNS + [safe_cell(c) for c in extras], list(zip(*by_column, strict=True))
 
 
 def _column(values: list[Any], *, numeric: bool, whole: bool) -> list[Any]:
@@ -147,8 +142,10 @@ def _column(values: list[Any], *, numeric: bool, whole: bool) -> list[Any]:
         return values
     if numeric or not any(issubclass(k, str) for k in present):
         return values
-    return [("'" + v if v.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(v) else v)
-            if isinstance(v, str) else v for v in values]
+    guard = [i for i, v in enumerate(values) if isinstance(v, str) and v.startswith(_FORMULA_START)]
+    for i in guard:
+        values[i] = safe_cell(values[i])
+    return values
 
 
 def results_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
