@@ -30,12 +30,8 @@ from batch_runner.journal import PENDING, Journal, status_word
 from batch_runner.keys import remember_keys
 from batch_runner.logs import event, job_event
 from batch_runner.manifest.load import Manifest, load_manifest, parse_overrides
-from batch_runner.output.download import (
-    DEFAULT_TEMPLATE,
-    Downloader,
-    DownloadOptions,
-    plan_names,
-)
+from batch_runner.output.download import Downloader, DownloadOptions
+from batch_runner.output.file_names import DEFAULT_TEMPLATE, assign_file_names
 from batch_runner.output.progress import Progress
 from batch_runner.output.report import write_report
 from batch_runner.output.results import summarize, write_results
@@ -257,7 +253,7 @@ async def execute(request: RunRequest) -> int:
     jobs, manifest = load_jobs(request)
     for warning in manifest.warnings:
         event("manifest_warning", "%s", warning, level=logging.WARNING, where=warning.where, field=warning.field)
-    names = plan_names(jobs, request.download_name) if request.download else {}
+    names = assign_file_names(jobs, request.download_name) if request.download else {}
     state = journal_path(request)
     with Journal(state) as journal:
         async with _simulator(request, manifest) as sim_url:

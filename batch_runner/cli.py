@@ -30,7 +30,7 @@ from batch_runner.errors import (
     StateLockedError,
 )
 from batch_runner.keys import load_env_file
-from batch_runner.output.download import DEFAULT_TEMPLATE
+from batch_runner.output.file_names import DEFAULT_TEMPLATE
 from batch_runner.run.budget import parse_amount, parse_credit_caps
 
 __all__ = ["main"]

@@ -16,7 +16,8 @@ from batch_runner.app import RunRequest, execute
 from batch_runner.errors import ConfigError
 from batch_runner.jobs.model import Job
 from batch_runner.journal import Journal
-from batch_runner.output.download import Downloader, DownloadOptions, plan_names
+from batch_runner.output.download import Downloader, DownloadOptions
+from batch_runner.output.file_names import assign_file_names
 from batch_runner.simulator.state import video_body
 from batch_runner.transport import Transport
 
@@ -39,18 +40,18 @@ def job(job_id="0123456789abcdef", name="hero", row=2, **extras):
     ("line\nbreak\ttab", "line_break_tab-1-0123456789abcdef.mp4"),
 ])
 def test_file_names_are_safe(name, expected):
-    assert plan_names([job(name=name)], "{name}-{variant}-{job_id}.mp4") == {"0123456789abcdef": expected}
+    assert assign_file_names([job(name=name)], "{name}-{variant}-{job_id}.mp4") == {"0123456789abcdef": expected}
 
 
 def test_file_name_templates_use_columns_and_refuse_clashes_and_unknowns(tmp_path):
-    assert plan_names([job(SKU="TR 100", name="x")], "{sku}/{provider}.mp4") == {"0123456789abcdef": "TR 100_gccai.mp4"}
-    assert plan_names([job(name="CON")], "{name}.mp4") == {"0123456789abcdef": "_CON.mp4"}
-    long = plan_names([job(name="é" * 300)], "{name}.mp4")["0123456789abcdef"]
+    assert assign_file_names([job(SKU="TR 100", name="x")], "{sku}/{provider}.mp4") == {"0123456789abcdef": "TR 100_gccai.mp4"}
+    assert assign_file_names([job(name="CON")], "{name}.mp4") == {"0123456789abcdef": "_CON.mp4"}
+    long = assign_file_names([job(name="é" * 300)], "{name}.mp4")["0123456789abcdef"]
     assert long.endswith(".mp4") and len(long.encode()) <= 200
     with pytest.raises(ConfigError, match=r"unknown variable \{colour\}"):
-        plan_names([job()], "{colour}.mp4")
+        assign_file_names([job()], "{colour}.mp4")
     with pytest.raises(ConfigError, match="rows 2 and 3 would both be saved as hero.mp4"):
-        plan_names([job(), job("fedcba9876543210", row=3)], "{name}.mp4")
+        assign_file_names([job(), job("fedcba9876543210", row=3)], "{name}.mp4")
 
 
 async def test_run_downloads_every_video_and_a_second_run_skips_them(tmp_path, sim, write):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from batch_runner.catalog.settings import ProviderSettings
 
-__all__ = ["Cost", "video_cost"]
+__all__ = ["Cost", "describe_usd", "video_cost"]
 
 
 @dataclass(frozen=True)
@@ -35,3 +35,21 @@ def video_cost(settings: ProviderSettings, model: str, resolution: str, duration
     credits = price if info.price_unit == "credits" else None
     usd = settings.cost_usd(price)
     return Cost(credits, usd if usd is not None and math.isfinite(usd) else None, price)
+
+
+def describe_usd(usd: float, unknown: int, jobs: float, *, compact: bool = False, named: bool = False) -> str:
+    """The USD amount of ``jobs`` jobs (or videos) of which ``unknown`` have no
+    known USD price, in the words every output uses (plan, summary, report): an
+    unknown price is never counted as zero.
+
+    ``usd`` is the sum of the known prices (USD). Returns ``$1.54`` (every price
+    known), ``$1.54 + 13 unknown`` (some) or ``unknown`` (none known, or
+    ``USD unknown`` with ``named=True``, for text where no column header or
+    ``$`` says what is unknown). ``compact=True`` is the form for a narrow table
+    column headed USD: ``1.54``, ``1.54+?`` or ``unknown``.
+    """
+    if unknown and unknown >= jobs:
+        return "USD unknown" if named and not compact else "unknown"
+    if compact:
+        return f"{usd:.2f}" + ("+?" if unknown else "")
+    return f"${usd:.2f}" + (f" + {unknown} unknown" if unknown else "")

@@ -9,9 +9,8 @@ sends the whole file instead. The size cap applies to the announced and to the
 received length. The journal records each saved file (path, bytes, SHA-256); a
 later run skips a job whose file is still there at its recorded size.
 
-File names come from a template (default ``{name}-{variant}-{job_id}.mp4``) with
-the job's fields and the manifest's own columns, made safe for any file system
-(``safe_filename``): no path separators, no leading dots, no reserved names.
+File names come from a template (default ``{name}-{variant}-{job_id}.mp4``)
+with the job's fields and the manifest's own columns (output/file_names.py).
 """
 
 from __future__ import annotations
@@ -21,18 +20,15 @@ import hashlib
 import logging
 import os
 import re
-import string
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from batch_runner.errors import ConfigError, DownloadError, TransportError
-from batch_runner.jobs.model import Job
+from batch_runner.errors import DownloadError, TransportError
 from batch_runner.journal import Journal
 from batch_runner.logs import event, retry_logger
-from batch_runner.manifest.sheets import header_key
+from batch_runner.output.file_names import DEFAULT_TEMPLATE
 from batch_runner.providers.url_safety import (
     UnsafeUrlError,
     check_video_url,
@@ -41,12 +37,8 @@ from batch_runner.providers.url_safety import (
 from batch_runner.run.retry import download_retrying
 from batch_runner.transport import Transport
 
-__all__ = ["DEFAULT_TEMPLATE", "DownloadOptions", "Downloader", "plan_names", "safe_filename", "save"]
+__all__ = ["DownloadOptions", "Downloader", "save"]
 
-DEFAULT_TEMPLATE = "{name}-{variant}-{job_id}.mp4"
-_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
-_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
-_MAX_NAME_BYTES = 200
 _RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
 
@@ -66,60 +58,6 @@ class DownloadOptions:
     concurrency: int = 4
     backoff_base_s: float = 1.0
     trusted_hosts: frozenset[str] = frozenset()
-
-
-def safe_filename(text: str, fallback: str) -> str:
-    """``text`` as one file name any file system takes: separators, control and
-    reserved characters become ``_``; leading dots, dashes and spaces and
-    trailing dots and spaces go; Windows device names get a ``_``; at most 200
-    bytes (the extension kept). Empty -> ``fallback``."""
-    name = _UNSAFE.sub("_", unicodedata.normalize("NFC", text)).strip()
-    name = name.lstrip(".-_ ").rstrip(". ")
-    if name.split(".")[0].lower() in _RESERVED:
-        name = "_" + name
-    stem, dot, ext = name.rpartition(".") if "." in name else (name, "", "")
-    while len(name.encode("utf-8")) > _MAX_NAME_BYTES and stem:
-        stem = stem[:-1]
-        name = f"{stem}{dot}{ext}"
-    return name or fallback
-
-
-def _variables(job: Job) -> dict[str, Any]:
-    fields = {k: v for k, v in job.__dict__.items() if k not in ("extras", "fallbacks", "index")}
-    return {**{header_key(k): v for k, v in job.extras.items()}, **fields}
-
-
-def plan_names(jobs: Iterable[Job], template: str) -> dict[str, str]:
-    """job_id -> file name from ``template``, for every job, before any request.
-
-    Raises ConfigError for an unknown variable, a bad template, or two jobs that
-    would get the same file name.
-    """
-    jobs = list(jobs)
-    if not jobs:
-        return {}
-    try:
-        parts = list(string.Formatter().parse(template))
-    except ValueError as exc:
-        raise ConfigError(f"--download-name {template!r}: {exc}") from None
-    known = set(_variables(jobs[0])) | {header_key(k) for j in jobs for k in j.extras}
-    wanted = [name for _, name, _, _ in parts if name is not None]
-    bad = [n for n in wanted if header_key(n) not in known]
-    if bad:
-        raise ConfigError(f"--download-name: unknown variable {{{bad[0]}}}; use job fields "
-                          f"({', '.join(sorted(_variables(jobs[0])))}) or the manifest's columns")
-    names: dict[str, str] = {}
-    owner: dict[str, Job] = {}
-    for job in jobs:
-        values = _variables(job)
-        text = "".join(lit + ("" if n is None else str(values.get(header_key(n), "") or ""))
-                       for lit, n, _, _ in parts)
-        name = safe_filename(text, f"{job.job_id}.mp4")
-        if name in owner:
-            raise ConfigError(f"--download-name {template!r}: rows {owner[name].row} and {job.row} would both "
-                              f"be saved as {name}; add {{job_id}} or {{variant}} to the template")
-        owner[name], names[job.job_id] = job, name
-    return names
 
 
 def _size(n: int) -> str:
@@ -204,7 +142,7 @@ async def _write(resp: Any, part: Path, mode: str, have: int, total: int | None,
 class Downloader:
     """Saves the videos of succeeded jobs as they finish (``offer``) and, at the
     end, those of earlier runs not saved yet (``finish``). ``names``: job_id ->
-    file name (plan_names). Set ``transport`` before the first offer."""
+    file name (file_names.assign_file_names). Set ``transport`` before the first offer."""
 
     options: DownloadOptions
     journal: Journal

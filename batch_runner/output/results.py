@@ -1,8 +1,8 @@
 """The results CSV (one row per job, manifest order) and the end-of-run summary.
 
 Columns are listed in RESULT_COLUMNS and documented in README.md. The file is
-written with pandas to a temporary name and renamed, so a crash leaves the
-last complete file.
+written with the ``csv`` module to a temporary name and renamed
+(output/atomic.py), so a crash leaves the last complete file.
 
 Safe to open in a spreadsheet (OWASP "CSV Injection"): every text cell and
 column name that starts with ``= + - @``, tab, carriage return or NUL gets a
@@ -15,19 +15,25 @@ unquoted numbers.
 from __future__ import annotations
 
 import csv
+import io
+import itertools
 import json
+import math
 import os
 import re
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+from batch_runner.catalog.prices import describe_usd
+from batch_runner.output.atomic import write_atomically
 
-__all__ = ["RESULT_COLUMNS", "results_frame", "write_results", "Summary", "summarize"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["RESULT_COLUMNS", "result_table", "results_frame", "write_results", "Summary", "summarize"]
 
 RESULT_COLUMNS = [
     "job_id", "row", "name", "variant", "provider", "providers_tried", "model", "scene", "prompt",
@@ -38,6 +44,7 @@ RESULT_COLUMNS = [
 ]
 _NUMERIC = {"row", "variant", "duration", "cost_credits", "cost_usd", "attempts", "elapsed_s", "bytes"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
+_INT64 = 2**63
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 
@@ -99,36 +106,70 @@ def result_row(record: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def results_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """The results table: RESULT_COLUMNS, then the manifest's extra columns."""
+def result_table(records: Iterable[dict[str, Any]]) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The results as ``(columns, rows)``: RESULT_COLUMNS, then the manifest's
+    extra columns (first seen first); one tuple of cells per record, in order.
+
+    Cells are what the CSV holds: text made inert (``safe_cell``) outside the
+    numeric columns, None where a value is missing. A column typed as pandas
+    would type it keeps the file as it has always been: a column of numbers
+    with a blank or a fraction holds floats (``5.0``), ``bytes`` whole numbers.
+    """
     rows = [result_row(r) for r in records]
-    extras: list[str] = []
-    for r in rows:
-        extras += [k for k in r if k not in RESULT_COLUMNS and k not in extras]
-    frame = pd.DataFrame(rows, columns=RESULT_COLUMNS + extras)
-    frame["bytes"] = frame["bytes"].astype("Int64")  # whole bytes, blank when not saved
-    for col in frame.columns:
-        if col not in _NUMERIC:
-            frame[col] = frame[col].map(safe_cell)
-    return frame.rename(columns={c: safe_cell(c) for c in extras})
+    fixed = set(RESULT_COLUMNS)
+    extras = [k for k in dict.fromkeys(itertools.chain.from_iterable(rows)) if k not in fixed]
+    columns = RESULT_COLUMNS + extras
+    by_column = [_column([r.get(c) for r in rows], numeric=c in _NUMERIC, whole=c == "bytes") for c in columns]
+    return RESULT_COLUMNS + [safe_cell(c) for c in extras], list(zip(*by_column, strict=True))
+
+
+def _column(values: list[Any], *, numeric: bool, whole: bool) -> list[Any]:
+    """One column's cells: NaN to None (a blank); the numbers of a column of
+    numbers with a blank or a fraction as floats (``whole``: as ints); text
+    outside the ``numeric`` columns made inert (safe_cell)."""
+    kinds = set(map(type, values))
+    if float in kinds:
+        values = [None if isinstance(v, float) and math.isnan(v) else v for v in values]
+        kinds = set(map(type, values))
+    present = kinds - {type(None)}
+    if present and present <= {int, float}:
+        if whole:
+            return [None if v is None else int(v) for v in values]
+        if float in present or len(present) < len(kinds):
+            if int in present and any(type(v) is int and not -_INT64 <= v < _INT64 for v in values):
+                return values  # too big for a float column: pandas kept such numbers as they are
+            return [None if v is None else float(v) for v in values]
+        return values
+    if numeric or not any(issubclass(k, str) for k in present):
+        return values
+    guard = [i for i, v in enumerate(values) if isinstance(v, str) and v.startswith(_FORMULA_START)]
+    for i in guard:
+        values[i] = safe_cell(values[i])
+    return values
+
+
+def results_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """The results table as a pandas DataFrame (the cells of ``result_table``;
+    ``bytes`` as nullable Int64)."""
+    import pandas as pd
+
+    columns, cells = result_table(records)
+    frame = pd.DataFrame(cells, columns=columns)
+    frame["bytes"] = frame["bytes"].astype("Int64")
+    return frame
 
 
 def write_results(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
-    """Write the results CSV atomically (temp file + rename); returns row count."""
-    path = Path(path)
-    frame = results_frame(records)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            frame.to_csv(fh, index=False, quoting=csv.QUOTE_NONNUMERIC)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return len(frame)
+    """Write the results CSV (UTF-8) atomically (output/atomic.py); returns the
+    number of rows (jobs). Text cells are quoted, numbers not, a blank is
+    ``""``; lines end with the platform's line ending. Raises OSError."""
+    columns, cells = result_table(records)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC, lineterminator=os.linesep)
+    writer.writerow(columns)
+    writer.writerows(cells)
+    write_atomically(path, buffer.getvalue())
+    return len(cells)
 
 
 @dataclass
@@ -176,9 +217,7 @@ class Summary:
 
 
 def _cost_text(usd: float, unknown: int, videos: float, credits: float) -> str:
-    text = "USD unknown" if unknown and unknown >= videos else f"${usd:.2f}"
-    if unknown and unknown < videos:
-        text += f" + {unknown} of unknown USD price"
+    text = describe_usd(usd, unknown, videos, named=True)
     return text + (f", {credits:g} credits" if credits else "")
 
 

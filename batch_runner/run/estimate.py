@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from batch_runner.catalog.facts import variant_key
-from batch_runner.catalog.prices import video_cost
+from batch_runner.catalog.prices import describe_usd, video_cost
 from batch_runner.catalog.settings import ProviderSettings
 from batch_runner.jobs.model import Job
 
@@ -47,9 +47,7 @@ class ProviderPlan:
 
     def usd_text(self) -> str:
         """``0.68``, ``unknown`` (no job's USD price known) or ``0.86+?`` (some)."""
-        if not self.unknown_usd:
-            return f"{self.usd:.2f}"
-        return "unknown" if self.unknown_usd == self.jobs else f"{self.usd:.2f}+?"
+        return describe_usd(self.usd, self.unknown_usd, self.jobs, compact=True)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
