@@ -27,7 +27,12 @@ from batch_runner.jobs.expand import Job, expand
 from batch_runner.journal import PENDING, Journal, status_word
 from batch_runner.keys import remember_keys
 from batch_runner.logs import event, job_event
-from batch_runner.manifest.load import Manifest, load_manifest, parse_overrides
+from batch_runner.manifest.load import (
+    Manifest,
+    load_manifest,
+    parse_map,
+    parse_overrides,
+)
 from batch_runner.output.download import (
     DEFAULT_TEMPLATE,
     Downloader,
@@ -61,6 +66,7 @@ class RunRequest:
     output: Path = Path("results.csv")
     state: Path | None = None
     sets: list[str] = field(default_factory=list)
+    maps: list[str] = field(default_factory=list)  # --map "HEADER=field"
     simulate: bool = False
     retry_failed: bool = False
     resubmit_unknown: bool = False
@@ -119,7 +125,7 @@ def load_jobs(request: RunRequest, environ: Mapping[str, str] | None = None, *,
     env = environ if environ is not None else _environ(request)
     remember_keys(env)  # so a key pasted into the manifest is recognised, and redacted
     manifest = load_manifest(request.manifest, parse_overrides(request.sets), strict=False, sheet=request.sheet,
-                             allow_outside_paths=request.allow_outside_paths)
+                             allow_outside_paths=request.allow_outside_paths, columns=parse_map(request.maps))
     jobs = expand(manifest, env, need_keys=need_keys)
     if request.strict and manifest.warnings:
         raise ManifestError([dataclasses.replace(p, severity="error") for p in manifest.warnings])

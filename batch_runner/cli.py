@@ -64,6 +64,10 @@ _set_option = click.option(
     "--set", "sets", multiple=True, metavar="KEY=VALUE",
     help="A job default, e.g. --set provider=apiframe (for a CSV without that column).",
 )
+_map_option = click.option(
+    "--map", "maps", multiple=True, metavar="HEADER=FIELD",
+    help='Read a sheet column as a job field, e.g. --map "Hero Image=image" (like columns: in a YAML manifest).',
+)
 _outside_option = click.option(
     "--allow-outside-paths", is_flag=True,
     help="Let image and sheet paths leave the manifest's folder (through .., absolute paths or symlinks).",
@@ -94,6 +98,7 @@ def _max_cost(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--state", type=click.Path(path_type=Path), default=None,
               help="Journal file (SQLite). Default: next to the output, <output>.journal.sqlite.")
 @_set_option
+@_map_option
 @_simulate_option
 @_outside_option
 @click.option("--retry-failed", is_flag=True, help="Submit again the jobs that ended failed.")
@@ -120,7 +125,7 @@ def _max_cost(ctx: click.Context, param: click.Parameter, value: str | None) -> 
               show_default=True, help="Largest video to save, MB.")
 @click.option("--report", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="HTML",
               help="Write the HTML report of the results here.")
-def run(manifest: Path, output: Path, state: Path | None, sets: tuple[str, ...], simulate: bool,
+def run(manifest: Path, output: Path, state: Path | None, sets: tuple[str, ...], maps: tuple[str, ...], simulate: bool,
         allow_outside_paths: bool, retry_failed: bool, resubmit_unknown: bool, dry_run: bool, quiet: bool,
         max_cost: float | None, max_credits: tuple[str, ...], fit_budget: bool, verbose: bool,
         log_format: str, sheet: str | None, strict: bool, download: Path | None, download_name: str,
@@ -133,7 +138,7 @@ def run(manifest: Path, output: Path, state: Path | None, sets: tuple[str, ...],
         _fail(exc, EXIT_USAGE)
     request = RunRequest(
         manifest=manifest, output=output, state=state or default_state_path(output),
-        sets=list(sets), simulate=simulate, retry_failed=retry_failed,
+        sets=list(sets), maps=list(maps), simulate=simulate, retry_failed=retry_failed,
         resubmit_unknown=resubmit_unknown, quiet=quiet, allow_outside_paths=allow_outside_paths,
         max_cost=max_cost, max_credits=credit_caps, fit_budget=fit_budget,
         sheet=sheet, strict=strict, download=download, download_name=download_name,
@@ -159,11 +164,12 @@ def run(manifest: Path, output: Path, state: Path | None, sets: tuple[str, ...],
 @main.command()
 @click.argument("manifest", type=click.Path(path_type=Path))
 @_set_option
+@_map_option
 @_simulate_option
 @_sheet_option
 @_outside_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def plan(manifest: Path, sets: tuple[str, ...], simulate: bool, sheet: str | None, allow_outside_paths: bool,
+def plan(manifest: Path, sets: tuple[str, ...], maps: tuple[str, ...], simulate: bool, sheet: str | None, allow_outside_paths: bool,
          fmt: str) -> None:
     """Show jobs, videos, credits, USD and estimated time per provider, and
     each auto job's provider; no network, no key needed (exit 2 if invalid)."""
@@ -172,7 +178,7 @@ def plan(manifest: Path, sets: tuple[str, ...], simulate: bool, sheet: str | Non
     from batch_runner.app import plan_manifest
 
     try:
-        result, loaded = plan_manifest(RunRequest(manifest=manifest, sets=list(sets), simulate=simulate,
+        result, loaded = plan_manifest(RunRequest(manifest=manifest, sets=list(sets), maps=list(maps), simulate=simulate,
                                                   sheet=sheet, allow_outside_paths=allow_outside_paths))
     except ManifestError as exc:
         _fail(exc, EXIT_USAGE)
@@ -187,16 +193,17 @@ def plan(manifest: Path, sets: tuple[str, ...], simulate: bool, sheet: str | Non
 @main.command()
 @click.argument("manifest", type=click.Path(path_type=Path))
 @_set_option
+@_map_option
 @_simulate_option
 @_outside_option
 @_sheet_option
 @_strict_option
 @click.option("--check-urls", is_flag=True,
               help="Also fetch each remote image (HEAD, then its header) and check it against the limits.")
-def validate(manifest: Path, sets: tuple[str, ...], simulate: bool, allow_outside_paths: bool,
+def validate(manifest: Path, sets: tuple[str, ...], maps: tuple[str, ...], simulate: bool, allow_outside_paths: bool,
              sheet: str | None, strict: bool, check_urls: bool) -> None:
     """Check MANIFEST without any network; print every problem (exit 2 if invalid)."""
-    request = RunRequest(manifest=manifest, sets=list(sets), simulate=simulate, sheet=sheet, strict=strict,
+    request = RunRequest(manifest=manifest, sets=list(sets), maps=list(maps), simulate=simulate, sheet=sheet, strict=strict,
                          allow_outside_paths=allow_outside_paths)
     try:
         jobs, loaded = load_jobs(request)
