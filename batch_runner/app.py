@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from batch_runner.catalog.settings import ProviderSettings, resolve_settings
 from batch_runner.errors import ManifestError
 from batch_runner.jobs.expand import Job, expand
+from batch_runner.jobs.scenes import scene_counts, scene_line
 from batch_runner.journal import PENDING, Journal, status_word
 from batch_runner.keys import remember_keys
 from batch_runner.logs import event, job_event
@@ -256,8 +257,9 @@ async def execute(request: RunRequest) -> int:
             runner.on_finish = on_finish
             if sim_url:
                 log.info("simulator at %s", sim_url)
-            log.info("%d jobs: %d to submit, %d already final, %d in flight",
-                     len(jobs), len(fresh), len(done), len(jobs) - len(fresh) - len(done))
+            log.info("%d jobs: %d to submit, %d already final, %d in flight; %s",
+                     len(jobs), len(fresh), len(done), len(jobs) - len(fresh) - len(done),
+                     scene_line(scene_counts(jobs)))
             stopped = await _run_with_signals(runner, progress, settings, downloader, current)
         records = current()
         write_results(request.output, records)
@@ -265,7 +267,9 @@ async def execute(request: RunRequest) -> int:
     if request.report:
         write_report(request.output, request.report)
     summary = summarize(records, time.monotonic() - started, make_plan(jobs, settings), estimate.wall_s)
-    lines = summary.lines() + budget.lines()
+    head, *rest = summary.lines()
+    scenes = scene_line(scene_counts(jobs))
+    lines = [head, *([f"  {scenes}"] if scenes else []), *rest, *budget.lines()]
     if downloader:
         lines.append(f"  downloads: {downloader.saved} saved, {downloader.kept} already there, "
                      f"{len(downloader.failed)} failed, in {request.download}")
