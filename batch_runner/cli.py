@@ -125,11 +125,11 @@ def _max_cost(ctx: click.Context, param: click.Parameter, value: str | None) -> 
               show_default=True, help="Largest video to save, MB.")
 @click.option("--report", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="HTML",
               help="Write the HTML report of the results here.")
-def run(manifest: Path, output: Path, state: Path | None, sets: tuple[str, ...], maps: tuple[str, ...], simulate: bool,
+def run(manifest: Path, output: Path, state: Path | None, sets: tuple[str, ...], simulate: bool,
         allow_outside_paths: bool, retry_failed: bool, resubmit_unknown: bool, dry_run: bool, quiet: bool,
         max_cost: float | None, max_credits: tuple[str, ...], fit_budget: bool, verbose: bool,
         log_format: str, sheet: str | None, strict: bool, download: Path | None, download_name: str,
-        download_max_mb: float, report: Path | None) -> None:
+        download_max_mb: float, report: Path | None, maps: tuple[str, ...] = ()) -> None:
     """Run every job of MANIFEST and write the results CSV."""
     _setup_logging(quiet, log_format, verbose)
     try:
@@ -138,11 +138,12 @@ def run(manifest: Path, output: Path, state: Path | None, sets: tuple[str, ...],
         _fail(exc, EXIT_USAGE)
     request = RunRequest(
         manifest=manifest, output=output, state=state or default_state_path(output),
-        sets=list(sets), maps=list(maps), simulate=simulate, retry_failed=retry_failed,
+        sets=list(sets), simulate=simulate, retry_failed=retry_failed,
         resubmit_unknown=resubmit_unknown, quiet=quiet, allow_outside_paths=allow_outside_paths,
         max_cost=max_cost, max_credits=credit_caps, fit_budget=fit_budget,
         sheet=sheet, strict=strict, download=download, download_name=download_name,
         download_max_mb=download_max_mb, report=report, log_format=log_format,
+        maps=list(maps),
     )
     try:
         if dry_run:
@@ -169,8 +170,8 @@ def run(manifest: Path, output: Path, state: Path | None, sets: tuple[str, ...],
 @_sheet_option
 @_outside_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def plan(manifest: Path, sets: tuple[str, ...], maps: tuple[str, ...], simulate: bool, sheet: str | None, allow_outside_paths: bool,
-         fmt: str) -> None:
+def plan(manifest: Path, sets: tuple[str, ...], simulate: bool, sheet: str | None, allow_outside_paths: bool,
+         fmt: str, maps: tuple[str, ...] = ()) -> None:
     """Show jobs, videos, credits, USD and estimated time per provider, and
     each auto job's provider; no network, no key needed (exit 2 if invalid)."""
     import json
@@ -178,8 +179,9 @@ def plan(manifest: Path, sets: tuple[str, ...], maps: tuple[str, ...], simulate:
     from batch_runner.app import plan_manifest
 
     try:
-        result, loaded = plan_manifest(RunRequest(manifest=manifest, sets=list(sets), maps=list(maps), simulate=simulate,
-                                                  sheet=sheet, allow_outside_paths=allow_outside_paths))
+        result, loaded = plan_manifest(RunRequest(manifest=manifest, sets=list(sets), simulate=simulate,
+                                                  sheet=sheet, allow_outside_paths=allow_outside_paths,
+                                                  maps=list(maps)))
     except ManifestError as exc:
         _fail(exc, EXIT_USAGE)
     for warning in loaded.warnings:
@@ -200,11 +202,11 @@ def plan(manifest: Path, sets: tuple[str, ...], maps: tuple[str, ...], simulate:
 @_strict_option
 @click.option("--check-urls", is_flag=True,
               help="Also fetch each remote image (HEAD, then its header) and check it against the limits.")
-def validate(manifest: Path, sets: tuple[str, ...], maps: tuple[str, ...], simulate: bool, allow_outside_paths: bool,
-             sheet: str | None, strict: bool, check_urls: bool) -> None:
+def validate(manifest: Path, sets: tuple[str, ...], simulate: bool, allow_outside_paths: bool,
+             sheet: str | None, strict: bool, check_urls: bool, maps: tuple[str, ...] = ()) -> None:
     """Check MANIFEST without any network; print every problem (exit 2 if invalid)."""
-    request = RunRequest(manifest=manifest, sets=list(sets), maps=list(maps), simulate=simulate, sheet=sheet, strict=strict,
-                         allow_outside_paths=allow_outside_paths)
+    request = RunRequest(manifest=manifest, sets=list(sets), simulate=simulate, sheet=sheet, strict=strict,
+                         allow_outside_paths=allow_outside_paths, maps=list(maps))
     try:
         jobs, loaded = load_jobs(request)
         if check_urls:

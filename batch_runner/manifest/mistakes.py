@@ -29,10 +29,11 @@ from batch_runner.manifest.schema import JOB_FIELDS, REQUIRED, required_message,
 from batch_runner.manifest.sheets import header_key
 from batch_runner.manifest.templates import TEMPLATE_FIELDS, missing_message, variables
 
-__all__ = ["Key", "Reported", "at", "key_problems", "required_problems", "template_problems", "used_variables"]
+__all__ = ["ENUMS", "Key", "Reported", "at", "key_problems", "required_problems", "template_problems", "used_variables"]
 
 MAX_PLACES = 5  # rows or lines named in one message; the rest are counted
-_ENUMS: dict[str, Collection[str]] = {
+#: field -> the values a look-alike column's cells must be (columns.guess_field)
+ENUMS: dict[str, Collection[str]] = {
     "model": JOB_FIELDS["model"]["enum"],
     "resolution": JOB_FIELDS["resolution"]["enum"],
     "provider": schema()["$defs"]["provider_name"]["enum"],
@@ -122,7 +123,7 @@ def key_problems(keys: list[Key], given: Collection[str], taken: Collection[str]
         name = header_key(key.name)
         if name in JOB_FIELDS or name in used:
             continue
-        guess = guess_field(key.name, name, key.cells, JOB_FIELDS, _ENUMS)
+        guess = guess_field(key.name, name, key.cells, JOB_FIELDS, ENUMS)
         if guess is None:
             continue
         target = guess.field

@@ -7,13 +7,13 @@ import pytest
 from batch_runner.errors import ManifestError
 from batch_runner.manifest.columns import guess_field, looks_like_image
 from batch_runner.manifest.load import load_manifest, parse_map
-from batch_runner.manifest.mistakes import _ENUMS
+from batch_runner.manifest.mistakes import ENUMS
 from batch_runner.manifest.schema import JOB_FIELDS
 from batch_runner.manifest.sheets import header_key
 
 
 def guess(header: str, *cells: str) -> tuple[str, str] | None:
-    found = guess_field(header, header_key(header), list(cells), JOB_FIELDS, _ENUMS)
+    found = guess_field(header, header_key(header), list(cells), JOB_FIELDS, ENUMS)
     return (found.field, found.how) if found else None
 
 
