@@ -26,10 +26,11 @@ from batch_runner.catalog.settings import ProviderSettings, resolve_settings
 from batch_runner.errors import ManifestError
 from batch_runner.jobs.expand import expand
 from batch_runner.jobs.model import Job
+from batch_runner.jobs.scenes import scene_counts, scene_line
 from batch_runner.journal import PENDING, Journal, status_word
 from batch_runner.keys import remember_keys
 from batch_runner.logs import event, job_event
-from batch_runner.manifest.load import Manifest, load_manifest, parse_overrides
+from batch_runner.manifest.load import Manifest, load_manifest, parse_map, parse_overrides
 from batch_runner.output.download import Downloader, DownloadOptions
 from batch_runner.output.file_names import DEFAULT_TEMPLATE, assign_file_names
 from batch_runner.output.progress import Progress
@@ -60,6 +61,7 @@ class RunRequest:
     output: Path | None = None  # default: default_output_path(manifest)
     state: Path | None = None
     sets: list[str] = field(default_factory=list)
+    maps: list[str] = field(default_factory=list)  # --map "HEADER=field"
     simulate: bool = False
     retry_failed: bool = False
     resubmit_unknown: bool = False
@@ -167,7 +169,7 @@ def load_jobs(request: RunRequest, environ: Mapping[str, str] | None = None, *,
     env = environ if environ is not None else _environ(request)
     remember_keys(env)  # so a key pasted into the manifest is recognised, and redacted
     manifest = load_manifest(request.manifest, parse_overrides(request.sets), strict=False, sheet=request.sheet,
-                             allow_outside_paths=request.allow_outside_paths)
+                             allow_outside_paths=request.allow_outside_paths, columns=parse_map(request.maps))
     expansion = expand(manifest, env, need_keys=need_keys)
     manifest = dataclasses.replace(manifest, warnings=manifest.warnings + expansion.warnings)
     if expansion.problems:
@@ -303,8 +305,9 @@ async def execute(request: RunRequest) -> int:
             runner.on_finish = on_finish
             if sim_url:
                 log.info("simulator at %s", sim_url)
-            log.info("%d jobs: %d to submit, %d already final, %d in flight",
-                     len(jobs), len(fresh), len(done), len(jobs) - len(fresh) - len(done))
+            log.info("%d jobs: %d to submit, %d already final, %d in flight; %s",
+                     len(jobs), len(fresh), len(done), len(jobs) - len(fresh) - len(done),
+                     scene_line(scene_counts(jobs)))
             stopped = await _run_with_signals(runner, progress, settings, downloader, current)
         records = current()
         write_results(request.output, records)
@@ -312,7 +315,9 @@ async def execute(request: RunRequest) -> int:
     if request.report:
         write_report(request.output, request.report)
     summary = summarize(records, time.monotonic() - started, make_plan(jobs, settings), estimate.wall_s)
-    lines = summary.lines() + budget.lines()
+    head, *rest = summary.lines()
+    scenes = scene_line(scene_counts(jobs))
+    lines = [head, *([f"  {scenes}"] if scenes else []), *rest, *budget.lines()]
     if downloader:
         lines.append(f"  downloads: {downloader.saved} saved, {downloader.kept} already there, "
                      f"{len(downloader.failed)} failed, in {request.download}")

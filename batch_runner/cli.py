@@ -63,6 +63,10 @@ _set_option = click.option(
     "--set", "sets", multiple=True, metavar="KEY=VALUE",
     help="A job default, e.g. --set provider=apiframe (for a CSV without that column).",
 )
+_map_option = click.option(
+    "--map", "maps", multiple=True, metavar="HEADER=FIELD",
+    help='Read a sheet column as a job field, e.g. --map "Hero Image=image" (like columns: in a YAML manifest).',
+)
 _outside_option = click.option(
     "--allow-outside-paths", is_flag=True,
     help="Let image and sheet paths leave the manifest's folder (through .., absolute paths or symlinks).",
@@ -94,6 +98,7 @@ def _max_cost(ctx: click.Context, param: click.Parameter, value: str | None) -> 
               help="Journal file (SQLite). Default: beside the manifest, <manifest>.journal.sqlite "
                    "(--simulate: <manifest>.simulate.journal.sqlite), whatever -o says.")
 @_set_option
+@_map_option
 @_simulate_option
 @_outside_option
 @click.option("--retry-failed", is_flag=True, help="Submit again the jobs that ended failed.")
@@ -124,7 +129,7 @@ def run(manifest: Path, output: Path | None, state: Path | None, sets: tuple[str
         allow_outside_paths: bool, retry_failed: bool, resubmit_unknown: bool, dry_run: bool, quiet: bool,
         max_cost: float | None, max_credits: tuple[str, ...], fit_budget: bool, verbose: bool,
         log_format: str, sheet: str | None, strict: bool, download: Path | None, download_name: str,
-        download_max_mb: float, report: Path | None) -> None:
+        download_max_mb: float, report: Path | None, maps: tuple[str, ...] = ()) -> None:
     """Run every job of MANIFEST and write the results CSV."""
     _setup_logging(quiet, log_format, verbose)
     try:
@@ -138,6 +143,7 @@ def run(manifest: Path, output: Path | None, state: Path | None, sets: tuple[str
         max_cost=max_cost, max_credits=credit_caps, fit_budget=fit_budget,
         sheet=sheet, strict=strict, download=download, download_name=download_name,
         download_max_mb=download_max_mb, report=report, log_format=log_format,
+        maps=list(maps),
     )
     try:
         if dry_run:
@@ -159,12 +165,13 @@ def run(manifest: Path, output: Path | None, state: Path | None, sets: tuple[str
 @main.command()
 @click.argument("manifest", type=click.Path(path_type=Path))
 @_set_option
+@_map_option
 @_simulate_option
 @_sheet_option
 @_outside_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def plan(manifest: Path, sets: tuple[str, ...], simulate: bool, sheet: str | None, allow_outside_paths: bool,
-         fmt: str) -> None:
+         fmt: str, maps: tuple[str, ...] = ()) -> None:
     """Show jobs, videos, credits, USD and estimated time per provider, and
     each auto job's provider; no network, no key needed (exit 2 if invalid)."""
     import json
@@ -173,7 +180,8 @@ def plan(manifest: Path, sets: tuple[str, ...], simulate: bool, sheet: str | Non
 
     try:
         result, loaded = plan_manifest(RunRequest(manifest=manifest, sets=list(sets), simulate=simulate,
-                                                  sheet=sheet, allow_outside_paths=allow_outside_paths))
+                                                  sheet=sheet, allow_outside_paths=allow_outside_paths,
+                                                  maps=list(maps)))
     except ManifestError as exc:
         _fail(exc, EXIT_USAGE)
     for warning in loaded.warnings:
@@ -187,6 +195,7 @@ def plan(manifest: Path, sets: tuple[str, ...], simulate: bool, sheet: str | Non
 @main.command()
 @click.argument("manifest", type=click.Path(path_type=Path))
 @_set_option
+@_map_option
 @_simulate_option
 @_outside_option
 @_sheet_option
@@ -194,10 +203,10 @@ def plan(manifest: Path, sets: tuple[str, ...], simulate: bool, sheet: str | Non
 @click.option("--check-urls", is_flag=True,
               help="Also fetch each remote image (HEAD, then its header) and check it against the limits.")
 def validate(manifest: Path, sets: tuple[str, ...], simulate: bool, allow_outside_paths: bool,
-             sheet: str | None, strict: bool, check_urls: bool) -> None:
+             sheet: str | None, strict: bool, check_urls: bool, maps: tuple[str, ...] = ()) -> None:
     """Check MANIFEST without any network; print every problem (exit 2 if invalid)."""
     request = RunRequest(manifest=manifest, sets=list(sets), simulate=simulate, sheet=sheet, strict=strict,
-                         allow_outside_paths=allow_outside_paths)
+                         allow_outside_paths=allow_outside_paths, maps=list(maps))
     try:
         jobs, loaded = load_jobs(request)
         if check_urls:

@@ -14,10 +14,9 @@ wrong and what is allowed.
 
 from __future__ import annotations
 
-import difflib
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,15 @@ import yaml
 from batch_runner.errors import ManifestError, Problem
 from batch_runner.manifest import bounds
 from batch_runner.manifest.camera import camera_warnings
+from batch_runner.manifest.mistakes import (
+    Key,
+    Reported,
+    at,
+    key_problems,
+    required_problems,
+    template_problems,
+    used_variables,
+)
 from batch_runner.manifest.schema import (
     JOB_FIELDS,
     document_problems,
@@ -41,13 +49,14 @@ from batch_runner.manifest.sheets import (
     read_table,
 )
 from batch_runner.manifest.templates import (
+    TEMPLATE_FIELDS,
     combinations,
     describe_combination,
     fill_templates,
 )
 from batch_runner.manifest.yaml_reader import load_yaml
 
-__all__ = ["Manifest", "ManifestRow", "load_manifest", "parse_overrides"]
+__all__ = ["Manifest", "ManifestRow", "load_manifest", "parse_map", "parse_overrides"]
 _TRUE = {"true", "yes", "y", "1", "on"}
 _FALSE = {"false", "no", "n", "0", "off"}
 
@@ -128,22 +137,10 @@ def _normalise(name: str, value: Any) -> Any:
     return value
 
 
-@cache
-def _typo(key: str) -> str | None:
-    """The job field a column name is likely a typo of, or None."""
-    if key in JOB_FIELDS:
-        return None
-    close = difflib.get_close_matches(key, list(JOB_FIELDS), n=1, cutoff=0.8)
-    return close[0] if close else None
-
-
 def _check_row(row: ManifestRow, problems: list[Problem], found: list[Problem]) -> None:
+    """Check one filled row: ``found`` (its template problems) and its values;
+    ``row.valid`` says whether it had no error."""
     found += bounds.value_problems(row.where, {**row.fields, **row.extras})
-    found += [
-        Problem(row.where, key, f"unknown field; did you mean '{_typo(header_key(key))}'?")
-        for key in (*row.fields, *row.extras)
-        if _typo(header_key(key))
-    ]
     found += [Problem(row.where, name, msg) for name, msg in job_problems(row.fields)]
     row.valid = not found
     prompt = row.fields.get("prompt")
@@ -153,10 +150,11 @@ def _check_row(row: ManifestRow, problems: list[Problem], found: list[Problem]) 
 
 
 def _add_rows(rows: list[ManifestRow], problems: list[Problem], where: str, number: int,
-              data: dict[str, Any], matrix: dict[str, list[Any]] | None) -> None:
+              data: dict[str, Any], matrix: dict[str, list[Any]] | None, reported: Reported) -> None:
     """Append the rows one manifest row gives: one per matrix combination,
-    templates filled, checked. Raises ManifestError (with ``problems``) before
-    expanding a matrix that would take the rows over bounds.MAX_JOBS."""
+    templates filled, checked; the problems ``reported`` already said for the
+    whole manifest are left out. Raises ManifestError (with ``problems``)
+    before expanding a matrix that would take the rows over bounds.MAX_JOBS."""
     count = math.prod(len(v) for v in matrix.values()) if matrix else 1
     if len(rows) + count > bounds.MAX_JOBS:
         raise ManifestError(problems + [Problem(where, "matrix", (
@@ -167,20 +165,57 @@ def _add_rows(rows: list[ManifestRow], problems: list[Problem], where: str, numb
         filled, found = fill_templates(merged)
         fields, extras = _split(filled)
         row = ManifestRow(len(rows), number, where + describe_combination(combo), fields, extras)
-        _check_row(row, problems, [Problem(row.where, f, m) for f, m in found])
+        row_problems: list[Problem] = []
+        _check_row(row, row_problems, [Problem(row.where, f, m) for f, m in found])
+        problems += reported.filter(merged, row_problems)  # the row stays invalid
         rows.append(row)
 
 
+@dataclass
+class _Source:
+    """How a sheet is named in the manifest: the YAML manifest that reads it
+    (None for a CSV/Excel manifest), its ``defaults`` and ``matrix`` keys as
+    mistakes.Key, each key's YAML line, and where each ``columns`` entry
+    comes from (``--map`` entries are located as such)."""
+
+    yaml: str | None = None
+    keys: list[Key] = field(default_factory=list)
+    lines: dict[str, int] = field(default_factory=dict)
+    origins: dict[str, str] = field(default_factory=dict)
+
+
 def _table_rows(table: Table, columns: dict[str, str], base: dict[str, Any],
-                matrix: dict[str, list[Any]] | None, problems: list[Problem], mapping: str) -> list[ManifestRow]:
-    """Rows of a sheet: headers named through ``columns``, cells typed, over ``base``."""
-    names, found = map_headers(table, columns, JOB_FIELDS, mapping)
+                matrix: dict[str, list[Any]] | None, problems: list[Problem], mapping: str,
+                source: _Source) -> list[ManifestRow]:
+    """Rows of a sheet: headers named through ``columns``, cells typed, over
+    ``base``; the sheet-wide mistakes (mistakes.py) said once, first."""
+    names, found = map_headers(table, columns, JOB_FIELDS, mapping, source.origins)
     if found:
         raise ManifestError(problems + found)
+    header = f"{table.label}: row {table.header_row}"
+    taken = {n for n in names.values() if n in JOB_FIELDS} | {k for k in matrix or {} if k in JOB_FIELDS}
+    given = taken | {k for k in base if k in JOB_FIELDS}
+    cells = ({names[h]: c} for h in table.headers if names[h] in TEMPLATE_FIELDS for c in table.cells(h) if "{" in c)
+    used = used_variables([base, *cells])
+    if source.yaml:
+        fix = (f'map it under columns: in {source.yaml} ("{{header}}: {{field}}"), '
+               'or --map "{header}={field}"')
+        how = ("add a '{field}' column (or map one to it under columns:), or set it under defaults: "
+               "(or --set {field}=...)")
+    else:
+        fix = 'rename the header, or map it: --map "{header}={field}"'
+        how = "add a '{field}' column (or map one to it: --map \"HEADER={field}\"), or --set {field}=..."
+    keys = [Key(header, h, table.cells(h), fix.replace("{header}", h)) for h in table.headers if names[h] == h]
+    reported = Reported()
+    found = key_problems(keys + source.keys, given, taken, used, reported)
+    found += required_problems(header, given, reported, how)
+    available = {header_key(n) for n in (*names.values(), *base, *(matrix or {}))}
+    found += template_problems(base, source.lines, source.yaml or table.label, available, reported)
+    problems += found
     rows: list[ManifestRow] = []
     for number, record in table.rows:
         typed = {names[h]: _type_cell(names[h], v) for h, v in record.items()}
-        _add_rows(rows, problems, f"{table.label}: row {number}", number, {**base, **typed}, matrix)
+        _add_rows(rows, problems, f"{table.label}: row {number}", number, {**base, **typed}, matrix, reported)
     if not rows:
         problems.append(Problem(table.label, "", "no job rows: add a header row and one row per job"))
     return rows
@@ -201,8 +236,48 @@ def _yaml_lines(root: yaml.Node | None) -> list[int]:
     return []
 
 
+def _key_lines(root: yaml.Node | None, name: str) -> dict[str, int]:
+    """1-based line of each key of the top-level mapping ``name`` (``defaults``, ``matrix``)."""
+    if isinstance(root, yaml.MappingNode):
+        for key, value in root.value:
+            if key.value == name and isinstance(value, yaml.MappingNode):
+                return {str(k.value): k.start_mark.line + 1 for k, _ in value.value}
+    return {}
+
+
+def _cells(values: list[Any]) -> list[str]:
+    """YAML values as the text a sheet cell would hold (blanks left out)."""
+    return [str(v) for v in values if v is not None and v != "" and not isinstance(v, (dict, list))]
+
+
+def _yaml_keys(file: str, defaults: dict[str, Any], matrix: dict[str, list[Any]] | None,
+               root: yaml.Node | None) -> tuple[list[Key], dict[str, int]]:
+    """The ``defaults`` and ``matrix`` keys of a YAML manifest as mistakes.Key,
+    and the line of each ``defaults`` key."""
+    lines, matrix_lines = _key_lines(root, "defaults"), _key_lines(root, "matrix")
+    keys = [Key(f"{file}: line {lines[k]}" if k in lines else file, k, _cells([v]),
+                "rename the key to '{field}' under defaults:", "key") for k, v in defaults.items()]
+    keys += [Key(f"{file}: line {matrix_lines[k]}" if k in matrix_lines else file, k, _cells(list(v)),
+                 "rename the key to '{field}' under matrix:", "key") for k, v in (matrix or {}).items()]
+    return keys, lines
+
+
+def _job_keys(file: str, jobs: list[tuple[int, dict[str, Any]]]) -> list[Key]:
+    """Each key of the YAML jobs (and their own ``matrix``) as one mistakes.Key
+    naming the lines of the jobs that have it."""
+    lines: dict[str, list[str]] = {}
+    values: dict[str, list[Any]] = {}
+    for line, job in jobs:
+        own: dict[str, Any] = job["matrix"] if isinstance(job.get("matrix"), dict) else {}
+        for k, v in [*((k, [v]) for k, v in job.items() if k != "matrix"), *own.items()]:
+            lines.setdefault(k, []).append(f"line {line}")
+            values.setdefault(k, []).extend(v if isinstance(v, list) else [v])
+    return [Key(at(file, places), k, _cells(values[k]), "rename the key to '{field}'", "key")
+            for k, places in lines.items()]
+
+
 def _load_yaml(path: Path, overrides: dict[str, Any], problems: list[Problem], sheet: str | None,
-               allow_outside: bool) -> Manifest:
+               allow_outside: bool, mapped: dict[str, str]) -> Manifest:
     text = bounds.read_text(path, bounds.MAX_YAML_BYTES)
     try:
         data, root = load_yaml(text)
@@ -227,10 +302,10 @@ def _load_yaml(path: Path, overrides: dict[str, Any], problems: list[Problem], s
         problems.append(Problem(path.name, "jobs", f"{len(jobs):,} jobs; at most {bounds.MAX_ROWS:,}: split the manifest"))
         raise ManifestError(problems)
     lines = _yaml_lines(root)
-    defaults = data.get("defaults") if isinstance(data.get("defaults"), dict) else {}
+    defaults: dict[str, Any] = data["defaults"] if isinstance(data.get("defaults"), dict) else {}
     base = {**{k: _normalise(k, v) for k, v in defaults.items()}, **overrides}
     matrix = data.get("matrix") if "matrix" in data and not matrix_problems(data["matrix"]) else None
-    settings = data.get("providers") if isinstance(data.get("providers"), dict) else {}
+    settings: dict[str, dict[str, Any]] = data["providers"] if isinstance(data.get("providers"), dict) else {}
     problems += bounds.value_problems(path.name, {
         f"providers.{n}.{k}": v for n, s in settings.items() if isinstance(s, dict) for k, v in s.items()
     })
@@ -248,8 +323,29 @@ def _load_yaml(path: Path, overrides: dict[str, Any], problems: list[Problem], s
         table = read_table(sheet_path, sheet or data.get("sheet"))
         columns = {str(k): v for k, v in (data.get("columns") or {}).items() if isinstance(v, str)} \
             if isinstance(data.get("columns"), dict) else {}
-        rows = _table_rows(table, columns, base, matrix, problems, f"{path.name}: columns")
-        return Manifest(path, rows, settings, sheet=sheet_path)
+        overridden = {header_key(k) for k in mapped}
+        columns = {k: v for k, v in columns.items() if header_key(k) not in overridden} | mapped
+        keys, key_lines = _yaml_keys(path.name, defaults, matrix, root)
+        origin = _Source(path.name, keys, key_lines, {k: "--map" for k in mapped})
+        return Manifest(path, _table_rows(table, columns, base, matrix, problems, f"{path.name}: columns", origin),
+                        settings, sheet=sheet_path)
+    if mapped:
+        raise ManifestError(problems + [Problem("--map", next(iter(mapped)), (
+            f"--map names sheet headers, and {path.name} lists its jobs in YAML: rename the key there"))])
+    jobs = jobs if isinstance(jobs, list) else []
+    listed = [(lines[i] if i < len(lines) else i + 1, job) for i, job in enumerate(jobs) if isinstance(job, dict)]
+    keys, key_lines = _yaml_keys(path.name, defaults, matrix, root)
+    keys += _job_keys(path.name, listed)
+    own_keys = [k for _, job in listed if isinstance(job.get("matrix"), dict) for k in job["matrix"]]
+    taken = {k for _, job in listed for k in job if k in JOB_FIELDS} | {
+        k for k in (*(matrix or {}), *own_keys) if k in JOB_FIELDS}
+    given = taken | {k for k in base if k in JOB_FIELDS}
+    reported = Reported()
+    problems += key_problems(keys, given, taken, used_variables([base, *(job for _, job in listed)]), reported)
+    problems += required_problems(path.name, given, reported,
+                                  "add {field}: to each job or under defaults: (or --set {field}=...)")
+    available = {header_key(k) for k in (*base, *(matrix or {}), *own_keys, *(k for _, job in listed for k in job))}
+    problems += template_problems(base, key_lines, path.name, available, reported)
     rows: list[ManifestRow] = []
     for i, job in enumerate(jobs):
         line = lines[i] if i < len(lines) else i + 1
@@ -263,12 +359,14 @@ def _load_yaml(path: Path, overrides: dict[str, Any], problems: list[Problem], s
         if found:
             problems += found
             continue
-        _add_rows(rows, problems, where, line, {**base, **job}, {**(matrix or {}), **(own or {})})
+        _add_rows(rows, problems, where, line, {**base, **job}, {**(matrix or {}), **(own or {})}, reported)
     return Manifest(path, rows, settings)
 
 
-def _load_table(path: Path, overrides: dict[str, Any], problems: list[Problem], sheet: str | None) -> Manifest:
-    rows = _table_rows(read_table(path, sheet), {}, dict(overrides), None, problems, path.name)
+def _load_table(path: Path, overrides: dict[str, Any], problems: list[Problem], sheet: str | None,
+                mapped: dict[str, str]) -> Manifest:
+    rows = _table_rows(read_table(path, sheet), mapped, dict(overrides), None, problems, "--map",
+                       _Source(origins={k: "--map" for k in mapped}))
     return Manifest(path, rows, {})
 
 
@@ -279,11 +377,8 @@ def _grouped(warnings: list[Problem]) -> list[Problem]:
     for p in warnings:
         file, _, place = p.where.partition(": ")
         groups.setdefault((file, p.field, p.message), []).append(place)
-    out = []
-    for (file, fld, message), places in groups.items():
-        shown = ", ".join(places[:5]) + (f" and {len(places) - 5} more" if len(places) > 5 else "")
-        out.append(Problem(f"{file}: {shown}" if shown else file, fld, message, "warning"))
-    return out
+    return [Problem(at(file, [p for p in places if p]), fld, message, "warning")
+            for (file, fld, message), places in groups.items()]
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
@@ -305,14 +400,37 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
+def parse_map(pairs: list[str]) -> dict[str, str]:
+    """``--map "HEADER=field"`` pairs as sheet header -> job field (or template
+    variable), like a YAML manifest's ``columns:``; raises ManifestError."""
+    out: dict[str, str] = {}
+    problems = []
+    for pair in pairs:
+        header, sep, name = pair.rpartition("=")
+        header, name = header.strip(), name.strip()
+        if not sep or not header or not name:
+            problems.append(Problem("--map", pair, 'use --map "HEADER=field", e.g. --map "Hero Image=image"'))
+            continue
+        out[header] = name
+    if problems:
+        raise ManifestError(problems)
+    return out
+
+
 def load_manifest(
     path: str | Path, overrides: dict[str, Any] | None = None, *, strict: bool = True,
-    sheet: str | None = None, allow_outside_paths: bool = False,
+    sheet: str | None = None, allow_outside_paths: bool = False, columns: Mapping[str, str] | None = None,
 ) -> Manifest:
     """Load and schema-check a manifest; ``overrides`` are ``--set`` defaults;
     ``sheet`` names the workbook sheet to read (default: the first);
     ``allow_outside_paths``: the source sheet and image paths may leave the
-    manifest's folder.
+    manifest's folder; ``columns`` (``--map``): sheet header -> job field,
+    over a YAML manifest's ``columns:`` (a YAML jobs list refuses it).
+
+    A column or key that is no job field but looks like one (mistakes.py,
+    columns.py: ``Hero Image``, ``Length (s)``, image URLs) is a warning in
+    ``manifest.warnings``; a typo of a field, a required field nothing gives
+    and a template typo in ``defaults`` are one error each, not one per row.
 
     Raises ManifestError listing every problem (file, row or line, field, what
     is allowed). With ``strict=False`` row problems are kept in
@@ -326,9 +444,9 @@ def load_manifest(
     problems: list[Problem] = []
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):
-        manifest = _load_yaml(path, overrides, problems, sheet, allow_outside_paths)
+        manifest = _load_yaml(path, overrides, problems, sheet, allow_outside_paths, dict(columns or {}))
     elif suffix in (*CSV_SUFFIXES, *EXCEL_SUFFIXES):
-        manifest = _load_table(path, overrides, problems, sheet)
+        manifest = _load_table(path, overrides, problems, sheet, dict(columns or {}))
     else:
         raise ManifestError(
             [Problem(path.name, "", "unknown manifest type: use .yaml/.yml, .csv or .xlsx")]

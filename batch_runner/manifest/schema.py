@@ -105,8 +105,13 @@ def job_problems(fields: dict[str, Any]) -> list[tuple[str, str]]:
             out.append((name, message))
     for name in REQUIRED:
         if name not in fields:
-            out.append((name, f"'{name}' is a required field. Add it to the row or to defaults (or --set)."))
+            out.append((name, required_message(name)))
     return out
+
+
+def required_message(name: str) -> str:
+    """The problem of a job without the required field ``name``."""
+    return f"'{name}' is a required field. Add it to the row or to defaults (or --set)."
 
 
 def document_problems(data: Any) -> list[tuple[str, str]]:

@@ -33,7 +33,7 @@ import csv
 import io
 import re
 import unicodedata
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -79,13 +79,19 @@ class Table:
     """A sheet's header (as written, stripped) and its non-blank rows.
 
     ``rows``: (spreadsheet row number, {header: cell text}) with blank cells left
-    out; ``label``: file name, plus the sheet name for a workbook.
+    out; ``label``: file name, plus the sheet name for a workbook;
+    ``header_row``: the header's spreadsheet row number.
     """
 
     path: Path
     label: str
     headers: list[str]
     rows: list[tuple[int, dict[str, str]]]
+    header_row: int = 1
+
+    def cells(self, header: str) -> Iterator[str]:
+        """The non-blank cells of column ``header``, top to bottom."""
+        return (record[header] for _, record in self.rows if header in record)
 
 
 def _problem(label: str, message: str) -> ManifestError:
@@ -214,18 +220,21 @@ def read_table(path: str | Path, sheet: str | None = None) -> Table:
         record = {name: r[j] for j, name in cols if j < len(r) and r[j]}
         if record:
             rows.append((i + 1, record))
-    return Table(path, label, [name for _, name in cols], rows)
+    return Table(path, label, [name for _, name in cols], rows, start + 1)
 
 
 def map_headers(
-    table: Table, columns: Mapping[str, str], fields: Collection[str], where: str
+    table: Table, columns: Mapping[str, str], fields: Collection[str], where: str,
+    origins: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, str], list[Problem]]:
     """The name each header gives its cells: ``columns`` (sheet header -> job
     field or variable; matched ignoring case, then as ``header_key`` reads it)
     first, else the job field the header means, else the header as written.
 
     Returns (header -> name, problems): a ``columns`` entry naming no header, or
-    two headers giving one field. ``where`` locates the ``columns:`` mapping.
+    two headers giving one field. ``where`` locates the ``columns:`` mapping;
+    ``origins`` (a ``columns`` key -> where) overrides it for some entries,
+    e.g. ``--map`` ones.
     """
     exact = {k.strip().casefold(): k for k in columns}
     names: dict[str, str] = {}
@@ -244,7 +253,8 @@ def map_headers(
             names[h] = header_key(h) if header_key(h) in fields else h
     names = {h: header_key(n) if header_key(n) in fields else n for h, n in names.items()}
     problems = [
-        Problem(where, k, f"no header {k!r} in {table.label}; its headers: {', '.join(table.headers)}")
+        Problem((origins or {}).get(k, where), k,
+                f"no header {k!r} in {table.label}; its headers: {', '.join(table.headers)}")
         for k in columns if k not in used
     ]
     by_name: dict[str, list[str]] = {}

@@ -21,7 +21,8 @@ from typing import Any
 
 from batch_runner.manifest.sheets import header_key
 
-__all__ = ["TEMPLATE_FIELDS", "combinations", "describe_combination", "fill_templates"]
+__all__ = ["TEMPLATE_FIELDS", "combinations", "describe_combination", "fill_templates", "missing_message",
+           "variables"]
 
 TEMPLATE_FIELDS = ("name", "prompt", "image", "end_image")
 _FORMATTER = string.Formatter()
@@ -51,6 +52,23 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def missing_message(name: str) -> str:
+    """The problem of a row where template variable ``name`` (as written) has no value."""
+    return (f"template variable {{{name}}} has no value in this row: add a '{name}' column, a default "
+            "or a matrix entry (or write {{ and }} for literal braces)")
+
+
+def variables(text: str) -> list[str]:
+    """The variable names of a template, as written (``"{Product} on {bg}"`` ->
+    ``["Product", "bg"]``); malformed ones (unmatched brace, ``{a.b}``) are left out."""
+    try:
+        parts = list(_FORMATTER.parse(text))
+    except ValueError:
+        return []
+    return [name for _, name, spec, conv in parts
+            if name is not None and name.strip() and not spec and not conv and not any(c in name for c in ".[]")]
+
+
 def _fill(text: str, variables: Mapping[str, Any]) -> tuple[str, list[str]]:
     """(filled text, problems) for one template."""
     try:
@@ -68,9 +86,7 @@ def _fill(text: str, variables: Mapping[str, Any]) -> tuple[str, list[str]]:
             continue
         value = variables.get(header_key(name))
         if value is None or value == "":
-            problems.append(f"template variable {{{name}}} has no value in this row: add a "
-                            f"'{name}' column, a default or a matrix entry (or write {{{{ and "
-                            "}} for literal braces)")
+            problems.append(missing_message(name))
             continue
         out.append(_text(value))
     return "".join(out), problems

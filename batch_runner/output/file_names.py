@@ -18,7 +18,7 @@ from pathvalidate import sanitize_filename
 from pathvalidate.handler import ReservedNameHandler
 
 from batch_runner.errors import ConfigError
-from batch_runner.jobs.expand import Job
+from batch_runner.jobs.model import Job
 from batch_runner.manifest.sheets import header_key
 
 __all__ = ["DEFAULT_TEMPLATE", "MAX_NAME_BYTES", "assign_file_names", "safe_filename"]

@@ -22,6 +22,7 @@ from batch_runner.catalog.facts import variant_key
 from batch_runner.catalog.prices import describe_usd, video_cost
 from batch_runner.catalog.settings import ProviderSettings
 from batch_runner.jobs.model import Job
+from batch_runner.jobs.scenes import scene_counts, scene_line
 
 __all__ = ["Plan", "ProviderPlan", "make_plan", "wall_time_s"]
 
@@ -65,6 +66,7 @@ class Plan:
 
     providers: dict[str, ProviderPlan]
     routes: list[tuple[Job, str]]
+    scenes: dict[str, dict[str, int]] = field(default_factory=dict)  # provider -> scene -> jobs
 
     @property
     def jobs(self) -> int:
@@ -104,6 +106,7 @@ class Plan:
                       "usd_unknown_jobs": self.unknown_usd, "wall_s": round(self.wall_s, 1)},
             "routes": [{"job_id": j.job_id, "row": j.row, "variant": j.variant, "provider": j.provider,
                         "why": why} for j, why in self.routes],
+            "scenes": self.scenes,
         }
 
     def lines(self) -> list[str]:
@@ -118,6 +121,7 @@ class Plan:
         credit_priced = any(p.price_unit == "credits" for p in self.providers.values())
         credits = f"{self.credits:g}" if credit_priced else "-"
         out.append(row.format("total", self.jobs, credits, self.usd_text(), _dur(self.wall_s), "").rstrip())
+        out += [scene_line(self.scenes)] if self.scenes else []
         if self.unknown_usd:
             out.append(f"USD unknown for {self.unknown_usd} of {self.jobs} jobs (never counted as zero):")
             for p in self.providers.values():
@@ -179,4 +183,4 @@ def make_plan(jobs: list[Job], settings: Mapping[str, ProviderSettings]) -> Plan
             routes.append((job, job.route))
     for name, p in plans.items():
         p.wall_s = wall_time_s(p.jobs, settings[name])
-    return Plan(plans, routes)
+    return Plan(plans, routes, scene_counts(jobs))

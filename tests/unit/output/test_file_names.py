@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from batch_runner.errors import ConfigError
-from batch_runner.jobs.expand import Job
+from batch_runner.jobs.model import Job
 from batch_runner.output.file_names import (
     MAX_NAME_BYTES,
     assign_file_names,
