@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -78,6 +80,18 @@ _strict_option = click.option("--strict", is_flag=True,
                               help="Refuse the manifest when it has warnings (e.g. an unknown camera command).")
 
 
+def _old_name_of(new: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """A callback for an option kept under its old name: when given, it warns on
+    stderr, in one line, that the option is now ``new``."""
+
+    def warn(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value:
+            click.echo(f"warning: {param.opts[0]} is deprecated: use {new}", err=True)
+        return value
+
+    return warn
+
+
 def _max_cost(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
     if value is None:
         return None
@@ -91,8 +105,10 @@ def _max_cost(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.argument("manifest", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("results.csv"),
               show_default=True, help="Results CSV to write.")
-@click.option("--state", type=click.Path(path_type=Path), default=None,
-              help="Journal file (SQLite). Default: next to the output, <output>.journal.sqlite.")
+@click.option("--journal", type=click.Path(path_type=Path), default=None, metavar="PATH",
+              help="Journal file (SQLite). Default: next to the output, <output stem>.journal.sqlite.")
+@click.option("--state", "old_journal", type=click.Path(path_type=Path), default=None, hidden=True,
+              callback=_old_name_of("--journal"), help="Old name of --journal.")
 @_set_option
 @_simulate_option
 @_outside_option
@@ -120,19 +136,22 @@ def _max_cost(ctx: click.Context, param: click.Parameter, value: str | None) -> 
               show_default=True, help="Largest video to save, MB.")
 @click.option("--report", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="HTML",
               help="Write the HTML report of the results here.")
-def run(manifest: Path, output: Path, state: Path | None, sets: tuple[str, ...], simulate: bool,
+def run(manifest: Path, output: Path, journal: Path | None, old_journal: Path | None, sets: tuple[str, ...],
+        simulate: bool,
         allow_outside_paths: bool, retry_failed: bool, resubmit_unknown: bool, dry_run: bool, quiet: bool,
         max_cost: float | None, max_credits: tuple[str, ...], fit_budget: bool, verbose: bool,
         log_format: str, sheet: str | None, strict: bool, download: Path | None, download_name: str,
         download_max_mb: float, report: Path | None) -> None:
     """Run every job of MANIFEST and write the results CSV."""
+    if journal is not None and old_journal is not None:
+        raise click.UsageError("--state is the old name of --journal: give only --journal.")
     _setup_logging(quiet, log_format, verbose)
     try:
         credit_caps = parse_credit_caps(max_credits)
     except ConfigError as exc:
         _fail(exc, EXIT_USAGE)
     request = RunRequest(
-        manifest=manifest, output=output, state=state or default_state_path(output),
+        manifest=manifest, output=output, state=journal or old_journal or default_state_path(output),
         sets=list(sets), simulate=simulate, retry_failed=retry_failed,
         resubmit_unknown=resubmit_unknown, quiet=quiet, allow_outside_paths=allow_outside_paths,
         max_cost=max_cost, max_credits=credit_caps, fit_budget=fit_budget,
@@ -224,25 +243,18 @@ def validate(manifest: Path, sets: tuple[str, ...], simulate: bool, allow_outsid
 @click.option("--generation-s", default=5.0, show_default=True,
               help="Seconds each simulated task takes.")
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--set", "sets", multiple=True, metavar="PROVIDER.FIELD=VALUE",
-              help="A simulator setting, e.g. apiframe.rpm=5, all.error_rate=0.1, "
+@click.option("--knob", "knobs", multiple=True, metavar="PROVIDER.FIELD=VALUE",
+              help="A simulator knob, e.g. apiframe.rpm=5, all.error_rate=0.1, "
                    "gccai.balance=3, minimax.retry_after_s=2 (see README: Simulator).")
-def simulate(host: str, port: int, generation_s: float, seed: int, sets: tuple[str, ...]) -> None:
+@click.option("--set", "old_knobs", multiple=True, metavar="PROVIDER.FIELD=VALUE", hidden=True,
+              callback=_old_name_of("--knob"), help="Old name of --knob.")
+def simulate(host: str, port: int, generation_s: float, seed: int, knobs: tuple[str, ...],
+             old_knobs: tuple[str, ...]) -> None:
     """Serve the simulator of every provider, e.g. for curl or real-mode runs."""
-    from batch_runner.simulator import (
-        PROVIDER_NAMES,
-        ProviderSimConfig,
-        SimConfig,
-        apply_settings,
-        serve,
-    )
+    from batch_runner.simulator import make_config, serve
 
-    config = SimConfig(
-        providers={n: ProviderSimConfig(generation_s=generation_s) for n in PROVIDER_NAMES},
-        seed=seed,
-    )
     try:
-        apply_settings(config, list(sets))
+        config = make_config([*old_knobs, *knobs], generation_s=generation_s, seed=seed)
     except ValueError as exc:
         _fail(exc, EXIT_USAGE)
     serve(config, host, port, echo=click.echo)
@@ -266,7 +278,7 @@ def _journal_counts(state: Path) -> tuple[dict[str, int], bool]:
 
 
 @main.command()
-@click.argument("state", type=click.Path(path_type=Path))
+@click.argument("state", type=click.Path(path_type=Path), metavar="JOURNAL")
 def status(state: Path) -> None:
     """Show how many jobs of a journal are done, in flight, failed, unknown, pending."""
     try:
@@ -278,7 +290,7 @@ def status(state: Path) -> None:
 
 
 @main.command()
-@click.argument("state", type=click.Path(path_type=Path))
+@click.argument("state", type=click.Path(path_type=Path), metavar="JOURNAL")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
 def results(state: Path, output: Path) -> None:
     """Rebuild the results CSV from the journal alone."""

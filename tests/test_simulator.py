@@ -25,7 +25,7 @@ from batch_runner.simulator import (
     ProviderSimConfig,
     RunningSimulator,
     SimConfig,
-    apply_settings,
+    apply_knobs,
     running_simulator,
 )
 from batch_runner.simulator.app import banner
@@ -763,8 +763,8 @@ def test_config_fills_every_provider_and_refuses_unknown_ones():
 
 # -- batch-runner simulate ------------------------------------------------------------------
 
-async def test_simulate_command_applies_its_set_options(tmp_path):
-    """``batch-runner simulate --port 0 --set PROVIDER.FIELD=VALUE`` as a real
+async def test_simulate_command_applies_its_knobs(tmp_path):
+    """``batch-runner simulate --port 0 --knob PROVIDER.FIELD=VALUE`` as a real
     process: the banner gives the bound port and the keys, and each setting
     changes what that provider (and only it) answers over HTTP."""
     import os
@@ -775,7 +775,7 @@ async def test_simulate_command_applies_its_set_options(tmp_path):
 
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "batch_runner", "simulate", "--port", "0", "--generation-s", "0.2",
-        "--set", "gccai.error_rate=1", "--set", "apiframe.quota=0", "--set", "minimax.api_key=my-key",
+        "--knob", "gccai.error_rate=1", "--knob", "apiframe.quota=0", "--knob", "minimax.api_key=my-key",
         env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=str(tmp_path),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
@@ -822,14 +822,14 @@ async def test_simulate_command_applies_its_set_options(tmp_path):
     ("minimax.latency_s=-inf", "latency_s takes a finite number, not -inf"),
 ])
 @pytest.mark.timeout(10)  # a setting not refused would serve forever
-def test_simulate_command_refuses_a_bad_set(cli, pair, says):
+def test_simulate_command_refuses_a_bad_knob(cli, pair, says):
     """Refused (exit 2, naming what is allowed) before anything is served."""
-    result = cli("simulate", "--port", "0", "--set", pair)
+    result = cli("simulate", "--port", "0", "--knob", pair)
     assert result.exit_code == 2 and says in result.stderr
 
 
-def test_settings_take_none_only_where_a_field_can_be_unset_and_only_finite_numbers():
-    config = apply_settings(SimConfig(), ["gccai.rpm=5", "gccai.rpm=None", "all.video_cut_after_bytes=100",
+def test_knobs_take_none_only_where_a_field_can_be_unset_and_only_finite_numbers():
+    config = apply_knobs(SimConfig(), ["gccai.rpm=5", "gccai.rpm=None", "all.video_cut_after_bytes=100",
                                           "apiframe.api_key=none", "minimax.error_rate=1e-3"])
     assert config.providers["gccai"].rpm is None and config.providers["gptge"].video_cut_after_bytes == 100
     assert config.providers["apiframe"].api_key == "none" and config.providers["minimax"].error_rate == 0.001
@@ -841,11 +841,11 @@ def test_settings_take_none_only_where_a_field_can_be_unset_and_only_finite_numb
                        ("gccai.balance=inf", "balance takes a whole number"),
                        ("gccai.quota=2.5", "quota takes a whole number")]:
         with pytest.raises(ValueError, match=re.escape(says)):
-            apply_settings(SimConfig(), [pair])
+            apply_knobs(SimConfig(), [pair])
 
 
-def test_readme_lists_every_simulator_setting():
-    """README "Simulator" documents exactly the fields ``simulate --set`` accepts."""
+def test_readme_lists_every_simulator_knob():
+    """README "Simulator" documents exactly the fields ``simulate --knob`` accepts."""
     import dataclasses
 
     from conftest import ROOT

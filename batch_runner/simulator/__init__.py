@@ -20,7 +20,8 @@ from batch_runner.simulator.app import (
 from batch_runner.simulator.config import (
     ProviderSimConfig,
     SimConfig,
-    apply_settings,
+    apply_knobs,
+    make_config,
 )
 from batch_runner.simulator.registry import PROVIDER_NAMES, SIMULATORS
 
@@ -30,8 +31,9 @@ __all__ = [
     "ProviderSimConfig",
     "RunningSimulator",
     "SimConfig",
-    "apply_settings",
+    "apply_knobs",
     "create_app",
+    "make_config",
     "running_simulator",
     "serve",
 ]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from batch_runner.simulator.registry import DEFAULT_URL_TTL_S, PROVIDER_NAMES
 
-__all__ = ["ProviderSimConfig", "SimConfig", "apply_settings"]
+__all__ = ["ProviderSimConfig", "SimConfig", "apply_knobs", "make_config"]
 
 
 @dataclass
@@ -100,27 +100,37 @@ class SimConfig:
             self.url_ttl_s.setdefault(name, DEFAULT_URL_TTL_S[name])
 
 
-def apply_settings(config: SimConfig, pairs: list[str]) -> SimConfig:
-    """Apply ``PROVIDER.FIELD=VALUE`` pairs (``all.FIELD=VALUE`` for every
-    provider), e.g. ``apiframe.rpm=5`` or ``all.error_rate=0.1``.
+def apply_knobs(config: SimConfig, knobs: list[str]) -> SimConfig:
+    """Apply knobs, ``PROVIDER.FIELD=VALUE`` pairs (``all.FIELD=VALUE`` for every
+    provider), e.g. ``apiframe.rpm=5`` or ``all.error_rate=0.1``; FIELD is a
+    ProviderSimConfig field. Returns ``config``, changed in place.
 
-    Raises ValueError naming the bad pair and the allowed names, or what the
+    Raises ValueError naming the bad knob and the allowed names, or what the
     field takes: a finite number (not ``nan``, ``inf``), ``none`` only where
     the field can be unset (``rpm``, ``balance``, ...: its type allows None).
     """
     fields = {f.name: f for f in dataclasses.fields(ProviderSimConfig)}
-    for pair in pairs:
+    for pair in knobs:
         target, sep, value = pair.partition("=")
         provider, dot, name = target.partition(".")
         if not sep or not dot or name not in fields or provider not in (*PROVIDER_NAMES, "all"):
             raise ValueError(
-                f"bad simulator setting {pair!r}: use PROVIDER.FIELD=VALUE with PROVIDER one of "
+                f"bad simulator knob {pair!r}: use PROVIDER.FIELD=VALUE with PROVIDER one of "
                 f"{', '.join(PROVIDER_NAMES)} or all, FIELD one of {', '.join(fields)}"
             )
         typed = _typed(pair, name, str(fields[name].type), value)
         for p in PROVIDER_NAMES if provider == "all" else (provider,):
             setattr(config.providers[p], name, typed)
     return config
+
+
+def make_config(knobs: list[str], *, generation_s: float = 1.0, seed: int = 0) -> SimConfig:
+    """The simulator ``batch-runner simulate`` serves: every provider's tasks take
+    ``generation_s`` seconds, random faults follow ``seed``, then ``knobs``
+    (see apply_knobs, whose ValueError it raises)."""
+    config = SimConfig(providers={n: ProviderSimConfig(generation_s=generation_s) for n in PROVIDER_NAMES},
+                       seed=seed)
+    return apply_knobs(config, knobs)
 
 
 def _typed(pair: str, name: str, kind: str, value: str) -> object:
