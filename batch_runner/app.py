@@ -22,9 +22,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from batch_runner.catalog.settings import ProviderSettings, resolve_settings
-from batch_runner.errors import ManifestError
+from batch_runner.errors import ConfigError, ManifestError
 from batch_runner.jobs.expand import Job, expand
-from batch_runner.journal import PENDING, Journal, status_word
+from batch_runner.journal import PENDING, Journal, journal_in_use, status_word
 from batch_runner.keys import remember_keys
 from batch_runner.logs import event, job_event
 from batch_runner.manifest.load import Manifest, load_manifest, parse_overrides
@@ -42,7 +42,8 @@ from batch_runner.run.estimate import Plan, make_plan
 from batch_runner.run.runner import Runner, RunOptions
 from batch_runner.transport import Transport
 
-__all__ = ["RunRequest", "execute", "load_jobs", "default_state_path", "dry_run_counts"]
+__all__ = ["RunRequest", "execute", "load_jobs", "default_journal_path", "dry_run_counts",
+           "journal_counts", "rebuild_results"]
 
 log = logging.getLogger("batch_runner")
 
@@ -59,7 +60,7 @@ class RunRequest:
 
     manifest: Path
     output: Path = Path("results.csv")
-    state: Path | None = None
+    journal: Path | None = None  # the journal file; None: default_journal_path(output)
     sets: list[str] = field(default_factory=list)
     simulate: bool = False
     retry_failed: bool = False
@@ -82,7 +83,7 @@ class RunRequest:
 
     def __post_init__(self) -> None:
         self.manifest, self.output = Path(self.manifest), Path(self.output)
-        self.state = Path(self.state) if self.state is not None else None
+        self.journal = Path(self.journal) if self.journal is not None else None
         self.download = Path(self.download) if self.download is not None else None
         self.report = Path(self.report) if self.report is not None else None
 
@@ -93,8 +94,13 @@ class RunRequest:
             return self.speedup
         return SIM_SPEEDUP if self.simulate else 1.0
 
+    @property
+    def journal_path(self) -> Path:
+        """The journal file: ``journal``, or by default next to the output."""
+        return self.journal or default_journal_path(self.output)
 
-def default_state_path(output: Path) -> Path:
+
+def default_journal_path(output: Path) -> Path:
     """The journal next to the results: ``results.csv`` -> ``results.journal.sqlite``."""
     return output.with_name(output.stem + ".journal.sqlite")
 
@@ -179,7 +185,7 @@ def dry_run_counts(request: RunRequest) -> dict[str, int]:
     """What a run would do, from the journal alone: jobs done, in flight,
     failed, unknown, and new. Sends nothing."""
     jobs, manifest = load_jobs(request)
-    state = request.state or default_state_path(request.output)
+    state = request.journal_path
     counts = {"total": len(jobs), "succeeded": 0, "in_flight": 0, "failed": 0, "unknown": 0, "new": 0}
     if not state.is_file():
         counts["new"] = len(jobs)
@@ -190,6 +196,37 @@ def dry_run_counts(request: RunRequest) -> dict[str, int]:
             key = "new" if not rec or rec["status"] == PENDING else status_word(rec["status"])
             counts[key] = counts.get(key, 0) + 1
     return counts
+
+
+def journal_counts(path: Path) -> tuple[dict[str, int], bool]:
+    """Jobs per status of the journal at ``path``, in the words of ``run
+    --dry-run`` (succeeded, in_flight, failed, unknown, then any other status
+    word), and whether a run holds the journal now. Takes no lock.
+
+    Raises ConfigError when there is no journal at ``path``.
+    """
+    if not path.is_file():
+        raise ConfigError(f"no journal at {path}")
+    busy = journal_in_use(path)
+    with Journal(path, lock=False) as journal:
+        raw = journal.counts()
+    counts = {k: 0 for k in ("succeeded", "in_flight", "failed", "unknown")}
+    for status, n in raw.items():
+        key = status_word(status, in_use=busy)
+        counts[key] = counts.get(key, 0) + n
+    return counts, busy
+
+
+def rebuild_results(path: Path, output: Path) -> int:
+    """Write the results CSV ``output`` from the journal at ``path`` alone
+    (no manifest, no network); returns the number of rows. Takes no lock.
+
+    Raises ConfigError when there is no journal at ``path``.
+    """
+    if not path.is_file():
+        raise ConfigError(f"no journal at {path}")
+    with Journal(path, lock=False) as journal:
+        return write_results(output, list(journal.records()))
 
 
 async def execute(request: RunRequest) -> int:
@@ -203,7 +240,7 @@ async def execute(request: RunRequest) -> int:
     for warning in manifest.warnings:
         event("manifest_warning", "%s", warning, level=logging.WARNING, where=warning.where, field=warning.field)
     names = plan_names(jobs, request.download_name) if request.download else {}
-    state = request.state or default_state_path(request.output)
+    state = request.journal_path
     with Journal(state) as journal:
         async with _simulator(request, manifest) as sim_url:
             env = _environ(request, sim_url)

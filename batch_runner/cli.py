@@ -21,7 +21,6 @@ from batch_runner.app import (
     EXIT_LOCKED,
     EXIT_USAGE,
     RunRequest,
-    default_state_path,
     dry_run_counts,
     execute,
     load_jobs,
@@ -151,7 +150,7 @@ def run(manifest: Path, output: Path, journal: Path | None, old_journal: Path | 
     except ConfigError as exc:
         _fail(exc, EXIT_USAGE)
     request = RunRequest(
-        manifest=manifest, output=output, state=journal or old_journal or default_state_path(output),
+        manifest=manifest, output=output, journal=journal or old_journal,
         sets=list(sets), simulate=simulate, retry_failed=retry_failed,
         resubmit_unknown=resubmit_unknown, quiet=quiet, allow_outside_paths=allow_outside_paths,
         max_cost=max_cost, max_credits=credit_caps, fit_budget=fit_budget,
@@ -260,29 +259,14 @@ def simulate(host: str, port: int, generation_s: float, seed: int, knobs: tuple[
     serve(config, host, port, echo=click.echo)
 
 
-def _journal_counts(state: Path) -> tuple[dict[str, int], bool]:
-    """Jobs per status of the journal at ``state``, in the words of ``run
-    --dry-run``, and whether a run holds the journal now."""
-    from batch_runner.journal import Journal, journal_in_use, status_word
-
-    if not state.is_file():
-        raise ConfigError(f"no journal at {state}")
-    busy = journal_in_use(state)
-    with Journal(state, lock=False) as journal:
-        raw = journal.counts()
-    counts = {k: 0 for k in ("succeeded", "in_flight", "failed", "unknown")}
-    for status, n in raw.items():
-        key = status_word(status, in_use=busy)
-        counts[key] = counts.get(key, 0) + n
-    return counts, busy
-
-
 @main.command()
 @click.argument("state", type=click.Path(path_type=Path), metavar="JOURNAL")
 def status(state: Path) -> None:
     """Show how many jobs of a journal are done, in flight, failed, unknown, pending."""
+    from batch_runner.app import journal_counts
+
     try:
-        counts, busy = _journal_counts(state)
+        counts, busy = journal_counts(state)
     except ConfigError as exc:
         _fail(exc, EXIT_USAGE)
     line = " ".join(f"{k}={v}" for k, v in counts.items())
@@ -294,13 +278,12 @@ def status(state: Path) -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
 def results(state: Path, output: Path) -> None:
     """Rebuild the results CSV from the journal alone."""
-    from batch_runner.journal import Journal
-    from batch_runner.output.results import write_results
+    from batch_runner.app import rebuild_results
 
-    if not state.is_file():
-        _fail(ConfigError(f"no journal at {state}"), EXIT_USAGE)
-    with Journal(state, lock=False) as journal:
-        n = write_results(output, list(journal.records()))
+    try:
+        n = rebuild_results(state, output)
+    except ConfigError as exc:
+        _fail(exc, EXIT_USAGE)
     click.echo(f"{output}: {n} rows")
 
 
