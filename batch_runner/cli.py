@@ -136,8 +136,8 @@ def _max_cost(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--report", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="HTML",
               help="Write the HTML report of the results here.")
 def run(manifest: Path, output: Path, journal: Path | None, old_journal: Path | None, sets: tuple[str, ...],
-        simulate: bool,
-        allow_outside_paths: bool, retry_failed: bool, resubmit_unknown: bool, dry_run: bool, quiet: bool,
+        simulate: bool, allow_outside_paths: bool, retry_failed: bool, resubmit_unknown: bool, dry_run: bool,
+        quiet: bool,
         max_cost: float | None, max_credits: tuple[str, ...], fit_budget: bool, verbose: bool,
         log_format: str, sheet: str | None, strict: bool, download: Path | None, download_name: str,
         download_max_mb: float, report: Path | None) -> None:
