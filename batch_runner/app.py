@@ -23,11 +23,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from batch_runner.catalog.settings import ProviderSettings, resolve_settings
-from batch_runner.errors import ManifestError
+from batch_runner.errors import ConfigError, ManifestError
 from batch_runner.jobs.expand import expand
 from batch_runner.jobs.model import Job
 from batch_runner.jobs.scenes import scene_counts, scene_line
-from batch_runner.journal import PENDING, Journal, status_word
+from batch_runner.journal import PENDING, Journal, journal_in_use, status_word
 from batch_runner.keys import remember_keys
 from batch_runner.logs import event, job_event
 from batch_runner.manifest.load import Manifest, load_manifest, parse_map, parse_overrides
@@ -42,7 +42,8 @@ from batch_runner.run.runner import Runner, RunOptions
 from batch_runner.transport import Transport
 from batch_runner.world import check_worlds, world_of
 
-__all__ = ["RunRequest", "execute", "load_jobs", "default_journal_path", "default_output_path", "journal_path", "dry_run_counts"]
+__all__ = ["RunRequest", "default_journal_path", "default_output_path", "dry_run_counts", "execute",
+           "journal_counts", "journal_path", "load_jobs", "rebuild_results"]
 
 log = logging.getLogger("batch_runner")
 
@@ -59,7 +60,7 @@ class RunRequest:
 
     manifest: Path
     output: Path | None = None  # default: default_output_path(manifest)
-    state: Path | None = None
+    journal: Path | None = None  # the journal file; None: journal_path(request) chooses
     sets: list[str] = field(default_factory=list)
     maps: list[str] = field(default_factory=list)  # --map "HEADER=field"
     simulate: bool = False
@@ -84,7 +85,7 @@ class RunRequest:
     def __post_init__(self) -> None:
         self.manifest = Path(self.manifest)
         self.output = Path(self.output) if self.output is not None else default_output_path(self.manifest)
-        self.state = Path(self.state) if self.state is not None else None
+        self.journal = Path(self.journal) if self.journal is not None else None
         self.download = Path(self.download) if self.download is not None else None
         self.report = Path(self.report) if self.report is not None else None
 
@@ -119,8 +120,8 @@ def journal_path(request: RunRequest) -> Path:
     (default_journal_path); else, when only a journal made by the old rule exists next
     to the results and it holds tasks of this run's world (real or simulated), that one,
     with a one-line notice, so nobody pays again after upgrading."""
-    if request.state is not None:
-        return request.state
+    if request.journal is not None:
+        return request.journal
     new = default_journal_path(request.manifest, request.simulate)
     if new.exists():
         return new
@@ -243,6 +244,37 @@ def dry_run_counts(request: RunRequest) -> dict[str, int]:
             key = "new" if not rec or rec["status"] == PENDING else status_word(rec["status"])
             counts[key] = counts.get(key, 0) + 1
     return counts
+
+
+def journal_counts(path: Path) -> tuple[dict[str, int], bool]:
+    """Jobs per status of the journal at ``path``, in the words of ``run
+    --dry-run`` (succeeded, in_flight, failed, unknown, then any other status
+    word), and whether a run holds the journal now. Takes no lock.
+
+    Raises ConfigError when there is no journal at ``path``.
+    """
+    if not path.is_file():
+        raise ConfigError(f"no journal at {path}")
+    busy = journal_in_use(path)
+    with Journal(path, lock=False) as journal:
+        raw = journal.counts()
+    counts = {k: 0 for k in ("succeeded", "in_flight", "failed", "unknown")}
+    for status, n in raw.items():
+        key = status_word(status, in_use=busy)
+        counts[key] = counts.get(key, 0) + n
+    return counts, busy
+
+
+def rebuild_results(path: Path, output: Path) -> int:
+    """Write the results CSV ``output`` from the journal at ``path`` alone
+    (no manifest, no network); returns the number of rows. Takes no lock.
+
+    Raises ConfigError when there is no journal at ``path``.
+    """
+    if not path.is_file():
+        raise ConfigError(f"no journal at {path}")
+    with Journal(path, lock=False) as journal:
+        return write_results(output, list(journal.records()))
 
 
 async def execute(request: RunRequest) -> int:

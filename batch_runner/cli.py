@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -81,6 +83,18 @@ _strict_option = click.option("--strict", is_flag=True,
                               help="Refuse the manifest when it has warnings (e.g. an unknown camera command).")
 
 
+def _old_name_of(new: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """A callback for an option kept under its old name: when given, it warns on
+    stderr, in one line, that the option is now ``new``."""
+
+    def warn(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value:
+            click.echo(f"warning: {param.opts[0]} is deprecated: use {new}", err=True)
+        return value
+
+    return warn
+
+
 def _max_cost(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
     if value is None:
         return None
@@ -94,9 +108,11 @@ def _max_cost(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.argument("manifest", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Results CSV to write. Default: beside the manifest, <manifest>.results.csv.")
-@click.option("--state", type=click.Path(path_type=Path), default=None,
+@click.option("--journal", type=click.Path(path_type=Path), default=None, metavar="PATH",
               help="Journal file (SQLite). Default: beside the manifest, <manifest>.journal.sqlite "
                    "(--simulate: <manifest>.simulate.journal.sqlite), whatever -o says.")
+@click.option("--state", "old_journal", type=click.Path(path_type=Path), default=None, hidden=True,
+              callback=_old_name_of("--journal"), help="Old name of --journal.")
 @_set_option
 @_map_option
 @_simulate_option
@@ -125,19 +141,22 @@ def _max_cost(ctx: click.Context, param: click.Parameter, value: str | None) -> 
               show_default=True, help="Largest video to save, MB.")
 @click.option("--report", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="HTML",
               help="Write the HTML report of the results here.")
-def run(manifest: Path, output: Path | None, state: Path | None, sets: tuple[str, ...], simulate: bool,
-        allow_outside_paths: bool, retry_failed: bool, resubmit_unknown: bool, dry_run: bool, quiet: bool,
+def run(manifest: Path, output: Path | None, journal: Path | None, old_journal: Path | None, sets: tuple[str, ...],
+        simulate: bool, allow_outside_paths: bool, retry_failed: bool, resubmit_unknown: bool, dry_run: bool,
+        quiet: bool,
         max_cost: float | None, max_credits: tuple[str, ...], fit_budget: bool, verbose: bool,
         log_format: str, sheet: str | None, strict: bool, download: Path | None, download_name: str,
         download_max_mb: float, report: Path | None, maps: tuple[str, ...] = ()) -> None:
     """Run every job of MANIFEST and write the results CSV."""
+    if journal is not None and old_journal is not None:
+        raise click.UsageError("--state is the old name of --journal: give only --journal.")
     _setup_logging(quiet, log_format, verbose)
     try:
         credit_caps = parse_credit_caps(max_credits)
     except ConfigError as exc:
         _fail(exc, EXIT_USAGE)
     request = RunRequest(
-        manifest=manifest, output=output, state=state,
+        manifest=manifest, output=output, journal=journal or old_journal,
         sets=list(sets), simulate=simulate, retry_failed=retry_failed,
         resubmit_unknown=resubmit_unknown, quiet=quiet, allow_outside_paths=allow_outside_paths,
         max_cost=max_cost, max_credits=credit_caps, fit_budget=fit_budget,
@@ -233,53 +252,31 @@ def validate(manifest: Path, sets: tuple[str, ...], simulate: bool, allow_outsid
 @click.option("--generation-s", default=5.0, show_default=True,
               help="Seconds each simulated task takes.")
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--set", "sets", multiple=True, metavar="PROVIDER.FIELD=VALUE",
-              help="A simulator setting, e.g. apiframe.rpm=5, all.error_rate=0.1, "
+@click.option("--knob", "knobs", multiple=True, metavar="PROVIDER.FIELD=VALUE",
+              help="A simulator knob, e.g. apiframe.rpm=5, all.error_rate=0.1, "
                    "gccai.balance=3, minimax.retry_after_s=2 (see README: Simulator).")
-def simulate(host: str, port: int, generation_s: float, seed: int, sets: tuple[str, ...]) -> None:
+@click.option("--set", "old_knobs", multiple=True, metavar="PROVIDER.FIELD=VALUE", hidden=True,
+              callback=_old_name_of("--knob"), help="Old name of --knob.")
+def simulate(host: str, port: int, generation_s: float, seed: int, knobs: tuple[str, ...],
+             old_knobs: tuple[str, ...]) -> None:
     """Serve the simulator of every provider, e.g. for curl or real-mode runs."""
-    from batch_runner.simulator import (
-        PROVIDER_NAMES,
-        ProviderSimConfig,
-        SimConfig,
-        apply_settings,
-        serve,
-    )
+    from batch_runner.simulator import make_config, serve
 
-    config = SimConfig(
-        providers={n: ProviderSimConfig(generation_s=generation_s) for n in PROVIDER_NAMES},
-        seed=seed,
-    )
     try:
-        apply_settings(config, list(sets))
+        config = make_config([*old_knobs, *knobs], generation_s=generation_s, seed=seed)
     except ValueError as exc:
         _fail(exc, EXIT_USAGE)
     serve(config, host, port, echo=click.echo)
 
 
-def _journal_counts(state: Path) -> tuple[dict[str, int], bool]:
-    """Jobs per status of the journal at ``state``, in the words of ``run
-    --dry-run``, and whether a run holds the journal now."""
-    from batch_runner.journal import Journal, journal_in_use, status_word
-
-    if not state.is_file():
-        raise ConfigError(f"no journal at {state}")
-    busy = journal_in_use(state)
-    with Journal(state, lock=False) as journal:
-        raw = journal.counts()
-    counts = {k: 0 for k in ("succeeded", "in_flight", "failed", "unknown")}
-    for status, n in raw.items():
-        key = status_word(status, in_use=busy)
-        counts[key] = counts.get(key, 0) + n
-    return counts, busy
-
-
 @main.command()
-@click.argument("state", type=click.Path(path_type=Path))
+@click.argument("state", type=click.Path(path_type=Path), metavar="JOURNAL")
 def status(state: Path) -> None:
     """Show how many jobs of a journal are done, in flight, failed, unknown, pending."""
+    from batch_runner.app import journal_counts
+
     try:
-        counts, busy = _journal_counts(state)
+        counts, busy = journal_counts(state)
     except ConfigError as exc:
         _fail(exc, EXIT_USAGE)
     line = " ".join(f"{k}={v}" for k, v in counts.items())
@@ -287,17 +284,16 @@ def status(state: Path) -> None:
 
 
 @main.command()
-@click.argument("state", type=click.Path(path_type=Path))
+@click.argument("state", type=click.Path(path_type=Path), metavar="JOURNAL")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
 def results(state: Path, output: Path) -> None:
     """Rebuild the results CSV from the journal alone."""
-    from batch_runner.journal import Journal
-    from batch_runner.output.results import write_results
+    from batch_runner.app import rebuild_results
 
-    if not state.is_file():
-        _fail(ConfigError(f"no journal at {state}"), EXIT_USAGE)
-    with Journal(state, lock=False) as journal:
-        n = write_results(output, list(journal.records()))
+    try:
+        n = rebuild_results(state, output)
+    except ConfigError as exc:
+        _fail(exc, EXIT_USAGE)
     click.echo(f"{output}: {n} rows")
 
 

@@ -33,8 +33,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from batch_runner.app import RunRequest, execute  # noqa: E402
-from batch_runner.simulator import ProviderSimConfig, SimConfig, running_simulator  # noqa: E402
-from batch_runner.simulator.config import PROVIDER_NAMES  # noqa: E402
+from batch_runner.simulator import (  # noqa: E402
+    PROVIDER_NAMES,
+    ProviderSimConfig,
+    SimConfig,
+    running_simulator,
+)
 
 #: relative noise band of each measure on this machine: the spread (max / min - 1) over
 #: 5 full runs on 2026-12-01 (pacing 1.054..1.058, overhead 1.58x..2.07x, validate
@@ -94,8 +98,8 @@ async def bench_pacing(tmp: Path) -> list[Row]:
         start = time.monotonic()
         await execute(RunRequest(manifest, tmp / "pacing.csv", environ=env_for(sim.base_url), quiet=True))
         wall = time.monotonic() - start
-        refused = sum(1 for r in sim.state.requests if r.kind == "submit" and r.reason in ("rate", "in_flight"))
-        submits = sorted(r.t for r in sim.state.requests if r.kind == "submit" and r.provider == "gccai")
+        refused = sum(1 for r in sim.store.requests if r.kind == "submit" and r.reason in ("rate", "in_flight"))
+        submits = sorted(r.t for r in sim.store.requests if r.kind == "submit" and r.provider == "gccai")
     ratio = wall / ideal
     n, r, _, t = spec["gccai"]  # the slowest provider: rate-bound
     span, ideal_span = submits[-1] - submits[0], (n - 1) * 60 / r
@@ -313,7 +317,7 @@ async def bench_polling(tmp: Path) -> list[Row]:
         manifest = write_manifest(tmp / "polling.yaml", {"gccai": 100}, settings)
         async with running_simulator(config) as sim:
             await execute(RunRequest(manifest, tmp / f"polling-{actual}.csv", environ=env_for(sim.base_url), quiet=True))
-            polls = [sim.state.polls_for(t) for t in list(sim.state.tasks)]
+            polls = [sim.store.polls_for(t) for t in list(sim.store.tasks)]
         bound = math.ceil(actual / interval) + 2
         rows.append(Row(f"polling: polls per job, {label} ({actual:g} s, interval {interval:g} s)",
                         f"mean {sum(polls) / len(polls):.1f}, max {max(polls)}", f"<= {bound}", max(polls) <= bound))

@@ -37,7 +37,7 @@ def readme_documented_columns() -> set[str]:
 def test_run_simulate_writes_one_succeeded_row_per_job_with_documented_columns(cli, tmp_path):
     out = tmp_path / "results.csv"
     result = cli("run", ROOT / "manifests" / "example.yaml", "--simulate", "-o", out,
-                 "--state", tmp_path / "example.journal.sqlite")
+                 "--journal", tmp_path / "example.journal.sqlite")
     assert result.exit_code == 0, result.output
     df = pd.read_csv(out, dtype=str, keep_default_na=False)
     assert len(df) == 17 and set(df["status"]) == {"succeeded"}

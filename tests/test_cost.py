@@ -93,7 +93,7 @@ async def test_a_cap_for_exactly_n_jobs_submits_exactly_n(tmp_path, sim):
     # minimax 768P 6 s costs $0.28: $1.40 pays for exactly 5 of 12, with 20 in flight at once
     status, df = await _run(tmp_path, sim, _sheet(tmp_path, 12, "minimax"), max_cost=1.40, fit_budget=True)
     assert status == 1
-    assert len(sim.state.submissions["minimax"]) == 5
+    assert len(sim.store.submissions["minimax"]) == 5
     assert (df["status"] == "succeeded").sum() == 5 and (df["status"] == "skipped_budget").sum() == 7
     assert set(df.loc[df["status"] == "skipped_budget", "error_code"]) == {"budget"}
     assert abs(pd.to_numeric(df["cost_usd"]).sum() - 1.40) < 1e-9
@@ -108,7 +108,7 @@ async def test_a_cap_shared_by_two_providers_is_never_passed(tmp_path, sim):
     cap = 3.00
     status, df = await _run(tmp_path, sim, path, max_cost=cap, fit_budget=True)
     spent = pd.to_numeric(df["cost_usd"]).sum()
-    submitted = sum(len(sim.state.submissions[p]) for p in ("minimax", "gccai"))
+    submitted = sum(len(sim.store.submissions[p]) for p in ("minimax", "gccai"))
     assert spent <= cap and submitted == (df["status"] == "succeeded").sum() >= 10
     price = {"minimax": 0.28, "gccai": 0.2928}
     skipped = df[df["status"] == "skipped_budget"]
@@ -132,7 +132,7 @@ def test_a_plan_over_the_cap_refuses_to_start(tmp_path, cli):
 async def test_credit_cap_and_unknown_usd_price(tmp_path, sim):
     manifest = _sheet(tmp_path, 6, "apiframe")  # 5 credits per video, USD per credit unknown
     status, df = await _run(tmp_path, sim, manifest, max_credits={"apiframe": 20}, fit_budget=True)
-    assert len(sim.state.submissions["apiframe"]) == 4
+    assert len(sim.store.submissions["apiframe"]) == 4
     assert (df["status"] == "skipped_budget").sum() == 2
     # a USD cap cannot send jobs whose USD price is unknown, and says which setting fixes it
     out = tmp_path / "second"
@@ -143,13 +143,13 @@ async def test_credit_cap_and_unknown_usd_price(tmp_path, sim):
     assert set(df.loc[df["status"] == "skipped_budget", "error_message"]) == {
         "the USD price of apiframe credits is unknown: set usd_per_credit under providers: apiframe "
         "to send it jobs under --max-cost"}
-    assert len(sim.state.submissions["apiframe"]) == 4  # none sent
+    assert len(sim.store.submissions["apiframe"]) == 4  # none sent
 
 
 async def test_usd_per_credit_makes_a_credit_price_count_under_a_usd_cap(tmp_path, sim):
     manifest = _sheet(tmp_path, 6, "apiframe", usd_per_credit=0.02)  # 5 credits = $0.10
     status, df = await _run(tmp_path, sim, manifest, max_cost=0.30, fit_budget=True)
-    assert len(sim.state.submissions["apiframe"]) == 3
+    assert len(sim.store.submissions["apiframe"]) == 3
     done = df[df["status"] == "succeeded"]
     assert list(pd.to_numeric(done["cost_usd"])) == [0.1] * 3 and list(pd.to_numeric(done["cost_credits"])) == [5] * 3
 
@@ -157,12 +157,12 @@ async def test_usd_per_credit_makes_a_credit_price_count_under_a_usd_cap(tmp_pat
 async def test_the_cap_covers_earlier_runs_of_the_same_journal(tmp_path, sim, capsys):
     manifest = _sheet(tmp_path, 6, "minimax")  # $0.28 each
     status, df = await _run(tmp_path, sim, manifest, max_cost=0.84, fit_budget=True)
-    assert len(sim.state.submissions["minimax"]) == 3
+    assert len(sim.store.submissions["minimax"]) == 3
     # the same command again: the $0.84 already spent counts, nothing more is sent
     with pytest.raises(BudgetError, match=r"the plan costs \$0.84 on top of \$0.84 spent or in flight by earlier"):
         await _run(tmp_path, sim, manifest, max_cost=0.84)
     status, df = await _run(tmp_path, sim, manifest, max_cost=0.84, fit_budget=True)
-    assert len(sim.state.submissions["minimax"]) == 3 and (df["status"] == "skipped_budget").sum() == 3
+    assert len(sim.store.submissions["minimax"]) == 3 and (df["status"] == "skipped_budget").sum() == 3
     # a higher cap runs the rest; the summary shows the actual cost beside the plan
     setup_logging("text", quiet=True)
     try:
@@ -172,7 +172,7 @@ async def test_the_cap_covers_earlier_runs_of_the_same_journal(tmp_path, sim, ca
         for handler in list(logger.handlers):
             logger.removeHandler(handler)
         logger.propagate = True
-    assert status == 0 and len(sim.state.submissions["minimax"]) == 6
+    assert status == 0 and len(sim.store.submissions["minimax"]) == 6
     err = capsys.readouterr().err
     assert "minimax: 6 videos, $1.68  (plan: 6 jobs, $1.68)" in err
     assert "budget: $1.68 spent, $0.00 committed (in flight or unknown), of --max-cost $1.68" in err
@@ -231,7 +231,7 @@ async def test_auto_jobs_are_submitted_to_the_cheapest_provider(tmp_path, sim):
     env = sim_env(sim)
     status, df = await _run(tmp_path, sim, sheet, env=env, speedup=600.0)
     assert status == 0 and list(df["provider"]) == ["minimax", "gccai", "gccai"]
-    assert (len(sim.state.submissions["minimax"]), len(sim.state.submissions["gccai"])) == (1, 2)
+    assert (len(sim.store.submissions["minimax"]), len(sim.store.submissions["gccai"])) == (1, 2)
     assert list(pd.to_numeric(df["cost_usd"])) == [0.28, 0.488, 0.432]
     # without minimax's key the text-to-video job goes to the next cheapest
     out = tmp_path / "again"
@@ -239,7 +239,7 @@ async def test_auto_jobs_are_submitted_to_the_cheapest_provider(tmp_path, sim):
     del env["MINIMAX_API_KEY"]
     status, df = await _run(out, sim, sheet, env=env, speedup=600.0)
     assert status == 0 and list(df["provider"]) == ["gccai", "gccai", "gccai"]
-    assert (len(sim.state.submissions["minimax"]), len(sim.state.submissions["gccai"])) == (1, 5)
+    assert (len(sim.store.submissions["minimax"]), len(sim.store.submissions["gccai"])) == (1, 5)
 
 
 def test_plan_shows_each_auto_route(cli, tmp_path):
@@ -289,7 +289,7 @@ async def test_a_failed_task_is_spent_only_where_the_provider_charges_failures(t
         + [{"prompt": f"shot {i}", "provider": "gccai"} for i in (1, 2)]}))
     status, df = await _run(tmp_path, sim, path, max_cost=0.5856, fit_budget=True)
     assert list(df["status"]) == ["failed", "succeeded", "skipped_budget" if charges_failed else "succeeded"]
-    assert len(sim.state.submissions["gccai"]) == (2 if charges_failed else 3)
+    assert len(sim.store.submissions["gccai"]) == (2 if charges_failed else 3)
     assert df["cost_usd"].iloc[0] == ("0.2928" if charges_failed else "")  # a refunded failure costs nothing
 
 

@@ -18,7 +18,7 @@ from batch_runner.jobs.model import Job
 from batch_runner.journal import Journal
 from batch_runner.output.download import Downloader, DownloadOptions
 from batch_runner.output.file_names import assign_file_names
-from batch_runner.simulator.state import video_body
+from batch_runner.simulator.videos import video_body
 from batch_runner.transport import Transport
 
 from conftest import sim_env
@@ -74,10 +74,10 @@ async def test_run_downloads_every_video_and_a_second_run_skips_them(tmp_path, s
         assert row["sha256"] == hashlib.sha256(data).hexdigest()
         assert os.path.dirname(row["local_path"]) == str(videos.resolve())
     assert df.loc["bad", "local_path"] == "" and df.loc["bad", "bytes"] == ""
-    fetched = sum(1 for r in sim.state.requests if r.kind == "video")
+    fetched = sum(1 for r in sim.store.requests if r.kind == "video")
     assert fetched == 3
     assert await execute(request) == 1
-    assert sum(1 for r in sim.state.requests if r.kind == "video") == fetched  # nothing fetched again
+    assert sum(1 for r in sim.store.requests if r.kind == "video") == fetched  # nothing fetched again
     assert list(pd.read_csv(out, dtype=str)["sha256"].fillna("")) == list(df["sha256"])
 
 
@@ -92,7 +92,7 @@ def quick_retries(monkeypatch):
 
 
 def video_requests(sim):
-    return [(r.http_status, r.range_start, r.reason) for r in sim.state.requests if r.kind == "video"]
+    return [(r.http_status, r.range_start, r.reason) for r in sim.store.requests if r.kind == "video"]
 
 
 async def test_transfer_cut_mid_body_is_resumed_by_the_retry_with_a_range(tmp_path, sim, write, quick_retries):
@@ -104,7 +104,7 @@ async def test_transfer_cut_mid_body_is_resumed_by_the_retry_with_a_range(tmp_pa
     request = RunRequest(one_gccai_job(write), out, environ=sim_env(sim), speedup=SPEEDUP, quiet=True, download=videos)
     assert await execute(request) == 0
     assert video_requests(sim) == [(200, None, "video_cut"), (206, 1000, "video_cut"), (206, 2000, None)]
-    (task_id,) = sim.state.tasks
+    (task_id,) = sim.store.tasks
     expected = hashlib.sha256(video_body(sim.config.video_bytes, task_id)).hexdigest()
     row = pd.read_csv(out, dtype=str).iloc[0]
     assert hashlib.sha256(Path(row["local_path"]).read_bytes()).hexdigest() == row["sha256"] == expected
@@ -130,7 +130,7 @@ async def test_run_out_of_retries_keeps_the_part_and_the_next_run_asks_only_for_
     sim.config.providers["gccai"].video_cut_rate = 0.0  # the link is good again
     assert await execute(request) == 0
     assert video_requests(sim)[len(first):] == [(206, 1500, None)]
-    (task_id,) = sim.state.tasks
+    (task_id,) = sim.store.tasks
     row = pd.read_csv(out, dtype=str).iloc[0]
     saved = Path(row["local_path"])
     assert saved.read_bytes() == video_body(sim.config.video_bytes, task_id)

@@ -65,7 +65,7 @@ def submissions(sim) -> Counter:
     """How many times each prompt was accepted as a submission by the simulator."""
     counts: Counter = Counter()
     for provider in PROVIDERS:
-        for sub in sim.state.submissions[provider]:
+        for sub in sim.store.submissions[provider]:
             counts[sub.body.get("prompt")] += 1
     return counts
 
@@ -77,7 +77,7 @@ def journal_status(state: Path) -> Counter:
 
 def accepted(sim) -> int:
     """Submits the simulator accepted, over the campaign's providers."""
-    return sum(len(sim.state.submissions[p]) for p in PROVIDERS)
+    return sum(len(sim.store.submissions[p]) for p in PROVIDERS)
 
 
 async def until_accepted(sim, n: int, timeout_s: float = 10.0) -> None:
@@ -127,7 +127,7 @@ async def test_kill_9_at_random_moments_never_submits_twice(tmp_path, sim):
         assert row["task_id"] in row["video_url"]  # each job's own task
     # no finished result lost: a task the simulator completed is in the results, unless
     # its submit answer died with the process (then its job is unknown)
-    done = {t.task_id for t in sim.state.tasks.values() if t.outcome == "succeeded"}
+    done = {t.task_id for t in sim.store.tasks.values() if t.outcome == "succeeded"}
     orphans = done - set(df["task_id"])
     assert len(orphans) <= len(unknown)
     # asked to, a last run resubmits the unknown jobs: complete, paid twice only for those
@@ -158,9 +158,9 @@ async def test_kill_9_on_an_idempotent_provider_completes_exactly_once(tmp_path,
     assert code == 0, err
     df = pd.read_csv(out, dtype=str, keep_default_na=False)
     assert len(df) == 200 and set(df["status"]) == {"succeeded"}
-    counts = Counter(s.body.get("prompt") for s in sim.state.submissions["apiframe"])
+    counts = Counter(s.body.get("prompt") for s in sim.store.submissions["apiframe"])
     assert len(counts) == 200 and max(counts.values()) == 1
-    replays = sum(1 for r in sim.state.requests if r.reason == "idempotent_replay")
+    replays = sum(1 for r in sim.store.requests if r.reason == "idempotent_replay")
     print(f"crash (apiframe): jobs=200 kills={len(at_kill)} accepted_at_kills={at_kill} duplicate_submits=0 "
           f"idempotent_replays={replays} results_lost=0 wall={time.monotonic() - started:.1f}s")
 
@@ -325,11 +325,11 @@ async def test_retry_failed_resubmits_only_the_failed_jobs(tmp_path, sim):
     df = await run()
     assert list(df.loc[df["status"] == "failed", "provider"]) == ["gccai", "gccai"]
     sim.config.providers["gccai"].fail_rate = 0.0
-    before = Counter({p: len(sim.state.submissions[p]) for p in PROVIDERS})
+    before = Counter({p: len(sim.store.submissions[p]) for p in PROVIDERS})
     await run()  # failed jobs stay failed
-    assert Counter({p: len(sim.state.submissions[p]) for p in PROVIDERS}) == before
+    assert Counter({p: len(sim.store.submissions[p]) for p in PROVIDERS}) == before
     df = await run(retry_failed=True)
-    after = Counter({p: len(sim.state.submissions[p]) for p in PROVIDERS})
+    after = Counter({p: len(sim.store.submissions[p]) for p in PROVIDERS})
     assert after - before == Counter({"gccai": 2})
     assert set(df["status"]) == {"succeeded"}
 
@@ -415,16 +415,16 @@ async def test_status_and_dry_run_count_every_state_and_send_nothing(tmp_path, c
             await run
         assert journal_status(state) == want
         for _ in range(40):  # the late (slow) minimax answer is recorded too
-            if any(r.provider == "minimax" for r in sim.state.requests):
+            if any(r.provider == "minimax" for r in sim.store.requests):
                 break
             await asyncio.sleep(0.05)
         manifest.write_text(yaml.safe_dump({"providers": settings, "jobs": jobs + [
             {"prompt": f"new {i}", "provider": "gccai"} for i in range(3)]}), encoding="utf-8")
-        before = len(sim.state.requests)
+        before = len(sim.store.requests)
         status = cli("status", state)
         dry = cli("run", manifest, "-o", out, "--dry-run", env=sim_env(sim))
         await asyncio.sleep(0.3)  # anything sent would have landed
-        assert len(sim.state.requests) == before
+        assert len(sim.store.requests) == before
     assert status.exit_code == 0 and status.stdout.strip() == "succeeded=2 in_flight=2 failed=1 unknown=1"
     assert dry.exit_code == 0
     assert dry.stdout.strip() == "total=9 succeeded=2 in_flight=2 failed=1 unknown=1 new=3"

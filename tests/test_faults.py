@@ -32,7 +32,7 @@ async def run_yaml(tmp_path, sim, data: dict, env: dict | None = None) -> tuple[
 
 
 def submit_requests(sim, provider: str) -> list:
-    return [r for r in sim.state.requests if r.provider == provider and r.kind == "submit"]
+    return [r for r in sim.store.requests if r.provider == provider and r.kind == "submit"]
 
 
 async def test_bad_key_costs_one_request_then_jobs_fail_over(tmp_path, sim):
@@ -55,7 +55,7 @@ async def test_balance_exhausted_mid_run_moves_the_rest_to_the_fallback(tmp_path
     async with running_simulator(config) as sim:
         jobs = [{"prompt": f"shot {i}", "provider": ["apiframe", "gptproto"]} for i in range(14)]
         status, df = await run_yaml(tmp_path, sim, {"providers": {"apiframe": FAST, "gptproto": FAST}, "jobs": jobs})
-        accepted = Counter(s.body["prompt"] for p in ("apiframe", "gptproto") for s in sim.state.submissions[p])
+        accepted = Counter(s.body["prompt"] for p in ("apiframe", "gptproto") for s in sim.store.submissions[p])
     assert status == 0
     assert set(df["status"]) == {"succeeded"}
     assert (df["provider"] == "apiframe").sum() == 5 and (df["provider"] == "gptproto").sum() == 9
@@ -68,7 +68,7 @@ async def test_content_policy_is_not_failed_over(tmp_path, sim):
     status, df = await run_yaml(tmp_path, sim, {"providers": {"gptproto": FAST}, "jobs": jobs})
     assert status == 1
     assert df.loc[0, "error_code"] == "content_policy" and df.loc[0, "provider"] == "gptproto"
-    assert not sim.state.submissions["gccai"]
+    assert not sim.store.submissions["gccai"]
 
 
 async def test_retry_after_is_honoured(tmp_path):
@@ -123,7 +123,7 @@ async def test_chaos_run_ends_truthfully(tmp_path):
             for i in range(54) for p in PROVIDERS]
     async with running_simulator(config) as sim:
         status, df = await run_yaml(tmp_path, sim, {"providers": {p: settings for p in PROVIDERS}, "jobs": jobs})
-        state = sim.state
+        state = sim.store
     assert status == 1 and len(df) == 324
     counts = Counter(df["status"])
     assert set(counts) <= {"succeeded", "failed", "unknown"}  # every job final
@@ -162,8 +162,8 @@ async def test_a_timed_out_task_is_polled_again_by_the_next_run(tmp_path):
         assert task_id
         await asyncio.sleep(1.5)  # the task finishes at the provider meanwhile
         status, df = await run_yaml(tmp_path, sim, data)
-        assert len(sim.state.submissions["gccai"]) == 1  # polled again, never resubmitted
-        assert sim.state.polls_for(task_id) >= 2
+        assert len(sim.store.submissions["gccai"]) == 1  # polled again, never resubmitted
+        assert sim.store.polls_for(task_id) >= 2
     assert status == 0 and df.loc[0, "status"] == "succeeded" and df.loc[0, "task_id"] == task_id
 
 
@@ -178,9 +178,9 @@ async def test_an_apiframe_submit_whose_answers_were_lost_is_unknown_not_failed_
         settings = {**FAST, "timeout_s": 0.3, "max_attempts": 2}
         status, df = await run_yaml(tmp_path, sim, {"providers": {"apiframe": settings, "gccai": FAST}, "jobs": jobs})
         await asyncio.sleep(1.0)  # the slow answers land
-        created = len(sim.state.submissions["apiframe"])
+        created = len(sim.store.submissions["apiframe"])
     assert created == 1  # the provider took it once (idempotent replays)
-    assert not sim.state.submissions["gccai"]
+    assert not sim.store.submissions["gccai"]
     assert status == 1 and df.loc[0, "status"] == "unknown" and df.loc[0, "provider"] == "apiframe"
 
 

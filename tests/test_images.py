@@ -105,7 +105,7 @@ async def test_local_image_is_sent_as_a_data_uri(tmp_path, sim, write, imgdir):
     path = sheet(write, "gccai", "hero.png")
     status = await execute(RunRequest(path, tmp_path / "r.csv", environ=sim_env(sim), speedup=60, quiet=True))
     assert status == 0
-    body = sim.state.submissions["gccai"][0].body
+    body = sim.store.submissions["gccai"][0].body
     sent = body["first_frame_image"]
     assert sent.startswith("data:image/png;base64,")
     assert base64.b64decode(sent.split(",", 1)[1]) == (imgdir / "hero.png").read_bytes()

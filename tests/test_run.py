@@ -31,7 +31,7 @@ async def test_example_manifest_runs_on_all_six_providers(tmp_path, sim):
     assert set(df["campaign"]) == {"spring-launch-2026"}
     # every provider saw exactly one accepted submit per job
     for provider, group in df.groupby("provider"):
-        assert len(sim.state.submissions[provider]) == len(group)
+        assert len(sim.store.submissions[provider]) == len(group)
     # costs follow the price table
     for _, row in df.iterrows():
         info = catalog()[row["provider"]]
@@ -79,7 +79,7 @@ async def test_submit_rate_and_in_flight_cap_are_respected(tmp_path, sim, write)
     }))
     status, df = await run(path, tmp_path, sim, speedup=1.0)
     assert status == 0 and len(df) == 40
-    state = sim.state
+    state = sim.store
     assert state.max_submits_in_window("apiframe", 1.0) <= 10 + 1  # +1: window edge
     assert state.max_submits_in_window("apiframe", 2.0) <= 20 + 1
     assert state.max_in_flight_seen("gccai") == 3
@@ -92,6 +92,6 @@ async def test_spring_launch_sheet_runs_on_apiframe_with_set(tmp_path, sim):
     status, df = await run(DATA / "spring-launch.csv", tmp_path, sim, sets=["provider=apiframe"])
     assert status == 0
     assert len(df) == 38 and set(df["status"]) == {"succeeded"} and set(df["provider"]) == {"apiframe"}
-    assert len(sim.state.submissions["apiframe"]) == 38
+    assert len(sim.store.submissions["apiframe"]) == 38
     assert {"campaign", "sku", "channel", "owner"} <= set(df.columns)  # its own columns are kept
     assert df["row"].astype(int).is_monotonic_increasing  # manifest order

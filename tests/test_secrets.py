@@ -83,7 +83,7 @@ async def test_keys_never_reach_results_journal_logs_or_errors(tmp_path, aiohttp
             "--report", str(tmp_path / "report.html"), "--verbose",
             cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
-        requests = sim.state.requests
+        requests = sim.store.requests
     assert proc.returncode == 1, stderr.decode()[-2000:]
     # the run met what it should: refused keys, rate limits and retries, failures, an echo of the key
     df = pd.read_csv(tmp_path / "results.csv", dtype=str, keep_default_na=False)

@@ -25,11 +25,11 @@ from batch_runner.simulator import (
     ProviderSimConfig,
     RunningSimulator,
     SimConfig,
-    apply_settings,
+    apply_knobs,
     running_simulator,
 )
 from batch_runner.simulator.app import banner
-from batch_runner.simulator.state import SAMPLE_MP4, video_body
+from batch_runner.simulator.videos import SAMPLE_MP4, video_body
 
 KEY = "sim-key"
 IMG = "https://img.test/first-frame.jpg"
@@ -189,7 +189,7 @@ class Client:
             return resp.status, resp.content_type, await resp.read()
 
     def accepted(self, provider: str) -> int:
-        return len(self.sim.state.submissions[provider])
+        return len(self.sim.store.submissions[provider])
 
 
 @pytest.fixture
@@ -235,8 +235,8 @@ async def test_happy_path_through_to_the_video(start, provider, image):
     words, last = await client.until_done(provider, task_id)
     order = [VOCAB[provider].index(w) for w in words]
     assert order == sorted(order) and words[-1] == VOCAB[provider][-1], words
-    first_poll = next(r.t for r in client.sim.state.requests if r.kind == "poll" and r.task_id == task_id)
-    if first_poll < client.sim.state.tasks[task_id].finishes_at:  # (a loaded machine may poll late)
+    first_poll = next(r.t for r in client.sim.store.requests if r.kind == "poll" and r.task_id == task_id)
+    if first_poll < client.sim.store.tasks[task_id].finishes_at:  # (a loaded machine may poll late)
         assert len(set(words)) >= 2  # a running word was seen first
     url = await client.video_url(provider, last)
     assert url.startswith(f"{client.sim.base_url}/videos/{provider}/") and task_id in url
@@ -244,7 +244,7 @@ async def test_happy_path_through_to_the_video(start, provider, image):
     assert (status, ctype, len(data)) == (200, "video/mp4", 2048)
     assert data == video_body(2048, task_id) and data.startswith(SAMPLE_MP4)
 
-    state = client.sim.state
+    state = client.sim.store
     assert client.accepted(provider) == 1 and state.submissions[provider][0].task_id == task_id
     task = state.tasks[task_id]
     assert task.outcome == "succeeded" and task.video_path in url
@@ -341,10 +341,10 @@ async def test_videos_are_served_by_byte_range_and_can_be_cut_mid_transfer(start
         with pytest.raises(aiohttp.ClientPayloadError, match="received 500 of"):
             await get(rng)
     assert await get("bytes=1600-") == (206, "bytes 1600-2047/2048", whole[1600:])  # 448 left: not cut
-    videos = [(r.http_status, r.range_start, r.reason) for r in client.sim.state.requests if r.kind == "video"]
+    videos = [(r.http_status, r.range_start, r.reason) for r in client.sim.store.requests if r.kind == "video"]
     assert videos == [(200, None, None), (206, 1000, None), (206, 10, None), (206, 2000, None), (416, 2048, "range"),
                       (200, None, None), (200, None, "video_cut"), (206, 1000, "video_cut"), (206, 1600, None)]
-    assert client.sim.state.faults["video_cut"] == 2
+    assert client.sim.store.faults["video_cut"] == 2
 
 # -- auth ------------------------------------------------------------------------------
 
@@ -368,7 +368,7 @@ async def test_wrong_or_missing_key_is_refused_in_the_providers_shape(start, pro
     status, got, _ = await client.call("GET", provider, POLL[provider].format("x"), key="wrong-key")
     assert (status, got) == UNAUTHORIZED[provider]
     assert client.accepted(provider) == 0
-    assert {(r.kind, r.reason) for r in client.sim.state.requests} == {("submit", "auth"), ("poll", "auth")}
+    assert {(r.kind, r.reason) for r in client.sim.store.requests} == {("submit", "auth"), ("poll", "auth")}
 
 
 async def test_apiframe_bearer_is_not_its_auth(start):
@@ -432,7 +432,7 @@ async def test_invalid_bodies_are_refused_in_the_providers_shape(start, provider
     status, got, _ = await client.call("POST", provider, path or SUBMIT[provider], json=body)
     assert_invalid(provider, status, got)
     assert client.accepted(provider) == 0
-    assert [r.reason for r in client.sim.state.requests] == ["invalid"]
+    assert [r.reason for r in client.sim.store.requests] == ["invalid"]
 
 
 async def test_apiframe_details_name_each_bad_path(start):
@@ -464,7 +464,7 @@ async def test_unknown_routes_and_tasks(start):
     for provider, path in (("apiframe", "/v1/videos/generate"), ("gptge", "/task/minimax/v1/query/video_generation"),
                            ("minimax", "/v2/nothing")):
         assert (await client.call("GET", provider, path))[0] == 404
-    assert [r.kind for r in client.sim.state.requests] == ["other"] * 3
+    assert [r.kind for r in client.sim.store.requests] == ["other"] * 3
     unknown = {
         "minimax": (200, {"task_id": "123", "base_resp": {"status_code": 2013, "status_msg": "invalid params, task not found"}}),
         "gccai": (404, {"error": {"code": 404, "message": "task not found", "type": "invalid_request_error"}}),
@@ -510,7 +510,7 @@ async def test_submits_beyond_the_window_allowance_get_each_providers_rate_limit
         assert client.accepted(provider) == 11
 
     await asyncio.gather(*(burst(p) for p in PROVIDER_NAMES))
-    state = client.sim.state
+    state = client.sim.store
     for provider in PROVIDER_NAMES:
         assert state.max_submits_in_window(provider, 0.5) == 10
         refused = [r for r in state.requests if r.provider == provider and r.reason == "rate"]
@@ -533,10 +533,10 @@ async def test_in_flight_cap_is_refused_like_a_rate_limit(start):
     client = await start(max_in_flight=2)
     statuses = [(await client.submit("gptproto", prompt=f"s{i}"))[0] for i in range(3)]
     assert statuses == [200, 200, 429]
-    assert client.sim.state.requests[-1].reason == "in_flight"
+    assert client.sim.store.requests[-1].reason == "in_flight"
     await asyncio.sleep(GEN_S + 0.02)
     assert (await client.submit("gptproto"))[0] == 200
-    assert client.sim.state.max_in_flight_seen("gptproto") == 2
+    assert client.sim.store.max_in_flight_seen("gptproto") == 2
 
 
 # -- content policy, failures, balance ------------------------------------------------
@@ -563,7 +563,7 @@ async def test_content_policy_marker_each_providers_way(start):
     assert af["error"] == "Provider returned an error: content policy violation"
     assert af["completedAt"] is not None
     for task_id in ids.values():  # moderation ends a content failure early
-        task = client.sim.state.tasks[task_id]
+        task = client.sim.store.tasks[task_id]
         assert task.finishes_at - task.submitted_at < GEN_S
 
 
@@ -600,7 +600,7 @@ async def test_failed_tasks_in_each_providers_vocabulary(start):
     assert last["apiinone", 0]["data"]["error"]
     assert last["apiframe", 0]["creditCost"] == 0 and last["apiframe", 0]["error"].startswith("Provider returned an error")
     # a failed task has no video
-    task_id = client.sim.state.submissions["gccai"][0].task_id
+    task_id = client.sim.store.submissions["gccai"][0].task_id
     async with client.session.get(f"{client.sim.base_url}/videos/gccai/{task_id}.mp4") as resp:
         assert resp.status == 404
 
@@ -623,7 +623,7 @@ async def test_balance_runs_out_in_the_providers_shape(start, provider):
     status, body, _ = await client.submit(provider, duration=10)
     assert (status, body) == BALANCE[provider]
     assert client.accepted(provider) == 2
-    assert client.sim.state.requests[-1].reason == "balance"
+    assert client.sim.store.requests[-1].reason == "balance"
 
 
 QUOTA = {
@@ -646,7 +646,7 @@ async def test_daily_quota_runs_out_in_the_providers_shape(start, provider):
     status, body, hdrs = await client.submit(provider, prompt="one more")
     assert (status, body) == QUOTA[provider]
     assert "Retry-After" not in hdrs
-    assert client.accepted(provider) == 1 and client.sim.state.requests[-1].reason == "quota"
+    assert client.accepted(provider) == 1 and client.sim.store.requests[-1].reason == "quota"
     with pytest.raises(ProviderError) as err:
         ADAPTERS[provider]().read_submit(HttpResponse(status, {}, json.dumps(body).encode()))
     assert err.value.error_code == "quota_exhausted" and not err.value.retryable
@@ -662,8 +662,8 @@ async def test_apiframe_idempotency_key_returns_the_original_job_without_a_charg
     assert first[:2] == again[:2] and first[0] == 202
     assert client.accepted("apiframe") == 1  # the balance of 1 was not spent twice
     job_id = first[1]["jobId"]
-    assert client.sim.state.requests[-1].reason == "idempotent_replay"
-    assert client.sim.state.submissions["apiframe"][0].idempotency_key == "k-1"
+    assert client.sim.store.requests[-1].reason == "idempotent_replay"
+    assert client.sim.store.submissions["apiframe"][0].idempotency_key == "k-1"
     await client.until_done("apiframe", job_id)
     replay = await client.call("POST", "apiframe", path, json=body, hdrs={**headers("apiframe"), "Idempotency-Key": "k-1"})
     assert replay[:2] == (202, {"jobId": job_id, "status": "COMPLETED"})
@@ -763,8 +763,8 @@ def test_config_fills_every_provider_and_refuses_unknown_ones():
 
 # -- batch-runner simulate ------------------------------------------------------------------
 
-async def test_simulate_command_applies_its_set_options(tmp_path):
-    """``batch-runner simulate --port 0 --set PROVIDER.FIELD=VALUE`` as a real
+async def test_simulate_command_applies_its_knobs(tmp_path):
+    """``batch-runner simulate --port 0 --knob PROVIDER.FIELD=VALUE`` as a real
     process: the banner gives the bound port and the keys, and each setting
     changes what that provider (and only it) answers over HTTP."""
     import os
@@ -775,7 +775,7 @@ async def test_simulate_command_applies_its_set_options(tmp_path):
 
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "batch_runner", "simulate", "--port", "0", "--generation-s", "0.2",
-        "--set", "gccai.error_rate=1", "--set", "apiframe.quota=0", "--set", "minimax.api_key=my-key",
+        "--knob", "gccai.error_rate=1", "--knob", "apiframe.quota=0", "--knob", "minimax.api_key=my-key",
         env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=str(tmp_path),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
@@ -822,14 +822,14 @@ async def test_simulate_command_applies_its_set_options(tmp_path):
     ("minimax.latency_s=-inf", "latency_s takes a finite number, not -inf"),
 ])
 @pytest.mark.timeout(10)  # a setting not refused would serve forever
-def test_simulate_command_refuses_a_bad_set(cli, pair, says):
+def test_simulate_command_refuses_a_bad_knob(cli, pair, says):
     """Refused (exit 2, naming what is allowed) before anything is served."""
-    result = cli("simulate", "--port", "0", "--set", pair)
+    result = cli("simulate", "--port", "0", "--knob", pair)
     assert result.exit_code == 2 and says in result.stderr
 
 
-def test_settings_take_none_only_where_a_field_can_be_unset_and_only_finite_numbers():
-    config = apply_settings(SimConfig(), ["gccai.rpm=5", "gccai.rpm=None", "all.video_cut_after_bytes=100",
+def test_knobs_take_none_only_where_a_field_can_be_unset_and_only_finite_numbers():
+    config = apply_knobs(SimConfig(), ["gccai.rpm=5", "gccai.rpm=None", "all.video_cut_after_bytes=100",
                                           "apiframe.api_key=none", "minimax.error_rate=1e-3"])
     assert config.providers["gccai"].rpm is None and config.providers["gptge"].video_cut_after_bytes == 100
     assert config.providers["apiframe"].api_key == "none" and config.providers["minimax"].error_rate == 0.001
@@ -841,11 +841,11 @@ def test_settings_take_none_only_where_a_field_can_be_unset_and_only_finite_numb
                        ("gccai.balance=inf", "balance takes a whole number"),
                        ("gccai.quota=2.5", "quota takes a whole number")]:
         with pytest.raises(ValueError, match=re.escape(says)):
-            apply_settings(SimConfig(), [pair])
+            apply_knobs(SimConfig(), [pair])
 
 
-def test_readme_lists_every_simulator_setting():
-    """README "Simulator" documents exactly the fields ``simulate --set`` accepts."""
+def test_readme_lists_every_simulator_knob():
+    """README "Simulator" documents exactly the fields ``simulate --knob`` accepts."""
     import dataclasses
 
     from conftest import ROOT

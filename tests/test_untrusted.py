@@ -262,5 +262,5 @@ async def test_outside_paths_are_sent_only_when_allowed(tmp_path, sim):
     request = RunRequest(manifest, output=out, environ=sim_env(sim), speedup=60.0, quiet=True,
                          allow_outside_paths=True)
     assert await execute(request) == 0
-    body = sim.state.submissions["minimax"][0].body
+    body = sim.store.submissions["minimax"][0].body
     assert Path(out).is_file() and body["first_frame_image"].startswith("data:image/png;base64,")

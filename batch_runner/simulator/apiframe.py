@@ -28,9 +28,13 @@ from typing import Any
 from aiohttp import web
 
 from batch_runner.simulator.base import ProviderSim
-from batch_runner.simulator.state import FAILED, PROCESSING, SUCCESS, SimState, Task
+from batch_runner.simulator.store import FAILED, PROCESSING, SUCCESS, SimStore, Task
 
-__all__ = ["ApiframeSim", "make_app", "validate"]
+__all__ = ["ApiframeSim", "URL_TTL_S", "make_app", "validate"]
+
+#: seconds a video URL works: "default 24h retention", then ``expired`` (the OpenAPI
+#: ``expired`` field, https://docs-v2.apiframe.ai/docs/jobs/get; its FAQ says 3 months)
+URL_TTL_S: float | None = 86400.0
 
 TOP = {"model", "prompt", "hailuoParams", "webhookUrl", "webhookEvents"}
 PARAMS = {"duration", "resolution", "image", "prompt_optimizer"}
@@ -131,8 +135,8 @@ class ApiframeSim(ProviderSim):
         if len(key) > 255:
             resp = self.error_response("invalid", {"Idempotency-Key": ["must NOT have more than 255 characters"]})
             return self.answer(resp, "submit", reason="invalid")
-        task = self.state.tasks.get(self.state.idempotency.get((self.name, key), ""))
-        if task is None or self.state.now() - task.submitted_at > IDEMPOTENCY_TTL_S:
+        task = self.store.tasks.get(self.store.idempotency.get((self.name, key), ""))
+        if task is None or self.store.now() - task.submitted_at > IDEMPOTENCY_TTL_S:
             return None
         resp = web.json_response({"jobId": task.task_id, "status": self.job_status(task)}, status=202)
         return self.answer(resp, "submit", task.task_id, reason="idempotent_replay")
@@ -142,7 +146,7 @@ class ApiframeSim(ProviderSim):
 
     def job_status(self, task: Task) -> str:
         """QUEUED, PROCESSING, COMPLETED or FAILED now."""
-        phase = task.phase(self.state.now())
+        phase = task.phase(self.store.now())
         return {SUCCESS: "COMPLETED", FAILED: "FAILED", PROCESSING: "PROCESSING"}.get(phase, "QUEUED")
 
     async def job(self, request: web.Request) -> web.StreamResponse:
@@ -159,7 +163,7 @@ class ApiframeSim(ProviderSim):
         return await self.poll(request, task_id)
 
     def status_body(self, request: web.Request, task: Task) -> dict[str, Any]:
-        now = self.state.now()
+        now = self.store.now()
         status = self.job_status(task)
         terminal = status in ("COMPLETED", "FAILED")
         hook = ("sent" if terminal else "pending") if task.body.get("webhookUrl") else None
@@ -167,13 +171,13 @@ class ApiframeSim(ProviderSim):
             "id": task.task_id, "status": status, "model": task.body.get("model"),
             "progress": task.progress(now) if status == "PROCESSING" else 0, "result": None,
             "error": None, "creditCost": credits(task.body), "webhookStatus": hook,
-            "createdAt": _iso(self.state.unix(task.submitted_at)),
-            "completedAt": _iso(self.state.unix(task.finishes_at)) if terminal else None,
+            "createdAt": _iso(self.store.unix(task.submitted_at)),
+            "completedAt": _iso(self.store.unix(task.finishes_at)) if terminal else None,
             "expired": False,
         }
         if status == "COMPLETED":
             out.update(progress=100, result={"videoUrl": self.video_url(request, task)},
-                       expired=self.state.url_expired(task))
+                       expired=self.store.url_expired(task))
         elif status == "FAILED":
             policy = task.reason in ("content", "output")
             reason = "content policy violation" if policy else "video generation failed"
@@ -181,6 +185,6 @@ class ApiframeSim(ProviderSim):
         return out
 
 
-def make_app(state: SimState, name: str = "apiframe") -> web.Application:
+def make_app(store: SimStore, name: str = "apiframe") -> web.Application:
     """The apiframe sub-application, mounted at ``/<name>``."""
-    return ApiframeSim(state, name).app()
+    return ApiframeSim(store, name).app()

@@ -29,9 +29,12 @@ from typing import Any
 from aiohttp import web
 
 from batch_runner.simulator.base import ProviderSim, is_image
-from batch_runner.simulator.state import FAILED, SUCCESS, SimState, Task
+from batch_runner.simulator.store import FAILED, SUCCESS, SimStore, Task
 
-__all__ = ["ApiinoneSim", "MODELS", "make_app", "validate"]
+__all__ = ["ApiinoneSim", "MODELS", "URL_TTL_S", "make_app", "validate"]
+
+#: seconds a video URL works: undocumented, so never expires here
+URL_TTL_S: float | None = None
 
 MODELS = ("hailuo-2-3", "hailuo/2-3-image-to-video-standard", "hailuo/2-3-image-to-video-pro")
 ERRORS = {  # kind -> (HTTP status / error.code, error.type, fixed message or "")
@@ -93,7 +96,7 @@ class ApiinoneSim(ProviderSim):
                                   "data": {"task_id": task.task_id, "status": "IN_PROGRESS"}})
 
     def status_body(self, request: web.Request, task: Task) -> dict[str, Any]:
-        phase = task.phase(self.state.now())
+        phase = task.phase(self.store.now())
         data: dict[str, Any] = {"task_id": task.task_id, "status": "IN_PROGRESS"}
         if phase == SUCCESS:
             url = self.video_url(request, task)
@@ -105,6 +108,6 @@ class ApiinoneSim(ProviderSim):
         return {"code": 200, "message": "success", "data": data}
 
 
-def make_app(state: SimState, name: str = "apiinone") -> web.Application:
+def make_app(store: SimStore, name: str = "apiinone") -> web.Application:
     """The apiin.one sub-application, mounted at ``/<name>``."""
-    return ApiinoneSim(state, name).app()
+    return ApiinoneSim(store, name).app()

@@ -1,8 +1,8 @@
 """The simulator application: every provider under its own prefix, plus videos.
 
 ``create_app(config)`` mounts each provider's sub-application at ``/<name>``
-(the SIMULATORS registry: adding a provider is one module and one line here),
-serves ``GET /videos/<provider>/<task_id>.mp4`` and a JSON index at ``GET /``.
+(registry.SIMULATORS), serves the videos (videos.py: ``GET
+/videos/<provider>/<task_id>.mp4``) and a JSON index at ``GET /``.
 ``running_simulator`` starts it (tests, in-process runs); ``serve`` runs it in
 the foreground (``batch-runner simulate``).
 """
@@ -16,25 +16,16 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from batch_runner.simulator import apiframe, apiinone, gccai, gptge, gptproto, minimax
 from batch_runner.simulator.config import SimConfig
-from batch_runner.simulator.state import STATE_KEY, SimState, handle_video
+from batch_runner.simulator.registry import SIMULATORS
+from batch_runner.simulator.store import STORE_KEY, SimStore
+from batch_runner.simulator.videos import VIDEO_ROUTE, handle_video
 
-__all__ = ["SIMULATORS", "RunningSimulator", "banner", "create_app", "running_simulator", "serve"]
+__all__ = ["RunningSimulator", "banner", "create_app", "running_simulator", "serve"]
 
 #: largest request body taken, bytes: two 20 MB images as base64 data URIs fit
 #: (aiohttp's own default, 1 MiB, refuses a single photo)
 MAX_BODY_BYTES = 64 * 2**20
-
-#: provider name -> sub-application factory ``(state, name) -> web.Application``
-SIMULATORS: dict[str, Callable[[SimState, str], web.Application]] = {
-    "minimax": minimax.make_app,
-    "gptge": gptge.make_app,
-    "gccai": gccai.make_app,
-    "gptproto": gptproto.make_app,
-    "apiinone": apiinone.make_app,
-    "apiframe": apiframe.make_app,
-}
 
 
 @web.middleware
@@ -47,29 +38,29 @@ async def _record_unrouted(request: web.Request,
     except web.HTTPException as exc:
         prefix = request.path.strip("/").split("/", 1)[0]
         provider = prefix if prefix in SIMULATORS else ""
-        request.app[STATE_KEY].record(provider, "other", exc.status, reason="not_found")
+        request.app[STORE_KEY].record(provider, "other", exc.status, reason="not_found")
         raise
 
 
 async def _index(request: web.Request) -> web.StreamResponse:
     """``GET /``: ``{"providers": {name: base URL}, "videos": URL pattern}``."""
-    state = request.app[STATE_KEY]
+    store = request.app[STORE_KEY]
     base = f"{request.scheme}://{request.host}"
-    state.record("", "other", 200)
+    store.record("", "other", 200)
     return web.json_response({
         "providers": {name: f"{base}/{name}" for name in SIMULATORS},
-        "videos": f"{base}/videos/{{provider}}/{{task_id}}.mp4",
+        "videos": base + VIDEO_ROUTE,
     })
 
 
 def create_app(config: SimConfig | None = None) -> web.Application:
-    """The simulator of every provider; its SimState is ``app[STATE_KEY]``."""
-    state = SimState(config or SimConfig())
+    """The simulator of every provider; its SimStore is ``app[STORE_KEY]``."""
+    store = SimStore(config or SimConfig())
     app = web.Application(middlewares=[_record_unrouted], client_max_size=MAX_BODY_BYTES)
-    app[STATE_KEY] = state
+    app[STORE_KEY] = store
     for name, factory in SIMULATORS.items():
-        app.add_subapp(f"/{name}", factory(state, name))
-    app.router.add_get("/videos/{provider}/{task_id}.mp4", handle_video)
+        app.add_subapp(f"/{name}", factory(store, name))
+    app.router.add_get(VIDEO_ROUTE, handle_video)
     app.router.add_get("/", _index)
     return app
 
@@ -77,10 +68,10 @@ def create_app(config: SimConfig | None = None) -> web.Application:
 @dataclass
 class RunningSimulator:
     """A started simulator: ``base_url`` like ``http://127.0.0.1:41234``,
-    ``state`` (records for tests) and ``config``."""
+    ``store`` (its tasks and request records, for tests) and ``config``."""
 
     base_url: str
-    state: SimState
+    store: SimStore
     config: SimConfig
 
     def url(self, provider: str) -> str:
@@ -98,8 +89,8 @@ async def running_simulator(config: SimConfig | None = None, host: str = "127.0.
     try:
         await web.TCPSite(runner, host, port).start()
         bound = runner.addresses[0][1]
-        state = app[STATE_KEY]
-        yield RunningSimulator(f"http://{host}:{bound}", state, state.config)
+        store = app[STORE_KEY]
+        yield RunningSimulator(f"http://{host}:{bound}", store, store.config)
     finally:
         await runner.cleanup()
 

@@ -20,12 +20,16 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from batch_runner.simulator.config import ProviderSimConfig
-from batch_runner.simulator.state import SimState, Task
+from batch_runner.simulator.store import SimStore, Task
+from batch_runner.simulator.videos import video_path
+
+if TYPE_CHECKING:  # config imports the provider registry, which imports this module
+    from batch_runner.simulator.config import ProviderSimConfig
 
 __all__ = ["ProviderSim", "json_body", "IMAGE_URI_PREFIXES", "is_image"]
 
@@ -65,14 +69,14 @@ class ProviderSim:
     always_retry_after = False
     idempotent = False
 
-    def __init__(self, state: SimState, name: str) -> None:
-        self.state = state
+    def __init__(self, store: SimStore, name: str) -> None:
+        self.store = store
         self.name = name
 
     @property
     def cfg(self) -> ProviderSimConfig:
         """This provider's simulator settings."""
-        return self.state.cfg(self.name)
+        return self.store.cfg(self.name)
 
     def app(self) -> web.Application:
         """The sub-application with this provider's routes."""
@@ -81,7 +85,8 @@ class ProviderSim:
         return app
 
     @web.middleware
-    async def _late_answer(self, request: web.Request, handler: Any) -> web.StreamResponse:
+    async def _late_answer(self, request: web.Request,
+                           handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
         """A ``slow`` request is handled (and recorded) when it arrives, as a real
         provider would; only its answer leaves ``slow_s`` late."""
         resp = await handler(request)
@@ -136,7 +141,7 @@ class ProviderSim:
     def answer(self, resp: web.Response, kind: str, task_id: str | None = None,
                accepted: bool = False, reason: str | None = None) -> web.Response:
         """Record ``resp`` (with its real HTTP status) and return it."""
-        self.state.record(self.name, kind, resp.status, task_id, accepted, reason)
+        self.store.record(self.name, kind, resp.status, task_id, accepted, reason)
         return resp
 
     def with_retry_after(self, resp: web.Response, refusal: str) -> web.Response:
@@ -146,12 +151,12 @@ class ProviderSim:
         if self.cfg.retry_after_s is not None:
             resp.headers["Retry-After"] = f"{self.cfg.retry_after_s:g}"
         elif self.always_retry_after:
-            wait = self.state.retry_after(self.name, refusal)
+            wait = self.store.retry_after(self.name, refusal)
             resp.headers["Retry-After"] = str(max(1, math.ceil(wait)))
         return resp
 
     def fault_response(self, kind: str) -> web.Response:
-        """The answer to an injected request fault (see state.REQUEST_FAULTS):
+        """The answer to an injected request fault (see store.REQUEST_FAULTS):
         ``server_error`` the provider's 500/503, ``rate_limit`` its rate-limit
         answer, ``html`` a proxy's 502 page, ``truncated`` JSON cut short."""
         if kind == "rate_limit":
@@ -172,11 +177,11 @@ class ProviderSim:
         if not self.authorized(request):
             return self.answer(self.error_response("auth", "Invalid API key"), kind, task_id,
                                reason="auth")
-        fault = self.state.fault(self.name)
+        fault = self.store.fault(self.name)
         if fault == "slow":  # handled now, answered slow_s late (see _late_answer)
             request[_SLOW] = True
         elif fault == "reset":  # no answer at all: the connection is dropped
-            self.state.record(self.name, kind, 0, task_id, reason=fault)
+            self.store.record(self.name, kind, 0, task_id, reason=fault)
             if request.transport is not None:
                 request.transport.abort()
             raise asyncio.CancelledError
@@ -201,7 +206,7 @@ class ProviderSim:
         problem = self.validate(request, body)
         if problem is not None:
             return self.answer(self.error_response("invalid", problem), "submit", reason="invalid")
-        refusal = self.state.admit(self.name)
+        refusal = self.store.admit(self.name)
         if refusal == "balance":
             resp = self.error_response("balance", "insufficient balance", body)
             return self.answer(resp, "submit", reason=refusal)
@@ -217,9 +222,9 @@ class ProviderSim:
             return self.answer(self.error_response("content", "content policy violation"),
                                "submit", reason="content")
         key = request.headers.get("Idempotency-Key") if self.idempotent else None
-        task = self.state.create(self.name, self.state.new_id(self.make_task_id), body,
-                                 prompt=prompt, idempotency_key=key or None,
-                                 meta=self.task_meta(request))
+        task_id = self.store.new_id(self.make_task_id)
+        task = self.store.create(self.name, task_id, body, prompt=prompt, idempotency_key=key or None,
+                                 meta=self.task_meta(request), video_path=video_path(self.name, task_id))
         return self.answer(self.submitted(request, task), "submit", task.task_id, accepted=True)
 
     async def poll(self, request: web.Request, task_id: str) -> web.StreamResponse:
@@ -227,7 +232,7 @@ class ProviderSim:
         blocked = await self.guard(request, "poll", task_id)
         if blocked is not None:
             return blocked
-        task = self.state.tasks.get(task_id)
+        task = self.store.tasks.get(task_id)
         if task is None or task.provider != self.name:
             resp = self.error_response("not_found", "task not found", task_id)
             return self.answer(resp, "poll", task_id, reason="not_found")

@@ -1,6 +1,7 @@
 """Simulator settings: per provider key, timing, limits and injected faults.
 
 Times are seconds (of the event loop's clock), rates are probabilities 0..1.
+The provider names and default URL lifetimes come from registry.py.
 """
 
 from __future__ import annotations
@@ -9,23 +10,9 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-__all__ = ["PROVIDER_NAMES", "DEFAULT_URL_TTL_S", "ProviderSimConfig", "SimConfig", "apply_settings"]
+from batch_runner.simulator.registry import DEFAULT_URL_TTL_S, PROVIDER_NAMES
 
-#: every simulated provider, in the order of the client's adapter registry
-PROVIDER_NAMES = ("minimax", "gptge", "gccai", "gptproto", "apiinone", "apiframe")
-
-#: how long a video URL works (s); None: undocumented, never expires.
-#: minimax 9 h from files/retrieve (SEEN); gptge passes MiniMax's URL through
-#: (INFERRED); gccai ``expires_at`` = completion + 24 h (SEEN values); apiframe
-#: ``expired`` after 24 h retention (SEEN spec). Sources: docs/providers.md.
-DEFAULT_URL_TTL_S: dict[str, float | None] = {
-    "minimax": 32400.0,
-    "gptge": 32400.0,
-    "gccai": 86400.0,
-    "gptproto": None,
-    "apiinone": None,
-    "apiframe": 86400.0,
-}
+__all__ = ["ProviderSimConfig", "SimConfig", "apply_knobs", "make_config"]
 
 
 @dataclass
@@ -62,7 +49,7 @@ class ProviderSimConfig:
       ``/videos/...``, whole or a ``Range``) is cut mid-body: the answer
       announces its full length, sends ``video_cut_after_bytes`` of it (None:
       half) and drops the connection. 1.0 cuts every transfer that has more
-      than ``video_cut_after_bytes`` left to send (state.handle_video).
+      than ``video_cut_after_bytes`` left to send (videos.handle_video).
     """
 
     api_key: str = "sim-key"
@@ -79,7 +66,7 @@ class ProviderSimConfig:
     quota: int | None = None
     retry_after_s: float | None = None
     # Fault kinds beyond error_rate / fail_rate. Each request fault is a
-    # probability per API request named in state.REQUEST_FAULTS and answered in
+    # probability per API request named in store.REQUEST_FAULTS and answered in
     # base.ProviderSim.fault_response; add new kinds the same way.
     rate_limit_rate: float = 0.0  # the provider's rate-limit answer (429 or MiniMax 1002)
     html_error_rate: float = 0.0  # a 502 HTML page, as from a proxy
@@ -87,8 +74,8 @@ class ProviderSimConfig:
     reset_rate: float = 0.0  # the connection is closed without an answer
     slow_rate: float = 0.0  # the answer comes ``slow_s`` seconds late (then as usual)
     slow_s: float = 30.0
-    stuck_rate: float = 0.0  # per accepted task: it never finishes (state.create)
-    video_cut_rate: float = 0.0  # per video transfer: cut mid-body (state.handle_video)
+    stuck_rate: float = 0.0  # per accepted task: it never finishes (store.create)
+    video_cut_rate: float = 0.0  # per video transfer: cut mid-body (videos.handle_video)
     video_cut_after_bytes: int | None = None  # body bytes a cut transfer sends first (None: half)
 
 
@@ -97,7 +84,7 @@ class SimConfig:
     """The whole simulator: one ProviderSimConfig per provider (missing ones
     get the defaults), the seed of every random decision, URL lifetimes in
     seconds per provider, and the size in bytes of the served video (a real
-    MP4 padded to it; at least ``len(state.SAMPLE_MP4) + 8 + len(task_id)``)."""
+    MP4 padded to it; at least ``len(videos.SAMPLE_MP4) + 8 + len(task_id)``)."""
 
     providers: dict[str, ProviderSimConfig] = field(default_factory=dict)
     seed: int = 0
@@ -113,27 +100,37 @@ class SimConfig:
             self.url_ttl_s.setdefault(name, DEFAULT_URL_TTL_S[name])
 
 
-def apply_settings(config: SimConfig, pairs: list[str]) -> SimConfig:
-    """Apply ``PROVIDER.FIELD=VALUE`` pairs (``all.FIELD=VALUE`` for every
-    provider), e.g. ``apiframe.rpm=5`` or ``all.error_rate=0.1``.
+def apply_knobs(config: SimConfig, knobs: list[str]) -> SimConfig:
+    """Apply knobs, ``PROVIDER.FIELD=VALUE`` pairs (``all.FIELD=VALUE`` for every
+    provider), e.g. ``apiframe.rpm=5`` or ``all.error_rate=0.1``; FIELD is a
+    ProviderSimConfig field. Returns ``config``, changed in place.
 
-    Raises ValueError naming the bad pair and the allowed names, or what the
+    Raises ValueError naming the bad knob and the allowed names, or what the
     field takes: a finite number (not ``nan``, ``inf``), ``none`` only where
     the field can be unset (``rpm``, ``balance``, ...: its type allows None).
     """
     fields = {f.name: f for f in dataclasses.fields(ProviderSimConfig)}
-    for pair in pairs:
+    for pair in knobs:
         target, sep, value = pair.partition("=")
         provider, dot, name = target.partition(".")
         if not sep or not dot or name not in fields or provider not in (*PROVIDER_NAMES, "all"):
             raise ValueError(
-                f"bad simulator setting {pair!r}: use PROVIDER.FIELD=VALUE with PROVIDER one of "
+                f"bad simulator knob {pair!r}: use PROVIDER.FIELD=VALUE with PROVIDER one of "
                 f"{', '.join(PROVIDER_NAMES)} or all, FIELD one of {', '.join(fields)}"
             )
         typed = _typed(pair, name, str(fields[name].type), value)
         for p in PROVIDER_NAMES if provider == "all" else (provider,):
             setattr(config.providers[p], name, typed)
     return config
+
+
+def make_config(knobs: list[str], *, generation_s: float = 1.0, seed: int = 0) -> SimConfig:
+    """The simulator ``batch-runner simulate`` serves: every provider's tasks take
+    ``generation_s`` seconds, random faults follow ``seed``, then ``knobs``
+    (see apply_knobs, whose ValueError it raises)."""
+    config = SimConfig(providers={n: ProviderSimConfig(generation_s=generation_s) for n in PROVIDER_NAMES},
+                       seed=seed)
+    return apply_knobs(config, knobs)
 
 
 def _typed(pair: str, name: str, kind: str, value: str) -> object:

@@ -28,16 +28,20 @@ from typing import Any
 from aiohttp import web
 
 from batch_runner.simulator.base import ProviderSim, is_image
-from batch_runner.simulator.state import (
+from batch_runner.simulator.store import (
     FAILED,
     PROCESSING,
     QUEUED,
     SUCCESS,
-    SimState,
+    SimStore,
     Task,
 )
 
-__all__ = ["GccaiSim", "make_app", "validate"]
+__all__ = ["GccaiSim", "URL_TTL_S", "make_app", "validate"]
+
+#: seconds a video URL works: ``expires_at`` is completion + 24 h in the published
+#: example (https://docs.apimart.ai/en/api-reference/tasks/status; the rule is INFERRED)
+URL_TTL_S: float | None = 86400.0
 
 ERRORS = {  # kind -> (HTTP status / error.code, error.type)
     "auth": (401, "authentication_error"),
@@ -102,17 +106,17 @@ class GccaiSim(ProviderSim):
         return web.json_response({"code": 200, "data": [{"status": "submitted", "task_id": task.task_id}]})
 
     def status_body(self, request: web.Request, task: Task) -> dict[str, Any]:
-        now = self.state.now()
+        now = self.store.now()
         phase = task.phase(now)
-        created = self.state.unix(task.submitted_at)
+        created = self.store.unix(task.submitted_at)
         data: dict[str, Any] = {"created": created, "estimated_time": ESTIMATED_S, "id": task.task_id}
         if phase == QUEUED:
             data.update(progress=0, status="pending")
         elif phase == PROCESSING:
             data.update(progress=task.progress(now), status="processing")
         elif phase == SUCCESS:
-            done = self.state.unix(task.finishes_at)
-            ttl = self.state.config.url_ttl_s.get(self.name)
+            done = self.store.unix(task.finishes_at)
+            ttl = self.store.config.url_ttl_s.get(self.name)
             video: dict[str, Any] = {"url": [self.video_url(request, task)]}
             if ttl is not None:
                 video = {"expires_at": int(done + ttl), **video}
@@ -125,10 +129,10 @@ class GccaiSim(ProviderSim):
                 error = {"message": "video generation failed"}
             else:
                 error = "video generation failed"
-            data.update(completed=self.state.unix(task.finishes_at), status="failed", error=error)
+            data.update(completed=self.store.unix(task.finishes_at), status="failed", error=error)
         return {"code": 200, "data": data}
 
 
-def make_app(state: SimState, name: str = "gccai") -> web.Application:
+def make_app(store: SimStore, name: str = "gccai") -> web.Application:
     """The gccai sub-application, mounted at ``/<name>``."""
-    return GccaiSim(state, name).app()
+    return GccaiSim(store, name).app()

@@ -17,9 +17,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from batch_runner.simulator.minimax import MinimaxSim
-from batch_runner.simulator.state import SimState
+from batch_runner.simulator.store import SimStore
 
-__all__ = ["GptgeSim", "make_app"]
+__all__ = ["GptgeSim", "URL_TTL_S", "make_app"]
+
+#: seconds a video URL works: undocumented; MiniMax's 9 h URL passes through (INFERRED,
+#: https://gpt.morphogen.top/en/video/hailuo/address.html shows MiniMax's CDN URL)
+URL_TTL_S: float | None = 32400.0
 
 
 class GptgeSim(MinimaxSim):
@@ -37,6 +41,6 @@ class GptgeSim(MinimaxSim):
         ]
 
 
-def make_app(state: SimState, name: str = "gptge") -> web.Application:
+def make_app(store: SimStore, name: str = "gptge") -> web.Application:
     """The gpt.ge sub-application, mounted at ``/<name>``."""
-    return GptgeSim(state, name).app()
+    return GptgeSim(store, name).app()

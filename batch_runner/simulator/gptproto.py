@@ -28,16 +28,19 @@ from typing import Any
 from aiohttp import web
 
 from batch_runner.simulator.base import ProviderSim, is_image
-from batch_runner.simulator.state import (
+from batch_runner.simulator.store import (
     FAILED,
     PROCESSING,
     QUEUED,
     SUCCESS,
-    SimState,
+    SimStore,
     Task,
 )
 
-__all__ = ["GptprotoSim", "MODELS", "make_app", "validate"]
+__all__ = ["GptprotoSim", "MODELS", "URL_TTL_S", "make_app", "validate"]
+
+#: seconds a video URL works: undocumented (a CloudFront URL), so never expires here
+URL_TTL_S: float | None = None
 
 #: model path segment -> allowed (resolution, duration). Seed "Duration & Resolution".
 MODELS = {
@@ -124,9 +127,9 @@ class GptprotoSim(ProviderSim):
 
     def prediction(self, request: web.Request, task: Task) -> dict[str, Any]:
         """The ``data`` object: id, model, outputs, urls.get, status, error, timings."""
-        now = self.state.now()
+        now = self.store.now()
         phase = task.phase(now)
-        created = datetime.fromtimestamp(self.state.unix(task.submitted_at), UTC)
+        created = datetime.fromtimestamp(self.store.unix(task.submitted_at), UTC)
         elapsed = int(1000 * max(0.0, min(now, task.finishes_at) - task.submitted_at))
         done = phase in (SUCCESS, FAILED)
         return {
@@ -155,6 +158,6 @@ class GptprotoSim(ProviderSim):
         return {"data": self.prediction(request, task), "message": "success", "code": 200}
 
 
-def make_app(state: SimState, name: str = "gptproto") -> web.Application:
+def make_app(store: SimStore, name: str = "gptproto") -> web.Application:
     """The gptproto sub-application, mounted at ``/<name>``."""
-    return GptprotoSim(state, name).app()
+    return GptprotoSim(store, name).app()

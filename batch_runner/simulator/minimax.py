@@ -21,16 +21,21 @@ from typing import Any
 from aiohttp import web
 
 from batch_runner.simulator.base import ProviderSim, is_image
-from batch_runner.simulator.state import (
+from batch_runner.simulator.store import (
     FAILED,
     PROCESSING,
     QUEUED,
     SUCCESS,
-    SimState,
+    SimStore,
     Task,
 )
 
-__all__ = ["MinimaxSim", "make_app", "validate_native"]
+__all__ = ["MinimaxSim", "URL_TTL_S", "make_app", "validate_native"]
+
+#: seconds a video URL works, counted from the latest files/retrieve: "valid for
+#: 9 hours" (the query guide, https://platform.minimax.io/docs/api-reference/video-generation-query.md);
+#: counting from retrieve (a signed ``Expires``) is INFERRED
+URL_TTL_S: float | None = 32400.0
 
 #: error kind -> (base_resp.status_code, status_msg, HTTP status): https://platform.minimax.io/docs/api-reference/errorcode
 CODES = {
@@ -136,19 +141,19 @@ class MinimaxSim(ProviderSim):
     def file_id(self, task: Task) -> str:
         """The task's ``file_id`` (a digit string), assigned at first success."""
         if "file_id" not in task.meta:
-            file_id = self.state.new_id(self.make_task_id)
-            while file_id in self.state.files:
-                file_id = self.state.new_id(self.make_task_id)
+            file_id = self.store.new_id(self.make_task_id)
+            while file_id in self.store.files:
+                file_id = self.store.new_id(self.make_task_id)
             task.meta["file_id"] = file_id
-            self.state.files[file_id] = task.task_id
-        return task.meta["file_id"]
+            self.store.files[file_id] = task.task_id
+        return str(task.meta["file_id"])
 
     def status_body(self, request: web.Request, task: Task) -> dict[str, Any]:
         """Pending bodies carry ``file_id: ""`` (INFERRED §1.3); Success adds
         file_id and video size; Fail carries base_resp 1027 "output
         new_sensitive" after output moderation, else base_resp 0 (both
         variants, §1.3)."""
-        now = self.state.now()
+        now = self.store.now()
         phase = task.phase(now)
         body: dict[str, Any] = {"task_id": task.task_id, "status": "", "file_id": "", "base_resp": OK}
         if phase == QUEUED:
@@ -169,26 +174,26 @@ class MinimaxSim(ProviderSim):
         """``GET files/retrieve?file_id=<int64>``: ``file.file_id`` a number,
         ``download_url`` valid ``url_ttl_s`` from this call (§1.4, §1.5)."""
         file_id = request.query.get("file_id", "")
-        task_id = self.state.files.get(file_id)
+        task_id = self.store.files.get(file_id)
         blocked = await self.guard(request, "retrieve", task_id)
         if blocked is not None:
             return blocked
         if not file_id.isdigit():
             return self.answer(self.error_response("invalid", "file_id must be an integer"),
                                "retrieve", reason="invalid")
-        task = self.state.tasks.get(task_id or "")
-        if task is None or task.provider != self.name or task.phase(self.state.now()) != SUCCESS:
+        task = self.store.tasks.get(task_id or "")
+        if task is None or task.provider != self.name or task.phase(self.store.now()) != SUCCESS:
             resp = web.json_response({"base_resp": {"status_code": 2013, "status_msg": "invalid params, file not found"}})
             return self.answer(resp, "retrieve", task_id, reason="not_found")
-        task.meta["retrieved_at"] = self.state.now()
+        task.meta["retrieved_at"] = self.store.now()
         return self.answer(web.json_response({
-            "file": {"file_id": int(file_id), "bytes": 0, "created_at": self.state.unix(task.finishes_at),
+            "file": {"file_id": int(file_id), "bytes": 0, "created_at": self.store.unix(task.finishes_at),
                      "filename": "output.mp4", "purpose": "video_generation",
                      "download_url": self.video_url(request, task)},
             "base_resp": OK,
         }), "retrieve", task.task_id)
 
 
-def make_app(state: SimState, name: str = "minimax") -> web.Application:
+def make_app(store: SimStore, name: str = "minimax") -> web.Application:
     """The MiniMax sub-application, mounted at ``/<name>``."""
-    return MinimaxSim(state, name).app()
+    return MinimaxSim(store, name).app()

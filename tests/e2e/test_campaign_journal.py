@@ -88,7 +88,7 @@ def test_a_simulated_run_refuses_the_real_journal(cli, tmp_path, real_host):
     assert real.exit_code == 0, real.output
     journal = tmp_path / "c.yaml.journal.sqlite"
     before = journal.read_bytes()
-    wrong = cli("run", manifest, "--simulate", "-o", tmp_path / "r.csv", "--state", journal)
+    wrong = cli("run", manifest, "--simulate", "-o", tmp_path / "r.csv", "--journal", journal)
     assert wrong.exit_code == 2
     message = wrong.output
     assert "gccai tasks were made on 127.0.0.1" in message and "this run uses the simulator" in message
@@ -122,7 +122,7 @@ def test_a_journal_of_the_old_rule_is_found_and_used(cli, tmp_path, real_host):
     manifest = sheet(tmp_path / "c.yaml", ["a castle at dawn"])
     out = tmp_path / "results.csv"
     old = tmp_path / "results.journal.sqlite"  # where versions before 0.2 kept it
-    assert cli("run", manifest, "-o", out, "--state", old, "--quiet", env=real_host).exit_code == 0
+    assert cli("run", manifest, "-o", out, "--journal", old, "--quiet", env=real_host).exit_code == 0
     upgraded = cli("run", manifest, "-o", out, env=real_host)
     assert upgraded.exit_code == 0, upgraded.output
     assert "found next to the results (the old default)" in upgraded.output

@@ -38,7 +38,7 @@ async def test_a_20_5_mb_png_passes_validate_and_is_sent_by_run(tmp_path, cli, s
     assert result.exit_code == 0, result.output
     status = await execute(RunRequest(manifest, tmp_path / "r.csv", environ=sim_env(sim), speedup=60, quiet=True))
     assert status == 0
-    sent = sim.state.submissions["minimax"][0].body["first_frame_image"]
+    sent = sim.store.submissions["minimax"][0].body["first_frame_image"]
     assert sent.startswith("data:image/png;base64,")
     assert base64.b64decode(sent.split(",", 1)[1]) == image.read_bytes()
 
@@ -52,4 +52,4 @@ async def test_one_byte_over_the_limit_is_refused_by_both(tmp_path, cli, sim):
     assert "hero.png is 20.0 MB; at most 20 MB is taken" in result.output
     with pytest.raises(ManifestError, match="at most 20 MB is taken"):
         await execute(RunRequest(manifest, tmp_path / "r.csv", environ=sim_env(sim), speedup=60, quiet=True))
-    assert not sim.state.submissions.get("minimax")
+    assert not sim.store.submissions.get("minimax")

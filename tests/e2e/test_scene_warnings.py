@@ -136,11 +136,11 @@ def test_map_makes_the_column_the_first_frame_the_simulator_receives(cli, tmp_pa
     plain = cli("run", manifest, "-o", tmp_path / "plain.csv", env=env)
     assert plain.exit_code == 0, plain.output
     assert "map it under columns: in campaign.yaml" in plain.output
-    sent = simulator.state.submissions["gccai"]
+    sent = simulator.store.submissions["gccai"]
     assert len(sent) == 2 and not any("first_frame_image" in s.body for s in sent)
     mapped = cli("run", manifest, "-o", tmp_path / "mapped.csv", "--map", "Hero Image=image", env=env)
     assert mapped.exit_code == 0, mapped.output
-    sent = simulator.state.submissions["gccai"][2:]
+    sent = simulator.store.submissions["gccai"][2:]
     assert len(sent) == 2
     assert all(s.body["first_frame_image"].startswith("data:image/png;base64,") for s in sent)
     assert "'Hero Image'" not in mapped.output

@@ -1,24 +1,13 @@
-"""Shared simulator machinery: tasks, records, limits, faults, balance, videos.
+"""The simulator's store: tasks, request records, limits, faults and balance.
 
-Provider modules decide the wire format; this module decides what happens:
+Provider modules decide the wire format; the store decides what happens:
 whether a submit is admitted (sliding-window rate limit, in-flight cap,
-balance), when a task finishes and how, which fault an API request gets, and
-whether a video URL still works. Random decisions come from
-``random.Random(seed)`` (ids from a second generator, so they do not shift the
-fault sequence). Times are the event loop's clock, in seconds.
-
-Videos are ``sample.mp4`` (beside this file: 2 s of SMPTE bars, 160x90,
-10 fps, AV1 in MP4, 1593 bytes; AV1 is royalty-free, so even a Chromium built
-without proprietary codecs plays it) followed by an MP4 ``free`` box that
-makes each task's file unique and the configured size (``video_body``), served
-whole or by byte range and, as a fault, cut mid-transfer (``handle_video``). The
-sample was made once, with the ffmpeg binary of ``pip install imageio-ffmpeg``
-(0.6.0, ffmpeg 9.0.2) in a throwaway venv; neither is a dependency::
-
-    ffmpeg -f lavfi -i smptebars=size=160x90:rate=10:duration=2 \
-        -c:v libaom-av1 -crf 50 -cpu-used 4 -row-mt 0 -threads 1 -g 20 \
-        -pix_fmt yuv420p -movflags +faststart -map_metadata -1 \
-        -fflags +bitexact -flags +bitexact sample.mp4
+balance, quota), when a task finishes and how, which fault an API request
+gets, and when a video URL expires. It also answers the questions tests ask
+(peak concurrency, submits per window, polls per task). Random decisions come
+from ``random.Random(seed)`` (ids from a second generator, so they do not
+shift the fault sequence). Times are the event loop's clock, in seconds.
+The videos themselves are served by ``videos.py``.
 """
 
 from __future__ import annotations
@@ -27,20 +16,20 @@ import asyncio
 import bisect
 import math
 import random
-import struct
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiohttp import hdrs, web
+from aiohttp import web
 
-from batch_runner.simulator.config import ProviderSimConfig, SimConfig
+if TYPE_CHECKING:  # config imports the provider registry, which imports this module
+    from batch_runner.simulator.config import ProviderSimConfig, SimConfig
 
 __all__ = [
-    "FAILED", "PROCESSING", "QUEUED", "REQUEST_FAULTS", "STATE_KEY", "STUCK", "SUCCESS",
-    "RequestRecord", "SimState", "Submission", "Task", "handle_video", "video_body",
+    "FAILED", "PROCESSING", "QUEUED", "RATE_REASONS", "REQUEST_FAULTS", "STORE_KEY", "STUCK", "SUCCESS",
+    "RequestRecord", "SimStore", "Submission", "Task",
 ]
 
 QUEUED, PROCESSING, SUCCESS, FAILED = "queued", "processing", "succeeded", "failed"
@@ -48,7 +37,7 @@ STUCK = "stuck"  # an outcome: the task never finishes
 CONTENT_FAIL_FRACTION = 0.25  # a content-policy failure ends early (apiframe: 5 s vs 100 s, §6.2)
 #: fault kind -> the ProviderSimConfig field with its probability per API request,
 #: drawn in this order. Add new kinds here and their answer in
-#: base.ProviderSim.fault_response (task-level kinds go in SimState.create).
+#: base.ProviderSim.fault_response (task-level kinds go in SimStore.create).
 REQUEST_FAULTS: dict[str, str] = {
     "reset": "reset_rate",
     "slow": "slow_rate",
@@ -126,22 +115,7 @@ class RequestRecord:
     range_start: int | None = None
 
 
-#: a real, playable MP4 (see the module docstring for how it was made)
-SAMPLE_MP4 = resources.files(__package__).joinpath("sample.mp4").read_bytes()
-
-
-def video_body(size: int, task_id: str) -> bytes:
-    """The task's video: ``SAMPLE_MP4`` then a ``free`` box (which players
-    skip) holding the task id, zero-padded so the whole is ``size`` bytes.
-    Still a valid MP4, and distinct per task id. A ``size`` too small for the
-    sample, the 8-byte box header and the id gives that minimum instead
-    (``len(SAMPLE_MP4) + 8 + len(task_id)`` bytes): never a broken video."""
-    tag = task_id.encode()
-    payload = tag + bytes(max(size - len(SAMPLE_MP4) - 8 - len(tag), 0))
-    return SAMPLE_MP4 + struct.pack(">I", 8 + len(payload)) + b"free" + payload
-
-
-class SimState:
+class SimStore:
     """Everything the simulator remembers, for its handlers and for tests.
 
     ``requests``: every answered request; ``submissions``: provider -> accepted
@@ -183,7 +157,7 @@ class SimState:
         self.requests.append(RequestRecord(self.now(), provider, kind, status, task_id,
                                            accepted, reason, range_start))
 
-    def new_id(self, make: Any) -> str:
+    def new_id(self, make: Callable[[random.Random], str]) -> str:
         """A fresh task id from ``make(random.Random)``, unique in this run."""
         while (task_id := make(self.ids)) in self.tasks:
             pass
@@ -220,9 +194,11 @@ class SimState:
         return max(0.0, min(ends) - now) if ends else 0.0
 
     def create(self, provider: str, task_id: str, body: dict[str, Any], *, prompt: str = "",
-               idempotency_key: str | None = None, meta: dict[str, Any] | None = None) -> Task:
+               idempotency_key: str | None = None, meta: dict[str, Any] | None = None,
+               video_path: str = "") -> Task:
         """Accept a submit: a new task whose fate follows the config and the
-        policy markers in ``prompt``."""
+        policy markers in ``prompt``; a task that will succeed keeps
+        ``video_path`` (where its video is served, see videos.video_path)."""
         c, now = self.cfg(provider), self.now()
         task = Task(provider, task_id, body, now, now + c.generation_s,
                     idempotency_key=idempotency_key, meta=dict(meta or {}))
@@ -242,7 +218,7 @@ class SimState:
             task.variant = self.failures[provider]
             self.failures[provider] += 1
         elif task.outcome == SUCCESS:
-            task.video_path = f"/videos/{provider}/{task_id}.mp4"
+            task.video_path = video_path
         self.tasks[task_id] = task
         self.submissions[provider].append(Submission(now, task_id, body, idempotency_key))
         if idempotency_key:
@@ -271,7 +247,8 @@ class SimState:
         ttl = self.config.url_ttl_s.get(task.provider)
         if ttl is None:
             return None
-        return task.meta.get("retrieved_at", task.finishes_at) + ttl
+        start: float = task.meta.get("retrieved_at", task.finishes_at)
+        return start + ttl
 
     def url_expired(self, task: Task) -> bool:
         """Whether the task's video URL has expired."""
@@ -331,71 +308,4 @@ def _max_in_window(times: list[float], window_s: float) -> int:
     return best
 
 
-STATE_KEY = web.AppKey("sim_state", SimState)
-
-
-def _byte_range(request: web.Request, total: int) -> tuple[int, int] | None:
-    """The ``Range`` asked for as ``(start, end)`` (end exclusive, clipped to
-    ``total``), or None for the whole file: no Range, or one this server does
-    not take (several ranges, bad syntax), which RFC 9110 lets it ignore. A
-    start at or beyond the end is returned as it is (the caller answers 416)."""
-    if hdrs.RANGE not in request.headers:
-        return None
-    try:
-        wanted = request.http_range
-    except ValueError:
-        return None
-    if wanted.start is not None and wanted.start < 0:  # bytes=-N: the last N bytes
-        return max(total + wanted.start, 0), total
-    return wanted.start or 0, total if wanted.stop is None else min(wanted.stop, total)
-
-
-async def handle_video(request: web.Request) -> web.StreamResponse:
-    """``GET /videos/{provider}/{task_id}.mp4``: the task's video as video/mp4,
-    404 while unfinished, unknown or after its URL lifetime.
-
-    Byte ranges as CDNs serve them: ``Range: bytes=N-`` (also ``N-M``, ``-N``)
-    gets 206 with ``Content-Range: bytes N-M/TOTAL``, a start beyond the end
-    416 with ``Content-Range: bytes */TOTAL``; no Range (or one not
-    understood) the whole file, 200. With ``video_cut_rate`` a transfer may be
-    cut: the full length is announced, ``video_cut_after_bytes`` (None: half)
-    are sent, then the connection drops (recorded with reason ``video_cut``).
-    """
-    state = request.app[STATE_KEY]
-    provider, task_id = request.match_info["provider"], request.match_info["task_id"]
-    task = state.tasks.get(task_id)
-    if provider in state.config.providers and state.cfg(provider).latency_s:
-        await asyncio.sleep(state.cfg(provider).latency_s)
-    if task is None or task.provider != provider or task.phase(state.now()) != SUCCESS:
-        state.record(provider, "video", 404, task_id, reason="not_found")
-        return web.Response(status=404, text="Not Found")
-    if state.url_expired(task):
-        state.record(provider, "video", 404, task_id, reason="expired")
-        return web.Response(status=404, text="Not Found")
-    body = video_body(state.config.video_bytes, task_id)
-    total, headers = len(body), {"Accept-Ranges": "bytes"}
-    wanted = _byte_range(request, total)
-    start, end, status = 0, total, 200
-    if wanted is not None:
-        start, end = wanted
-        if start >= total:
-            state.record(provider, "video", 416, task_id, reason="range", range_start=start)
-            return web.Response(status=416, headers={**headers, "Content-Range": f"bytes */{total}"})
-        status = 206
-        headers["Content-Range"] = f"bytes {start}-{end - 1}/{total}"
-    c = state.cfg(provider)
-    keep = (end - start) // 2 if c.video_cut_after_bytes is None else max(c.video_cut_after_bytes, 0)
-    cut = (request.method == "GET" and keep < end - start and bool(c.video_cut_rate)
-           and state.rng.random() < c.video_cut_rate)
-    state.record(provider, "video", status, task_id, reason="video_cut" if cut else None,
-                 range_start=None if wanted is None else start)
-    if not cut:
-        return web.Response(status=status, body=body[start:end], content_type="video/mp4", headers=headers)
-    state.faults["video_cut"] += 1
-    resp = web.StreamResponse(status=status, headers=headers)
-    resp.content_type, resp.content_length = "video/mp4", end - start
-    await resp.prepare(request)
-    await resp.write(body[start:start + keep])
-    assert request.transport is not None
-    request.transport.close()  # the connection drops mid-body, after what was sent
-    return resp
+STORE_KEY = web.AppKey("sim_store", SimStore)

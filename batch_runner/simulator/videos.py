@@ -1,0 +1,117 @@
+"""The simulator's videos: the sample MP4, per-task files, byte ranges and cut transfers.
+
+Videos are ``sample.mp4`` (beside this file: 2 s of SMPTE bars, 160x90,
+10 fps, AV1 in MP4, 1593 bytes; AV1 is royalty-free, so even a Chromium built
+without proprietary codecs plays it) followed by an MP4 ``free`` box that
+makes each task's file unique and the configured size (``video_body``), served
+whole or by byte range and, as a fault, cut mid-transfer (``handle_video``,
+the route ``GET /videos/{provider}/{task_id}.mp4``). The sample was made once,
+with the ffmpeg binary of ``pip install imageio-ffmpeg`` (0.6.0, ffmpeg 9.0.2)
+in a throwaway venv; neither is a dependency::
+
+    ffmpeg -f lavfi -i smptebars=size=160x90:rate=10:duration=2 \
+        -c:v libaom-av1 -crf 50 -cpu-used 4 -row-mt 0 -threads 1 -g 20 \
+        -pix_fmt yuv420p -movflags +faststart -map_metadata -1 \
+        -fflags +bitexact -flags +bitexact sample.mp4
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from importlib import resources
+
+from aiohttp import hdrs, web
+
+from batch_runner.simulator.store import STORE_KEY, SUCCESS
+
+__all__ = ["SAMPLE_MP4", "VIDEO_ROUTE", "handle_video", "video_body", "video_path"]
+
+#: where a finished task's video is served (``Task.video_path`` follows it)
+VIDEO_ROUTE = "/videos/{provider}/{task_id}.mp4"
+
+
+def video_path(provider: str, task_id: str) -> str:
+    """The path of a task's video on the simulator, e.g. ``/videos/gccai/abc.mp4``."""
+    return VIDEO_ROUTE.format(provider=provider, task_id=task_id)
+
+#: a real, playable MP4 (see the module docstring for how it was made)
+SAMPLE_MP4 = resources.files(__package__).joinpath("sample.mp4").read_bytes()
+
+
+def video_body(size: int, task_id: str) -> bytes:
+    """The task's video: ``SAMPLE_MP4`` then a ``free`` box (which players
+    skip) holding the task id, zero-padded so the whole is ``size`` bytes.
+    Still a valid MP4, and distinct per task id. A ``size`` too small for the
+    sample, the 8-byte box header and the id gives that minimum instead
+    (``len(SAMPLE_MP4) + 8 + len(task_id)`` bytes): never a broken video."""
+    tag = task_id.encode()
+    payload = tag + bytes(max(size - len(SAMPLE_MP4) - 8 - len(tag), 0))
+    return SAMPLE_MP4 + struct.pack(">I", 8 + len(payload)) + b"free" + payload
+
+
+def _byte_range(request: web.Request, total: int) -> tuple[int, int] | None:
+    """The ``Range`` asked for as ``(start, end)`` (end exclusive, clipped to
+    ``total``), or None for the whole file: no Range, or one this server does
+    not take (several ranges, bad syntax), which RFC 9110 lets it ignore. A
+    start at or beyond the end is returned as it is (the caller answers 416)."""
+    if hdrs.RANGE not in request.headers:
+        return None
+    try:
+        wanted = request.http_range
+    except ValueError:
+        return None
+    if wanted.start is not None and wanted.start < 0:  # bytes=-N: the last N bytes
+        return max(total + wanted.start, 0), total
+    return wanted.start or 0, total if wanted.stop is None else min(wanted.stop, total)
+
+
+async def handle_video(request: web.Request) -> web.StreamResponse:
+    """``GET /videos/{provider}/{task_id}.mp4``: the task's video as video/mp4,
+    404 while unfinished, unknown or after its URL lifetime.
+
+    Byte ranges as CDNs serve them: ``Range: bytes=N-`` (also ``N-M``, ``-N``)
+    gets 206 with ``Content-Range: bytes N-M/TOTAL``, a start beyond the end
+    416 with ``Content-Range: bytes */TOTAL``; no Range (or one not
+    understood) the whole file, 200. With ``video_cut_rate`` a transfer may be
+    cut: the full length is announced, ``video_cut_after_bytes`` (None: half)
+    are sent, then the connection drops (recorded with reason ``video_cut``).
+    """
+    store = request.app[STORE_KEY]
+    provider, task_id = request.match_info["provider"], request.match_info["task_id"]
+    task = store.tasks.get(task_id)
+    if provider in store.config.providers and store.cfg(provider).latency_s:
+        await asyncio.sleep(store.cfg(provider).latency_s)
+    if task is None or task.provider != provider or task.phase(store.now()) != SUCCESS:
+        store.record(provider, "video", 404, task_id, reason="not_found")
+        return web.Response(status=404, text="Not Found")
+    if store.url_expired(task):
+        store.record(provider, "video", 404, task_id, reason="expired")
+        return web.Response(status=404, text="Not Found")
+    body = video_body(store.config.video_bytes, task_id)
+    total, headers = len(body), {"Accept-Ranges": "bytes"}
+    wanted = _byte_range(request, total)
+    start, end, status = 0, total, 200
+    if wanted is not None:
+        start, end = wanted
+        if start >= total:
+            store.record(provider, "video", 416, task_id, reason="range", range_start=start)
+            return web.Response(status=416, headers={**headers, "Content-Range": f"bytes */{total}"})
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{total}"
+    c = store.cfg(provider)
+    keep = (end - start) // 2 if c.video_cut_after_bytes is None else max(c.video_cut_after_bytes, 0)
+    cut = (request.method == "GET" and keep < end - start and bool(c.video_cut_rate)
+           and store.rng.random() < c.video_cut_rate)
+    store.record(provider, "video", status, task_id, reason="video_cut" if cut else None,
+                 range_start=None if wanted is None else start)
+    if not cut:
+        return web.Response(status=status, body=body[start:end], content_type="video/mp4", headers=headers)
+    store.faults["video_cut"] += 1
+    resp = web.StreamResponse(status=status, headers=headers)
+    resp.content_type, resp.content_length = "video/mp4", end - start
+    await resp.prepare(request)
+    await resp.write(body[start:start + keep])
+    assert request.transport is not None
+    request.transport.close()  # the connection drops mid-body, after what was sent
+    return resp
