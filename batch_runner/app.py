@@ -34,6 +34,7 @@ from batch_runner.output.download import (
     DownloadOptions,
     plan_names,
 )
+from batch_runner.output.paths import check_run_outputs
 from batch_runner.output.progress import Progress
 from batch_runner.output.report import write_report
 from batch_runner.output.results import summarize, write_results
@@ -180,6 +181,8 @@ def dry_run_counts(request: RunRequest) -> dict[str, int]:
     failed, unknown, and new. Sends nothing."""
     jobs, manifest = load_jobs(request)
     state = request.state or default_state_path(request.output)
+    check_run_outputs(output=request.output, state=state, report=request.report, download=request.download,
+                      manifest=manifest.path, sheet=manifest.sheet)
     counts = {"total": len(jobs), "succeeded": 0, "in_flight": 0, "failed": 0, "unknown": 0, "new": 0}
     if not state.is_file():
         counts["new"] = len(jobs)
@@ -195,7 +198,9 @@ def dry_run_counts(request: RunRequest) -> dict[str, int]:
 async def execute(request: RunRequest) -> int:
     """Run the manifest; write results and the summary; return the exit status.
 
-    Raises ManifestError (invalid manifest), StateLockedError (journal in use),
+    Raises ManifestError (invalid manifest), OutputPathError (an output that
+    cannot be written, checked before anything is sent), JournalError (the
+    journal is not one, or is damaged), StateLockedError (journal in use),
     BudgetError (the plan exceeds --max-cost / --max-credits).
     """
     started = time.monotonic()
@@ -204,6 +209,8 @@ async def execute(request: RunRequest) -> int:
         event("manifest_warning", "%s", warning, level=logging.WARNING, where=warning.where, field=warning.field)
     names = plan_names(jobs, request.download_name) if request.download else {}
     state = request.state or default_state_path(request.output)
+    check_run_outputs(output=request.output, state=state, report=request.report, download=request.download,
+                      manifest=manifest.path, sheet=manifest.sheet)
     with Journal(state) as journal:
         async with _simulator(request, manifest) as sim_url:
             env = _environ(request, sim_url)
