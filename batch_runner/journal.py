@@ -158,7 +158,7 @@ class Journal:
 
     def _open(self, lock: bool) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.exists() or not lock:
+        if self.path.exists():
             self._check(lock)  # before the lock file is made, so a wrong file gets none beside it
         if lock:
             self._lock()
@@ -171,8 +171,9 @@ class Journal:
         self._full = self._connect("FULL")
 
     def _check(self, lock: bool) -> None:
-        """Raise JournalError unless the file is a journal (an empty file is
-        one only for a run, ``lock``), sqlite3.DatabaseError if it is damaged."""
+        """Raise JournalError unless the existing file is a journal (an empty
+        file is one only for a run, ``lock``), sqlite3.DatabaseError if it is
+        damaged."""
         db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
         try:
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
