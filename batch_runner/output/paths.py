@@ -136,7 +136,8 @@ def _check_one(out: Output) -> None:
         raise fail(f"cannot be resolved ({_reason(exc)})") from None
     if path.is_dir():
         if not out.folder:
-            raise fail(f"is a folder; {out.what} needs a file name, e.g. {out.path / _example(out)}")
+            example = _EXAMPLES.get(out.what)
+            raise fail(f"is a folder; {out.what} needs a file name" + (f", e.g. {out.path / example}" if example else ""))
         _try_create_in(path, fail)
         return
     if path.exists():
@@ -168,8 +169,7 @@ def _try_create_in(folder: Path, fail: Callable[[str], OutputPathError]) -> None
         os.unlink(tmp)
 
 
-def _example(out: Output) -> str:
-    return {"the results CSV": "results.csv", "the HTML report": "report.html"}.get(out.what, "journal.sqlite")
+_EXAMPLES = {"the results CSV": "results.csv", "the HTML report": "report.html", "the journal": "journal.sqlite"}
 
 
 def _reason(exc: BaseException) -> str:
