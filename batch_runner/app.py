@@ -33,6 +33,7 @@ from batch_runner.logs import event, job_event
 from batch_runner.manifest.load import Manifest, load_manifest, parse_map, parse_overrides
 from batch_runner.output.download import Downloader, DownloadOptions
 from batch_runner.output.file_names import DEFAULT_TEMPLATE, assign_file_names
+from batch_runner.output.paths import check_run_outputs
 from batch_runner.output.progress import Progress
 from batch_runner.output.report import write_report
 from batch_runner.output.results import summarize, write_results
@@ -234,6 +235,8 @@ def dry_run_counts(request: RunRequest) -> dict[str, int]:
     failed, unknown, and new. Sends nothing."""
     jobs, manifest = load_jobs(request)
     state = journal_path(request)
+    check_run_outputs(output=request.output, state=state, report=request.report, download=request.download,
+                      manifest=manifest.path, sheet=manifest.sheet)
     counts = {"total": len(jobs), "succeeded": 0, "in_flight": 0, "failed": 0, "unknown": 0, "new": 0}
     if not state.is_file():
         counts["new"] = len(jobs)
@@ -280,7 +283,9 @@ def rebuild_results(path: Path, output: Path) -> int:
 async def execute(request: RunRequest) -> int:
     """Run the manifest; write results and the summary; return the exit status.
 
-    Raises ManifestError (invalid manifest), StateLockedError (journal in use),
+    Raises ManifestError (invalid manifest), OutputPathError (an output that
+    cannot be written, checked before anything is sent), JournalError (the
+    journal is not one, or is damaged), StateLockedError (journal in use),
     BudgetError (the plan exceeds --max-cost / --max-credits).
     """
     started = time.monotonic()
@@ -289,6 +294,8 @@ async def execute(request: RunRequest) -> int:
         event("manifest_warning", "%s", warning, level=logging.WARNING, where=warning.where, field=warning.field)
     names = assign_file_names(jobs, request.download_name) if request.download else {}
     state = journal_path(request)
+    check_run_outputs(output=request.output, state=state, report=request.report, download=request.download,
+                      manifest=manifest.path, sheet=manifest.sheet)
     with Journal(state) as journal:
         async with _simulator(request, manifest) as sim_url:
             env = _environ(request, sim_url)

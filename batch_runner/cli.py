@@ -1,14 +1,17 @@
 """The ``batch-runner`` command line (click). It parses options and calls the library.
 
 Exit statuses: 0 every job succeeded; 1 some job failed or is not final;
-2 invalid manifest or usage; 3 another run holds the journal; 4 the plan costs
-more than --max-cost / --max-credits (nothing sent); 130 / 143 the run was
-stopped by SIGINT / SIGTERM (results written, in-flight tasks kept).
+2 invalid manifest or usage, or a path, journal or port that cannot be used
+(nothing sent); 3 another run holds the journal; 4 the plan costs more than
+--max-cost / --max-credits (nothing sent); 70 an unexpected error (a bug: one
+line, the traceback with BATCH_RUNNER_DEBUG=1); 130 / 143 the run was stopped
+by SIGINT / SIGTERM (results written, in-flight tasks kept).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -49,7 +52,34 @@ def _fail(exc: Exception, status: int) -> None:
     sys.exit(status)
 
 
-@click.group()
+EXIT_SOFTWARE = 70  # sysexits.h EX_SOFTWARE: an error batch-runner did not expect
+DEBUG_ENV = "BATCH_RUNNER_DEBUG"
+
+
+class _Commands(click.Group):
+    """The command group, with a last safety net: an exception no command
+    expected is one line on stderr and exit status 70, not a traceback
+    (``BATCH_RUNNER_DEBUG=1`` lets the traceback through)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+                raise
+            from batch_runner.keys import redact
+            from batch_runner.keyscan import mask
+
+            text = mask(redact(f"{type(exc).__name__}: {exc}")).replace("\n", " ")[:500]
+            click.echo(f"batch-runner: unexpected error: {text}. This is a bug: please report it to the "
+                       f"batch-runner maintainers with the command you ran ({DEBUG_ENV}=1 shows the traceback)",
+                       err=True)
+            ctx.exit(EXIT_SOFTWARE)
+
+
+@click.group(cls=_Commands)
 @click.version_option(package_name="batch-runner")
 def main() -> None:
     """Turn a campaign manifest into Hailuo 2.3 videos across six providers.
@@ -248,7 +278,7 @@ def validate(manifest: Path, sets: tuple[str, ...], simulate: bool, allow_outsid
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8765, show_default=True, type=int)
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--generation-s", default=5.0, show_default=True,
               help="Seconds each simulated task takes.")
 @click.option("--seed", default=0, show_default=True, type=int)
@@ -266,7 +296,12 @@ def simulate(host: str, port: int, generation_s: float, seed: int, knobs: tuple[
         config = make_config([*old_knobs, *knobs], generation_s=generation_s, seed=seed)
     except ValueError as exc:
         _fail(exc, EXIT_USAGE)
-    serve(config, host, port, echo=click.echo)
+    try:
+        serve(config, host, port, echo=click.echo)
+    except OSError as exc:  # a busy port, an address that is not this machine's, an unknown host name
+        reason = exc.strerror or str(exc)
+        _fail(ConfigError(f"cannot serve the simulator on {host}:{port}: {reason} "
+                          "(another simulator running? choose another --port or --host)"), EXIT_USAGE)
 
 
 @main.command()
@@ -289,8 +324,10 @@ def status(state: Path) -> None:
 def results(state: Path, output: Path) -> None:
     """Rebuild the results CSV from the journal alone."""
     from batch_runner.app import rebuild_results
+    from batch_runner.output.paths import check_outputs, results_output
 
     try:
+        check_outputs([results_output(output)], {"the journal": state})
         n = rebuild_results(state, output)
     except ConfigError as exc:
         _fail(exc, EXIT_USAGE)
@@ -304,9 +341,11 @@ def results(state: Path, output: Path) -> None:
 @click.option("--title", default=None, help="Page title (default: from the results file name).")
 def report(results_csv: Path, output: Path, title: str | None) -> None:
     """Write a self-contained HTML report (videos, failures, costs) of a results CSV."""
+    from batch_runner.output.paths import check_outputs, report_output
     from batch_runner.output.report import write_report
 
     try:
+        check_outputs([report_output(output, "-o")], {"the results CSV": results_csv})
         n = write_report(results_csv, output, title)
     except ConfigError as exc:
         _fail(exc, EXIT_USAGE)

@@ -29,12 +29,12 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from batch_runner.errors import StateLockedError
+from batch_runner.errors import ConfigError, StateLockedError
 
 if TYPE_CHECKING:
     from batch_runner.jobs.model import Job
 
-__all__ = ["Journal", "JOB_COLUMNS", "journal_in_use", "status_word"]
+__all__ = ["Journal", "JOB_COLUMNS", "JournalError", "journal_in_use", "lock_path", "status_word"]
 
 PENDING, SUBMITTING, SUBMITTED = "pending", "submitting", "submitted"
 SUCCEEDED, FAILED, UNKNOWN = "succeeded", "failed", "unknown"
@@ -85,14 +85,15 @@ def _job_json(job: Job) -> str:
     return json.dumps(data, ensure_ascii=False, default=str)
 
 
-def _lock_path(path: str | Path) -> str:
+def lock_path(path: str | Path) -> str:
+    """The lock file of the journal at ``path``: ``<journal>.lock`` beside it."""
     return f"{path}.lock"
 
 
 def journal_in_use(path: str | Path) -> bool:
     """Whether a run holds the journal at ``path`` now (its lock is taken)."""
     try:
-        fd = os.open(_lock_path(path), os.O_RDONLY)
+        fd = os.open(lock_path(path), os.O_RDONLY)
     except FileNotFoundError:
         return False
     try:
@@ -113,16 +114,52 @@ def status_word(status: str, *, in_use: bool = False) -> str:
     return UNKNOWN if status == SUBMITTING else status
 
 
+class JournalError(ConfigError):
+    """A journal file that cannot be used: not a batch-runner journal, damaged,
+    or not creatable / writable. The message names the path (exit status 2)."""
+
+
+def _journal_error(path: Path, exc: sqlite3.Error | OSError) -> JournalError:
+    """A clear message for a journal that SQLite or the file system refused."""
+    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) else ""
+        return JournalError(f"{path}: cannot open the journal: {text}{where}")
+    if "not a database" in text:
+        return JournalError(f"{path}: not a batch-runner journal (not an SQLite file)")
+    if "malformed" in text or "corrupt" in text:
+        return JournalError(f"{path}: the journal is damaged ({text}); restore it from a backup "
+                            "(a new journal would submit every job again)")
+    return JournalError(f"{path}: cannot open the journal: {text}")
+
+
 class Journal:
     """A run's durable state at ``path`` (SQLite). Use as a context manager.
 
-    Raises StateLockedError when another process holds the journal.
+    ``lock=False`` opens an existing journal to read it (``status``,
+    ``results``): a file without the journal's tables is refused then.
+    Raises StateLockedError when another process holds the journal, and
+    JournalError when the file is not a journal, is damaged or cannot be
+    created or written.
     """
 
     def __init__(self, path: str | Path, *, lock: bool = True):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock_fd: int | None = None
+        try:
+            self._open(lock)
+        except BaseException as exc:
+            self._release()
+            if isinstance(exc, (sqlite3.Error, OSError)):
+                raise _journal_error(self.path, exc) from None
+            raise
+        self._pending: list[tuple[str, tuple[Any, ...]]] = []
+        self._flushed: asyncio.Future[None] | None = None
+
+    def _open(self, lock: bool) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            self._check(lock)  # before the lock file is made, so a wrong file gets none beside it
         if lock:
             self._lock()
         # Two connections to one WAL file: ``db`` (synchronous=NORMAL) for reads and
@@ -132,8 +169,21 @@ class Journal:
         self.db = self._connect("NORMAL")
         self.db.executescript(_SCHEMA)
         self._full = self._connect("FULL")
-        self._pending: list[tuple[str, tuple[Any, ...]]] = []
-        self._flushed: asyncio.Future[None] | None = None
+
+    def _check(self, lock: bool) -> None:
+        """Raise JournalError unless the existing file is a journal (an empty
+        file is one only for a run, ``lock``), sqlite3.DatabaseError if it is
+        damaged."""
+        db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if "jobs" not in tables and (tables or not lock):  # someone else's database, or an empty file
+                raise JournalError(f"{self.path}: not a batch-runner journal (empty, or an SQLite file without its jobs table)")
+            bad = [r[0] for r in db.execute("PRAGMA quick_check")] if tables else ["ok"]
+            if bad != ["ok"]:
+                raise sqlite3.DatabaseError("database disk image is malformed: " + "; ".join(bad[:3]))
+        finally:
+            db.close()
 
     def _connect(self, synchronous: str) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -143,7 +193,7 @@ class Journal:
         return db
 
     def _lock(self) -> None:
-        fd = os.open(_lock_path(self.path), os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(lock_path(self.path), os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -158,8 +208,12 @@ class Journal:
 
     def close(self) -> None:
         """Close the database and release the lock."""
-        self._full.close()
-        self.db.close()
+        self._release()
+
+    def _release(self) -> None:
+        for name in ("_full", "db"):  # after a failed open, whichever connection exists
+            if hasattr(self, name):
+                getattr(self, name).close()
         if self._lock_fd is not None:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             os.close(self._lock_fd)

@@ -440,7 +440,7 @@ def load_manifest(
     path = Path(path)
     overrides = dict(overrides or {})
     if not path.is_file():
-        raise ManifestError([Problem(str(path), "", "no such file")])
+        raise ManifestError([Problem(str(path), "", "is a folder, not a manifest file" if path.is_dir() else "no such file")])
     problems: list[Problem] = []
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):

@@ -1,0 +1,189 @@
+"""Check every path a command will write before it sends anything.
+
+A run writes the results CSV (``-o``), the HTML report (``--report``), the
+videos (``--download``) and the journal (``--state``) with its lock file. Each
+is checked up front by ``check_outputs``: it can be created and written, it is
+not a folder where a file is meant (or a file where a folder is meant), it has
+the extension of what is written there, and it is none of the command's inputs
+(the manifest, its source sheet) nor another output. A problem is an
+OutputPathError (a ConfigError: exit status 2) naming the option, the path and
+the reason, raised before any provider receives a request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from batch_runner.errors import ConfigError
+from batch_runner.journal import lock_path
+
+__all__ = [
+    "Output",
+    "OutputPathError",
+    "check_outputs",
+    "check_run_outputs",
+    "download_output",
+    "journal_outputs",
+    "report_output",
+    "results_output",
+]
+
+
+class OutputPathError(ConfigError):
+    """An output path that cannot be used. ``option`` is the command-line
+    option (``-o``, ``--state``, ...), ``path`` the path as given, ``reason``
+    what is wrong and what to do; the message is ``"<option> <path>: <reason>"``."""
+
+    def __init__(self, option: str, path: Path, reason: str):
+        self.option, self.path, self.reason = option, path, reason
+        super().__init__(f"{option} {path}: {reason}")
+
+
+@dataclass(frozen=True)
+class Output:
+    """One path a command writes.
+
+    ``option``: how the user gave it (``-o``, ``--report``, ...); ``what``: what
+    is written there, for messages ("the results CSV"); ``folder``: a folder
+    (True) or a file (False); ``suffixes``: the allowed extensions, lower case
+    with the dot (empty: any); ``refused``: extension -> the reason it is
+    refused; ``in_place``: the file itself is opened for writing (the journal)
+    rather than replaced through a temporary file in its folder.
+    """
+
+    option: str
+    path: Path
+    what: str
+    folder: bool = False
+    suffixes: tuple[str, ...] = ()
+    refused: Mapping[str, str] | None = None
+    in_place: bool = False
+
+
+def results_output(path: Path, option: str = "-o") -> Output:
+    """The results CSV: a ``.csv`` file (``.xlsx`` is refused, with why)."""
+    return Output(option, Path(path), "the results CSV", suffixes=(".csv",), refused={
+        ".xlsx": "the results are written as CSV; an Excel results file is not available yet: "
+                 "use a name ending in .csv (Excel opens it)",
+    })
+
+
+def report_output(path: Path, option: str = "--report") -> Output:
+    """The HTML report: a ``.html`` or ``.htm`` file."""
+    return Output(option, Path(path), "the HTML report", suffixes=(".html", ".htm"))
+
+
+def download_output(path: Path, option: str = "--download") -> Output:
+    """The folder the videos are saved in (created if missing)."""
+    return Output(option, Path(path), "the videos", folder=True)
+
+
+def journal_outputs(path: Path, option: str = "--state") -> list[Output]:
+    """The journal (SQLite, written in place) and its lock file beside it."""
+    path = Path(path)
+    return [Output(option, path, "the journal", in_place=True),
+            Output(option, Path(lock_path(path)), "the journal's lock file", in_place=True)]
+
+
+def check_outputs(outputs: Sequence[Output], inputs: Mapping[str, Path | None] | None = None) -> None:
+    """Check every output before anything is sent or written.
+
+    ``inputs``: what each input is (e.g. ``{"the manifest": path, "the
+    manifest's source sheet": sheet}``; None values are skipped); no output may
+    be one of them, nor another output (paths compared resolved, through
+    symlinks and hard links). Writes nothing that stays: a folder's
+    writability is tried with a temporary file removed at once.
+
+    Raises OutputPathError for the first output that cannot be used.
+    """
+    taken: list[tuple[Path, str]] = [(Path(p), what) for what, p in (inputs or {}).items() if p is not None]
+    for out in outputs:
+        _check_one(out)
+        for other, what in taken:
+            if _same(out.path, other):
+                raise OutputPathError(out.option, out.path, f"is {what}; writing {out.what} there "
+                                      f"would overwrite it: choose another path")
+        taken.append((out.path, f"{out.what} ({out.option})"))
+
+
+def _same(a: Path, b: Path) -> bool:
+    with contextlib.suppress(OSError):
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    try:
+        return a.resolve() == b.resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        return False
+
+
+def _check_one(out: Output) -> None:
+    def fail(reason: str) -> OutputPathError:
+        return OutputPathError(out.option, out.path, reason)
+
+    suffix = out.path.suffix.lower()
+    if out.refused and suffix in out.refused:
+        raise fail(out.refused[suffix])
+    if out.suffixes and suffix not in out.suffixes:
+        raise fail(f"{out.what} needs a name ending in {' or '.join(out.suffixes)}")
+    try:
+        path = out.path.resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise fail(f"cannot be resolved ({_reason(exc)})") from None
+    if path.is_dir():
+        if not out.folder:
+            example = _EXAMPLES.get(out.what)
+            raise fail(f"is a folder; {out.what} needs a file name" + (f", e.g. {out.path / example}" if example else ""))
+        _try_create_in(path, fail)
+        return
+    if path.exists():
+        if out.folder:
+            raise fail(f"is a file, not a folder (for {out.what})")
+        if out.in_place and path.is_file():
+            try:
+                os.close(os.open(path, os.O_WRONLY))
+            except OSError as exc:
+                raise fail(f"cannot be written ({_reason(exc)})") from None
+        _try_create_in(path.parent, fail)
+        return
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise fail(f"cannot be created: {ancestor} is a file, not a folder")
+    _try_create_in(ancestor, fail)
+
+
+def _try_create_in(folder: Path, fail: Callable[[str], OutputPathError]) -> None:
+    """Create and remove a temporary file in ``folder``; raise ``fail(reason)`` if that fails."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".batch-runner-check-", dir=folder)
+    except OSError as exc:
+        raise fail(f"cannot be written: cannot create a file in {folder} ({_reason(exc)})") from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)
+
+
+_EXAMPLES = {"the results CSV": "results.csv", "the HTML report": "report.html", "the journal": "journal.sqlite"}
+
+
+def _reason(exc: BaseException) -> str:
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+
+
+def check_run_outputs(*, output: Path, state: Path, report: Path | None = None, download: Path | None = None,
+                      manifest: Path, sheet: Path | None = None) -> None:
+    """``check_outputs`` for ``batch-runner run``: the results CSV, the journal
+    and its lock file, the report and the videos folder (when given), none of
+    them the manifest or its source sheet. Raises OutputPathError."""
+    outputs = [results_output(output), *journal_outputs(state)]
+    if report is not None:
+        outputs.append(report_output(report))
+    if download is not None:
+        outputs.append(download_output(download))
+    check_outputs(outputs, {"the manifest": manifest, "the manifest's source sheet": sheet})
