@@ -187,7 +187,7 @@ def test_bad_path_is_one_clear_line_and_nothing_is_sent(args, named, ws, sim, bu
     fill = {"d": d, "locked": locked, "busy": busy_port}
     argv, named = [a.format(**fill) for a in args.split()], named.format(**fill)
     monkeypatch.chdir(d)
-    before = len(sim.state.requests)
+    before = len(sim.store.requests)
     snapshot = {p: p.stat().st_mtime_ns for p in d.iterdir()
                 if p.is_file() and not p.name.endswith(("-shm", "-wal"))}  # SQLite's own, beside a journal
     result = CliRunner().invoke(main, argv, env={**SIM_ENV, **sim_env(sim)})
@@ -200,8 +200,8 @@ def test_bad_path_is_one_clear_line_and_nothing_is_sent(args, named, ws, sim, bu
     assert len(said) <= 2, text  # one line; a manifest's problems come under one header line;
     # click's usage errors add their Usage and Try lines
     if argv[0] == "run":
-        assert len(sim.state.requests) == before, "a request was sent"
-        for journal in (d / "r1.journal.sqlite", d / "truncated.sqlite", d / "campaign.journal.sqlite"):
+        assert len(sim.store.requests) == before, "a request was sent"
+        for journal in (d / "r1.journal.sqlite", d / "truncated.sqlite", d / "campaign.yaml.journal.sqlite"):
             assert _journal_submits(journal) == 0
     changed = [p.name for p, t in snapshot.items() if p.exists() and p.stat().st_mtime_ns != t]
     assert not changed, f"inputs changed: {changed}"
@@ -212,12 +212,12 @@ def test_a_good_run_in_the_same_setup_does_send(ws, sim, monkeypatch, tmp_path):
     """The control of the test above: the same command with good paths reaches
     the simulator (a wrong key: one refused submit per job, no waiting)."""
     monkeypatch.chdir(tmp_path)
-    before = len(sim.state.requests)
+    before = len(sim.store.requests)
     env = {**SIM_ENV, **sim_env(sim), "GCCAI_API_KEY": "wrong-key-0123456789"}
     result = CliRunner().invoke(main, ["run", str(ws["dir"] / "campaign.yaml"), "-o", str(tmp_path / "r.csv"),
-                                       "--quiet"], env=env)
+                                       "--journal", str(tmp_path / "r.journal.sqlite"), "--quiet"], env=env)
     assert result.exit_code == 1, result.output
-    assert len(sim.state.requests) > before
+    assert len(sim.store.requests) > before
     assert _journal_submits(tmp_path / "r.journal.sqlite") == 2
 
 
