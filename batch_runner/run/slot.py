@@ -1,4 +1,4 @@
-"""One provider's slot (shared/STYLE.md, after Scrapy's per-domain Slot).
+"""One provider's slot (after Scrapy's per-domain downloader Slot).
 
 A Slot holds what limits one provider: its Pacer (submits per minute, slowed
 by 429s), a semaphore of ``max_in_flight`` (held from submit until the task's
