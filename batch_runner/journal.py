@@ -275,15 +275,18 @@ class Journal:
         video_url: str | None = None,
         url_expires_at: float | None = None,
         cost: tuple[float | None, float | None] | None = None,
+        finished_at: float | None = None,
     ) -> JobRecord:
         """Record a job's end (``status``: succeeded, failed, unknown or
-        skipped_budget) now, with its error (None clears it), and for a
-        succeeded job its ``video_url`` and ``url_expires_at`` (unix seconds).
-        ``cost``: (credits, USD) the provider charged, recorded as given;
-        None leaves the recorded cost. Returns the job's record as it now is.
-        Raises KeyError for a job not in the journal."""
+        skipped_budget) at ``finished_at`` (unix seconds, default now), with
+        its error (None clears it), and for a succeeded job its ``video_url``
+        and ``url_expires_at`` (unix seconds). ``cost``: (credits, USD) the
+        provider charged, recorded as given; None leaves the recorded cost.
+        Returns the job's record as it now is. Raises KeyError for a job not
+        in the journal."""
         fields: dict[str, Any] = {
-            "status": status, "finished_at": time.time(), "error_code": error_code,
+            "status": status, "finished_at": time.time() if finished_at is None else finished_at,
+            "error_code": error_code,
             "provider_code": provider_code, "error_message": error_message,
         }
         if status == JobStatus.SUCCEEDED:

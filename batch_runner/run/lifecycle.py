@@ -286,7 +286,8 @@ class Lifecycle:
             return
         self.budget.settle(job.job_id, paid=True)
         record = self.journal.finish(job.job_id, JobStatus.SUCCEEDED, video_url=state.video_url,
-                                     url_expires_at=state.url_expires_at, cost=(cost.credits, cost.usd))
+                                     url_expires_at=state.url_expires_at, cost=(cost.credits, cost.usd),
+                                     finished_at=self.clock())
         self.on_finish(job, record)
 
     def _end(self, job: Job, status: JobStatus, code: str, provider_code: str, message: str, *,
@@ -295,7 +296,8 @@ class Lifecycle:
         None; the message redacted, at most 1000 characters) and report it."""
         record = self.journal.finish(job.job_id, status, error_code=code or None,
                                      provider_code=provider_code or None,
-                                     error_message=redact(message)[:1000] or None, cost=cost)
+                                     error_message=redact(message)[:1000] or None, cost=cost,
+                                     finished_at=self.clock())
         self.on_finish(job, record)
 
 
