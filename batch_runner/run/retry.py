@@ -43,7 +43,7 @@ __all__ = [
     "download_retrying",
     "is_submit_retryable",
     "retry_after_wait",
-    "retry_wait",
+    "RetryWait",
     "submit_retrying",
     "surely_not_accepted",
 ]
@@ -83,7 +83,7 @@ def retry_after_wait(exc: BaseException | None) -> float | None:
     return None if after is None else min(float(after), MAX_RETRY_AFTER_S)
 
 
-class retry_wait:  # noqa: N801 - a tenacity wait, named like tenacity's own
+class RetryWait:
     """A tenacity wait: full-jitter exponential backoff (tenacity's
     ``wait_random_exponential``: 0 .. min(``max_s``, ``base_s`` x 2^(n-1))
     seconds after try n, drawn with ``random``), never less than the failed
@@ -99,7 +99,7 @@ class retry_wait:  # noqa: N801 - a tenacity wait, named like tenacity's own
         return wait if after is None else max(wait, after)
 
 
-class _stop_after_delay(stop_base):  # noqa: N801 - a tenacity stop, named like tenacity's own
+class _StopAfterDelay(stop_base):
     """Stop once ``max_s`` seconds of ``clock`` have passed since it was made."""
 
     def __init__(self, max_s: float, clock: Clock):
@@ -123,14 +123,14 @@ def submit_retrying(
 ) -> AsyncRetrying:
     """The policy of one submit, every try included: at most ``max_attempts``
     tries, no new try once ``max_total_s`` seconds (of ``clock``) have passed
-    since the policy was made; waits as in ``retry_wait(base_s, max_wait_s)``;
+    since the policy was made; waits as in ``RetryWait(base_s, max_wait_s)``;
     only errors ``is_submit_retryable`` are tried again; re-raises the last
     error. ``before_sleep``: a tenacity hook called before each wait (logs a
     retry event)."""
     return AsyncRetrying(
         retry=retry_if_exception(lambda e: is_submit_retryable(e, idempotent)),
-        wait=retry_wait(base_s, max_wait_s),
-        stop=stop_after_attempt(max_attempts) | _stop_after_delay(max_total_s, clock),
+        wait=RetryWait(base_s, max_wait_s),
+        stop=stop_after_attempt(max_attempts) | _StopAfterDelay(max_total_s, clock),
         reraise=True,
         sleep=sleep,
         before_sleep=before_sleep,
@@ -147,12 +147,12 @@ def download_retrying(
 ) -> AsyncRetrying:
     """The policy of one video download: a broken connection, a timeout or a
     retryable DownloadError (5xx, 429, short body) is tried again, up to
-    ``max_attempts`` tries, with the waits of ``retry_wait(base_s, max_wait_s)``;
+    ``max_attempts`` tries, with the waits of ``RetryWait(base_s, max_wait_s)``;
     re-raises the last error. Downloads are free to repeat (and resume from
     what arrived)."""
     return AsyncRetrying(
         retry=retry_if_exception(lambda e: isinstance(e, TransportError | DownloadError) and e.retryable),
-        wait=retry_wait(base_s, max_wait_s),
+        wait=RetryWait(base_s, max_wait_s),
         stop=stop_after_attempt(max_attempts),
         reraise=True,
         sleep=sleep,
