@@ -71,6 +71,26 @@ class _Moved(Exception):
         self.error = error
 
 
+class _Place:
+    """The in-flight place one job holds: the slot it is on (failover moves
+    it), None once given back."""
+
+    def __init__(self, slot: Slot):
+        self.slot: Slot | None = slot
+
+    def release(self) -> None:
+        """Give this place back (once)."""
+        if self.slot is not None:
+            self.slot.in_flight.release()
+            self.slot = None
+
+    async def move(self, slot: Slot) -> None:
+        """Give this place back and wait for one on ``slot``."""
+        self.release()
+        await slot.in_flight.acquire()
+        self.slot = slot
+
+
 class Lifecycle:
     """Carries one job at a time to its end (``carry``); one per run, shared by
     every job.
@@ -104,44 +124,46 @@ class Lifecycle:
     async def carry(self, slot: Slot, job: Job, resume: JobRecord | None = None) -> None:
         """Submit (with failover) and poll one job; or, with ``resume`` (its
         record with a task id), poll that task. ``slot.in_flight`` is held on
-        entry and released (for the slot the job ended on) on exit."""
+        entry; the place is released (on the slot the job ended on) on exit."""
+        place = _Place(slot)
         try:
             if resume is not None and resume.task_id is not None:
                 task_id, submitted_at = resume.task_id, resume.submitted_at or self.clock()
             else:
-                slot, submitted = await self._submit_anywhere(slot, job)
+                submitted = await self._submit_anywhere(place, job)
                 if submitted is None:
                     return
                 task_id, submitted_at = submitted
-            await self._follow(slot, _on(job, slot.name), task_id, submitted_at)
+            assert place.slot is not None
+            await self._follow(place.slot, _on(job, place.slot.name), task_id, submitted_at)
         except ProviderError as exc:
             self._end(job, JobStatus.FAILED, exc.error_code, exc.provider_code, exc.provider_message)
         except (OSError, ValueError) as exc:  # a local image that cannot be read
             self.budget.settle(job.job_id, paid=False)  # read before the submit: nothing was sent
             self._end(job, JobStatus.FAILED, "invalid_request", "", str(exc))
         finally:
-            slot.in_flight.release()
+            place.release()
 
     # -- submit ----------------------------------------------------------------
-    async def _submit_anywhere(self, slot: Slot, job: Job) -> tuple[Slot, tuple[str, float] | None]:
-        """Submit on the job's provider, else on its fallbacks in order.
-        Returns the slot it ended on and (task id, unix seconds of its
-        submit), or None when the job ended."""
+    async def _submit_anywhere(self, place: _Place, job: Job) -> tuple[str, float] | None:
+        """Submit on the job's provider, else on its fallbacks in order, moving
+        the job's in-flight ``place`` along. Returns (task id, unix seconds of
+        its submit), or None when the job ended."""
+        assert place.slot is not None
         tried: list[str] = []
         names = list(dict.fromkeys(job.providers))
-        start = names.index(slot.name) if slot.name in names else 0
+        start = names.index(place.slot.name) if place.slot.name in names else 0
         last: ProviderError | None = None
         for i, name in enumerate(names[start:]):
             if i > 0:
                 if self.stopping():
                     self.journal.mark_pending(job.job_id)
-                    return slot, None
-                slot.in_flight.release()
-                slot = self.slot(name)
-                await slot.in_flight.acquire()
+                    return None
+                await place.move(self.slot(name))
             tried.append(name)
             try:
-                return slot, await self._submit(slot, _on(job, name), "|".join(tried))
+                assert place.slot is not None
+                return await self._submit(place.slot, _on(job, name), "|".join(tried))
             except _Moved as moved:
                 last = moved.error
             except _Stopped:  # not sent: the next run submits it
@@ -149,10 +171,10 @@ class Lifecycle:
                 record = self.journal.get(job.job_id)
                 if record is not None and record.status == JobStatus.SUBMITTING:
                     self.journal.mark_pending(job.job_id)  # its earlier tries were refused
-                return slot, None
+                return None
         assert last is not None
         self._end(job, JobStatus.FAILED, last.error_code, last.provider_code, last.provider_message)
-        return slot, None
+        return None
 
     async def _submit(self, slot: Slot, job: Job, tried: str) -> tuple[str, float] | None:
         """Send one job's submit through the retry policy; return the journaled

@@ -177,3 +177,28 @@ async def test_a_submit_whose_answer_was_lost_ends_unknown_and_is_not_sent_again
     assert len(provider.times("submit")) == 1 and provider.times("poll") == []
     assert final.status == JobStatus.UNKNOWN and final.error_code == "unknown"
     assert finished == [final]
+
+
+async def test_failover_moves_the_in_flight_place_and_gives_back_the_one_it_ends_on(tmp_path):
+    # gccai's breaker is open (a dead key): the job moves to apiframe, where its
+    # image cannot be read; the place taken on apiframe is the one given back
+    clock = FakeClock()
+    provider = ScriptedProvider(clock, [])
+    slots = {}
+    for name in ("gccai", "apiframe"):
+        s = settings(name=name)
+        slots[name] = Slot(s, provider, Pacer(s.rpm, clock=clock, sleep=clock.sleep), asyncio.Semaphore(1))
+    slots["gccai"].breaker = ProviderError("gccai", "auth", "bad key", http_status=401)
+    job = Job(**{**a_job().__dict__, "fallbacks": ("apiframe",), "scene": "i2v", "image": "missing.png"})
+    finished: list[JobRecord] = []
+    with Journal(tmp_path / "j.sqlite", lock=False) as journal:
+        journal.add_jobs([job])
+        life = Lifecycle(journal, provider, Budget(), slots.__getitem__, base_dir=tmp_path,
+                         allow_outside_paths=False, on_finish=lambda j, r: finished.append(r),
+                         stopping=lambda: False, clock=clock, sleep=clock.sleep)
+        await slots["gccai"].in_flight.acquire()
+        await life.carry(slots["gccai"], job)
+    assert [(r.status, r.error_code) for r in finished] == [(JobStatus.FAILED, "invalid_request")]
+    assert provider.sent == []
+    for slot in slots.values():  # each semaphore back to its one place: none lost, none made up
+        assert slot.in_flight._value == 1, slot.name
