@@ -9,9 +9,11 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Any, TextIO
+from typing import TextIO
 
 from tqdm import tqdm
+
+from batch_runner.journal import JobRecord, JobStatus
 
 __all__ = ["Progress"]
 
@@ -34,13 +36,13 @@ class Progress:
         self.enabled = enabled
         self.bar = tqdm(total=total, initial=done, unit="job", file=self.stream, dynamic_ncols=True) if tty else None
 
-    def finished(self, record: dict[str, Any]) -> None:
+    def finished(self, record: JobRecord) -> None:
         """One job reached a final state (journal ``record``)."""
         self.done += 1
-        if record.get("status") != "succeeded":
+        if record.status != JobStatus.SUCCEEDED:
             self.failed += 1
-        self.usd += record.get("cost_usd") or 0.0
-        self.credits += record.get("cost_credits") or 0.0
+        self.usd += record.cost_usd or 0.0
+        self.credits += record.cost_credits or 0.0
         if self.bar is not None:
             self.bar.set_postfix_str(self._postfix(), refresh=False)
             self.bar.update(1)
