@@ -115,8 +115,7 @@ def run_one(tmp_path: Path):
                 await journal.mark_submitting(job.job_id, "gccai")
                 await journal.mark_submitted(job.job_id, "task-1", T0)
                 record = journal.get(job.job_id)
-            life = Lifecycle(journal, provider, Budget(), lambda name: slot, base_dir=tmp_path,
-                             allow_outside_paths=False, on_finish=lambda j, r: finished.append(r),
+            life = Lifecycle(journal, provider, Budget(), lambda name: slot, on_finish=lambda j, r: finished.append(r),
                              stopping=lambda: False, clock=clock, sleep=clock.sleep)
             await slot.in_flight.acquire()
             await life.carry(slot, job, record)
@@ -193,8 +192,7 @@ async def test_failover_moves_the_in_flight_place_and_gives_back_the_one_it_ends
     finished: list[JobRecord] = []
     with Journal(tmp_path / "j.sqlite", lock=False) as journal:
         journal.add_jobs([job])
-        life = Lifecycle(journal, provider, Budget(), slots.__getitem__, base_dir=tmp_path,
-                         allow_outside_paths=False, on_finish=lambda j, r: finished.append(r),
+        life = Lifecycle(journal, provider, Budget(), slots.__getitem__, on_finish=lambda j, r: finished.append(r),
                          stopping=lambda: False, clock=clock, sleep=clock.sleep)
         await slots["gccai"].in_flight.acquire()
         await life.carry(slots["gccai"], job)
