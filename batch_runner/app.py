@@ -302,7 +302,7 @@ async def execute(request: RunRequest) -> int:
     jobs, manifest = load_jobs(request)
     for warning in manifest.warnings:
         event("manifest_warning", "%s", warning, level=logging.WARNING, where=warning.where, field=warning.field)
-    names = assign_file_names(jobs, request.download_name) if request.download else {}
+    assign_file_names(jobs, request.download_name) if request.download else {}  # a clash: refused now
     state = journal_path(request)
     check_run_outputs(output=request.output, state=state, report=request.report, download=request.download,
                       manifest=manifest.path, sheet=manifest.sheet)
@@ -315,11 +315,15 @@ async def execute(request: RunRequest) -> int:
             ids = {j.job_id for j in jobs}
 
             def current() -> list[JobRecord]:
-                by_id = {r.job_id: r for r in journal.records() if r.job_id in ids}
-                return [by_id[j.job_id] for j in jobs if j.job_id in by_id]
+                """The manifest's records in its order, then those of rows no longer in it
+                whose task may have cost money (edited or removed rows)."""
+                every = list(journal.records())
+                by_id = {r.job_id: r for r in every if r.job_id in ids}
+                removed = [r for r in every if r.job_id not in ids and r.possibly_paid]
+                return [by_id[j.job_id] for j in jobs if j.job_id in by_id] + removed
 
             def checkpoint() -> None:
-                write_results(request.output, current())
+                write_results(request.output, current(), manifest_ids=ids)
 
             options = request.options or RunOptions(
                 retry_failed=request.retry_failed, resubmit_unknown=request.resubmit_unknown
@@ -327,6 +331,7 @@ async def execute(request: RunRequest) -> int:
             budget = Budget(request.max_cost, request.max_credits)
             work = prepare(journal, jobs, settings, options)
             fresh, done = work.fresh, work.done
+            names = assign_file_names(jobs + work.orphans, request.download_name) if request.download else {}
             estimate = make_plan(fresh, settings)  # this run's submits
             if budget.active:
                 budget.seed(list(journal.records()), settings)  # everything this journal ever paid or committed counts
@@ -355,33 +360,49 @@ async def execute(request: RunRequest) -> int:
             if sim_url:
                 log.info("simulator at %s", sim_url)
             log.info("%d jobs: %d to submit, %d already final, %d in flight; %s",
-                     len(jobs), len(fresh), len(done), len(jobs) - len(fresh) - len(done),
+                     len(jobs), len(fresh), len(done), len(work.resume) - len(work.orphans),
                      scene_line(scene_counts(jobs)))
+            if work.orphans:
+                log.warning("%d task(s) in flight belong to rows no longer in the manifest (edited or removed): "
+                            "they are polled to their end, and listed after the manifest's rows", len(work.orphans))
             stopped = await _run_with_signals(runner, progress, downloader, current)
-        records = current()
-        write_results(request.output, records)
-        old = sum(1 for r in journal.records() if r.job_id not in ids)
+        every = current()
+        write_results(request.output, every, manifest_ids=ids)
+        records = [r for r in every if r.job_id in ids]
+        removed = [r for r in every if r.job_id not in ids]
     if request.report:
         write_report(request.output, request.report)
     summary = summarize(records, time.monotonic() - started, make_plan(jobs, settings), estimate.wall_s)
     head, *rest = summary.lines()
     scenes = scene_line(scene_counts(jobs))
-    lines = [head, *([f"  {scenes}"] if scenes else []), *rest, *budget.lines()]
+    lines = [head, *([f"  {scenes}"] if scenes else []), *rest, *_removed_lines(removed), *budget.lines()]
     if downloader:
         lines.append(f"  downloads: {downloader.saved} saved, {downloader.kept} already there, "
                      f"{len(downloader.failed)} failed, in {request.download}")
     cost = {p: {k: round(v, 6) for k, v in c.items()} for p, c in summary.cost.items()}
     event("summary", "\n".join(lines), by_status=summary.by_status, cost=cost, wall_s=round(summary.wall_s, 3),
           plan=summary.estimate.as_dict()["total"], downloads_failed=len(downloader.failed) if downloader else None)
-    if old:
-        log.warning("%d job(s) in the journal are no longer in the manifest "
-                 "(see `batch-runner results %s`)", old, state)
     log.info("results: %s (journal: %s)", request.output, state)
     if request.report:
         log.info("report: %s", request.report)
     if stopped:
         return stopped
     return EXIT_OK if summary.all_succeeded and not (downloader and downloader.failed) else EXIT_FAILED
+
+
+def _removed_lines(records: list[JobRecord]) -> list[str]:
+    """The summary's line on the tasks of rows no longer in the manifest (edited or removed)."""
+    if not records:
+        return []
+    by_status: dict[str, int] = {}
+    for r in records:
+        word = status_word(r.status)
+        by_status[word] = by_status.get(word, 0) + 1
+    usd = sum(r.cost_usd or 0.0 for r in records)
+    credits = sum(r.cost_credits or 0.0 for r in records)
+    said = ", ".join(f"{n} {w}" for w, n in sorted(by_status.items()))
+    return [f"  not in the manifest any more (edited or removed rows): {len(records)} task(s): {said}; "
+            f"${usd:.2f} + {credits:g} credits spent (listed after the manifest's rows, in_manifest=no)"]
 
 
 async def _run_with_signals(make_runner: Callable[[Transport], Runner], progress: Progress,

@@ -137,6 +137,13 @@ class JobRecord:
         return self.cost_usd is not None or self.cost_credits is not None
 
     @property
+    def possibly_paid(self) -> bool:
+        """Whether a provider may hold a task of this job (so it may have cost
+        money): a task id, a submit whose answer was lost, or a recorded cost."""
+        return (self.task_id is not None or self.charged
+                or self.status in (JobStatus.SUBMITTING, JobStatus.UNKNOWN))
+
+    @property
     def resumable(self) -> bool:
         """Whether a run polls this job's task again instead of submitting it:
         its task id is known and it is in flight, or it failed on ``timeout``

@@ -60,6 +60,24 @@ class Job:
         """The provider, then its fallbacks in order."""
         return (self.provider, *self.fallbacks)
 
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, Any]) -> Job:
+        """The job as a journal recorded it (its fields as JSON, decoded): what a
+        run needs to follow the task of a row that has since been edited or removed.
+        Unknown keys are ignored; local image files are not resolved again (such a
+        job is only polled, never submitted)."""
+        known = {f for f in cls.__dataclass_fields__ if f not in ("image_file", "end_image_file")}
+        values = {k: v for k, v in fields.items() if k in known}
+        values["fallbacks"] = tuple(values.get("fallbacks") or ())
+        values.setdefault("extras", {})
+        for name in ("index", "row", "variant", "duration"):
+            values.setdefault(name, 0)
+        for name in ("name", "provider", "model", "scene", "prompt", "resolution"):
+            values.setdefault(name, "")
+        values.setdefault("image", None)
+        values.setdefault("end_image", None)
+        return cls(**values)
+
 
 def canonical_request(f: Mapping[str, Any]) -> dict[str, Any]:
     """Fields of a job request (a manifest row's fields, or a Job's) with the

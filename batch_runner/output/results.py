@@ -20,7 +20,7 @@ import itertools
 import math
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +41,7 @@ RESULT_COLUMNS = [
     "image", "duration", "resolution", "status", "task_id", "video_url",
     "cost_credits", "cost_usd", "attempts", "error_code", "provider_code",
     "error_message", "submitted_at", "finished_at", "elapsed_s", "url_expires_at",
-    "local_path", "bytes", "sha256",
+    "local_path", "bytes", "sha256", "in_manifest",
 ]
 _NUMERIC = {"row", "variant", "duration", "cost_credits", "cost_usd", "attempts", "elapsed_s", "bytes"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
@@ -66,8 +66,10 @@ def safe_cell(value: Any) -> Any:
     return value
 
 
-def result_row(record: JobRecord) -> dict[str, Any]:
-    """One results row from a journal record (its ``job`` JSON + state columns)."""
+def result_row(record: JobRecord, in_manifest: bool | None = None) -> dict[str, Any]:
+    """One results row from a journal record (its ``job`` JSON + state columns);
+    ``in_manifest``: whether the job's row is still in the manifest (None: not known,
+    e.g. results rebuilt from the journal alone)."""
     job = record.job_fields()
     submitted, finished = record.submitted_at, record.finished_at
     elapsed = round(finished - submitted, 3) if submitted and finished else None
@@ -100,6 +102,7 @@ def result_row(record: JobRecord) -> dict[str, Any]:
         "local_path": record.local_path or "",
         "bytes": record.size_bytes,
         "sha256": record.sha256 or "",
+        "in_manifest": "" if in_manifest is None else ("yes" if in_manifest else "no"),
     }
     for key, value in (job.get("extras") or {}).items():
         if key not in row:
@@ -107,7 +110,8 @@ def result_row(record: JobRecord) -> dict[str, Any]:
     return row
 
 
-def result_table(records: Iterable[JobRecord]) -> tuple[list[str], list[tuple[Any, ...]]]:
+def result_table(records: Iterable[JobRecord],
+                 manifest_ids: Collection[str] | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
     """The results as ``(columns, rows)``: RESULT_COLUMNS, then the manifest's
     extra columns (first seen first); one tuple of cells per record, in order.
 
@@ -116,7 +120,7 @@ def result_table(records: Iterable[JobRecord]) -> tuple[list[str], list[tuple[An
     would type it keeps the file as it has always been: a column of numbers
     with a blank or a fraction holds floats (``5.0``), ``bytes`` whole numbers.
     """
-    rows = [result_row(r) for r in records]
+    rows = [result_row(r, None if manifest_ids is None else r.job_id in manifest_ids) for r in records]
     fixed = set(RESULT_COLUMNS)
     extras = [k for k in dict.fromkeys(itertools.chain.from_iterable(rows)) if k not in fixed]
     columns = RESULT_COLUMNS + extras
@@ -160,11 +164,12 @@ def results_frame(records: Iterable[JobRecord]) -> pd.DataFrame:
     return frame
 
 
-def write_results(path: str | Path, records: Iterable[JobRecord]) -> int:
+def write_results(path: str | Path, records: Iterable[JobRecord],
+                  manifest_ids: Collection[str] | None = None) -> int:
     """Write the results CSV (UTF-8) atomically (output/atomic.py); returns the
     number of rows (jobs). Text cells are quoted, numbers not, a blank is
     ``""``; lines end with the platform's line ending. Raises OSError."""
-    columns, cells = result_table(records)
+    columns, cells = result_table(records, manifest_ids)
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC, lineterminator=os.linesep)
     writer.writerow(columns)

@@ -44,20 +44,24 @@ class RunOptions:
 class Work(NamedTuple):
     """A run's jobs by journal state: ``resume`` (job, its record with the
     task id to poll again), ``fresh`` (to submit), ``done`` (already final,
-    nothing to do)."""
+    nothing to do); ``orphans``: the jobs of ``resume`` whose row is no longer
+    in the manifest (edited or removed after their task was paid: followed to
+    their end, never submitted)."""
 
     resume: list[tuple[Job, JobRecord]]
     fresh: list[Job]
     done: list[Job]
+    orphans: list[Job]
 
 
 def prepare(journal: Journal, jobs: list[Job], settings: dict[str, ProviderSettings],
             options: RunOptions) -> Work:
     """Journal ``jobs`` (an earlier run's ``submitting`` become ``unknown``,
-    new jobs ``pending``) and sort them by their journal state into Work."""
+    new jobs ``pending``) and sort them by their journal state into Work; the
+    journal's tasks in flight of jobs no longer in ``jobs`` are resumed too."""
     journal.recover_unknown()
     journal.add_jobs(jobs)
-    work = Work([], [], [])
+    work = Work([], [], [], [])
     known = journal.snapshot()
     for job in jobs:
         record = known.get(job.job_id)
@@ -73,6 +77,12 @@ def prepare(journal: Journal, jobs: list[Job], settings: dict[str, ProviderSetti
             work.fresh.append(dataclasses.replace(job, provider=provider))
         else:
             work.done.append(job)
+    ids = {job.job_id for job in jobs}
+    for record in known.values():  # rows edited or removed since their task was paid
+        if record.job_id not in ids and record.resumable and record.provider in settings:
+            orphan = dataclasses.replace(Job.from_fields(record.job_fields()), provider=record.provider)
+            work.resume.append((orphan, record))
+            work.orphans.append(orphan)
     return work
 
 

@@ -138,3 +138,60 @@ def test_the_budget_counts_what_edited_rows_spent(cli, tmp_path, real_host):
     assert capped.exit_code == 4, capped.output  # 0.59 spent + 0.59 planned > 1.00
     assert submits(tmp_path / "c.yaml.journal.sqlite") == 2
     assert "spent" in capped.output
+
+
+@pytest.fixture
+def slow_host() -> Iterator[dict[str, str]]:
+    """A second ``batch-runner simulate`` whose tasks take 3 s, so a run can be
+    stopped with tasks in flight."""
+    proc = subprocess.Popen([sys.executable, "-m", "batch_runner", "simulate", "--port", "0",
+                             "--generation-s", "3"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        banner = "".join(proc.stdout.readline() for _ in range(1 + len(PROVIDERS)))
+        yield dict(re.findall(r"([A-Z]+_(?:BASE_URL|API_KEY))=(\S+)", banner))
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def _in_flight(journal: Path) -> int:
+    if not journal.exists():
+        return 0
+    try:
+        with sqlite3.connect(journal) as db:
+            return db.execute("SELECT COUNT(*) FROM jobs WHERE status = 'submitted'").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def test_an_edited_row_does_not_orphan_its_paid_task(cli, tmp_path, slow_host):
+    import os
+    import time
+
+    manifest = sheet(tmp_path / "c.yaml", ["first take", "second take"])
+    journal = tmp_path / "c.yaml.journal.sqlite"
+    run = subprocess.Popen([sys.executable, "-m", "batch_runner", "run", str(manifest), "--quiet"],
+                           env={**os.environ, **slow_host}, cwd=tmp_path,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while _in_flight(journal) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    run.kill()  # kill -9 with both tasks in flight
+    run.wait()
+    assert _in_flight(journal) == 2
+    sheet(manifest, ["first take edited", "second take"])  # row 2 edited: a new job; its old task is paid
+    again = cli("run", manifest, "--max-cost", "1.00", env=slow_host)
+    assert again.exit_code == 0, again.output
+    assert "1 task(s) in flight belong to rows no longer in the manifest" in again.output
+    df = results(tmp_path / "c.yaml.results.csv")
+    assert list(df["prompt"]) == ["first take edited", "second take", "first take"]
+    assert list(df["in_manifest"]) == ["yes", "yes", "no"]
+    assert list(df["status"]) == ["succeeded"] * 3  # the old task was followed to its end
+    assert all(df["video_url"]) and all(df["cost_usd"])
+    assert "not in the manifest any more (edited or removed rows): 1 task(s): 1 succeeded" in again.output
+    with sqlite3.connect(journal) as db:
+        assert db.execute("SELECT COUNT(*) FROM jobs WHERE status = 'submitted'").fetchone()[0] == 0
+        assert db.execute("SELECT SUM(attempts) FROM jobs").fetchone()[0] == 3  # one new paid submit only
