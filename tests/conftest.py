@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,29 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 SIM_ENV = {f"{p.upper()}_API_KEY": "" for p in
            ("minimax", "gptge", "gccai", "gptproto", "apiinone", "apiframe")}
+
+
+@pytest.fixture(autouse=True)
+def _serial(request, tmp_path_factory):
+    """Under pytest-xdist (``-n``), a test marked ``serial`` runs alone: it holds a
+    lock file exclusively that every other test holds shared. For tests whose
+    assertions bound real time (rate windows, TTLs, timer gaps), which a second
+    worker's CPU load could break. Without xdist this does nothing."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        yield
+        return
+    shared = tmp_path_factory.getbasetemp().parent  # one folder for all the workers of a run
+    mode = fcntl.LOCK_EX if request.node.get_closest_marker("serial") else fcntl.LOCK_SH
+    with open(shared / "serial.gate", "a") as gate, open(shared / "serial.lock", "a") as lock:
+        fcntl.flock(gate, fcntl.LOCK_EX)  # a waiting serial test lets no new test start
+        try:
+            fcntl.flock(lock, mode)
+        finally:
+            fcntl.flock(gate, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @pytest.fixture

@@ -71,6 +71,7 @@ async def test_content_policy_is_not_failed_over(tmp_path, sim):
     assert not sim.state.submissions["gccai"]
 
 
+@pytest.mark.serial  # bounds real time
 async def test_retry_after_is_honoured(tmp_path):
     config = SimConfig(providers={p: ProviderSimConfig(generation_s=0.2) for p in PROVIDERS})
     af = config.providers["apiframe"]
@@ -86,6 +87,7 @@ async def test_retry_after_is_honoured(tmp_path):
         assert not [q for q in reqs if r.t + 0.05 < q.t < r.t + 0.6 - 0.05]
 
 
+@pytest.mark.serial  # bounds real time
 async def test_a_429_slows_the_submits_already_waiting_too():
     """After a rate-limit answer every submit goes at the slowed pace, also those
     already waiting for their slot (they kept the old pace beside the new one:
