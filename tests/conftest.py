@@ -17,6 +17,13 @@ SIM_ENV = {f"{p.upper()}_API_KEY": "" for p in
            ("minimax", "gptge", "gccai", "gptproto", "apiinone", "apiframe")}
 
 
+def pytest_collection_modifyitems(items):
+    """Under pytest-xdist, the ``serial`` tests go first, while the other workers
+    run short tests, so none of them waits for a long test to end (see ``_serial``)."""
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        items.sort(key=lambda item: item.get_closest_marker("serial") is None)
+
+
 @pytest.fixture(autouse=True)
 def _serial(request, tmp_path_factory):
     """Under pytest-xdist (``-n``), a test marked ``serial`` runs alone: it holds a
