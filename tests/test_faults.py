@@ -186,6 +186,7 @@ async def test_an_apiframe_submit_whose_answers_were_lost_is_unknown_not_failed_
     assert status == 1 and df.loc[0, "status"] == "unknown" and df.loc[0, "provider"] == "apiframe"
 
 
+@pytest.mark.serial  # bounds real time: the refusal's answer must land within 0.1 s
 async def test_minimax_daily_quota_mid_run_costs_one_submit_then_jobs_fail_over(tmp_path):
     """MiniMax answers HTTP 200 with base_resp 2056 "usage limit exceeded" once its
     daily quota (2 videos here) is used up: exactly one such submit is sent, never
