@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,36 @@ DATA = Path(__file__).resolve().parent / "data"
 #: every provider, from the adapter registry (the one list on the client side)
 PROVIDERS = tuple(ADAPTERS)
 SIM_ENV = {f"{p.upper()}_API_KEY": "" for p in PROVIDERS}
+
+
+def pytest_collection_modifyitems(items):
+    """Under pytest-xdist, the ``serial`` tests go first, while the other workers
+    run short tests, so none of them waits for a long test to end (see ``_serial``)."""
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        items.sort(key=lambda item: item.get_closest_marker("serial") is None)
+
+
+@pytest.fixture(autouse=True)
+def _serial(request, tmp_path_factory):
+    """Under pytest-xdist (``-n``), a test marked ``serial`` runs alone: it holds a
+    lock file exclusively that every other test holds shared. For tests whose
+    assertions bound real time (rate windows, TTLs, timer gaps), which a second
+    worker's CPU load could break. Without xdist this does nothing."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        yield
+        return
+    shared = tmp_path_factory.getbasetemp().parent  # one folder for all the workers of a run
+    mode = fcntl.LOCK_EX if request.node.get_closest_marker("serial") else fcntl.LOCK_SH
+    with open(shared / "serial.gate", "a") as gate, open(shared / "serial.lock", "a") as lock:
+        fcntl.flock(gate, fcntl.LOCK_EX)  # a waiting serial test lets no new test start
+        try:
+            fcntl.flock(lock, mode)
+        finally:
+            fcntl.flock(gate, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @pytest.fixture

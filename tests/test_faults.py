@@ -71,6 +71,7 @@ async def test_content_policy_is_not_failed_over(tmp_path, sim):
     assert not sim.store.submissions["gccai"]
 
 
+@pytest.mark.serial  # bounds real time
 async def test_retry_after_is_honoured(tmp_path):
     config = SimConfig(providers={p: ProviderSimConfig(generation_s=0.2) for p in PROVIDERS})
     af = config.providers["apiframe"]
@@ -86,6 +87,7 @@ async def test_retry_after_is_honoured(tmp_path):
         assert not [q for q in reqs if r.t + 0.05 < q.t < r.t + 0.6 - 0.05]
 
 
+@pytest.mark.serial  # bounds real time
 async def test_a_429_slows_the_submits_already_waiting_too():
     """After a rate-limit answer every submit goes at the slowed pace, also those
     already waiting for their slot (they kept the old pace beside the new one:
@@ -184,6 +186,7 @@ async def test_an_apiframe_submit_whose_answers_were_lost_is_unknown_not_failed_
     assert status == 1 and df.loc[0, "status"] == "unknown" and df.loc[0, "provider"] == "apiframe"
 
 
+@pytest.mark.serial  # bounds real time: the refusal's answer must land within 0.1 s
 async def test_minimax_daily_quota_mid_run_costs_one_submit_then_jobs_fail_over(tmp_path):
     """MiniMax answers HTTP 200 with base_resp 2056 "usage limit exceeded" once its
     daily quota (2 videos here) is used up: exactly one such submit is sent, never

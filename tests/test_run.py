@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 import pandas as pd
+import pytest
 import yaml
 
 from batch_runner.app import RunRequest, execute
@@ -71,6 +72,7 @@ async def test_content_rejection_is_a_failed_row_and_others_succeed(tmp_path, si
     assert rows.loc["bad", "cost_usd"] == ""
 
 
+@pytest.mark.serial  # bounds real time
 async def test_submit_rate_and_in_flight_cap_are_respected(tmp_path, sim, write):
     # apiframe: the rate binds (10 submits/s); gccai: the in-flight cap binds (3)
     path = write("m.yaml", yaml.safe_dump({

@@ -492,6 +492,7 @@ RATE_LIMITED = {
 }
 
 
+@pytest.mark.serial  # bounds real time
 async def test_submits_beyond_the_window_allowance_get_each_providers_rate_limit(start):
     client = await start(rpm=1200, window_s=0.5)  # 10 submits per 0.5 s
 
@@ -529,6 +530,7 @@ async def test_retry_after_when_configured(start):
         assert hdrs.get("Retry-After") == (None if provider == "minimax" else "0.5")  # MiniMax: HTTP 200
 
 
+@pytest.mark.serial  # bounds real time
 async def test_in_flight_cap_is_refused_like_a_rate_limit(start):
     client = await start(max_in_flight=2)
     statuses = [(await client.submit("gptproto", prompt=f"s{i}"))[0] for i in range(3)]
@@ -711,6 +713,7 @@ async def test_faults_are_deterministic_for_a_seed(start):
     assert a == b and set(a) == {200, 500} and a != c
 
 
+@pytest.mark.serial  # bounds real time
 async def test_video_urls_expire_after_the_documented_lifetime(start):
     client = await start(url_ttl_s={"apiframe": 0.3, "gccai": 0.3, "minimax": 0.3})
     ids = {p: task_id_of(p, (await client.submit(p))[1]) for p in ("apiframe", "gccai", "minimax", "apiinone")}
