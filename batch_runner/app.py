@@ -22,7 +22,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from batch_runner.catalog.settings import ProviderSettings, resolve_settings
-from batch_runner.errors import ConfigError, ManifestError
+from batch_runner.errors import TRANSIENT_CODES, ConfigError, ManifestError
 from batch_runner.jobs.expand import expand
 from batch_runner.jobs.model import Job
 from batch_runner.jobs.scenes import scene_counts, scene_line
@@ -75,7 +75,8 @@ class RunRequest:
     sets: list[str] = field(default_factory=list)
     maps: list[str] = field(default_factory=list)  # --map "HEADER=field"
     simulate: bool = False
-    retry_failed: bool = False
+    retry_failed: bool = False  # submit again failed jobs of a transient failure (errors.TRANSIENT_CODES)
+    retry_all_failed: bool = False  # with retry_failed: every failed job
     resubmit_unknown: bool = False
     quiet: bool = False
     environ: Mapping[str, str] | None = None
@@ -298,7 +299,7 @@ async def execute(request: RunRequest) -> int:
     journal is not one, or is damaged), StateLockedError (journal in use),
     BudgetError (the plan exceeds --max-cost / --max-credits).
     """
-    started = time.monotonic()
+    started, started_wall = time.monotonic(), time.time()
     jobs, manifest = load_jobs(request)
     for warning in manifest.warnings:
         event("manifest_warning", "%s", warning, level=logging.WARNING, where=warning.where, field=warning.field)
@@ -326,7 +327,8 @@ async def execute(request: RunRequest) -> int:
                 write_results(request.output, current(), manifest_ids=ids)
 
             options = request.options or RunOptions(
-                retry_failed=request.retry_failed, resubmit_unknown=request.resubmit_unknown
+                retry_failed=request.retry_failed, retry_all_failed=request.retry_all_failed,
+                resubmit_unknown=request.resubmit_unknown,
             )
             budget = Budget(request.max_cost, request.max_credits)
             work = prepare(journal, jobs, settings, options)
@@ -375,7 +377,8 @@ async def execute(request: RunRequest) -> int:
     summary = summarize(records, time.monotonic() - started, make_plan(jobs, settings), estimate.wall_s)
     head, *rest = summary.lines()
     scenes = scene_line(scene_counts(jobs))
-    lines = [head, *([f"  {scenes}"] if scenes else []), *rest, *_removed_lines(removed), *budget.lines()]
+    lines = [head, *([f"  {scenes}"] if scenes else []), *rest, *_removed_lines(removed),
+             *_earlier_failure_lines(records, started_wall), *budget.lines()]
     if downloader:
         lines.append(f"  downloads: {downloader.saved} saved, {downloader.kept} already there, "
                      f"{len(downloader.failed)} failed, in {request.download}")
@@ -387,7 +390,29 @@ async def execute(request: RunRequest) -> int:
         log.info("report: %s", request.report)
     if stopped:
         return stopped
-    return EXIT_OK if summary.all_succeeded and not (downloader and downloader.failed) else EXIT_FAILED
+    return EXIT_FAILED if new_failures(records, started_wall) or (downloader and downloader.failed) else EXIT_OK
+
+
+#: the statuses that make a run's exit status 1 when a job reached them in this run
+_FAILING = frozenset({JobStatus.FAILED, JobStatus.UNKNOWN, JobStatus.SKIPPED_BUDGET})
+
+
+def new_failures(records: list[JobRecord], since: float) -> list[JobRecord]:
+    """The jobs that ended failed, unknown or skipped_budget in this run (their record
+    changed at or after ``since``, unix seconds): what makes ``run`` exit 1. A failure
+    left by an earlier run and not tried again is listed in the results, but does not
+    fail every later cron run."""
+    return [r for r in records if r.status in _FAILING and r.updated_at >= since]
+
+
+def _earlier_failure_lines(records: list[JobRecord], since: float) -> list[str]:
+    """The summary's line on failures left by earlier runs and not tried again."""
+    old = [r for r in records if r.status == JobStatus.FAILED and r.updated_at < since]
+    if not old:
+        return []
+    transient = sum(1 for r in old if r.error_code in TRANSIENT_CODES)
+    return [f"  earlier failures, not tried again: {len(old)} ({transient} may succeed on a new try: "
+            f"--retry-failed; the others, e.g. content_policy or auth: --retry-failed=all)"]
 
 
 def _removed_lines(records: list[JobRecord]) -> list[str]:

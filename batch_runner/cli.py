@@ -147,7 +147,11 @@ def _max_cost(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @_map_option
 @_simulate_option
 @_outside_option
-@click.option("--retry-failed", is_flag=True, help="Submit again the jobs that ended failed.")
+@click.option("--retry-failed", type=click.Choice(["transient", "all"]), is_flag=False, flag_value="transient",
+              default=None, metavar="[=all]",
+              help="Submit again the jobs that failed of a failure a new try may mend (rate limit, provider "
+                   "error, timeout, connection, unreadable answer, failed task); =all: every failed job, "
+                   "content-policy refusals included.")
 @click.option("--resubmit-unknown", is_flag=True,
               help="Submit again jobs whose submit answer was lost (may pay twice).")
 @click.option("--dry-run", is_flag=True, help="Show what a run would do; send nothing.")
@@ -172,7 +176,7 @@ def _max_cost(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--report", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="HTML",
               help="Write the HTML report of the results here.")
 def run(manifest: Path, output: Path | None, journal: Path | None, old_journal: Path | None, sets: tuple[str, ...],
-        simulate: bool, allow_outside_paths: bool, retry_failed: bool, resubmit_unknown: bool, dry_run: bool,
+        simulate: bool, allow_outside_paths: bool, retry_failed: str | None, resubmit_unknown: bool, dry_run: bool,
         quiet: bool,
         max_cost: float | None, max_credits: tuple[str, ...], fit_budget: bool, verbose: bool,
         log_format: str, sheet: str | None, strict: bool, download: Path | None, download_name: str,
@@ -187,7 +191,8 @@ def run(manifest: Path, output: Path | None, journal: Path | None, old_journal: 
         _fail(exc, EXIT_USAGE)
     request = RunRequest(
         manifest=manifest, output=output, journal=journal or old_journal,
-        sets=list(sets), simulate=simulate, retry_failed=retry_failed,
+        sets=list(sets), simulate=simulate, retry_failed=retry_failed is not None,
+        retry_all_failed=retry_failed == "all",
         resubmit_unknown=resubmit_unknown, quiet=quiet, allow_outside_paths=allow_outside_paths,
         max_cost=max_cost, max_credits=credit_caps, fit_budget=fit_budget,
         sheet=sheet, strict=strict, download=download, download_name=download_name,

@@ -32,6 +32,7 @@ from batch_runner.keyscan import mask
 __all__ = [
     "ERROR_CODES",
     "MAX_RETRY_AFTER_S",
+    "TRANSIENT_CODES",
     "BatchRunnerError",
     "BudgetError",
     "ConfigError",
@@ -59,6 +60,12 @@ ERROR_CODES: dict[str, str] = {
     "unknown": "a submit was sent but its answer was lost: possibly submitted",
     "budget": "not submitted: its cost would pass --max-cost or --max-credits (status skipped_budget)",
 }
+
+#: The failures a new try may mend: what ``run --retry-failed`` submits again (``--retry-failed=all``
+#: also the others: a content-policy refusal, a bad key, no balance, a used-up quota, a request the
+#: provider rejects, which a new submit would only pay or fail for again).
+TRANSIENT_CODES: frozenset[str] = frozenset(
+    {"rate_limited", "provider_error", "bad_response", "connection_error", "timeout", "task_failed"})
 
 
 class BatchRunnerError(Exception):

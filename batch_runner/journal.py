@@ -421,9 +421,9 @@ class Journal:
     def recover_unknown(self) -> int:
         """Jobs left ``submitting`` by a killed run become ``unknown``; returns how many."""
         cur = self.db.execute(
-            "UPDATE jobs SET status=?, error_code='unknown', error_message=? WHERE status=?",
+            "UPDATE jobs SET status=?, error_code='unknown', error_message=?, updated_at=? WHERE status=?",
             (JobStatus.UNKNOWN, "a submit was sent but its answer was not recorded: possibly submitted",
-             JobStatus.SUBMITTING),
+             time.time(), JobStatus.SUBMITTING),
         )
         return cur.rowcount
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import fcntl
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -89,4 +92,33 @@ async def sim():
 
     config = SimConfig(providers={p: ProviderSimConfig(generation_s=0.3) for p in PROVIDERS})
     async with running_simulator(config, host="127.0.0.1", port=0) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def simulator_in_thread(generation_s: float = 0.1):
+    """The simulator of every provider on 127.0.0.1, served from its own thread and
+    event loop so a test can drive the CLI (which runs its own loop) in this one;
+    yields the RunningSimulator (its ``config`` may be changed between commands)."""
+    from batch_runner.simulator import ProviderSimConfig, SimConfig, running_simulator
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    serving = running_simulator(SimConfig(providers={p: ProviderSimConfig(generation_s=generation_s)
+                                                     for p in PROVIDERS}))
+    running = asyncio.run_coroutine_threadsafe(serving.__aenter__(), loop).result(10)
+    try:
+        yield running
+    finally:
+        asyncio.run_coroutine_threadsafe(serving.__aexit__(None, None, None), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+@pytest.fixture
+def threaded_sim():
+    """simulator_in_thread for one test."""
+    with simulator_in_thread() as running:
         yield running

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from batch_runner.catalog.settings import ProviderSettings
+from batch_runner.errors import TRANSIENT_CODES
 from batch_runner.jobs.expand import Job
 from batch_runner.journal import JobRecord, JobStatus, Journal
 from batch_runner.providers import ADAPTERS
@@ -31,12 +32,14 @@ __all__ = ["RunOptions", "Runner", "Work", "prepare"]
 class RunOptions:
     """What a run does with jobs an earlier run left behind, and its timings.
 
-    ``retry_failed``: submit again the jobs that ended failed.
+    ``retry_failed``: submit again the jobs that ended failed of a failure a new
+    try may mend (errors.TRANSIENT_CODES); with ``retry_all_failed`` every failed job.
     ``resubmit_unknown``: submit again jobs whose submit answer was lost.
     ``checkpoint_every_s``: seconds between two calls of the checkpoint hook.
     """
 
     retry_failed: bool = False
+    retry_all_failed: bool = False
     resubmit_unknown: bool = False
     checkpoint_every_s: float = 30.0
 
@@ -71,7 +74,8 @@ def prepare(journal: Journal, jobs: list[Job], settings: dict[str, ProviderSetti
             work.resume.append((dataclasses.replace(job, provider=provider), record))
         elif status in (JobStatus.PENDING, JobStatus.SKIPPED_BUDGET):
             work.fresh.append(job)
-        elif status == JobStatus.FAILED and options.retry_failed:
+        elif status == JobStatus.FAILED and options.retry_failed and (
+                options.retry_all_failed or (record is not None and record.error_code in TRANSIENT_CODES)):
             work.fresh.append(job)
         elif status == JobStatus.UNKNOWN and (options.resubmit_unknown or settings[provider].info.idempotency_key):
             work.fresh.append(dataclasses.replace(job, provider=provider))

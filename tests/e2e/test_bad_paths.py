@@ -5,14 +5,12 @@ request and no journal records a submit."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +20,7 @@ from click.testing import CliRunner
 from batch_runner.cli import main
 from batch_runner.journal import Journal
 
-from conftest import PROVIDERS, ROOT, SIM_ENV, sim_env
+from conftest import ROOT, SIM_ENV, sim_env, simulator_in_thread
 
 EXIT_USAGE, EXIT_SOFTWARE = 2, 70
 
@@ -39,20 +37,8 @@ SHEET = "name,prompt\nrow one,a red fox running through snow\nrow two,a lighthou
 def sim() -> Iterator[object]:
     """The simulator of every provider on 127.0.0.1, served from its own
     thread so the CLI can run in this one; yields the RunningSimulator."""
-    from batch_runner.simulator import ProviderSimConfig, SimConfig, running_simulator
-
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    serving = running_simulator(SimConfig(providers={p: ProviderSimConfig(generation_s=0.1) for p in PROVIDERS}))
-    running = asyncio.run_coroutine_threadsafe(serving.__aenter__(), loop).result(10)
-    try:
+    with simulator_in_thread() as running:
         yield running
-    finally:
-        asyncio.run_coroutine_threadsafe(serving.__aexit__(None, None, None), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
 
 
 def _unwritable_folder(base: Path) -> Path | None:
