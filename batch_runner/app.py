@@ -70,7 +70,7 @@ class RunRequest:
     """Everything a run needs to know (the CLI's options)."""
 
     manifest: Path
-    output: Path | None = None  # default: default_output_path(manifest)
+    output: Path = None  # type: ignore[assignment]  # None: default_output_path(manifest), by __post_init__
     journal: Path | None = None  # the journal file; None: journal_path(request) chooses
     sets: list[str] = field(default_factory=list)
     maps: list[str] = field(default_factory=list)  # --map "HEADER=field"

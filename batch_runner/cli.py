@@ -24,6 +24,7 @@ from batch_runner.app import (
     EXIT_LOCKED,
     EXIT_USAGE,
     RunRequest,
+    default_output_path,
     dry_run_counts,
     execute,
     load_jobs,
@@ -190,7 +191,7 @@ def run(manifest: Path, output: Path | None, journal: Path | None, old_journal: 
     except ConfigError as exc:
         _fail(exc, EXIT_USAGE)
     request = RunRequest(
-        manifest=manifest, output=output, journal=journal or old_journal,
+        manifest=manifest, output=output or default_output_path(manifest), journal=journal or old_journal,
         sets=list(sets), simulate=simulate, retry_failed=retry_failed is not None,
         retry_all_failed=retry_failed == "all",
         resubmit_unknown=resubmit_unknown, quiet=quiet, allow_outside_paths=allow_outside_paths,

@@ -30,12 +30,13 @@ from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
+_CParser: Any = None
 try:
     from yaml._yaml import CParser  # libyaml: parses about 4x faster
 
+    _CParser = CParser
     _BASES: tuple[type, ...] = (Composer, CParser, SafeConstructor, Resolver)
 except ImportError:  # PyYAML built without libyaml
-    CParser = None
     _BASES = (yaml.SafeLoader,)
 
 __all__ = ["MAX_YAML_DEPTH", "MAX_YAML_NODES", "load_yaml"]
@@ -59,10 +60,10 @@ class _Loader(*_BASES):  # type: ignore[misc]
     """A SafeLoader whose composer counts nesting and nodes."""
 
     def __init__(self, stream: str):
-        if CParser is None:
+        if _CParser is None:
             yaml.SafeLoader.__init__(self, stream)
         else:
-            CParser.__init__(self, stream)
+            _CParser.__init__(self, stream)
             Composer.__init__(self)
             SafeConstructor.__init__(self)
             Resolver.__init__(self)
