@@ -23,14 +23,26 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from batch_runner.catalog.settings import ProviderSettings, resolve_settings
-from batch_runner.errors import ConfigError, ManifestError
+from batch_runner.errors import ConfigError, ManifestError, Problem
 from batch_runner.jobs.expand import expand
 from batch_runner.jobs.model import Job
 from batch_runner.jobs.scenes import scene_counts, scene_line
-from batch_runner.journal import PENDING, Journal, journal_in_use, status_word
+from batch_runner.jobs.selection import RowSelection, choose_rows
+from batch_runner.journal import (
+    PENDING,
+    SKIPPED_BUDGET,
+    Journal,
+    journal_in_use,
+    status_word,
+)
 from batch_runner.keys import remember_keys
 from batch_runner.logs import event, job_event
-from batch_runner.manifest.load import Manifest, load_manifest, parse_map, parse_overrides
+from batch_runner.manifest.load import (
+    Manifest,
+    load_manifest,
+    parse_map,
+    parse_overrides,
+)
 from batch_runner.output.download import Downloader, DownloadOptions
 from batch_runner.output.file_names import DEFAULT_TEMPLATE, assign_file_names
 from batch_runner.output.paths import check_run_outputs
@@ -43,13 +55,15 @@ from batch_runner.run.runner import Runner, RunOptions
 from batch_runner.transport import Transport
 from batch_runner.world import check_worlds, world_of
 
-__all__ = ["RunRequest", "default_journal_path", "default_output_path", "dry_run_counts", "execute",
-           "journal_counts", "journal_path", "load_jobs", "rebuild_results"]
+__all__ = ["CONFIRM_OVER_USD", "EXIT_NOT_CONFIRMED", "RunRequest", "default_journal_path", "default_output_path",
+           "dry_run_counts", "execute", "held_back", "journal_counts", "journal_path", "load_jobs", "needs_confirmation", "rebuild_results"]
 
 log = logging.getLogger("batch_runner")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_BUDGET = 0, 1, 2, 3, 4
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
+EXIT_NOT_CONFIRMED = 5      # the run's plan was shown and not confirmed: nothing sent
+CONFIRM_OVER_USD = 5.0      # ask before a run whose new submits cost more (USD), on a terminal
 PROGRESS_EVERY_S = 10.0     # seconds between two progress lines off a terminal
 SIM_SPEEDUP = 30.0          # simulated time runs this much faster than real time
 SIM_KEY = "sim-key"
@@ -82,6 +96,12 @@ class RunRequest:
     report: Path | None = None  # write the HTML report here
     log_format: str = "text"
     allow_outside_paths: bool = False  # image and sheet paths may leave the manifest's folder
+    rows: RowSelection | None = None  # --rows: run only the jobs of these manifest rows
+    limit: int | None = None  # --limit: submit at most this many new (never sent) jobs this run
+    # asked with this run's plan of submits when it costs more than confirm_over USD (or an
+    # unknown USD amount); False: nothing is sent (EXIT_NOT_CONFIRMED). None: never asked
+    confirm: Callable[[Plan], bool] | None = None
+    confirm_over: float = CONFIRM_OVER_USD
 
     def __post_init__(self) -> None:
         self.manifest = Path(self.manifest)
@@ -223,29 +243,61 @@ async def _simulator(request: RunRequest, manifest: Manifest) -> AsyncIterator[s
 
 
 def plan_manifest(request: RunRequest) -> tuple[Plan, Manifest]:
-    """The plan of every job of the manifest (no network, no journal; a
-    missing API key is a warning in ``manifest.warnings``), and the manifest.
-    Raises ManifestError."""
+    """The plan of every job of the manifest, or of the rows ``request.rows``
+    chooses (no network, no journal; a missing API key, or chosen rows that are
+    not in the manifest, is a warning in ``manifest.warnings``), and the manifest.
+    Raises ManifestError; ConfigError when no chosen row is in the manifest."""
     jobs, manifest = load_jobs(request, need_keys=False)
+    jobs, note = choose_rows(jobs, request.rows)
+    if note:
+        warning = Problem(f"--rows {request.rows.spec}" if request.rows else "--rows", "", note, "warning")
+        manifest = dataclasses.replace(manifest, warnings=[*manifest.warnings, warning])
     return make_plan(jobs, resolve_settings(manifest.provider_settings, _environ(request))), manifest
+
+
+def held_back(jobs: list[Job], known: Mapping[str, Mapping[str, Any]], limit: int | None) -> list[Job]:
+    """The jobs ``--limit`` keeps for a later run: of ``jobs`` (in manifest order),
+    the new ones (never sent: no journal record in ``known``, or ``pending`` /
+    ``skipped_budget``) after the first ``limit``. Jobs in flight, failed or
+    unknown are never held back (they follow --retry-failed / --resubmit-unknown).
+    ``limit`` None: none."""
+    if limit is None:
+        return []
+    new = [j for j in jobs if (known.get(j.job_id) or {}).get("status", PENDING) in (PENDING, SKIPPED_BUDGET)]
+    return new[limit:]
+
+
+def needs_confirmation(plan: Plan, over_usd: float) -> bool:
+    """Whether a run must be confirmed before it submits the jobs of ``plan``:
+    they cost more than ``over_usd`` USD, or some job's USD price is unknown
+    (it cannot be shown to be under). A plan of no job never does."""
+    return plan.jobs > 0 and (plan.unknown_usd > 0 or plan.usd > over_usd)
 
 
 def dry_run_counts(request: RunRequest) -> dict[str, int]:
     """What a run would do, from the journal alone: jobs done, in flight,
-    failed, unknown, and new. Sends nothing."""
+    failed, unknown, and new; with ``request.rows``, of those rows' jobs only
+    (``total`` is theirs); with ``request.limit``, ``later``: the new jobs the
+    limit keeps for a later run (not counted in ``new``). Sends nothing.
+    Raises ManifestError; ConfigError when no chosen row is in the manifest."""
     jobs, manifest = load_jobs(request)
+    jobs, note = choose_rows(jobs, request.rows)
+    if note and request.rows:
+        log.warning("--rows %s: %s", request.rows.spec, note)
     state = journal_path(request)
     check_run_outputs(output=request.output, state=state, report=request.report, download=request.download,
                       manifest=manifest.path, sheet=manifest.sheet)
     counts = {"total": len(jobs), "succeeded": 0, "in_flight": 0, "failed": 0, "unknown": 0, "new": 0}
-    if not state.is_file():
-        counts["new"] = len(jobs)
-        return counts
-    with Journal(state, lock=False) as journal:
-        for job in jobs:
-            rec = journal.get(job.job_id)
-            key = "new" if not rec or rec["status"] == PENDING else status_word(rec["status"])
-            counts[key] = counts.get(key, 0) + 1
+    known: dict[str, dict[str, Any]] = {}
+    if state.is_file():
+        with Journal(state, lock=False) as journal:
+            known = {j.job_id: rec for j in jobs if (rec := journal.get(j.job_id))}
+    later = {j.job_id for j in held_back(jobs, known, request.limit)}
+    for job in jobs:
+        rec = known.get(job.job_id)
+        key = "new" if not rec or rec["status"] == PENDING else status_word(rec["status"])
+        key = "later" if job.job_id in later else key
+        counts[key] = counts.get(key, 0) + 1
     return counts
 
 
@@ -286,10 +338,19 @@ async def execute(request: RunRequest) -> int:
     Raises ManifestError (invalid manifest), OutputPathError (an output that
     cannot be written, checked before anything is sent), JournalError (the
     journal is not one, or is damaged), StateLockedError (journal in use),
-    BudgetError (the plan exceeds --max-cost / --max-credits).
+    BudgetError (the plan exceeds --max-cost / --max-credits), ConfigError
+    (no row of ``request.rows`` is in the manifest).
+
+    With ``request.rows`` / ``request.limit`` the run takes only some jobs
+    (the others keep their journal state and stay in the results); the exit
+    status is then that of the jobs it took. Returns EXIT_NOT_CONFIRMED, with
+    nothing sent, when ``request.confirm`` was asked and said no.
     """
     started = time.monotonic()
     jobs, manifest = load_jobs(request)
+    chosen, note = choose_rows(jobs, request.rows)
+    if note and request.rows:
+        log.warning("--rows %s: %s", request.rows.spec, note)
     for warning in manifest.warnings:
         event("manifest_warning", "%s", warning, level=logging.WARNING, where=warning.where, field=warning.field)
     names = assign_file_names(jobs, request.download_name) if request.download else {}
@@ -317,15 +378,32 @@ async def execute(request: RunRequest) -> int:
             if request.allow_outside_paths:
                 options = dataclasses.replace(options, allow_outside_paths=True)
             budget = Budget(request.max_cost, request.max_credits)
-            runner = Runner(jobs, settings, journal, None, base_dir=manifest.base_dir,  # type: ignore[arg-type]
-                            options=options, checkpoint=checkpoint, budget=budget)
+
+            def make_runner(taken: list[Job]) -> Runner:
+                return Runner(taken, settings, journal, None, base_dir=manifest.base_dir,
+                              options=options, checkpoint=checkpoint, budget=budget)
+
+            runner = make_runner(chosen)
             _, fresh, done = runner.prepare()
+            if len(chosen) < len(jobs):
+                journal.add_jobs(jobs)  # the other rows are in the results too, as they are
+            later = held_back(fresh, journal.snapshot(), request.limit)
+            taken = chosen
+            if later:
+                left = {j.job_id for j in later}
+                taken = [j for j in chosen if j.job_id not in left]
+                runner = make_runner(taken)
+                _, fresh, done = runner.prepare()
             estimate = make_plan(fresh, settings)  # this run's submits
             if budget.active:
                 budget.seed(list(journal.records()), settings)  # everything this journal ever paid or committed counts
                 if not request.fit_budget:
                     check_estimate(estimate, budget)
-            progress = Progress(len(jobs), len(done), enabled=not request.quiet, bar=request.log_format == "text",
+            if (request.confirm is not None and needs_confirmation(estimate, request.confirm_over)
+                    and not request.confirm(estimate)):
+                log.warning("not confirmed: nothing sent")
+                return EXIT_NOT_CONFIRMED
+            progress = Progress(len(taken), len(done), enabled=not request.quiet, bar=request.log_format == "text",
                                 every_s=PROGRESS_EVERY_S)
             downloader = None
             if request.download:
@@ -345,8 +423,8 @@ async def execute(request: RunRequest) -> int:
             if sim_url:
                 log.info("simulator at %s", sim_url)
             log.info("%d jobs: %d to submit, %d already final, %d in flight; %s",
-                     len(jobs), len(fresh), len(done), len(jobs) - len(fresh) - len(done),
-                     scene_line(scene_counts(jobs)))
+                     len(taken), len(fresh), len(done), len(taken) - len(fresh) - len(done),
+                     scene_line(scene_counts(taken)))
             stopped = await _run_with_signals(runner, progress, settings, downloader, current)
         records = current()
         write_results(request.output, records)
@@ -354,9 +432,10 @@ async def execute(request: RunRequest) -> int:
     if request.report:
         write_report(request.output, request.report)
     summary = summarize(records, time.monotonic() - started, make_plan(jobs, settings), estimate.wall_s)
-    head, *rest = summary.lines()
+    head, *rest = summary.lines()  # the whole campaign, then what this run left out
     scenes = scene_line(scene_counts(jobs))
-    lines = [head, *([f"  {scenes}"] if scenes else []), *rest, *budget.lines()]
+    lines = [head, *([f"  {scenes}"] if scenes else []), *rest, *budget.lines(),
+             *_selection_lines(request, len(jobs), len(chosen), len(later))]
     if downloader:
         lines.append(f"  downloads: {downloader.saved} saved, {downloader.kept} already there, "
                      f"{len(downloader.failed)} failed, in {request.download}")
@@ -371,7 +450,23 @@ async def execute(request: RunRequest) -> int:
         log.info("report: %s", request.report)
     if stopped:
         return stopped
-    return EXIT_OK if summary.all_succeeded and not (downloader and downloader.failed) else EXIT_FAILED
+    ok = summary.all_succeeded
+    if len(taken) < len(jobs):  # a test batch: the status of the jobs this run took
+        ran = {j.job_id for j in taken}
+        ok = all(r["status"] == "succeeded" for r in records if r["job_id"] in ran)
+    return EXIT_OK if ok and not (downloader and downloader.failed) else EXIT_FAILED
+
+
+def _selection_lines(request: RunRequest, total: int, chosen: int, later: int) -> list[str]:
+    """Summary lines of a run that took only some jobs: how many --rows left
+    out, and how many new jobs --limit kept for a later run and how to send them."""
+    out = []
+    if chosen < total and request.rows is not None:
+        out.append(f"  --rows {request.rows.spec}: {chosen} of {total} jobs; the other rows were not run")
+    if later:
+        out.append(f"  --limit {request.limit}: {later} new job{'s' if later != 1 else ''} not submitted yet: "
+                   "run the same command again without --limit to submit them")
+    return out
 
 
 async def _run_with_signals(runner: Runner, progress: Progress, settings: dict[str, ProviderSettings],
