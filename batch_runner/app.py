@@ -22,10 +22,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from batch_runner.catalog.settings import ProviderSettings, resolve_settings
-from batch_runner.errors import TRANSIENT_CODES, ConfigError, ManifestError
+from batch_runner.errors import TRANSIENT_CODES, ConfigError, ManifestError, Problem
 from batch_runner.jobs.expand import expand
 from batch_runner.jobs.model import Job
 from batch_runner.jobs.scenes import scene_counts, scene_line
+from batch_runner.jobs.selection import RowSelection, choose_rows
 from batch_runner.journal import (
     JobRecord,
     JobStatus,
@@ -53,13 +54,15 @@ from batch_runner.run.estimate import Plan, make_plan
 from batch_runner.transport import Transport
 from batch_runner.world import check_worlds, world_of
 
-__all__ = ["RunRequest", "default_journal_path", "default_output_path", "dry_run_counts", "execute",
-           "journal_counts", "journal_path", "load_jobs", "rebuild_results"]
+__all__ = ["CONFIRM_OVER_USD", "EXIT_NOT_CONFIRMED", "RunRequest", "default_journal_path", "default_output_path",
+           "dry_run_counts", "execute", "held_back", "journal_counts", "journal_path", "load_jobs", "needs_confirmation", "rebuild_results"]
 
 log = logging.getLogger("batch_runner")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_BUDGET = 0, 1, 2, 3, 4
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
+EXIT_NOT_CONFIRMED = 5      # the run's plan was shown and not confirmed: nothing sent
+CONFIRM_OVER_USD = 5.0      # ask before a run whose new submits cost more (USD), on a terminal
 PROGRESS_EVERY_S = 10.0     # seconds between two progress lines off a terminal
 SIM_SPEEDUP = 30.0          # simulated time runs this much faster than real time
 SIM_KEY = "sim-key"
@@ -93,6 +96,12 @@ class RunRequest:
     report: Path | None = None  # write the HTML report here
     log_format: str = "text"
     allow_outside_paths: bool = False  # image and sheet paths may leave the manifest's folder
+    rows: RowSelection | None = None  # --rows: run only the jobs of these manifest rows
+    limit: int | None = None  # --limit: submit at most this many new (never sent) jobs this run
+    # asked with this run's plan of submits when it costs more than confirm_over USD (or an
+    # unknown USD amount); False: nothing is sent (EXIT_NOT_CONFIRMED). None: never asked
+    confirm: Callable[[Plan], bool] | None = None
+    confirm_over: float = CONFIRM_OVER_USD
 
     def __post_init__(self) -> None:
         self.manifest = Path(self.manifest)
@@ -234,29 +243,65 @@ async def _simulator(request: RunRequest, manifest: Manifest) -> AsyncIterator[s
 
 
 def plan_manifest(request: RunRequest) -> tuple[Plan, Manifest]:
-    """The plan of every job of the manifest (no network, no journal; a
-    missing API key is a warning in ``manifest.warnings``), and the manifest.
-    Raises ManifestError."""
+    """The plan of every job of the manifest, or of the rows ``request.rows``
+    chooses (no network, no journal; a missing API key, or chosen rows that are
+    not in the manifest, is a warning in ``manifest.warnings``), and the manifest.
+    Raises ManifestError; ConfigError when no chosen row is in the manifest."""
     jobs, manifest = load_jobs(request, need_keys=False)
+    jobs, note = choose_rows(jobs, request.rows)
+    if note:
+        warning = Problem(f"--rows {request.rows.spec}" if request.rows else "--rows", "", note, "warning")
+        manifest = dataclasses.replace(manifest, warnings=[*manifest.warnings, warning])
     return make_plan(jobs, resolve_settings(manifest.provider_settings, _environ(request))), manifest
+
+
+def held_back(jobs: list[Job], known: Mapping[str, JobRecord], limit: int | None) -> list[Job]:
+    """The jobs ``--limit`` keeps for a later run: of ``jobs`` (in manifest order),
+    the new ones (never sent: no journal record in ``known``, or ``pending`` /
+    ``skipped_budget``) after the first ``limit``. Jobs in flight, failed or
+    unknown are never held back (they follow --retry-failed / --resubmit-unknown).
+    ``limit`` None: none."""
+    if limit is None:
+        return []
+    def status(job: Job) -> JobStatus:
+        record = known.get(job.job_id)
+        return record.status if record else JobStatus.PENDING
+
+    new = [j for j in jobs if status(j) in (JobStatus.PENDING, JobStatus.SKIPPED_BUDGET)]
+    return new[limit:]
+
+
+def needs_confirmation(plan: Plan, over_usd: float) -> bool:
+    """Whether a run must be confirmed before it submits the jobs of ``plan``:
+    they cost more than ``over_usd`` USD, or some job's USD price is unknown
+    (it cannot be shown to be under). A plan of no job never does."""
+    return plan.jobs > 0 and (plan.unknown_usd > 0 or plan.usd > over_usd)
 
 
 def dry_run_counts(request: RunRequest) -> dict[str, int]:
     """What a run would do, from the journal alone: jobs done, in flight,
-    failed, unknown, and new. Sends nothing."""
+    failed, unknown, and new; with ``request.rows``, of those rows' jobs only
+    (``total`` is theirs); with ``request.limit``, ``later``: the new jobs the
+    limit keeps for a later run (not counted in ``new``). Sends nothing.
+    Raises ManifestError; ConfigError when no chosen row is in the manifest."""
     jobs, manifest = load_jobs(request)
+    jobs, note = choose_rows(jobs, request.rows)
+    if note and request.rows:
+        log.warning("--rows %s: %s", request.rows.spec, note)
     state = journal_path(request)
     check_run_outputs(output=request.output, state=state, report=request.report, download=request.download,
                       manifest=manifest.path, sheet=manifest.sheet)
     counts = {"total": len(jobs), "succeeded": 0, "in_flight": 0, "failed": 0, "unknown": 0, "new": 0}
-    if not state.is_file():
-        counts["new"] = len(jobs)
-        return counts
-    with Journal(state, lock=False) as journal:
-        for job in jobs:
-            record = journal.get(job.job_id)
-            key = "new" if not record or record.status == JobStatus.PENDING else status_word(record.status)
-            counts[key] = counts.get(key, 0) + 1
+    known: dict[str, JobRecord] = {}
+    if state.is_file():
+        with Journal(state, lock=False) as journal:
+            known = {j.job_id: rec for j in jobs if (rec := journal.get(j.job_id))}
+    later = {j.job_id for j in held_back(jobs, known, request.limit)}
+    for job in jobs:
+        record = known.get(job.job_id)
+        key = "new" if not record or record.status == JobStatus.PENDING else status_word(record.status)
+        key = "later" if job.job_id in later else key
+        counts[key] = counts.get(key, 0) + 1
     return counts
 
 
@@ -297,10 +342,19 @@ async def execute(request: RunRequest) -> int:
     Raises ManifestError (invalid manifest), OutputPathError (an output that
     cannot be written, checked before anything is sent), JournalError (the
     journal is not one, or is damaged), StateLockedError (journal in use),
-    BudgetError (the plan exceeds --max-cost / --max-credits).
+    BudgetError (the plan exceeds --max-cost / --max-credits), ConfigError
+    (no row of ``request.rows`` is in the manifest).
+
+    With ``request.rows`` / ``request.limit`` the run takes only some jobs
+    (the others keep their journal state and stay in the results); the exit
+    status is then that of the jobs it took. Returns EXIT_NOT_CONFIRMED, with
+    nothing sent, when ``request.confirm`` was asked and said no.
     """
     started, started_wall = time.monotonic(), time.time()
     jobs, manifest = load_jobs(request)
+    chosen, note = choose_rows(jobs, request.rows)
+    if note and request.rows:
+        log.warning("--rows %s: %s", request.rows.spec, note)
     for warning in manifest.warnings:
         event("manifest_warning", "%s", warning, level=logging.WARNING, where=warning.where, field=warning.field)
     assign_file_names(jobs, request.download_name) if request.download else {}  # a clash: refused now
@@ -332,14 +386,26 @@ async def execute(request: RunRequest) -> int:
             )
             budget = Budget(request.max_cost, request.max_credits)
             work = prepare(journal, jobs, settings, options)
-            fresh, done = work.fresh, work.done
+            chosen_ids = {j.job_id for j in chosen}
+            fresh = [j for j in work.fresh if j.job_id in chosen_ids]  # --rows: only those rows are submitted
+            later = held_back(fresh, journal.snapshot(), request.limit)
+            if later:
+                left = {j.job_id for j in later}
+                fresh = [j for j in fresh if j.job_id not in left]
+            work = work._replace(fresh=fresh)
+            done = work.done
+            taken = [j for j in chosen if j.job_id not in {x.job_id for x in later}]
             names = assign_file_names(jobs + work.orphans, request.download_name) if request.download else {}
             estimate = make_plan(fresh, settings)  # this run's submits
             if budget.active:
                 budget.seed(list(journal.records()), settings)  # everything this journal ever paid or committed counts
                 if not request.fit_budget:
                     check_estimate(estimate, budget)
-            progress = Progress(len(jobs), len(done), enabled=not request.quiet, bar=request.log_format == "text",
+            if (request.confirm is not None and needs_confirmation(estimate, request.confirm_over)
+                    and not request.confirm(estimate)):
+                log.warning("not confirmed: nothing sent")
+                return EXIT_NOT_CONFIRMED
+            progress = Progress(len(taken), len(done), enabled=not request.quiet, bar=request.log_format == "text",
                                 every_s=PROGRESS_EVERY_S)
             downloader = None
             if request.download:
@@ -375,10 +441,11 @@ async def execute(request: RunRequest) -> int:
     if request.report:
         write_report(request.output, request.report)
     summary = summarize(records, time.monotonic() - started, make_plan(jobs, settings), estimate.wall_s)
-    head, *rest = summary.lines()
+    head, *rest = summary.lines()  # the whole campaign, then what this run left out
     scenes = scene_line(scene_counts(jobs))
     lines = [head, *([f"  {scenes}"] if scenes else []), *rest, *_removed_lines(removed),
-             *_earlier_failure_lines(records, started_wall), *budget.lines()]
+             *_earlier_failure_lines(records, started_wall), *budget.lines(),
+             *_selection_lines(request, len(jobs), len(chosen), len(later))]
     if downloader:
         lines.append(f"  downloads: {downloader.saved} saved, {downloader.kept} already there, "
                      f"{len(downloader.failed)} failed, in {request.download}")
@@ -391,6 +458,18 @@ async def execute(request: RunRequest) -> int:
     if stopped:
         return stopped
     return EXIT_FAILED if new_failures(records, started_wall) or (downloader and downloader.failed) else EXIT_OK
+
+
+def _selection_lines(request: RunRequest, total: int, chosen: int, later: int) -> list[str]:
+    """Summary lines of a run that took only some jobs: how many --rows left
+    out, and how many new jobs --limit kept for a later run and how to send them."""
+    out = []
+    if chosen < total and request.rows is not None:
+        out.append(f"  --rows {request.rows.spec}: {chosen} of {total} jobs; the other rows were not run")
+    if later:
+        out.append(f"  --limit {request.limit}: {later} new job{'s' if later != 1 else ''} not submitted yet: "
+                   "run the same command again without --limit to submit them")
+    return out
 
 
 #: the statuses that make a run's exit status 1 when a job reached them in this run

@@ -3,9 +3,11 @@
 Exit statuses: 0 every job succeeded; 1 some job failed or is not final;
 2 invalid manifest or usage, or a path, journal or port that cannot be used
 (nothing sent); 3 another run holds the journal; 4 the plan costs more than
---max-cost / --max-credits (nothing sent); 70 an unexpected error (a bug: one
+--max-cost / --max-credits (nothing sent); 5 the plan was shown on a terminal
+and not confirmed (nothing sent); 70 an unexpected error (a bug: one
 line, the traceback with BATCH_RUNNER_DEBUG=1); 130 / 143 the run was stopped
-by SIGINT / SIGTERM (results written, in-flight tasks kept).
+by SIGINT / SIGTERM (results written, in-flight tasks kept). A run that took
+only some jobs (--rows, --limit) exits with the status of the jobs it took.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import click
 
 from batch_runner.app import (
+    CONFIRM_OVER_USD,
     EXIT_BUDGET,
     EXIT_LOCKED,
     EXIT_USAGE,
@@ -29,15 +32,18 @@ from batch_runner.app import (
     execute,
     load_jobs,
 )
+from batch_runner.catalog.prices import describe_usd
 from batch_runner.errors import (
     BudgetError,
     ConfigError,
     ManifestError,
     StateLockedError,
 )
+from batch_runner.jobs.selection import RowSelection, parse_rows
 from batch_runner.keys import load_env_file
 from batch_runner.output.file_names import DEFAULT_TEMPLATE
 from batch_runner.run.budget import parse_amount, parse_credit_caps
+from batch_runner.run.estimate import Plan
 
 __all__ = ["main"]
 
@@ -114,6 +120,41 @@ _strict_option = click.option("--strict", is_flag=True,
                               help="Refuse the manifest when it has warnings (e.g. an unknown camera command).")
 
 
+def _rows(ctx: click.Context, param: click.Parameter, value: str | None) -> RowSelection | None:
+    if value is None:
+        return None
+    try:
+        return parse_rows(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{exc}; e.g. --rows 2-10 or --rows 2,5,7-9") from None
+
+
+_rows_option = click.option(
+    "--rows", callback=_rows, default=None, metavar="SPEC",
+    help="Only the jobs of these manifest rows, as problems name them (sheet row, header = 1; "
+         "YAML: the job's line), e.g. 2-10 or 2,5,7-9.",
+)
+
+
+def is_interactive() -> bool:
+    """Whether someone can answer a question: stdin and stdout are both terminals
+    (never true under cron, in a pipe or with input from a file)."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _confirm_plan(plan: Plan) -> bool:
+    """Print the plan of this run's submits and ask whether to send them;
+    no answer (end of input, Ctrl-C) is no."""
+    click.echo("\n".join(plan.lines()))
+    cost = describe_usd(plan.usd, plan.unknown_usd, plan.jobs)
+    cost = "an unknown USD cost" if cost == "unknown" else cost
+    try:
+        return click.confirm(f"Submit {plan.jobs} job{'s' if plan.jobs != 1 else ''} for {cost}?", default=False)
+    except click.Abort:
+        click.echo()
+        return False
+
+
 def _old_name_of(new: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
     """A callback for an option kept under its old name: when given, it warns on
     stderr, in one line, that the option is now ``new``."""
@@ -132,7 +173,7 @@ def _max_cost(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     try:
         return parse_amount(value)
     except ValueError:
-        raise click.BadParameter(f"{value!r}: use an amount in USD, e.g. --max-cost 25") from None
+        raise click.BadParameter(f"{value!r}: use an amount in USD, e.g. {param.opts[0]} 25") from None
 
 
 @main.command()
@@ -156,6 +197,15 @@ def _max_cost(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--resubmit-unknown", is_flag=True,
               help="Submit again jobs whose submit answer was lost (may pay twice).")
 @click.option("--dry-run", is_flag=True, help="Show what a run would do; send nothing.")
+@_rows_option
+@click.option("--limit", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Submit at most N new jobs this run (a test batch; jobs in flight are still polled). "
+                   "The rest wait for the next run.")
+@click.option("--confirm-over", callback=_max_cost, default=str(CONFIRM_OVER_USD), metavar="USD",
+              show_default=True,
+              help="On a terminal, show the plan and ask before submitting jobs that cost more "
+                   "(or whose USD price is unknown).")
+@click.option("--yes", "-y", "yes", is_flag=True, help="Do not ask before submitting (see --confirm-over).")
 @click.option("--quiet", is_flag=True, help="Print only the summary and errors.")
 @click.option("--max-cost", callback=_max_cost, default=None, metavar="USD",
               help="Refuse to start (exit 4) when the plan costs more; never submit past it during the run.")
@@ -181,8 +231,10 @@ def run(manifest: Path, output: Path | None, journal: Path | None, old_journal: 
         quiet: bool,
         max_cost: float | None, max_credits: tuple[str, ...], fit_budget: bool, verbose: bool,
         log_format: str, sheet: str | None, strict: bool, download: Path | None, download_name: str,
-        download_max_mb: float, report: Path | None, maps: tuple[str, ...] = ()) -> None:
-    """Run every job of MANIFEST and write the results CSV."""
+        download_max_mb: float, report: Path | None, maps: tuple[str, ...] = (),
+        rows: RowSelection | None = None, limit: int | None = None,
+        confirm_over: float = CONFIRM_OVER_USD, yes: bool = False) -> None:
+    """Run every job of MANIFEST (or --rows, at most --limit new ones) and write the results CSV."""
     if journal is not None and old_journal is not None:
         raise click.UsageError("--state is the old name of --journal: give only --journal.")
     _setup_logging(quiet, log_format, verbose)
@@ -198,7 +250,8 @@ def run(manifest: Path, output: Path | None, journal: Path | None, old_journal: 
         max_cost=max_cost, max_credits=credit_caps, fit_budget=fit_budget,
         sheet=sheet, strict=strict, download=download, download_name=download_name,
         download_max_mb=download_max_mb, report=report, log_format=log_format,
-        maps=list(maps),
+        maps=list(maps), rows=rows, limit=limit, confirm_over=confirm_over,
+        confirm=None if yes or dry_run or not is_interactive() else _confirm_plan,
     )
     try:
         if dry_run:
@@ -224,9 +277,10 @@ def run(manifest: Path, output: Path | None, journal: Path | None, old_journal: 
 @_simulate_option
 @_sheet_option
 @_outside_option
+@_rows_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def plan(manifest: Path, sets: tuple[str, ...], simulate: bool, sheet: str | None, allow_outside_paths: bool,
-         fmt: str, maps: tuple[str, ...] = ()) -> None:
+         fmt: str, maps: tuple[str, ...] = (), rows: RowSelection | None = None) -> None:
     """Show jobs, videos, credits, USD and estimated time per provider, and
     each auto job's provider; no network, no key needed (exit 2 if invalid)."""
     import json
@@ -236,8 +290,8 @@ def plan(manifest: Path, sets: tuple[str, ...], simulate: bool, sheet: str | Non
     try:
         result, loaded = plan_manifest(RunRequest(manifest=manifest, sets=list(sets), simulate=simulate,
                                                   sheet=sheet, allow_outside_paths=allow_outside_paths,
-                                                  maps=list(maps)))
-    except ManifestError as exc:
+                                                  maps=list(maps), rows=rows))
+    except (ManifestError, ConfigError) as exc:
         _fail(exc, EXIT_USAGE)
     for warning in loaded.warnings:
         click.echo(str(warning), err=True)
