@@ -168,6 +168,7 @@ class Downloader:
     failed: dict[str, str] = field(default_factory=dict)
     _started: set[str] = field(default_factory=set)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _waiting: dict[str, dict[str, Any]] = field(default_factory=dict)  # new name still another job's file
     _gate: asyncio.Semaphore | None = None
 
     def offer(self, record: dict[str, Any]) -> None:
@@ -188,6 +189,9 @@ class Downloader:
             self.offer(record)
         while self._tasks:
             await asyncio.gather(*list(self._tasks))
+        waiting, self._waiting = self._waiting, {}
+        for record in waiting.values():  # the other job's file has moved away by now, unless names swap
+            await self._one(record, last=True)
 
     async def aclose(self) -> None:
         """Stop the saves still running (their ``.part`` files stay for the next run)."""
@@ -216,8 +220,8 @@ class Downloader:
         saved = self.journal.download(job_id)
         owner = self.journal.download_owner(str(dest)) if dest.is_file() else None
         if owner and owner != job_id:
-            raise DownloadError(f"{dest} is already the saved video of job {owner}; pick a --download-name "
-                                "that gives every job its own file")
+            raise _Taken(f"{dest} is the saved video of job {owner} (do two jobs swap names?); rename one "
+                         "of the files by hand or pick another --download-name")
         if saved is None:
             if dest.is_file():  # whole (only complete files get their name): a crash before its record
                 self._record(job_id, dest, dest.stat().st_size, await asyncio.to_thread(_sha256, dest), url)
@@ -251,11 +255,18 @@ class Downloader:
         self.journal.forget_download(job_id)  # the results no longer point at a missing file
         return None, f"{old} is gone"
 
-    async def _one(self, record: dict[str, Any]) -> None:
+    async def _one(self, record: dict[str, Any], *, last: bool = False) -> None:
+        """Save one job's video; ``last``: its new name was another job's file a moment ago."""
         opts, job_id, url = self.options, record["job_id"], record["video_url"]
         dest = (opts.directory / self.names[job_id]).resolve()
         try:
             outcome, lost = await self._reuse(job_id, url, dest)
+        except _Taken as exc:
+            if not last:
+                self._waiting[job_id] = record  # tried again at the end of ``finish``
+            else:
+                self._fail(job_id, dest, str(exc))
+            return
         except (DownloadError, OSError) as exc:
             self._fail(job_id, dest, str(exc))
             return
@@ -287,6 +298,10 @@ class Downloader:
         self._record(job_id, dest, size, sha, url)
         self.saved += 1
         event("video_saved", "saved %s (%d bytes)", dest, size, job_id=job_id, path=str(dest), bytes=size, sha256=sha)
+
+
+class _Taken(DownloadError):
+    """A job's new file name is still the recorded file of another job."""
 
 
 async def _matches(path: Path, saved: dict[str, Any]) -> bool:

@@ -180,3 +180,28 @@ async def test_a_new_name_taken_by_another_file_fails_without_touching_either(si
     assert foreign.read_bytes() == b"someone else's cut"
     assert Path(before.loc["TR-100", "local_path"]).is_file()  # the job's own file stays where it was
     assert names(campaign.download) == sorted([foreign.name, "TR-200.mp4", Path(before.loc["TR-100", "local_path"]).name])
+
+
+@pytest.mark.parametrize("nexts, exit_status", [(("b", "c"), 0), (("b", "a"), 1)])
+async def test_a_name_freed_by_another_jobs_rename_is_taken_and_a_swap_is_refused(
+        sim, tmp_path, write, caplog, nexts, exit_status):
+    """Job a's new name is job b's old one: a waits for b to move (b -> c, then a -> b);
+    when they swap (a -> b, b -> a) both are refused and no file is touched."""
+    path = write("s.yaml", yaml.safe_dump({"jobs": [
+        {"name": name, "sku": name, "next": nxt, "prompt": f"shot {name}", "provider": "gccai"}
+        for name, nxt in zip("ab", nexts, strict=True)]}))
+    request = RunRequest(path, tmp_path / "results.csv", environ=sim_env(sim), speedup=SPEEDUP, quiet=True,
+                         download=tmp_path / "videos", download_name="{name}.mp4")
+    before = await first_run(sim, request)
+    data = {sku: Path(p).read_bytes() for sku, p in before["local_path"].items()}
+    assert await execute(dataclasses.replace(request, download_name="{next}.mp4")) == exit_status
+    assert video_gets(sim) == 2
+    after = results(request)
+    if exit_status == 0:
+        assert names(request.download) == ["b.mp4", "c.mp4"]
+        assert {sku: Path(p).read_bytes() for sku, p in after["local_path"].items()} == data
+        assert [Path(p).name for p in after["local_path"]] == ["b.mp4", "c.mp4"]
+    else:
+        assert {sku: (request.download / f"{sku}.mp4").read_bytes() for sku in "ab"} == data
+        assert all("do two jobs swap names?" in m for m in failures(caplog).values())
+        assert len(failures(caplog)) == 2
