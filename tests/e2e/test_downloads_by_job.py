@@ -79,6 +79,7 @@ async def test_a_new_download_name_renames_the_saved_files_without_a_request(sim
     data = {sku: Path(p).read_bytes() for sku, p in before["local_path"].items()}
     renamed = dataclasses.replace(campaign, download_name="{sku}-{job_id}.mp4")
     caplog.set_level(logging.INFO, logger="batch_runner")
+    caplog.clear()  # the first run's records
     assert await execute(renamed) == 0
     assert video_gets(sim) == 2  # nothing fetched again
     after = results(renamed)
