@@ -447,7 +447,9 @@ async def execute(request: RunRequest) -> int:
              *_earlier_failure_lines(records, started_wall), *budget.lines(),
              *_selection_lines(request, len(jobs), len(chosen), len(later))]
     if downloader:
-        lines.append(f"  downloads: {downloader.saved} saved, {downloader.kept} already there, "
+        moved = "".join(f"{n} {word}, " for n, word in ((downloader.renamed, "renamed"),
+                                                          (downloader.copied, "copied")) if n)
+        lines.append(f"  downloads: {downloader.saved} saved, {moved}{downloader.kept} already there, "
                      f"{len(downloader.failed)} failed, in {request.download}")
     cost = {p: {k: round(v, 6) for k, v in c.items()} for p, c in summary.cost.items()}
     event("summary", "\n".join(lines), by_status=summary.by_status, cost=cost, wall_s=round(summary.wall_s, 3),

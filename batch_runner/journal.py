@@ -418,6 +418,21 @@ class Journal:
             (job_id, local_path, nbytes, sha256, url, time.time()),
         )
 
+    def download(self, job_id: str) -> dict[str, Any] | None:
+        """The saved video recorded for ``job_id`` (``local_path``: absolute path,
+        ``bytes``, ``sha256``: hex digest, ``url``, ``saved_at``: unix seconds), or None."""
+        row = self.db.execute("SELECT * FROM downloads WHERE job_id=?", (job_id,)).fetchone()
+        return dict(row) if row else None
+
+    def download_owner(self, local_path: str) -> str | None:
+        """The job_id whose saved video is recorded at ``local_path`` (absolute), or None."""
+        row = self.db.execute("SELECT job_id FROM downloads WHERE local_path=?", (local_path,)).fetchone()
+        return str(row[0]) if row else None
+
+    def forget_download(self, job_id: str) -> None:
+        """Drop the record of ``job_id``'s saved video (its file is gone)."""
+        self.db.execute("DELETE FROM downloads WHERE job_id=?", (job_id,))
+
     def recover_unknown(self) -> int:
         """Jobs left ``submitting`` by a killed run become ``unknown``; returns how many."""
         cur = self.db.execute(

@@ -6,8 +6,14 @@ its final name is always whole. An interrupted transfer (connection cut, timeout
 killed run) keeps its ``.part``: the next try (a tenacity retry, or the next run)
 asks only for the rest with ``Range: bytes=N-``, and starts over when the server
 sends the whole file instead. The size cap applies to the announced and to the
-received length. The journal records each saved file (path, bytes, SHA-256); a
-later run skips a job whose file is still there at its recorded size.
+received length.
+
+A job's saved file is found by job, not by name: the journal records it (path,
+bytes, SHA-256), and a later run uses it instead of the network while its size
+and SHA-256 still match. A new ``--download-name`` renames it (same folder); a
+new ``--download`` folder gets a copy of it; either way no request is sent, so
+an expired URL does no harm. A recorded file that is gone or changed is fetched
+again; when its URL no longer works either, the job's download fails saying so.
 
 File names come from a template (default ``{name}-{variant}-{job_id}.mp4``)
 with the job's fields and the manifest's own columns (output/file_names.py).
@@ -20,6 +26,7 @@ import hashlib
 import logging
 import os
 import re
+import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,17 +149,26 @@ async def _write(resp: Any, part: Path, mode: str, have: int, total: int | None,
 class Downloader:
     """Saves the videos of succeeded jobs as they finish (``offer``) and, at the
     end, those of earlier runs not saved yet (``finish``). ``names``: job_id ->
-    file name (file_names.assign_file_names). Set ``transport`` before the first offer."""
+    file name (file_names.assign_file_names). Set ``transport`` before the first offer.
+
+    Counters after ``finish``: ``saved`` (fetched), ``renamed`` (the job's saved
+    file moved to its new name in the same folder), ``copied`` (copied from
+    another folder), ``kept`` (already there); ``failed``: job_id -> message.
+    A job whose new name is taken by another file fails without touching either file.
+    """
 
     options: DownloadOptions
     journal: Journal
     names: dict[str, str]
     transport: Transport | None = None
     saved: int = 0
+    renamed: int = 0
+    copied: int = 0
     kept: int = 0
     failed: dict[str, str] = field(default_factory=dict)
     _started: set[str] = field(default_factory=set)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _waiting: dict[str, JobRecord] = field(default_factory=dict)  # new name still another job's file
     _gate: asyncio.Semaphore | None = None
 
     def offer(self, record: JobRecord) -> None:
@@ -173,6 +189,9 @@ class Downloader:
             self.offer(record)
         while self._tasks:
             await asyncio.gather(*list(self._tasks))
+        waiting, self._waiting = self._waiting, {}
+        for record in waiting.values():  # the other job's file has moved away by now, unless names swap
+            await self._one(record, last=True)
 
     async def aclose(self) -> None:
         """Stop the saves still running (their ``.part`` files stay for the next run)."""
@@ -181,22 +200,84 @@ class Downloader:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _complete(self, record: JobRecord, dest: Path) -> bool:
-        if not dest.is_file():
-            return False
-        size = dest.stat().st_size
-        if record.local_path == str(dest):
-            return record.size_bytes == size  # else changed since: saved again
-        # a whole file from an earlier run (names are only given to complete files)
-        self.journal.record_download(record.job_id, str(dest), size, _sha256(dest), record.video_url or "")
-        return True
+    def _fail(self, job_id: str, dest: Path, message: str) -> None:
+        self.failed[job_id] = message
+        event("download_failed", "video of job %s not saved: %s", job_id, message, level=logging.WARNING,
+              job_id=job_id, path=str(dest), error_message=message)
 
-    async def _one(self, record: JobRecord) -> None:
+    def _record(self, job_id: str, dest: Path, nbytes: int, sha: str, url: str) -> None:
+        self.journal.record_download(job_id, str(dest), nbytes, sha, url)
+
+    async def _reuse(self, job_id: str, url: str, dest: Path) -> tuple[str | None, str]:
+        """Use the job's saved file instead of the network when it is whole.
+
+        Returns (outcome, lost): outcome ``kept`` (``dest`` is the job's file),
+        ``renamed`` / ``copied`` (the recorded file moved / was copied to
+        ``dest``), or None (fetch it; ``lost`` then says what happened to the
+        recorded file, "" when there was none). Raises DownloadError when
+        ``dest`` is taken by a file that is not this job's video.
+        """
+        saved = self.journal.download(job_id)
+        owner = self.journal.download_owner(str(dest)) if dest.is_file() else None
+        if owner and owner != job_id:
+            raise _Taken(f"{dest} is the saved video of job {owner} (do two jobs swap names?); rename one "
+                         "of the files by hand or pick another --download-name")
+        if saved is None:
+            if dest.is_file():  # whole (only complete files get their name): a crash before its record
+                self._record(job_id, dest, dest.stat().st_size, await asyncio.to_thread(_sha256, dest), url)
+                return "kept", ""
+            return None, ""
+        old = Path(saved["local_path"])
+        if dest.is_file():
+            if await _matches(dest, saved):
+                if old != dest:
+                    self._record(job_id, dest, saved["bytes"], saved["sha256"], saved["url"] or url)
+                return "kept", ""
+            if old == dest:
+                return None, f"{dest} has changed since it was saved (size or SHA-256)"
+            raise DownloadError(f"{dest} already exists and is not this job's video (its size or SHA-256 "
+                                f"differs from {old}'s); move it away or pick another --download-name")
+        # the folder itself renamed or reached another way: the recorded name in this folder
+        for source in dict.fromkeys((old, dest.parent / old.name)):
+            if source != dest and await _matches(source, saved):
+                same = source.parent.is_dir() and os.path.samefile(source.parent, dest.parent)
+                if same:
+                    os.rename(source, dest)
+                else:
+                    await asyncio.to_thread(_copy, source, dest)
+                self._record(job_id, dest, saved["bytes"], saved["sha256"], saved["url"] or url)
+                outcome = "renamed" if same else "copied"
+                event(f"video_{outcome}", "%s %s to %s", outcome, source, dest, job_id=job_id,
+                      path=str(dest), source=str(source))
+                return outcome, ""
+        if old.is_file():
+            return None, f"{old} has changed since it was saved (size or SHA-256)"
+        self.journal.forget_download(job_id)  # the results no longer point at a missing file
+        return None, f"{old} is gone"
+
+    async def _one(self, record: JobRecord, *, last: bool = False) -> None:
+        """Save one job's video; ``last``: its new name was another job's file a moment ago."""
         opts, job_id, url = self.options, record.job_id, record.video_url or ""
         dest = (opts.directory / self.names[job_id]).resolve()
-        if self._complete(record, dest):
-            self.kept += 1
+        try:
+            outcome, lost = await self._reuse(job_id, url, dest)
+        except _Taken as exc:
+            if not last:
+                self._waiting[job_id] = record  # tried again at the end of ``finish``
+            else:
+                self._fail(job_id, dest, str(exc))
             return
+        except (DownloadError, OSError) as exc:
+            self._fail(job_id, dest, str(exc))
+            return
+        if outcome:
+            self.kept += outcome == "kept"
+            self.renamed += outcome == "renamed"
+            self.copied += outcome == "copied"
+            return
+        if lost:
+            event("download_lost", "%s: fetching the video of job %s again", lost, job_id,
+                  level=logging.WARNING, job_id=job_id, path=str(dest))
         self._gate = self._gate or asyncio.Semaphore(opts.concurrency)
         assert self.transport is not None
         try:
@@ -208,12 +289,33 @@ class Downloader:
                                           timeout_s=opts.timeout_s, trusted_hosts=opts.trusted_hosts)
         except (DownloadError, TransportError) as exc:
             message = exc.provider_message if isinstance(exc, TransportError) else str(exc)
-            self.failed[job_id] = message
-            event("download_failed", "video of job %s not saved: %s", job_id, message, level=logging.WARNING,
-                  job_id=job_id, path=str(dest), error_message=message)
+            if lost:
+                message = (f"{lost} and its URL no longer works ({message}): the video cannot be fetched again "
+                           "(the job itself succeeded)")
+            self._fail(job_id, dest, message)
             return
-        sha = _sha256(dest)
-        self.journal.record_download(job_id, str(dest), size, sha, url)
+        sha = await asyncio.to_thread(_sha256, dest)
+        self._record(job_id, dest, size, sha, url)
         self.saved += 1
         event("video_saved", "saved %s (%d bytes)", dest, size, job_id=job_id, path=str(dest), bytes=size, sha256=sha)
 
+
+class _Taken(DownloadError):
+    """A job's new file name is still the recorded file of another job."""
+
+
+async def _matches(path: Path, saved: dict[str, Any]) -> bool:
+    """Whether ``path`` is the recorded file: its size, then its SHA-256 (read in a thread)."""
+    try:
+        if not path.is_file() or path.stat().st_size != saved["bytes"]:
+            return False
+    except OSError:
+        return False
+    return bool(await asyncio.to_thread(_sha256, path) == saved["sha256"])
+
+
+def _copy(source: Path, dest: Path) -> None:
+    """Copy ``source`` to ``dest`` through ``.<dest>.part`` (so ``dest`` is always whole)."""
+    part = dest.with_name(f".{dest.name}.part")
+    shutil.copyfile(source, part)
+    os.replace(part, dest)
