@@ -77,7 +77,7 @@ async def test_run_downloads_every_video_and_a_second_run_skips_them(tmp_path, s
     assert df.loc["bad", "local_path"] == "" and df.loc["bad", "bytes"] == ""
     fetched = sum(1 for r in sim.store.requests if r.kind == "video")
     assert fetched == 3
-    assert await execute(request) == 1
+    assert await execute(request) == 0  # the refusal is an earlier failure now: not this run's
     assert sum(1 for r in sim.store.requests if r.kind == "video") == fetched  # nothing fetched again
     assert list(pd.read_csv(out, dtype=str)["sha256"].fillna("")) == list(df["sha256"])
 
