@@ -64,7 +64,10 @@ def _load(name: str, data: bytes | str) -> None:
     try:
         jobs, manifest = load_jobs(RunRequest(path), KEYS)
     except ManifestError as exc:
-        assert exc.problems and all(isinstance(str(p), str) for p in exc.problems)
+        assert exc.problems
+        for problem in exc.problems:  # each names the file and says what is wrong, on its own
+            assert problem.where.startswith(path.name) and problem.message.strip(), problem
+            assert str(problem).startswith(problem.where)
         return
     assert len(jobs) >= 1 and all(j.prompt for j in jobs)
 
