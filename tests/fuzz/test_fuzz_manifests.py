@@ -2,7 +2,7 @@
 our own documented errors (ManifestError, ProviderError), within bounded time.
 
 Budget: FUZZ_EXAMPLES examples per target (about 20 s for the whole module on
-one core); see the counts with ``pytest tests/test_fuzz.py --hypothesis-show-statistics``.
+one core); see the counts with ``pytest tests/fuzz --hypothesis-show-statistics``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ FUZZ_EXAMPLES = int(__import__("os").environ.get("FUZZ_EXAMPLES", 200))
 FUZZ = settings(max_examples=FUZZ_EXAMPLES, deadline=5000,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 KEYS = {f"{p.upper()}_API_KEY": "fuzz-key-0123456789" for p in ADAPTERS}
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 WORK = Path(tempfile.mkdtemp(prefix="fuzz-"))
 
 # -- values a spreadsheet or a provider might hold --------------------------------
