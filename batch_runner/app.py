@@ -319,14 +319,12 @@ async def execute(request: RunRequest) -> int:
             budget = Budget(request.max_cost, request.max_credits)
             runner = Runner(jobs, settings, journal, None, base_dir=manifest.base_dir,  # type: ignore[arg-type]
                             options=options, checkpoint=checkpoint, budget=budget)
-            _, fresh, done = runner.prepare()
+            resume, fresh, done = runner.prepare()
             estimate = make_plan(fresh, settings)  # this run's submits
             if budget.active:
                 budget.seed(list(journal.records()), settings)  # everything this journal ever paid or committed counts
                 if not request.fit_budget:
                     check_estimate(estimate, budget)
-            progress = Progress(len(jobs), len(done), enabled=not request.quiet, bar=request.log_format == "text",
-                                every_s=PROGRESS_EVERY_S)
             downloader = None
             if request.download:
                 hosts = frozenset(urlsplit(s.base_url).hostname or "" for s in settings.values())
@@ -334,6 +332,9 @@ async def execute(request: RunRequest) -> int:
                                                         int(request.download_max_mb * 2**20),
                                                         trusted_hosts=hosts), journal, names)
                 request.download.mkdir(parents=True, exist_ok=True)
+            progress = Progress(len(jobs), len(done), in_flight=[j.job_id for j, _ in resume],
+                                enabled=not request.quiet, bar=request.log_format == "text",
+                                every_s=PROGRESS_EVERY_S)
 
             def on_finish(job: Job, rec: dict[str, Any]) -> None:
                 progress.finished(rec)
@@ -342,6 +343,7 @@ async def execute(request: RunRequest) -> int:
                     downloader.offer(rec)
 
             runner.on_finish = on_finish
+            runner.on_submit = lambda job, task_id: progress.submitted(job.job_id)
             if sim_url:
                 log.info("simulator at %s", sim_url)
             log.info("%d jobs: %d to submit, %d already final, %d in flight; %s",

@@ -83,6 +83,7 @@ class Runner:
 
     ``settings``: per-provider settings; ``base_dir``: where relative image paths
     are resolved; ``on_finish(job, record)``: called as each job ends (progress);
+    ``on_submit(job, task_id)``: called as each task id is recorded (progress);
     ``checkpoint()``: called every ``checkpoint_every_s`` during the run (the
     caller writes the final results).
     """
@@ -99,6 +100,7 @@ class Runner:
         on_finish: Callable[[Job, dict[str, Any]], None] | None = None,
         checkpoint: Callable[[], None] | None = None,
         budget: Budget | None = None,
+        on_submit: Callable[[Job, str], None] | None = None,
     ):
         self.jobs = jobs
         self.settings = settings
@@ -107,6 +109,7 @@ class Runner:
         self.base_dir = base_dir
         self.options = options or RunOptions()
         self.on_finish = on_finish or (lambda job, rec: None)
+        self.on_submit = on_submit or (lambda job, task_id: None)
         self._submitted_at: dict[str, float] = {}  # job_id -> unix time its task id was recorded
         self.checkpoint = checkpoint or (lambda: None)
         self.budget = budget or Budget()
@@ -295,6 +298,7 @@ class Runner:
         event("job_submitted", "job %s (row %s) submitted to %s: task %s", job.job_id, job.row, slot.name, task_id,
               job_id=job.job_id, row=job.row, job_name=job.name or None, variant=job.variant,
               provider=slot.name, task_id=task_id)
+        self.on_submit(job, task_id)
         return task_id
 
     async def _send_submit(self, slot: Slot, job: Job, request: Any, tried: str) -> str:
