@@ -19,7 +19,6 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from batch_runner.catalog.settings import ProviderSettings, resolve_settings
@@ -27,10 +26,21 @@ from batch_runner.errors import ConfigError, ManifestError
 from batch_runner.jobs.expand import expand
 from batch_runner.jobs.model import Job
 from batch_runner.jobs.scenes import scene_counts, scene_line
-from batch_runner.journal import PENDING, Journal, journal_in_use, status_word
+from batch_runner.journal import (
+    JobRecord,
+    JobStatus,
+    Journal,
+    journal_in_use,
+    status_word,
+)
 from batch_runner.keys import remember_keys
 from batch_runner.logs import event, job_event
-from batch_runner.manifest.load import Manifest, load_manifest, parse_map, parse_overrides
+from batch_runner.manifest.load import (
+    Manifest,
+    load_manifest,
+    parse_map,
+    parse_overrides,
+)
 from batch_runner.output.download import Downloader, DownloadOptions
 from batch_runner.output.file_names import DEFAULT_TEMPLATE, assign_file_names
 from batch_runner.output.paths import check_run_outputs
@@ -38,8 +48,8 @@ from batch_runner.output.progress import Progress
 from batch_runner.output.report import write_report
 from batch_runner.output.results import summarize, write_results
 from batch_runner.run.budget import Budget, check_estimate
+from batch_runner.run.dispatch import Runner, RunOptions, prepare
 from batch_runner.run.estimate import Plan, make_plan
-from batch_runner.run.runner import Runner, RunOptions
 from batch_runner.transport import Transport
 from batch_runner.world import check_worlds, world_of
 
@@ -243,8 +253,8 @@ def dry_run_counts(request: RunRequest) -> dict[str, int]:
         return counts
     with Journal(state, lock=False) as journal:
         for job in jobs:
-            rec = journal.get(job.job_id)
-            key = "new" if not rec or rec["status"] == PENDING else status_word(rec["status"])
+            record = journal.get(job.job_id)
+            key = "new" if not record or record.status == JobStatus.PENDING else status_word(record.status)
             counts[key] = counts.get(key, 0) + 1
     return counts
 
@@ -304,8 +314,8 @@ async def execute(request: RunRequest) -> int:
             check_worlds(journal, worlds, {p for j in jobs for p in j.providers})
             ids = {j.job_id for j in jobs}
 
-            def current() -> list[dict[str, Any]]:
-                by_id = {r["job_id"]: r for r in journal.records() if r["job_id"] in ids}
+            def current() -> list[JobRecord]:
+                by_id = {r.job_id: r for r in journal.records() if r.job_id in ids}
                 return [by_id[j.job_id] for j in jobs if j.job_id in by_id]
 
             def checkpoint() -> None:
@@ -314,12 +324,9 @@ async def execute(request: RunRequest) -> int:
             options = request.options or RunOptions(
                 retry_failed=request.retry_failed, resubmit_unknown=request.resubmit_unknown
             )
-            if request.allow_outside_paths:
-                options = dataclasses.replace(options, allow_outside_paths=True)
             budget = Budget(request.max_cost, request.max_credits)
-            runner = Runner(jobs, settings, journal, None, base_dir=manifest.base_dir,  # type: ignore[arg-type]
-                            options=options, checkpoint=checkpoint, budget=budget)
-            resume, fresh, done = runner.prepare()
+            work = prepare(journal, jobs, settings, options)
+            fresh, done = work.fresh, work.done
             estimate = make_plan(fresh, settings)  # this run's submits
             if budget.active:
                 budget.seed(list(journal.records()), settings)  # everything this journal ever paid or committed counts
@@ -332,27 +339,30 @@ async def execute(request: RunRequest) -> int:
                                                         int(request.download_max_mb * 2**20),
                                                         trusted_hosts=hosts), journal, names)
                 request.download.mkdir(parents=True, exist_ok=True)
-            progress = Progress(len(jobs), len(done), in_flight=[j.job_id for j, _ in resume],
+            progress = Progress(len(jobs), len(done), in_flight=[j.job_id for j, _ in work.resume],
                                 enabled=not request.quiet, bar=request.log_format == "text",
                                 every_s=PROGRESS_EVERY_S)
 
-            def on_finish(job: Job, rec: dict[str, Any]) -> None:
-                progress.finished(rec)
-                job_event(job, rec)
+            def on_finish(job: Job, record: JobRecord) -> None:
+                progress.finished(record)
+                job_event(job, record)
                 if downloader:
-                    downloader.offer(rec)
+                    downloader.offer(record)
 
-            runner.on_finish = on_finish
-            runner.on_submit = lambda job, task_id: progress.submitted(job.job_id)
+            def runner(transport: Transport) -> Runner:
+                return Runner(work, settings, journal, transport, options=options,
+                              on_finish=on_finish, checkpoint=checkpoint, budget=budget,
+                              on_submit=lambda job, task_id: progress.submitted(job.job_id))
+
             if sim_url:
                 log.info("simulator at %s", sim_url)
             log.info("%d jobs: %d to submit, %d already final, %d in flight; %s",
                      len(jobs), len(fresh), len(done), len(jobs) - len(fresh) - len(done),
                      scene_line(scene_counts(jobs)))
-            stopped = await _run_with_signals(runner, progress, settings, downloader, current)
+            stopped = await _run_with_signals(runner, progress, downloader, current)
         records = current()
         write_results(request.output, records)
-        old = sum(1 for r in journal.records() if r["job_id"] not in ids)
+        old = sum(1 for r in journal.records() if r.job_id not in ids)
     if request.report:
         write_report(request.output, request.report)
     summary = summarize(records, time.monotonic() - started, make_plan(jobs, settings), estimate.wall_s)
@@ -376,17 +386,18 @@ async def execute(request: RunRequest) -> int:
     return EXIT_OK if summary.all_succeeded and not (downloader and downloader.failed) else EXIT_FAILED
 
 
-async def _run_with_signals(runner: Runner, progress: Progress, settings: dict[str, ProviderSettings],
+async def _run_with_signals(make_runner: Callable[[Transport], Runner], progress: Progress,
                             downloader: Downloader | None = None,
-                            records: Callable[[], list[dict[str, Any]]] = list) -> int:
-    """Run; the first SIGINT/SIGTERM stops submitting (tasks in flight are
-    polled to the end), the second stops at once. Then the downloader saves
-    the videos not saved yet (``records()``: the run's journal records).
-    Returns 0 or 130/143."""
+                            records: Callable[[], list[JobRecord]] = list) -> int:
+    """Run (``make_runner(transport)``: the Runner, given the open transport);
+    the first SIGINT/SIGTERM stops submitting (tasks in flight are polled to
+    the end), the second stops at once. Then the downloader saves the videos
+    not saved yet (``records()``: the run's journal records). Returns 0 or
+    130/143."""
     loop = asyncio.get_running_loop()
     stopped = 0
     async with Transport.open() as transport:
-        runner.transport = transport
+        runner = make_runner(transport)
         if downloader:
             downloader.transport = transport
 

@@ -31,6 +31,7 @@ from batch_runner.keyscan import mask
 
 __all__ = [
     "ERROR_CODES",
+    "MAX_RETRY_AFTER_S",
     "BatchRunnerError",
     "BudgetError",
     "ConfigError",
@@ -120,6 +121,12 @@ class DownloadError(BatchRunnerError):
     def __init__(self, message: str, *, retryable: bool = False):
         super().__init__(message)
         self.retryable = retryable
+
+
+MAX_RETRY_AFTER_S = 120.0
+"""The longest a provider's Retry-After makes us wait, in seconds: pacing, submit
+and poll retries and downloads wait at most this long for one (then back off as
+usual)."""
 
 
 class ProviderError(BatchRunnerError):

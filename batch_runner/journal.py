@@ -20,12 +20,15 @@ run on the same journal raises StateLockedError at once.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import enum
 import fcntl
 import json
 import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,11 +37,19 @@ from batch_runner.errors import ConfigError, StateLockedError
 if TYPE_CHECKING:
     from batch_runner.jobs.model import Job
 
-__all__ = ["Journal", "JOB_COLUMNS", "JournalError", "journal_in_use", "lock_path", "status_word"]
+__all__ = ["JobRecord", "JobStatus", "Journal", "JournalError", "journal_in_use", "lock_path", "status_word"]
 
-PENDING, SUBMITTING, SUBMITTED = "pending", "submitting", "submitted"
-SUCCEEDED, FAILED, UNKNOWN = "succeeded", "failed", "unknown"
-SKIPPED_BUDGET = "skipped_budget"
+
+class JobStatus(enum.StrEnum):
+    """A job's status in the journal (the word stored in the ``status`` column)."""
+
+    PENDING = "pending"  # not yet sent
+    SUBMITTING = "submitting"  # a submit's intent recorded; its answer not yet
+    SUBMITTED = "submitted"  # task id known, in flight
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    UNKNOWN = "unknown"  # possibly submitted, task id not received
+    SKIPPED_BUDGET = "skipped_budget"  # not sent: over a budget cap
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -73,11 +84,70 @@ CREATE TABLE IF NOT EXISTS downloads (  -- run --download: one saved video per j
 _SELECT = ("SELECT jobs.*, downloads.local_path, downloads.bytes, downloads.sha256 "
            "FROM jobs LEFT JOIN downloads USING (job_id)")
 
-JOB_COLUMNS = (
-    "job_id", "job", "provider", "status", "task_id", "attempts", "submitted_at",
-    "finished_at", "video_url", "url_expires_at", "cost_credits", "cost_usd",
-    "error_code", "provider_code", "error_message", "providers_tried", "updated_at",
-)
+@dataclass(frozen=True)
+class JobRecord:
+    """One job's journal record: the ``jobs`` row and its download, if saved.
+
+    ``job``: the job's fields as JSON (``job_fields()`` decodes it);
+    ``attempts``: submits sent; ``submitted_at`` / ``finished_at`` /
+    ``url_expires_at`` / ``updated_at``: unix seconds; ``cost_credits`` /
+    ``cost_usd``: what the provider charged (None: nothing recorded);
+    ``providers_tried``: provider names joined by ``|``. The download:
+    ``local_path`` (absolute path of the saved video), ``size_bytes``,
+    ``sha256``; None when not saved.
+    """
+
+    job_id: str
+    job: str = "{}"
+    provider: str = ""
+    status: JobStatus = JobStatus.PENDING
+    task_id: str | None = None
+    attempts: int = 0
+    submitted_at: float | None = None
+    finished_at: float | None = None
+    video_url: str | None = None
+    url_expires_at: float | None = None
+    cost_credits: float | None = None
+    cost_usd: float | None = None
+    error_code: str | None = None
+    provider_code: str | None = None
+    error_message: str | None = None
+    providers_tried: str | None = None
+    updated_at: float = 0.0
+    local_path: str | None = None
+    size_bytes: int | None = None
+    sha256: str | None = None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> JobRecord:
+        """The record of one row of the journal's ``_SELECT``."""
+        values = dict(row)
+        values["status"] = JobStatus(values["status"])
+        values["size_bytes"] = values.pop("bytes")
+        return cls(**{k: v for k, v in values.items() if k in _RECORD_FIELDS})
+
+    def job_fields(self) -> dict[str, Any]:
+        """The job's fields as recorded (``Job`` attribute names)."""
+        fields: dict[str, Any] = json.loads(self.job)
+        return fields
+
+    @property
+    def charged(self) -> bool:
+        """Whether a cost is recorded (the provider charged for this job)."""
+        return self.cost_usd is not None or self.cost_credits is not None
+
+    @property
+    def resumable(self) -> bool:
+        """Whether a run polls this job's task again instead of submitting it:
+        its task id is known and it is in flight, or it failed on ``timeout``
+        (the task may still finish)."""
+        return self.task_id is not None and (
+            self.status == JobStatus.SUBMITTED
+            or (self.status == JobStatus.FAILED and self.error_code == "timeout")
+        )
+
+
+_RECORD_FIELDS = frozenset(f.name for f in dataclasses.fields(JobRecord))
 
 
 def _job_json(job: Job) -> str:
@@ -106,12 +176,13 @@ def journal_in_use(path: str | Path) -> bool:
 
 
 def status_word(status: str, *, in_use: bool = False) -> str:
-    """A journal status in the words ``status`` and ``run --dry-run`` print:
-    ``submitted`` is ``in_flight``; ``submitting`` is ``unknown`` (possibly
-    submitted), or ``in_flight`` while a run holds the journal (``in_use``)."""
-    if status == SUBMITTED or (status == SUBMITTING and in_use):
+    """A journal status (a JobStatus or its word) in the words ``status`` and
+    ``run --dry-run`` print: ``submitted`` is ``in_flight``; ``submitting`` is
+    ``unknown`` (possibly submitted), or ``in_flight`` while a run holds the
+    journal (``in_use``); the others are their own word."""
+    if status == JobStatus.SUBMITTED or (status == JobStatus.SUBMITTING and in_use):
         return "in_flight"
-    return UNKNOWN if status == SUBMITTING else status
+    return str(JobStatus.UNKNOWN if status == JobStatus.SUBMITTING else status)
 
 
 class JournalError(ConfigError):
@@ -236,16 +307,57 @@ class Journal:
                 self.db.execute(
                     "INSERT INTO jobs (job_id, job, provider, status, updated_at) "
                     "VALUES (?, ?, ?, ?, ?) ON CONFLICT(job_id) DO UPDATE SET job=excluded.job",
-                    (job.job_id, _job_json(job), job.provider, PENDING, now),
+                    (job.job_id, _job_json(job), job.provider, JobStatus.PENDING, now),
                 )
 
-    def update(self, job_id: str, **fields: Any) -> None:
+    def _update(self, job_id: str, **fields: Any) -> None:
         """Set columns of one job and commit (synchronous=NORMAL: safe against a
         crash of the process; the records a power cut must not lose go through
         ``mark_submitting`` / ``mark_submitted``)."""
         fields["updated_at"] = time.time()
         cols = ", ".join(f"{k}=?" for k in fields)
         self.db.execute(f"UPDATE jobs SET {cols} WHERE job_id=?", (*fields.values(), job_id))
+
+    def finish(
+        self,
+        job_id: str,
+        status: JobStatus,
+        *,
+        error_code: str | None = None,
+        provider_code: str | None = None,
+        error_message: str | None = None,
+        video_url: str | None = None,
+        url_expires_at: float | None = None,
+        cost: tuple[float | None, float | None] | None = None,
+        finished_at: float | None = None,
+    ) -> JobRecord:
+        """Record a job's end (``status``: succeeded, failed, unknown or
+        skipped_budget) at ``finished_at`` (unix seconds, default now), with
+        its error (None clears it), and for a succeeded job its ``video_url``
+        and ``url_expires_at`` (unix seconds). ``cost``: (credits, USD) the
+        provider charged, recorded as given; None leaves the recorded cost.
+        Returns the job's record as it now is. Raises KeyError for a job not
+        in the journal."""
+        fields: dict[str, Any] = {
+            "status": status, "finished_at": time.time() if finished_at is None else finished_at,
+            "error_code": error_code,
+            "provider_code": provider_code, "error_message": error_message,
+        }
+        if status == JobStatus.SUCCEEDED:
+            fields.update(video_url=video_url, url_expires_at=url_expires_at)
+        if cost is not None:
+            fields.update(cost_credits=cost[0], cost_usd=cost[1])
+        self._update(job_id, **fields)
+        record = self.get(job_id)
+        if record is None:
+            raise KeyError(job_id)
+        return record
+
+    def mark_pending(self, job_id: str) -> None:
+        """Put a job back to ``pending`` (not sent: the next run submits it),
+        its error and end time cleared."""
+        self._update(job_id, status=JobStatus.PENDING, finished_at=None, error_code=None,
+                     provider_code=None, error_message=None)
 
     async def _durably(self, sql: str, params: tuple[Any, ...]) -> None:
         """Run ``sql`` in a FULL-sync commit shared with every other durable write
@@ -279,7 +391,7 @@ class Journal:
         await self._durably(
             "UPDATE jobs SET status=?, provider=?, providers_tried=COALESCE(?, providers_tried), "
             "attempts=attempts+1, updated_at=? WHERE job_id=?",
-            (SUBMITTING, provider, providers_tried, time.time(), job_id),
+            (JobStatus.SUBMITTING, provider, providers_tried, time.time(), job_id),
         )
 
     async def mark_submitted(self, job_id: str, task_id: str, submitted_at: float) -> None:
@@ -287,7 +399,7 @@ class Journal:
         await self._durably(
             "UPDATE jobs SET status=?, task_id=?, submitted_at=?, error_code=NULL, provider_code=NULL, "
             "error_message=NULL, updated_at=? WHERE job_id=?",
-            (SUBMITTED, task_id, submitted_at, time.time(), job_id),
+            (JobStatus.SUBMITTED, task_id, submitted_at, time.time(), job_id),
         )
 
     def record_download(self, job_id: str, local_path: str, nbytes: int, sha256: str, url: str) -> None:
@@ -303,26 +415,25 @@ class Journal:
         """Jobs left ``submitting`` by a killed run become ``unknown``; returns how many."""
         cur = self.db.execute(
             "UPDATE jobs SET status=?, error_code='unknown', error_message=? WHERE status=?",
-            (UNKNOWN, "a submit was sent but its answer was not recorded: possibly submitted",
-             SUBMITTING),
+            (JobStatus.UNKNOWN, "a submit was sent but its answer was not recorded: possibly submitted",
+             JobStatus.SUBMITTING),
         )
         return cur.rowcount
 
     # -- reading --------------------------------------------------------------
-    def get(self, job_id: str) -> dict[str, Any] | None:
-        """One job's record as a dict (with its download's ``local_path``,
-        ``bytes``, ``sha256``, None when not saved), or None."""
+    def get(self, job_id: str) -> JobRecord | None:
+        """One job's record (with its download, if saved), or None."""
         row = self.db.execute(f"{_SELECT} WHERE job_id=?", (job_id,)).fetchone()
-        return dict(row) if row else None
+        return JobRecord.from_row(row) if row else None
 
-    def snapshot(self) -> dict[str, dict[str, Any]]:
+    def snapshot(self) -> dict[str, JobRecord]:
         """Every job's record by job_id (one query)."""
-        return {r["job_id"]: r for r in self.records()}
+        return {r.job_id: r for r in self.records()}
 
-    def records(self) -> Iterator[dict[str, Any]]:
+    def records(self) -> Iterator[JobRecord]:
         """Every job's record, in insertion order."""
         for row in self.db.execute(f"{_SELECT} ORDER BY jobs.rowid"):
-            yield dict(row)
+            yield JobRecord.from_row(row)
 
     def meta_items(self, prefix: str) -> list[tuple[str, str]]:
         """The journal's own facts (table ``meta``) whose key starts with ``prefix``."""
@@ -339,7 +450,7 @@ class Journal:
         """Providers that hold a task of this journal (a task id, or a submit that may have made one)."""
         rows = self.db.execute(
             "SELECT DISTINCT provider FROM jobs WHERE task_id IS NOT NULL OR status IN (?, ?)",
-            (SUBMITTING, UNKNOWN)).fetchall()
+            (JobStatus.SUBMITTING, JobStatus.UNKNOWN)).fetchall()
         return {r[0] for r in rows}
 
     def video_urls(self, provider: str | None = None, limit: int = 1) -> list[str]:

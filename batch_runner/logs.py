@@ -93,24 +93,24 @@ def event(name: str, message: str, *args: Any, level: int = logging.INFO, **fiel
     log.log(level, message, *args, extra={"event": name, **{k: v for k, v in fields.items() if v is not None}})
 
 
-def job_event(job: Any, record: dict[str, Any]) -> None:
+def job_event(job: Any, record: Any) -> None:
     """``job_finished`` or ``job_failed`` for a job that reached a final state
-    (``record``: its journal record)."""
-    status = record.get("status")
+    (``job``: a jobs.expand.Job; ``record``: its journal.JobRecord)."""
+    status = str(record.status)
     common = {"job_id": job.job_id, "row": job.row, "job_name": job.name or None, "variant": job.variant,
-              "provider": record.get("provider") or job.provider, "task_id": record.get("task_id")}
+              "provider": record.provider or job.provider, "task_id": record.task_id}
     if status == "succeeded":
         elapsed = None
-        if record.get("submitted_at") and record.get("finished_at"):
-            elapsed = round(record["finished_at"] - record["submitted_at"], 3)
+        if record.submitted_at and record.finished_at:
+            elapsed = round(record.finished_at - record.submitted_at, 3)
         event("job_finished", "job %s (row %s) succeeded on %s", job.job_id, job.row, common["provider"],
-              **common, status=status, cost_usd=record.get("cost_usd"),
-              cost_credits=record.get("cost_credits"), elapsed_s=elapsed)
+              **common, status=status, cost_usd=record.cost_usd,
+              cost_credits=record.cost_credits, elapsed_s=elapsed)
     else:
         event("job_failed", "job %s (row %s) %s on %s: %s %s", job.job_id, job.row, status, common["provider"],
-              record.get("error_code") or "", record.get("error_message") or "", level=logging.WARNING,
-              **common, status=status, error_code=record.get("error_code"),
-              error_message=record.get("error_message"))
+              record.error_code or "", record.error_message or "", level=logging.WARNING,
+              **common, status=status, error_code=record.error_code,
+              error_message=record.error_message)
 
 
 def retry_event(job_id: str, what: str, attempt: int, wait_s: float, error: BaseException | None) -> None:

@@ -177,7 +177,7 @@ class Breakdown:
 
     PARTS = {  # label: (module, attribute path)
         "journal: durable commits (FULL, grouped)": ("batch_runner.journal", "Journal._flush"),
-        "journal: other writes and reads": ("batch_runner.journal", ("Journal.update", "Journal.get",
+        "journal: other writes and reads": ("batch_runner.journal", ("Journal.finish", "Journal.mark_pending", "Journal.get",
                                                                      "Journal.records", "Journal.add_jobs")),
         "adapters: build requests, parse and check answers": ("batch_runner.providers.base", (
             "Adapter.build_submit", "Adapter.build_poll", "Adapter.read_submit", "Adapter.read_poll")),

@@ -233,11 +233,11 @@ async def test_auto_jobs_are_submitted_to_the_cheapest_provider(tmp_path, sim):
     assert status == 0 and list(df["provider"]) == ["minimax", "gccai", "gccai"]
     assert (len(sim.store.submissions["minimax"]), len(sim.store.submissions["gccai"])) == (1, 2)
     assert list(pd.to_numeric(df["cost_usd"])) == [0.28, 0.488, 0.432]
-    # without minimax's key the text-to-video job goes to the next cheapest
+    # without minimax's key the text-to-video job goes to the next cheapest (a fresh journal: a new campaign)
     out = tmp_path / "again"
     out.mkdir()
     del env["MINIMAX_API_KEY"]
-    status, df = await _run(out, sim, sheet, env=env, speedup=600.0)
+    status, df = await _run(out, sim, sheet, env=env, speedup=600.0, journal=out / "fresh.journal.sqlite")
     assert status == 0 and list(df["provider"]) == ["gccai", "gccai", "gccai"]
     assert (len(sim.store.submissions["minimax"]), len(sim.store.submissions["gccai"])) == (1, 5)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import os
@@ -15,7 +16,7 @@ from aiohttp import web
 from batch_runner.app import RunRequest, execute
 from batch_runner.errors import ConfigError
 from batch_runner.jobs.model import Job
-from batch_runner.journal import Journal
+from batch_runner.journal import JobRecord, JobStatus, Journal
 from batch_runner.output.download import Downloader, DownloadOptions
 from batch_runner.output.file_names import assign_file_names
 from batch_runner.simulator.videos import video_body
@@ -175,7 +176,7 @@ async def flaky(aiohttp_server):
 
 
 async def save_once(tmp_path, url, attempts):
-    record = {"job_id": "0123456789abcdef", "status": "succeeded", "video_url": url}
+    record = JobRecord("0123456789abcdef", status=JobStatus.SUCCEEDED, video_url=url)
     with Journal(tmp_path / "j.sqlite", lock=False) as journal:
         journal.add_jobs([job()])
         options = DownloadOptions(tmp_path / "videos", attempts=attempts, backoff_base_s=0.01,
@@ -196,7 +197,7 @@ async def test_server_ignoring_range_restarts_and_caps_and_404s_fail_cleanly(tmp
     assert asked[0] is None and 0 < int(asked[1].removeprefix("bytes=").rstrip("-")) <= 100_000  # whole again
     (tmp_path / "videos" / "v.mp4").unlink()
     (tmp_path / "j.sqlite").unlink()
-    record = {"job_id": "0123456789abcdef", "status": "succeeded", "video_url": str(flaky.make_url("/v.mp4"))}
+    record = JobRecord("0123456789abcdef", status=JobStatus.SUCCEEDED, video_url=str(flaky.make_url("/v.mp4")))
     with Journal(tmp_path / "j2.sqlite", lock=False) as journal:
         local = frozenset({"127.0.0.1"})  # the test server's host
         capped = Downloader(DownloadOptions(tmp_path / "videos", max_bytes=1000, trusted_hosts=local), journal,
@@ -206,7 +207,7 @@ async def test_server_ignoring_range_restarts_and_caps_and_404s_fail_cleanly(tmp
         async with Transport.open() as transport:
             capped.transport = gone.transport = transport
             await capped.finish([record])
-            await gone.finish([{**record, "video_url": str(flaky.make_url("/gone.mp4"))}])
+            await gone.finish([dataclasses.replace(record, video_url=str(flaky.make_url("/gone.mp4")))])
     assert capped.failed["0123456789abcdef"] == f"is {len(PAYLOAD)} bytes, over the 1000 bytes cap (--download-max-mb)"
     assert not list((tmp_path / "videos").iterdir())
     assert gone.failed["0123456789abcdef"] == "HTTP 404 (URL expired or gone)"

@@ -339,7 +339,7 @@ async def test_results_csv_is_rewritten_during_a_long_run(tmp_path):
     rewrites the results while tasks are still in flight: a complete CSV of
     every job, with the videos of the jobs finished so far."""
     from batch_runner.app import RunRequest, execute
-    from batch_runner.run.runner import RunOptions
+    from batch_runner.run.dispatch import RunOptions
     from batch_runner.simulator import ProviderSimConfig, SimConfig, running_simulator
 
     from conftest import PROVIDERS as ALL

@@ -92,12 +92,13 @@ class _Stream:
 @pytest.mark.parametrize("stdout_tty, stderr_tty, bar", [(True, True, True), (False, True, False),
                                                           (True, False, False), (False, False, False)])
 def test_progress_bar_only_when_stdout_and_stderr_are_terminals(monkeypatch, stdout_tty, stderr_tty, bar):
+    from batch_runner.journal import JobRecord, JobStatus
     from batch_runner.output.progress import Progress
 
     monkeypatch.setattr("sys.stdout", _Stream(stdout_tty))
     err = _Stream(stderr_tty)
     progress = Progress(2, stream=err)
-    progress.finished({"status": "succeeded", "cost_usd": 0.28})
+    progress.finished(JobRecord("j1", status=JobStatus.SUCCEEDED, cost_usd=0.28))
     progress.close()
     assert (progress.bar is not None) == bar
     assert ("job" in err.text) == bar  # off a terminal nothing is drawn: a log line instead

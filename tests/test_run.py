@@ -16,6 +16,7 @@ SPEEDUP = 60.0  # 10 s poll interval -> 0.17 s
 
 async def run(manifest, tmp_path, sim, speedup=SPEEDUP, **kw):
     out = tmp_path / "results.csv"
+    kw.setdefault("journal", tmp_path / "results.journal.sqlite")  # not beside the repository's manifest
     request = RunRequest(manifest=manifest, output=out, environ=sim_env(sim), speedup=speedup, quiet=True, **kw)
     status = await execute(request)
     return status, pd.read_csv(out, dtype=str, keep_default_na=False)

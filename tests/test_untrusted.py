@@ -20,6 +20,7 @@ from batch_runner.app import RunRequest, execute
 from batch_runner.errors import DownloadError, TransportError
 from batch_runner.jobs.encode import to_wire
 from batch_runner.jobs.images import resolve_image
+from batch_runner.journal import JobRecord, JobStatus
 from batch_runner.keys import Secret
 from batch_runner.output.download import save
 from batch_runner.output.results import results_frame
@@ -60,9 +61,9 @@ async def test_formula_cells_round_trip_neutralised(tmp_path, sim, write):
 
 def test_provider_texts_are_neutralised_in_results():
     job = {"row": 2, "variant": 1, "prompt": "ok", "duration": 6, "extras": {}}
-    record = {"job_id": "j1", "job": json.dumps(job), "status": "failed", "attempts": 1,
-              "task_id": "@task", "video_url": "=WEBSERVICE(\"http://x\")", "provider_code": "+cmd",
-              "error_message": "-cmd|' /C calc'!A0", "cost_usd": None}
+    record = JobRecord(job_id="j1", job=json.dumps(job), status=JobStatus.FAILED, attempts=1,
+                       task_id="@task", video_url="=WEBSERVICE(\"http://x\")", provider_code="+cmd",
+                       error_message="-cmd|' /C calc'!A0", cost_usd=None)
     row = results_frame([record]).iloc[0]
     assert (row.task_id, row.video_url, row.provider_code, row.error_message) == (
         "'@task", "'=WEBSERVICE(\"http://x\")", "'+cmd", "'-cmd|' /C calc'!A0")

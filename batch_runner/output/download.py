@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from batch_runner.errors import DownloadError, TransportError
-from batch_runner.journal import Journal
+from batch_runner.journal import JobRecord, JobStatus, Journal
 from batch_runner.logs import event, retry_logger
 from batch_runner.output.file_names import DEFAULT_TEMPLATE
 from batch_runner.providers.url_safety import (
@@ -155,10 +155,10 @@ class Downloader:
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _gate: asyncio.Semaphore | None = None
 
-    def offer(self, record: dict[str, Any]) -> None:
+    def offer(self, record: JobRecord) -> None:
         """Start saving this journal record's video if it succeeded and is not saved."""
-        job_id = record.get("job_id", "")
-        if record.get("status") != "succeeded" or not record.get("video_url") or job_id not in self.names:
+        job_id = record.job_id
+        if record.status != JobStatus.SUCCEEDED or not record.video_url or job_id not in self.names:
             return
         if job_id in self._started:
             return
@@ -167,7 +167,7 @@ class Downloader:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def finish(self, records: Iterable[dict[str, Any]]) -> None:
+    async def finish(self, records: Iterable[JobRecord]) -> None:
         """Offer every record (earlier runs' too) and wait for all saves."""
         for record in records:
             self.offer(record)
@@ -181,18 +181,18 @@ class Downloader:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _complete(self, record: dict[str, Any], dest: Path) -> bool:
+    def _complete(self, record: JobRecord, dest: Path) -> bool:
         if not dest.is_file():
             return False
         size = dest.stat().st_size
-        if record.get("local_path") == str(dest):
-            return record.get("bytes") == size  # else changed since: saved again
+        if record.local_path == str(dest):
+            return record.size_bytes == size  # else changed since: saved again
         # a whole file from an earlier run (names are only given to complete files)
-        self.journal.record_download(record["job_id"], str(dest), size, _sha256(dest), record["video_url"])
+        self.journal.record_download(record.job_id, str(dest), size, _sha256(dest), record.video_url or "")
         return True
 
-    async def _one(self, record: dict[str, Any]) -> None:
-        opts, job_id, url = self.options, record["job_id"], record["video_url"]
+    async def _one(self, record: JobRecord) -> None:
+        opts, job_id, url = self.options, record.job_id, record.video_url or ""
         dest = (opts.directory / self.names[job_id]).resolve()
         if self._complete(record, dest):
             self.kept += 1

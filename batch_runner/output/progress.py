@@ -15,16 +15,18 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, TextIO
+from typing import TextIO
 
-from tqdm import tqdm  # type: ignore[import-untyped]
-from tqdm.contrib.logging import logging_redirect_tqdm  # type: ignore[import-untyped]
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from batch_runner.journal import JobRecord, JobStatus
 
 __all__ = ["Progress"]
 
 log = logging.getLogger("batch_runner")
 
-_FINAL = ("succeeded", "failed", "unknown", "skipped_budget")
+_FINAL = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.UNKNOWN, JobStatus.SKIPPED_BUDGET)
 
 
 class Progress:
@@ -45,7 +47,7 @@ class Progress:
         self.stream = stream or sys.stderr
         self.total, self.done = total, done
         self.submitted_count = 0
-        self.by_status: dict[str, int] = dict.fromkeys(_FINAL, 0)
+        self.by_status: dict[str, int] = {str(s): 0 for s in _FINAL}
         self._flying = set(in_flight)
         self.usd, self.credits = 0.0, 0.0
         self.note = ""
@@ -90,14 +92,14 @@ class Progress:
         if self.bar is not None:
             self.bar.set_postfix_str(self._postfix())
 
-    def finished(self, record: dict[str, Any]) -> None:
+    def finished(self, record: JobRecord) -> None:
         """One job reached a final state (its journal ``record``)."""
         self.done += 1
-        self._flying.discard(record.get("job_id", ""))
-        status = record.get("status") or "failed"
+        self._flying.discard(record.job_id)
+        status = str(record.status)
         self.by_status[status] = self.by_status.get(status, 0) + 1
-        self.usd += record.get("cost_usd") or 0.0
-        self.credits += record.get("cost_credits") or 0.0
+        self.usd += record.cost_usd or 0.0
+        self.credits += record.cost_credits or 0.0
         if self.bar is not None:
             self.bar.set_postfix_str(self._postfix(), refresh=False)
             self.bar.update(1)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import json
 import math
 import os
 import re
@@ -33,6 +32,8 @@ from batch_runner.output.atomic import write_atomically
 
 if TYPE_CHECKING:
     import pandas as pd
+
+from batch_runner.journal import JobRecord, JobStatus
 
 __all__ = ["RESULT_COLUMNS", "result_table", "results_frame", "write_results", "Summary", "summarize"]
 
@@ -66,40 +67,40 @@ def safe_cell(value: Any) -> Any:
     return value
 
 
-def result_row(record: dict[str, Any]) -> dict[str, Any]:
+def result_row(record: JobRecord) -> dict[str, Any]:
     """One results row from a journal record (its ``job`` JSON + state columns)."""
-    job = json.loads(record["job"])
-    submitted, finished = record.get("submitted_at"), record.get("finished_at")
+    job = record.job_fields()
+    submitted, finished = record.submitted_at, record.finished_at
     elapsed = round(finished - submitted, 3) if submitted and finished else None
     row = {
-        "job_id": record["job_id"],
+        "job_id": record.job_id,
         "row": job.get("row"),
         "name": job.get("name", ""),
         "variant": job.get("variant"),
-        "provider": record.get("provider") or job.get("provider"),
-        "providers_tried": record.get("providers_tried") or "",
+        "provider": record.provider or job.get("provider"),
+        "providers_tried": record.providers_tried or "",
         "model": job.get("model"),
         "scene": job.get("scene"),
         "prompt": job.get("prompt"),
         "image": job.get("image") or "",
         "duration": job.get("duration"),
         "resolution": job.get("resolution"),
-        "status": record.get("status"),
-        "task_id": record.get("task_id") or "",
-        "video_url": record.get("video_url") or "",
-        "cost_credits": record.get("cost_credits"),
-        "cost_usd": record.get("cost_usd"),
-        "attempts": record.get("attempts") or 0,
-        "error_code": record.get("error_code") or "",
-        "provider_code": record.get("provider_code") or "",
-        "error_message": record.get("error_message") or "",
+        "status": str(record.status),
+        "task_id": record.task_id or "",
+        "video_url": record.video_url or "",
+        "cost_credits": record.cost_credits,
+        "cost_usd": record.cost_usd,
+        "attempts": record.attempts or 0,
+        "error_code": record.error_code or "",
+        "provider_code": record.provider_code or "",
+        "error_message": record.error_message or "",
         "submitted_at": _iso(submitted),
         "finished_at": _iso(finished),
         "elapsed_s": elapsed,
-        "url_expires_at": _iso(record.get("url_expires_at")),
-        "local_path": record.get("local_path") or "",
-        "bytes": record.get("bytes"),
-        "sha256": record.get("sha256") or "",
+        "url_expires_at": _iso(record.url_expires_at),
+        "local_path": record.local_path or "",
+        "bytes": record.size_bytes,
+        "sha256": record.sha256 or "",
     }
     for key, value in (job.get("extras") or {}).items():
         if key not in row:
@@ -107,7 +108,7 @@ def result_row(record: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def result_table(records: Iterable[dict[str, Any]]) -> tuple[list[str], list[tuple[Any, ...]]]:
+def result_table(records: Iterable[JobRecord]) -> tuple[list[str], list[tuple[Any, ...]]]:
     """The results as ``(columns, rows)``: RESULT_COLUMNS, then the manifest's
     extra columns (first seen first); one tuple of cells per record, in order.
 
@@ -149,7 +150,7 @@ def _column(values: list[Any], *, numeric: bool, whole: bool) -> list[Any]:
     return values
 
 
-def results_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
+def results_frame(records: Iterable[JobRecord]) -> pd.DataFrame:
     """The results table as a pandas DataFrame (the cells of ``result_table``;
     ``bytes`` as nullable Int64)."""
     import pandas as pd
@@ -160,7 +161,7 @@ def results_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     return frame
 
 
-def write_results(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
+def write_results(path: str | Path, records: Iterable[JobRecord]) -> int:
     """Write the results CSV (UTF-8) atomically (output/atomic.py); returns the
     number of rows (jobs). Text cells are quoted, numbers not, a blank is
     ``""``; lines end with the platform's line ending. Raises OSError."""
@@ -247,16 +248,15 @@ def _utc(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _submit_time(record: dict[str, Any]) -> float | None:
+def _submit_time(record: JobRecord) -> float | None:
     """When an ``unknown`` job's submit was sent, as near as the journal knows:
     its record's last change (``updated_at``), which is the time the runner gave
     the answer up (at most the submit timeout and its retries after the send),
     or, for a submit a killed run left behind, the time its intent was recorded
     just before sending. (``submitted_at`` and ``finished_at`` may be an earlier
     try's.) None when the record has no time."""
-    for key in ("updated_at", "finished_at"):
-        value = record.get(key)
-        if isinstance(value, int | float) and math.isfinite(value):
+    for value in (record.updated_at, record.finished_at):
+        if isinstance(value, int | float) and value > 0 and math.isfinite(value):
             return float(value)
     return None
 
@@ -273,24 +273,25 @@ def _planned(plan: Any) -> str:
     return f"  (plan: {plan.jobs} jobs, {_cost_text(plan.usd, plan.unknown_usd, plan.jobs, plan.credits)})"
 
 
-def summarize(records: Iterable[dict[str, Any]], wall_s: float = 0.0, estimate: Any = None,
+def summarize(records: Iterable[JobRecord], wall_s: float = 0.0, estimate: Any = None,
               estimate_wall_s: float | None = None) -> Summary:
     """A Summary of journal records, beside the plan's ``estimate`` (a
     plan.Plan) when given. Cost counts succeeded jobs and failed ones the
     provider charged (a cost recorded)."""
     s = Summary(wall_s=wall_s, estimate=estimate, estimate_wall_s=estimate_wall_s)
     for r in records:
-        s.by_status[r["status"]] = s.by_status.get(r["status"], 0) + 1
-        if r["status"] == "unknown":
-            s.unknown_submits.setdefault(r["provider"], []).append(_submit_time(r))
-        succeeded = r["status"] == "succeeded"
-        if not succeeded and r.get("cost_usd") is None and r.get("cost_credits") is None:
+        status = str(r.status)
+        s.by_status[status] = s.by_status.get(status, 0) + 1
+        if r.status == JobStatus.UNKNOWN:
+            s.unknown_submits.setdefault(r.provider, []).append(_submit_time(r))
+        succeeded = r.status == JobStatus.SUCCEEDED
+        if not succeeded and not r.charged:
             continue
-        c = s.cost.setdefault(r["provider"], {"videos": 0, "usd": 0.0, "credits": 0.0})
+        c = s.cost.setdefault(r.provider, {"videos": 0, "usd": 0.0, "credits": 0.0})
         c["videos"] += 1 if succeeded else 0
-        c["credits"] += r.get("cost_credits") or 0
-        if r.get("cost_usd") is None:
-            s.unknown_usd[r["provider"]] = s.unknown_usd.get(r["provider"], 0) + 1
+        c["credits"] += r.cost_credits or 0
+        if r.cost_usd is None:
+            s.unknown_usd[r.provider] = s.unknown_usd.get(r.provider, 0) + 1
         else:
-            c["usd"] += r["cost_usd"]
+            c["usd"] += r.cost_usd
     return s

@@ -26,7 +26,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from batch_runner.catalog.facts import ProviderInfo, catalog
-from batch_runner.errors import ProviderError
+from batch_runner.errors import MAX_RETRY_AFTER_S, ProviderError
 from batch_runner.keys import Secret
 from batch_runner.providers.guard import checked_result, checked_task_id
 from batch_runner.providers.taxonomy import classify_http
@@ -35,7 +35,7 @@ from batch_runner.providers.wire import HttpRequest, HttpResponse, PollResult
 if TYPE_CHECKING:
     from batch_runner.jobs.model import Job
 
-__all__ = ["MAX_RETRY_AFTER_S", "Adapter", "dig", "retry_after_s"]
+__all__ = ["Adapter", "dig", "retry_after_s"]
 
 _T = TypeVar("_T")
 
@@ -178,8 +178,6 @@ class Adapter(ABC):
             http_status=resp.status,
         )
 
-
-MAX_RETRY_AFTER_S = 600.0
 
 
 def retry_after_s(value: str | None) -> float | None:

@@ -7,7 +7,7 @@ charged failures) counts as spent, and their tasks still in flight or
 ``unknown`` (possibly paid) count as committed. So running the same command
 again after a crash or a Ctrl-C never spends past the cap.
 
-A job's cost is known before its submit (pricing.py). Before each submit the
+A job's cost is known before its submit (catalog/prices.py). Before each submit the
 runner calls ``reserve``; it is refused when spent + committed + this cost
 would pass a cap, and the job ends ``skipped_budget``. ``settle`` turns a
 reservation into spent when the video succeeds (or the provider charges
@@ -20,16 +20,15 @@ flight at once can never both take the last room under a cap.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from batch_runner import journal as J
 from batch_runner.catalog.facts import catalog, job_defaults
 from batch_runner.catalog.prices import Cost, video_cost
 from batch_runner.errors import BudgetError, ConfigError
+from batch_runner.journal import JobRecord, JobStatus
 
 if TYPE_CHECKING:
     from batch_runner.catalog.settings import ProviderSettings
@@ -107,30 +106,27 @@ class Budget:
         self.spent_usd += cost.usd or 0.0
         self.spent_credits[provider] = self.spent_credits.get(provider, 0.0) + (cost.credits or 0.0)
 
-    def seed(self, records: Iterable[dict[str, Any]], settings: Mapping[str, ProviderSettings]) -> None:
+    def seed(self, records: Iterable[JobRecord], settings: Mapping[str, ProviderSettings]) -> None:
         """Count what earlier runs left in the journal (``records``: the
         manifest's journal records): paid jobs as spent, tasks in flight as
         committed (settled when this run finishes them), ``unknown`` submits
         as committed for good."""
         for r in records:
-            status, provider = r.get("status"), r.get("provider")
-            if provider not in settings:
+            if r.provider not in settings:
                 continue
-            charged = r.get("cost_usd") is not None or r.get("cost_credits") is not None
-            resumed = status == J.SUBMITTED or (status == J.FAILED and r.get("error_code") == "timeout"
-                                                and r.get("task_id"))
-            if not (status == J.SUCCEEDED or resumed or status in (J.UNKNOWN, J.SUBMITTING)
-                    or (status == J.FAILED and charged)):
+            possibly_paid = r.status in (JobStatus.UNKNOWN, JobStatus.SUBMITTING)
+            if not (r.status == JobStatus.SUCCEEDED or r.resumable or possibly_paid
+                    or (r.status == JobStatus.FAILED and r.charged)):
                 continue
-            cost = _record_cost(r, settings[provider])
+            cost = _record_cost(r, settings[r.provider])
             if cost.usd is None:
-                self.earlier_unknown_usd[provider] = self.earlier_unknown_usd.get(provider, 0) + 1
-            if resumed:
-                self.hold(r["job_id"], provider, cost)
-            elif status in (J.UNKNOWN, J.SUBMITTING):
-                self.hold(f"{r['job_id']} (earlier submit)", provider, cost)
+                self.earlier_unknown_usd[r.provider] = self.earlier_unknown_usd.get(r.provider, 0) + 1
+            if r.resumable:
+                self.hold(r.job_id, r.provider, cost)
+            elif possibly_paid:
+                self.hold(f"{r.job_id} (earlier submit)", r.provider, cost)
             else:
-                self._spend(provider, cost)
+                self._spend(r.provider, cost)
 
     def lines(self) -> list[str]:
         """The caps and what is spent and committed against them, printable."""
@@ -146,13 +142,14 @@ class Budget:
         return out
 
 
-def _record_cost(record: dict[str, Any], settings: ProviderSettings) -> Cost:
+def _record_cost(record: JobRecord, settings: ProviderSettings) -> Cost:
     """Cost of a journal record's job on its provider: the recorded cost where
     there is one, else today's price."""
-    job = json.loads(record["job"])
-    cost = video_cost(settings, job.get("model"), job.get("resolution"), int(job.get("duration") or job_defaults().duration))
-    usd = record.get("cost_usd") if record.get("cost_usd") is not None else cost.usd
-    credits = record.get("cost_credits") if record.get("cost_credits") is not None else cost.credits
+    job = record.job_fields()
+    cost = video_cost(settings, str(job.get("model", "")), str(job.get("resolution", "")),
+                      int(job.get("duration") or job_defaults().duration))
+    usd = record.cost_usd if record.cost_usd is not None else cost.usd
+    credits = record.cost_credits if record.cost_credits is not None else cost.credits
     return Cost(credits, usd, cost.price)
 
 

@@ -1,6 +1,6 @@
 """The plan of a run, before anything is spent: jobs, videos, cost and time per provider.
 
-Cost per job comes from pricing.py (data/providers.yaml, each price with its
+Cost per job comes from catalog/prices.py (data/providers.yaml, each price with its
 source); a provider whose USD price is unknown is shown as such, never as zero,
 and the plan says why (no published price, or ``usd_per_credit`` not set).
 

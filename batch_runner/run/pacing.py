@@ -16,17 +16,26 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 
 from aiolimiter import AsyncLimiter
 
-from batch_runner.run.retry import MAX_RETRY_AFTER_S
+from batch_runner.errors import MAX_RETRY_AFTER_S
+from batch_runner.run.retry import Clock, Sleep
 
 __all__ = ["Pacer"]
 
 
 class Pacer:
-    """Paces one provider's submits. ``rpm``: configured submits per minute."""
+    """Paces one provider's submits.
+
+    ``rpm``: configured submits per minute; ``floor_rpm``: the slowest pace
+    (default rpm / 64, at least 0.1); ``quiet_s``: seconds without a rate limit
+    before the pace grows (default 600 / rpm, within 2..60 s). ``clock``
+    (seconds) and ``sleep`` drive the slowdown and its recovery; the spacing
+    itself is aiolimiter's, on the event loop's clock. ``rpm`` is the current
+    pace, ``ceiling`` the pace that drew the last rate limit (None: forgotten),
+    ``slowdowns`` how many times the pace was halved.
+    """
 
     def __init__(
         self,
@@ -34,14 +43,15 @@ class Pacer:
         *,
         floor_rpm: float | None = None,
         quiet_s: float | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
     ):
         self.configured = rpm
         self.rpm = rpm
         self.floor = floor_rpm if floor_rpm is not None else max(rpm / 64, 0.1)
         # a quiet period: long enough for ~10 submits at the configured rate, 2..60 s
         self.quiet_s = quiet_s if quiet_s is not None else min(60.0, max(2.0, 600.0 / rpm))
-        self.clock = clock
+        self.clock, self.sleep = clock, sleep
         self.slowdowns = 0
         self._last_429 = -1e18
         self._last_raise = clock()
@@ -60,11 +70,13 @@ class Pacer:
             wait = self._not_before - self.clock()
             if wait <= 0:
                 return
-            await asyncio.sleep(wait)  # then queue again: no burst when the pause ends
+            await self.sleep(wait)  # then queue again: no burst when the pause ends
 
     def rate_limited(self, retry_after_s: float | None = None) -> None:
-        """A submit was answered with a rate limit: halve the rate, and send
-        nothing before ``retry_after_s`` (or one new spacing interval)."""
+        """A submit was answered with a rate limit: halve the rate (once per
+        burst of rate limits, never below the floor), and send nothing before
+        ``retry_after_s`` seconds (at most MAX_RETRY_AFTER_S; default one new
+        spacing interval)."""
         now = self.clock()
         if now - self._last_429 >= 60.0 / self.rpm:  # one slowdown per burst
             self._last_429 = self._last_raise = now
@@ -75,6 +87,7 @@ class Pacer:
         self._not_before = max(self._not_before, now + min(pause, MAX_RETRY_AFTER_S))
 
     def _recover(self) -> None:
+        """After a quiet period, grow the pace by a tenth of the configured rate."""
         now = self.clock()
         if self.rpm >= self.configured or now - max(self._last_429, self._last_raise) < self.quiet_s:
             return

@@ -7,9 +7,9 @@ sooner), then every ``poll_interval_s``, stretching by 1.5x per poll up to
 4 x ``poll_interval_s`` for tasks far beyond their typical time. Without a
 typical time it polls every ``poll_interval_s``.
 
-For a task that takes exactly T this costs about 1 + 0.7 T / (poll_interval_s / 2)
-polls, at most ceil(T / poll_interval_s) + 2 whenever T >= 3 x poll_interval_s
-(bench/ measures it).
+For a task that takes exactly T this costs 1 + ceil(0.2 T / (poll_interval_s / 2))
+polls (one at 0.8 T, then one per half interval), at most ceil(T / poll_interval_s) + 2
+whenever T >= 3 x poll_interval_s (bench/ measures it; tests/unit/run checks it).
 """
 
 from __future__ import annotations
@@ -20,7 +20,10 @@ __all__ = ["poll_delays"]
 
 
 def poll_delays(poll_interval_s: float, typical_s: float | None = None) -> Iterator[float]:
-    """Seconds to wait before each poll of one task, measured from its submit."""
+    """Seconds to wait before each poll of one task (the first measured from
+    its submit, each next one from the poll before), endless. ``poll_interval_s``
+    and ``typical_s`` (the provider's typical generation time, None: unknown)
+    are in seconds."""
     if not typical_s or typical_s <= poll_interval_s:
         while True:
             yield poll_interval_s

@@ -12,6 +12,7 @@ point a client at ``sim.url("apiframe")``.
 from __future__ import annotations
 
 from batch_runner.simulator.app import (
+    SIMULATORS,
     RunningSimulator,
     create_app,
     running_simulator,
@@ -23,7 +24,7 @@ from batch_runner.simulator.config import (
     apply_knobs,
     make_config,
 )
-from batch_runner.simulator.registry import PROVIDER_NAMES, SIMULATORS
+from batch_runner.simulator.registry import PROVIDER_NAMES
 
 __all__ = [
     "PROVIDER_NAMES",

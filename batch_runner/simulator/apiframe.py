@@ -30,11 +30,8 @@ from aiohttp import web
 from batch_runner.simulator.base import ProviderSim
 from batch_runner.simulator.store import FAILED, PROCESSING, SUCCESS, SimStore, Task
 
-__all__ = ["ApiframeSim", "URL_TTL_S", "make_app", "validate"]
+__all__ = ["ApiframeSim", "make_app", "validate"]
 
-#: seconds a video URL works: "default 24h retention", then ``expired`` (the OpenAPI
-#: ``expired`` field, https://docs-v2.apiframe.ai/docs/jobs/get; its FAQ says 3 months)
-URL_TTL_S: float | None = 86400.0
 
 TOP = {"model", "prompt", "hailuoParams", "webhookUrl", "webhookEvents"}
 PARAMS = {"duration", "resolution", "image", "prompt_optimizer"}

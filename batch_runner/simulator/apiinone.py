@@ -31,10 +31,8 @@ from aiohttp import web
 from batch_runner.simulator.base import ProviderSim, is_image
 from batch_runner.simulator.store import FAILED, SUCCESS, SimStore, Task
 
-__all__ = ["ApiinoneSim", "MODELS", "URL_TTL_S", "make_app", "validate"]
+__all__ = ["ApiinoneSim", "MODELS", "make_app", "validate"]
 
-#: seconds a video URL works: undocumented, so never expires here
-URL_TTL_S: float | None = None
 
 MODELS = ("hailuo-2-3", "hailuo/2-3-image-to-video-standard", "hailuo/2-3-image-to-video-pro")
 ERRORS = {  # kind -> (HTTP status / error.code, error.type, fixed message or "")

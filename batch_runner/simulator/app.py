@@ -11,17 +11,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from batch_runner.simulator.config import SimConfig
-from batch_runner.simulator.registry import SIMULATORS
+from batch_runner.simulator.registry import PROVIDER_NAMES
 from batch_runner.simulator.store import STORE_KEY, SimStore
 from batch_runner.simulator.videos import VIDEO_ROUTE, handle_video
 
-__all__ = ["RunningSimulator", "banner", "create_app", "running_simulator", "serve"]
+__all__ = ["SIMULATORS", "RunningSimulator", "banner", "create_app", "running_simulator", "serve"]
+
+#: provider name -> sub-application factory ``(store, name) -> web.Application``, from
+#: the module of each name of the registry
+SIMULATORS: dict[str, Callable[[SimStore, str], web.Application]] = {
+    name: importlib.import_module(f"batch_runner.simulator.{name}").make_app for name in PROVIDER_NAMES
+}
 
 #: largest request body taken, bytes: two 20 MB images as base64 data URIs fit
 #: (aiohttp's own default, 1 MiB, refuses a single photo)

@@ -28,7 +28,7 @@ from aiohttp import web
 from batch_runner.simulator.store import SimStore, Task
 from batch_runner.simulator.videos import video_path
 
-if TYPE_CHECKING:  # config imports the provider registry, which imports this module
+if TYPE_CHECKING:
     from batch_runner.simulator.config import ProviderSimConfig
 
 __all__ = ["ProviderSim", "json_body", "IMAGE_URI_PREFIXES", "is_image"]

@@ -37,11 +37,8 @@ from batch_runner.simulator.store import (
     Task,
 )
 
-__all__ = ["GccaiSim", "URL_TTL_S", "make_app", "validate"]
+__all__ = ["GccaiSim", "make_app", "validate"]
 
-#: seconds a video URL works: ``expires_at`` is completion + 24 h in the published
-#: example (https://docs.apimart.ai/en/api-reference/tasks/status; the rule is INFERRED)
-URL_TTL_S: float | None = 86400.0
 
 ERRORS = {  # kind -> (HTTP status / error.code, error.type)
     "auth": (401, "authentication_error"),

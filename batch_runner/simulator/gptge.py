@@ -19,11 +19,7 @@ from aiohttp import web
 from batch_runner.simulator.minimax import MinimaxSim
 from batch_runner.simulator.store import SimStore
 
-__all__ = ["GptgeSim", "URL_TTL_S", "make_app"]
-
-#: seconds a video URL works: undocumented; MiniMax's 9 h URL passes through (INFERRED,
-#: https://gpt.morphogen.top/en/video/hailuo/address.html shows MiniMax's CDN URL)
-URL_TTL_S: float | None = 32400.0
+__all__ = ["GptgeSim", "make_app"]
 
 
 class GptgeSim(MinimaxSim):

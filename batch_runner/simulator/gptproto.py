@@ -37,10 +37,8 @@ from batch_runner.simulator.store import (
     Task,
 )
 
-__all__ = ["GptprotoSim", "MODELS", "URL_TTL_S", "make_app", "validate"]
+__all__ = ["GptprotoSim", "MODELS", "make_app", "validate"]
 
-#: seconds a video URL works: undocumented (a CloudFront URL), so never expires here
-URL_TTL_S: float | None = None
 
 #: model path segment -> allowed (resolution, duration). Seed "Duration & Resolution".
 MODELS = {

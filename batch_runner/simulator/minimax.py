@@ -30,12 +30,8 @@ from batch_runner.simulator.store import (
     Task,
 )
 
-__all__ = ["MinimaxSim", "URL_TTL_S", "make_app", "validate_native"]
+__all__ = ["MinimaxSim", "make_app", "validate_native"]
 
-#: seconds a video URL works, counted from the latest files/retrieve: "valid for
-#: 9 hours" (the query guide, https://platform.minimax.io/docs/api-reference/video-generation-query.md);
-#: counting from retrieve (a signed ``Expires``) is INFERRED
-URL_TTL_S: float | None = 32400.0
 
 #: error kind -> (base_resp.status_code, status_msg, HTTP status): https://platform.minimax.io/docs/api-reference/errorcode
 CODES = {

@@ -1,44 +1,38 @@
-"""The simulated providers: one module each, listed once, here.
+"""The simulated providers, listed once, here.
 
-``PROVIDERS`` maps a provider name (its URL prefix, ``/<name>``, and its key in
-``SimConfig.providers``) to its module, which has ``make_app(store, name)``
-(the sub-application) and ``URL_TTL_S`` (seconds a video URL works, None:
-never expires). Adding a provider is one module and one line here; every other
-list (``PROVIDER_NAMES``, ``SIMULATORS``, the default URL lifetimes) follows.
-
-The provider modules import config.py only for type checking, since config.py
-imports this module.
+``PROVIDER_NAMES`` lists every simulated provider: its URL prefix (``/<name>``),
+its key in ``SimConfig.providers`` and its module ``batch_runner.simulator.<name>``,
+which has ``make_app(store, name)`` (the sub-application; app.py loads it by
+name). ``DEFAULT_URL_TTL_S`` says how long each one's video URLs work. Adding a
+provider is one module and one entry here. This module is data only: config.py
+reads it, and it imports nothing of the simulator.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from types import ModuleType
+__all__ = ["DEFAULT_URL_TTL_S", "PROVIDER_NAMES"]
 
-from aiohttp import web
-
-from batch_runner.simulator import apiframe, apiinone, gccai, gptge, gptproto, minimax
-from batch_runner.simulator.store import SimStore
-
-__all__ = ["DEFAULT_URL_TTL_S", "PROVIDERS", "PROVIDER_NAMES", "SIMULATORS"]
-
-#: provider name -> its simulator module (``GET /`` and the ``simulate`` banner keep this order)
-PROVIDERS: dict[str, ModuleType] = {
-    "minimax": minimax,
-    "gptge": gptge,
-    "gccai": gccai,
-    "gptproto": gptproto,
-    "apiinone": apiinone,
-    "apiframe": apiframe,
+#: provider name -> how long a video URL works by default (seconds; None: never expires);
+#: ``GET /`` and the ``simulate`` banner keep this order
+DEFAULT_URL_TTL_S: dict[str, float | None] = {
+    # minimax:, counted from the latest files/retrieve: "valid for
+    # 9 hours" (the query guide, https://platform.minimax.io/docs/api-reference/video-generation-query.md);
+    # counting from retrieve (a signed ``Expires``) is INFERRED
+    "minimax": 32400.0,
+    # gptge:: undocumented; MiniMax's 9 h URL passes through (INFERRED,
+    # https://gpt.morphogen.top/en/video/hailuo/address.html shows MiniMax's CDN URL)
+    "gptge": 32400.0,
+    # gccai:: ``expires_at`` is completion + 24 h in the published
+    # example (https://docs.apimart.ai/en/api-reference/tasks/status; the rule is INFERRED)
+    "gccai": 86400.0,
+    # gptproto:: undocumented (a CloudFront URL), so never expires here
+    "gptproto": None,
+    # apiinone:: undocumented, so never expires here
+    "apiinone": None,
+    # apiframe:: "default 24h retention", then ``expired`` (the OpenAPI
+    # ``expired`` field, https://docs-v2.apiframe.ai/docs/jobs/get; its FAQ says 3 months)
+    "apiframe": 86400.0,
 }
 
-#: every simulated provider, in the order of ``PROVIDERS``
-PROVIDER_NAMES: tuple[str, ...] = tuple(PROVIDERS)
-
-#: provider name -> sub-application factory ``(store, name) -> web.Application``
-SIMULATORS: dict[str, Callable[[SimStore, str], web.Application]] = {
-    name: module.make_app for name, module in PROVIDERS.items()
-}
-
-#: provider name -> how long a video URL works by default (seconds; None: never expires)
-DEFAULT_URL_TTL_S: dict[str, float | None] = {name: module.URL_TTL_S for name, module in PROVIDERS.items()}
+#: every simulated provider, in the order of ``DEFAULT_URL_TTL_S``
+PROVIDER_NAMES: tuple[str, ...] = tuple(DEFAULT_URL_TTL_S)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-if TYPE_CHECKING:  # config imports the provider registry, which imports this module
+if TYPE_CHECKING:
     from batch_runner.simulator.config import ProviderSimConfig, SimConfig
 
 __all__ = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from batch_runner.journal import JobRecord, JobStatus
 from batch_runner.logs import setup_logging
 from batch_runner.output.progress import Progress
 
@@ -68,7 +69,7 @@ def test_log_lines_written_while_the_bar_is_shown_are_lines_of_their_own(monkeyp
     assert progress.bar is not None
     progress.submitted("job-1")
     log.warning("job 1 (row 2) failed on minimax: content policy")
-    progress.finished({"job_id": "job-1", "status": "failed"})
+    progress.finished(JobRecord(job_id="job-1", status=JobStatus.FAILED))
     log.info("the second line")
     progress.close()
 
@@ -95,9 +96,9 @@ def test_the_bar_shows_submitted_in_flight_succeeded_failed_and_unknown(monkeypa
     progress = Progress(6, 1, in_flight=["old"], clock=_Clock())  # one final, one in flight from an earlier run
     for job_id in ("a", "b", "c"):
         progress.submitted(job_id)
-    progress.finished({"job_id": "a", "status": "succeeded", "cost_usd": 0.28})
-    progress.finished({"job_id": "old", "status": "succeeded", "cost_usd": 0.28})
-    progress.finished({"job_id": "d", "status": "unknown"})  # its submit answer was lost: never in flight
+    progress.finished(JobRecord(job_id="a", status=JobStatus.SUCCEEDED, cost_usd=0.28))
+    progress.finished(JobRecord(job_id="old", status=JobStatus.SUCCEEDED, cost_usd=0.28))
+    progress.finished(JobRecord(job_id="d", status=JobStatus.UNKNOWN))  # its submit answer was lost: never in flight
     progress.close()
     bar = [line for line in terminal.screen() if line][-1]  # the bar as it stays on the screen
     assert "4/6" in bar
@@ -117,9 +118,9 @@ def test_the_cron_line_shows_the_counts_every_interval(monkeypatch, caplog):
     assert not caplog.records  # not yet ten seconds
     clock.now += 10.0
     progress.tick()
-    progress.finished({"job_id": "a", "status": "failed"})  # within the interval: no line
+    progress.finished(JobRecord(job_id="a", status=JobStatus.FAILED))  # within the interval: no line
     clock.now += 10.0
-    progress.finished({"job_id": "c", "status": "skipped_budget"})
+    progress.finished(JobRecord(job_id="c", status=JobStatus.SKIPPED_BUDGET))
     progress.close()
     lines = [r for r in caplog.records if getattr(r, "event", None) == "progress"]
     assert [r.getMessage() for r in lines] == [

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from batch_runner.errors import ConfigError
+from batch_runner.journal import JobRecord, JobStatus
 from batch_runner.output.report import write_report
 from batch_runner.output.results import write_results
 
@@ -16,11 +17,11 @@ CSP = ("default-src 'none'; style-src 'unsafe-inline'; "
 NASTY = '<script>alert("x")</script> & <b>bold</b> \'q\''
 
 
-def record(i: int, provider: str, status: str, **state) -> dict:
+def record(i: int, provider: str, status: str, **state) -> JobRecord:
     job = {"row": 2 + i, "name": NASTY if i == 1 else f"shot {i}", "variant": 1, "prompt": f"=cmd {NASTY}",
            "duration": 6, "resolution": "768P", "extras": {}}
-    return {"job_id": f"{i:016x}", "job": json.dumps(job), "provider": provider, "status": status,
-            "attempts": 1, "submitted_at": 100.0, "finished_at": 130.0, **state}
+    return JobRecord(job_id=f"{i:016x}", job=json.dumps(job), provider=provider, status=JobStatus(status),
+                     attempts=1, submitted_at=100.0, finished_at=130.0, **state)
 
 
 @pytest.fixture

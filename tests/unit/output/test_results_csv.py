@@ -12,16 +12,19 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from batch_runner.journal import JobRecord, JobStatus
 from batch_runner.output.results import RESULT_COLUMNS, safe_cell, write_results
 
 _NUMERIC = {"row", "variant", "duration", "cost_credits", "cost_usd", "attempts", "elapsed_s", "bytes"}
 
 
-def record(i: int, extras: dict | None = None, **state) -> dict:
+def record(i: int, extras: dict | None = None, **state) -> JobRecord:
     job = {"row": 2 + i, "name": f"shot {i}", "variant": 1, "model": "hailuo-2.3", "scene": "text-to-video",
            "prompt": "a calm lake", "duration": 6, "resolution": "768P", "extras": extras or {}}
-    return {"job_id": f"{i:016x}", "job": json.dumps(job), "provider": "minimax", "status": "succeeded",
-            "attempts": 1, **state}
+    fields = {"provider": "minimax", "status": "succeeded", "attempts": 1, **state}
+    fields = {("size_bytes" if k == "bytes" else k): v for k, v in fields.items()}
+    fields["status"] = JobStatus(fields["status"])
+    return JobRecord(job_id=f"{i:016x}", job=json.dumps(job), **fields)
 
 
 def by_pandas(records: list[dict]) -> bytes:
@@ -60,7 +63,7 @@ def test_cells_are_typed_quoted_and_made_inert(tmp_path):
     assert lines[3].endswith(',"","","TR, 1",""')
 
 
-_VALUE = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=True),
+_VALUE = st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=True),
                    st.text(alphabet="=+-@\t\r\n,\"' ab1.é", max_size=6))
 
 

@@ -1,0 +1,325 @@
+"""One job's life, from its submit to its end: failover, budget, submit retries, polls, journal.
+
+Every state change goes to the journal first: a submit's intent before it is
+sent, its task id before anything else is done with it. A submit is retried
+only when the provider surely did not take it (retry.py). When a job's
+provider is unavailable (breaker open, submit retries exhausted without a
+task), the job moves to its next fallback provider; a content-policy refusal
+does not (taxonomy.NO_FAILOVER_CODES). This module never reads a provider's
+JSON (adapters do), and a failed job never stops the others.
+
+Scheduling across providers (which job starts when) is dispatch.py's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from tenacity import AsyncRetrying
+
+from batch_runner.catalog.prices import video_cost
+from batch_runner.errors import ProviderError
+from batch_runner.jobs.encode import encode_images
+from batch_runner.jobs.model import Job
+from batch_runner.journal import JobRecord, JobStatus, Journal
+from batch_runner.keys import redact
+from batch_runner.logs import event, retry_logger
+from batch_runner.providers import HttpRequest, HttpResponse, PollResult
+from batch_runner.providers.taxonomy import NO_FAILOVER_CODES
+from batch_runner.run.budget import Budget
+from batch_runner.run.polling import poll_delays
+from batch_runner.run.retry import (
+    Clock,
+    Sleep,
+    retry_after_wait,
+    submit_retrying,
+    surely_not_accepted,
+)
+from batch_runner.run.slot import Slot
+
+__all__ = ["Lifecycle", "OnFinish", "OnSubmit", "Sender", "MAX_FOLLOW_UPS"]
+
+MAX_FOLLOW_UPS = 3
+"""Follow-up requests one poll may chain (MiniMax: query, then files/retrieve)."""
+
+OnFinish = Callable[[Job, JobRecord], None]
+"""Called as each job ends, with its journal record."""
+
+OnSubmit = Callable[[Job, str], None]
+"""Called as each submit's task id is recorded, with that task id (progress)."""
+
+
+class Sender(Protocol):
+    """What sends a provider request (transport.Transport)."""
+
+    async def send(self, provider: str, req: HttpRequest, timeout_s: float) -> HttpResponse:
+        """Send ``req`` to ``provider`` within ``timeout_s`` seconds; raises TransportError."""
+        ...
+
+
+class _Stopped(Exception):
+    """Internal: the run is stopping; this job's submit was not sent."""
+
+
+class _Moved(Exception):
+    """Internal: the job could not be submitted on this provider; try the next."""
+
+    def __init__(self, error: ProviderError):
+        self.error = error
+
+
+class _Place:
+    """The in-flight place one job holds: the slot it is on (failover moves
+    it), None once given back."""
+
+    def __init__(self, slot: Slot):
+        self.slot: Slot | None = slot
+
+    def release(self) -> None:
+        """Give this place back (once)."""
+        if self.slot is not None:
+            self.slot.in_flight.release()
+            self.slot = None
+
+    async def move(self, slot: Slot) -> None:
+        """Give this place back and wait for one on ``slot``."""
+        self.release()
+        await slot.in_flight.acquire()
+        self.slot = slot
+
+
+class Lifecycle:
+    """Carries one job at a time to its end (``carry``); one per run, shared by
+    every job.
+
+    ``slot(name)``: the run's Slot of provider ``name`` (local images were
+    resolved and checked at expansion: jobs/images.py); ``on_finish(job, record)``: called as each job ends;
+    ``on_submit(job, task_id)``: called as each task id is recorded; ``stopping()``:
+    True once the run stops submitting. ``clock`` (unix seconds) and ``sleep``
+    time the poll schedule and the submit retries.
+    """
+
+    def __init__(
+        self,
+        journal: Journal,
+        transport: Sender,
+        budget: Budget,
+        slot: Callable[[str], Slot],
+        *,
+        on_finish: OnFinish,
+        stopping: Callable[[], bool],
+        clock: Clock = time.time,
+        sleep: Sleep = asyncio.sleep,
+        on_submit: OnSubmit | None = None,
+    ):
+        self.journal, self.transport, self.budget, self.slot = journal, transport, budget, slot
+        self.on_finish, self.stopping = on_finish, stopping
+        self.on_submit = on_submit or (lambda job, task_id: None)
+        self.clock, self.sleep = clock, sleep
+
+    async def carry(self, slot: Slot, job: Job, resume: JobRecord | None = None) -> None:
+        """Submit (with failover) and poll one job; or, with ``resume`` (its
+        record with a task id), poll that task. ``slot.in_flight`` is held on
+        entry; the place is released (on the slot the job ended on) on exit."""
+        place = _Place(slot)
+        try:
+            if resume is not None and resume.task_id is not None:
+                task_id, submitted_at = resume.task_id, resume.submitted_at or self.clock()
+            else:
+                submitted = await self._submit_anywhere(place, job)
+                if submitted is None:
+                    return
+                task_id, submitted_at = submitted
+            assert place.slot is not None
+            await self._follow(place.slot, _on(job, place.slot.name), task_id, submitted_at)
+        except ProviderError as exc:
+            self._end(job, JobStatus.FAILED, exc.error_code, exc.provider_code, exc.provider_message)
+        except (OSError, ValueError) as exc:  # a local image that cannot be read
+            self.budget.settle(job.job_id, paid=False)  # read before the submit: nothing was sent
+            self._end(job, JobStatus.FAILED, "invalid_request", "", str(exc))
+        finally:
+            place.release()
+
+    # -- submit ----------------------------------------------------------------
+    async def _submit_anywhere(self, place: _Place, job: Job) -> tuple[str, float] | None:
+        """Submit on the job's provider, else on its fallbacks in order, moving
+        the job's in-flight ``place`` along. Returns (task id, unix seconds of
+        its submit), or None when the job ended."""
+        assert place.slot is not None
+        tried: list[str] = []
+        names = list(dict.fromkeys(job.providers))
+        start = names.index(place.slot.name) if place.slot.name in names else 0
+        last: ProviderError | None = None
+        for i, name in enumerate(names[start:]):
+            if i > 0:
+                if self.stopping():
+                    self.journal.mark_pending(job.job_id)
+                    return None
+                await place.move(self.slot(name))
+            tried.append(name)
+            try:
+                assert place.slot is not None
+                return await self._submit(place.slot, _on(job, name), "|".join(tried))
+            except _Moved as moved:
+                last = moved.error
+            except _Stopped:  # not sent: the next run submits it
+                self.budget.settle(job.job_id, paid=False)
+                record = self.journal.get(job.job_id)
+                if record is not None and record.status == JobStatus.SUBMITTING:
+                    self.journal.mark_pending(job.job_id)  # its earlier tries were refused
+                return None
+        assert last is not None
+        self._end(job, JobStatus.FAILED, last.error_code, last.provider_code, last.provider_message)
+        return None
+
+    async def _submit(self, slot: Slot, job: Job, tried: str) -> tuple[str, float] | None:
+        """Send one job's submit through the retry policy; return the journaled
+        (task id, unix seconds of its submit), or None when the job ended
+        (failed / unknown / skipped_budget). Raises _Moved when another
+        provider may take the job."""
+        if slot.breaker is not None:
+            raise _Moved(slot.breaker)
+        s = slot.settings
+        if self.budget.active:
+            refused = self.budget.reserve(job.job_id, slot.name, video_cost(s, job.model, job.resolution, job.duration))
+            if refused:
+                self._end(job, JobStatus.SKIPPED_BUDGET, "budget", "", refused)
+                return None
+        request = slot.adapter.build_submit(encode_images(job))
+        policy = submit_retrying(
+            s.max_attempts, idempotent=s.info.idempotency_key, base_s=s.backoff_base_s,
+            max_total_s=s.retry_total_s, sleep=self.sleep, clock=self.clock,
+            before_sleep=retry_logger(job.job_id, f"submit to {slot.name}"),
+        )
+        try:
+            task_id = await self._send_with_retries(policy, slot, job, request, tried)
+        except ProviderError as exc:
+            # possibly paid: the reservation stays committed, and no fallback takes the
+            # job (it could run on both); an idempotent provider's unknown job is sent
+            # again, with the same key, by the next run
+            if not surely_not_accepted(exc):
+                self._end(job, JobStatus.UNKNOWN, "unknown", exc.provider_code,
+                          f"possibly submitted, answer lost ({exc.error_code}: {exc.provider_message})")
+                return None
+            self.budget.settle(job.job_id, paid=False)
+            if exc.error_code in NO_FAILOVER_CODES:
+                self._end(job, JobStatus.FAILED, exc.error_code, exc.provider_code, exc.provider_message)
+                return None
+            raise _Moved(exc) from exc
+        submitted_at = self.clock()
+        await self.journal.mark_submitted(job.job_id, task_id, submitted_at)
+        event("job_submitted", "job %s (row %s) submitted to %s: task %s", job.job_id, job.row, slot.name, task_id,
+              job_id=job.job_id, row=job.row, job_name=job.name or None, variant=job.variant,
+              provider=slot.name, task_id=task_id)
+        self.on_submit(job, task_id)
+        return task_id, submitted_at
+
+    async def _send_with_retries(self, policy: AsyncRetrying, slot: Slot, job: Job, request: HttpRequest,
+                                 tried: str) -> str:
+        """Every try of one submit, the first included, under ``policy``."""
+        async for attempt in policy:
+            with attempt:
+                return await self._send_submit(slot, job, request, tried)
+        raise AssertionError("unreachable: the retry policy re-raises the last error")
+
+    async def _send_submit(self, slot: Slot, job: Job, request: HttpRequest, tried: str) -> str:
+        """One submit request, paced; until the provider has accepted one, one
+        at a time (so a bad key costs one request)."""
+        if slot.breaker is not None:
+            raise slot.breaker
+        async with slot.probe if not slot.verified else contextlib.nullcontext():
+            if slot.breaker is not None:
+                raise slot.breaker
+            await slot.pacer.acquire()
+            if self.stopping():  # stopped while waiting for the submit slot: send nothing
+                raise _Stopped
+            await self.journal.mark_submitting(job.job_id, slot.name, tried)
+            try:
+                resp = await self.transport.send(slot.name, request, slot.settings.timeout_s)
+                task_id = slot.adapter.read_submit(resp)
+            except ProviderError as exc:
+                slot.observe(exc)
+                raise
+            slot.verified = True
+            return task_id
+
+    # -- poll ------------------------------------------------------------------
+    async def _follow(self, slot: Slot, job: Job, task_id: str, submitted_at: float) -> None:
+        """Poll ``task_id`` (submitted at ``submitted_at``, unix seconds) until
+        it finishes or its deadline passes. A failed poll is retried and never
+        fails the job before the deadline; a permanent poll error fails it
+        after ``max_attempts`` in a row (raises that ProviderError)."""
+        s = slot.settings
+        deadline = submitted_at + s.task_timeout_s
+        failures, delays = 0, poll_delays(s.poll_interval_s, s.typical_generation_s)
+        due = submitted_at + next(delays)  # the schedule counts from the submit, also on resume
+        while True:
+            # the last poll is at the deadline; a task resumed past its deadline
+            # (a later run) is polled once before it counts as timed out
+            await self.sleep(max(0.0, min(due, deadline) - self.clock()))
+            due = max(due, self.clock()) + next(delays)
+            try:
+                state = await self._poll_once(slot, task_id)
+            except ProviderError as exc:
+                failures = 0 if exc.retryable else failures + 1
+                if failures >= s.max_attempts:
+                    raise
+                if self.clock() >= deadline:
+                    break
+                due = max(due, self.clock() + (retry_after_wait(exc) or 0.0))
+                continue
+            failures = 0
+            if state.finished:
+                self._record_state(slot, job, state)
+                return
+            if self.clock() >= deadline:
+                break
+        self._end(job, JobStatus.FAILED, "timeout", "",
+                  f"task not finished after {s.task_timeout_s:g} s (task id kept: a later run polls it again)")
+
+    async def _poll_once(self, slot: Slot, task_id: str) -> PollResult:
+        """One poll of ``task_id``, with the follow-up requests it asks for."""
+        adapter, timeout = slot.adapter, slot.settings.timeout_s
+        state = adapter.read_poll(await self.transport.send(slot.name, adapter.build_poll(task_id), timeout))
+        hops = 0
+        while state.follow_up is not None and hops < MAX_FOLLOW_UPS:
+            hops += 1
+            state = adapter.read_poll(await self.transport.send(slot.name, state.follow_up, timeout))
+        return state
+
+    # -- journal ---------------------------------------------------------------
+    def _record_state(self, slot: Slot, job: Job, state: PollResult) -> None:
+        """Record a finished task: its video, or its failure; settle the budget."""
+        s = slot.settings
+        cost = video_cost(s, job.model, job.resolution, job.duration)
+        if state.status != "succeeded":
+            charged = s.info.charges_failed  # data/providers.yaml: whether a failed task is billed
+            self.budget.settle(job.job_id, paid=charged)
+            self._end(job, JobStatus.FAILED, state.error_code or "task_failed", state.provider_code, state.message,
+                      cost=(cost.credits, cost.usd) if charged else None)
+            return
+        self.budget.settle(job.job_id, paid=True)
+        record = self.journal.finish(job.job_id, JobStatus.SUCCEEDED, video_url=state.video_url,
+                                     url_expires_at=state.url_expires_at, cost=(cost.credits, cost.usd),
+                                     finished_at=self.clock())
+        self.on_finish(job, record)
+
+    def _end(self, job: Job, status: JobStatus, code: str, provider_code: str, message: str, *,
+             cost: tuple[float | None, float | None] | None = None) -> None:
+        """Record a job's end other than success (empty texts are recorded as
+        None; the message redacted, at most 1000 characters) and report it."""
+        record = self.journal.finish(job.job_id, status, error_code=code or None,
+                                     provider_code=provider_code or None,
+                                     error_message=redact(message)[:1000] or None, cost=cost,
+                                     finished_at=self.clock())
+        self.on_finish(job, record)
+
+
+def _on(job: Job, provider: str) -> Job:
+    """``job`` as run on ``provider`` (the same object when it already is)."""
+    return job if job.provider == provider else dataclasses.replace(job, provider=provider)

@@ -1,0 +1,202 @@
+"""One job's lifecycle on a fake clock, against a scripted provider: the poll
+times, the Retry-After cap on polls, the deadline, submit retries and the
+journal record the job ends with."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from batch_runner.catalog.settings import ProviderSettings
+from batch_runner.errors import ProviderError, TransportError
+from batch_runner.jobs.expand import Job
+from batch_runner.journal import JobRecord, JobStatus, Journal
+from batch_runner.keys import Secret
+from batch_runner.run.budget import Budget
+from batch_runner.run.lifecycle import Lifecycle
+from batch_runner.run.pacing import Pacer
+from batch_runner.run.slot import Slot
+
+T0 = 1_700_000_000.0  # unix seconds of the submit
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += max(0.0, seconds)
+        await asyncio.sleep(0)
+
+
+@dataclass
+class State:
+    """What a poll says (the fields the lifecycle reads of a providers TaskState)."""
+
+    status: str
+    video_url: str = ""
+    url_expires_at: float | None = None
+    error_code: str = ""
+    provider_code: str = ""
+    message: str = ""
+    follow_up: object = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("succeeded", "failed")
+
+
+class ScriptedProvider:
+    """Adapter and transport in one: answers each request with the next item of
+    ``script`` (a State, a task id, or an error to raise); records when each
+    request was sent (clock time - T0)."""
+
+    def __init__(self, clock: FakeClock, script: list):
+        self.clock, self.script, self.sent = clock, list(script), []
+
+    def build_submit(self, job):
+        return ("submit", job.job_id)
+
+    def build_poll(self, task_id):
+        return ("poll", task_id)
+
+    async def send(self, provider, request, timeout_s):
+        self.sent.append((request[0], round(self.clock() - T0, 6)))
+        answer = self.script.pop(0) if self.script else State("running")
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    def read_submit(self, resp):
+        return resp
+
+    def read_poll(self, resp):
+        return resp
+
+    def times(self, kind: str) -> list[float]:
+        return [t for k, t in self.sent if k == kind]
+
+
+def settings(**kw) -> ProviderSettings:
+    values = dict(name="gccai", base_url="http://127.0.0.1:9", api_key=Secret("k"), rpm=60_000,
+                  max_in_flight=4, poll_interval_s=10.0, timeout_s=5.0, task_timeout_s=1800.0,
+                  typical_generation_s=100.0, max_attempts=3, backoff_base_s=0.001, retry_total_s=600.0)
+    values.update(kw)
+    return ProviderSettings(**values)
+
+
+def a_job() -> Job:
+    return Job(job_id="0123456789abcdef", index=0, row=2, name="shot", variant=1, provider="gccai",
+               model="hailuo-2.3", scene="t2v", prompt="a shot", image=None, end_image=None,
+               duration=6, resolution="768P")
+
+
+@pytest.fixture
+def run_one(tmp_path: Path):
+    """run_one(script, resume=True, **settings) -> (provider, final record, on_finish calls)."""
+
+    async def run(script, *, resume: bool = True, **kw):
+        clock = FakeClock()
+        provider = ScriptedProvider(clock, script)
+        s = settings(**kw)
+        slot = Slot(s, provider, Pacer(s.rpm, clock=clock, sleep=clock.sleep), asyncio.Semaphore(1))
+        finished: list[JobRecord] = []
+        with Journal(tmp_path / "j.sqlite", lock=False) as journal:
+            job = a_job()
+            journal.add_jobs([job])
+            record = None
+            if resume:
+                await journal.mark_submitting(job.job_id, "gccai")
+                await journal.mark_submitted(job.job_id, "task-1", T0)
+                record = journal.get(job.job_id)
+            life = Lifecycle(journal, provider, Budget(), lambda name: slot, on_finish=lambda j, r: finished.append(r),
+                             stopping=lambda: False, clock=clock, sleep=clock.sleep)
+            await slot.in_flight.acquire()
+            await life.carry(slot, job, record)
+            final = journal.get(job.job_id)
+        assert slot.in_flight.locked() is False  # the in-flight place is given back
+        return provider, final, finished
+
+    return run
+
+
+async def test_polls_follow_the_schedule_from_the_submit_and_the_record_is_returned(run_one):
+    provider, final, finished = await run_one(
+        [State("running"), State("running"), State("succeeded", video_url="https://cdn.example/v.mp4")])
+    assert provider.times("poll") == [80.0, 85.0, 90.0]  # 0.8 T, then every interval / 2
+    assert final.status == JobStatus.SUCCEEDED and final.video_url == "https://cdn.example/v.mp4"
+    assert final.finished_at - final.submitted_at == 90.0  # unix seconds, on the run's clock
+    assert final.cost_usd == pytest.approx(0.2928)  # gccai 768P 6 s (data/providers.yaml)
+    assert finished == [final]  # on_finish gets the journal's record, once
+
+
+async def test_a_polls_retry_after_waits_at_most_120_s(run_one):
+    slow_down = ProviderError("gccai", "rate_limited", "slow", retryable=True, http_status=429,
+                              retry_after=1000.0)
+    provider, final, _ = await run_one([slow_down, State("succeeded", video_url="https://cdn.example/v.mp4")])
+    assert provider.times("poll") == [80.0, 200.0]  # 80 + 120, not 80 + 1000
+    assert final.status == JobStatus.SUCCEEDED
+
+
+async def test_a_task_past_its_deadline_fails_timeout_and_stays_resumable(run_one):
+    provider, final, finished = await run_one([], task_timeout_s=100.0)
+    polls = provider.times("poll")
+    assert polls[0] == 80.0 and polls[-1] == 100.0 and all(b > a for a, b in zip(polls, polls[1:], strict=False))
+    assert final.status == JobStatus.FAILED and final.error_code == "timeout" and final.task_id == "task-1"
+    assert final.resumable  # a later run polls it again
+    assert [r.status for r in finished] == [JobStatus.FAILED]
+
+
+async def test_a_permanent_poll_error_fails_the_job_after_max_attempts_in_a_row(run_one):
+    gone = ProviderError("gccai", "not_found", "no such task", retryable=False, http_status=404)
+    provider, final, _ = await run_one([gone, gone, gone], max_attempts=3)
+    assert len(provider.times("poll")) == 3
+    assert final.status == JobStatus.FAILED and final.error_code == "not_found"
+
+
+async def test_submit_retries_then_polls_from_the_accepted_submit(run_one):
+    busy = ProviderError("gccai", "provider_error", "busy", retryable=True, http_status=503, retry_after=30.0)
+    provider, final, _ = await run_one(
+        [busy, "task-9", State("succeeded", video_url="https://cdn.example/v.mp4")], resume=False)
+    submits = provider.times("submit")
+    assert len(submits) == 2 and submits[1] - submits[0] == pytest.approx(30.0, abs=0.01)
+    assert provider.times("poll") == [pytest.approx(submits[1] + 80.0, abs=0.01)]
+    assert final.status == JobStatus.SUCCEEDED and final.task_id == "task-9" and final.attempts == 2
+
+
+async def test_a_submit_whose_answer_was_lost_ends_unknown_and_is_not_sent_again(run_one):
+    lost = TransportError("gccai", "timeout", "read timed out", maybe_sent=True)
+    provider, final, finished = await run_one([lost], resume=False)
+    assert len(provider.times("submit")) == 1 and provider.times("poll") == []
+    assert final.status == JobStatus.UNKNOWN and final.error_code == "unknown"
+    assert finished == [final]
+
+
+async def test_failover_moves_the_in_flight_place_and_gives_back_the_one_it_ends_on(tmp_path):
+    # gccai's breaker is open (a dead key): the job moves to apiframe, where its
+    # image cannot be read; the place taken on apiframe is the one given back
+    clock = FakeClock()
+    provider = ScriptedProvider(clock, [])
+    slots = {}
+    for name in ("gccai", "apiframe"):
+        s = settings(name=name)
+        slots[name] = Slot(s, provider, Pacer(s.rpm, clock=clock, sleep=clock.sleep), asyncio.Semaphore(1))
+    slots["gccai"].breaker = ProviderError("gccai", "auth", "bad key", http_status=401)
+    job = Job(**{**a_job().__dict__, "fallbacks": ("apiframe",), "scene": "i2v", "image": "missing.png"})
+    finished: list[JobRecord] = []
+    with Journal(tmp_path / "j.sqlite", lock=False) as journal:
+        journal.add_jobs([job])
+        life = Lifecycle(journal, provider, Budget(), slots.__getitem__, on_finish=lambda j, r: finished.append(r),
+                         stopping=lambda: False, clock=clock, sleep=clock.sleep)
+        await slots["gccai"].in_flight.acquire()
+        await life.carry(slots["gccai"], job)
+    assert [(r.status, r.error_code) for r in finished] == [(JobStatus.FAILED, "invalid_request")]
+    assert provider.sent == []
+    for slot in slots.values():  # each semaphore back to its one place: none lost, none made up
+        assert slot.in_flight._value == 1, slot.name
