@@ -405,8 +405,6 @@ async def execute(request: RunRequest) -> int:
                     and not request.confirm(estimate)):
                 log.warning("not confirmed: nothing sent")
                 return EXIT_NOT_CONFIRMED
-            progress = Progress(len(taken), len(done), enabled=not request.quiet, bar=request.log_format == "text",
-                                every_s=PROGRESS_EVERY_S)
             downloader = None
             if request.download:
                 hosts = frozenset(urlsplit(s.base_url).hostname or "" for s in settings.values())
@@ -414,6 +412,9 @@ async def execute(request: RunRequest) -> int:
                                                         int(request.download_max_mb * 2**20),
                                                         trusted_hosts=hosts), journal, names)
                 request.download.mkdir(parents=True, exist_ok=True)
+            progress = Progress(len(taken) + len(work.orphans), len(done), in_flight=[j.job_id for j, _ in work.resume],
+                                enabled=not request.quiet, bar=request.log_format == "text",
+                                every_s=PROGRESS_EVERY_S)
 
             def on_finish(job: Job, record: JobRecord) -> None:
                 progress.finished(record)
@@ -423,7 +424,8 @@ async def execute(request: RunRequest) -> int:
 
             def runner(transport: Transport) -> Runner:
                 return Runner(work, settings, journal, transport, options=options,
-                              on_finish=on_finish, checkpoint=checkpoint, budget=budget)
+                              on_finish=on_finish, checkpoint=checkpoint, budget=budget,
+                              on_submit=lambda job, task_id: progress.submitted(job.job_id))
 
             if sim_url:
                 log.info("simulator at %s", sim_url)

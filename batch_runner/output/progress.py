@@ -1,17 +1,24 @@
 """Progress while a run goes: a tqdm bar on a terminal, a log line otherwise.
 
-The bar shows jobs finished / total, failures and cost spent. When stdout is
-not a terminal (cron), a short line is logged every ``every_s`` seconds instead.
+Both show jobs final / total, then this run's counts: submitted (task ids
+received), in flight (task ids not final yet), succeeded, failed, unknown
+(skipped_budget when any), and the cost spent. While the bar is shown, log
+records of the ``batch_runner`` logger go through ``tqdm.write``
+(``tqdm.contrib.logging``), so a log line never lands glued to the bar. When
+stdout is not a terminal (cron), the line is logged every ``every_s`` seconds.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
+from collections.abc import Callable, Iterable
 from typing import TextIO
 
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from batch_runner.journal import JobRecord, JobStatus
 
@@ -19,28 +26,78 @@ __all__ = ["Progress"]
 
 log = logging.getLogger("batch_runner")
 
+_FINAL = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.UNKNOWN, JobStatus.SKIPPED_BUDGET)
+
 
 class Progress:
-    """Counts finished jobs; ``total`` jobs, ``done`` already final at start;
-    ``bar``: False to log lines even on a terminal (JSON logs)."""
+    """The counts of one run, drawn as a bar or logged as a line.
 
-    def __init__(self, total: int, done: int = 0, *, stream: TextIO | None = None,
-                 every_s: float = 10.0, enabled: bool = True, bar: bool = True):
+    ``total``: jobs of the manifest; ``done``: already final when the run
+    starts; ``in_flight``: job ids whose task is in flight at the start (to
+    poll again). ``bar``: False logs lines even on a terminal (JSON logs);
+    ``enabled``: False logs nothing (``--quiet``); ``every_s``: seconds between
+    two lines off a terminal; ``clock``: monotonic seconds (tests pass a fake).
+    The hooks: ``submitted(job_id)`` when a task id is recorded,
+    ``finished(record)`` when a job is final, ``tick()`` periodically.
+    """
+
+    def __init__(self, total: int, done: int = 0, *, in_flight: Iterable[str] = (),
+                 stream: TextIO | None = None, every_s: float = 10.0, enabled: bool = True,
+                 bar: bool = True, clock: Callable[[], float] = time.monotonic):
         self.stream = stream or sys.stderr
-        self.total, self.done, self.failed = total, done, 0
+        self.total, self.done = total, done
+        self.submitted_count = 0
+        self.by_status: dict[str, int] = {str(s): 0 for s in _FINAL}
+        self._flying = set(in_flight)
         self.usd, self.credits = 0.0, 0.0
         self.note = ""
         self.every_s = every_s
-        self._last = time.monotonic()
+        self._clock = clock
+        self._last = clock()
         tty = enabled and bar and sys.stdout.isatty() and self.stream.isatty()
         self.enabled = enabled
-        self.bar = tqdm(total=total, initial=done, unit="job", file=self.stream, dynamic_ncols=True) if tty else None
+        self._redirect = contextlib.ExitStack()
+        self.bar = None
+        if tty:
+            self.bar = tqdm(total=total, initial=done, unit="job", file=self.stream, dynamic_ncols=True)
+            self.bar.set_postfix_str(self._postfix(), refresh=False)
+            self._redirect.enter_context(logging_redirect_tqdm([log]))
+
+    @property
+    def failed(self) -> int:
+        """Jobs of this run that ended ``failed``."""
+        return self.by_status["failed"]
+
+    @property
+    def in_flight(self) -> int:
+        """Tasks submitted (this run or an earlier one) and not final yet."""
+        return len(self._flying)
+
+    def counts(self) -> dict[str, int]:
+        """This run's counts: ``submitted``, ``in_flight``, ``succeeded``,
+        ``failed``, ``unknown`` (and ``skipped_budget`` when any)."""
+        out = {"submitted": self.submitted_count, "in_flight": self.in_flight,
+               **{s: n for s, n in self.by_status.items() if s != "skipped_budget"}}
+        if self.by_status["skipped_budget"]:
+            out["skipped_budget"] = self.by_status["skipped_budget"]
+        return out
+
+    def _counts_text(self) -> str:
+        return " ".join(f"{k}={n}" for k, n in self.counts().items())
+
+    def submitted(self, job_id: str) -> None:
+        """The task id of job ``job_id`` was recorded: it is in flight."""
+        self.submitted_count += 1
+        self._flying.add(job_id)
+        if self.bar is not None:
+            self.bar.set_postfix_str(self._postfix())
 
     def finished(self, record: JobRecord) -> None:
-        """One job reached a final state (journal ``record``)."""
+        """One job reached a final state (its journal ``record``)."""
         self.done += 1
-        if record.status != JobStatus.SUCCEEDED:
-            self.failed += 1
+        self._flying.discard(record.job_id)
+        status = str(record.status)
+        self.by_status[status] = self.by_status.get(status, 0) + 1
         self.usd += record.cost_usd or 0.0
         self.credits += record.cost_credits or 0.0
         if self.bar is not None:
@@ -59,7 +116,7 @@ class Progress:
             log.warning("%s", note)
 
     def _postfix(self) -> str:
-        text = f"failed={self.failed} ${self.usd:.2f} {self.credits:g}cr"
+        text = f"{self._counts_text()} ${self.usd:.2f} {self.credits:g}cr"
         return f"{text} | {self.note}" if self.note else text
 
     def tick(self) -> None:
@@ -68,21 +125,23 @@ class Progress:
         redrawn (its elapsed time)."""
         if self.bar is not None:
             self.bar.refresh()
-        elif self.enabled and time.monotonic() - self._last >= self.every_s * 0.999:
+        elif self.enabled and self._clock() - self._last >= self.every_s * 0.999:
             self._log()
 
     def _maybe_log(self) -> None:
-        now = time.monotonic()
+        now = self._clock()
         if self.enabled and (now - self._last >= self.every_s or self.done == self.total):
             self._log()
 
     def _log(self) -> None:
-        self._last = time.monotonic()
-        log.info("progress: %d/%d jobs finished, %d failed, $%.2f + %g credits spent",
-                     self.done, self.total, self.failed, self.usd, self.credits,
-                     extra={"event": "progress", "done": self.done, "total": self.total, "failed": self.failed})
+        self._last = self._clock()
+        counts = self.counts()
+        log.info("progress: %d/%d jobs final; this run: %s; $%.2f + %g credits spent",
+                 self.done, self.total, self._counts_text(), self.usd, self.credits,
+                 extra={"event": "progress", "done": self.done, "total": self.total, **counts})
 
     def close(self) -> None:
-        """Close the bar."""
+        """Close the bar and give the log handlers back (safe to call twice)."""
         if self.bar is not None:
             self.bar.close()
+        self._redirect.close()

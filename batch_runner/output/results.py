@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from batch_runner.catalog.facts import catalog
 from batch_runner.catalog.prices import describe_usd
 from batch_runner.output.atomic import write_atomically
 
@@ -183,7 +184,9 @@ class Summary:
     """Counts by status, actual cost per provider (``videos``, ``usd``,
     ``credits``; ``unknown_usd``: paid jobs whose USD price is unknown) and
     wall time (seconds), beside the plan's ``estimate`` (a plan.Plan of every
-    job) and ``estimate_wall_s`` (this run's estimated time, seconds)."""
+    job) and ``estimate_wall_s`` (this run's estimated time, seconds);
+    ``unknown_submits``: per provider, when each ``unknown`` job's submit was
+    sent (unix seconds, as near as the journal knows; None: not recorded)."""
 
     by_status: dict[str, int] = field(default_factory=dict)
     cost: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -191,6 +194,7 @@ class Summary:
     wall_s: float = 0.0
     estimate: Any = None
     estimate_wall_s: float | None = None
+    unknown_submits: dict[str, list[float | None]] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -204,7 +208,8 @@ class Summary:
 
     def lines(self) -> list[str]:
         """The summary as printable lines: counts, then actual cost per provider
-        and in total, each with the plan's estimate beside it."""
+        and in total, each with the plan's estimate beside it, then one line per
+        provider with ``unknown`` jobs saying what to do next (unknown_line)."""
         parts = ", ".join(f"{n} {s}" for s, n in sorted(self.by_status.items()))
         planned = f" (plan: {self.estimate_wall_s:.1f} s)" if self.estimate_wall_s else ""
         out = [f"{self.total} jobs: {parts} in {self.wall_s:.1f} s{planned}"]
@@ -219,7 +224,46 @@ class Summary:
             videos = int(sum(c["videos"] for c in self.cost.values()))
             actual = _cost_text(usd, sum(self.unknown_usd.values()), videos, credits)
             out.append(f"  total: {videos} videos, {actual}{_planned(self.estimate)}")
+        out.extend(unknown_line(p, times) for p, times in sorted(self.unknown_submits.items()))
         return out
+
+
+def unknown_line(provider: str, times: list[float | None]) -> str:
+    """The summary line for ``provider``'s ``unknown`` jobs (submit sent, answer
+    lost: possibly submitted, possibly paid) whose submits were sent around
+    ``times`` (unix seconds; None: not recorded): check the provider's dashboard
+    around those times (UTC); if nothing is there, ``--resubmit-unknown``. A
+    provider that takes an idempotency key (data/providers.yaml) is sent the
+    job again by the next run under the same key: nothing to check."""
+    n = len(times)
+    stamps = [_utc(t) for t in sorted(t for t in times if t is not None)]
+    sent = ", ".join(stamps) if len(stamps) <= 3 else f"{stamps[0]} to {stamps[-1]}"
+    when = f"submit{'s' if n > 1 else ''} sent around {sent}" if stamps else "submit time not recorded"
+    head = f"  unknown: {n} {provider} job{'s' if n > 1 else ''} ({when})"
+    info = catalog().get(provider)
+    if info is not None and info.idempotency_key:
+        return (f"{head}: the next run sends {'them' if n > 1 else 'it'} again under the same "
+                f"idempotency key, so {provider} makes no second task")
+    return (f"{head}: check {provider}'s dashboard for {'tasks' if n > 1 else 'a task'} made around then; "
+            "if nothing is there, run again with --resubmit-unknown")
+
+
+def _utc(ts: float) -> str:
+    """``ts`` (unix seconds) as ``2026-11-02 12:03:41 UTC``."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _submit_time(record: JobRecord) -> float | None:
+    """When an ``unknown`` job's submit was sent, as near as the journal knows:
+    its record's last change (``updated_at``), which is the time the runner gave
+    the answer up (at most the submit timeout and its retries after the send),
+    or, for a submit a killed run left behind, the time its intent was recorded
+    just before sending. (``submitted_at`` and ``finished_at`` may be an earlier
+    try's.) None when the record has no time."""
+    for value in (record.updated_at, record.finished_at):
+        if isinstance(value, int | float) and value > 0 and math.isfinite(value):
+            return float(value)
+    return None
 
 
 def _cost_text(usd: float, unknown: int, videos: float, credits: float) -> str:
@@ -243,6 +287,8 @@ def summarize(records: Iterable[JobRecord], wall_s: float = 0.0, estimate: Any =
     for r in records:
         status = str(r.status)
         s.by_status[status] = s.by_status.get(status, 0) + 1
+        if r.status == JobStatus.UNKNOWN:
+            s.unknown_submits.setdefault(r.provider, []).append(_submit_time(r))
         succeeded = r.status == JobStatus.SUCCEEDED
         if not succeeded and not r.charged:
             continue

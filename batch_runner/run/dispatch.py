@@ -22,7 +22,7 @@ from batch_runner.jobs.expand import Job
 from batch_runner.journal import JobRecord, JobStatus, Journal
 from batch_runner.providers import ADAPTERS
 from batch_runner.run.budget import Budget
-from batch_runner.run.lifecycle import Lifecycle, OnFinish, Sender
+from batch_runner.run.lifecycle import Lifecycle, OnFinish, OnSubmit, Sender
 from batch_runner.run.slot import Slot
 
 __all__ = ["RunOptions", "Runner", "Work", "prepare"]
@@ -95,6 +95,7 @@ class Runner:
     in ``journal``, sending through ``transport``.
 
     ``settings``: per-provider settings; ``on_finish(job, record)``: called as each job ends (progress);
+    ``on_submit(job, task_id)``: called as each task id is recorded (progress);
     ``checkpoint()``: called every ``options.checkpoint_every_s`` seconds during
     the run (the caller writes the final results); ``budget``: the caps.
     """
@@ -110,6 +111,7 @@ class Runner:
         on_finish: OnFinish | None = None,
         checkpoint: Callable[[], None] | None = None,
         budget: Budget | None = None,
+        on_submit: OnSubmit | None = None,
     ):
         self.work = work
         self.settings = settings
@@ -119,7 +121,7 @@ class Runner:
         self.slots: dict[str, Slot] = {}
         self.lifecycle = Lifecycle(
             journal, transport, budget or Budget(), self._slot,
-            on_finish=on_finish or (lambda job, record: None), stopping=lambda: self.stopping,
+            on_finish=on_finish or (lambda job, record: None), stopping=lambda: self.stopping, on_submit=on_submit,
         )
 
     def request_stop(self) -> None:

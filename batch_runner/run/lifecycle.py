@@ -42,13 +42,16 @@ from batch_runner.run.retry import (
 )
 from batch_runner.run.slot import Slot
 
-__all__ = ["Lifecycle", "OnFinish", "Sender", "MAX_FOLLOW_UPS"]
+__all__ = ["Lifecycle", "OnFinish", "OnSubmit", "Sender", "MAX_FOLLOW_UPS"]
 
 MAX_FOLLOW_UPS = 3
 """Follow-up requests one poll may chain (MiniMax: query, then files/retrieve)."""
 
 OnFinish = Callable[[Job, JobRecord], None]
 """Called as each job ends, with its journal record."""
+
+OnSubmit = Callable[[Job, str], None]
+"""Called as each submit's task id is recorded, with that task id (progress)."""
 
 
 class Sender(Protocol):
@@ -95,7 +98,8 @@ class Lifecycle:
     every job.
 
     ``slot(name)``: the run's Slot of provider ``name`` (local images were
-    resolved and checked at expansion: jobs/images.py); ``on_finish(job, record)``: called as each job ends; ``stopping()``:
+    resolved and checked at expansion: jobs/images.py); ``on_finish(job, record)``: called as each job ends;
+    ``on_submit(job, task_id)``: called as each task id is recorded; ``stopping()``:
     True once the run stops submitting. ``clock`` (unix seconds) and ``sleep``
     time the poll schedule and the submit retries.
     """
@@ -111,9 +115,11 @@ class Lifecycle:
         stopping: Callable[[], bool],
         clock: Clock = time.time,
         sleep: Sleep = asyncio.sleep,
+        on_submit: OnSubmit | None = None,
     ):
         self.journal, self.transport, self.budget, self.slot = journal, transport, budget, slot
         self.on_finish, self.stopping = on_finish, stopping
+        self.on_submit = on_submit or (lambda job, task_id: None)
         self.clock, self.sleep = clock, sleep
 
     async def carry(self, slot: Slot, job: Job, resume: JobRecord | None = None) -> None:
@@ -210,6 +216,7 @@ class Lifecycle:
         event("job_submitted", "job %s (row %s) submitted to %s: task %s", job.job_id, job.row, slot.name, task_id,
               job_id=job.job_id, row=job.row, job_name=job.name or None, variant=job.variant,
               provider=slot.name, task_id=task_id)
+        self.on_submit(job, task_id)
         return task_id, submitted_at
 
     async def _send_with_retries(self, policy: AsyncRetrying, slot: Slot, job: Job, request: HttpRequest,
