@@ -167,7 +167,7 @@ def _legacy_matches(path: Path, request: RunRequest) -> bool:
             simulated = guess_simulated(journal, real_hosts=hosts)
     except (ConfigError, OSError, sqlite3.Error):
         return False
-    return simulated is None and not request.simulate or simulated == request.simulate
+    return (simulated is None and not request.simulate) or simulated == request.simulate
 
 
 def _environ(request: RunRequest, sim_url: str | None = None) -> dict[str, str]:
@@ -317,7 +317,7 @@ def journal_counts(path: Path) -> tuple[dict[str, int], bool]:
     busy = journal_in_use(path)
     with Journal(path, lock=False) as journal:
         raw = journal.counts()
-    counts = {k: 0 for k in ("succeeded", "in_flight", "failed", "unknown")}
+    counts = dict.fromkeys(("succeeded", "in_flight", "failed", "unknown"), 0)
     for status, n in raw.items():
         key = status_word(status, in_use=busy)
         counts[key] = counts.get(key, 0) + n

@@ -386,7 +386,7 @@ class Journal:
                     self._full.execute("BEGIN")
                     for sql, params in pending:
                         self._full.execute(sql, params)
-        except Exception as exc:  # noqa: BLE001 - handed to every waiter
+        except Exception as exc:
             if done is not None:
                 done.set_exception(exc)
             return

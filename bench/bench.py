@@ -127,7 +127,7 @@ class Recorder:
         original = transport.Transport.send
         recorder = self
 
-        async def send(self, provider, req, timeout_s):  # noqa: ANN001
+        async def send(self, provider, req, timeout_s):
             recorder.requests.append((time.monotonic(), req))
             return await original(self, provider, req, timeout_s)
 
@@ -147,7 +147,7 @@ async def baseline(requests: list, concurrency: int = 100, *, timed: bool = True
     start = time.process_time()
     begin = time.monotonic()
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
-        async def one(at: float, req) -> None:  # noqa: ANN001
+        async def one(at: float, req) -> None:
             if timed:
                 await asyncio.sleep(max(0.0, begin + (at - first) - time.monotonic()))
             async with sem, session.request(req.method, req.url, headers=req.headers, json=req.json) as resp:
@@ -186,7 +186,7 @@ class Breakdown:
     }
 
     def __init__(self) -> None:
-        self.cpu: dict[str, float] = {k: 0.0 for k in self.PARTS}
+        self.cpu: dict[str, float] = dict.fromkeys(self.PARTS, 0.0)
 
     def install(self) -> None:
         import importlib
@@ -200,10 +200,10 @@ class Breakdown:
                     owner = getattr(owner, part)
                 setattr(owner, name, self._timed(label, getattr(owner, name)))
 
-    def _timed(self, label: str, fn):  # noqa: ANN001, ANN202
+    def _timed(self, label: str, fn):
         cpu = self.cpu
 
-        def timed(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        def timed(*args, **kwargs):
             start = time.process_time()
             try:
                 return fn(*args, **kwargs)

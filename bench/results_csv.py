@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from batch_runner.output.results import write_results  # noqa: E402
+from batch_runner.output.results import write_results
 
 PROMPTS = ["Studio shot of a sneaker [推进]", 'A "quoted", comma, prompt', "=HYPERLINK(\"x\")",
            "line one\nline two", "-5", "+cmd", "@sum", "plain text"]

@@ -32,7 +32,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from functools import cache
 
-__all__ = ["Guess", "SAMPLE", "field_typo", "guess_field", "looks_like_image"]
+__all__ = ["SAMPLE", "Guess", "field_typo", "guess_field", "looks_like_image"]
 
 SAMPLE = 50  # cells of a column looked at (the first non-blank ones)
 _IMAGE_WORDS = frozenset({"image", "images", "img", "photo", "photos", "picture", "pictures", "pic",

@@ -326,7 +326,7 @@ def _load_yaml(path: Path, overrides: dict[str, Any], problems: list[Problem], s
         overridden = {header_key(k) for k in mapped}
         columns = {k: v for k, v in columns.items() if header_key(k) not in overridden} | mapped
         keys, key_lines = _yaml_keys(path.name, defaults, matrix, root)
-        origin = _Source(path.name, keys, key_lines, {k: "--map" for k in mapped})
+        origin = _Source(path.name, keys, key_lines, dict.fromkeys(mapped, "--map"))
         return Manifest(path, _table_rows(table, columns, base, matrix, problems, f"{path.name}: columns", origin),
                         settings, sheet=sheet_path)
     if mapped:
@@ -366,7 +366,7 @@ def _load_yaml(path: Path, overrides: dict[str, Any], problems: list[Problem], s
 def _load_table(path: Path, overrides: dict[str, Any], problems: list[Problem], sheet: str | None,
                 mapped: dict[str, str]) -> Manifest:
     rows = _table_rows(read_table(path, sheet), mapped, dict(overrides), None, problems, "--map",
-                       _Source(origins={k: "--map" for k in mapped}))
+                       _Source(origins=dict.fromkeys(mapped, "--map")))
     return Manifest(path, rows, {})
 
 

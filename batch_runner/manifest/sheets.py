@@ -41,7 +41,7 @@ from pathlib import Path
 from batch_runner.errors import ManifestError, Problem
 from batch_runner.manifest import bounds
 
-__all__ = ["Table", "header_key", "map_headers", "read_table", "EXCEL_SUFFIXES", "CSV_SUFFIXES"]
+__all__ = ["CSV_SUFFIXES", "EXCEL_SUFFIXES", "Table", "header_key", "map_headers", "read_table"]
 
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
@@ -155,7 +155,7 @@ def _read_excel(path: Path, sheet: str | None) -> tuple[str, list[list[str]]]:
     bounds.check_xlsx(path)
     try:
         book = pd.ExcelFile(path, engine="openpyxl")
-    except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a broken file
+    except Exception as exc:
         raise _problem(path.name, f"cannot read as an Excel workbook ({type(exc).__name__}): save it "
                        "again as .xlsx, or export CSV UTF-8") from None
     with book:

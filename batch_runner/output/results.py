@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 from batch_runner.journal import JobRecord, JobStatus
 
-__all__ = ["RESULT_COLUMNS", "result_table", "results_frame", "write_results", "Summary", "summarize"]
+__all__ = ["RESULT_COLUMNS", "Summary", "result_table", "results_frame", "summarize", "write_results"]
 
 RESULT_COLUMNS = [
     "job_id", "row", "name", "variant", "provider", "providers_tried", "model", "scene", "prompt",

@@ -42,7 +42,7 @@ from batch_runner.run.retry import (
 )
 from batch_runner.run.slot import Slot
 
-__all__ = ["Lifecycle", "OnFinish", "OnSubmit", "Sender", "MAX_FOLLOW_UPS"]
+__all__ = ["MAX_FOLLOW_UPS", "Lifecycle", "OnFinish", "OnSubmit", "Sender"]
 
 MAX_FOLLOW_UPS = 3
 """Follow-up requests one poll may chain (MiniMax: query, then files/retrieve)."""

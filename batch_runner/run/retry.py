@@ -39,11 +39,11 @@ from batch_runner.errors import (
 __all__ = [
     "MAX_RETRY_AFTER_S",
     "Clock",
+    "RetryWait",
     "Sleep",
     "download_retrying",
     "is_submit_retryable",
     "retry_after_wait",
-    "RetryWait",
     "submit_retrying",
     "surely_not_accepted",
 ]

@@ -31,7 +31,7 @@ from aiohttp import web
 from batch_runner.simulator.base import ProviderSim, is_image
 from batch_runner.simulator.store import FAILED, SUCCESS, SimStore, Task
 
-__all__ = ["ApiinoneSim", "MODELS", "make_app", "validate"]
+__all__ = ["MODELS", "ApiinoneSim", "make_app", "validate"]
 
 
 MODELS = ("hailuo-2-3", "hailuo/2-3-image-to-video-standard", "hailuo/2-3-image-to-video-pro")

@@ -31,7 +31,7 @@ from batch_runner.simulator.videos import video_path
 if TYPE_CHECKING:
     from batch_runner.simulator.config import ProviderSimConfig
 
-__all__ = ["ProviderSim", "json_body", "IMAGE_URI_PREFIXES", "is_image"]
+__all__ = ["IMAGE_URI_PREFIXES", "ProviderSim", "is_image", "json_body"]
 
 _SLOW = web.RequestKey("slow", bool) if hasattr(web, "RequestKey") else "batch_runner.slow"
 

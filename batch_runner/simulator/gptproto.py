@@ -37,7 +37,7 @@ from batch_runner.simulator.store import (
     Task,
 )
 
-__all__ = ["GptprotoSim", "MODELS", "make_app", "validate"]
+__all__ = ["MODELS", "GptprotoSim", "make_app", "validate"]
 
 
 #: model path segment -> allowed (resolution, duration). Seed "Duration & Resolution".

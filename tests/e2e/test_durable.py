@@ -394,7 +394,7 @@ async def test_status_and_dry_run_count_every_state_and_send_nothing(tmp_path, c
     config.providers["gptge"].generation_s = 60.0  # in flight when the run is stopped
     config.providers["gptproto"].fail_rate = 1.0  # the task fails
     config.providers["minimax"].slow_rate, config.providers["minimax"].slow_s = 1.0, 0.6  # answer lost
-    settings = {p: FAST for p in ("gccai", "gptge", "gptproto")}
+    settings = dict.fromkeys(("gccai", "gptge", "gptproto"), FAST)
     settings["minimax"] = {**FAST, "timeout_s": 0.2}
     jobs = [{"prompt": f"done {i}", "provider": "gccai"} for i in range(2)]
     jobs += [{"prompt": f"flying {i}", "provider": "gptge"} for i in range(2)]

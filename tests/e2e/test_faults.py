@@ -124,7 +124,7 @@ async def test_chaos_run_ends_truthfully(tmp_path):
     jobs = [{"name": f"j{i}", "prompt": f"chaos shot {i}", "provider": p, "image": "https://img.test/a.jpg"}
             for i in range(54) for p in PROVIDERS]
     async with running_simulator(config) as sim:
-        status, df = await run_yaml(tmp_path, sim, {"providers": {p: settings for p in PROVIDERS}, "jobs": jobs})
+        status, df = await run_yaml(tmp_path, sim, {"providers": dict.fromkeys(PROVIDERS, settings), "jobs": jobs})
         state = sim.store
     assert status == 1 and len(df) == 324
     counts = Counter(df["status"])

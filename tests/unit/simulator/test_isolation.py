@@ -33,7 +33,7 @@ def test_the_simulator_imports_nothing_from_the_client_package():
     bad = []
     for path in MODULES:
         for module, line in _imported(path):
-            if module.startswith("batch_runner.simulator") or module.startswith(".") and not module.startswith(".."):
+            if module.startswith("batch_runner.simulator") or (module.startswith(".") and not module.startswith("..")):
                 inside += 1
             elif module.startswith(("batch_runner", "..")):
                 bad.append(f"{path.name}:{line}: {module}")
