@@ -93,7 +93,8 @@ def route(
 def why_none(fields: Mapping[str, Any], facts: Mapping[str, ImageFacts] | None = None) -> str:
     """Why no provider can run a job with these fields, in one sentence: no
     provider sells the model, or the model at this resolution and duration
-    (with the variants that are sold), else each provider's first reason."""
+    (with the variants that are sold), else the first reason of each provider
+    that sells the model, then those that do not."""
     defaults = job_defaults()
     model = fields.get("model") or defaults.model
     res, dur = fields.get("resolution") or defaults.resolution, int(fields.get("duration") or defaults.duration)
@@ -106,7 +107,9 @@ def why_none(fields: Mapping[str, Any], facts: Mapping[str, ImageFacts] | None =
         shown = ", ".join(v.replace("-", " ") + " s" for v in sold)
         return f"no provider sells {model} at {res} with {dur} s (sold: {shown})"
     reasons = reasons_by_provider({**fields, "provider": None}, facts)
-    return "; ".join(found[0] for found in reasons.values() if found)
+    text = "; ".join(found[0] for name, found in reasons.items() if found and name in sellers)
+    others = [name for name in catalog() if name not in sellers]
+    return text + (f"; {', '.join(others)} do not sell {model}" if others else "")
 
 
 def _variant_order(variant: str) -> tuple[int, int, str]:
