@@ -453,8 +453,9 @@ async def execute(request: RunRequest) -> int:
                                                           (downloader.copied, "copied")) if n)
         lines.append(f"  downloads: {downloader.saved} saved, {moved}{downloader.kept} already there, "
                      f"{len(downloader.failed)} failed, in {request.download}")
-    cost = {p: {k: round(v, 6) for k, v in c.items()} for p, c in summary.cost.items()}
-    event("summary", "\n".join(lines), by_status=summary.by_status, cost=cost, wall_s=round(summary.wall_s, 3),
+    cost = summary.cost_json()  # an unknown USD price is null, with the count of such jobs
+    event("summary", "\n".join(lines), by_status=summary.by_status, cost=cost["providers"],
+          cost_total=cost["total"], wall_s=round(summary.wall_s, 3),
           plan=summary.estimate.as_dict()["total"], downloads_failed=len(downloader.failed) if downloader else None)
     log.info("results: %s (journal: %s)", request.output, state)
     if request.report:

@@ -25,7 +25,7 @@ from batch_runner.jobs.images import (
     ref_kind,
 )
 
-__all__ = ["candidates", "check_job", "key_problems", "providers_for"]
+__all__ = ["candidates", "check_job", "key_problems", "providers_for", "reasons_by_provider"]
 
 OPTIONS = ("prompt_optimizer", "fast_pretreatment", "watermark", "end_image")
 
@@ -77,6 +77,13 @@ def providers_for(fields: Mapping[str, Any], facts: Mapping[str, ImageFacts] | N
     """Names of the providers whose protocol can run a job with these fields
     (and take its local or base64 images, whose ``facts`` are given)."""
     return [name for name, info in catalog().items() if not _reasons(info, fields, facts)]
+
+
+def reasons_by_provider(fields: Mapping[str, Any],
+                        facts: Mapping[str, ImageFacts] | None = None) -> dict[str, list[str]]:
+    """Provider name -> why it cannot run a job with these fields (messages,
+    empty for a provider that can), for every provider of the catalog."""
+    return {name: [msg for _, msg in _reasons(info, fields, facts)] for name, info in catalog().items()}
 
 
 def candidates(fields: Mapping[str, Any]) -> list[str]:

@@ -50,7 +50,9 @@ def expand(
     ``auto`` job goes to the cheapest capable provider with a key (routing.py,
     priced with the manifest's ``providers:`` settings), the others becoming
     its fallbacks; ``Job.route`` says why.
-    With ``need_keys=False`` (a plan) a missing API key is a warning.
+    With ``need_keys=False`` (a plan) a missing API key is a warning, and
+    providers without a key are kept as fallbacks (an ``auto`` job is routed
+    over every capable provider; routing.route).
     Problems name every row a provider cannot run, after the manifest's own
     schema problems (``manifest.problems``, when loaded with ``strict=False``).
     Never raises for bad input: the caller decides what problems mean.
@@ -69,7 +71,7 @@ def expand(
         why = ""
         images = check_images(row.where, f, manifest.base_dir, manifest.allow_outside_paths)
         if f.get("provider") == "auto":
-            ranked, why = route(f, settings, env, load, images.facts)
+            ranked, why = route(f, settings, env, load, images.facts, need_keys=need_keys)
             if not ranked:
                 problems.append(Problem(row.where, "provider", f"provider auto: {why}"))
                 continue
@@ -80,7 +82,8 @@ def expand(
         warnings += [p for p in found if p.severity != "error"]
         for name in runnable[:1]:
             rows_by_provider.setdefault(name, []).append(row.where)
-        fallbacks = tuple(n for n in runnable[1:] if env.get(catalog()[n].key_env, "").strip())
+        # a run keeps the fallbacks with a key; a plan lists them all (and marks those without)
+        fallbacks = tuple(n for n in runnable[1:] if not need_keys or env.get(catalog()[n].key_env, "").strip())
         canon = canonical_request(f)
         for variant in range(1, int(f.get("variants") or 1) + 1):
             jobs.append(

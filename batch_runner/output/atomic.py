@@ -4,24 +4,51 @@
 a temporary file beside the target (``.<name>.<random>``, same folder, so the
 rename stays on one file system), flushed to disk, then renamed over the target
 with ``os.replace`` (atomic on POSIX and Windows). A crash mid-write leaves the
-previous file as it was.
+previous file as it was. The file gets the mode a plain ``open(path, "w")``
+would give it: an existing file's mode, else 0666 less the umask.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
 __all__ = ["write_atomically"]
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it where the system says it
+    (Linux ``/proc/self/status``); else set and restored at once."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _mode_for(path: Path) -> int:
+    """The permission bits ``open(path, "w")`` would leave: those of the file
+    there now, else 0666 less the umask."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
 def write_atomically(path: str | Path, data: str | bytes) -> Path:
     """Replace the file ``path`` with ``data`` and return ``path`` as a Path.
 
     Text is written as UTF-8 exactly as given (no newline translation). The
-    folder is created when missing. The temporary file is created with mode
-    0600 (``tempfile.mkstemp``), and the renamed file keeps that mode.
+    folder is created when missing. The file's permission bits are what a plain
+    ``open(path, "w")`` gives: kept from the file it replaces, else 0666 less
+    the umask (0644 under the usual umask 022), never the temporary file's 0600.
 
     Raises OSError (folder not writable, disk full, ...); the temporary file is
     removed then and ``path`` is left as it was.
@@ -29,12 +56,14 @@ def write_atomically(path: str | Path, data: str | bytes) -> Path:
     path = Path(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = _mode_for(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -13,9 +13,9 @@ but them and the videos; only http(s) URLs and local files become video sources.
 
 from __future__ import annotations
 
-import csv
 import functools
 import os
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -27,7 +27,8 @@ from urllib.parse import quote
 import jinja2
 
 from batch_runner.catalog.prices import describe_usd
-from batch_runner.errors import ERROR_CODES, ConfigError
+from batch_runner.errors import ERROR_CODES, ConfigError, ManifestError, Problem
+from batch_runner.manifest.sheets import read_table
 from batch_runner.output.atomic import write_atomically
 
 __all__ = ["render_report", "write_report"]
@@ -60,8 +61,13 @@ def _shown(value: object) -> str:
 
 
 def _num(value: str | None) -> float | None:
+    """A number cell: ``0.28``, or ``0,28`` as Excel saves it where the comma
+    is the decimal separator; None for a blank or text."""
+    text = "" if value is None else str(value).strip()
+    if "," in text and "." not in text:
+        text = text.replace(",", ".")
     try:
-        return float(value) if value is not None and str(value).strip() else None
+        return float(text) if text else None
     except ValueError:
         return None
 
@@ -134,8 +140,8 @@ def _failures(rows: list[Row]) -> list[dict[str, Any]]:
 
 
 def render_report(rows: Iterable[Row], report_dir: Path, title: str) -> str:
-    """The HTML page for the rows of a results CSV (column -> cell text, as
-    ``csv.DictReader`` gives them; the columns in ``_NEEDED`` at least); local
+    """The HTML page for the rows of a results CSV (column -> cell text; the
+    columns in ``_NEEDED`` at least); local
     video paths are written relative to the folder ``report_dir``."""
     rows = list(rows)
     made = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -145,25 +151,37 @@ def render_report(rows: Iterable[Row], report_dir: Path, title: str) -> str:
 
 
 def _read(results_csv: Path) -> list[dict[str, str]]:
-    """The rows of a results CSV, every cell as text (a missing cell: ``""``).
-    Raises ConfigError when it cannot be read or is not a results CSV."""
-    rows: list[dict[str, str]] = []
+    """The rows of a results CSV, every cell as text (a blank cell: ``""``).
+
+    Read with the manifest's sheet reader (manifest/sheets.py), so a results
+    CSV that Excel saved again (``;`` or tab delimiter, byte-order mark, CRLF,
+    quotes dropped), or saved as ``.xlsx``, reads like the file that was
+    written. Raises ConfigError when it cannot be read or is not a results CSV.
+    """
     try:
-        with results_csv.open(encoding="utf-8-sig", newline="") as fh:
-            reader = csv.DictReader(fh, restval="")
-            columns = reader.fieldnames or []
-            missing = [c for c in _NEEDED if c not in columns]
-            if missing:
-                raise ConfigError(f"{results_csv}: not a batch-runner results CSV "
-                                  f"(no column {', '.join(missing)})")
-            for row in reader:
-                if None in row:
-                    raise ConfigError(f"{results_csv}: cannot read the results CSV: line {reader.line_num} "
-                                      f"has more cells than the {len(columns)} columns")
-                rows.append(row)
-    except (OSError, ValueError, csv.Error) as exc:
-        raise ConfigError(f"{results_csv}: cannot read the results CSV: {exc}") from None
-    return rows
+        table = read_table(results_csv)
+    except ManifestError as exc:
+        raise ConfigError(f"{results_csv}: cannot read the results CSV: {_why(exc.problems)}") from None
+    missing = [c for c in _NEEDED if c not in table.headers]
+    if missing:
+        raise ConfigError(f"{results_csv}: not a batch-runner results CSV (no column {', '.join(missing)})")
+    blank = dict.fromkeys(table.headers, "")
+    return [{**blank, **cells} for _, cells in table.rows]
+
+
+_NO_HEADER = re.compile(r"row (\d+)$"), re.compile(r"^column (\d+) has values but no header")
+
+
+def _why(problems: list[Problem]) -> str:
+    """The sheet reader's problems in a results CSV's words: cells past the
+    last column are one message naming the first such row."""
+    extra = [(_NO_HEADER[0].search(p.where), _NO_HEADER[1].match(p.message)) for p in problems]
+    found = [(int(r.group(1)), int(c.group(1))) for r, c in extra if r and c]
+    if found:
+        row, column = min(found)
+        return f"row {row} has more cells than the {column - 1} columns"
+    return "; ".join(p.message if not p.where else f"{p.where.split(': ', 1)[-1]}: {p.message}"
+                     for p in problems[:3])
 
 
 def write_report(results_csv: str | Path, out: str | Path, title: str | None = None) -> int:

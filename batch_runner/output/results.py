@@ -1,8 +1,9 @@
 """The results CSV (one row per job, manifest order) and the end-of-run summary.
 
 Columns are listed in RESULT_COLUMNS and documented in README.md. The file is
-written with the ``csv`` module to a temporary name and renamed
-(output/atomic.py), so a crash leaves the last complete file.
+UTF-8 with a byte-order mark (what Excel needs to read it as UTF-8), written
+with the ``csv`` module to a temporary name and renamed (output/atomic.py), so
+a crash leaves the last complete file.
 
 Safe to open in a spreadsheet (OWASP "CSV Injection"): every text cell and
 column name that starts with ``= + - @``, tab, carriage return or NUL gets a
@@ -48,6 +49,7 @@ _NUMERIC = {"row", "variant", "duration", "cost_credits", "cost_usd", "attempts"
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
 _INT64 = 2**63
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_BOM = "\ufeff"  # UTF-8 byte-order mark: Excel reads the file as UTF-8
 
 
 def _iso(ts: Any) -> str:
@@ -167,11 +169,15 @@ def results_frame(records: Iterable[JobRecord]) -> pd.DataFrame:
 
 def write_results(path: str | Path, records: Iterable[JobRecord],
                   manifest_ids: Collection[str] | None = None) -> int:
-    """Write the results CSV (UTF-8) atomically (output/atomic.py); returns the
-    number of rows (jobs). Text cells are quoted, numbers not, a blank is
-    ``""``; lines end with the platform's line ending. Raises OSError."""
+    """Write the results CSV atomically (output/atomic.py); returns the number
+    of rows (jobs). UTF-8 with a byte-order mark, so Excel shows prompts such
+    as ``[推进]`` as written (without one it reads the file in the system's code
+    page). Text cells are quoted, numbers not, a blank is ``""``; lines end
+    with the platform's line ending. ``manifest_ids``: the job ids of the
+    manifest's rows (column ``in_manifest``; None: not known). Raises OSError."""
     columns, cells = result_table(records, manifest_ids)
     buffer = io.StringIO()
+    buffer.write(_BOM)
     writer = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC, lineterminator=os.linesep)
     writer.writerow(columns)
     writer.writerows(cells)
@@ -182,7 +188,8 @@ def write_results(path: str | Path, records: Iterable[JobRecord],
 @dataclass
 class Summary:
     """Counts by status, actual cost per provider (``videos``, ``usd``,
-    ``credits``; ``unknown_usd``: paid jobs whose USD price is unknown) and
+    ``credits``; ``unknown_usd`` / ``known_usd``: paid jobs whose USD price is
+    unknown / known) and
     wall time (seconds), beside the plan's ``estimate`` (a plan.Plan of every
     job) and ``estimate_wall_s`` (this run's estimated time, seconds);
     ``unknown_submits``: per provider, when each ``unknown`` job's submit was
@@ -191,6 +198,7 @@ class Summary:
     by_status: dict[str, int] = field(default_factory=dict)
     cost: dict[str, dict[str, float]] = field(default_factory=dict)
     unknown_usd: dict[str, int] = field(default_factory=dict)
+    known_usd: dict[str, int] = field(default_factory=dict)
     wall_s: float = 0.0
     estimate: Any = None
     estimate_wall_s: float | None = None
@@ -205,6 +213,21 @@ class Summary:
     def all_succeeded(self) -> bool:
         """True when every job succeeded."""
         return self.by_status.get("succeeded", 0) == self.total
+
+    def cost_json(self) -> dict[str, Any]:
+        """The actual cost, JSON-ready (the ``summary`` event of ``--log-format json``):
+        ``{"providers": {name: {...}}, "total": {...}}``, each with ``videos``,
+        ``credits``, ``usd`` and ``usd_unknown_jobs``. ``usd`` (USD, rounded to
+        the micro-dollar) sums the known prices, and is null when no paid job's
+        USD price is known: an unknown price is never 0.0."""
+        def one(c: dict[str, float], unknown: int, known: int) -> dict[str, Any]:
+            return {"videos": int(c["videos"]), "credits": round(c["credits"], 6),
+                    "usd": round(c["usd"], 6) if known or not unknown else None, "usd_unknown_jobs": unknown}
+
+        providers = {p: one(c, self.unknown_usd.get(p, 0), self.known_usd.get(p, 0)) for p, c in self.cost.items()}
+        total = {k: sum(c[k] for c in self.cost.values()) for k in ("videos", "usd", "credits")}
+        return {"providers": providers,
+                "total": one(total, sum(self.unknown_usd.values()), sum(self.known_usd.values()))}
 
     def lines(self) -> list[str]:
         """The summary as printable lines: counts, then actual cost per provider
@@ -299,4 +322,5 @@ def summarize(records: Iterable[JobRecord], wall_s: float = 0.0, estimate: Any =
             s.unknown_usd[r.provider] = s.unknown_usd.get(r.provider, 0) + 1
         else:
             c["usd"] += r.cost_usd
+            s.known_usd[r.provider] = s.known_usd.get(r.provider, 0) + 1
     return s

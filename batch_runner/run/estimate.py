@@ -51,9 +51,12 @@ class ProviderPlan:
         return describe_usd(self.usd, self.unknown_usd, self.jobs, compact=True)
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
+        """JSON-ready form: ``usd`` sums the known USD prices (rounded to 1/100
+        cent) and is null when no job's USD price is known (never 0.0);
+        ``usd_unknown_jobs`` counts the jobs of unknown USD price."""
         return {"provider": self.provider, "price_unit": self.price_unit, "jobs": self.jobs,
-                "videos": dict(self.videos), "credits": self.credits, "usd": round(self.usd, 4),
+                "videos": dict(self.videos), "credits": self.credits,
+                "usd": _usd_json(self.usd, self.unknown_usd, self.jobs),
                 "usd_unknown_jobs": self.unknown_usd, "usd_known": self.unknown_usd == 0,
                 "credits_unknown_jobs": self.unknown_credits,
                 "why_unknown": {why: dict(v) for why, v in self.why_unknown.items()},
@@ -62,11 +65,14 @@ class ProviderPlan:
 
 @dataclass
 class Plan:
-    """The plan of a run: per provider, totals, and each ``auto`` job's route."""
+    """The plan of a run: per provider, totals, and each ``auto`` job's route
+    (the sentence, and the providers it ranks with their price and key)."""
 
     providers: dict[str, ProviderPlan]
     routes: list[tuple[Job, str]]
     scenes: dict[str, dict[str, int]] = field(default_factory=dict)  # provider -> scene -> jobs
+    #: job id -> the providers an ``auto`` job may go to, best first: (provider, USD or None, has an API key)
+    route_providers: dict[str, list[tuple[str, float | None, bool]]] = field(default_factory=dict)
 
     @property
     def jobs(self) -> int:
@@ -99,13 +105,22 @@ class Plan:
         return total.usd_text()
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form (``batch-runner plan --format json``)."""
+        """JSON-ready form (``batch-runner plan --format json``): per provider
+        and in total, ``usd`` is null when no job's USD price is known, with
+        ``usd_unknown_jobs`` the count of jobs of unknown USD price. Each
+        ``auto`` route lists the ``providers`` it ranks, best first, each with
+        ``usd`` (null: unknown) and ``key`` (false: no API key set, so a run
+        cannot use it)."""
         return {
             "providers": [p.as_dict() for p in self.providers.values()],
-            "total": {"jobs": self.jobs, "credits": self.credits, "usd": round(self.usd, 4),
+            "total": {"jobs": self.jobs, "credits": self.credits,
+                      "usd": _usd_json(self.usd, self.unknown_usd, self.jobs),
                       "usd_unknown_jobs": self.unknown_usd, "wall_s": round(self.wall_s, 1)},
             "routes": [{"job_id": j.job_id, "row": j.row, "variant": j.variant, "provider": j.provider,
-                        "why": why} for j, why in self.routes],
+                        "why": why, "providers": [{"provider": p, "usd": None if usd is None else round(usd, 4),
+                                                   "key": key}
+                                                  for p, usd, key in self.route_providers.get(j.job_id, [])]}
+                       for j, why in self.routes],
             "scenes": self.scenes,
         }
 
@@ -133,6 +148,11 @@ class Plan:
             out += [f"  row {j.row}" + (f" #{j.variant}" if j.variant > 1 else "") + f" -> {why}"
                     for j, why in self.routes]
         return out
+
+
+def _usd_json(usd: float, unknown: int, jobs: int) -> float | None:
+    """USD for JSON: the sum of the known prices, None when none is known."""
+    return None if unknown and unknown >= jobs else round(usd, 4)
 
 
 def _dur(seconds: float) -> str:
@@ -164,6 +184,7 @@ def make_plan(jobs: list[Job], settings: Mapping[str, ProviderSettings]) -> Plan
     """The plan of running ``jobs`` with ``settings`` (no network)."""
     plans: dict[str, ProviderPlan] = {}
     routes = []
+    route_providers: dict[str, list[tuple[str, float | None, bool]]] = {}
     for job in jobs:
         s = settings[job.provider]
         p = plans.setdefault(job.provider, ProviderPlan(job.provider, s.info.price_unit))
@@ -181,6 +202,9 @@ def make_plan(jobs: list[Job], settings: Mapping[str, ProviderSettings]) -> Plan
             p.usd += cost.usd
         if job.route:
             routes.append((job, job.route))
+            route_providers[job.job_id] = [
+                (name, video_cost(settings[name], job.model, job.resolution, job.duration).usd,
+                 bool(settings[name].api_key)) for name in job.providers]
     for name, p in plans.items():
         p.wall_s = wall_time_s(p.jobs, settings[name])
-    return Plan(plans, routes, scene_counts(jobs))
+    return Plan(plans, routes, scene_counts(jobs), route_providers)

@@ -34,6 +34,22 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypat
 
 
 @pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
-def test_the_file_is_private_to_its_owner(tmp_path):
-    path = write_atomically(tmp_path / "r.csv", "x")
-    assert path.stat().st_mode & 0o777 == 0o600
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_a_new_file_gets_the_mode_open_would_give_it(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        path = write_atomically(tmp_path / "r.csv", "x")
+        with open(tmp_path / "plain.csv", "w") as fh:
+            fh.write("x")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask == (tmp_path / "plain.csv").stat().st_mode & 0o777
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+def test_a_replaced_file_keeps_its_mode(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("old")
+    path.chmod(0o640)
+    write_atomically(path, "new")
+    assert path.read_text() == "new" and path.stat().st_mode & 0o777 == 0o640

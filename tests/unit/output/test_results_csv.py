@@ -1,8 +1,10 @@
 """The results CSV's bytes: text quoted and made inert, numbers bare, blanks empty,
-exactly as the file has always been (it was written by pandas before)."""
+exactly as the file has always been (it was written by pandas before), after a
+UTF-8 byte-order mark."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -43,7 +45,7 @@ def by_pandas(records: list[dict]) -> bytes:
     frame = frame.rename(columns={c: safe_cell(c) for c in extras})
     out = io.StringIO()
     frame.to_csv(out, index=False, quoting=csv.QUOTE_NONNUMERIC)
-    return out.getvalue().encode()
+    return codecs.BOM_UTF8 + out.getvalue().encode()  # now with a BOM, so Excel reads UTF-8
 
 
 def test_cells_are_typed_quoted_and_made_inert(tmp_path):
@@ -52,7 +54,9 @@ def test_cells_are_typed_quoted_and_made_inert(tmp_path):
                       submitted_at=1_790_000_000.0, finished_at=1_790_000_095.25, local_path="/v/0.mp4"),
                record(1, {"sku": "TR, 1"}, status="failed", cost_usd=None, error_message='said "no"\nthen')]
     assert write_results(path, records) == 2
-    lines = path.read_bytes().decode().split(os.linesep)
+    raw = path.read_bytes()
+    assert raw.startswith(codecs.BOM_UTF8)  # Excel reads the file as UTF-8 only after a BOM
+    lines = raw[len(codecs.BOM_UTF8):].decode().split(os.linesep)
     assert lines[0].startswith('"job_id","row","name",') and lines[0].endswith('"sha256","in_manifest","sku","discount"')
     first = next(csv.reader([lines[1]]))
     assert lines[1].startswith('"0000000000000000",2,"shot 0",1,"minimax",')
