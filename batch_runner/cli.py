@@ -319,8 +319,8 @@ def validate(manifest: Path, sets: tuple[str, ...], simulate: bool, allow_outsid
     try:
         jobs, loaded = load_jobs(request)
         if check_urls:
-            from batch_runner.jobs.image_urls import check_urls as check
-            from batch_runner.jobs.image_urls import image_uses
+            from batch_runner.run.image_urls import check_urls as check
+            from batch_runner.run.image_urls import image_uses
 
             found = asyncio.run(check(image_uses(jobs, loaded.rows)))
             if found:

@@ -8,7 +8,7 @@ regular file. The format is read from the content by Pillow (``inspect_stream``,
 header only: a 20 MB file costs a stat and a few KB of reading), never from the
 extension or a data URI's declared type. Each provider's limits (format, bytes,
 pixels, aspect ratio) come from data/providers.yaml ``image:`` (``ImageLimits``).
-Remote URLs are checked on request by image_urls.py.
+Remote URLs are checked on request by run/image_urls.py (it needs the network).
 """
 
 from __future__ import annotations
@@ -236,7 +236,7 @@ def check_images(where: str, fields: Mapping[str, Any], base_dir: Path,
                  allow_outside: bool = False) -> ImageCheck:
     """Resolve and read every local or base64 image of one row (job ``fields``),
     once; ``where`` names the row in problems ("m.csv: row 4"). URLs are left
-    to image_urls.py. Never raises: a bad image is a problem of the result."""
+    to run/image_urls.py. Never raises: a bad image is a problem of the result."""
     out = ImageCheck()
     for fld in IMAGE_FIELDS:
         ref = fields.get(fld)
