@@ -258,7 +258,7 @@ async def test_a_changed_row_is_a_new_job_and_the_old_one_is_kept(tmp_path, sim)
     _, err_bytes = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0
     assert accepted(sim) == 5  # 4 + the changed row
-    assert "1 job(s) in the journal are no longer in the manifest" in err_bytes.decode()
+    assert "not in the manifest any more (edited or removed rows): 1 task(s): 1 succeeded" in err_bytes.decode()
     assert journal_status(tmp_path / "m.yaml.journal.sqlite")["succeeded"] == 5
 
 
