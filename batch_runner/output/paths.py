@@ -53,7 +53,9 @@ class Output:
     (True) or a file (False); ``suffixes``: the allowed extensions, lower case
     with the dot (empty: any); ``refused``: extension -> the reason it is
     refused; ``in_place``: the file itself is opened for writing (the journal)
-    rather than replaced through a temporary file in its folder.
+    rather than replaced through a temporary file in its folder; ``starts_with``: an
+    existing file is replaced only when it begins with one of these (a results CSV
+    of an earlier run), so another spreadsheet is never overwritten.
     """
 
     option: str
@@ -63,6 +65,7 @@ class Output:
     suffixes: tuple[str, ...] = ()
     refused: Mapping[str, str] | None = None
     in_place: bool = False
+    starts_with: tuple[bytes, ...] = ()
 
 
 def results_output(path: Path, option: str = "-o") -> Output:
@@ -70,7 +73,7 @@ def results_output(path: Path, option: str = "-o") -> Output:
     return Output(option, Path(path), "the results CSV", suffixes=(".csv",), refused={
         ".xlsx": "the results are written as CSV; an Excel results file is not available yet: "
                  "use a name ending in .csv (Excel opens it)",
-    })
+    }, starts_with=(b'"job_id"', b'\xef\xbb\xbf"job_id"', b"job_id", b"\xef\xbb\xbfjob_id"))
 
 
 def report_output(path: Path, option: str = "--report") -> Output:
@@ -103,11 +106,11 @@ def check_outputs(outputs: Sequence[Output], inputs: Mapping[str, Path | None] |
     """
     taken: list[tuple[Path, str]] = [(Path(p), what) for what, p in (inputs or {}).items() if p is not None]
     for out in outputs:
-        _check_one(out)
-        for other, what in taken:
+        for other, what in taken:  # the most telling reason first: it is the manifest, say
             if _same(out.path, other):
                 raise OutputPathError(out.option, out.path, f"is {what}; writing {out.what} there "
                                       f"would overwrite it: choose another path")
+        _check_one(out)
         taken.append((out.path, f"{out.what} ({out.option})"))
 
 
@@ -143,6 +146,9 @@ def _check_one(out: Output) -> None:
     if path.exists():
         if out.folder:
             raise fail(f"is a file, not a folder (for {out.what})")
+        if out.starts_with and path.is_file() and not _starts_with(path, out.starts_with):
+            raise fail(f"exists and is not {out.what} of an earlier run (its first column is not job_id); "
+                       "writing there would overwrite it: choose another path, or move that file away")
         if out.in_place and path.is_file():
             try:
                 os.close(os.open(path, os.O_WRONLY))
@@ -170,6 +176,16 @@ def _try_create_in(folder: Path, fail: Callable[[str], OutputPathError]) -> None
 
 
 _EXAMPLES = {"the results CSV": "results.csv", "the HTML report": "report.html", "the journal": "journal.sqlite"}
+
+
+def _starts_with(path: Path, heads: tuple[bytes, ...]) -> bool:
+    """Whether the file at ``path`` is empty or begins with one of ``heads``."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(max(len(h) for h in heads))
+    except OSError:
+        return True  # unreadable: the write check that follows says why
+    return not head or any(head.startswith(h) for h in heads)
 
 
 def _reason(exc: BaseException) -> str:

@@ -46,3 +46,16 @@ def test_a_folder_where_a_file_is_meant_shows_a_file_name(tmp_path):
         check_outputs(journal_outputs(tmp_path / "out"))
     assert str(err.value) == f"--state {tmp_path / 'out'}: is a folder; the journal needs a file name, " \
                              f"e.g. {tmp_path / 'out' / 'journal.sqlite'}"
+
+
+def test_an_existing_csv_that_is_not_results_is_never_overwritten(tmp_path):
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("jobs: []\n", encoding="utf-8")
+    other = tmp_path / "products.csv"  # another campaign's sheet, say
+    other.write_text("prompt,provider\na shoe,gccai\n", encoding="utf-8")
+    with pytest.raises(OutputPathError, match="is not the results CSV of an earlier run"):
+        check_run_outputs(output=other, state=tmp_path / "j.sqlite", manifest=manifest)
+    assert other.read_text(encoding="utf-8") == "prompt,provider\na shoe,gccai\n"
+    earlier = tmp_path / "results.csv"
+    earlier.write_bytes(b'\xef\xbb\xbf"job_id","row"\n')  # a results CSV of an earlier run: replaced
+    check_run_outputs(output=earlier, state=tmp_path / "j.sqlite", manifest=manifest)
