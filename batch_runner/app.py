@@ -55,7 +55,8 @@ from batch_runner.transport import Transport
 from batch_runner.world import check_worlds, world_of
 
 __all__ = ["CONFIRM_OVER_USD", "EXIT_NOT_CONFIRMED", "RunRequest", "default_journal_path", "default_output_path",
-           "dry_run_counts", "execute", "held_back", "journal_counts", "journal_path", "load_jobs", "needs_confirmation", "rebuild_results"]
+           "dry_run_counts", "execute", "held_back", "journal_counts", "journal_path", "load_jobs",
+           "needs_confirmation", "rebuild_results"]
 
 log = logging.getLogger("batch_runner")
 

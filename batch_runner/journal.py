@@ -158,7 +158,7 @@ _RECORD_FIELDS = frozenset(f.name for f in dataclasses.fields(JobRecord))
 
 
 def _job_json(job: Job) -> str:
-    data = {k: v for k, v in job.__dict__.items()}
+    data = dict(job.__dict__)
     return json.dumps(data, ensure_ascii=False, default=str)
 
 
@@ -256,7 +256,8 @@ class Journal:
         try:
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             if "jobs" not in tables and (tables or not lock):  # someone else's database, or an empty file
-                raise JournalError(f"{self.path}: not a batch-runner journal (empty, or an SQLite file without its jobs table)")
+                raise JournalError(f"{self.path}: not a batch-runner journal "
+                                   "(empty, or an SQLite file without its jobs table)")
             bad = [r[0] for r in db.execute("PRAGMA quick_check")] if tables else ["ok"]
             if bad != ["ok"]:
                 raise sqlite3.DatabaseError("database disk image is malformed: " + "; ".join(bad[:3]))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from itertools import pairwise
 
 from batch_runner.keys import known_keys, redact
 
@@ -31,7 +32,8 @@ _SHAPES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(_START + r"afk_[A-Za-z0-9_-]{12,}"), "it starts with 'afk_', like an apiframe key"),
     (re.compile(_START + r"aio_[A-Za-z0-9_-]{12,}"), "it starts with 'aio_', like an apiin.one key"),
     (re.compile(_START + r"(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{10,}"), "it has the shape of a Stripe key"),
-    (re.compile(_START + r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.?[A-Za-z0-9_-]*"), "it is a JSON Web Token, like a MiniMax key"),
+    (re.compile(_START + r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.?[A-Za-z0-9_-]*"),
+     "it is a JSON Web Token, like a MiniMax key"),
     (re.compile(r"\b(?i:bearer)\s+[A-Za-z0-9._~+/=-]{16,}"), "it is a Bearer token"),
     (re.compile(_START + r"(?:AKIA|ASIA)[0-9A-Z]{16}(?![0-9A-Z])"), "it has the shape of an AWS access key"),
     (re.compile(_START + r"gh[pousr]_[A-Za-z0-9]{30,}"), "it has the shape of a GitHub token"),
@@ -57,7 +59,7 @@ def _random_looking(token: str) -> bool:
         return False
     n = len(token)
     entropy = -sum(k / n * math.log2(k / n) for k in Counter(token).values())
-    changes = sum(_class(a) != _class(b) for a, b in zip(token, token[1:], strict=False))
+    changes = sum(_class(a) != _class(b) for a, b in pairwise(token))
     return entropy >= 4.0 and changes >= 0.45 * (n - 1)
 
 

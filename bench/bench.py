@@ -13,6 +13,7 @@ machine and written next to each target.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -24,6 +25,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import aiohttp
 import pandas as pd
@@ -175,10 +177,10 @@ class Breakdown:
     """CPU seconds spent inside chosen functions of ours (a low-overhead profile:
     process_time around each call), to say where the client's overhead goes."""
 
-    PARTS = {  # label: (module, attribute path)
+    PARTS: ClassVar[dict[str, tuple[str, str | tuple[str, ...]]]] = {  # label: (module, attribute path)
         "journal: durable commits (FULL, grouped)": ("batch_runner.journal", "Journal._flush"),
-        "journal: other writes and reads": ("batch_runner.journal", ("Journal.finish", "Journal.mark_pending", "Journal.get",
-                                                                     "Journal.records", "Journal.add_jobs")),
+        "journal: other writes and reads": ("batch_runner.journal", (
+            "Journal.finish", "Journal.mark_pending", "Journal.get", "Journal.records", "Journal.add_jobs")),
         "adapters: build requests, parse and check answers": ("batch_runner.providers.base", (
             "Adapter.build_submit", "Adapter.build_poll", "Adapter.read_submit", "Adapter.read_poll")),
         "manifest: load, validate, expand": ("batch_runner.app", "load_jobs"),
@@ -218,7 +220,8 @@ async def bench_overhead(tmp: Path) -> list[Row]:
     n = 2000
     proc, base = start_simulator("all.generation_s=0.2")
     try:
-        settings = {"apiframe": {"rpm": 600000, "max_in_flight": 100, "typical_generation_s": 0.2, "poll_interval_s": 0.1}}
+        settings = {"apiframe": {"rpm": 600000, "max_in_flight": 100,
+                                 "typical_generation_s": 0.2, "poll_interval_s": 0.1}}
         manifest = write_manifest(tmp / "overhead.yaml", {"apiframe": n}, settings)
         recorder, breakdown = Recorder(), Breakdown()
         recorder.install()
@@ -284,8 +287,9 @@ async def bench_scale(tmp: Path) -> list[Row]:
     sheet = big_csv(tmp / "100k.csv", 100_000)
     for command in ("validate", "plan"):  # plan = validate + expand + the cost and time plan
         wall, rss = child_run([command, str(sheet), "--simulate"])
+        ok = wall < 10 * (1 + NOISE["scale_wall"]) and rss < 500 * (1 + NOISE["scale_rss"])
         rows.append(Row(f"scale: {command} 100,000-row CSV", f"{wall:.1f} s, {rss:.0f} MB peak RSS",
-                        "< 10 s, < 500 MB", wall < 10 * (1 + NOISE["scale_wall"]) and rss < 500 * (1 + NOISE["scale_rss"])))
+                        "< 10 s, < 500 MB", ok))
     n = 20_000
     proc, base = start_simulator("all.generation_s=0")
     try:
@@ -313,10 +317,12 @@ async def bench_polling(tmp: Path) -> list[Row]:
     for label, actual, typical in (("T = typical", 2.0, 2.0), ("T = 1.5 x typical", 3.0, 2.0),
                                    ("T = 0.5 x typical", 1.0, 2.0)):
         config = SimConfig(providers={"gccai": ProviderSimConfig(generation_s=actual)})
-        settings = {"gccai": {"rpm": 60000, "max_in_flight": 100, "poll_interval_s": interval, "typical_generation_s": typical}}
+        settings = {"gccai": {"rpm": 60000, "max_in_flight": 100,
+                              "poll_interval_s": interval, "typical_generation_s": typical}}
         manifest = write_manifest(tmp / "polling.yaml", {"gccai": 100}, settings)
         async with running_simulator(config) as sim:
-            await execute(RunRequest(manifest, tmp / f"polling-{actual}.csv", environ=env_for(sim.base_url), quiet=True))
+            await execute(RunRequest(manifest, tmp / f"polling-{actual}.csv",
+                                     environ=env_for(sim.base_url), quiet=True))
             polls = [sim.store.polls_for(t) for t in list(sim.store.tasks)]
         bound = math.ceil(actual / interval) + 2
         rows.append(Row(f"polling: polls per job, {label} ({actual:g} s, interval {interval:g} s)",
@@ -330,10 +336,8 @@ BENCHES = {"pacing": bench_pacing, "overhead": bench_overhead, "scale": bench_sc
 def machine() -> str:
     """One line describing this machine."""
     cpu = ""
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    with contextlib.suppress(OSError, StopIteration), open("/proc/cpuinfo") as info:
+        cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
     return f"{platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} cores {cpu}".strip()
 
 

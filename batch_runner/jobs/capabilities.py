@@ -92,7 +92,9 @@ def candidates(fields: Mapping[str, Any]) -> list[str]:
     return list(value) if isinstance(value, list) else [value] if isinstance(value, str) else []
 
 
-def check_job(where: str, fields: Mapping[str, Any], images: ImageCheck | None = None) -> tuple[list[Problem], list[str]]:
+def check_job(
+    where: str, fields: Mapping[str, Any], images: ImageCheck | None = None,
+) -> tuple[list[Problem], list[str]]:
     """Capability problems of one row, and the providers that can run it.
 
     ``images``: the row's images, resolved and read once (images.check_images);

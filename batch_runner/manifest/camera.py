@@ -22,7 +22,7 @@ import yaml
 __all__ = ["camera_warnings"]
 
 _BRACKET = re.compile(r"\[([^\[\]]*)\]")
-_SEPARATOR = re.compile(r"[,，、]")
+_SEPARATOR = re.compile(r"[,\uff0c、]")  # ASCII, fullwidth (U+FF0C) and ideographic commas
 _SPACES = re.compile(r"\s+")
 
 

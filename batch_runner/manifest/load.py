@@ -157,7 +157,7 @@ def _add_rows(rows: list[ManifestRow], problems: list[Problem], where: str, numb
     before expanding a matrix that would take the rows over bounds.MAX_JOBS."""
     count = math.prod(len(v) for v in matrix.values()) if matrix else 1
     if len(rows) + count > bounds.MAX_JOBS:
-        raise ManifestError(problems + [Problem(where, "matrix", (
+        raise ManifestError([*problems, Problem(where, "matrix", (
             f"{count:,} combinations a row; with the {len(rows):,} rows before, more than "
             f"{bounds.MAX_JOBS:,} jobs: a run may have at most {bounds.MAX_JOBS:,}: split the manifest"))])
     for combo in combinations(matrix):
@@ -299,7 +299,8 @@ def _load_yaml(path: Path, overrides: dict[str, Any], problems: list[Problem], s
         problems.append(Problem(path.name, "jobs", "a non-empty list of jobs (or a source sheet) is required"))
         raise ManifestError(problems)
     if isinstance(jobs, list) and len(jobs) > bounds.MAX_ROWS:
-        problems.append(Problem(path.name, "jobs", f"{len(jobs):,} jobs; at most {bounds.MAX_ROWS:,}: split the manifest"))
+        problems.append(Problem(path.name, "jobs",
+                                f"{len(jobs):,} jobs; at most {bounds.MAX_ROWS:,}: split the manifest"))
         raise ManifestError(problems)
     lines = _yaml_lines(root)
     defaults: dict[str, Any] = data["defaults"] if isinstance(data.get("defaults"), dict) else {}
@@ -316,9 +317,9 @@ def _load_yaml(path: Path, overrides: dict[str, Any], problems: list[Problem], s
         try:
             bounds.check_inside(source, path.parent, allow_outside)
         except ValueError as exc:
-            raise ManifestError(problems + [Problem(path.name, "source", str(exc))]) from None
+            raise ManifestError([*problems, Problem(path.name, "source", str(exc))]) from None
         if sheet_path.suffix.lower() not in (*CSV_SUFFIXES, *EXCEL_SUFFIXES) or not sheet_path.is_file():
-            raise ManifestError(problems + [Problem(path.name, "source", f"no CSV or Excel sheet at {source} "
+            raise ManifestError([*problems, Problem(path.name, "source", f"no CSV or Excel sheet at {source} "
                                                     f"(relative to {path.name}; .csv, .tsv, .txt, .xlsx or .xlsm)")])
         table = read_table(sheet_path, sheet or data.get("sheet"))
         columns = {str(k): v for k, v in (data.get("columns") or {}).items() if isinstance(v, str)} \
@@ -330,7 +331,7 @@ def _load_yaml(path: Path, overrides: dict[str, Any], problems: list[Problem], s
         return Manifest(path, _table_rows(table, columns, base, matrix, problems, f"{path.name}: columns", origin),
                         settings, sheet=sheet_path)
     if mapped:
-        raise ManifestError(problems + [Problem("--map", next(iter(mapped)), (
+        raise ManifestError([*problems, Problem("--map", next(iter(mapped)), (
             f"--map names sheet headers, and {path.name} lists its jobs in YAML: rename the key there"))])
     jobs = jobs if isinstance(jobs, list) else []
     listed = [(lines[i] if i < len(lines) else i + 1, job) for i, job in enumerate(jobs) if isinstance(job, dict)]
@@ -440,7 +441,8 @@ def load_manifest(
     path = Path(path)
     overrides = dict(overrides or {})
     if not path.is_file():
-        raise ManifestError([Problem(str(path), "", "is a folder, not a manifest file" if path.is_dir() else "no such file")])
+        what = "is a folder, not a manifest file" if path.is_dir() else "no such file"
+        raise ManifestError([Problem(str(path), "", what)])
     problems: list[Problem] = []
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):

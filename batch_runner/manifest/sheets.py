@@ -144,7 +144,8 @@ def _read_csv(path: Path) -> tuple[str, list[list[str]]]:
     sep, body = _delimiter(text)  # a spreadsheet hides a sep= line: rows count from the header
     reader = csv.reader(io.StringIO(body, newline=""), delimiter=sep)
     try:
-        return path.name, bounds.bounded_rows(reader, path.name)  # ragged rows stay ragged; quoted newlines stay in their cell
+        # ragged rows stay ragged; quoted newlines stay in their cell
+        return path.name, bounds.bounded_rows(reader, path.name)
     except csv.Error as exc:
         raise _problem(f"{path.name}: line {reader.line_num}", f"cannot read as CSV: {exc}") from None
 

@@ -45,7 +45,8 @@ def safe_filename(text: str, fallback: str) -> str:
     name = name.strip().lstrip(".-_ ").rstrip(". ")
     if not name:
         return fallback
-    name = sanitize_filename(name, platform="universal", reserved_name_handler=ReservedNameHandler.add_leading_underscore)
+    name = sanitize_filename(name, platform="universal",
+                             reserved_name_handler=ReservedNameHandler.add_leading_underscore)
     return _cap(name)
 
 

@@ -140,7 +140,8 @@ def _check_one(out: Output) -> None:
     if path.is_dir():
         if not out.folder:
             example = _EXAMPLES.get(out.what)
-            raise fail(f"is a folder; {out.what} needs a file name" + (f", e.g. {out.path / example}" if example else ""))
+            hint = f", e.g. {out.path / example}" if example else ""
+            raise fail(f"is a folder; {out.what} needs a file name{hint}")
         _try_create_in(path, fail)
         return
     if path.exists():

@@ -72,8 +72,9 @@ def prepare(journal: Journal, jobs: list[Job], settings: dict[str, ProviderSetti
         provider = (record.provider if record else "") or job.provider
         if record is not None and record.resumable:
             work.resume.append((dataclasses.replace(job, provider=provider), record))
-        elif status in (JobStatus.PENDING, JobStatus.SKIPPED_BUDGET) or (status == JobStatus.FAILED and options.retry_failed and (
-                options.retry_all_failed or (record is not None and record.error_code in TRANSIENT_CODES))):
+        elif status in (JobStatus.PENDING, JobStatus.SKIPPED_BUDGET) or (
+                status == JobStatus.FAILED and options.retry_failed and (
+                    options.retry_all_failed or (record is not None and record.error_code in TRANSIENT_CODES))):
             work.fresh.append(job)
         elif status == JobStatus.UNKNOWN and (options.resubmit_unknown or settings[provider].info.idempotency_key):
             work.fresh.append(dataclasses.replace(job, provider=provider))

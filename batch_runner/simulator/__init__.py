@@ -5,8 +5,9 @@ Each provider is one module (``minimax``, ``gptge``, ``gccai``, ``gptproto``,
 ``/<name>``; ``store.py`` holds the shared behaviour (task lifecycle, rate
 limits, faults, balance, records for tests), ``base.py`` the shared request
 flow, ``videos.py`` the videos (byte ranges, cut transfers). It imports nothing
-from the rest of batch_runner, so it stands for the real providers on its own. Start it with ``async with running_simulator(SimConfig()) as sim:`` and
-point a client at ``sim.url("apiframe")``.
+from the rest of batch_runner, so it stands for the real providers on its own.
+Start it with ``async with running_simulator(SimConfig()) as sim:`` and point
+a client at ``sim.url("apiframe")``.
 """
 
 from __future__ import annotations

@@ -179,7 +179,8 @@ class MinimaxSim(ProviderSim):
                                "retrieve", reason="invalid")
         task = self.store.tasks.get(task_id or "")
         if task is None or task.provider != self.name or task.phase(self.store.now()) != SUCCESS:
-            resp = web.json_response({"base_resp": {"status_code": 2013, "status_msg": "invalid params, file not found"}})
+            resp = web.json_response(
+                {"base_resp": {"status_code": 2013, "status_msg": "invalid params, file not found"}})
             return self.answer(resp, "retrieve", task_id, reason="not_found")
         task.meta["retrieved_at"] = self.store.now()
         return self.answer(web.json_response({

@@ -98,7 +98,7 @@ def test_build_submit_gives_the_documented_request(provider):
         assert req.headers["Content-Type"] == "application/json"
         assert isinstance(req.json, dict)
         values = leaves(json.loads(json.dumps(req.json)))
-        assert job.prompt in values and a.model_id(job) in values + [path.split("/")[-2]]
+        assert job.prompt in values and a.model_id(job) in [*values, path.split("/")[-2]]
         assert str(job.duration) in [str(v) for v in values]
         assert job.resolution.lower() in [str(v).lower() for v in values]
         if job.image:

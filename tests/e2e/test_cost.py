@@ -30,7 +30,8 @@ def test_plan_of_the_example_equals_a_hand_computation(cli):
     for job in data["jobs"]:
         row = {**data["defaults"], **job}
         n = row.get("variants", 1)
-        price = (PRICES[row["provider"]]["price"].get(row["model"]) or {}).get(f"{row['resolution'].upper()}-{row['duration']}")
+        prices = PRICES[row["provider"]]["price"].get(row["model"]) or {}
+        price = prices.get(f"{row['resolution'].upper()}-{row['duration']}")
         e = expect.setdefault(row["provider"], {"jobs": 0, "credits": 0.0, "usd": 0.0, "unknown": 0})
         e["jobs"] += n
         unit = PRICES[row["provider"]]["price"]["unit"]
@@ -109,7 +110,7 @@ async def test_a_cap_shared_by_two_providers_is_never_passed(tmp_path, sim):
         "providers": {"minimax": FAST, "gccai": FAST},
         "jobs": [{"prompt": f"shot {i}", "provider": p} for i in range(20) for p in ("minimax", "gccai")]}))
     cap = 3.00
-    status, df = await _run(tmp_path, sim, path, max_cost=cap, fit_budget=True)
+    _status, df = await _run(tmp_path, sim, path, max_cost=cap, fit_budget=True)
     spent = pd.to_numeric(df["cost_usd"]).sum()
     submitted = sum(len(sim.store.submissions[p]) for p in ("minimax", "gccai"))
     assert spent <= cap and submitted == (df["status"] == "succeeded").sum() >= 10
@@ -134,7 +135,7 @@ def test_a_plan_over_the_cap_refuses_to_start(tmp_path, cli):
 
 async def test_credit_cap_and_unknown_usd_price(tmp_path, sim):
     manifest = _sheet(tmp_path, 6, "apiframe")  # 5 credits per video, USD per credit unknown
-    status, df = await _run(tmp_path, sim, manifest, max_credits={"apiframe": 20}, fit_budget=True)
+    _status, df = await _run(tmp_path, sim, manifest, max_credits={"apiframe": 20}, fit_budget=True)
     assert len(sim.store.submissions["apiframe"]) == 4
     assert (df["status"] == "skipped_budget").sum() == 2
     # a USD cap cannot send jobs whose USD price is unknown, and says which setting fixes it
@@ -142,7 +143,7 @@ async def test_credit_cap_and_unknown_usd_price(tmp_path, sim):
     out.mkdir()
     with pytest.raises(BudgetError, match="set usd_per_credit under providers:"):
         await _run(out, sim, manifest, max_cost=100.0)
-    status, df = await _run(out, sim, manifest, max_cost=100.0, fit_budget=True)
+    _status, df = await _run(out, sim, manifest, max_cost=100.0, fit_budget=True)
     assert set(df.loc[df["status"] == "skipped_budget", "error_message"]) == {
         "the USD price of apiframe credits is unknown: set usd_per_credit under providers: apiframe "
         "to send it jobs under --max-cost"}
@@ -151,7 +152,7 @@ async def test_credit_cap_and_unknown_usd_price(tmp_path, sim):
 
 async def test_usd_per_credit_makes_a_credit_price_count_under_a_usd_cap(tmp_path, sim):
     manifest = _sheet(tmp_path, 6, "apiframe", usd_per_credit=0.02)  # 5 credits = $0.10
-    status, df = await _run(tmp_path, sim, manifest, max_cost=0.30, fit_budget=True)
+    _status, df = await _run(tmp_path, sim, manifest, max_cost=0.30, fit_budget=True)
     assert len(sim.store.submissions["apiframe"]) == 3
     done = df[df["status"] == "succeeded"]
     assert list(pd.to_numeric(done["cost_usd"])) == [0.1] * 3 and list(pd.to_numeric(done["cost_credits"])) == [5] * 3
@@ -292,7 +293,7 @@ async def test_a_failed_task_is_spent_only_where_the_provider_charges_failures(t
         "providers": {"gccai": {**FAST, "max_in_flight": 1}},
         "jobs": [{"prompt": f"shot 0 {marker}", "provider": "gccai"}]
         + [{"prompt": f"shot {i}", "provider": "gccai"} for i in (1, 2)]}))
-    status, df = await _run(tmp_path, sim, path, max_cost=0.5856, fit_budget=True)
+    _status, df = await _run(tmp_path, sim, path, max_cost=0.5856, fit_budget=True)
     assert list(df["status"]) == ["failed", "succeeded", "skipped_budget" if charges_failed else "succeeded"]
     assert len(sim.store.submissions["gccai"]) == (2 if charges_failed else 3)
     assert df["cost_usd"].iloc[0] == ("0.2928" if charges_failed else "")  # a refunded failure costs nothing

@@ -45,13 +45,14 @@ def test_file_names_are_safe(name, expected):
 
 
 def test_file_name_templates_use_columns_and_refuse_clashes_and_unknowns(tmp_path):
-    assert assign_file_names([job(SKU="TR 100", name="x")], "{sku}/{provider}.mp4") == {"0123456789abcdef": "TR 100_gccai.mp4"}
+    assert assign_file_names([job(SKU="TR 100", name="x")], "{sku}/{provider}.mp4") == {
+        "0123456789abcdef": "TR 100_gccai.mp4"}
     assert assign_file_names([job(name="CON")], "{name}.mp4") == {"0123456789abcdef": "_CON.mp4"}
     long = assign_file_names([job(name="é" * 300)], "{name}.mp4")["0123456789abcdef"]
     assert long.endswith(".mp4") and len(long.encode()) <= 200
     with pytest.raises(ConfigError, match=r"unknown variable \{colour\}"):
         assign_file_names([job()], "{colour}.mp4")
-    with pytest.raises(ConfigError, match="rows 2 and 3 would both be saved as hero.mp4"):
+    with pytest.raises(ConfigError, match=r"rows 2 and 3 would both be saved as hero\.mp4"):
         assign_file_names([job(), job("fedcba9876543210", row=3)], "{name}.mp4")
 
 
@@ -67,8 +68,8 @@ async def test_run_downloads_every_video_and_a_second_run_skips_them(tmp_path, s
     df = pd.read_csv(out, dtype=str, keep_default_na=False).set_index("name")
     saved = sorted(p.name for p in videos.iterdir())
     ids = df["job_id"]
-    assert saved == sorted([f"city_night-1-{ids['city/night']}.mp4",
-                            *(f"hero-{v}-{i}.mp4" for v, i in zip(df.loc["hero", "variant"], df.loc["hero", "job_id"], strict=True))])
+    hero = zip(df.loc["hero", "variant"], df.loc["hero", "job_id"], strict=True)
+    assert saved == sorted([f"city_night-1-{ids['city/night']}.mp4", *(f"hero-{v}-{i}.mp4" for v, i in hero)])
     for _, row in df[df["status"] == "succeeded"].iterrows():
         data = Path(row["local_path"]).read_bytes()
         assert int(row["bytes"]) == len(data) == sim.config.video_bytes

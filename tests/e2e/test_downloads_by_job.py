@@ -180,7 +180,8 @@ async def test_a_new_name_taken_by_another_file_fails_without_touching_either(si
     assert f"{foreign.resolve()} already exists and is not this job's video" in message
     assert foreign.read_bytes() == b"someone else's cut"
     assert Path(before.loc["TR-100", "local_path"]).is_file()  # the job's own file stays where it was
-    assert names(campaign.download) == sorted([foreign.name, "TR-200.mp4", Path(before.loc["TR-100", "local_path"]).name])
+    own = Path(before.loc["TR-100", "local_path"]).name
+    assert names(campaign.download) == sorted([foreign.name, "TR-200.mp4", own])
 
 
 @pytest.mark.parametrize("nexts, exit_status", [(("b", "c"), 0), (("b", "a"), 1)])

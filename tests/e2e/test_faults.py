@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from itertools import pairwise
 
 import pandas as pd
 import pytest
@@ -78,7 +79,8 @@ async def test_retry_after_is_honoured(tmp_path):
     af.rpm, af.window_s, af.retry_after_s = 60, 1.0, 0.6  # one submit per second, Retry-After 0.6 s
     async with running_simulator(config) as sim:
         jobs = [{"prompt": f"shot {i}", "provider": "apiframe"} for i in range(4)]
-        status, df = await run_yaml(tmp_path, sim, {"providers": {"apiframe": {**FAST, "max_attempts": 10}}, "jobs": jobs})
+        status, df = await run_yaml(tmp_path, sim, {"providers": {"apiframe": {**FAST, "max_attempts": 10}},
+                                                    "jobs": jobs})
         reqs = submit_requests(sim, "apiframe")
     assert status == 0 and set(df["status"]) == {"succeeded"}
     limited = [r for r in reqs if r.http_status == 429]
@@ -110,7 +112,7 @@ async def test_a_429_slows_the_submits_already_waiting_too():
     assert pacer.slowdowns == 1 and len(after) >= 40
     # halved to 16.7/s (60 ms apart), a quiet 2 s may raise it to 20/s (50 ms); the old pace
     # beside the new gave gaps of 0 ms. 30 ms leaves room for a busy machine's timer jitter.
-    assert min(b - a for a, b in zip(after, after[1:], strict=False)) >= 0.030
+    assert min(b - a for a, b in pairwise(after)) >= 0.030
 
 
 @pytest.mark.timeout(120)

@@ -76,7 +76,8 @@ async def test_content_rejection_is_a_failed_row_and_others_succeed(tmp_path, si
 async def test_submit_rate_and_in_flight_cap_are_respected(tmp_path, sim, write):
     # apiframe: the rate binds (10 submits/s); gccai: the in-flight cap binds (3)
     path = write("m.yaml", yaml.safe_dump({
-        "providers": {"apiframe": {"rpm": 600, "max_in_flight": 20, "poll_interval_s": 0.1, "typical_generation_s": 0.3},
+        "providers": {"apiframe": {"rpm": 600, "max_in_flight": 20,
+                                   "poll_interval_s": 0.1, "typical_generation_s": 0.3},
                       "gccai": {"rpm": 6000, "max_in_flight": 3, "poll_interval_s": 0.1, "typical_generation_s": 0.3}},
         "jobs": [{"provider": p, "prompt": f"shot {i}"} for i in range(20) for p in ("apiframe", "gccai")],
     }))

@@ -151,7 +151,8 @@ def test_keys_come_from_a_dotenv_file_and_the_environment_wins(tmp_path, monkeyp
         monkeypatch.delenv(f"{name.upper()}_API_KEY", raising=False)
     monkeypatch.setenv("GCCAI_API_KEY", "from-the-environment-0001")  # restored after the test
     monkeypatch.chdir(tmp_path)
-    (tmp_path / ".env").write_text("MINIMAX_API_KEY=from-dotenv-key-000000001\nGCCAI_API_KEY=from-dotenv-key-000000002\n")
+    (tmp_path / ".env").write_text("MINIMAX_API_KEY=from-dotenv-key-000000001\n"
+                                   "GCCAI_API_KEY=from-dotenv-key-000000002\n")
     (tmp_path / ".env").chmod(0o644)
     (tmp_path / "m.csv").write_text("prompt,provider\nhello,minimax\nhello,gccai\n")
     from batch_runner.cli import main

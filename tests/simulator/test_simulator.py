@@ -276,7 +276,8 @@ async def test_success_bodies_carry_every_documented_field(start):
     af = await client.poll("apiframe", ids["apiframe"])
     assert {"id", "status", "model", "progress", "result", "error", "creditCost", "webhookStatus",
             "createdAt", "completedAt"} <= set(af)
-    assert (af["model"], af["progress"], af["error"], af["creditCost"], af["expired"]) == ("hailuo-2.3", 100, None, 10, False)
+    assert (af["model"], af["progress"], af["error"], af["creditCost"], af["expired"]) == (
+        "hailuo-2.3", 100, None, 10, False)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", af["completedAt"])
 
 
@@ -466,7 +467,8 @@ async def test_unknown_routes_and_tasks(start):
         assert (await client.call("GET", provider, path))[0] == 404
     assert [r.kind for r in client.sim.store.requests] == ["other"] * 3
     unknown = {
-        "minimax": (200, {"task_id": "123", "base_resp": {"status_code": 2013, "status_msg": "invalid params, task not found"}}),
+        "minimax": (200, {"task_id": "123",
+                          "base_resp": {"status_code": 2013, "status_msg": "invalid params, task not found"}}),
         "gccai": (404, {"error": {"code": 404, "message": "task not found", "type": "invalid_request_error"}}),
         "apiframe": (404, {"error": "Job not found"}),
     }
@@ -526,7 +528,7 @@ async def test_retry_after_when_configured(start):
     client = await start(rpm=60, window_s=1.0, retry_after_s=0.5)
     for provider in ("gccai", "apiframe", "minimax"):
         await client.submit(provider)
-        status, _, hdrs = await client.submit(provider)
+        _status, _, hdrs = await client.submit(provider)
         assert hdrs.get("Retry-After") == (None if provider == "minimax" else "0.5")  # MiniMax: HTTP 200
 
 
@@ -595,12 +597,14 @@ async def test_failed_tasks_in_each_providers_vocabulary(start):
 
     for i in range(2):  # in order: the n-th failure of a provider picks its variant
         await asyncio.gather(*(run(p, i) for p in PROVIDER_NAMES))
-    assert last["minimax", 0]["base_resp"] == {"status_code": 0, "status_msg": "success"}  # Fail whatever base_resp says
+    # Fail whatever base_resp says
+    assert last["minimax", 0]["base_resp"] == {"status_code": 0, "status_msg": "success"}
     assert last["gptge", 0]["status"] == "Fail"
     assert {type(last["gccai", i]["data"]["error"]) for i in (0, 1)} == {dict, str}  # both seen shapes
     assert last["gptproto", 0]["data"]["error"] and last["gptproto", 0]["data"]["outputs"] == []
     assert last["apiinone", 0]["data"]["error"]
-    assert last["apiframe", 0]["creditCost"] == 0 and last["apiframe", 0]["error"].startswith("Provider returned an error")
+    assert last["apiframe", 0]["creditCost"] == 0
+    assert last["apiframe", 0]["error"].startswith("Provider returned an error")
     # a failed task has no video
     task_id = client.sim.store.submissions["gccai"][0].task_id
     async with client.session.get(f"{client.sim.base_url}/videos/gccai/{task_id}.mp4") as resp:
@@ -659,19 +663,24 @@ async def test_daily_quota_runs_out_in_the_providers_shape(start, provider):
 async def test_apiframe_idempotency_key_returns_the_original_job_without_a_charge(start):
     client = await start(balance=1)
     path, body = request_for("apiframe")
-    first = await client.call("POST", "apiframe", path, json=body, hdrs={**headers("apiframe"), "Idempotency-Key": "k-1"})
-    again = await client.call("POST", "apiframe", path, json=body, hdrs={**headers("apiframe"), "Idempotency-Key": "k-1"})
+
+    async def submit(key: str):
+        return await client.call("POST", "apiframe", path, json=body,
+                                 hdrs={**headers("apiframe"), "Idempotency-Key": key})
+
+    first = await submit("k-1")
+    again = await submit("k-1")
     assert first[:2] == again[:2] and first[0] == 202
     assert client.accepted("apiframe") == 1  # the balance of 1 was not spent twice
     job_id = first[1]["jobId"]
     assert client.sim.store.requests[-1].reason == "idempotent_replay"
     assert client.sim.store.submissions["apiframe"][0].idempotency_key == "k-1"
     await client.until_done("apiframe", job_id)
-    replay = await client.call("POST", "apiframe", path, json=body, hdrs={**headers("apiframe"), "Idempotency-Key": "k-1"})
+    replay = await submit("k-1")
     assert replay[:2] == (202, {"jobId": job_id, "status": "COMPLETED"})
-    other = await client.call("POST", "apiframe", path, json=body, hdrs={**headers("apiframe"), "Idempotency-Key": "k-2"})
+    other = await submit("k-2")
     assert other[0] == 402  # a new key is a new job, and the balance is spent
-    long_key = await client.call("POST", "apiframe", path, json=body, hdrs={**headers("apiframe"), "Idempotency-Key": "k" * 256})
+    long_key = await submit("k" * 256)
     assert long_key[0] == 400 and "Idempotency-Key" in long_key[1]["details"]
 
 
@@ -688,7 +697,8 @@ async def test_apiframe_concurrent_replays_make_one_job(start):
 SERVER_ERROR = {
     "minimax": (500, {"task_id": "", "base_resp": {"status_code": 1000, "status_msg": "unknown error"}}),
     "gccai": (500, {"error": {"code": 500, "message": "internal server error", "type": "server_error"}}),
-    "gptproto": (500, {"error": {"message": "Internal server error", "type": "server_error", "code": "internal_error"}}),
+    "gptproto": (500, {"error": {"message": "Internal server error", "type": "server_error",
+                                 "code": "internal_error"}}),
     "apiinone": (500, {"error": {"code": 500, "message": "Internal server error", "type": "server_error"}}),
     "apiframe": (503, {"error": "Service temporarily unavailable"}),
 }

@@ -59,12 +59,14 @@ def test_limits_just_outside_fail_with_the_rule(cli, write, imgdir):
     image(imgdir / "big.png", 400, 400, pad_to=20 * MiB + 1)
     image(imgdir / "anim.gif", 640, 480, "GIF")
     (imgdir / "fake.png").write_text("not an image")
-    path = sheet(write, "gccai", "short300.png", "narrow.png", "wide.png", "big.png", "anim.gif", "fake.png", "nope.png")
+    path = sheet(write, "gccai", "short300.png", "narrow.png", "wide.png", "big.png", "anim.gif", "fake.png",
+                 "nope.png")
     result = cli("validate", path, "--simulate")
     assert result.exit_code == 2
     out = result.output
     assert "m.csv: row 2, field 'image': images/short300.png is 300x300 px; its short side must be over 300 px" in out
-    assert "m.csv: row 3, field 'image': images/narrow.png has aspect ratio 400:1001; gccai takes between 2:5 and 5:2" in out
+    assert ("m.csv: row 3, field 'image': images/narrow.png has aspect ratio 400:1001; "
+            "gccai takes between 2:5 and 5:2") in out
     assert "m.csv: row 4, field 'image': images/wide.png has aspect ratio 1001:400" in out
     assert "m.csv: row 5, field 'image': images/big.png is 20.0 MB; at most 20 MB is taken" in out
     assert "m.csv: row 6, field 'image': images/anim.gif is a GIF image; gccai takes JPEG or PNG" in out

@@ -58,7 +58,8 @@ def test_alias_bomb_is_refused_quickly_in_little_memory(write):
 
 @pytest.mark.parametrize("text, expected", [
     ("jobs: " + "[" * 100_000, "line 1: not valid YAML: nested more than 32 levels deep"),
-    ("a: &x [1, *x]\njobs: [{prompt: p, provider: minimax}]\n", "line 1: not valid YAML: an anchor is used inside itself"),
+    ("a: &x [1, *x]\njobs: [{prompt: p, provider: minimax}]\n",
+     "line 1: not valid YAML: an anchor is used inside itself"),
     ("jobs:\n  - prompt: a\n    provider: minimax\n    prompt: b\n",
      "line 4: not valid YAML: duplicate key 'prompt' (first on line 2)"),
     ("jobs:\n  - {prompt: a, provider: minimax, 1: x}\n", "line 2: not valid YAML: a key must be text, not int"),
@@ -67,13 +68,16 @@ def test_alias_bomb_is_refused_quickly_in_little_memory(write):
     ("jobs:\n  - {prompt: !!python/object:os.system x, provider: minimax}\n", "could not determine a constructor"),
     ("jobs:\n  - {prompt: \"bell\\a\", provider: minimax}\n", "field 'prompt': contains a control character (U+0007)"),
     ("jobs:\n  - {prompt: \"\\u202eevil\", provider: minimax}\n", "contains a bidirectional override (U+202E)"),
-    ("jobs:\n  - {prompt: a, provider: minimax, duration: -6}\n", "line 2, field 'duration': -6 is not allowed. Allowed: 6, 10."),
+    ("jobs:\n  - {prompt: a, provider: minimax, duration: -6}\n",
+     "line 2, field 'duration': -6 is not allowed. Allowed: 6, 10."),
     ("jobs:\n  - {prompt: a, provider: minimax, duration: 6.5}\n", "field 'duration': 6.5 is not an integer"),
     ("jobs:\n  - {prompt: a, provider: minimax, duration: .nan}\n", "field 'duration': nan is not"),
-    ("jobs:\n  - {prompt: a, provider: minimax, weight: .inf}\n", "field 'weight': inf is not a number: use a finite number"),
+    ("jobs:\n  - {prompt: a, provider: minimax, weight: .inf}\n",
+     "field 'weight': inf is not a number: use a finite number"),
     ("providers:\n  minimax: {poll_interval_s: .inf}\njobs:\n  - {prompt: a, provider: minimax}\n",
      "field 'providers.minimax.poll_interval_s': inf is not a number"),
-    ("jobs:\n  - {prompt: a, provider: minimax, variants: 100}\n" * 1 + "  - {prompt: b, provider: minimax, variants: 100}\n" * 1000,
+    ("jobs:\n  - {prompt: a, provider: minimax, variants: 100}\n" * 1
+     + "  - {prompt: b, provider: minimax, variants: 100}\n" * 1000,
      "jobs; a run may have at most 100,000"),
 ])
 def test_hostile_yaml_is_a_clear_error(write, text, expected):

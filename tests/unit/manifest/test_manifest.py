@@ -63,7 +63,8 @@ def test_every_problem_is_reported_at_once_with_row_and_field(cli, write):
     assert "bad.csv: row 5, field 'image': apiinone takes image URLs only" in out
     assert "bad.csv: row 6, field 'model': minimax does not sell hailuo-2.3-pro" in out
     assert "bad.csv: row 7, field 'duration': 7 is not allowed. Allowed: 6, 10." in out
-    assert "bad.csv: row 8, field 'provider': 'openai' is not a provider or a list of providers. Allowed: minimax" in out
+    assert ("bad.csv: row 8, field 'provider': 'openai' is not a provider or a list of providers. "
+            "Allowed: minimax") in out
     assert "bad.csv: row 9, field 'image': minimax runs hailuo-2.3-fast as image-to-video only" in out
     assert "bad.csv: row 10, field 'prompt'" in out
     assert "Traceback" not in out

@@ -70,7 +70,7 @@ def test_export_quirks_give_the_same_jobs(tmp_path, reference, variant):
     elif variant == "cell-spaces":
         rows[0] = " a ,  Studio shot of a sneaker [推进]\u00a0, apiframe ,6 , 768P"
     if sep != ",":
-        header = header.replace(",", sep) if not header.startswith("sep=") else header.replace(",", sep)
+        header = header.replace(",", sep)
         rows = [r.replace(",", sep, 4) if i == 0 else _resep(r, sep) for i, r in enumerate(rows)]
     text = nl.join([header, *rows]) + nl
     path = write_bytes(tmp_path, "sheet.csv", pre + text.encode(enc))
@@ -211,7 +211,8 @@ def test_missing_template_variable_names_row_and_variable(cli, write):
     assert "sheet.csv: row 2, field 'prompt': template variable {backgrnd} has no value in this row" in out
     assert "sheet.csv: row 3, field 'prompt': template variable {product} has no value in this row" in out
     write("ok.csv", "product,background,provider\nTrail Runner,beach,gccai\n")
-    jobs, _ = jobs_of(write("ok.yaml", 'source: ok.csv\ndefaults: {prompt: "{Product} on a {background} {{literal}}"}\n'))
+    jobs, _ = jobs_of(write("ok.yaml", "source: ok.csv\n"
+                                       'defaults: {prompt: "{Product} on a {background} {{literal}}"}\n'))
     assert jobs[0].prompt == "Trail Runner on a beach {literal}"
 
 
@@ -229,7 +230,7 @@ jobs:
 
 def test_unknown_camera_commands_are_warnings_and_strict_refuses_them(cli, write):
     path = write("cam.csv", "prompt,provider\n"
-                 '"ok [推进] then [Push in] and [pan LEFT,Zoom in，上升]",apiframe\n'
+                 '"ok [推进] then [Push in] and [pan LEFT,Zoom in\uff0c上升]",apiframe\n'
                  "typo [Zoom inn],apiframe\n"
                  "typo again [Zoom inn],apiframe\n"
                  "\"four [左移,右移,推进,拉远]\",apiframe\n")

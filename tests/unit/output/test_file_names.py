@@ -40,7 +40,7 @@ def test_a_long_name_is_cut_to_whole_characters_and_keeps_its_extension():
 
 
 def test_names_that_differ_only_in_case_clash():
-    with pytest.raises(ConfigError, match="rows 2 and 3 would both be saved as Hero.mp4"):
+    with pytest.raises(ConfigError, match=r"rows 2 and 3 would both be saved as Hero\.mp4"):
         assign_file_names([job(name="hero"), job("fedcba9876543210", name="Hero", row=3)], "{name}.mp4")
 
 

@@ -57,7 +57,8 @@ def test_cells_are_typed_quoted_and_made_inert(tmp_path):
     raw = path.read_bytes()
     assert raw.startswith(codecs.BOM_UTF8)  # Excel reads the file as UTF-8 only after a BOM
     lines = raw[len(codecs.BOM_UTF8):].decode().split(os.linesep)
-    assert lines[0].startswith('"job_id","row","name",') and lines[0].endswith('"sha256","in_manifest","sku","discount"')
+    assert lines[0].startswith('"job_id","row","name",')
+    assert lines[0].endswith('"sha256","in_manifest","sku","discount"')
     first = next(csv.reader([lines[1]]))
     assert lines[1].startswith('"0000000000000000",2,"shot 0",1,"minimax",')
     assert ',0.34,1,' in lines[1] and ',95.25,' in lines[1] and lines[1].endswith(',1024,"","","\'=1+2",-5.0')

@@ -21,9 +21,9 @@ def adapter(name: str):
 
 
 def job(**kw) -> Job:
-    base = dict(job_id="abc123", index=0, row=2, name="n", variant=1, provider="minimax",
-                model="hailuo-2.3", scene="text-to-video", prompt="a cat [推进]", image=None,
-                end_image=None, duration=6, resolution="768P")
+    base = {"job_id": "abc123", "index": 0, "row": 2, "name": "n", "variant": 1, "provider": "minimax",
+            "model": "hailuo-2.3", "scene": "text-to-video", "prompt": "a cat [推进]", "image": None,
+            "end_image": None, "duration": 6, "resolution": "768P"}
     base.update(kw)
     return Job(**base)
 

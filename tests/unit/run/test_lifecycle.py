@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -84,9 +85,9 @@ class ScriptedProvider:
 
 
 def settings(**kw) -> ProviderSettings:
-    values = dict(name="gccai", base_url="http://127.0.0.1:9", api_key=Secret("k"), rpm=60_000,
-                  max_in_flight=4, poll_interval_s=10.0, timeout_s=5.0, task_timeout_s=1800.0,
-                  typical_generation_s=100.0, max_attempts=3, backoff_base_s=0.001, retry_total_s=600.0)
+    values = {"name": "gccai", "base_url": "http://127.0.0.1:9", "api_key": Secret("k"), "rpm": 60_000,
+              "max_in_flight": 4, "poll_interval_s": 10.0, "timeout_s": 5.0, "task_timeout_s": 1800.0,
+              "typical_generation_s": 100.0, "max_attempts": 3, "backoff_base_s": 0.001, "retry_total_s": 600.0}
     values.update(kw)
     return ProviderSettings(**values)
 
@@ -147,7 +148,7 @@ async def test_a_polls_retry_after_waits_at_most_120_s(run_one):
 async def test_a_task_past_its_deadline_fails_timeout_and_stays_resumable(run_one):
     provider, final, finished = await run_one([], task_timeout_s=100.0)
     polls = provider.times("poll")
-    assert polls[0] == 80.0 and polls[-1] == 100.0 and all(b > a for a, b in zip(polls, polls[1:], strict=False))
+    assert polls[0] == 80.0 and polls[-1] == 100.0 and all(b > a for a, b in pairwise(polls))
     assert final.status == JobStatus.FAILED and final.error_code == "timeout" and final.task_id == "task-1"
     assert final.resumable  # a later run polls it again
     assert [r.status for r in finished] == [JobStatus.FAILED]
