@@ -122,3 +122,21 @@ def threaded_sim():
     """simulator_in_thread for one test."""
     with simulator_in_thread() as running:
         yield running
+
+
+class FakeClock:
+    """A clock (seconds) that moves only when something sleeps on it: ``clock()``
+    reads it, ``await clock.sleep(s)`` advances it by ``s`` (records it in
+    ``sleeps``) and yields to the event loop once, as a real sleep would."""
+
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += max(0.0, seconds)
+        await asyncio.sleep(0)

@@ -5,6 +5,7 @@ real host would be; ``--simulate`` runs use the in-process simulator."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
 import sqlite3
@@ -17,17 +18,15 @@ from urllib.parse import urlsplit
 import pandas as pd
 import pytest
 
-from conftest import ROOT
-
-PROVIDERS = ("minimax", "gptge", "gccai", "gptproto", "apiinone", "apiframe")
+from conftest import PROVIDERS, ROOT
 
 
-@pytest.fixture(scope="module")
-def real_host() -> Iterator[dict[str, str]]:
+@contextlib.contextmanager
+def simulate_process(generation_s: float) -> Iterator[dict[str, str]]:
     """``batch-runner simulate --port 0`` as a separate process; yields the environment
     a user would export for it (base URLs and keys from its banner)."""
     proc = subprocess.Popen([sys.executable, "-m", "batch_runner", "simulate", "--port", "0",
-                             "--generation-s", "0.3"],
+                             "--generation-s", str(generation_s)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         banner = "".join(proc.stdout.readline() for _ in range(1 + len(PROVIDERS)))
@@ -43,6 +42,13 @@ def real_host() -> Iterator[dict[str, str]]:
             proc.wait()
         proc.stdout.close()
         proc.stderr.close()
+
+
+@pytest.fixture(scope="module")
+def real_host() -> Iterator[dict[str, str]]:
+    """The "real" provider host of these tests: 0.3 s tasks."""
+    with simulate_process(0.3) as env:
+        yield env
 
 
 FAST = "{poll_interval_s: 0.1, typical_generation_s: 0.3, rpm: 600}"
@@ -142,19 +148,9 @@ def test_the_budget_counts_what_edited_rows_spent(cli, tmp_path, real_host):
 
 @pytest.fixture
 def slow_host() -> Iterator[dict[str, str]]:
-    """A second ``batch-runner simulate`` whose tasks take 3 s, so a run can be
-    stopped with tasks in flight."""
-    proc = subprocess.Popen([sys.executable, "-m", "batch_runner", "simulate", "--port", "0",
-                             "--generation-s", "3"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    try:
-        banner = "".join(proc.stdout.readline() for _ in range(1 + len(PROVIDERS)))
-        yield dict(re.findall(r"([A-Z]+_(?:BASE_URL|API_KEY))=(\S+)", banner))
-    finally:
-        proc.kill()
-        proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
+    """A second host whose tasks take 3 s, so a run can be stopped with tasks in flight."""
+    with simulate_process(3.0) as env:
+        yield env
 
 
 def _in_flight(journal: Path) -> int:

@@ -10,15 +10,13 @@ and a template typo in ``defaults`` are one line each, not one per row.
 
 from __future__ import annotations
 
-import asyncio
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import PROVIDERS, ROOT, sim_env
+from conftest import ROOT, sim_env, simulator_in_thread
 
 IMAGE = ROOT / "manifests" / "images" / "trail-runner.png"
 LOOK_ALIKES = {  # header -> (cells, the job field it looks like)
@@ -103,28 +101,10 @@ def test_the_counts_are_per_provider(cli, tmp_path):
 
 @pytest.fixture
 def simulator() -> Iterator:
-    """A simulator on 127.0.0.1 in its own thread (0.3 s tasks), so the CLI
-    can run in real mode against it and the test can read what it received."""
-    from batch_runner.simulator import ProviderSimConfig, SimConfig, running_simulator
-
-    config = SimConfig(providers={p: ProviderSimConfig(generation_s=0.3) for p in PROVIDERS})
-    loop = asyncio.new_event_loop()
-    ready, box = threading.Event(), {}
-
-    async def serve() -> None:
-        box["stop"] = asyncio.Event()
-        async with running_simulator(config, host="127.0.0.1", port=0) as sim:
-            box["sim"] = sim
-            ready.set()
-            await box["stop"].wait()
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    yield box["sim"]
-    loop.call_soon_threadsafe(box["stop"].set)
-    thread.join(10)
-    loop.close()
+    """A simulator of every provider on 127.0.0.1 in its own thread (0.3 s tasks), so
+    the CLI runs in real mode against it and the test reads what it received."""
+    with simulator_in_thread(generation_s=0.3) as running:
+        yield running
 
 
 def test_map_makes_the_column_the_first_frame_the_simulator_receives(cli, tmp_path, simulator):

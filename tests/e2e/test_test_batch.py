@@ -4,9 +4,7 @@ the question a run on a terminal asks before it spends more than ``--confirm-ove
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +15,7 @@ from click.testing import CliRunner, Result
 import batch_runner.cli
 from batch_runner.cli import main
 
-from conftest import PROVIDERS, SIM_ENV, sim_env
+from conftest import SIM_ENV, sim_env, simulator_in_thread
 
 PROMPTS = ["a castle at dawn", "a lighthouse at night", "a fox in snow", "a city in rain", "a ship at sea"]
 FAST = "{poll_interval_s: 0.1, typical_generation_s: 0.3, rpm: 600}"
@@ -25,28 +23,10 @@ FAST = "{poll_interval_s: 0.1, typical_generation_s: 0.3, rpm: 600}"
 
 @pytest.fixture
 def simulator() -> Iterator:
-    """A simulator of every provider on 127.0.0.1, served from its own thread (0.3 s
-    tasks) so the CLI runs in real mode against it; yields the RunningSimulator."""
-    from batch_runner.simulator import ProviderSimConfig, SimConfig, running_simulator
-
-    config = SimConfig(providers={p: ProviderSimConfig(generation_s=0.3) for p in PROVIDERS})
-    loop = asyncio.new_event_loop()
-    ready, box = threading.Event(), {}
-
-    async def serve() -> None:
-        box["stop"] = asyncio.Event()
-        async with running_simulator(config, host="127.0.0.1", port=0) as sim:
-            box["sim"] = sim
-            ready.set()
-            await box["stop"].wait()
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    yield box["sim"]
-    loop.call_soon_threadsafe(box["stop"].set)
-    thread.join(10)
-    loop.close()
+    """A simulator of every provider on 127.0.0.1 in its own thread (0.3 s tasks), so
+    the CLI runs in real mode against it and the test reads what it received."""
+    with simulator_in_thread(generation_s=0.3) as running:
+        yield running
 
 
 @pytest.fixture

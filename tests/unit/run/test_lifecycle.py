@@ -21,19 +21,11 @@ from batch_runner.run.lifecycle import Lifecycle
 from batch_runner.run.pacing import Pacer
 from batch_runner.run.slot import Slot
 
+from conftest import FakeClock
+
 T0 = 1_700_000_000.0  # unix seconds of the submit
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += max(0.0, seconds)
-        await asyncio.sleep(0)
 
 
 @dataclass
@@ -103,7 +95,7 @@ def run_one(tmp_path: Path):
     """run_one(script, resume=True, **settings) -> (provider, final record, on_finish calls)."""
 
     async def run(script, *, resume: bool = True, **kw):
-        clock = FakeClock()
+        clock = FakeClock(T0)
         provider = ScriptedProvider(clock, script)
         s = settings(**kw)
         slot = Slot(s, provider, Pacer(s.rpm, clock=clock, sleep=clock.sleep), asyncio.Semaphore(1))
@@ -182,7 +174,7 @@ async def test_a_submit_whose_answer_was_lost_ends_unknown_and_is_not_sent_again
 async def test_failover_moves_the_in_flight_place_and_gives_back_the_one_it_ends_on(tmp_path):
     # gccai's breaker is open (a dead key): the job moves to apiframe, where its
     # image cannot be read; the place taken on apiframe is the one given back
-    clock = FakeClock()
+    clock = FakeClock(T0)
     provider = ScriptedProvider(clock, [])
     slots = {}
     for name in ("gccai", "apiframe"):

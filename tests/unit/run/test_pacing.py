@@ -8,18 +8,7 @@ import pytest
 
 from batch_runner.run.pacing import Pacer
 
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from conftest import FakeClock
 
 
 def pacer(rpm: float, clock: FakeClock, **kw) -> Pacer:
@@ -27,7 +16,7 @@ def pacer(rpm: float, clock: FakeClock, **kw) -> Pacer:
 
 
 def test_a_rate_limit_halves_the_pace_once_per_burst_and_never_below_the_floor():
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     p = pacer(600, clock, floor_rpm=100)
     p.rate_limited()
     assert p.rpm == 300 and p.ceiling == 600 and p.slowdowns == 1
@@ -50,17 +39,17 @@ def test_default_quiet_period_is_ten_submits_within_2_to_60_s():
 
 
 async def test_retry_after_holds_submits_and_is_capped_at_120_s():
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     p = pacer(60_000, clock)  # 1 ms spacing: the limiter itself (real time) adds next to nothing
     p.rate_limited(1000.0)
     await p.acquire()
     assert clock.sleeps == [pytest.approx(120.0)]
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     p = pacer(60_000, clock)
     p.rate_limited(3.0)
     await p.acquire()
     assert clock.sleeps == [pytest.approx(3.0)]
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     p = pacer(60_000, clock)
     p.rate_limited()  # no Retry-After: one new spacing interval (60 / 30000 s)
     await p.acquire()
@@ -68,7 +57,7 @@ async def test_retry_after_holds_submits_and_is_capped_at_120_s():
 
 
 async def test_quiet_periods_raise_the_pace_by_a_tenth_up_to_90_percent_of_the_ceiling():
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     p = pacer(60_000, clock, quiet_s=10.0)
     p.rate_limited()
     assert p.rpm == 30_000 and p.ceiling == 60_000
@@ -89,7 +78,7 @@ async def test_quiet_periods_raise_the_pace_by_a_tenth_up_to_90_percent_of_the_c
 
 
 async def test_no_raise_before_a_full_quiet_period():
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     p = pacer(60_000, clock, quiet_s=10.0)
     p.rate_limited()
     clock.now += 9.0

@@ -15,20 +15,7 @@ from batch_runner.errors import (
 )
 from batch_runner.run.retry import download_retrying, submit_retrying
 
-
-class FakeClock:
-    """A clock (seconds) that moves only when something sleeps on it."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from conftest import FakeClock
 
 
 def rate_limited(retry_after: float | None = None) -> ProviderError:
