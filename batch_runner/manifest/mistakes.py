@@ -169,10 +169,11 @@ def required_problems(where: str, given: Collection[str], reported: Reported, ho
 def template_problems(defaults: Mapping[str, Any], lines: Mapping[str, int], file: str,
                       available: Collection[str], reported: Reported) -> list[Problem]:
     """One error per ``defaults`` template variable that names nothing in
-    ``available`` (header_key form: columns, keys, defaults, matrix entries)
-    and is close to one that does (difflib ratio >= 0.75); ``lines``: YAML
-    line of each ``defaults`` key. A variable close to nothing stays a row
-    problem (the rows may still be missing a column)."""
+    ``available`` (header_key form: columns, keys, defaults, matrix entries):
+    no row can fill it, so it is said once, at the YAML line of its ``defaults``
+    key (``lines``), with the closest name (difflib ratio >= 0.75) as a
+    suggestion, or else the names there are. A variable that names a column
+    left blank in some rows stays a problem of those rows."""
     out = []
     names = sorted(set(available))
     for fld in TEMPLATE_FIELDS:
@@ -185,11 +186,14 @@ def template_problems(defaults: Mapping[str, Any], lines: Mapping[str, int], fil
             if key in available:
                 continue
             close = difflib.get_close_matches(key, names, n=1, cutoff=0.75)
-            if not close:
-                continue
+            if close:
+                fix = f"did you mean {{{close[0]}}}?"
+            else:
+                shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+                fix = f"add that column, or use one of: {shown}" if names else "add that column"
             where = f"{file}: line {lines[fld]}" if fld in lines else file
             out.append(Problem(where, f"defaults.{fld}", f"template variable {{{var}}} names no column, "
-                               f"default or matrix entry: did you mean {{{close[0]}}}?"))
+                               f"default or matrix entry: {fix}"))
             pairs.add((fld, missing_message(var)))
         if pairs:
             reported.templates[fld] = (text, pairs)

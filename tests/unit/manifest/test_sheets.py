@@ -208,7 +208,10 @@ def test_missing_template_variable_names_row_and_variable(cli, write):
     result = cli("validate", manifest, "--simulate")
     assert result.exit_code == 2
     out = result.output
-    assert "sheet.csv: row 2, field 'prompt': template variable {backgrnd} has no value in this row" in out
+    # a variable no row can fill is one line at its YAML line, not one per row
+    assert ("m.yaml: line 2, field 'defaults.prompt': template variable {backgrnd} names no column, default or "
+            "matrix entry: add that column, or use one of: product, prompt, provider") in out
+    assert "{backgrnd} has no value in this row" not in out
     assert "sheet.csv: row 3, field 'prompt': template variable {product} has no value in this row" in out
     write("ok.csv", "product,background,provider\nTrail Runner,beach,gccai\n")
     jobs, _ = jobs_of(write("ok.yaml", "source: ok.csv\n"
