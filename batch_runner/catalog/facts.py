@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["JobDefaults", "ModelInfo", "ProviderInfo", "catalog", "job_defaults", "variant_key"]
+__all__ = ["JobDefaults", "ModelInfo", "ProviderInfo", "catalog", "job_defaults", "model_names", "variant_key"]
 
 
 def variant_key(resolution: str, duration: int) -> str:
@@ -28,12 +28,23 @@ def variant_key(resolution: str, duration: int) -> str:
 @dataclass(frozen=True)
 class ModelInfo:
     """One model as a provider sells it: ``id`` is the provider's identifier,
-    ``scenes`` a subset of {text-to-video, image-to-video}, ``variants`` like ``768P-6``."""
+    ``scenes`` a subset of {text-to-video, image-to-video}, ``variants`` like ``768P-6``
+    (every variant sold), ``image_only_variants`` those of them sold as image-to-video
+    only (MiniMax-Hailuo-02's 512P), ``end_image`` whether the provider sells
+    first-and-last-frame video (a job's ``end_image``) for this model."""
 
     name: str
     id: str
     scenes: tuple[str, ...]
     variants: tuple[str, ...]
+    image_only_variants: tuple[str, ...] = ()
+    end_image: bool = False
+
+    def variants_for(self, scene: str) -> tuple[str, ...]:
+        """The variants sold for ``scene`` (``text-to-video`` or ``image-to-video``)."""
+        if scene == "image-to-video":
+            return self.variants
+        return tuple(v for v in self.variants if v not in self.image_only_variants)
 
 
 @dataclass(frozen=True)
@@ -81,7 +92,8 @@ def _provider(name: str, raw: dict[str, Any]) -> ProviderInfo:
     unit = price.pop("unit", "usd")
     price_source = price.pop("source", "")
     models = {
-        m: ModelInfo(m, spec["id"], tuple(spec["scenes"]), tuple(spec["variants"]))
+        m: ModelInfo(m, spec["id"], tuple(spec["scenes"]), tuple(spec["variants"]),
+                     tuple(spec.get("image_only_variants") or ()), bool(spec.get("end_image", False)))
         for m, spec in raw["models"].items()
     }
     return ProviderInfo(
@@ -114,6 +126,21 @@ def catalog() -> dict[str, ProviderInfo]:
     return {name: _provider(name, spec) for name, spec in raw.items()}
 
 
+@cache
+def _job_fields() -> dict[str, Any]:
+    """``$defs.job_fields.properties`` of data/manifest.schema.json."""
+    text = resources.files("batch_runner").joinpath("data/manifest.schema.json").read_text(encoding="utf-8")
+    fields: dict[str, Any] = json.loads(text)["$defs"]["job_fields"]["properties"]
+    return fields
+
+
+def model_names() -> tuple[str, ...]:
+    """Our model names a manifest may ask for, in the schema's order (the ``model``
+    enum of data/manifest.schema.json): ``("hailuo-2.3", "hailuo-2.3-fast", ...)``.
+    Each is sold by at least one provider of ``catalog()`` (a test keeps them equal)."""
+    return tuple(_job_fields()["model"]["enum"])
+
+
 @dataclass(frozen=True)
 class JobDefaults:
     """What a job gets for a field its manifest row leaves out: ``model``
@@ -138,8 +165,7 @@ def job_defaults() -> JobDefaults:
     (https://platform.minimax.io/docs/api-reference/video-generation-t2v, seen
     by 2026-11-22); ``hailuo-2.3`` is the one model all six providers sell.
     """
-    text = resources.files("batch_runner").joinpath("data/manifest.schema.json").read_text(encoding="utf-8")
-    fields = json.loads(text)["$defs"]["job_fields"]["properties"]
+    fields = _job_fields()
     return JobDefaults(
         model=str(fields["model"]["default"]),
         resolution=str(fields["resolution"]["default"]),

@@ -2,9 +2,11 @@
 
 Run after the schema check, before any request: a job its provider cannot run
 (1080P with 10 s, an image on a text-only model, a text-only job on an
-image-only provider, a base64 or local image where only URLs are taken, a
-local or base64 image outside the provider's limits (images.py), an unsold
-model, an option the protocol lacks, a missing API key) is a Problem naming
+image-only provider or variant (512P), a last frame (``end_image``) on a model
+the provider sells without first-and-last-frame video, a base64 or local
+image where only URLs are taken, a local or base64 image outside the
+provider's limits (images.py), an unsold model, an option the protocol lacks,
+a missing API key) is a Problem naming
 the row, with what is allowed and which providers could run it. Facts come
 from data/providers.yaml; a field the row leaves out takes the job default
 (catalog.facts.job_defaults).
@@ -27,7 +29,9 @@ from batch_runner.jobs.images import (
 
 __all__ = ["candidates", "check_job", "key_problems", "providers_for", "reasons_by_provider"]
 
-OPTIONS = ("prompt_optimizer", "fast_pretreatment", "watermark", "end_image")
+#: job fields a provider carries or not (providers.yaml ``options``); ``end_image``
+#: is a fact of each model instead (``ModelInfo.end_image``)
+OPTIONS = ("prompt_optimizer", "fast_pretreatment", "watermark")
 
 
 def _label(ref: str) -> str:
@@ -57,6 +61,10 @@ def _reasons(info: ProviderInfo, f: Mapping[str, Any],
         out.append(
             ("resolution", f"{res} with {dur} s is not offered by {info.name} for {model}; allowed: {allowed}")
         )
+    elif variant_key(res, dur) not in m.variants_for(scene):
+        out.append(("image", f"{info.name} runs {model} at {res} as image-to-video only: add an image"))
+    if f.get("end_image") and m is not None and not m.end_image:
+        out.append(("end_image", _no_end_image(info, model)))
     for fld in IMAGE_FIELDS:
         ref = f.get(fld)
         if not ref:
@@ -71,6 +79,15 @@ def _reasons(info: ProviderInfo, f: Mapping[str, Any],
         if f.get(opt) is not None and opt not in info.options:
             out.append((opt, f"{info.name} has no {opt} setting: remove it"))
     return out
+
+
+def _no_end_image(info: ProviderInfo, model: str) -> str:
+    """Why ``info`` cannot run ``model`` with an ``end_image``, and what to do."""
+    models = [name for name, m in info.models.items() if m.end_image]
+    if not models:
+        return f"{info.name} has no end_image setting: remove it"
+    return (f"{info.name} sells first-and-last-frame video (end_image) for {', '.join(models)} only, "
+            f"not {model}: set model: {models[0]}, or remove end_image")
 
 
 def providers_for(fields: Mapping[str, Any], facts: Mapping[str, ImageFacts] | None = None) -> list[str]:

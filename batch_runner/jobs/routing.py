@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from batch_runner.catalog.facts import catalog, job_defaults, variant_key
+from batch_runner.catalog.facts import catalog, job_defaults, model_names, variant_key
 from batch_runner.catalog.prices import video_cost
 from batch_runner.catalog.settings import ProviderSettings
 from batch_runner.jobs.capabilities import providers_for, reasons_by_provider
@@ -92,7 +92,7 @@ def route(
 
 def why_none(fields: Mapping[str, Any], facts: Mapping[str, ImageFacts] | None = None) -> str:
     """Why no provider can run a job with these fields, in one sentence: no
-    provider sells the model, or the model at this resolution and duration
+    provider sells the model (the models sold, in the schema's order), or the model at this resolution and duration
     (with the variants that are sold), else the first reason of each provider
     that sells the model, then those that do not."""
     defaults = job_defaults()
@@ -100,7 +100,8 @@ def why_none(fields: Mapping[str, Any], facts: Mapping[str, ImageFacts] | None =
     res, dur = fields.get("resolution") or defaults.resolution, int(fields.get("duration") or defaults.duration)
     sellers = {name: info.models[model] for name, info in catalog().items() if model in info.models}
     if not sellers:
-        sold = sorted({m for info in catalog().values() for m in info.models})
+        sold_by_any = {m for info in catalog().values() for m in info.models}
+        sold = [m for m in model_names() if m in sold_by_any] + sorted(sold_by_any - set(model_names()))
         return f"no provider sells {model} (models sold: {', '.join(sold)})"
     if not any(variant_key(res, dur) in m.variants for m in sellers.values()):
         sold = sorted({v for m in sellers.values() for v in m.variants}, key=_variant_order)

@@ -60,6 +60,8 @@ class ApiframeAdapter(Adapter):
         }
         if job.image:
             params["image"] = job.image
+        if job.end_image:  # hailuoParams.end_image: hailuo-02 only (OpenAPI; the catalog checks it)
+            params["end_image"] = job.end_image
         if job.prompt_optimizer is not None:
             params["prompt_optimizer"] = job.prompt_optimizer
         body = {"model": self.model_id(job), "prompt": job.prompt, "hailuoParams": params}

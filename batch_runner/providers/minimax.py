@@ -66,6 +66,8 @@ class MinimaxAdapter(Adapter):
         }
         if job.image:
             body["first_frame_image"] = job.image
+        if job.end_image:  # first-and-last-frame: MiniMax-Hailuo-02 only (the catalog checks it)
+            body["last_frame_image"] = job.end_image
         if job.prompt_optimizer is not None:
             body["prompt_optimizer"] = job.prompt_optimizer
         if job.fast_pretreatment is not None:

@@ -3,9 +3,10 @@
 Source: the official OpenAPI spec in https://github.com/apiframe-ai/apiframe-nodejs-sdk
 and https://docs-v2.apiframe.ai/docs/jobs/get, seen 2026-11 (SEEN):
 - ``X-API-Key`` auth; 401 ``{"error": ...}``.
-- Body ``additionalProperties: false`` at both levels; ``model`` hailuo-2.3 or
-  hailuo-2.3-fast; ``prompt`` 1..2000; ``hailuoParams.duration`` number 6/10,
+- Body ``additionalProperties: false`` at both levels; ``model`` hailuo-2.3,
+  hailuo-2.3-fast or hailuo-02; ``prompt`` 1..2000; ``hailuoParams.duration`` number 6/10,
   ``resolution`` lower-case 768p/1080p, 1080p not with 10 s, ``image`` a URI,
+  ``end_image`` a URI for hailuo-02 only (an additional property otherwise),
   ``prompt_optimizer`` bool; ``webhookUrl``, ``webhookEvents``. Invalid: 400
   ``{"error":"Validation failed","details":{"<json.path>":[msg]}}``.
 - ``Idempotency-Key`` (<= 255 chars): the same key within 24 h returns the
@@ -35,7 +36,9 @@ __all__ = ["ApiframeSim", "make_app", "validate"]
 
 TOP = {"model", "prompt", "hailuoParams", "webhookUrl", "webhookEvents"}
 PARAMS = {"duration", "resolution", "image", "prompt_optimizer"}
-MODELS = ("hailuo-2.3", "hailuo-2.3-fast")
+#: hailuoParams.end_image exists for hailuo-02 only (OpenAPI GenerateVideoRequest)
+END_IMAGE_MODELS = ("hailuo-02",)
+MODELS = ("hailuo-2.3", "hailuo-2.3-fast", "hailuo-02")
 EVENTS = ("progress", "completed", "failed")
 CREDITS = {("768p", 6): 5, ("768p", 10): 10, ("1080p", 6): 10}  # https://docs-v2.apiframe.ai/docs/videos/hailuo/hailuo-2-3
 IDEMPOTENCY_TTL_S = 86400.0
@@ -75,7 +78,8 @@ def validate(body: Any) -> dict[str, list[str]] | None:
     if not isinstance(params, dict):
         out["hailuoParams"] = ["must be object"]
         return out
-    for key in sorted(set(params) - PARAMS):
+    allowed = PARAMS | ({"end_image"} if body.get("model") in END_IMAGE_MODELS else set())
+    for key in sorted(set(params) - allowed):
         out[f"hailuoParams.{key}"] = ["must NOT have additional properties"]
     duration, resolution = params.get("duration", 6), params.get("resolution", "768p")
     if isinstance(duration, bool) or not isinstance(duration, (int, float)) or duration not in (6, 10):
@@ -84,9 +88,11 @@ def validate(body: Any) -> dict[str, list[str]] | None:
         out["hailuoParams.resolution"] = ['must be equal to one of the allowed values: "768p", "1080p"']
     elif resolution == "1080p" and duration == 10:
         out["hailuoParams.duration"] = ["1080p resolution does not support 10s duration"]
-    image = params.get("image")
-    if image is not None and not (isinstance(image, str) and image.startswith(("http://", "https://", "data:"))):
-        out["hailuoParams.image"] = ['must match format "uri"']
+    for key in ("image", "end_image"):
+        image = params.get(key)
+        if image is not None and not (isinstance(image, str)
+                                      and image.startswith(("http://", "https://", "data:"))):
+            out[f"hailuoParams.{key}"] = ['must match format "uri"']
     if "prompt_optimizer" in params and not isinstance(params["prompt_optimizer"], bool):
         out["hailuoParams.prompt_optimizer"] = ["must be boolean"]
     return out or None

@@ -2,12 +2,14 @@
 
 Errors arrive as HTTP 200 with a non-zero ``base_resp.status_code`` (1002
 rate limit, 1004 auth, 1008 balance, 1026 sensitive input, 2013 invalid
-params, 2056 usage limit exceeded); an injected server fault is HTTP 500 with code 1000. A content-policy
-prompt is refused at submit with 1026. Query statuses Preparing -> Queueing ->
-Processing -> Success (with a string ``file_id``) or Fail, in both documented
-variants: ``base_resp`` 1027 "output new_sensitive" for a prompt with the
-output-policy marker, ``base_resp`` 0 for other failures. files/retrieve
-answers ``file.file_id`` as a number and ``file.download_url``.
+params: a model outside its resolution/duration table, a last_frame_image on a
+model other than MiniMax-Hailuo-02; 2056 usage limit exceeded); an injected
+server fault is HTTP 500 with code 1000. A content-policy prompt is refused
+at submit with 1026. Query statuses Preparing -> Queueing -> Processing ->
+Success (with a string ``file_id``) or Fail, in both documented variants:
+``base_resp`` 1027 "output new_sensitive" for a prompt with the output-policy
+marker, ``base_resp`` 0 for other failures. files/retrieve answers
+``file.file_id`` as a number and ``file.download_url``.
 
 Source: https://platform.minimax.io/docs/api-reference/video-generation-t2v and its
 sibling pages (SEEN unless noted; docs/providers.md). gptge.py reuses this class
@@ -47,6 +49,17 @@ CODES = {
 T2V_MODELS = {"MiniMax-Hailuo-2.3", "MiniMax-Hailuo-02", "T2V-01-Director", "T2V-01"}
 I2V_MODELS = {"MiniMax-Hailuo-2.3", "MiniMax-Hailuo-2.3-Fast", "MiniMax-Hailuo-02",
               "I2V-01-Director", "I2V-01-live", "I2V-01"}
+#: model -> (resolution, duration) pairs it takes. 2.3 and 02: 768P with 6 or 10 s,
+#: 1080P with 6 s (SEEN for 2.3; INFERRED for 02), 02 also 512P with 6 or 10 s
+#: (i2v enum, "only for 02": SEEN); the 01 models 720P with 6 s (INFERRED).
+TABLES = {
+    "MiniMax-Hailuo-2.3": {("768P", 6), ("768P", 10), ("1080P", 6)},
+    "MiniMax-Hailuo-2.3-Fast": {("768P", 6), ("768P", 10), ("1080P", 6)},
+    "MiniMax-Hailuo-02": {("512P", 6), ("512P", 10), ("768P", 6), ("768P", 10), ("1080P", 6)},
+}
+OLD_TABLE = {("720P", 6)}  # T2V-01, T2V-01-Director, I2V-01, I2V-01-Director, I2V-01-live
+#: the models that take a last_frame_image (first-and-last-frame video)
+LAST_FRAME_MODELS = {"MiniMax-Hailuo-02"}
 SIZES = {"1080P": (1920, 1080), "768P": (1366, 768), "720P": (1280, 720), "512P": (912, 512)}
 OK = {"status_code": 0, "status_msg": "success"}
 
@@ -57,7 +70,9 @@ def validate_native(body: Any, *, strict: bool = False) -> str | None:
     T2V (no ``first_frame_image``): ``prompt`` 1..2000 required, model in the
     T2V enum (no 2.3-Fast). I2V: ``first_frame_image`` a URL or data URI,
     prompt optional. ``duration`` int 6/10 (default 6), ``resolution``
-    uppercase P (default 768P); Hailuo 2.3: 768P, or 1080P with 6 s only.
+    uppercase P (default 768P), each model's table (``TABLES``: Hailuo 2.3 768P, or
+    1080P with 6 s only; 02 also 512P with an image; the 01 models 720P 6 s);
+    ``last_frame_image`` (first-and-last-frame) on MiniMax-Hailuo-02 only.
     ``strict`` (gptge): ``prompt``, ``duration`` and ``resolution`` required.
     Source: MiniMax's t2v/i2v pages (enums, SEEN), gpt.ge's submit page (required fields, SEEN).
     """
@@ -81,10 +96,16 @@ def validate_native(body: Any, *, strict: bool = False) -> str | None:
         return "duration must be 6 or 10"
     if resolution not in (("512P", "720P", "768P", "1080P") if image else ("720P", "768P", "1080P")):
         return "resolution must be one of 720P, 768P, 1080P (uppercase P)"
-    if model.startswith("MiniMax-Hailuo-2.3") and not (
-        resolution == "768P" or (resolution == "1080P" and duration == 6)
-    ):
-        return f"{model} supports 768P with 6 or 10 s and 1080P with 6 s only"
+    table = TABLES.get(model, OLD_TABLE)
+    if (resolution, duration) not in table:
+        allowed = ", ".join(f"{r} with {d} s" for r, d in sorted(table))
+        return f"{model} supports {allowed} only"
+    last = body.get("last_frame_image")
+    if last is not None:
+        if model not in LAST_FRAME_MODELS:
+            return f"last_frame_image is supported by {', '.join(sorted(LAST_FRAME_MODELS))} only, not {model}"
+        if not is_image(last):
+            return "last_frame_image must be a public URL or a data:image/...;base64, URI"
     for flag in ("prompt_optimizer", "fast_pretreatment", "aigc_watermark"):
         if flag in body and not isinstance(body[flag], bool):
             return f"{flag} must be a boolean"
