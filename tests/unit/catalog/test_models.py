@@ -11,6 +11,8 @@ from batch_runner.catalog.settings import resolve_settings
 from batch_runner.jobs.capabilities import check_job, providers_for, reasons_by_provider
 from batch_runner.jobs.routing import route, why_none
 
+from conftest import ROOT
+
 URL, END = "https://img.test/first.jpg", "https://img.test/last.jpg"
 T2V = {"prompt": "a shoe", "resolution": "768P", "duration": 6}
 KEYS = {f"{p.upper()}_API_KEY": "k-1" for p in catalog()}
@@ -109,3 +111,14 @@ def test_auto_routes_hailuo_02_to_the_cheapest_known_price():
     assert why.endswith("(no provider's USD price is known: set usd_per_credit under providers:)")
     ranked, why = route({**T2V, "model": "hailuo-2.3", "image": URL, "end_image": END}, settings, KEYS, {})
     assert ranked == ["gptproto"]
+
+
+def test_the_readme_models_table_lists_what_each_provider_sells():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = text.split("### Models", 1)[1].split("\n\n")[2]
+    listed = set()
+    for line in table.splitlines()[2:]:
+        cells = [c.strip().strip("`") for c in line.strip("|").split("|")]
+        listed.add((cells[0], cells[1], cells[2], cells[5] == "yes"))
+    sold = {(m, p, info.models[m].id, info.models[m].end_image) for p, info in catalog().items() for m in info.models}
+    assert listed == sold
