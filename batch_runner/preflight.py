@@ -16,6 +16,7 @@ transport.py. No key is ever printed: every text leaves through keys.redact.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import ssl
 import time
@@ -136,10 +137,8 @@ async def _reach(result: ProviderCheck, timeout_s: float) -> bool:
         result.fix = f"check {name} and that this machine may reach {host}:{port} (proxy, firewall)"
         return False
     writer.close()
-    try:
+    with contextlib.suppress(OSError, ssl.SSLError):
         await writer.wait_closed()
-    except (OSError, ssl.SSLError):
-        pass
     result.connect = "ok"
     return True
 
@@ -217,7 +216,6 @@ def render_table(results: Sequence[ProviderCheck]) -> list[str]:
         rows.append((r.provider, r.base_url, _short(r.dns), _short(r.connect), _short(r.api), r.key or "-", clock))
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
-    known = {n: info for n, info in catalog().items()}
     for r in results:
         if r.usable:
             lines.append(f"{r.provider}: usable ({r.detail}); balance: {r.balance}")
@@ -227,7 +225,7 @@ def render_table(results: Sequence[ProviderCheck]) -> list[str]:
                 lines.append(f"  (the answer: {r.detail})")
         lines.extend(f"{r.provider}: warning: {w}" for w in r.warnings)
     if not results:
-        names = ", ".join(info.key_env for info in known.values())
+        names = ", ".join(info.key_env for info in catalog().values())
         lines = [f"no provider to check: no API key is set (set one of {names})"]
     return [_clean(line) for line in lines]
 
