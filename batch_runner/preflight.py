@@ -222,7 +222,7 @@ def render_table(results: Sequence[ProviderCheck]) -> list[str]:
         else:
             lines.append(f"{r.provider}: NOT usable: {r.fix or r.detail}")
             if r.detail and r.fix:
-                lines.append(f"  (the answer: {r.detail})")
+                lines.append(f"  ({r.detail})")
         lines.extend(f"{r.provider}: warning: {w}" for w in r.warnings)
     if not results:
         names = ", ".join(info.key_env for info in catalog().values())
