@@ -410,3 +410,50 @@ def report(results_csv: Path, output: Path, title: str | None) -> None:
     except ConfigError as exc:
         _fail(exc, EXIT_USAGE)
     click.echo(f"{output}: {n} jobs")
+
+
+@main.command()
+@click.argument("manifest", type=click.Path(path_type=Path), required=False)
+@_set_option
+@_map_option
+@_sheet_option
+@_outside_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="json: one object per provider, for scripts.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=10.0,
+              show_default=True, help="Seconds each step (DNS, connect, key check) may take per provider.")
+def check(manifest: Path | None, sets: tuple[str, ...], sheet: str | None, allow_outside_paths: bool, fmt: str,
+          timeout_s: float, maps: tuple[str, ...] = ()) -> None:
+    """Check each provider at no cost: base URL, DNS, connection, API, key, clock.
+
+    Without MANIFEST: every provider with a key; with one: the providers its jobs
+    need, fallbacks included. Exit 0 when every one is usable, 1 otherwise."""
+    import json
+
+    from batch_runner.catalog.facts import catalog
+    from batch_runner.catalog.settings import resolve_settings
+    from batch_runner.preflight import check_providers, exit_status, render_table
+
+    overrides = None
+    if manifest is None:
+        names = [n for n, info in catalog().items() if os.environ.get(info.key_env, "").strip()]
+    else:
+        request = RunRequest(manifest=manifest, sets=list(sets), sheet=sheet, allow_outside_paths=allow_outside_paths,
+                             maps=list(maps))
+        try:
+            jobs, loaded = load_jobs(request, need_keys=False)
+        except (ManifestError, ConfigError) as exc:
+            _fail(exc, EXIT_USAGE)
+        needed = {p for job in jobs for p in job.providers}
+        names = [n for n in catalog() if n in needed]
+        overrides = loaded.provider_settings
+    settings = resolve_settings(overrides, os.environ)
+    results = asyncio.run(check_providers(settings, names, timeout_s=timeout_s))
+    if fmt == "json":
+        from batch_runner.keys import redact
+
+        out = {"usable": exit_status(results) == 0, "providers": [r.as_dict() for r in results]}
+        click.echo(redact(json.dumps(out, indent=2, ensure_ascii=False)))
+    else:
+        click.echo("\n".join(render_table(results)))
+    sys.exit(exit_status(results))

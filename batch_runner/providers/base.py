@@ -10,6 +10,10 @@ more request (MiniMax: ``file_id`` -> files/retrieve) returns a PollResult with
 ``follow_up`` set; the runner sends it at once and reads the answer with
 ``parse_poll`` again.
 
+Two more, for ``batch-runner check`` (a preflight that spends nothing):
+``build_key_check()`` (a request that tests the key for free, e.g. a poll of
+a made-up task id) and ``read_key_check(resp)`` (a ``KeyCheck`` verdict).
+
 Answers are untrusted: the runner calls ``read_submit`` / ``read_poll``, which
 run the parsers and check what they return (guard.py); only ProviderError
 leaves them.
@@ -21,9 +25,10 @@ import json
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from batch_runner.catalog.facts import ProviderInfo, catalog
 from batch_runner.errors import MAX_RETRY_AFTER_S, ProviderError
@@ -35,7 +40,7 @@ from batch_runner.providers.wire import HttpRequest, HttpResponse, PollResult
 if TYPE_CHECKING:
     from batch_runner.jobs.model import Job
 
-__all__ = ["Adapter", "dig", "retry_after_s"]
+__all__ = ["Adapter", "KeyCheck", "KeyVerdict", "dig", "retry_after_s", "web_page"]
 
 _T = TypeVar("_T")
 
@@ -59,6 +64,38 @@ def _text(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False)
+
+
+#: What a key check's answer says: ``ok`` the key was accepted; ``bad_key`` it was
+#: refused; ``not_api`` the host answered, but not as this provider's API does
+#: (a web page, a redirect, a 404 that is not the provider's JSON); ``unclear``
+#: an answer that tells neither (a rate limit, a server error: try again).
+KeyVerdict = Literal["ok", "bad_key", "not_api", "unclear"]
+
+
+@dataclass(frozen=True)
+class KeyCheck:
+    """The verdict of a key check (``KeyVerdict``) and ``detail``, one line in the
+    user's words saying what the answer was (never the key)."""
+
+    verdict: KeyVerdict
+    detail: str = ""
+
+
+def web_page(resp: HttpResponse) -> str | None:
+    """Why ``resp`` is not an API's JSON answer, or None when it is JSON.
+
+    A redirect (3xx: an API answer never redirects; a web site sends its users
+    to a page), an HTML page, or any other body that is not JSON."""
+    if 300 <= resp.status < 400:
+        where = resp.headers.get("location", "")
+        return f"HTTP {resp.status} redirect{' to ' + where[:100] if where else ''}"
+    kind = resp.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind in ("text/html", "application/xhtml+xml") or resp.body.lstrip()[:1] == b"<":
+        return f"an HTML page (HTTP {resp.status})"
+    if resp.json() is None:
+        return f"an answer that is not JSON (HTTP {resp.status})"
+    return None
 
 
 class Adapter(ABC):
@@ -103,6 +140,40 @@ class Adapter(ABC):
         A task that failed is a PollResult with status ``failed``; an answer
         that is itself an error raises ProviderError (the runner retries polls).
         """
+
+    # -- the key check (batch-runner check) -----------------------------------------
+    #: the made-up task id a key check polls: in the provider's id format where it
+    #: checks one (apiframe: a UUID), never one a real task has
+    key_check_task_id: ClassVar[str] = "batch-runner-key-check"
+
+    @abstractmethod
+    def build_key_check(self) -> HttpRequest:
+        """A request that tests the key and spends nothing (no credits, no task):
+        a poll of ``key_check_task_id``. data/providers.yaml ``key_check`` says
+        which request, per provider, with the public source that says it is free."""
+
+    @abstractmethod
+    def read_key_check(self, resp: HttpResponse) -> KeyCheck:
+        """The verdict on the key from the answer to ``build_key_check()``; pure, never raises."""
+
+    def rest_key_check(self, resp: HttpResponse) -> KeyCheck:
+        """The verdict for a REST provider whose errors are JSON with an ``error``
+        member (gccai, gptproto, apiinone, apiframe): 401/403 ``bad_key``; a 404
+        (or 400, 200) in the provider's JSON ``ok`` (the key was accepted, the
+        made-up task is unknown); 429 and 5xx ``unclear``; anything else ``not_api``."""
+        page = web_page(resp)
+        body = resp.json()
+        if page is not None:
+            return KeyCheck("not_api", f"the host answered {page}")
+        message = dig(body, "error", "message") or dig(body, "error") or dig(body, "message") or ""
+        said = f": {_text(message)[:120]}" if message else ""
+        if resp.status in (401, 403):
+            return KeyCheck("bad_key", f"HTTP {resp.status}{said}")
+        if resp.status == 429 or resp.status >= 500:
+            return KeyCheck("unclear", f"HTTP {resp.status}{said}: try again later")
+        if isinstance(body, dict) and ("error" in body or "data" in body):
+            return KeyCheck("ok", f"key accepted (the made-up task: HTTP {resp.status}{said})")
+        return KeyCheck("not_api", f"HTTP {resp.status} JSON that is not this provider's")
 
     # -- what the runner calls: the parsers, their output checked ----------------
     def read_submit(self, resp: HttpResponse) -> str:

@@ -14,8 +14,9 @@ Sources (seen 2026-11):
 
 from __future__ import annotations
 
+from batch_runner.providers.base import KeyCheck, dig
 from batch_runner.providers.minimax import MinimaxAdapter
-from batch_runner.providers.wire import HttpRequest
+from batch_runner.providers.wire import HttpRequest, HttpResponse
 
 __all__ = ["GptgeAdapter"]
 
@@ -29,3 +30,16 @@ class GptgeAdapter(MinimaxAdapter):
 
     def build_poll(self, task_id: str) -> HttpRequest:
         return HttpRequest("GET", self.url(f"/task/{task_id}"), self.headers())
+
+    def read_key_check(self, resp: HttpResponse) -> KeyCheck:
+        """As MiniMax's, and a JSON object without ``base_resp`` (gpt.ge's own
+        gateway answer for an unknown task: undocumented, INFERRED) is ``ok``
+        unless it is a 401/403 or a 429/5xx."""
+        verdict = super().read_key_check(resp)
+        body = resp.json()
+        if verdict.verdict == "not_api" and isinstance(body, dict) and body:
+            if resp.status == 429 or resp.status >= 500:
+                return KeyCheck("unclear", f"HTTP {resp.status}: try again later")
+            msg = dig(body, "error", "message") or dig(body, "message") or ""
+            return KeyCheck("ok", f"key accepted (the made-up task: HTTP {resp.status} {str(msg)[:120]!r})")
+        return verdict

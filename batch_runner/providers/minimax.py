@@ -20,7 +20,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from batch_runner.errors import ProviderError
-from batch_runner.providers.base import Adapter, dig
+from batch_runner.providers.base import Adapter, KeyCheck, dig, web_page
 from batch_runner.providers.taxonomy import MINIMAX_CODES
 from batch_runner.providers.wire import (
     FAILED,
@@ -114,6 +114,35 @@ class MinimaxAdapter(Adapter):
         return HttpRequest(
             "GET", self.url(f"/v1/query/video_generation?task_id={task_id}"), self.headers()
         )
+
+    #: 15 zeros: the digit-string format of MiniMax's task ids, never a real one
+    key_check_task_id = "000000000000000"
+
+    def build_key_check(self) -> HttpRequest:
+        """A query of a made-up task id (a query is free: only a video is billed)."""
+        return self.build_poll(self.key_check_task_id)
+
+    def read_key_check(self, resp: HttpResponse) -> KeyCheck:
+        """``base_resp`` 1004 / 2049 / 2038 (or HTTP 401/403): ``bad_key``; any other
+        ``base_resp`` (2013 "task not found", or 0): ``ok``; rate limits and
+        server codes: ``unclear``; no ``base_resp``: ``not_api``."""
+        page = web_page(resp)
+        if page is not None:
+            return KeyCheck("not_api", f"the host answered {page}")
+        body = resp.json()
+        code = dig(body, "base_resp", "status_code")
+        msg = str(dig(body, "base_resp", "status_msg") or "")[:120]
+        if resp.status in (401, 403):
+            return KeyCheck("bad_key", f"HTTP {resp.status}")
+        if code is None:
+            return KeyCheck("not_api", f"HTTP {resp.status} JSON without base_resp")
+        said = f"base_resp {_number(code)} {msg!r}"
+        error_code = MINIMAX_CODES.get(_number(code), ("", False))[0] if code != 0 else ""
+        if error_code == "auth":
+            return KeyCheck("bad_key", said)
+        if error_code in ("rate_limited", "provider_error") or resp.status >= 500:
+            return KeyCheck("unclear", f"{said}: try again later")
+        return KeyCheck("ok", f"key accepted (the made-up task: {said})")
 
     def build_retrieve(self, file_id: str) -> HttpRequest:
         """The files/retrieve request that turns a ``file_id`` into a download URL."""

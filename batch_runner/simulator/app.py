@@ -49,6 +49,24 @@ async def _record_unrouted(request: web.Request,
         raise
 
 
+HTML_SITE = ("<!DOCTYPE html><html><head><title>Hailuo 2.3 API: pricing and docs</title></head>"
+             "<body><h1>Create videos with Hailuo 2.3</h1><p>Sign in to get your API key.</p></body></html>")
+
+
+@web.middleware
+async def _html_host(request: web.Request,
+                     handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    """A provider with ``html_host`` answers every request under its prefix with
+    a web site's page (HTTP 200, text/html), recorded as kind ``other``."""
+    prefix = request.path.strip("/").split("/", 1)[0]
+    store = request.app[STORE_KEY]
+    if prefix in SIMULATORS and store.cfg(prefix).html_host:
+        await request.read()
+        store.record(prefix, "other", 200, reason="html_host")
+        return web.Response(status=200, text=HTML_SITE, content_type="text/html")
+    return await handler(request)
+
+
 async def _index(request: web.Request) -> web.StreamResponse:
     """``GET /``: ``{"providers": {name: base URL}, "videos": URL pattern}``."""
     store = request.app[STORE_KEY]
@@ -63,7 +81,7 @@ async def _index(request: web.Request) -> web.StreamResponse:
 def create_app(config: SimConfig | None = None) -> web.Application:
     """The simulator of every provider; its SimStore is ``app[STORE_KEY]``."""
     store = SimStore(config or SimConfig())
-    app = web.Application(middlewares=[_record_unrouted], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(middlewares=[_html_host, _record_unrouted], client_max_size=MAX_BODY_BYTES)
     app[STORE_KEY] = store
     for name, factory in SIMULATORS.items():
         app.add_subapp(f"/{name}", factory(store, name))

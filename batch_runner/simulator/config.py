@@ -50,6 +50,9 @@ class ProviderSimConfig:
       announces its full length, sends ``video_cut_after_bytes`` of it (None:
       half) and drops the connection. 1.0 cuts every transfer that has more
       than ``video_cut_after_bytes`` left to send (videos.handle_video).
+    - ``html_host``: every request under the provider's prefix gets a web
+      site's HTML page (HTTP 200), as a base URL pointing at the provider's web
+      site instead of its API host does (app._html_host).
     """
 
     api_key: str = "sim-key"
@@ -77,6 +80,7 @@ class ProviderSimConfig:
     stuck_rate: float = 0.0  # per accepted task: it never finishes (store.create)
     video_cut_rate: float = 0.0  # per video transfer: cut mid-body (videos.handle_video)
     video_cut_after_bytes: int | None = None  # body bytes a cut transfer sends first (None: half)
+    html_host: bool = False  # serve a web site's HTML page instead of the API
 
 
 @dataclass
@@ -137,6 +141,11 @@ def _typed(pair: str, name: str, kind: str, value: str) -> object:
     """``value`` as the field's type (``kind``: its annotation, e.g. ``float | None``)."""
     if kind == "str":
         return value
+    if kind == "bool":
+        word = value.strip().lower()
+        if word not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError(f"bad value in {pair!r}: {name} takes true or false")
+        return word in ("true", "1", "yes")
     number = "a whole number" if kind.startswith("int") else "a number"
     if value.strip().lower() == "none":
         if "None" in kind:
