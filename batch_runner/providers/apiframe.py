@@ -2,9 +2,10 @@
 
 Parameters nest under ``hailuoParams`` with lower-case resolution, and the
 schema has ``additionalProperties: false``; the key goes in ``X-API-Key``.
-Every submit carries an ``Idempotency-Key`` derived from the job id (the same
-key within 24 h returns the original job), so a lost submit answer is safe to
-resend.
+Every submit carries an ``Idempotency-Key`` derived from the job id and its
+attempt generation (base.idempotency_key): the same key within 24 h returns the
+original job, so a lost submit answer is safe to resend, and a deliberate new
+attempt (``--retry-failed``) sends a new key and makes a new task.
 
 Sources (seen 2026-11):
 - the Hailuo 2.3 request and credits: https://docs-v2.apiframe.ai/docs/videos/hailuo/hailuo-2-3
@@ -19,7 +20,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from batch_runner.providers.base import Adapter, dig
+from batch_runner.providers.base import Adapter, dig, idempotency_key
 from batch_runner.providers.taxonomy import failure_code
 from batch_runner.providers.wire import (
     FAILED,
@@ -48,6 +49,7 @@ class ApiframeAdapter(Adapter):
     """apiframe v2 protocol (X-API-Key, ``{"error": "..."}`` errors)."""
 
     name = "apiframe"
+    idempotency_header = "Idempotency-Key"
 
     def headers(self) -> dict[str, str]:
         """``X-API-Key: <key>`` and the JSON content type."""
@@ -64,7 +66,7 @@ class ApiframeAdapter(Adapter):
             params["prompt_optimizer"] = job.prompt_optimizer
         body = {"model": self.model_id(job), "prompt": job.prompt, "hailuoParams": params}
         headers = self.headers()
-        headers["Idempotency-Key"] = f"batch-runner-{job.job_id}"
+        headers[self.idempotency_header] = idempotency_key(job.job_id)  # submit_request: per attempt
         return HttpRequest("POST", self.url("/v2/videos/generate"), headers, body)
 
     def _ok(self, resp: HttpResponse) -> dict[str, Any]:
