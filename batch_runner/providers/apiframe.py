@@ -11,12 +11,16 @@ Sources (seen 2026-11):
 - the Hailuo 2.3 request and credits: https://docs-v2.apiframe.ai/docs/videos/hailuo/hailuo-2-3
 - the job answer (QUEUED, PROCESSING, COMPLETED, FAILED, CANCELLED;
   ``result.videoUrl``): https://docs-v2.apiframe.ai/docs/jobs/get
+- ``expired``: "true once a COMPLETED job's CDN assets have been purged
+  (default 24h retention). result URLs may 404" (the OpenAPI ``Job`` schema):
+  such a job's URL is recorded as already expired, so a download says so.
 - the OpenAPI spec (X-API-Key, Idempotency-Key, error bodies, 202):
   https://github.com/apiframe-ai/apiframe-nodejs-sdk (openapi.json)
 """
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -103,7 +107,10 @@ class ApiframeAdapter(Adapter):
                 raise self.bad_response(resp, "COMPLETED without result.videoUrl")
             done = _iso_to_unix(body.get("completedAt"))
             ttl = self.info.url_ttl_s
-            return PollResult(SUCCEEDED, video_url=url, url_expires_at=done + ttl if done and ttl else None)
+            expires = done + ttl if done and ttl else None
+            if body.get("expired") is True:  # the CDN assets were purged: the URL is gone
+                expires = min(expires, time.time()) if expires else (done or time.time())
+            return PollResult(SUCCEEDED, video_url=url, url_expires_at=expires)
         if status in ("FAILED", "CANCELLED"):
             msg = str(body.get("error") or status.lower())
             return PollResult(FAILED, error_code=failure_code(msg), provider_code=status, message=msg)
