@@ -48,6 +48,7 @@ __all__ = [
 ERROR_CODES: dict[str, str] = {
     "rate_limited": "the provider answered 429 / rate limit and retries ran out",
     "quota_exhausted": "a daily or plan quota is used up (not a transient rate limit)",
+    "not_on_plan": "the model or feature is not available on this account's plan",
     "content_policy": "the provider refused the prompt or image, or the generated video",
     "auth": "the API key is missing, invalid or not allowed (401/403)",
     "insufficient_balance": "the account has no credits or balance left",

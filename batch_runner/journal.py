@@ -69,7 +69,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     provider_code TEXT,
     error_message TEXT,
     providers_tried TEXT,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    generation INTEGER NOT NULL DEFAULT 0,  -- deliberate new attempts (--retry-failed, a re-roll)
+    idempotency_key TEXT          -- the Idempotency-Key header of the last submit sent (None: none sent)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS downloads (  -- run --download: one saved video per job
@@ -81,6 +83,12 @@ CREATE TABLE IF NOT EXISTS downloads (  -- run --download: one saved video per j
     saved_at REAL NOT NULL        -- unix seconds
 );
 """
+#: Columns added since the first journals: (name, SQL type and default), added to an
+#: older journal's ``jobs`` table when it is opened (ALTER TABLE ADD COLUMN).
+_ADDED_COLUMNS = (
+    ("generation", "INTEGER NOT NULL DEFAULT 0"),
+    ("idempotency_key", "TEXT"),
+)
 _SELECT = ("SELECT jobs.*, downloads.local_path, downloads.bytes, downloads.sha256 "
            "FROM jobs LEFT JOIN downloads USING (job_id)")
 
@@ -92,7 +100,10 @@ class JobRecord:
     ``attempts``: submits sent; ``submitted_at`` / ``finished_at`` /
     ``url_expires_at`` / ``updated_at``: unix seconds; ``cost_credits`` /
     ``cost_usd``: what the provider charged (None: nothing recorded);
-    ``providers_tried``: provider names joined by ``|``. The download:
+    ``providers_tried``: provider names joined by ``|``; ``generation``: the
+    job's deliberate new attempts so far (0 for its first; ``submit_generation``
+    says which one a submit now uses); ``idempotency_key``: the
+    ``Idempotency-Key`` header of its last submit sent (None: none sent). The download:
     ``local_path`` (absolute path of the saved video), ``size_bytes``,
     ``sha256``; None when not saved.
     """
@@ -114,6 +125,8 @@ class JobRecord:
     error_message: str | None = None
     providers_tried: str | None = None
     updated_at: float = 0.0
+    generation: int = 0
+    idempotency_key: str | None = None
     local_path: str | None = None
     size_bytes: int | None = None
     sha256: str | None = None
@@ -142,6 +155,18 @@ class JobRecord:
         money): a task id, a submit whose answer was lost, or a recorded cost."""
         return (self.task_id is not None or self.charged
                 or self.status in (JobStatus.SUBMITTING, JobStatus.UNKNOWN))
+
+    @property
+    def submit_generation(self) -> int:
+        """The attempt generation a submit of this job sends now: the same as
+        the last submit's while that submit's fate is not known (``unknown``, or
+        ``submitting``: a retry or a failover within a run), so a provider that
+        dedupes by idempotency key makes no second task; one more once a
+        submit was sent and the job then ended or was put back (a failed job
+        under ``--retry-failed``, a re-roll of a finished one): a new task."""
+        if self.attempts == 0 or self.status in (JobStatus.UNKNOWN, JobStatus.SUBMITTING):
+            return self.generation
+        return self.generation + 1
 
     @property
     def resumable(self) -> bool:
@@ -246,6 +271,7 @@ class Journal:
         # whole WAL, earlier NORMAL frames included.
         self.db = self._connect("NORMAL")
         self.db.executescript(_SCHEMA)
+        self._migrate()
         self._full = self._connect("FULL")
 
     def _check(self, lock: bool) -> None:
@@ -263,6 +289,14 @@ class Journal:
                 raise sqlite3.DatabaseError("database disk image is malformed: " + "; ".join(bad[:3]))
         finally:
             db.close()
+
+    def _migrate(self) -> None:
+        """Add the columns a journal made by an older version lacks (their defaults
+        keep its records' meaning: generation 0, no idempotency key recorded)."""
+        have = {r[1] for r in self.db.execute("PRAGMA table_info(jobs)")}
+        for name, decl in _ADDED_COLUMNS:
+            if name not in have:
+                self.db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {decl}")
 
     def _connect(self, synchronous: str) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -394,12 +428,16 @@ class Journal:
         if done is not None:
             done.set_result(None)
 
-    async def mark_submitting(self, job_id: str, provider: str, providers_tried: str | None = None) -> None:
-        """Record the intent to submit, durably, before the request is sent."""
+    async def mark_submitting(self, job_id: str, provider: str, providers_tried: str | None = None, *,
+                              generation: int | None = None, idempotency_key: str | None = None) -> None:
+        """Record the intent to submit, durably, before the request is sent:
+        with the attempt ``generation`` it uses (None: unchanged) and the
+        ``idempotency_key`` header it carries (None: none sent)."""
         await self._durably(
             "UPDATE jobs SET status=?, provider=?, providers_tried=COALESCE(?, providers_tried), "
-            "attempts=attempts+1, updated_at=? WHERE job_id=?",
-            (JobStatus.SUBMITTING, provider, providers_tried, time.time(), job_id),
+            "attempts=attempts+1, generation=COALESCE(?, generation), idempotency_key=?, updated_at=? "
+            "WHERE job_id=?",
+            (JobStatus.SUBMITTING, provider, providers_tried, generation, idempotency_key, time.time(), job_id),
         )
 
     async def mark_submitted(self, job_id: str, task_id: str, submitted_at: float) -> None:

@@ -2,24 +2,29 @@
 
 Parameters nest under ``hailuoParams`` with lower-case resolution, and the
 schema has ``additionalProperties: false``; the key goes in ``X-API-Key``.
-Every submit carries an ``Idempotency-Key`` derived from the job id (the same
-key within 24 h returns the original job), so a lost submit answer is safe to
-resend.
+Every submit carries an ``Idempotency-Key`` derived from the job id and its
+attempt generation (base.idempotency_key): the same key within 24 h returns the
+original job, so a lost submit answer is safe to resend, and a deliberate new
+attempt (``--retry-failed``) sends a new key and makes a new task.
 
 Sources (seen 2026-11):
 - the Hailuo 2.3 request and credits: https://docs-v2.apiframe.ai/docs/videos/hailuo/hailuo-2-3
 - the job answer (QUEUED, PROCESSING, COMPLETED, FAILED, CANCELLED;
   ``result.videoUrl``): https://docs-v2.apiframe.ai/docs/jobs/get
+- ``expired``: "true once a COMPLETED job's CDN assets have been purged
+  (default 24h retention). result URLs may 404" (the OpenAPI ``Job`` schema):
+  such a job's URL is recorded as already expired, so a download says so.
 - the OpenAPI spec (X-API-Key, Idempotency-Key, error bodies, 202):
   https://github.com/apiframe-ai/apiframe-nodejs-sdk (openapi.json)
 """
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from batch_runner.providers.base import Adapter, KeyCheck, dig
+from batch_runner.providers.base import Adapter, KeyCheck, dig, idempotency_key
 from batch_runner.providers.taxonomy import failure_code
 from batch_runner.providers.wire import (
     FAILED,
@@ -48,6 +53,7 @@ class ApiframeAdapter(Adapter):
     """apiframe v2 protocol (X-API-Key, ``{"error": "..."}`` errors)."""
 
     name = "apiframe"
+    idempotency_header = "Idempotency-Key"
 
     def headers(self) -> dict[str, str]:
         """``X-API-Key: <key>`` and the JSON content type."""
@@ -66,7 +72,7 @@ class ApiframeAdapter(Adapter):
             params["prompt_optimizer"] = job.prompt_optimizer
         body = {"model": self.model_id(job), "prompt": job.prompt, "hailuoParams": params}
         headers = self.headers()
-        headers["Idempotency-Key"] = f"batch-runner-{job.job_id}"
+        headers[self.idempotency_header] = idempotency_key(job.job_id)  # submit_request: per attempt
         return HttpRequest("POST", self.url("/v2/videos/generate"), headers, body)
 
     def _ok(self, resp: HttpResponse) -> dict[str, Any]:
@@ -113,7 +119,10 @@ class ApiframeAdapter(Adapter):
                 raise self.bad_response(resp, "COMPLETED without result.videoUrl")
             done = _iso_to_unix(body.get("completedAt"))
             ttl = self.info.url_ttl_s
-            return PollResult(SUCCEEDED, video_url=url, url_expires_at=done + ttl if done and ttl else None)
+            expires = done + ttl if done and ttl else None
+            if body.get("expired") is True:  # the CDN assets were purged: the URL is gone
+                expires = min(expires, time.time()) if expires else (done or time.time())
+            return PollResult(SUCCEEDED, video_url=url, url_expires_at=expires)
         if status in ("FAILED", "CANCELLED"):
             msg = str(body.get("error") or status.lower())
             return PollResult(FAILED, error_code=failure_code(msg), provider_code=status, message=msg)

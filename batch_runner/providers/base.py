@@ -40,7 +40,7 @@ from batch_runner.providers.wire import HttpRequest, HttpResponse, PollResult
 if TYPE_CHECKING:
     from batch_runner.jobs.model import Job
 
-__all__ = ["Adapter", "KeyCheck", "KeyVerdict", "dig", "retry_after_s", "web_page"]
+__all__ = ["Adapter", "KeyCheck", "KeyVerdict", "dig", "idempotency_key", "retry_after_s", "web_page"]
 
 _T = TypeVar("_T")
 
@@ -98,6 +98,17 @@ def web_page(resp: HttpResponse) -> str | None:
     return None
 
 
+def idempotency_key(job_id: str, generation: int = 0) -> str:
+    """The ``Idempotency-Key`` of a job's submit: the same for every resend of
+    one attempt (a lost answer, a retry, an ``unknown`` job sent again), a new
+    one for each deliberate new attempt (``generation`` > 0: ``--retry-failed``,
+    a re-roll). Generation 0 keeps the key earlier versions sent
+    (``batch-runner-<job id>``), so an older journal's ``unknown`` job is still
+    recognised by the provider."""
+    base = f"batch-runner-{job_id}"
+    return base if generation <= 0 else f"{base}-g{generation}"
+
+
 class Adapter(ABC):
     """A provider's protocol. A subclass sets ``name`` (its key in the registry
     and in data/providers.yaml) and implements the four abstract methods.
@@ -107,6 +118,10 @@ class Adapter(ABC):
     """
 
     name: ClassVar[str] = ""
+    #: The header a submit carries its idempotency key in ("" for none). Sending
+    #: it does not make a provider idempotent: data/providers.yaml's
+    #: ``idempotency_key`` says whether it documents a replay of the original task.
+    idempotency_header: ClassVar[str] = ""
 
     def __init__(self, base_url: str | None = None, api_key: Secret | None = None) -> None:
         self.info: ProviderInfo = catalog()[self.name]
@@ -176,6 +191,20 @@ class Adapter(ABC):
         return KeyCheck("not_api", f"HTTP {resp.status} JSON that is not this provider's")
 
     # -- what the runner calls: the parsers, their output checked ----------------
+    def submit_request(self, job: Job, generation: int = 0) -> HttpRequest:
+        """``build_submit(job)``, with the idempotency key of attempt
+        ``generation`` (``idempotency_key``) in ``idempotency_header`` when the
+        provider takes one."""
+        request = self.build_submit(job)
+        if not self.idempotency_header:
+            return request
+        headers = {**request.headers, self.idempotency_header: idempotency_key(job.job_id, generation)}
+        return HttpRequest(request.method, request.url, headers, request.json)
+
+    def sent_idempotency_key(self, request: HttpRequest) -> str | None:
+        """The idempotency key ``request`` carries (None: this provider takes none)."""
+        return request.headers.get(self.idempotency_header) if self.idempotency_header else None
+
     def read_submit(self, resp: HttpResponse) -> str:
         """``parse_submit``, the task id checked (guard.py); raises ProviderError only."""
         return checked_task_id(self, resp, self._parse(self.parse_submit, resp))

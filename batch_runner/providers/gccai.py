@@ -1,9 +1,16 @@
 """gccai (a white-label mirror of APIMart): ``/v1/videos/generations`` and ``/v1/tasks/{id}``.
 
-The submit answer's ``data`` is a list; resolution is lower-case; the URL sits
-at ``data.result.videos[0].url[0]`` with ``expires_at`` (unix seconds). The
-wire protocol is INFERRED to be APIMart's (gccai's page is APIMart's, word for
-word), and so is the error envelope ``{"error": {"code", "message", "type"}}``.
+The submit answer's ``data`` is a list (``data[0].task_id``) or, in APIMart's
+newer response version, an object with ``id``; resolution is lower-case; a
+running task says ``processing`` or ``in_progress``; the URL sits at
+``data.result.videos[0].url[0]`` with ``expires_at`` (unix seconds), which wins
+over the documented 72 h lifetime (data/providers.yaml ``url_ttl_s``, counted
+from ``data.completed``). An answer with ``"success": false`` is an error
+whatever its HTTP status. The wire protocol is INFERRED to be APIMart's
+(gccai's page is APIMart's, word for word), and so is the error envelope
+``{"error": {"code", "message", "type"}}``. Submits carry ``Idempotency-Key``
+(APIMart documents it); gccai is not treated as idempotent (an ambiguous
+submit stays ``unknown``) until a real answer shows a replay.
 
 Sources (seen 2026-11):
 - submit: https://gccai.heqingsong.uk/en/api-reference/videos/minimax-hailuo-2.3/generation
@@ -14,10 +21,12 @@ Sources (seen 2026-11):
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
+from batch_runner.errors import ProviderError
 from batch_runner.providers.base import Adapter, KeyCheck, dig
-from batch_runner.providers.taxonomy import failure_code
+from batch_runner.providers.taxonomy import classify_http, failure_code
 from batch_runner.providers.wire import (
     FAILED,
     PENDING,
@@ -38,6 +47,7 @@ class GccaiAdapter(Adapter):
     """APIMart-compatible protocol (Bearer key, ``{"error": {...}}`` errors)."""
 
     name = "gccai"
+    idempotency_header = "Idempotency-Key"
 
     def build_submit(self, job: Job) -> HttpRequest:
         body: dict[str, Any] = {
@@ -57,6 +67,8 @@ class GccaiAdapter(Adapter):
 
     def _ok(self, resp: HttpResponse) -> dict[str, Any]:
         body = resp.json()
+        if isinstance(body, dict) and body.get("success") is False:
+            raise self._refused(resp, body)
         if resp.status >= 300 or (isinstance(body, dict) and "error" in body and "data" not in body):
             err = dig(body, "error")
             msg = dig(err, "message") if isinstance(err, dict) else err
@@ -66,11 +78,21 @@ class GccaiAdapter(Adapter):
             raise self.bad_response(resp, "not a JSON object")
         return body
 
+    def _refused(self, resp: HttpResponse, body: dict[str, Any]) -> ProviderError:
+        """The ProviderError of a ``"success": false`` answer: classified by its
+        ``code`` when that is an HTTP status (the answer itself may be a 200)."""
+        err = body.get("error")
+        msg = body.get("message") or (dig(err, "message") if isinstance(err, dict) else err) or "success: false"
+        code = body.get("code")
+        status = code if isinstance(code, int) and 400 <= code < 600 else resp.status
+        error_code, _ = classify_http(status if status >= 400 else 400, str(msg), True)
+        return self.error(resp, body, code=code if code is not None else "", message=msg, error_code=error_code)
+
     def parse_submit(self, resp: HttpResponse) -> str:
         body = self._ok(resp)
-        task_id = dig(body, "data", 0, "task_id") or dig(body, "data", "task_id")
+        task_id = dig(body, "data", 0, "task_id") or dig(body, "data", "task_id") or dig(body, "data", "id")
         if not task_id:
-            raise self.bad_response(resp, "no data[0].task_id in the submit answer")
+            raise self.bad_response(resp, "no data[0].task_id (or data.id) in the submit answer")
         return str(task_id)
 
     def build_poll(self, task_id: str) -> HttpRequest:
@@ -93,7 +115,7 @@ class GccaiAdapter(Adapter):
         status = str(data.get("status", "")).lower()
         if status in ("pending", "submitted", ""):
             return PollResult(PENDING)
-        if status == "processing":
+        if status in ("processing", "in_progress"):
             return PollResult(RUNNING)
         if status == "completed":
             video = dig(data, "result", "videos", 0) or {}
@@ -102,6 +124,10 @@ class GccaiAdapter(Adapter):
             if not isinstance(url, str) or not url:
                 raise self.bad_response(resp, "completed without result.videos[0].url[0]")
             expires = video.get("expires_at") if isinstance(video, dict) else None
+            if not isinstance(expires, (int, float)) or isinstance(expires, bool):
+                done = data.get("completed")
+                start = done if isinstance(done, (int, float)) and not isinstance(done, bool) else time.time()
+                expires = start + self.info.url_ttl_s if self.info.url_ttl_s else None
             return PollResult(SUCCEEDED, video_url=url, url_expires_at=expires)
         if status in ("failed", "cancelled"):
             err = data.get("error")

@@ -12,10 +12,18 @@ Sources (seen 2026-11):
   https://platform.minimax.io/docs/api-reference/video-generation-download
 - ``Fail`` is terminal whatever ``base_resp`` says, as MiniMax's own client reads
   it: https://github.com/MiniMax-AI/MiniMax-MCP (minimax_mcp/server.py)
+- ``Unknown``, a word of the query's status enum that the page gives no meaning:
+  read as not finished (keep polling). Failing it would abandon a task that may
+  still finish and was paid for; polling it to the deadline ends in ``timeout``,
+  which keeps the task id, so a later run polls it again (INFERRED).
+- gpt.ge's wrapper (its query page's "Response Details"): ``code``,
+  ``data.status`` (Success, Processing, Failed), ``data.resp_data`` (the native
+  object as a JSON string), ``data.video_url``; read besides the native object.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +46,7 @@ if TYPE_CHECKING:
 __all__ = ["MinimaxAdapter"]
 
 #: Query status words (compared lower-case). gpt.ge's page also writes "Failed".
-_WAITING = {"preparing", "queueing", ""}
+_WAITING = {"preparing", "queueing", "unknown", ""}
 _FAILED = {"fail", "failed"}
 
 
@@ -156,14 +164,20 @@ class MinimaxAdapter(Adapter):
                 raise self.bad_response(resp, "no file.download_url")
             ttl = self.info.url_ttl_s  # the URL lives 9 h from this answer
             return PollResult(SUCCEEDED, video_url=url, url_expires_at=time.time() + ttl if ttl else None)
-        status = body.get("status") or dig(body, "data", "status") or ""
-        word = str(status).lower()
+        if isinstance(dig(body, "data", "resp_data"), str) or (
+                "code" in body and isinstance(dig(body, "data", "status"), str)):
+            return self._parse_wrapped(resp, body)
+        return self._parse_native(resp, body, str(body.get("status") or dig(body, "data", "status") or ""))
+
+    def _parse_native(self, resp: HttpResponse, body: dict[str, Any], status: str) -> PollResult:
+        """A query answer in MiniMax's own shape (its status word ``status``)."""
+        word = status.lower()
         if word == "success":
             file_id = body.get("file_id") or dig(body, "data", "file_id")
             if file_id:
                 return PollResult(RUNNING, follow_up=self.build_retrieve(str(file_id)))
             url = dig(body, "data", "video_url")
-            if url:  # the wrapper shape gpt.ge's prose describes (INFERRED)
+            if url:
                 return PollResult(SUCCEEDED, video_url=url)
             raise self.bad_response(resp, "Success without file_id")
         if word in _FAILED:
@@ -178,3 +192,33 @@ class MinimaxAdapter(Adapter):
         if word in _WAITING:
             return PollResult(PENDING)
         raise self.bad_response(resp, f"unknown status {status!r}")
+
+    def _parse_wrapped(self, resp: HttpResponse, body: dict[str, Any]) -> PollResult:
+        """gpt.ge's wrapper: ``code`` (0 or 200: no error), ``data.status``,
+        ``data.resp_data`` (the native object, a JSON string), ``data.video_url``."""
+        data: dict[str, Any] = body["data"]
+        status = str(data.get("status") or "")
+        code = body.get("code")
+        if code not in (0, 200, None, "0", "200", "success") and status.lower() not in _FAILED:
+            raise self._base_resp_error(code, body.get("message"))
+        native: Any = None
+        if isinstance(data.get("resp_data"), str) and data["resp_data"]:
+            try:
+                native = json.loads(data["resp_data"])
+            except ValueError:
+                native = None
+        native = native if isinstance(native, dict) else {}
+        if status.lower() == "success":
+            url = data.get("video_url")
+            if isinstance(url, str) and url:
+                return PollResult(SUCCEEDED, video_url=url)
+            if native.get("file_id"):
+                return PollResult(RUNNING, follow_up=self.build_retrieve(str(native["file_id"])))
+            raise self.bad_response(resp, "Success without data.video_url or a file_id in data.resp_data")
+        if status.lower() in _FAILED:
+            failed = self._parse_native(resp, {"base_resp": native.get("base_resp")}, "Fail")
+            if not dig(native, "base_resp", "status_msg") and str(body.get("message") or "success") != "success":
+                failed = PollResult(FAILED, error_code=failed.error_code, provider_code=failed.provider_code,
+                                    message=str(body["message"]))
+            return failed
+        return self._parse_native(resp, native, status)

@@ -22,7 +22,9 @@ __all__ = [
 #: base_resp.status_code -> (our error_code, retryable). Source: MiniMax's error
 #: code table, https://platform.minimax.io/docs/api-reference/errorcode (seen
 #: 2026-11): 1000/1001/1024/1033 server side, 1039/1041/2045 limits (retryable
-#: after a wait), 2056 usage limit exceeded (a quota: stop). 2038 (real-name
+#: after a wait), 2056 usage limit exceeded (a quota: stop), 1028 and 1030
+#: (quota exhausted: stop), 2061 (the model is not available on this plan:
+#: stop; another provider may sell it, so failover stays open). 2038 (real-name
 #: verification needed) is read as MiniMax's own client reads it:
 #: https://github.com/MiniMax-AI/MiniMax-MCP (minimax_mcp/client.py).
 MINIMAX_CODES: dict[int, tuple[str, bool]] = {
@@ -35,6 +37,8 @@ MINIMAX_CODES: dict[int, tuple[str, bool]] = {
     1024: ("provider_error", True),
     1026: ("content_policy", False),
     1027: ("content_policy", False),
+    1028: ("quota_exhausted", False),
+    1030: ("quota_exhausted", False),
     1033: ("provider_error", True),
     1039: ("rate_limited", True),
     1041: ("rate_limited", True),
@@ -44,10 +48,12 @@ MINIMAX_CODES: dict[int, tuple[str, bool]] = {
     2045: ("rate_limited", True),
     2049: ("auth", False),
     2056: ("quota_exhausted", False),
+    2061: ("not_on_plan", False),
 }
 
-#: A submit failing with one of these stops every further submit to that provider.
-BREAKER_CODES = frozenset({"auth", "insufficient_balance", "quota_exhausted"})
+#: A submit failing with one of these stops every further submit to that provider
+#: (the account cannot run any job there: each further submit would fail the same way).
+BREAKER_CODES = frozenset({"auth", "insufficient_balance", "quota_exhausted", "not_on_plan"})
 
 #: A job failing with one of these is not moved to a fallback provider: the same
 #: prompt and image would be refused there too (content policy), or the request

@@ -5,7 +5,10 @@ sent, its task id before anything else is done with it. A submit is retried
 only when the provider surely did not take it (retry.py). When a job's
 provider is unavailable (breaker open, submit retries exhausted without a
 task), the job moves to its next fallback provider; a content-policy refusal
-does not (taxonomy.NO_FAILOVER_CODES). This module never reads a provider's
+does not (taxonomy.NO_FAILOVER_CODES). A submit carries the idempotency key
+of the job's attempt generation (journal.JobRecord.submit_generation): the
+same when an ``unknown`` job is sent again, a new one for a deliberate new
+attempt (``--retry-failed``). This module never reads a provider's
 JSON (adapters do), and a failed job never stops the others.
 
 Scheduling across providers (which job starts when) is dispatch.py's.
@@ -190,14 +193,16 @@ class Lifecycle:
             if refused:
                 self._end(job, JobStatus.SKIPPED_BUDGET, "budget", "", refused)
                 return None
-        request = slot.adapter.build_submit(encode_images(job))
+        record = self.journal.get(job.job_id)
+        generation = record.submit_generation if record is not None else 0
+        request = slot.adapter.submit_request(encode_images(job), generation)
         policy = submit_retrying(
             s.max_attempts, idempotent=s.info.idempotency_key, base_s=s.backoff_base_s,
             max_total_s=s.retry_total_s, sleep=self.sleep, clock=self.clock,
             before_sleep=retry_logger(job.job_id, f"submit to {slot.name}"),
         )
         try:
-            task_id = await self._send_with_retries(policy, slot, job, request, tried)
+            task_id = await self._send_with_retries(policy, slot, job, request, tried, generation)
         except ProviderError as exc:
             # possibly paid: the reservation stays committed, and no fallback takes the
             # job (it could run on both); an idempotent provider's unknown job is sent
@@ -220,16 +225,18 @@ class Lifecycle:
         return task_id, submitted_at
 
     async def _send_with_retries(self, policy: AsyncRetrying, slot: Slot, job: Job, request: HttpRequest,
-                                 tried: str) -> str:
-        """Every try of one submit, the first included, under ``policy``."""
+                                 tried: str, generation: int) -> str:
+        """Every try of one submit, the first included, under ``policy`` (each
+        the same request: the same idempotency key)."""
         async for attempt in policy:
             with attempt:
-                return await self._send_submit(slot, job, request, tried)
+                return await self._send_submit(slot, job, request, tried, generation)
         raise AssertionError("unreachable: the retry policy re-raises the last error")
 
-    async def _send_submit(self, slot: Slot, job: Job, request: HttpRequest, tried: str) -> str:
+    async def _send_submit(self, slot: Slot, job: Job, request: HttpRequest, tried: str, generation: int) -> str:
         """One submit request, paced; until the provider has accepted one, one
-        at a time (so a bad key costs one request)."""
+        at a time (so a bad key costs one request). The journal records its
+        attempt ``generation`` and the idempotency key it carries first."""
         if slot.breaker is not None:
             raise slot.breaker
         async with slot.probe if not slot.verified else contextlib.nullcontext():
@@ -238,7 +245,8 @@ class Lifecycle:
             await slot.pacer.acquire()
             if self.stopping():  # stopped while waiting for the submit slot: send nothing
                 raise _Stopped
-            await self.journal.mark_submitting(job.job_id, slot.name, tried)
+            await self.journal.mark_submitting(job.job_id, slot.name, tried, generation=generation,
+                                               idempotency_key=slot.adapter.sent_idempotency_key(request))
             try:
                 resp = await self.transport.send(slot.name, request, slot.settings.timeout_s)
                 task_id = slot.adapter.read_submit(resp)

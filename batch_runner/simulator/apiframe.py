@@ -13,7 +13,10 @@ and https://docs-v2.apiframe.ai/docs/jobs/get, seen 2026-11 (SEEN):
   original job (202, its jobId and current status), not a new charge.
 - 202 ``{"jobId":<UUID>,"status":"QUEUED"}``; jobs QUEUED -> PROCESSING
   (+progress) -> COMPLETED (``result.videoUrl``) or FAILED (``error`` string,
-  ``creditCost`` 0: refunded); ``expired`` true once the URL TTL has passed.
+  ``creditCost`` 0: refunded); ``expired`` true once the URL TTL has passed
+  ("true once a COMPLETED job's CDN assets have been purged": the URL 404s;
+  knob ``answer_variant=expired``: at once). ``webhookStatus`` in the spec's
+  words: null without a webhook, else ``pending`` then ``delivered``.
 - 402 ``{"error":"Insufficient credits","creditsRequired","creditsAvailable"}``;
   429 ``{"error": ...}`` always with Retry-After; server faults 503.
 - Content policy: accepted, then FAILED with "Provider returned an error:
@@ -169,7 +172,7 @@ class ApiframeSim(ProviderSim):
         now = self.store.now()
         status = self.job_status(task)
         terminal = status in ("COMPLETED", "FAILED")
-        hook = ("sent" if terminal else "pending") if task.body.get("webhookUrl") else None
+        hook = ("delivered" if terminal else "pending") if task.body.get("webhookUrl") else None
         out: dict[str, Any] = {
             "id": task.task_id, "status": status, "model": task.body.get("model"),
             "progress": task.progress(now) if status == "PROCESSING" else 0, "result": None,
@@ -179,6 +182,8 @@ class ApiframeSim(ProviderSim):
             "expired": False,
         }
         if status == "COMPLETED":
+            if self.cfg.answer_variant == "expired":
+                task.meta["purged"] = True  # the video URL now answers 404 (store.url_expires_at)
             out.update(progress=100, result={"videoUrl": self.video_url(request, task)},
                        expired=self.store.url_expired(task))
         elif status == "FAILED":

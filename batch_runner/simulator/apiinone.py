@@ -18,6 +18,9 @@
 - Content policy (INFERRED, undocumented): the task is accepted and then fails
   with ``data.error`` "content policy violation", as the upstream model
   moderates the generated video; apiin.one documents no synchronous refusal.
+- Knob ``answer_variant=short_model``: only ``model: hailuo-2-3`` (the
+  "Model identifier" of the docs) is accepted; the sub-model names are
+  refused as invalid, as a host that reads the docs the other way would.
 
 Source: https://apiin.one/es/models/hailuo-2-3, seen 2026-11 (docs/providers.md).
 """
@@ -83,6 +86,8 @@ class ApiinoneSim(ProviderSim):
         return web.json_response({"error": {"code": status, "message": text, "type": typ}}, status=status)
 
     def validate(self, request: web.Request, body: Any) -> str | None:
+        if self.cfg.answer_variant == "short_model" and isinstance(body, dict) and body.get("model") != MODELS[0]:
+            return f"model must be {MODELS[0]}"
         return validate(body)
 
     def make_task_id(self, rng: Any) -> str:

@@ -53,6 +53,19 @@ class ProviderSimConfig:
     - ``html_host``: every request under the provider's prefix gets a web
       site's HTML page (HTTP 200), as a base URL pointing at the provider's web
       site instead of its API host does (app._html_host).
+    - ``answer_variant``: another documented shape of this provider's answers
+      ("" the default): gccai ``v2`` (APIMart's newer answers: submit ``data``
+      an object with ``id``, ``in_progress`` while running, no ``expires_at``,
+      errors as HTTP 200 with ``"success": false``); gptge ``wrapped`` (the
+      query answer wraps the MiniMax object: ``code``, ``data.status``,
+      ``data.resp_data``, ``data.video_url``); minimax and gptge ``unknown``
+      (a queued task's status word is ``Unknown``); apiframe ``expired`` (a
+      completed job says ``expired: true``: its CDN assets purged, the video
+      URL answers 404); apiinone ``short_model`` (only ``model: hailuo-2-3``
+      is accepted, the sub-model names refused as invalid).
+    - ``refusal_code``: MiniMax and gpt.ge: every submit is refused with this
+      ``base_resp.status_code`` (1028, 1030: quota exhausted; 2061: not
+      available on this plan; None: off).
     """
 
     api_key: str = "sim-key"
@@ -81,6 +94,8 @@ class ProviderSimConfig:
     video_cut_rate: float = 0.0  # per video transfer: cut mid-body (videos.handle_video)
     video_cut_after_bytes: int | None = None  # body bytes a cut transfer sends first (None: half)
     html_host: bool = False  # serve a web site's HTML page instead of the API
+    answer_variant: str = ""  # another documented shape of the provider's answers (see above)
+    refusal_code: int | None = None  # MiniMax / gpt.ge: every submit refused with this base_resp code
 
 
 @dataclass

@@ -17,6 +17,13 @@
   rejected" (SEEN third-party fixture). Other failures alternate between the
   object and plain-string ``error`` shapes, both seen.
 
+- Knob ``answer_variant=v2``, APIMart's newer response version: the submit
+  ``data`` is an object ``{"id", "status"}``, a running task says
+  ``in_progress``, a finished one has no ``expires_at`` (its URL lives 72 h),
+  and errors are HTTP 200 ``{"success": false, "code", "message"}`` (the
+  shape of the errors INFERRED). ``Idempotency-Key`` is accepted and ignored
+  (APIMart documents it; no replay is simulated).
+
 Source: https://docs.apimart.ai/en/api-reference/videos/minimax-hailuo-2.3/generation and
 https://docs.apimart.ai/en/api-reference/tasks/status, seen 2026-11 (docs/providers.md).
 """
@@ -89,6 +96,8 @@ class GccaiSim(ProviderSim):
 
     def error_response(self, kind: str, message: str = "", task: Any = None) -> web.Response:
         status, typ = ERRORS.get(kind, ERRORS["server"])
+        if self.cfg.answer_variant == "v2" and kind != "server":
+            return web.json_response({"success": False, "code": status, "message": message or typ})
         return web.json_response({"error": {"code": status, "message": message, "type": typ}},
                                  status=status)
 
@@ -100,6 +109,8 @@ class GccaiSim(ProviderSim):
         return "task_01" + "".join(rng.choice(ULID) for _ in range(24))
 
     def submitted(self, request: web.Request, task: Task) -> web.Response:
+        if self.cfg.answer_variant == "v2":
+            return web.json_response({"code": 200, "data": {"id": task.task_id, "status": "submitted"}})
         return web.json_response({"code": 200, "data": [{"status": "submitted", "task_id": task.task_id}]})
 
     def status_body(self, request: web.Request, task: Task) -> dict[str, Any]:
@@ -110,12 +121,13 @@ class GccaiSim(ProviderSim):
         if phase == QUEUED:
             data.update(progress=0, status="pending")
         elif phase == PROCESSING:
-            data.update(progress=task.progress(now), status="processing")
+            data.update(progress=task.progress(now),
+                        status="in_progress" if self.cfg.answer_variant == "v2" else "processing")
         elif phase == SUCCESS:
             done = self.store.unix(task.finishes_at)
             ttl = self.store.config.url_ttl_s.get(self.name)
             video: dict[str, Any] = {"url": [self.video_url(request, task)]}
-            if ttl is not None:
+            if ttl is not None and self.cfg.answer_variant != "v2":
                 video = {"expires_at": int(done + ttl), **video}
             data.update(actual_time=done - created, completed=done, progress=100,
                         status="completed", result={"videos": [video]})

@@ -11,6 +11,11 @@ Success (with a string ``file_id``) or Fail, in both documented variants:
 marker, ``base_resp`` 0 for other failures. files/retrieve answers
 ``file.file_id`` as a number and ``file.download_url``.
 
+Knobs: ``refusal_code`` refuses every submit with that ``base_resp`` code
+(1028 / 1030 quota exhausted, 2061 not available on this plan; the texts
+INFERRED); ``answer_variant=unknown`` makes a queued task's status word
+``Unknown`` (a word of the query enum). gptge.py adds ``wrapped``.
+
 Source: https://platform.minimax.io/docs/api-reference/video-generation-t2v and its
 sibling pages (SEEN unless noted; docs/providers.md). gptge.py reuses this class
 with its own paths.
@@ -62,6 +67,8 @@ OLD_TABLE = {("720P", 6)}  # T2V-01, T2V-01-Director, I2V-01, I2V-01-Director, I
 LAST_FRAME_MODELS = {"MiniMax-Hailuo-02"}
 SIZES = {"1080P": (1920, 1080), "768P": (1366, 768), "720P": (1280, 720), "512P": (912, 512)}
 OK = {"status_code": 0, "status_msg": "success"}
+#: refusal_code -> status_msg (the codes: MiniMax's error code page; the texts INFERRED)
+REFUSALS = {1028: "quota exhausted", 1030: "quota exhausted", 2061: "the model is not available on your plan"}
 
 
 def validate_native(body: Any, *, strict: bool = False) -> str | None:
@@ -151,6 +158,18 @@ class MinimaxSim(ProviderSim):
     def submitted(self, request: web.Request, task: Task) -> web.Response:
         return web.json_response({"task_id": task.task_id, "base_resp": OK})
 
+    async def submit(self, request: web.Request) -> web.StreamResponse:
+        """The submit flow, or with the ``refusal_code`` knob its refusal."""
+        code = self.cfg.refusal_code
+        if code is None:
+            return await super().submit(request)
+        blocked = await self.guard(request, "submit")
+        if blocked is not None:
+            return blocked
+        resp = web.json_response({"task_id": "", "base_resp": {
+            "status_code": code, "status_msg": REFUSALS.get(code, "refused")}})
+        return self.answer(resp, "submit", reason="refused")
+
     async def poll_by_query(self, request: web.Request) -> web.StreamResponse:
         """``GET /v1/query/video_generation?task_id=``."""
         return await self.poll(request, request.query.get("task_id", ""))
@@ -175,6 +194,8 @@ class MinimaxSim(ProviderSim):
         body: dict[str, Any] = {"task_id": task.task_id, "status": "", "file_id": "", "base_resp": OK}
         if phase == QUEUED:
             body["status"] = "Preparing" if task.progress(now) < 10 else "Queueing"
+            if self.cfg.answer_variant == "unknown":
+                body["status"] = "Unknown"
         elif phase == PROCESSING:
             body["status"] = "Processing"
         elif phase == SUCCESS:

@@ -244,6 +244,8 @@ class SimStore:
     def url_expires_at(self, task: Task) -> float | None:
         """Loop time when the task's video URL stops working (None: never).
         minimax/gptge count from the latest files/retrieve, others from completion."""
+        if task.meta.get("purged"):  # apiframe's ``expired``: the CDN assets are gone
+            return task.finishes_at
         ttl = self.config.url_ttl_s.get(task.provider)
         if ttl is None:
             return None

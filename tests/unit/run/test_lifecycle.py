@@ -56,6 +56,12 @@ class ScriptedProvider:
     def build_submit(self, job):
         return ("submit", job.job_id)
 
+    def submit_request(self, job, generation=0):
+        return self.build_submit(job)
+
+    def sent_idempotency_key(self, request):
+        return None
+
     def build_poll(self, task_id):
         return ("poll", task_id)
 
