@@ -125,6 +125,8 @@ class MinimaxAdapter(Adapter):
                 raise self.bad_response(resp, "no file.download_url")
             ttl = self.info.url_ttl_s  # the URL lives 9 h from this answer
             return PollResult(SUCCEEDED, video_url=url, url_expires_at=time.time() + ttl if ttl else None)
+        if "status" not in body and dig(body, "data", "status") is None:  # not a documented shape
+            raise self.bad_response(resp, "no status")
         status = body.get("status") or dig(body, "data", "status") or ""
         word = str(status).lower()
         if word == "success":

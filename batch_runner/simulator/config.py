@@ -50,6 +50,10 @@ class ProviderSimConfig:
       announces its full length, sends ``video_cut_after_bytes`` of it (None:
       half) and drops the connection. 1.0 cuts every transfer that has more
       than ``video_cut_after_bytes`` left to send (videos.handle_video).
+    - ``poll_drift_rate``: probability that a poll answer about a known task
+      comes in an undocumented shape ("drift": a protocol change no adapter
+      knows, base.DRIFT_BODY), HTTP 200; the task itself goes on as usual, so
+      once the drift is off a poll reads it again (1.0: every poll drifts).
     """
 
     api_key: str = "sim-key"
@@ -77,6 +81,7 @@ class ProviderSimConfig:
     stuck_rate: float = 0.0  # per accepted task: it never finishes (store.create)
     video_cut_rate: float = 0.0  # per video transfer: cut mid-body (videos.handle_video)
     video_cut_after_bytes: int | None = None  # body bytes a cut transfer sends first (None: half)
+    poll_drift_rate: float = 0.0  # per poll answer: an undocumented shape (base.ProviderSim.poll)
 
 
 @dataclass
