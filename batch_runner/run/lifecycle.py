@@ -8,10 +8,10 @@ task), the job moves to its next fallback provider; a content-policy refusal
 does not (taxonomy.NO_FAILOVER_CODES). This module never reads a provider's
 JSON (adapters do), and a failed job never stops the others.
 
-An answer the adapter cannot read is kept as a capture (captures.py) and
-counted on the provider's slot (its breaker opens after a few in a row); a
-task whose answers were all unreadable ends ``unrecognised_answer`` after
-``max_unreadable_answers`` of them, its task id kept for a later run.
+An answer the adapter cannot read is kept as a capture (captures.py); one in
+JSON is counted on the provider's slot (its breaker opens after a few in a
+row), and a task whose answers were all such ends ``unrecognised_answer``
+after ``max_unreadable_answers`` of them, its task id kept for a later run.
 
 Scheduling across providers (which job starts when) is dispatch.py's.
 """
@@ -283,7 +283,7 @@ class Lifecycle:
             try:
                 state = await self._poll_once(slot, job, task_id)
             except ProviderError as exc:
-                if exc.answer is not None:
+                if _unrecognised(exc):
                     unreadable += 1
                     if not readable_seen and unreadable >= s.max_unreadable_answers:
                         self._end(job, JobStatus.FAILED, "unrecognised_answer", "",
@@ -326,13 +326,15 @@ class Lifecycle:
 
     def _kept(self, slot: Slot, job: Job, request: HttpRequest, exc: ProviderError) -> ProviderError:
         """``exc`` itself, unless it is an answer the adapter could not read:
-        then that answer is kept (a capture), counted on ``slot``, and the
-        error returned quotes an excerpt and names the capture file."""
+        then that answer is kept (a capture), counted on ``slot`` when it is
+        JSON (``_unrecognised``), and the error returned quotes an excerpt and
+        names the capture file."""
         resp = exc.answer
         if not isinstance(resp, HttpResponse):
             return exc
         path = self.captures.keep(slot.name, job.job_id, request, resp, exc.provider_message)
-        slot.unreadable(str(path or ""))
+        if _unrecognised(exc):
+            slot.unreadable(str(path or ""))
         kept = f" (answer kept in {path})" if path else ""
         return ProviderError(exc.provider, exc.error_code, f"{excerpt(exc.provider_message, 160)}{kept}",
                              retryable=exc.retryable, http_status=exc.http_status,
@@ -364,6 +366,15 @@ class Lifecycle:
                                      error_message=redact(message)[:1000] or None, cost=cost,
                                      finished_at=self.clock())
         self.on_finish(job, record)
+
+
+def _unrecognised(exc: ProviderError) -> bool:
+    """Whether ``exc`` is an answer the adapter does not understand: JSON of a
+    shape it cannot read (an unknown status word, no task id or URL, other
+    keys). An answer that is not JSON at all (cut short, a proxy's page) is
+    kept too, but is the transient ``bad_response`` it always was: it neither
+    opens the breaker nor ends a task."""
+    return isinstance(exc.answer, HttpResponse) and exc.answer.json() is not None
 
 
 def _on(job: Job, provider: str) -> Job:
