@@ -170,7 +170,7 @@ def test_a_failed_task_with_a_task_id_is_resumable(code):
 
 async def test_answers_that_are_not_json_are_kept_but_stay_transient(tmp_path):
     cut = answer(b'{"code": 200, "data": {"sta')  # cut short in transit: not a new shape
-    transport, final, slot, _, captures = await follow(tmp_path, [cut] * 6, answer(RUNNING), task_timeout_s=300.0)
+    _, final, slot, _, captures = await follow(tmp_path, [cut] * 6, answer(RUNNING), task_timeout_s=300.0)
     assert final.error_code == "timeout"  # polled to its deadline, as any transient fault
     assert slot.breaker is None
     assert len(captures) == 6  # kept all the same
