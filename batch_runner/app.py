@@ -49,8 +49,10 @@ from batch_runner.output.progress import Progress
 from batch_runner.output.report import write_report
 from batch_runner.output.results import summarize, write_results
 from batch_runner.run.budget import Budget, check_estimate
+from batch_runner.run.captures import capture_dir
 from batch_runner.run.dispatch import Runner, RunOptions, prepare
 from batch_runner.run.estimate import Plan, make_plan
+from batch_runner.run.har import HarRecorder
 from batch_runner.transport import Transport
 from batch_runner.world import check_worlds, world_of
 
@@ -103,6 +105,7 @@ class RunRequest:
     # unknown USD amount); False: nothing is sent (EXIT_NOT_CONFIRMED). None: never asked
     confirm: Callable[[Plan], bool] | None = None
     confirm_over: float = CONFIRM_OVER_USD
+    trace_http: Path | None = None  # --trace-http: write every HTTP exchange of the run here (HAR 1.2)
 
     def __post_init__(self) -> None:
         self.manifest = Path(self.manifest)
@@ -110,6 +113,7 @@ class RunRequest:
         self.journal = Path(self.journal) if self.journal is not None else None
         self.download = Path(self.download) if self.download is not None else None
         self.report = Path(self.report) if self.report is not None else None
+        self.trace_http = Path(self.trace_http) if self.trace_http is not None else None
 
     @property
     def time_scale(self) -> float:
@@ -362,6 +366,10 @@ async def execute(request: RunRequest) -> int:
     state = journal_path(request)
     check_run_outputs(output=request.output, state=state, report=request.report, download=request.download,
                       manifest=manifest.path, sheet=manifest.sheet)
+    if request.trace_http is not None and (request.trace_http.is_dir() or not request.trace_http.parent.is_dir()):
+        raise ConfigError(f"--trace-http {request.trace_http}: not a file in an existing folder")
+    recorder = HarRecorder() if request.trace_http is not None else None
+    made: list[Runner] = []
     with Journal(state) as journal:
         async with _simulator(request, manifest) as sim_url:
             env = _environ(request, sim_url)
@@ -424,9 +432,10 @@ async def execute(request: RunRequest) -> int:
                     downloader.offer(record)
 
             def runner(transport: Transport) -> Runner:
-                return Runner(work, settings, journal, transport, options=options,
-                              on_finish=on_finish, checkpoint=checkpoint, budget=budget,
-                              on_submit=lambda job, task_id: progress.submitted(job.job_id))
+                made.append(Runner(work, settings, journal, transport, options=options,
+                                   on_finish=on_finish, checkpoint=checkpoint, budget=budget,
+                                   on_submit=lambda job, task_id: progress.submitted(job.job_id)))
+                return made[-1]
 
             if sim_url:
                 log.info("simulator at %s", sim_url)
@@ -436,7 +445,12 @@ async def execute(request: RunRequest) -> int:
             if work.orphans:
                 log.warning("%d task(s) in flight belong to rows no longer in the manifest (edited or removed): "
                             "they are polled to their end, and listed after the manifest's rows", len(work.orphans))
-            stopped = await _run_with_signals(runner, progress, downloader, current)
+            try:
+                stopped = await _run_with_signals(runner, progress, downloader, current, recorder)
+            finally:
+                if recorder is not None and request.trace_http is not None:
+                    recorder.write(request.trace_http)
+            evidence = _evidence_lines(journal, made, started_wall)
         every = current()
         write_results(request.output, every, manifest_ids=ids)
         records = [r for r in every if r.job_id in ids]
@@ -447,7 +461,7 @@ async def execute(request: RunRequest) -> int:
     head, *rest = summary.lines()  # the whole campaign, then what this run left out
     scenes = scene_line(scene_counts(jobs))
     lines = [head, *([f"  {scenes}"] if scenes else []), *rest, *_removed_lines(removed),
-             *_earlier_failure_lines(records, started_wall), *budget.lines(),
+             *_earlier_failure_lines(records, started_wall), *evidence, *budget.lines(),
              *_selection_lines(request, len(jobs), len(chosen), len(later))]
     if downloader:
         moved = "".join(f"{n} {word}, " for n, word in ((downloader.renamed, "renamed"),
@@ -459,11 +473,30 @@ async def execute(request: RunRequest) -> int:
           cost_total=cost["total"], wall_s=round(summary.wall_s, 3),
           plan=summary.estimate.as_dict()["total"], downloads_failed=len(downloader.failed) if downloader else None)
     log.info("results: %s (journal: %s)", request.output, state)
+    if request.trace_http:
+        log.info("HTTP trace (HAR 1.2): %s", request.trace_http)
     if request.report:
         log.info("report: %s", request.report)
     if stopped:
         return stopped
     return EXIT_FAILED if new_failures(records, started_wall) or (downloader and downloader.failed) else EXIT_OK
+
+
+def _evidence_lines(journal: Journal, runners: list[Runner], since: float) -> list[str]:
+    """Summary lines about answers the adapters could not read in this run:
+    how many were kept and where, and each provider whose breaker they opened."""
+    kept = [c for c in journal.captures() if c.captured_at >= since]
+    if not kept:
+        return []
+    lines = [f"  {len(kept)} answer(s) the adapters could not read were kept in {capture_dir(journal.path)} "
+             "(README: \"When a provider answers something new\")"]
+    for runner in runners:
+        for name, slot in sorted(runner.slots.items()):
+            if slot.breaker is not None and slot.breaker.error_code == "unrecognised_answer":
+                lines.append(f"  {name}: no new submit after {slot.settings.max_unreadable_answers} unreadable "
+                             "answers in a row; the jobs not sent stay pending, the tasks sent keep their task "
+                             "id: run again once the adapter or the provider's settings are fixed")
+    return lines
 
 
 def _selection_lines(request: RunRequest, total: int, chosen: int, later: int) -> list[str]:
@@ -517,15 +550,16 @@ def _removed_lines(records: list[JobRecord]) -> list[str]:
 
 async def _run_with_signals(make_runner: Callable[[Transport], Runner], progress: Progress,
                             downloader: Downloader | None = None,
-                            records: Callable[[], list[JobRecord]] = list) -> int:
+                            records: Callable[[], list[JobRecord]] = list,
+                            recorder: HarRecorder | None = None) -> int:
     """Run (``make_runner(transport)``: the Runner, given the open transport);
     the first SIGINT/SIGTERM stops submitting (tasks in flight are polled to
     the end), the second stops at once. Then the downloader saves the videos
-    not saved yet (``records()``: the run's journal records). Returns 0 or
-    130/143."""
+    not saved yet (``records()``: the run's journal records). ``recorder``
+    is told of every HTTP exchange. Returns 0 or 130/143."""
     loop = asyncio.get_running_loop()
     stopped = 0
-    async with Transport.open() as transport:
+    async with Transport.open(recorder=recorder) as transport:
         runner = make_runner(transport)
         if downloader:
             downloader.transport = transport

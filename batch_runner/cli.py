@@ -226,6 +226,9 @@ def _max_cost(ctx: click.Context, param: click.Parameter, value: str | None) -> 
               show_default=True, help="Largest video to save, MB.")
 @click.option("--report", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="HTML",
               help="Write the HTML report of the results here.")
+@click.option("--trace-http", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="FILE.har",
+              help="Write every HTTP exchange of the run here as HAR 1.2 (browsers' developer tools open it); "
+                   "API keys redacted, image data cut short.")
 def run(manifest: Path, output: Path | None, journal: Path | None, old_journal: Path | None, sets: tuple[str, ...],
         simulate: bool, allow_outside_paths: bool, retry_failed: str | None, resubmit_unknown: bool, dry_run: bool,
         quiet: bool,
@@ -233,7 +236,7 @@ def run(manifest: Path, output: Path | None, journal: Path | None, old_journal: 
         log_format: str, sheet: str | None, strict: bool, download: Path | None, download_name: str,
         download_max_mb: float, report: Path | None, maps: tuple[str, ...] = (),
         rows: RowSelection | None = None, limit: int | None = None,
-        confirm_over: float = CONFIRM_OVER_USD, yes: bool = False) -> None:
+        confirm_over: float = CONFIRM_OVER_USD, yes: bool = False, trace_http: Path | None = None) -> None:
     """Run every job of MANIFEST (or --rows, at most --limit new ones) and write the results CSV."""
     if journal is not None and old_journal is not None:
         raise click.UsageError("--state is the old name of --journal: give only --journal.")
@@ -250,7 +253,7 @@ def run(manifest: Path, output: Path | None, journal: Path | None, old_journal: 
         max_cost=max_cost, max_credits=credit_caps, fit_budget=fit_budget,
         sheet=sheet, strict=strict, download=download, download_name=download_name,
         download_max_mb=download_max_mb, report=report, log_format=log_format,
-        maps=list(maps), rows=rows, limit=limit, confirm_over=confirm_over,
+        maps=list(maps), rows=rows, limit=limit, confirm_over=confirm_over, trace_http=trace_http,
         confirm=None if yes or dry_run or not is_interactive() else _confirm_plan,
     )
     try:

@@ -55,6 +55,8 @@ ERROR_CODES: dict[str, str] = {
     "invalid_request": "the provider rejected the request parameters (400)",
     "provider_error": "the provider failed (5xx or a server-side error code)",
     "bad_response": "the provider's answer was not the JSON its protocol documents",
+    "unrecognised_answer": "every answer about the task was one the adapter cannot read (kept as captures); "
+                           "its task id is kept: a later run polls it again",
     "connection_error": "the provider could not be reached",
     "timeout": "a request or the whole task took longer than allowed",
     "task_failed": "the provider accepted the task and then reported it failed",
@@ -144,7 +146,9 @@ class ProviderError(BatchRunnerError):
     (bool: sending the same request again may succeed), http_status (int or
     None), provider_code (the provider's own code as text, or ""),
     provider_message (the provider's own message, or ""), retry_after
-    (seconds to wait before retrying, or None).
+    (seconds to wait before retrying, or None), answer (the raw answer a
+    parser rejected, a providers.wire.HttpResponse, for ``bad_response`` from
+    an adapter's parser; else None: never printed, kept as a capture).
     """
 
     def __init__(
@@ -157,6 +161,7 @@ class ProviderError(BatchRunnerError):
         http_status: int | None = None,
         provider_code: str = "",
         retry_after: float | None = None,
+        answer: object | None = None,
     ):
         message, provider_code = redact(str(message))[:2000], redact(str(provider_code))[:100]
         self.provider = provider
@@ -166,6 +171,7 @@ class ProviderError(BatchRunnerError):
         self.http_status = http_status
         self.provider_code = provider_code
         self.retry_after = retry_after
+        self.answer = answer
         status = f" HTTP {http_status}" if http_status is not None else ""
         code = f" [{provider_code}]" if provider_code else ""
         super().__init__(f"{provider}{status}{code}: {error_code}: {message}")

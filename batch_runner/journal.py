@@ -37,7 +37,8 @@ from batch_runner.errors import ConfigError, StateLockedError
 if TYPE_CHECKING:
     from batch_runner.jobs.model import Job
 
-__all__ = ["JobRecord", "JobStatus", "Journal", "JournalError", "journal_in_use", "lock_path", "status_word"]
+__all__ = ["RESUMABLE_FAILURES", "Capture", "JobRecord", "JobStatus", "Journal", "JournalError", "journal_in_use",
+           "lock_path", "status_word"]
 
 
 class JobStatus(enum.StrEnum):
@@ -81,6 +82,18 @@ CREATE TABLE IF NOT EXISTS downloads (  -- run --download: one saved video per j
     sha256 TEXT NOT NULL,
     url TEXT,
     saved_at REAL NOT NULL        -- unix seconds
+);
+CREATE TABLE IF NOT EXISTS captures (  -- answers an adapter could not read (run/captures.py)
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    captured_at REAL NOT NULL,    -- unix seconds
+    request TEXT NOT NULL,        -- the request's summary as JSON (keys redacted)
+    status INTEGER NOT NULL,      -- the answer's HTTP status
+    headers TEXT NOT NULL,        -- the answer's headers as JSON
+    body TEXT NOT NULL,           -- the answer's body excerpt (redacted, bounded)
+    reason TEXT NOT NULL,         -- what the adapter found wrong
+    file TEXT                     -- the capture file's path, when written
 );
 """
 #: Columns added since the first journals: (name, SQL type and default), added to an
@@ -172,14 +185,39 @@ class JobRecord:
     def resumable(self) -> bool:
         """Whether a run polls this job's task again instead of submitting it:
         its task id is known and it is in flight, or it failed on ``timeout``
-        (the task may still finish)."""
+        (the task may still finish) or on ``unrecognised_answer`` (its answers
+        could not be read: once the adapter is fixed, polling it again may
+        recover the video that was paid for)."""
         return self.task_id is not None and (
             self.status == JobStatus.SUBMITTED
-            or (self.status == JobStatus.FAILED and self.error_code == "timeout")
+            or (self.status == JobStatus.FAILED and self.error_code in RESUMABLE_FAILURES)
         )
 
 
+RESUMABLE_FAILURES: frozenset[str] = frozenset({"timeout", "unrecognised_answer"})
+"""Failure codes of a job whose task may still hold its video: a run polls it again."""
+
 _RECORD_FIELDS = frozenset(f.name for f in dataclasses.fields(JobRecord))
+
+
+@dataclass(frozen=True)
+class Capture:
+    """An answer an adapter could not read, kept as evidence (already redacted
+    and bounded by run/captures.py): the ``job_id`` and ``provider`` it came
+    for, ``captured_at`` (unix seconds), the ``request`` that caused it (a
+    summary: method, url, headers, json), the answer's HTTP ``status``,
+    ``headers`` and ``body`` excerpt, the adapter's ``reason``, and the capture
+    ``file`` written beside the journal (None: not written)."""
+
+    job_id: str
+    provider: str
+    captured_at: float
+    request: dict[str, Any]
+    status: int
+    headers: dict[str, str]
+    body: str
+    reason: str
+    file: str | None = None
 
 
 def _job_json(job: Job) -> str:
@@ -456,6 +494,23 @@ class Journal:
             "sha256=excluded.sha256, url=excluded.url, saved_at=excluded.saved_at",
             (job_id, local_path, nbytes, sha256, url, time.time()),
         )
+
+    def add_capture(self, capture: Capture) -> None:
+        """Record an answer an adapter could not read (table ``captures``)."""
+        self.db.execute(
+            "INSERT INTO captures (job_id, provider, captured_at, request, status, headers, body, reason, file) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (capture.job_id, capture.provider, capture.captured_at, json.dumps(capture.request, ensure_ascii=False),
+             capture.status, json.dumps(capture.headers, ensure_ascii=False), capture.body, capture.reason,
+             capture.file),
+        )
+
+    def captures(self, job_id: str | None = None) -> list[Capture]:
+        """The captures recorded (of ``job_id``, or every one), oldest first."""
+        rows = self.db.execute("SELECT * FROM captures WHERE (? IS NULL OR job_id=?) ORDER BY id",
+                               (job_id, job_id)).fetchall()
+        return [Capture(r["job_id"], r["provider"], r["captured_at"], json.loads(r["request"]), r["status"],
+                        json.loads(r["headers"]), r["body"], r["reason"], r["file"]) for r in rows]
 
     def download(self, job_id: str) -> dict[str, Any] | None:
         """The saved video recorded for ``job_id`` (``local_path``: absolute path,

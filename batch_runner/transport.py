@@ -15,13 +15,19 @@ and following one could carry the key to another host). Error texts never
 carry request headers (they hold API keys): aiohttp's own exception, whose
 ``request_info`` holds them, is not chained to ours; a summary of it (type and
 redacted message) is.
+
+A ``Recorder`` (``Transport.open(recorder=...)``) is told of every exchange:
+the request, the answer (or None) and the error (or None), its start (unix
+seconds) and its duration (seconds); ``run --trace-http`` writes them as HAR.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 import aiohttp
 
@@ -29,7 +35,7 @@ from batch_runner.errors import TransportError
 from batch_runner.keys import redact
 from batch_runner.providers.wire import HttpRequest, HttpResponse
 
-__all__ = ["FOREIGN_ERRORS", "MAX_BODY_BYTES", "ForeignError", "Stream", "Transport", "transport_error"]
+__all__ = ["FOREIGN_ERRORS", "MAX_BODY_BYTES", "ForeignError", "Recorder", "Stream", "Transport", "transport_error"]
 
 MAX_BODY_BYTES = 1 << 20  # 1 MiB: no provider JSON answer is near this
 
@@ -37,6 +43,17 @@ MAX_BODY_BYTES = 1 << 20  # 1 MiB: no provider JSON answer is near this
 #: The exceptions an aiohttp exchange raises for a network failure: what
 #: ``transport_error`` converts. (ValueError: aiohttp rejects some bad URLs so.)
 FOREIGN_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, aiohttp.ClientError, OSError, ValueError)
+
+
+class Recorder(Protocol):
+    """What is told of every exchange (output: run --trace-http's HAR file)."""
+
+    def record(self, label: str, req: HttpRequest, resp: HttpResponse | None, error: BaseException | None,
+               started: float, elapsed_s: float) -> None:
+        """One exchange with ``label`` (a provider, or a caller's name): ``resp``
+        None when no answer came (``error`` says why); a streamed answer's body
+        is ``b""`` (not kept); ``started``: unix seconds; ``elapsed_s``: seconds."""
+        ...
 
 
 class ForeignError(Exception):
@@ -103,16 +120,23 @@ class Stream:
 class Transport:
     """One aiohttp ClientSession (connection pooling) for the whole run."""
 
-    def __init__(self, session: aiohttp.ClientSession) -> None:
+    def __init__(self, session: aiohttp.ClientSession, recorder: Recorder | None = None) -> None:
         self.session = session
+        self.recorder = recorder
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, limit: int = 100) -> AsyncIterator[Transport]:
-        """A Transport with its own session, closed on exit."""
+    async def open(cls, limit: int = 100, recorder: Recorder | None = None) -> AsyncIterator[Transport]:
+        """A Transport with its own session, closed on exit; ``recorder`` is
+        told of every exchange."""
         connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit)
         async with aiohttp.ClientSession(connector=connector) as session:
-            yield cls(session)
+            yield cls(session, recorder)
+
+    def _record(self, label: str, req: HttpRequest, resp: HttpResponse | None, error: BaseException | None,
+                started: float, t0: float) -> None:
+        if self.recorder is not None:
+            self.recorder.record(label, req, resp, error, started, time.perf_counter() - t0)
 
     async def send(self, provider: str, req: HttpRequest, timeout_s: float) -> HttpResponse:
         """Send ``req``; return the answer whatever its HTTP status.
@@ -121,6 +145,7 @@ class Transport:
         ``bad_response`` for an over-long body).
         """
         timeout = aiohttp.ClientTimeout(total=timeout_s)
+        started, t0 = time.time(), time.perf_counter()
         try:
             async with self.session.request(
                 req.method, req.url, headers=req.headers, json=req.json, timeout=timeout,
@@ -130,11 +155,15 @@ class Transport:
                     raise _too_large(provider)
                 body = await _read_capped(provider, resp)
                 headers = {k.lower(): v for k, v in resp.headers.items()}
-                return HttpResponse(resp.status, headers, body)
-        except TransportError:
+                answer = HttpResponse(resp.status, headers, body)
+                self._record(provider, req, answer, None, started, t0)
+                return answer
+        except TransportError as exc:
+            self._record(provider, req, None, exc, started, t0)
             raise
         except FOREIGN_ERRORS as exc:
             error, summary = transport_error(provider, exc, timeout_s), _summary(exc)
+        self._record(provider, req, None, error, started, t0)
         raise error from summary  # outside the except: aiohttp's error is not chained
 
     @asynccontextmanager
@@ -150,13 +179,18 @@ class Transport:
         """
         timeout = aiohttp.ClientTimeout(total=None, connect=timeout_s, sock_read=timeout_s)
         error: TransportError | None = None
+        started, t0 = time.time(), time.perf_counter()
+        sent = HttpRequest(method, url, dict(headers or {}))
         try:
             resp = await self.session.request(method, url, headers=dict(headers or {}), timeout=timeout,
                                               allow_redirects=allow_redirects)
         except FOREIGN_ERRORS as exc:
             error, summary = transport_error(label, exc, timeout_s), _summary(exc)
         if error is not None:
+            self._record(label, sent, None, error, started, t0)
             raise error from summary  # outside the except: aiohttp's error is not chained
+        self._record(label, sent, HttpResponse(resp.status, {k.lower(): v for k, v in resp.headers.items()}, b""),
+                     None, started, t0)
         try:
             yield Stream(resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp, label, timeout_s)
         finally:

@@ -8,7 +8,10 @@ task usually takes: see polling.py), ``timeout_s`` (seconds for one HTTP
 request), ``task_timeout_s`` (seconds from submit to finish before a task ends
 as ``timeout``), ``max_attempts`` (tries of one submit; permanent poll errors in
 a row), ``backoff_base_s`` (first backoff step, seconds, full jitter),
-``retry_total_s`` (longest time retrying one submit), ``usd_per_credit``.
+``retry_total_s`` (longest time retrying one submit), ``usd_per_credit``,
+``max_unreadable_answers`` (answers in a row the adapter cannot read before
+the provider's breaker opens; a task whose answers were all unreadable ends
+``unrecognised_answer`` after that many).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class ProviderSettings:
     backoff_base_s: float = 1.0
     retry_total_s: float = 300.0
     usd_per_credit: float | None = None
+    max_unreadable_answers: int = 3
 
     @property
     def info(self) -> ProviderInfo:
@@ -80,6 +84,7 @@ def resolve_settings(
             timeout_s=float(limits["timeout_s"]),
             task_timeout_s=float(limits.get("task_timeout_s", 1800)),
             typical_generation_s=limits.get("typical_generation_s"),
+            max_unreadable_answers=int(limits.get("max_unreadable_answers", 3)),
             usd_per_credit=info.usd_per_credit,
         )
         extra = dict((overrides or {}).get(name) or {})

@@ -87,6 +87,8 @@ class ApiinoneAdapter(Adapter):
         body = self._ok(resp)
         inner = body.get("data")
         data: dict[str, Any] = inner if isinstance(inner, dict) else body
+        if "status" not in data:  # not a documented shape
+            raise self.bad_response(resp, "no status")
         status = str(data.get("status", "")).lower()
         if status in _DONE:
             url = (

@@ -269,13 +269,15 @@ class Adapter(ABC):
 
     def bad_response(self, resp: HttpResponse, what: str) -> ProviderError:
         """A ProviderError ``bad_response`` (retryable) for an answer that is not
-        the documented JSON; ``what`` says what is missing."""
+        the documented JSON; ``what`` says what is missing. The raw answer is
+        kept on the error (``answer``) for a capture (run/captures.py)."""
         return ProviderError(
             self.name,
             "bad_response",
             f"{what}: {resp.body[:200].decode('utf-8', 'replace')}",
             retryable=True,
             http_status=resp.status,
+            answer=resp,
         )
 
 

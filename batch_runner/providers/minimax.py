@@ -167,6 +167,8 @@ class MinimaxAdapter(Adapter):
         if isinstance(dig(body, "data", "resp_data"), str) or (
                 "code" in body and isinstance(dig(body, "data", "status"), str)):
             return self._parse_wrapped(resp, body)
+        if "status" not in body and dig(body, "data", "status") is None:  # not a documented shape
+            raise self.bad_response(resp, "no status")
         return self._parse_native(resp, body, str(body.get("status") or dig(body, "data", "status") or ""))
 
     def _parse_native(self, resp: HttpResponse, body: dict[str, Any], status: str) -> PollResult:

@@ -11,6 +11,11 @@ same when an ``unknown`` job is sent again, a new one for a deliberate new
 attempt (``--retry-failed``). This module never reads a provider's
 JSON (adapters do), and a failed job never stops the others.
 
+An answer the adapter cannot read is kept as a capture (captures.py); one in
+JSON is counted on the provider's slot (its breaker opens after a few in a
+row), and a task whose answers were all such ends ``unrecognised_answer``
+after ``max_unreadable_answers`` of them, its task id kept for a later run.
+
 Scheduling across providers (which job starts when) is dispatch.py's.
 """
 
@@ -35,6 +40,7 @@ from batch_runner.logs import event, retry_logger
 from batch_runner.providers import HttpRequest, HttpResponse, PollResult
 from batch_runner.providers.taxonomy import NO_FAILOVER_CODES
 from batch_runner.run.budget import Budget
+from batch_runner.run.captures import Captures, excerpt
 from batch_runner.run.polling import poll_delays
 from batch_runner.run.retry import (
     Clock,
@@ -104,7 +110,8 @@ class Lifecycle:
     resolved and checked at expansion: jobs/images.py); ``on_finish(job, record)``: called as each job ends;
     ``on_submit(job, task_id)``: called as each task id is recorded; ``stopping()``:
     True once the run stops submitting. ``clock`` (unix seconds) and ``sleep``
-    time the poll schedule and the submit retries.
+    time the poll schedule and the submit retries. ``captures`` keeps the
+    answers the adapters cannot read (default: beside the journal).
     """
 
     def __init__(
@@ -119,8 +126,10 @@ class Lifecycle:
         clock: Clock = time.time,
         sleep: Sleep = asyncio.sleep,
         on_submit: OnSubmit | None = None,
+        captures: Captures | None = None,
     ):
         self.journal, self.transport, self.budget, self.slot = journal, transport, budget, slot
+        self.captures = captures or Captures(journal, clock=clock)
         self.on_finish, self.stopping = on_finish, stopping
         self.on_submit = on_submit or (lambda job, task_id: None)
         self.clock, self.sleep = clock, sleep
@@ -177,6 +186,12 @@ class Lifecycle:
                     self.journal.mark_pending(job.job_id)  # its earlier tries were refused
                 return None
         assert last is not None
+        if last.error_code == "unrecognised_answer":  # never sent: the next run, once fixed, submits it
+            self.budget.settle(job.job_id, paid=False)
+            self.journal.mark_pending(job.job_id)
+            event("job_held", "job %s (row %s) not submitted: %s", job.job_id, job.row, last.provider_message,
+                  job_id=job.job_id, row=job.row, provider=last.provider)
+            return None
         self._end(job, JobStatus.FAILED, last.error_code, last.provider_code, last.provider_message)
         return None
 
@@ -252,7 +267,8 @@ class Lifecycle:
                 task_id = slot.adapter.read_submit(resp)
             except ProviderError as exc:
                 slot.observe(exc)
-                raise
+                raise self._kept(slot, job, request, exc) from exc
+            slot.readable()
             slot.verified = True
             return task_id
 
@@ -265,6 +281,7 @@ class Lifecycle:
         s = slot.settings
         deadline = submitted_at + s.task_timeout_s
         failures, delays = 0, poll_delays(s.poll_interval_s, s.typical_generation_s)
+        unreadable, readable_seen = 0, False  # answers about this task the adapter could (not) read
         due = submitted_at + next(delays)  # the schedule counts from the submit, also on resume
         while True:
             # the last poll is at the deadline; a task resumed past its deadline
@@ -272,8 +289,16 @@ class Lifecycle:
             await self.sleep(max(0.0, min(due, deadline) - self.clock()))
             due = max(due, self.clock()) + next(delays)
             try:
-                state = await self._poll_once(slot, task_id)
+                state = await self._poll_once(slot, job, task_id)
             except ProviderError as exc:
+                if _unrecognised(exc):
+                    unreadable += 1
+                    if not readable_seen and unreadable >= s.max_unreadable_answers:
+                        self._end(job, JobStatus.FAILED, "unrecognised_answer", "",
+                                  f"{unreadable} answers about task {task_id} could not be read, the last: "
+                                  f"{exc.provider_message} (task id kept: once the adapter or the provider's "
+                                  "settings are fixed, a later run polls it again)")
+                        return
                 failures = 0 if exc.retryable else failures + 1
                 if failures >= s.max_attempts:
                     raise
@@ -281,7 +306,7 @@ class Lifecycle:
                     break
                 due = max(due, self.clock() + (retry_after_wait(exc) or 0.0))
                 continue
-            failures = 0
+            failures, readable_seen = 0, True
             if state.finished:
                 self._record_state(slot, job, state)
                 return
@@ -290,15 +315,38 @@ class Lifecycle:
         self._end(job, JobStatus.FAILED, "timeout", "",
                   f"task not finished after {s.task_timeout_s:g} s (task id kept: a later run polls it again)")
 
-    async def _poll_once(self, slot: Slot, task_id: str) -> PollResult:
-        """One poll of ``task_id``, with the follow-up requests it asks for."""
+    async def _poll_once(self, slot: Slot, job: Job, task_id: str) -> PollResult:
+        """One poll of ``task_id``, with the follow-up requests it asks for; an
+        answer the adapter cannot read is kept (``_kept``) and raised."""
         adapter, timeout = slot.adapter, slot.settings.timeout_s
-        state = adapter.read_poll(await self.transport.send(slot.name, adapter.build_poll(task_id), timeout))
+        request = adapter.build_poll(task_id)
         hops = 0
-        while state.follow_up is not None and hops < MAX_FOLLOW_UPS:
+        while True:
+            try:
+                state = adapter.read_poll(await self.transport.send(slot.name, request, timeout))
+            except ProviderError as exc:
+                raise self._kept(slot, job, request, exc) from exc
+            slot.readable()
+            if state.follow_up is None or hops >= MAX_FOLLOW_UPS:
+                return state
             hops += 1
-            state = adapter.read_poll(await self.transport.send(slot.name, state.follow_up, timeout))
-        return state
+            request = state.follow_up
+
+    def _kept(self, slot: Slot, job: Job, request: HttpRequest, exc: ProviderError) -> ProviderError:
+        """``exc`` itself, unless it is an answer the adapter could not read:
+        then that answer is kept (a capture), counted on ``slot`` when it is
+        JSON (``_unrecognised``), and the error returned quotes an excerpt and
+        names the capture file."""
+        resp = exc.answer
+        if not isinstance(resp, HttpResponse):
+            return exc
+        path = self.captures.keep(slot.name, job.job_id, request, resp, exc.provider_message)
+        if _unrecognised(exc):
+            slot.unreadable(str(path or ""))
+        kept = f" (answer kept in {path})" if path else ""
+        return ProviderError(exc.provider, exc.error_code, f"{excerpt(exc.provider_message, 160)}{kept}",
+                             retryable=exc.retryable, http_status=exc.http_status,
+                             provider_code=exc.provider_code, retry_after=exc.retry_after, answer=resp)
 
     # -- journal ---------------------------------------------------------------
     def _record_state(self, slot: Slot, job: Job, state: PollResult) -> None:
@@ -326,6 +374,15 @@ class Lifecycle:
                                      error_message=redact(message)[:1000] or None, cost=cost,
                                      finished_at=self.clock())
         self.on_finish(job, record)
+
+
+def _unrecognised(exc: ProviderError) -> bool:
+    """Whether ``exc`` is an answer the adapter does not understand: JSON of a
+    shape it cannot read (an unknown status word, no task id or URL, other
+    keys). An answer that is not JSON at all (cut short, a proxy's page) is
+    kept too, but is the transient ``bad_response`` it always was: it neither
+    opens the breaker nor ends a task."""
+    return isinstance(exc.answer, HttpResponse) and exc.answer.json() is not None
 
 
 def _on(job: Job, provider: str) -> Job:

@@ -4,7 +4,10 @@ A Slot holds what limits one provider: its Pacer (submits per minute, slowed
 by 429s), a semaphore of ``max_in_flight`` (held from submit until the task's
 last poll), and a circuit breaker. The breaker opens on a submit answer that
 says the key, the balance or the quota is gone (taxonomy.BREAKER_CODES): no
-further submit is sent to that provider in this run. Until the provider has
+further submit is sent to that provider in this run; it opens too after
+``max_unreadable_answers`` answers in a row the adapter cannot read (error
+code ``unrecognised_answer``: the protocol has changed or was guessed wrong;
+tasks in flight are still polled). Until the provider has
 accepted one submit, submits go one at a time (a probe), so a bad key costs
 exactly one failing request, not one per job.
 """
@@ -34,6 +37,7 @@ class Slot:
     breaker: ProviderError | None = None
     verified: bool = False
     probe: asyncio.Lock = field(default_factory=asyncio.Lock)
+    unreadable_in_row: int = 0
 
     @classmethod
     def create(cls, settings: ProviderSettings, adapter: Adapter) -> Slot:
@@ -52,3 +56,21 @@ class Slot:
             self.pacer.rate_limited(exc.retry_after)
         elif exc.error_code in BREAKER_CODES and self.breaker is None:
             self.breaker = exc
+
+    def unreadable(self, capture: str = "") -> None:
+        """Count an answer the adapter could not read (``capture``: where it
+        was kept); after
+        ``max_unreadable_answers`` in a row, open the breaker with
+        ``unrecognised_answer``."""
+        self.unreadable_in_row += 1
+        limit = self.settings.max_unreadable_answers
+        if self.unreadable_in_row >= limit and self.breaker is None:
+            kept = f" (last kept in {capture})" if capture else ""
+            self.breaker = ProviderError(
+                self.name, "unrecognised_answer",
+                f"{self.unreadable_in_row} answers in a row that the adapter cannot read{kept}: no new submit "
+                f"to {self.name} in this run; fix the adapter or the provider's settings, then run again")
+
+    def readable(self) -> None:
+        """An answer the adapter could read: the count of unreadable ones starts again."""
+        self.unreadable_in_row = 0

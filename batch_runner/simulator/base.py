@@ -12,7 +12,8 @@ A provider module subclasses ProviderSim and fills in its wire format:
   of the handler);
 - submit: JSON body -> validation (400) -> rate limit / in-flight cap (429) ->
   balance -> daily quota -> content policy (refused here when ``content_at_submit``) -> task;
-- poll: task lookup (not found in the provider's shape) -> ``status_body``.
+- poll: task lookup (not found in the provider's shape) -> ``status_body``, or,
+  with ``poll_drift_rate``, an undocumented shape (``drift_body``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from batch_runner.simulator.videos import video_path
 if TYPE_CHECKING:
     from batch_runner.simulator.config import ProviderSimConfig
 
-__all__ = ["IMAGE_URI_PREFIXES", "ProviderSim", "is_image", "json_body"]
+__all__ = ["IMAGE_URI_PREFIXES", "ProviderSim", "drift_body", "is_image", "json_body"]
 
 _SLOW = web.RequestKey("slow", bool) if hasattr(web, "RequestKey") else "batch_runner.slow"
 
@@ -41,6 +42,15 @@ HTML_502 = ("<html><head><title>502 Bad Gateway</title></head><body><center><h1>
 #: a public URL or a Base64 data URI (MiniMax: JPG/JPEG/PNG/WebP, its i2v page)
 IMAGE_URI_PREFIXES = ("http://", "https://", "data:image/jpeg;base64,", "data:image/jpg;base64,",
                       "data:image/png;base64,", "data:image/webp;base64,")
+
+
+def drift_body(task: Task, video_url: str) -> dict[str, Any]:
+    """A poll answer in a shape no provider documents (a "drifted" API): the
+    same facts under other names, none of the documented keys, so an adapter
+    written from the documents cannot read it."""
+    return {"ok": True, "result": {"job_ref": task.task_id, "phase": "COMPLETE_V2",
+                                   "assets": [{"kind": "mp4", "href": video_url}]},
+            "api_version": "2099-01-01"}
 
 
 def is_image(value: Any, prefixes: tuple[str, ...] = IMAGE_URI_PREFIXES) -> bool:
@@ -236,6 +246,10 @@ class ProviderSim:
         if task is None or task.provider != self.name:
             resp = self.error_response("not_found", "task not found", task_id)
             return self.answer(resp, "poll", task_id, reason="not_found")
+        drift = self.cfg.poll_drift_rate
+        if drift and (drift >= 1 or self.store.rng.random() < drift):
+            body = drift_body(task, self.video_url(request, task))
+            return self.answer(web.json_response(body), "poll", task_id, reason="drift")
         return self.answer(web.json_response(self.status_body(request, task)), "poll", task_id)
 
     async def poll_by_path(self, request: web.Request) -> web.StreamResponse:

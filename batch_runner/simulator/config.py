@@ -66,6 +66,10 @@ class ProviderSimConfig:
     - ``refusal_code``: MiniMax and gpt.ge: every submit is refused with this
       ``base_resp.status_code`` (1028, 1030: quota exhausted; 2061: not
       available on this plan; None: off).
+    - ``poll_drift_rate``: probability that a poll answer about a known task
+      comes in an undocumented shape ("drift": a protocol change no adapter
+      knows, base.DRIFT_BODY), HTTP 200; the task itself goes on as usual, so
+      once the drift is off a poll reads it again (1.0: every poll drifts).
     """
 
     api_key: str = "sim-key"
@@ -96,6 +100,7 @@ class ProviderSimConfig:
     html_host: bool = False  # serve a web site's HTML page instead of the API
     answer_variant: str = ""  # another documented shape of the provider's answers (see above)
     refusal_code: int | None = None  # MiniMax / gpt.ge: every submit refused with this base_resp code
+    poll_drift_rate: float = 0.0  # per poll answer: an undocumented shape (base.ProviderSim.poll)
 
 
 @dataclass
