@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -66,15 +66,19 @@ class Adapter(ABC):
     and in data/providers.yaml) and implements the four abstract methods.
 
     ``info`` is the provider's catalog entry (capabilities, model ids, prices);
-    ``base_url`` has no trailing slash; ``api_key`` is a Secret (never printed).
+    ``base_url`` has no trailing slash; ``api_key`` is a Secret (never printed);
+    ``model_ids``: manifest model name -> wire model id, overriding the catalog's
+    (the run's settings: ``providers: {NAME: {model_ids: ...}}``).
     """
 
     name: ClassVar[str] = ""
 
-    def __init__(self, base_url: str | None = None, api_key: Secret | None = None) -> None:
+    def __init__(self, base_url: str | None = None, api_key: Secret | None = None, *,
+                 model_ids: Mapping[str, str] | None = None) -> None:
         self.info: ProviderInfo = catalog()[self.name]
         self.base_url = (base_url or self.info.base_url).rstrip("/")
         self.api_key = api_key or Secret("")
+        self.model_ids = dict(model_ids or {})
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.base_url}>"
@@ -136,8 +140,9 @@ class Adapter(ABC):
         }
 
     def model_id(self, job: Job) -> str:
-        """The provider's identifier for the job's model (from data/providers.yaml)."""
-        return self.info.models[job.model].id
+        """The provider's identifier for the job's model: the settings' ``model_ids``
+        override when given, else data/providers.yaml's."""
+        return self.model_ids.get(job.model) or self.info.models[job.model].id
 
     def error(
         self,

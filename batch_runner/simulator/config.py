@@ -50,6 +50,9 @@ class ProviderSimConfig:
       announces its full length, sends ``video_cut_after_bytes`` of it (None:
       half) and drops the connection. 1.0 cuts every transfer that has more
       than ``video_cut_after_bytes`` left to send (videos.handle_video).
+    - ``not_video``: the provider's video URLs serve an HTML page (HTTP 200,
+      text/html) instead of the video, as a wrong host or an expired CDN
+      link's landing page does (``true``/``false``).
     """
 
     api_key: str = "sim-key"
@@ -77,6 +80,7 @@ class ProviderSimConfig:
     stuck_rate: float = 0.0  # per accepted task: it never finishes (store.create)
     video_cut_rate: float = 0.0  # per video transfer: cut mid-body (videos.handle_video)
     video_cut_after_bytes: int | None = None  # body bytes a cut transfer sends first (None: half)
+    not_video: bool = False  # video URLs serve an HTML page (videos.handle_video)
 
 
 @dataclass
@@ -137,6 +141,13 @@ def _typed(pair: str, name: str, kind: str, value: str) -> object:
     """``value`` as the field's type (``kind``: its annotation, e.g. ``float | None``)."""
     if kind == "str":
         return value
+    if kind == "bool":
+        word = value.strip().lower()
+        if word in ("true", "1", "yes", "on"):
+            return True
+        if word in ("false", "0", "no", "off"):
+            return False
+        raise ValueError(f"bad value in {pair!r}: {name} takes true or false")
     number = "a whole number" if kind.startswith("int") else "a number"
     if value.strip().lower() == "none":
         if "None" in kind:
