@@ -19,15 +19,21 @@ from batch_runner.errors import TransportError
 from batch_runner.journal import JobRecord, JobStatus
 from batch_runner.providers.url_safety import UnsafeUrlError, check_video_url, refuse_redirect
 
-__all__ = ["FIRST_BYTES", "JOB_CODES", "CanaryStop", "Streamer", "container_of", "first_bytes_verdict", "judge"]
+__all__ = ["FIRST_BYTES", "JOB_CODES", "PASSING_CODES", "CanaryStop", "Streamer", "container_of", "first_bytes_verdict", "judge"]
 
 FIRST_BYTES = 1024
 """Bytes of the canary's video fetched (``Range: bytes=0-1023``) to see that it is a video."""
 
 JOB_CODES = frozenset({"content_policy", "task_failed", "invalid_request"})
 """A canary that failed with one of these failed for a reason of its own job (its prompt,
-its image): the provider's next job becomes the canary. Any other failure is of the
-protocol or the account, and stops the provider for the run."""
+its image): the provider's next job becomes the canary."""
+
+PASSING_CODES = frozenset({"connection_error", "provider_error", "rate_limited"})
+"""A canary that failed with one of these met a passing fault of the network or the
+provider (its retries ran out): the next job becomes the canary too. Any other failure
+(``auth``, ``insufficient_balance``, ``quota_exhausted``, ``bad_response``, a task whose
+polls never gave a status the adapter reads and ended ``timeout``, ``not_video``) is of
+the protocol or the account, and stops the provider for the run."""
 
 #: the 4-byte box types a QuickTime (MOV) file may start with when it has no ``ftyp`` box
 _QUICKTIME_BOXES = (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot")
@@ -89,41 +95,46 @@ async def first_bytes_verdict(transport: Streamer, provider: str, url: str, *, t
     video: None when they are (an MP4, MOV or WebM container), else why not, in a few words
     (the HTTP status, an HTML page, a URL refused by url_safety, a transfer error).
     ``timeout_s``: seconds to connect and for each wait for data. Raises nothing."""
+    head, content_type = b"", ""
     try:
         check_video_url(url, trusted_hosts=trusted_hosts)
         async with transport.stream(f"{provider} canary", url, headers={"Range": f"bytes=0-{FIRST_BYTES - 1}"},
                                     timeout_s=timeout_s, allow_redirects=False) as resp:
             refuse_redirect(resp.status, resp.headers.get("location"))
+            content_type = resp.headers.get("content-type", "")
             if resp.status not in (200, 206):
                 return f"the video URL answered HTTP {resp.status}"
-            head = b""
             async for chunk in resp.chunks(FIRST_BYTES):
                 head += chunk
                 if len(head) >= FIRST_BYTES:
                     break
     except (UnsafeUrlError, TransportError) as exc:
-        return str(exc)
+        if container_of(head) is None:  # a transfer cut after the container's header still shows a video
+            return str(exc)
     if container_of(head) is not None:
         return None
-    return f"the video URL served {_looks_like(head, resp.headers.get('content-type', ''))}, not a video"
+    return f"the video URL served {_looks_like(head, content_type)}, not a video"
 
 
 def judge(record: JobRecord | None, provider: str) -> str:
     """What the end of a canary job (its journal ``record``, run on ``provider``) means:
     ``video`` (it succeeded there: its first bytes are to be checked), ``next`` (it
-    failed for a reason of its own job, JOB_CODES, or was not sent: budget; the next job
-    becomes the canary), ``stop`` (any other end: the protocol or the account), or
-    ``undecided`` (not sent: the run is stopping)."""
+    failed for a reason of its own job, JOB_CODES, or of a passing fault, PASSING_CODES;
+    its submit answer was lost in the network (``unknown``, not an unreadable answer); it
+    moved to a fallback after refusals that open no breaker; or it was not sent: budget;
+    the next job becomes the canary), ``stop`` (any other end: the protocol or the account),
+    or ``undecided`` (not sent: the run is stopping). A breaker the canary opened is
+    checked by the caller first."""
     if record is None or record.status == JobStatus.PENDING:
         return "undecided"
-    if record.provider != provider:
-        return "stop"  # its submit was refused here and the job moved to a fallback
+    if record.provider != provider or record.status == JobStatus.SKIPPED_BUDGET:
+        return "next"
     if record.status == JobStatus.SUCCEEDED:
         return "video"
-    if record.status == JobStatus.SKIPPED_BUDGET:
+    if record.status == JobStatus.FAILED and record.error_code in JOB_CODES | PASSING_CODES:
         return "next"
-    if record.status == JobStatus.FAILED and record.error_code in JOB_CODES:
-        return "next"
+    if record.status == JobStatus.UNKNOWN and "bad_response" not in (record.error_message or ""):
+        return "next"  # lifecycle.py words it "possibly submitted, answer lost (CODE: ...)"
     return "stop"
 
 

@@ -226,8 +226,6 @@ class Runner:
                                              video_url=record.video_url, url_expires_at=record.url_expires_at)
             elif slot.breaker is not None:
                 code, message = slot.breaker.error_code, slot.breaker.provider_message
-            elif record is not None and record.provider != slot.name:
-                code, message = "provider_error", f"its submit was not taken here (the job went to {record.provider})"
             else:
                 code = (record.error_code if record else None) or "unknown"
                 message = (record.error_message if record else None) or ""
