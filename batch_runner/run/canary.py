@@ -19,7 +19,8 @@ from batch_runner.errors import TransportError
 from batch_runner.journal import JobRecord, JobStatus
 from batch_runner.providers.url_safety import UnsafeUrlError, check_video_url, refuse_redirect
 
-__all__ = ["FIRST_BYTES", "JOB_CODES", "PASSING_CODES", "CanaryStop", "Streamer", "container_of", "first_bytes_verdict", "judge"]
+__all__ = ["FIRST_BYTES", "JOB_CODES", "PASSING_CODES", "CanaryStop", "Streamer", "container_of",
+           "first_bytes_verdict", "judge"]
 
 FIRST_BYTES = 1024
 """Bytes of the canary's video fetched (``Range: bytes=0-1023``) to see that it is a video."""
@@ -157,9 +158,9 @@ class CanaryStop:
             return "top up the account, then run again"
         if self.code == "quota_exhausted":
             return "wait until the provider's quota resets, then run again"
+        overrides = f"providers: {{{self.provider}: {{base_url: ..., model_ids: ...}}}}"
         return (f"the provider's answers are not what batch_runner expects: check {info.base_url_env} or the "
-                f"overrides providers: {{{self.provider}: {{base_url: ..., model_ids: ...}}}} (README: "
-                "\"Overriding provider facts\"), then run again")
+                f"overrides {overrides} (README: \"Overriding provider facts\"), then run again")
 
     def line(self, info: ProviderInfo) -> str:
         """The summary's one line on this provider."""
