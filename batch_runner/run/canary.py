@@ -141,8 +141,9 @@ def judge(record: JobRecord | None, provider: str) -> str:
 
 @dataclass
 class CanaryStop:
-    """A provider the canary stopped for this run: ``code`` (errors.ERROR_CODES), ``message`` (redacted), ``held``: its new jobs not submitted
-    (left ``pending``), ``moved``: those sent to their fallback provider instead."""
+    """A provider the canary stopped for this run: ``code`` (errors.ERROR_CODES),
+    ``message`` (redacted by the caller), ``held``: its new jobs not submitted (left
+    ``pending``), ``moved``: those sent to their fallback provider instead."""
 
     provider: str
     code: str

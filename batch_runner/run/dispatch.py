@@ -27,6 +27,7 @@ from batch_runner.catalog.settings import ProviderSettings
 from batch_runner.errors import TRANSIENT_CODES, ProviderError
 from batch_runner.jobs.expand import Job
 from batch_runner.journal import JobRecord, JobStatus, Journal
+from batch_runner.keys import redact
 from batch_runner.providers import ADAPTERS
 from batch_runner.run.budget import Budget
 from batch_runner.run.canary import CanaryStop, Streamer, first_bytes_verdict, judge
@@ -232,7 +233,7 @@ class Runner:
             if slot.breaker is None:
                 slot.breaker = ProviderError(slot.name, code, message, retryable=False)
             moving = [(j, r) for j, r in fresh if slot.name in j.providers[:-1]]
-            self.canary_stops[slot.name] = CanaryStop(slot.name, code, message, held=len(fresh) - len(moving),
+            self.canary_stops[slot.name] = CanaryStop(slot.name, code, redact(message), held=len(fresh) - len(moving),
                                                       moved=len(moving))
             return moving
         return []
