@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from batch_runner.catalog.settings import ProviderSettings, resolve_settings
+from batch_runner.catalog.settings import ProviderSettings, merge_overrides, resolve_settings
 from batch_runner.errors import TRANSIENT_CODES, ConfigError, ManifestError, Problem
 from batch_runner.jobs.expand import expand
 from batch_runner.jobs.model import Job
@@ -49,6 +49,7 @@ from batch_runner.output.progress import Progress
 from batch_runner.output.report import write_report
 from batch_runner.output.results import summarize, write_results
 from batch_runner.run.budget import Budget, check_estimate
+from batch_runner.run.canary import CanaryStop
 from batch_runner.run.captures import capture_dir
 from batch_runner.run.dispatch import Runner, RunOptions, prepare
 from batch_runner.run.estimate import Plan, make_plan
@@ -57,8 +58,8 @@ from batch_runner.transport import Transport
 from batch_runner.world import check_worlds, world_of
 
 __all__ = ["CONFIRM_OVER_USD", "EXIT_NOT_CONFIRMED", "RunRequest", "default_journal_path", "default_output_path",
-           "dry_run_counts", "execute", "held_back", "journal_counts", "journal_path", "load_jobs",
-           "needs_confirmation", "rebuild_results"]
+           "dry_run_counts", "execute", "first_contact", "held_back", "journal_counts", "journal_path", "load_jobs",
+           "load_settings_file", "needs_confirmation", "rebuild_results"]
 
 log = logging.getLogger("batch_runner")
 
@@ -106,6 +107,8 @@ class RunRequest:
     confirm: Callable[[Plan], bool] | None = None
     confirm_over: float = CONFIRM_OVER_USD
     trace_http: Path | None = None  # --trace-http: write every HTTP exchange of the run here (HAR 1.2)
+    canary: bool = True  # on first contact with a provider, one job first, alone (run/canary.py)
+    settings_file: Path | None = None  # --settings: a YAML file with a providers: mapping
 
     def __post_init__(self) -> None:
         self.manifest = Path(self.manifest)
@@ -114,6 +117,7 @@ class RunRequest:
         self.download = Path(self.download) if self.download is not None else None
         self.report = Path(self.report) if self.report is not None else None
         self.trace_http = Path(self.trace_http) if self.trace_http is not None else None
+        self.settings_file = Path(self.settings_file) if self.settings_file is not None else None
 
     @property
     def time_scale(self) -> float:
@@ -157,6 +161,55 @@ def journal_path(request: RunRequest) -> Path:
                     "their journal beside the manifest: move it to %s, or keep passing --journal %s", old, new, old)
         return old
     return new
+
+
+def load_settings_file(path: Path) -> dict[str, dict[str, object]]:
+    """The ``providers:`` mapping of a settings file (``--settings FILE.yaml``): YAML holding
+    only ``providers:``, each provider's settings as in a manifest (rate limits, ``base_url``,
+    ``model_ids``), checked by the manifest schema. Raises ConfigError naming the file and
+    what is wrong."""
+    import yaml
+    from jsonschema import Draft202012Validator
+
+    from batch_runner.manifest.schema import schema
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--settings {path}: cannot read it ({type(exc).__name__})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"--settings {path}: not valid YAML{where}") from None
+    full = schema()
+    validator = Draft202012Validator({"type": "object", "additionalProperties": False, "required": ["providers"],
+                                      "properties": {"providers": full["properties"]["providers"]},
+                                      "$defs": full["$defs"]})
+    errors = sorted(validator.iter_errors(data if data is not None else {}), key=lambda e: list(e.absolute_path))
+    if errors:
+        said = "; ".join(f"{'.'.join(str(p) for p in e.absolute_path) or 'the file'}: {e.message[:200]}"
+                         for e in errors[:5])
+        raise ConfigError(f"--settings {path}: {said} (the file holds providers: NAME: SETTING: VALUE)")
+    return dict(data["providers"] or {})
+
+
+def _overrides(request: RunRequest, manifest: Manifest | None = None) -> dict[str, dict[str, object]]:
+    """The ``providers:`` overrides of a run: the --settings file's, then the manifest's (which win)."""
+    from_file = load_settings_file(request.settings_file) if request.settings_file else None
+    return merge_overrides(from_file, manifest.provider_settings if manifest else None)
+
+
+def first_contact(path: Path, providers: set[str]) -> set[str]:
+    """Of ``providers``, those no job has succeeded on in the journal at ``path`` (all of them
+    when there is no journal yet): where a run sends a canary first. Takes no lock."""
+    if not path.is_file():
+        return set(providers)
+    try:
+        with Journal(path, lock=False) as journal:
+            proven = {r.provider for r in journal.records() if r.status == JobStatus.SUCCEEDED}
+    except (ConfigError, OSError, sqlite3.Error):
+        return set(providers)
+    return set(providers) - proven
 
 
 def _legacy_matches(path: Path, request: RunRequest) -> bool:
@@ -207,7 +260,7 @@ def load_jobs(request: RunRequest, environ: Mapping[str, str] | None = None, *,
 
 
 def _settings(request: RunRequest, manifest: Manifest, env: Mapping[str, str]) -> dict[str, ProviderSettings]:
-    settings = resolve_settings(manifest.provider_settings, env)
+    settings = resolve_settings(_overrides(request, manifest), env)
     k = request.time_scale
     if k != 1.0:
         settings = {
@@ -232,7 +285,7 @@ async def _simulator(request: RunRequest, manifest: Manifest) -> AsyncIterator[s
         return
     from batch_runner.simulator import ProviderSimConfig, SimConfig, running_simulator
 
-    settings = resolve_settings(manifest.provider_settings, {})
+    settings = resolve_settings(_overrides(request, manifest), {})
     config = SimConfig(
         providers={
             n: ProviderSimConfig(
@@ -257,7 +310,9 @@ def plan_manifest(request: RunRequest) -> tuple[Plan, Manifest]:
     if note:
         warning = Problem(f"--rows {request.rows.spec}" if request.rows else "--rows", "", note, "warning")
         manifest = dataclasses.replace(manifest, warnings=[*manifest.warnings, warning])
-    return make_plan(jobs, resolve_settings(manifest.provider_settings, _environ(request))), manifest
+    canaries = first_contact(journal_path(request), {j.provider for j in jobs}) if request.canary else set()
+    return make_plan(jobs, resolve_settings(_overrides(request, manifest), _environ(request)),
+                     first_contact=canaries), manifest
 
 
 def held_back(jobs: list[Job], known: Mapping[str, JobRecord], limit: int | None) -> list[Job]:
@@ -391,7 +446,7 @@ async def execute(request: RunRequest) -> int:
 
             options = request.options or RunOptions(
                 retry_failed=request.retry_failed, retry_all_failed=request.retry_all_failed,
-                resubmit_unknown=request.resubmit_unknown,
+                resubmit_unknown=request.resubmit_unknown, canary=request.canary,
             )
             budget = Budget(request.max_cost, request.max_credits)
             work = prepare(journal, jobs, settings, options)
@@ -405,7 +460,9 @@ async def execute(request: RunRequest) -> int:
             done = work.done
             taken = [j for j in chosen if j.job_id not in {x.job_id for x in later}]
             names = assign_file_names(jobs + work.orphans, request.download_name) if request.download else {}
-            estimate = make_plan(fresh, settings)  # this run's submits
+            proven = {r.provider for r in journal.records() if r.status == JobStatus.SUCCEEDED}
+            canaries = {j.provider for j in fresh} - proven if options.canary else set()
+            estimate = make_plan(fresh, settings, first_contact=canaries)  # this run's submits
             if budget.active:
                 budget.seed(list(journal.records()), settings)  # everything this journal ever paid or committed counts
                 if not request.fit_budget:
@@ -451,6 +508,7 @@ async def execute(request: RunRequest) -> int:
                 if recorder is not None and request.trace_http is not None:
                     recorder.write(request.trace_http)
             evidence = _evidence_lines(journal, made, started_wall)
+            canary_stops: list[CanaryStop] = [c for r in made for c in r.canary_stops.values()]
         every = current()
         write_results(request.output, every, manifest_ids=ids)
         records = [r for r in every if r.job_id in ids]
@@ -462,7 +520,8 @@ async def execute(request: RunRequest) -> int:
     scenes = scene_line(scene_counts(jobs))
     lines = [head, *([f"  {scenes}"] if scenes else []), *rest, *_removed_lines(removed),
              *_earlier_failure_lines(records, started_wall), *evidence, *budget.lines(),
-             *_selection_lines(request, len(jobs), len(chosen), len(later))]
+             *_selection_lines(request, len(jobs), len(chosen), len(later)),
+             *(c.line(settings[c.provider].info) for c in canary_stops)]
     if downloader:
         moved = "".join(f"{n} {word}, " for n, word in ((downloader.renamed, "renamed"),
                                                           (downloader.copied, "copied")) if n)
@@ -479,7 +538,8 @@ async def execute(request: RunRequest) -> int:
         log.info("report: %s", request.report)
     if stopped:
         return stopped
-    return EXIT_FAILED if new_failures(records, started_wall) or (downloader and downloader.failed) else EXIT_OK
+    failed = new_failures(records, started_wall) or canary_stops or (downloader and downloader.failed)
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def _evidence_lines(journal: Journal, runners: list[Runner], since: float) -> list[str]:

@@ -176,6 +176,12 @@ def _max_cost(ctx: click.Context, param: click.Parameter, value: str | None) -> 
         raise click.BadParameter(f"{value!r}: use an amount in USD, e.g. {param.opts[0]} 25") from None
 
 
+_settings_option = click.option(
+    "--settings", "settings_file", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="FILE.yaml",
+    help="Provider settings (a YAML providers: mapping, as in a manifest: limits, base_url, model_ids); "
+         "the manifest's providers: win over it.")
+
+
 @main.command()
 @click.argument("manifest", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
@@ -229,6 +235,10 @@ def _max_cost(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--trace-http", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="FILE.har",
               help="Write every HTTP exchange of the run here as HAR 1.2 (browsers' developer tools open it); "
                    "API keys redacted, image data cut short.")
+@click.option("--canary/--no-canary", default=True, show_default=True,
+              help="On first contact with a provider, send its first job alone and the others only once "
+                   "that job's video has come back as a video.")
+@_settings_option
 def run(manifest: Path, output: Path | None, journal: Path | None, old_journal: Path | None, sets: tuple[str, ...],
         simulate: bool, allow_outside_paths: bool, retry_failed: str | None, resubmit_unknown: bool, dry_run: bool,
         quiet: bool,
@@ -236,7 +246,8 @@ def run(manifest: Path, output: Path | None, journal: Path | None, old_journal: 
         log_format: str, sheet: str | None, strict: bool, download: Path | None, download_name: str,
         download_max_mb: float, report: Path | None, maps: tuple[str, ...] = (),
         rows: RowSelection | None = None, limit: int | None = None,
-        confirm_over: float = CONFIRM_OVER_USD, yes: bool = False, trace_http: Path | None = None) -> None:
+        confirm_over: float = CONFIRM_OVER_USD, yes: bool = False, trace_http: Path | None = None,
+        canary: bool = True, settings_file: Path | None = None) -> None:
     """Run every job of MANIFEST (or --rows, at most --limit new ones) and write the results CSV."""
     if journal is not None and old_journal is not None:
         raise click.UsageError("--state is the old name of --journal: give only --journal.")
@@ -254,6 +265,7 @@ def run(manifest: Path, output: Path | None, journal: Path | None, old_journal: 
         sheet=sheet, strict=strict, download=download, download_name=download_name,
         download_max_mb=download_max_mb, report=report, log_format=log_format,
         maps=list(maps), rows=rows, limit=limit, confirm_over=confirm_over, trace_http=trace_http,
+        canary=canary, settings_file=settings_file,
         confirm=None if yes or dry_run or not is_interactive() else _confirm_plan,
     )
     try:
@@ -282,8 +294,12 @@ def run(manifest: Path, output: Path | None, journal: Path | None, old_journal: 
 @_outside_option
 @_rows_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--canary/--no-canary", default=True, show_default=True,
+              help="Count the canary's time (the first job of a provider on first contact goes alone).")
+@_settings_option
 def plan(manifest: Path, sets: tuple[str, ...], simulate: bool, sheet: str | None, allow_outside_paths: bool,
-         fmt: str, maps: tuple[str, ...] = (), rows: RowSelection | None = None) -> None:
+         fmt: str, maps: tuple[str, ...] = (), rows: RowSelection | None = None, canary: bool = True,
+         settings_file: Path | None = None) -> None:
     """Show jobs, videos, credits, USD and estimated time per provider, and
     each auto job's provider; no network, no key needed (exit 2 if invalid)."""
     import json
@@ -293,7 +309,8 @@ def plan(manifest: Path, sets: tuple[str, ...], simulate: bool, sheet: str | Non
     try:
         result, loaded = plan_manifest(RunRequest(manifest=manifest, sets=list(sets), simulate=simulate,
                                                   sheet=sheet, allow_outside_paths=allow_outside_paths,
-                                                  maps=list(maps), rows=rows))
+                                                  maps=list(maps), rows=rows, canary=canary,
+                                                  settings_file=settings_file))
     except (ManifestError, ConfigError) as exc:
         _fail(exc, EXIT_USAGE)
     for warning in loaded.warnings:

@@ -61,6 +61,7 @@ ERROR_CODES: dict[str, str] = {
     "timeout": "a request or the whole task took longer than allowed",
     "task_failed": "the provider accepted the task and then reported it failed",
     "unknown": "a submit was sent but its answer was lost: possibly submitted",
+    "not_video": "the canary's video URL served something that is not a video (an HTML page, say)",
     "budget": "not submitted: its cost would pass --max-cost or --max-credits (status skipped_budget)",
 }
 

@@ -12,19 +12,26 @@ a row), ``backoff_base_s`` (first backoff step, seconds, full jitter),
 ``max_unreadable_answers`` (answers in a row the adapter cannot read before
 the provider's breaker opens; a task whose answers were all unreadable ends
 ``unrecognised_answer`` after that many).
+
+Wire facts that are guesses (INFERRED in data/providers.yaml) are overridable the
+same way: ``base_url`` (the API host) and ``model_ids`` (manifest model name ->
+the provider's model id on the wire). Order, last wins: the data file, a
+``--settings`` file, the manifest's ``providers:``; then ``<NAME>_BASE_URL`` in
+the environment wins over any file (``--simulate`` points every provider at the
+simulator that way, so no file can send a simulated run to a real host).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from batch_runner.catalog.facts import ProviderInfo, catalog
 from batch_runner.keys import Secret, key_from_env
 
-__all__ = ["ProviderSettings", "resolve_settings"]
+__all__ = ["ProviderSettings", "merge_overrides", "resolve_settings"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,8 @@ class ProviderSettings:
     retry_total_s: float = 300.0
     usd_per_credit: float | None = None
     max_unreadable_answers: int = 3
+    #: manifest model name -> the provider's model id, where it differs from data/providers.yaml's
+    model_ids: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     @property
     def info(self) -> ProviderInfo:
@@ -60,15 +69,31 @@ class ProviderSettings:
         return None if self.usd_per_credit is None else price * self.usd_per_credit
 
 
+def merge_overrides(*layers: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, Any]]:
+    """``providers:`` mappings (name -> setting -> value) merged, a later layer winning
+    per setting; ``model_ids`` are merged per model name."""
+    out: dict[str, dict[str, Any]] = {}
+    for layer in layers:
+        for name, values in (layer or {}).items():
+            merged = out.setdefault(name, {})
+            for key, value in (values or {}).items():
+                if key == "model_ids":
+                    merged[key] = {**merged.get(key, {}), **(value or {})}
+                else:
+                    merged[key] = value
+    return out
+
+
 def resolve_settings(
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> dict[str, ProviderSettings]:
     """Settings of every provider.
 
-    ``overrides``: the manifest's ``providers:`` mapping (name -> setting -> value).
+    ``overrides``: the ``providers:`` mapping (name -> setting -> value; merge_overrides
+    layers a settings file and the manifest), ``base_url`` and ``model_ids`` included.
     ``environ``: where ``<NAME>_API_KEY`` and ``<NAME>_BASE_URL`` are read
-    (default ``os.environ``).
+    (default ``os.environ``); ``<NAME>_BASE_URL`` wins over an override's ``base_url``.
     """
     env = os.environ if environ is None else environ
     out = {}
@@ -88,6 +113,10 @@ def resolve_settings(
             usd_per_credit=info.usd_per_credit,
         )
         extra = dict((overrides or {}).get(name) or {})
+        if "base_url" in extra:
+            extra["base_url"] = env.get(info.base_url_env) or str(extra["base_url"])
+        if "model_ids" in extra:
+            extra["model_ids"] = dict(extra["model_ids"] or {})
         if extra:
             settings = replace(settings, **extra)
         out[name] = settings

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -114,7 +114,9 @@ class Adapter(ABC):
     and in data/providers.yaml) and implements the four abstract methods.
 
     ``info`` is the provider's catalog entry (capabilities, model ids, prices);
-    ``base_url`` has no trailing slash; ``api_key`` is a Secret (never printed).
+    ``base_url`` has no trailing slash; ``api_key`` is a Secret (never printed);
+    ``model_ids``: manifest model name -> wire model id, overriding the catalog's
+    (the run's settings: ``providers: {NAME: {model_ids: ...}}``).
     """
 
     name: ClassVar[str] = ""
@@ -123,10 +125,12 @@ class Adapter(ABC):
     #: ``idempotency_key`` says whether it documents a replay of the original task.
     idempotency_header: ClassVar[str] = ""
 
-    def __init__(self, base_url: str | None = None, api_key: Secret | None = None) -> None:
+    def __init__(self, base_url: str | None = None, api_key: Secret | None = None, *,
+                 model_ids: Mapping[str, str] | None = None) -> None:
         self.info: ProviderInfo = catalog()[self.name]
         self.base_url = (base_url or self.info.base_url).rstrip("/")
         self.api_key = api_key or Secret("")
+        self.model_ids = dict(model_ids or {})
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.base_url}>"
@@ -236,8 +240,9 @@ class Adapter(ABC):
         }
 
     def model_id(self, job: Job) -> str:
-        """The provider's identifier for the job's model (from data/providers.yaml)."""
-        return self.info.models[job.model].id
+        """The provider's identifier for the job's model: the settings' ``model_ids``
+        override when given, else data/providers.yaml's."""
+        return self.model_ids.get(job.model) or self.info.models[job.model].id
 
     def error(
         self,

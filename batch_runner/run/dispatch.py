@@ -6,6 +6,12 @@ only while it holds an in-flight place, so memory stays flat however many jobs
 there are; each one job's life is lifecycle.py's. ``prepare`` journals the
 jobs and sorts them by what an earlier run left behind; the Runner then runs
 that work until every job is final, or until it is asked to stop.
+
+With ``RunOptions.canary``, a provider no job has succeeded on in this journal
+gets one new job first, alone (the canary, canary.py); its other new jobs are
+released once that job's video is seen to be a video, or stay pending (or go to
+their fallback provider) when the canary fails for a reason of the protocol or
+the account. Other providers run meanwhile.
 """
 
 from __future__ import annotations
@@ -15,13 +21,16 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
+from urllib.parse import urlsplit
 
 from batch_runner.catalog.settings import ProviderSettings
-from batch_runner.errors import TRANSIENT_CODES
+from batch_runner.errors import TRANSIENT_CODES, ProviderError
 from batch_runner.jobs.expand import Job
 from batch_runner.journal import JobRecord, JobStatus, Journal
+from batch_runner.keys import redact
 from batch_runner.providers import ADAPTERS
 from batch_runner.run.budget import Budget
+from batch_runner.run.canary import CanaryStop, Streamer, first_bytes_verdict, judge
 from batch_runner.run.lifecycle import Lifecycle, OnFinish, OnSubmit, Sender
 from batch_runner.run.slot import Slot
 
@@ -36,12 +45,15 @@ class RunOptions:
     try may mend (errors.TRANSIENT_CODES); with ``retry_all_failed`` every failed job.
     ``resubmit_unknown``: submit again jobs whose submit answer was lost.
     ``checkpoint_every_s``: seconds between two calls of the checkpoint hook.
+    ``canary``: on first contact with a provider (no job of it succeeded in this
+    journal), send one new job alone first and hold the others until it has a video.
     """
 
     retry_failed: bool = False
     retry_all_failed: bool = False
     resubmit_unknown: bool = False
     checkpoint_every_s: float = 30.0
+    canary: bool = False
 
 
 class Work(NamedTuple):
@@ -97,6 +109,7 @@ class Runner:
     ``on_submit(job, task_id)``: called as each task id is recorded (progress);
     ``checkpoint()``: called every ``options.checkpoint_every_s`` seconds during
     the run (the caller writes the final results); ``budget``: the caps.
+    After ``run``, ``canary_stops`` holds each provider its canary stopped (canary.py).
     """
 
     def __init__(
@@ -118,6 +131,9 @@ class Runner:
         self.checkpoint = checkpoint or (lambda: None)
         self.stopping = False
         self.slots: dict[str, Slot] = {}
+        self.journal, self.transport = journal, transport
+        self.canary_stops: dict[str, CanaryStop] = {}
+        self.first_contact: set[str] = set()  # providers whose new jobs wait for a canary (set by run)
         self.lifecycle = Lifecycle(
             journal, transport, budget or Budget(), self._slot,
             on_finish=on_finish or (lambda job, record: None), stopping=lambda: self.stopping, on_submit=on_submit,
@@ -135,6 +151,8 @@ class Runner:
             queues.setdefault(job.provider, []).append((job, record))
         for job in self.work.fresh:
             queues.setdefault(job.provider, []).append((job, None))
+        proven = {r.provider for r in self.journal.records() if r.status == JobStatus.SUCCEEDED}
+        self.first_contact = {n for n in queues if n not in proven} if self.options.canary else set()
         ticker = asyncio.create_task(self._tick())
         try:
             await asyncio.gather(*(self._dispatch(self._slot(n), work) for n, work in queues.items()))
@@ -150,7 +168,7 @@ class Runner:
         """The Slot of provider ``name``, made on first use."""
         if name not in self.slots:
             s = self.settings[name]
-            self.slots[name] = Slot.create(s, ADAPTERS[name](s.base_url, s.api_key))
+            self.slots[name] = Slot.create(s, ADAPTERS[name](s.base_url, s.api_key, model_ids=s.model_ids))
         return self.slots[name]
 
     async def _dispatch(self, slot: Slot, work: list[tuple[Job, JobRecord | None]]) -> None:
@@ -158,6 +176,13 @@ class Runner:
         (a job to resume carries its record)."""
         tasks: set[asyncio.Task[None]] = set()
         try:
+            if slot.name in self.first_contact:
+                for job, record in [w for w in work if w[1] is not None]:  # paid already: polled at once
+                    await slot.in_flight.acquire()
+                    task = asyncio.create_task(self.lifecycle.carry(slot, job, record))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                work = await self._canary(slot, [w for w in work if w[1] is None])
             for job, record in work:
                 if self.stopping and record is None:
                     break
@@ -174,3 +199,51 @@ class Runner:
             for task in tasks:
                 task.cancel()
             raise
+
+    async def _canary(self, slot: Slot, fresh: list[tuple[Job, JobRecord | None]]
+                      ) -> list[tuple[Job, JobRecord | None]]:
+        """Send ``fresh`` jobs of one provider alone, one after the other, until one
+        has gone through the whole lifecycle, its video's first bytes included; return
+        the jobs still to start: the rest, or, when the canary failed for a reason of
+        the protocol or the account, only those with a fallback provider after this
+        one (the slot's breaker is then open, so they move on; the others stay pending,
+        and ``canary_stops`` says why)."""
+        while fresh:
+            if self.stopping:
+                return []
+            (job, _), fresh = fresh[0], fresh[1:]
+            await slot.in_flight.acquire()
+            await self.lifecycle.carry(slot, job, None)  # gives the place back
+            record = self.journal.get(job.job_id)
+            verdict = "stop" if slot.breaker is not None else judge(record, slot.name)
+            if verdict in ("next", "undecided"):
+                continue
+            if verdict == "video" and record is not None:
+                why = await self._check_video(slot, record)
+                if why is None:
+                    return fresh
+                code, message = "not_video", why
+                record = self.journal.finish(job.job_id, JobStatus.FAILED, error_code=code, error_message=why,
+                                             video_url=record.video_url, url_expires_at=record.url_expires_at)
+            elif slot.breaker is not None:
+                code, message = slot.breaker.error_code, slot.breaker.provider_message
+            else:
+                code = (record.error_code if record else None) or "unknown"
+                message = (record.error_message if record else None) or ""
+            if slot.breaker is None:
+                slot.breaker = ProviderError(slot.name, code, message, retryable=False)
+            moving = [(j, r) for j, r in fresh if slot.name in j.providers[:-1]]
+            self.canary_stops[slot.name] = CanaryStop(slot.name, code, redact(message), held=len(fresh) - len(moving),
+                                                      moved=len(moving))
+            return moving
+        return []
+
+    async def _check_video(self, slot: Slot, record: JobRecord) -> str | None:
+        """Why the canary's video is not a video (canary.first_bytes_verdict), or None."""
+        if not isinstance(self.transport, Streamer):
+            return None  # a transport that cannot stream (a test double): not checked
+        if not record.video_url:
+            return "the task succeeded without a video URL"
+        hosts = {urlsplit(slot.settings.base_url).hostname or ""}
+        return await first_bytes_verdict(self.transport, slot.name, record.video_url,
+                                         timeout_s=slot.settings.timeout_s, trusted_hosts=hosts)

@@ -8,13 +8,14 @@ Wall time per provider comes from a schedule of its N jobs, each taking T =
 ``typical_generation_s`` (INFERRED in the data file): submit i is sent 60 / rpm
 seconds after submit i-1, and not before job i - max_in_flight has finished.
 That is about max(N x 60 / rpm, N x T / max_in_flight) + T. Providers run at
-once, so the run takes as long as the slowest.
+once, so the run takes as long as the slowest. On first contact with a provider
+(the canary, run/canary.py) its first job runs alone before the others: T more.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -180,8 +181,10 @@ def _why_unknown(s: ProviderSettings, price: float | None) -> str:
     return f"USD per credit not set: add providers: {{{s.name}: {{usd_per_credit: ...}}}} to the manifest"
 
 
-def make_plan(jobs: list[Job], settings: Mapping[str, ProviderSettings]) -> Plan:
-    """The plan of running ``jobs`` with ``settings`` (no network)."""
+def make_plan(jobs: list[Job], settings: Mapping[str, ProviderSettings], *,
+              first_contact: Collection[str] = ()) -> Plan:
+    """The plan of running ``jobs`` with ``settings`` (no network). ``first_contact``: the
+    providers whose first job goes alone first (the canary): their time counts it."""
     plans: dict[str, ProviderPlan] = {}
     routes = []
     route_providers: dict[str, list[tuple[str, float | None, bool]]] = {}
@@ -206,5 +209,9 @@ def make_plan(jobs: list[Job], settings: Mapping[str, ProviderSettings]) -> Plan
                 (name, video_cost(settings[name], job.model, job.resolution, job.duration).usd,
                  bool(settings[name].api_key)) for name in job.providers]
     for name, p in plans.items():
-        p.wall_s = wall_time_s(p.jobs, settings[name])
+        s = settings[name]
+        if name in first_contact and p.jobs > 1:  # the canary alone, then the others
+            p.wall_s = (s.typical_generation_s or 0.0) + wall_time_s(p.jobs - 1, s)
+        else:
+            p.wall_s = wall_time_s(p.jobs, s)
     return Plan(plans, routes, scene_counts(jobs), route_providers)

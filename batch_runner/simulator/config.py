@@ -70,6 +70,9 @@ class ProviderSimConfig:
       comes in an undocumented shape ("drift": a protocol change no adapter
       knows, base.DRIFT_BODY), HTTP 200; the task itself goes on as usual, so
       once the drift is off a poll reads it again (1.0: every poll drifts).
+    - ``not_video``: the provider's video URLs serve an HTML page (HTTP 200,
+      text/html) instead of the video, as a wrong host or an expired CDN
+      link's landing page does (``true``/``false``).
     """
 
     api_key: str = "sim-key"
@@ -101,6 +104,7 @@ class ProviderSimConfig:
     answer_variant: str = ""  # another documented shape of the provider's answers (see above)
     refusal_code: int | None = None  # MiniMax / gpt.ge: every submit refused with this base_resp code
     poll_drift_rate: float = 0.0  # per poll answer: an undocumented shape (base.ProviderSim.poll)
+    not_video: bool = False  # video URLs serve an HTML page (videos.handle_video)
 
 
 @dataclass
@@ -163,9 +167,11 @@ def _typed(pair: str, name: str, kind: str, value: str) -> object:
         return value
     if kind == "bool":
         word = value.strip().lower()
-        if word not in ("true", "false", "1", "0", "yes", "no"):
-            raise ValueError(f"bad value in {pair!r}: {name} takes true or false")
-        return word in ("true", "1", "yes")
+        if word in ("true", "1", "yes", "on"):
+            return True
+        if word in ("false", "0", "no", "off"):
+            return False
+        raise ValueError(f"bad value in {pair!r}: {name} takes true or false")
     number = "a whole number" if kind.startswith("int") else "a number"
     if value.strip().lower() == "none":
         if "None" in kind:

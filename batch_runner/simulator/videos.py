@@ -50,6 +50,10 @@ def video_body(size: int, task_id: str) -> bytes:
     return SAMPLE_MP4 + struct.pack(">I", 8 + len(payload)) + b"free" + payload
 
 
+#: what a video URL serves with the ``not_video`` knob: a web page, not a video
+NOT_VIDEO_PAGE = "<!DOCTYPE html><html><head><title>Sign in</title></head><body>Please sign in.</body></html>"
+
+
 def _byte_range(request: web.Request, total: int) -> tuple[int, int] | None:
     """The ``Range`` asked for as ``(start, end)`` (end exclusive, clipped to
     ``total``), or None for the whole file: no Range, or one this server does
@@ -76,6 +80,7 @@ async def handle_video(request: web.Request) -> web.StreamResponse:
     understood) the whole file, 200. With ``video_cut_rate`` a transfer may be
     cut: the full length is announced, ``video_cut_after_bytes`` (None: half)
     are sent, then the connection drops (recorded with reason ``video_cut``).
+    With ``not_video`` a finished task's URL serves NOT_VIDEO_PAGE as text/html.
     """
     store = request.app[STORE_KEY]
     provider, task_id = request.match_info["provider"], request.match_info["task_id"]
@@ -88,6 +93,9 @@ async def handle_video(request: web.Request) -> web.StreamResponse:
     if store.url_expired(task):
         store.record(provider, "video", 404, task_id, reason="expired")
         return web.Response(status=404, text="Not Found")
+    if store.cfg(provider).not_video:
+        store.record(provider, "video", 200, task_id, reason="not_video")
+        return web.Response(status=200, text=NOT_VIDEO_PAGE, content_type="text/html")
     body = video_body(store.config.video_bytes, task_id)
     total, headers = len(body), {"Accept-Ranges": "bytes"}
     wanted = _byte_range(request, total)

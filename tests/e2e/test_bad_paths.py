@@ -201,7 +201,8 @@ def test_a_good_run_in_the_same_setup_does_send(ws, sim, monkeypatch, tmp_path):
     before = len(sim.store.requests)
     env = {**SIM_ENV, **sim_env(sim), "GCCAI_API_KEY": "wrong-key-0123456789"}
     result = CliRunner().invoke(main, ["run", str(ws["dir"] / "campaign.yaml"), "-o", str(tmp_path / "r.csv"),
-                                       "--journal", str(tmp_path / "r.journal.sqlite"), "--quiet"], env=env)
+                                       "--journal", str(tmp_path / "r.journal.sqlite"), "--quiet",
+                                       "--no-canary"], env=env)
     assert result.exit_code == 1, result.output
     assert len(sim.store.requests) > before
     assert _journal_submits(tmp_path / "r.journal.sqlite") == 2

@@ -169,7 +169,7 @@ def test_an_edited_row_does_not_orphan_its_paid_task(cli, tmp_path, slow_host):
 
     manifest = sheet(tmp_path / "c.yaml", ["first take", "second take"])
     journal = tmp_path / "c.yaml.journal.sqlite"
-    run = subprocess.Popen([sys.executable, "-m", "batch_runner", "run", str(manifest), "--quiet"],
+    run = subprocess.Popen([sys.executable, "-m", "batch_runner", "run", str(manifest), "--quiet", "--no-canary"],
                            env={**os.environ, **slow_host}, cwd=tmp_path,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30

@@ -22,7 +22,7 @@ KEYS = {f"{p.upper()}_API_KEY": "k-123456" for p in PRICES}
 
 
 def test_plan_of_the_example_equals_a_hand_computation(cli):
-    result = cli("plan", ROOT / "manifests" / "example.yaml", "--simulate", "--format", "json")
+    result = cli("plan", ROOT / "manifests" / "example.yaml", "--simulate", "--format", "json", "--no-canary")
     assert result.exit_code == 0, result.output
     plan = {p["provider"]: p for p in json.loads(result.stdout)["providers"]}
     data = yaml.safe_load((ROOT / "manifests" / "example.yaml").read_text(encoding="utf-8"))
@@ -58,7 +58,7 @@ def test_plan_of_the_example_equals_a_hand_computation(cli):
 
 
 def test_plan_table_says_why_a_price_is_unknown_and_needs_no_key(cli, tmp_path):
-    result = cli("plan", ROOT / "manifests" / "example.yaml")  # no API key set
+    result = cli("plan", ROOT / "manifests" / "example.yaml", "--no-canary")  # no API key set
     assert result.exit_code == 0, result.output
     table = result.stdout.splitlines()
     assert table[0].split() == ["provider", "jobs", "credits", "USD", "est.", "time", "videos"]
@@ -75,7 +75,7 @@ def test_plan_time_when_the_in_flight_cap_binds(cli, tmp_path):
     sheet.write_text(yaml.safe_dump({
         "providers": {"minimax": {"rpm": 600, "max_in_flight": 3, "typical_generation_s": 120}},
         "jobs": [{"prompt": f"shot {i}", "provider": "minimax"} for i in range(12)]}))
-    result = cli("plan", sheet, "--format", "json")
+    result = cli("plan", sheet, "--format", "json", "--no-canary")
     # 4 rounds of 3 tasks of 120 s, the last round's 3rd submit 0.2 s after its 1st
     assert json.loads(result.stdout)["total"]["wall_s"] == 480.2
 

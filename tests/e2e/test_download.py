@@ -63,7 +63,8 @@ async def test_run_downloads_every_video_and_a_second_run_skips_them(tmp_path, s
         {"name": "bad", "prompt": f"no {sim.config.providers['minimax'].content_policy_marker}", "provider": "minimax"},
     ]}))
     out, videos = tmp_path / "results.csv", tmp_path / "videos"
-    request = RunRequest(path, out, environ=sim_env(sim), speedup=SPEEDUP, quiet=True, download=videos)
+    request = RunRequest(path, out, environ=sim_env(sim), speedup=SPEEDUP, quiet=True, download=videos,
+                         canary=False)
     assert await execute(request) == 1  # the refused job
     df = pd.read_csv(out, dtype=str, keep_default_na=False).set_index("name")
     saved = sorted(p.name for p in videos.iterdir())
@@ -103,7 +104,8 @@ async def test_transfer_cut_mid_body_is_resumed_by_the_retry_with_a_range(tmp_pa
     sim.config.providers["gccai"].video_cut_rate = 1.0
     sim.config.providers["gccai"].video_cut_after_bytes = 1000
     out, videos = tmp_path / "results.csv", tmp_path / "videos"
-    request = RunRequest(one_gccai_job(write), out, environ=sim_env(sim), speedup=SPEEDUP, quiet=True, download=videos)
+    request = RunRequest(one_gccai_job(write), out, environ=sim_env(sim), speedup=SPEEDUP, quiet=True, download=videos,
+                         canary=False)
     assert await execute(request) == 0
     assert video_requests(sim) == [(200, None, "video_cut"), (206, 1000, "video_cut"), (206, 2000, None)]
     (task_id,) = sim.store.tasks
@@ -121,7 +123,8 @@ async def test_run_out_of_retries_keeps_the_part_and_the_next_run_asks_only_for_
     sim.config.providers["gccai"].video_cut_rate = 1.0
     sim.config.providers["gccai"].video_cut_after_bytes = 300
     out, videos = tmp_path / "results.csv", tmp_path / "videos"
-    request = RunRequest(one_gccai_job(write), out, environ=sim_env(sim), speedup=SPEEDUP, quiet=True, download=videos)
+    request = RunRequest(one_gccai_job(write), out, environ=sim_env(sim), speedup=SPEEDUP, quiet=True, download=videos,
+                         canary=False)
     assert await execute(request) == 1
     first = video_requests(sim)
     assert first == [(200, None, "video_cut"), *((206, n, "video_cut") for n in (300, 600, 900, 1200))]

@@ -31,7 +31,7 @@ def campaign(tmp_path, write, sim):
         {"name": "city", "sku": "TR-200", "prompt": "a rainy street", "provider": "gccai"},
     ]}))
     return RunRequest(path, tmp_path / "results.csv", environ=sim_env(sim), speedup=SPEEDUP, quiet=True,
-                      download=tmp_path / "videos")
+                      download=tmp_path / "videos", canary=False)
 
 
 def video_gets(sim) -> int:
@@ -193,7 +193,8 @@ async def test_a_name_freed_by_another_jobs_rename_is_taken_and_a_swap_is_refuse
         {"name": name, "sku": name, "next": nxt, "prompt": f"shot {name}", "provider": "gccai"}
         for name, nxt in zip("ab", nexts, strict=True)]}))
     request = RunRequest(path, tmp_path / "results.csv", environ=sim_env(sim), speedup=SPEEDUP, quiet=True,
-                         download=tmp_path / "videos", download_name="{name}.mp4")
+                         download=tmp_path / "videos", download_name="{name}.mp4",
+                         canary=False)
     before = await first_run(sim, request)
     data = {sku: Path(p).read_bytes() for sku, p in before["local_path"].items()}
     assert await execute(dataclasses.replace(request, download_name="{next}.mp4")) == exit_status

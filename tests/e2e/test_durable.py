@@ -51,7 +51,7 @@ def settings_yaml(path: Path, sheet: Path, n_rows: int, **settings) -> Path:
 async def start_run(manifest: Path, out: Path, sim, *extra: str) -> asyncio.subprocess.Process:
     env = {**os.environ, **sim_env(sim), "PYTHONPATH": str(ROOT)}
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "batch_runner", "run", str(manifest), "-o", str(out), "--quiet", *extra,
+        sys.executable, "-m", "batch_runner", "run", str(manifest), "-o", str(out), "--quiet", "--no-canary", *extra,
         env=env, cwd=str(ROOT), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
 
@@ -406,7 +406,7 @@ async def test_status_and_dry_run_count_every_state_and_send_nothing(tmp_path, c
     want = Counter({"succeeded": 2, "submitted": 2, "failed": 1, "unknown": 1})
     async with running_simulator(config) as sim:
         run = asyncio.create_task(execute(RunRequest(manifest=manifest, output=out, environ=sim_env(sim),
-                                                     speedup=1.0, quiet=True)))
+                                                     speedup=1.0, quiet=True, canary=False)))
         for _ in range(200):
             if state.exists() and journal_status(state) == want:
                 break

@@ -80,7 +80,7 @@ async def test_keys_never_reach_results_journal_logs_or_errors(tmp_path, aiohttp
                 "from batch_runner.cli import main; main()")
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-c", code, "run", str(manifest), "-o", str(tmp_path / "results.csv"),
-            "--report", str(tmp_path / "report.html"), "--verbose",
+            "--report", str(tmp_path / "report.html"), "--verbose", "--no-canary",
             cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
         requests = sim.store.requests
