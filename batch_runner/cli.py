@@ -436,6 +436,7 @@ def report(results_csv: Path, output: Path, title: str | None) -> None:
 @click.argument("manifest", type=click.Path(path_type=Path), required=False)
 @_set_option
 @_map_option
+@_settings_option
 @_sheet_option
 @_outside_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
@@ -443,18 +444,22 @@ def report(results_csv: Path, output: Path, title: str | None) -> None:
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=10.0,
               show_default=True, help="Seconds each step (DNS, connect, key check) may take per provider.")
 def check(manifest: Path | None, sets: tuple[str, ...], sheet: str | None, allow_outside_paths: bool, fmt: str,
-          timeout_s: float, maps: tuple[str, ...] = ()) -> None:
+          timeout_s: float, maps: tuple[str, ...] = (), settings_file: Path | None = None) -> None:
     """Check each provider at no cost: base URL, DNS, connection, API, key, clock.
 
     Without MANIFEST: every provider with a key; with one: the providers its jobs
     need, fallbacks included. Exit 0 when every one is usable, 1 otherwise."""
     import json
 
+    from batch_runner.app import load_settings_file
     from batch_runner.catalog.facts import catalog
-    from batch_runner.catalog.settings import resolve_settings
+    from batch_runner.catalog.settings import merge_overrides, resolve_settings
     from batch_runner.preflight import check_providers, exit_status, render_table
 
-    overrides = None
+    try:  # the same overrides a run uses: the --settings file, then the manifest's providers:
+        overrides = load_settings_file(settings_file) if settings_file else None
+    except ConfigError as exc:
+        _fail(exc, EXIT_USAGE)
     if manifest is None:
         names = [n for n, info in catalog().items() if os.environ.get(info.key_env, "").strip()]
     else:
@@ -466,7 +471,7 @@ def check(manifest: Path | None, sets: tuple[str, ...], sheet: str | None, allow
             _fail(exc, EXIT_USAGE)
         needed = {p for job in jobs for p in job.providers}
         names = [n for n in catalog() if n in needed]
-        overrides = loaded.provider_settings
+        overrides = merge_overrides(overrides, loaded.provider_settings)
     settings = resolve_settings(overrides, os.environ)
     results = asyncio.run(check_providers(settings, names, timeout_s=timeout_s))
     if fmt == "json":

@@ -154,3 +154,20 @@ async def test_a_key_the_provider_echoes_back_is_never_printed(aiohttp_server):
     assert "prediction not found" in shown
     assert key not in shown
     assert repr(results).count(key) == 0
+
+
+def test_check_uses_a_base_url_override_of_a_settings_file(cli, threaded_sim, tmp_path):
+    """A wrong guess fixed without code: the --settings file's base_url is what check tries
+    (the environment's <NAME>_BASE_URL, when set, would win)."""
+    env = {k: v for k, v in sim_env(threaded_sim).items() if k != "GCCAI_BASE_URL"}
+    env = {k: v for k, v in env.items() if k.startswith("GCCAI")}
+    port = _closed_port()
+    settings = tmp_path / "settings.yaml"
+    settings.write_text(f"providers:\n  gccai: {{base_url: 'http://127.0.0.1:{port}/gccai'}}\n", encoding="utf-8")
+    result = cli("check", "--settings", settings, "--format", "json", env=env)
+    assert result.exit_code == 1, result.output
+    (gccai,) = [p for p in json.loads(result.stdout)["providers"] if p["provider"] == "gccai"]
+    assert gccai["base_url"] == f"http://127.0.0.1:{port}/gccai"
+    fixed = tmp_path / "fixed.yaml"
+    fixed.write_text(f"providers:\n  gccai: {{base_url: '{threaded_sim.url('gccai')}'}}\n", encoding="utf-8")
+    assert cli("check", "--settings", fixed, env=env).exit_code == 0
