@@ -105,7 +105,18 @@ class GccaiAdapter(Adapter):
         return self.build_poll(self.key_check_task_id)
 
     def read_key_check(self, resp: HttpResponse) -> KeyCheck:
-        """401/403 ``bad_key``; the provider's JSON "not found" ``ok`` (Adapter.rest_key_check)."""
+        """401/403 ``bad_key``; the provider's JSON "not found" ``ok`` (Adapter.rest_key_check).
+        APIMart's newer answers carry the error as HTTP 200 ``{"success": false, "code": N}``:
+        N is read as the status would be."""
+        body = resp.json()
+        if isinstance(body, dict) and body.get("success") is False:
+            code = body.get("code")
+            said = f": {str(body.get('message', ''))[:120]}" if body.get("message") else ""
+            if code in (401, 403, "401", "403"):
+                return KeyCheck("bad_key", f"success false, code {code}{said}")
+            if code in (429, "429") or (isinstance(code, int) and code >= 500):
+                return KeyCheck("unclear", f"success false, code {code}{said}: try again later")
+            return KeyCheck("ok", f"key accepted (the made-up task: success false, code {code}{said})")
         return self.rest_key_check(resp)
 
     def parse_poll(self, resp: HttpResponse) -> PollResult:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 import pandas as pd
+import pytest
 import yaml
 
 from batch_runner.app import RunRequest, execute
@@ -137,3 +138,20 @@ def test_cli_no_canary_and_the_plan_counts_the_canary(cli, tmp_path):
         result = cli("run", fast, "--no-canary", "-o", tmp_path / "r.csv", env=sim_env(running))
         assert result.exit_code == 0, result.output
         assert not [r for r in running.store.requests if r.kind == "video"]
+
+
+IMAGE_URL = "https://images.example/first.jpg"  # apiframe and apiinone take image URLs; apiinone is i2v only
+
+
+@pytest.mark.parametrize(("provider", "variant"), [
+    ("minimax", ""), ("gptge", ""), ("gccai", ""), ("gptproto", ""), ("apiinone", ""), ("apiframe", ""),
+    ("gccai", "v2"), ("gptge", "wrapped"), ("minimax", "unknown"), ("gptge", "unknown")])
+async def test_every_provider_and_documented_variant_passes_its_canary_first(tmp_path, sim, provider, variant):
+    sim.config.providers[provider].answer_variant = variant
+    job = {"provider": provider, **({"image": IMAGE_URL} if provider == "apiinone" else {})}
+    jobs = [{**job, "prompt": f"shot {i}"} for i in range(3)]
+    status, df = await run_yaml(tmp_path, sim, {"providers": {provider: FAST}, "jobs": jobs})
+    assert status == 0 and set(df["status"]) == {"succeeded"}, df[["status", "error_message"]]
+    submits = [r for r in requests_of(sim, provider, "submit") if r.accepted]
+    first_video = min(r.t for r in requests_of(sim, provider, "video"))
+    assert len(submits) == 3 and submits[0].t < first_video < min(s.t for s in submits[1:])

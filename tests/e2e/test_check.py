@@ -171,3 +171,19 @@ def test_check_uses_a_base_url_override_of_a_settings_file(cli, threaded_sim, tm
     fixed = tmp_path / "fixed.yaml"
     fixed.write_text(f"providers:\n  gccai: {{base_url: '{threaded_sim.url('gccai')}'}}\n", encoding="utf-8")
     assert cli("check", "--settings", fixed, env=env).exit_code == 0
+
+
+@pytest.mark.parametrize(("provider", "variant"), [("gccai", "v2"), ("gptge", "wrapped"), ("minimax", "unknown"),
+                                                   ("gptge", "unknown"), ("apiframe", "expired"),
+                                                   ("apiinone", "short_model")])
+def test_check_reads_each_documented_answer_variant(cli, threaded_sim, provider, variant):
+    threaded_sim.config.providers[provider].answer_variant = variant
+    try:
+        env = {k: v for k, v in sim_env(threaded_sim).items() if k.startswith(provider.upper() + "_")}
+        result = cli("check", env=env)
+        assert result.exit_code == 0, result.output
+        assert f"{provider}: usable" in result.output
+        wrong = cli("check", env={**env, f"{provider.upper()}_API_KEY": "wrong-key-0123456789"})
+        assert wrong.exit_code == 1 and "wrong-key-0123456789" not in wrong.output
+    finally:
+        threaded_sim.config.providers[provider].answer_variant = ""
