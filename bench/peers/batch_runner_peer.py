@@ -12,7 +12,7 @@ from common import ROOT, mark
 
 sys.path.insert(0, str(ROOT))
 
-from batch_runner.cli import main  # noqa: E402
+from batch_runner.cli import main
 
 if __name__ == "__main__":
     mark(sys.argv[3])
