@@ -115,6 +115,7 @@ def write_manifest(path: Path) -> Path:
 
 
 def children_cpu() -> float:
+    """CPU seconds (user + system) of every child process waited for so far."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
@@ -200,6 +201,7 @@ def table(rows: list[Figures]) -> str:
 
 
 async def main() -> int:
+    """Every peer in every scenario; prints the table."""
     rows = []
     begin = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
