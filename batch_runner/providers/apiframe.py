@@ -24,7 +24,7 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from batch_runner.providers.base import Adapter, KeyCheck, dig, idempotency_key
+from batch_runner.providers.base import Adapter, dig, idempotency_key
 from batch_runner.providers.taxonomy import failure_code
 from batch_runner.providers.wire import (
     FAILED,
@@ -96,15 +96,8 @@ class ApiframeAdapter(Adapter):
     def build_poll(self, task_id: str) -> HttpRequest:
         return HttpRequest("GET", self.url(f"/v2/jobs/{task_id}"), self.headers())
 
+    #: the key check polls a made-up UUID (any other id is a 400); a status request is free
     key_check_task_id = "00000000-0000-4000-8000-000000000000"
-
-    def build_key_check(self) -> HttpRequest:
-        """The status request of a made-up UUID (a non-UUID id is a 400): a status request is free."""
-        return self.build_poll(self.key_check_task_id)
-
-    def read_key_check(self, resp: HttpResponse) -> KeyCheck:
-        """401/403 ``bad_key``; the provider's JSON "not found" ``ok`` (Adapter.rest_key_check)."""
-        return self.rest_key_check(resp)
 
     def parse_poll(self, resp: HttpResponse) -> PollResult:
         body = self._ok(resp)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from batch_runner.providers.base import Adapter, KeyCheck, dig
+from batch_runner.providers.base import Adapter, dig
 from batch_runner.providers.taxonomy import failure_code
 from batch_runner.providers.wire import (
     FAILED,
@@ -73,15 +73,8 @@ class ApiinoneAdapter(Adapter):
     def build_poll(self, task_id: str) -> HttpRequest:
         return HttpRequest("GET", self.url(f"/api/v1/tasks/{task_id}"), self.headers())
 
+    #: the key check polls a made-up task id (``n<node>_...``); a status request is free
     key_check_task_id = "n0_batch-runner-key-check"
-
-    def build_key_check(self) -> HttpRequest:
-        """The status request of a made-up task id (``n<node>_...``): a status request is free."""
-        return self.build_poll(self.key_check_task_id)
-
-    def read_key_check(self, resp: HttpResponse) -> KeyCheck:
-        """401/403 ``bad_key``; the provider's JSON "not found" ``ok`` (Adapter.rest_key_check)."""
-        return self.rest_key_check(resp)
 
     def parse_poll(self, resp: HttpResponse) -> PollResult:
         body = self._ok(resp)

@@ -11,8 +11,9 @@ more request (MiniMax: ``file_id`` -> files/retrieve) returns a PollResult with
 ``parse_poll`` again.
 
 Two more, for ``batch-runner check`` (a preflight that spends nothing):
-``build_key_check()`` (a request that tests the key for free, e.g. a poll of
-a made-up task id) and ``read_key_check(resp)`` (a ``KeyCheck`` verdict).
+``build_key_check()`` (a request that tests the key for free: by default a poll of
+``key_check_task_id``) and ``read_key_check(resp)`` (a ``KeyCheck`` verdict; by default
+read as a REST provider's JSON errors), overridden where a provider answers otherwise.
 
 Answers are untrusted: the runner calls ``read_submit`` / ``read_poll``, which
 run the parsers and check what they return (guard.py); only ProviderError
@@ -165,18 +166,16 @@ class Adapter(ABC):
     #: checks one (apiframe: a UUID), never one a real task has
     key_check_task_id: ClassVar[str] = "batch-runner-key-check"
 
-    @abstractmethod
     def build_key_check(self) -> HttpRequest:
         """A request that tests the key and spends nothing (no credits, no task):
         a poll of ``key_check_task_id``. data/providers.yaml ``key_check`` says
         which request, per provider, with the public source that says it is free."""
+        return self.build_poll(self.key_check_task_id)
 
-    @abstractmethod
     def read_key_check(self, resp: HttpResponse) -> KeyCheck:
-        """The verdict on the key from the answer to ``build_key_check()``; pure, never raises."""
+        """The verdict on the key from the answer to ``build_key_check()``; pure, never raises.
 
-    def rest_key_check(self, resp: HttpResponse) -> KeyCheck:
-        """The verdict for a REST provider whose errors are JSON with an ``error``
+        This default reads a REST provider whose errors are JSON with an ``error``
         member (gccai, gptproto, apiinone, apiframe): 401/403 ``bad_key``; a 404
         (or 400, 200) in the provider's JSON ``ok`` (the key was accepted, the
         made-up task is unknown); 429 and 5xx ``unclear``; anything else ``not_api``."""

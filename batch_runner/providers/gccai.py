@@ -98,14 +98,11 @@ class GccaiAdapter(Adapter):
     def build_poll(self, task_id: str) -> HttpRequest:
         return HttpRequest("GET", self.url(f"/v1/tasks/{task_id}"), self.headers())
 
+    #: the key check polls a made-up ``task_<ULID>``; a status request is free
     key_check_task_id = "task_00000000000000000000000000"
 
-    def build_key_check(self) -> HttpRequest:
-        """The status request of a made-up ``task_<ULID>``: a status request is free."""
-        return self.build_poll(self.key_check_task_id)
-
     def read_key_check(self, resp: HttpResponse) -> KeyCheck:
-        """401/403 ``bad_key``; the provider's JSON "not found" ``ok`` (Adapter.rest_key_check).
+        """401/403 ``bad_key``; the provider's JSON "not found" ``ok`` (Adapter.read_key_check).
         APIMart's newer answers carry the error as HTTP 200 ``{"success": false, "code": N}``:
         N is read as the status would be."""
         body = resp.json()
@@ -117,7 +114,7 @@ class GccaiAdapter(Adapter):
             if code in (429, "429") or (isinstance(code, int) and code >= 500):
                 return KeyCheck("unclear", f"success false, code {code}{said}: try again later")
             return KeyCheck("ok", f"key accepted (the made-up task: success false, code {code}{said})")
-        return self.rest_key_check(resp)
+        return super().read_key_check(resp)
 
     def parse_poll(self, resp: HttpResponse) -> PollResult:
         data = dig(self._ok(resp), "data")

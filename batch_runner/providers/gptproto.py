@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from batch_runner.providers.base import Adapter, KeyCheck, dig
+from batch_runner.providers.base import Adapter, dig
 from batch_runner.providers.taxonomy import failure_code
 from batch_runner.providers.wire import (
     FAILED,
@@ -85,15 +85,8 @@ class GptprotoAdapter(Adapter):
     def build_poll(self, task_id: str) -> HttpRequest:
         return HttpRequest("GET", self.url(f"/api/v3/predictions/{task_id}/result"), self.headers())
 
+    #: the key check polls a made-up 32-hex prediction id; a status request is free
     key_check_task_id = "00000000000000000000000000000000"
-
-    def build_key_check(self) -> HttpRequest:
-        """The status request of a made-up 32-hex prediction id: a status request is free."""
-        return self.build_poll(self.key_check_task_id)
-
-    def read_key_check(self, resp: HttpResponse) -> KeyCheck:
-        """401/403 ``bad_key``; the provider's JSON "not found" ``ok`` (Adapter.rest_key_check)."""
-        return self.rest_key_check(resp)
 
     def parse_poll(self, resp: HttpResponse) -> PollResult:
         data = self._ok(resp)

@@ -124,11 +124,8 @@ class MinimaxAdapter(Adapter):
         )
 
     #: 15 zeros: the digit-string format of MiniMax's task ids, never a real one
+    #: the key check queries a made-up task id (free: only a video is billed)
     key_check_task_id = "000000000000000"
-
-    def build_key_check(self) -> HttpRequest:
-        """A query of a made-up task id (a query is free: only a video is billed)."""
-        return self.build_poll(self.key_check_task_id)
 
     def read_key_check(self, resp: HttpResponse) -> KeyCheck:
         """``base_resp`` 1004 / 2049 / 2038 (or HTTP 401/403): ``bad_key``; any other
