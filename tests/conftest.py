@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from batch_runner.catalog.settings import ProviderSettings
 from batch_runner.cli import main
+from batch_runner.keys import Secret
 from batch_runner.providers import ADAPTERS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,3 +142,25 @@ class FakeClock:
         self.sleeps.append(seconds)
         self.now += max(0.0, seconds)
         await asyncio.sleep(0)
+
+
+async def run_cli(manifest: Path, out: Path, sim, *args: str) -> tuple[int, str]:
+    """``batch-runner run MANIFEST -o OUT --quiet ARGS`` in its own process against the
+    running simulator ``sim``; returns (exit status, stderr)."""
+    import sys
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "batch_runner", "run", str(manifest), "-o", str(out), "--quiet", *args,
+        env={**os.environ, **sim_env(sim), "PYTHONPATH": str(ROOT)}, cwd=str(ROOT),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode or 0, err.decode()
+
+
+def provider_settings(**kw: object) -> ProviderSettings:
+    """gccai settings for unit tests of run/ (a fake clock, no network); ``kw`` overrides."""
+    values = {"name": "gccai", "base_url": "http://127.0.0.1:9", "api_key": Secret("k"), "rpm": 60_000,
+              "max_in_flight": 4, "poll_interval_s": 10.0, "timeout_s": 5.0, "task_timeout_s": 1800.0,
+              "typical_generation_s": 100.0, "max_attempts": 3, "backoff_base_s": 0.001, "retry_total_s": 600.0}
+    values.update(kw)
+    return ProviderSettings(**values)

@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 import time
 from pathlib import Path
 
@@ -15,20 +12,13 @@ import yaml
 
 from batch_runner.journal import Journal
 
-from conftest import ROOT, sim_env
+from conftest import run_cli
 
 FAST = {"rpm": 6000, "max_in_flight": 10, "poll_interval_s": 0.05, "timeout_s": 2,
         "backoff_base_s": 0.05, "max_attempts": 2, "task_timeout_s": 8, "typical_generation_s": 0.3}
 IMAGE = "https://images.example/first.jpg"
 
 
-async def run_cli(manifest: Path, out: Path, sim, *args: str) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "batch_runner", "run", str(manifest), "-o", str(out), "--quiet", *args,
-        env={**os.environ, **sim_env(sim), "PYTHONPATH": str(ROOT)}, cwd=str(ROOT),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    _, err = await asyncio.wait_for(proc.communicate(), 60)
-    return proc.returncode, err.decode()
 
 
 def campaign(tmp_path: Path, provider: str, n: int = 1, image: str | None = None) -> Path:

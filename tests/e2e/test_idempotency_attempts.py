@@ -5,8 +5,6 @@ job): ``--retry-failed`` makes a new task, an ``unknown`` job sent again does no
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -15,20 +13,12 @@ import yaml
 from batch_runner.journal import Journal
 from batch_runner.providers.base import idempotency_key
 
-from conftest import ROOT, sim_env
+from conftest import run_cli
 
 FAST = {"rpm": 6000, "max_in_flight": 10, "poll_interval_s": 0.05, "timeout_s": 0.3,
         "backoff_base_s": 0.05, "max_attempts": 2, "task_timeout_s": 5, "typical_generation_s": 0.3}
 
 
-async def run_cli(manifest: Path, out: Path, sim, *args: str) -> tuple[int, str]:
-    """``batch-runner run MANIFEST -o OUT --quiet ARGS`` in its own process; (exit status, stderr)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "batch_runner", "run", str(manifest), "-o", str(out), "--quiet", *args,
-        env={**os.environ, **sim_env(sim), "PYTHONPATH": str(ROOT)}, cwd=str(ROOT),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    _, err = await asyncio.wait_for(proc.communicate(), 60)
-    return proc.returncode, err.decode()
 
 
 def recorded(manifest: Path) -> tuple[str, int, str | None]:

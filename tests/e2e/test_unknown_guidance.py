@@ -4,30 +4,19 @@ submit was sent (UTC) and what to do next, through the CLI against the simulator
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pandas as pd
 import yaml
 
-from conftest import ROOT, sim_env
+from conftest import run_cli
 
 FAST = {"rpm": 6000, "max_in_flight": 10, "poll_interval_s": 0.05, "timeout_s": 0.3,
         "backoff_base_s": 0.05, "max_attempts": 2, "task_timeout_s": 5, "typical_generation_s": 0.3}
 STAMP = r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC"
 
 
-async def run_cli(manifest: Path, out: Path, sim) -> tuple[int, str]:
-    """``batch-runner run MANIFEST -o OUT --quiet`` in its own process; (exit status, stderr)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "batch_runner", "run", str(manifest), "-o", str(out), "--quiet",
-        env={**os.environ, **sim_env(sim), "PYTHONPATH": str(ROOT)}, cwd=str(ROOT),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    _, err = await asyncio.wait_for(proc.communicate(), 60)
-    return proc.returncode, err.decode()
 
 
 def unix(stamp: str) -> float:

@@ -11,17 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from batch_runner.catalog.settings import ProviderSettings
 from batch_runner.errors import ProviderError, TransportError
 from batch_runner.jobs.expand import Job
 from batch_runner.journal import JobRecord, JobStatus, Journal
-from batch_runner.keys import Secret
 from batch_runner.run.budget import Budget
 from batch_runner.run.lifecycle import Lifecycle
 from batch_runner.run.pacing import Pacer
 from batch_runner.run.slot import Slot
 
 from conftest import FakeClock
+from conftest import provider_settings as settings
 
 T0 = 1_700_000_000.0  # unix seconds of the submit
 
@@ -82,12 +81,6 @@ class ScriptedProvider:
         return [t for k, t in self.sent if k == kind]
 
 
-def settings(**kw) -> ProviderSettings:
-    values = {"name": "gccai", "base_url": "http://127.0.0.1:9", "api_key": Secret("k"), "rpm": 60_000,
-              "max_in_flight": 4, "poll_interval_s": 10.0, "timeout_s": 5.0, "task_timeout_s": 1800.0,
-              "typical_generation_s": 100.0, "max_attempts": 3, "backoff_base_s": 0.001, "retry_total_s": 600.0}
-    values.update(kw)
-    return ProviderSettings(**values)
 
 
 def a_job() -> Job:
