@@ -70,6 +70,12 @@ class ProviderSimConfig:
       comes in an undocumented shape ("drift": a protocol change no adapter
       knows, base.DRIFT_BODY), HTTP 200; the task itself goes on as usual, so
       once the drift is off a poll reads it again (1.0: every poll drifts).
+    - video faults, probabilities per finished task (clips.VIDEO_FAULTS, drawn
+      in SimStore.create, recorded in ``SimStore.video_faults``):
+      ``short_video_rate`` (half the ordered duration), ``wrong_resolution_rate``
+      (1080P delivered as 768P, 768P as 512P), ``black_video_rate`` (every
+      frame black), ``frozen_video_rate`` (one picture throughout),
+      ``corrupt_video_rate`` (the file cut short: it does not play).
     - ``not_video``: the provider's video URLs serve an HTML page (HTTP 200,
       text/html) instead of the video, as a wrong host or an expired CDN
       link's landing page does (``true``/``false``).
@@ -105,19 +111,27 @@ class ProviderSimConfig:
     refusal_code: int | None = None  # MiniMax / gpt.ge: every submit refused with this base_resp code
     poll_drift_rate: float = 0.0  # per poll answer: an undocumented shape (base.ProviderSim.poll)
     not_video: bool = False  # video URLs serve an HTML page (videos.handle_video)
+    short_video_rate: float = 0.0  # per finished task: half the ordered duration
+    wrong_resolution_rate: float = 0.0  # per finished task: a smaller size than ordered
+    black_video_rate: float = 0.0  # per finished task: every frame black
+    frozen_video_rate: float = 0.0  # per finished task: one picture throughout
+    corrupt_video_rate: float = 0.0  # per finished task: the file cut short
 
 
 @dataclass
 class SimConfig:
     """The whole simulator: one ProviderSimConfig per provider (missing ones
     get the defaults), the seed of every random decision, URL lifetimes in
-    seconds per provider, and the size in bytes of the served video (a real
-    MP4 padded to it; at least ``len(videos.SAMPLE_MP4) + 8 + len(task_id)``)."""
+    seconds per provider, the size in bytes the served video is padded to when
+    shorter (a real MP4 then a ``free`` box with the task id), and ``clips``:
+    True serves H.264 clips at the ordered size and duration (clips.py), False
+    the 2 s sample (``videos.SAMPLE_MP4``: small files for byte-range tests)."""
 
     providers: dict[str, ProviderSimConfig] = field(default_factory=dict)
     seed: int = 0
     url_ttl_s: dict[str, float | None] = field(default_factory=dict)
     video_bytes: int = 2048
+    clips: bool = True
 
     def __post_init__(self) -> None:
         unknown = (set(self.providers) | set(self.url_ttl_s)) - set(PROVIDER_NAMES)

@@ -28,6 +28,7 @@ from typing import Any
 from aiohttp import web
 
 from batch_runner.simulator.base import ProviderSim, is_image
+from batch_runner.simulator.clips import delivered
 from batch_runner.simulator.store import (
     FAILED,
     PROCESSING,
@@ -65,7 +66,6 @@ TABLES = {
 OLD_TABLE = {("720P", 6)}  # T2V-01, T2V-01-Director, I2V-01, I2V-01-Director, I2V-01-live
 #: the models that take a last_frame_image (first-and-last-frame video)
 LAST_FRAME_MODELS = {"MiniMax-Hailuo-02"}
-SIZES = {"1080P": (1920, 1080), "768P": (1366, 768), "720P": (1280, 720), "512P": (912, 512)}
 OK = {"status_code": 0, "status_msg": "success"}
 #: refusal_code -> status_msg (the codes: MiniMax's error code page; the texts INFERRED)
 REFUSALS = {1028: "quota exhausted", 1030: "quota exhausted", 2061: "the model is not available on your plan"}
@@ -199,7 +199,7 @@ class MinimaxSim(ProviderSim):
         elif phase == PROCESSING:
             body["status"] = "Processing"
         elif phase == SUCCESS:
-            width, height = SIZES.get(task.body.get("resolution", "768P"), SIZES["768P"])
+            width, height, _ = delivered(task.body, task.video_fault)
             body.update(status="Success", file_id=self.file_id(task), video_width=width,
                         video_height=height)
         elif phase == FAILED:

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from batch_runner.simulator.clips import VIDEO_FAULTS
+
 if TYPE_CHECKING:
     from batch_runner.simulator.config import ProviderSimConfig, SimConfig
 
@@ -67,6 +69,7 @@ class Task:
     video_path: str = ""
     idempotency_key: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    video_fault: str | None = None
 
     @property
     def ends_at(self) -> float:
@@ -120,7 +123,8 @@ class SimStore:
 
     ``requests``: every answered request; ``submissions``: provider -> accepted
     submits; ``tasks``: task_id -> Task; ``idempotency``: (provider, key) ->
-    task_id; ``files``: minimax/gptge file_id -> task_id.
+    task_id; ``files``: minimax/gptge file_id -> task_id; ``video_faults``:
+    task_id -> the video fault its task got (clips.VIDEO_FAULTS).
     """
 
     def __init__(self, config: SimConfig) -> None:
@@ -134,6 +138,7 @@ class SimStore:
         self.files: dict[str, str] = {}
         self.failures: dict[str, int] = defaultdict(int)
         self.faults: dict[str, int] = defaultdict(int)  # kind -> times injected
+        self.video_faults: dict[str, str] = {}
         self._unix_offset: float | None = None
 
     # -- clock, config, records ---------------------------------------------------
@@ -219,11 +224,23 @@ class SimStore:
             self.failures[provider] += 1
         elif task.outcome == SUCCESS:
             task.video_path = video_path
+            task.video_fault = self._video_fault(c)
+            if task.video_fault:
+                self.video_faults[task_id] = task.video_fault
+                self.faults[task.video_fault] += 1
         self.tasks[task_id] = task
         self.submissions[provider].append(Submission(now, task_id, body, idempotency_key))
         if idempotency_key:
             self.idempotency[(provider, idempotency_key)] = task_id
         return task
+
+    def _video_fault(self, c: ProviderSimConfig) -> str | None:
+        """The video fault a succeeding task gets (one draw per configured kind)."""
+        for kind, attr in VIDEO_FAULTS.items():
+            rate = getattr(c, attr)
+            if rate and self.rng.random() < rate:
+                return kind
+        return None
 
     def in_flight(self, provider: str) -> int:
         """Tasks of ``provider`` submitted and not yet finished."""

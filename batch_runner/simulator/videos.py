@@ -1,13 +1,16 @@
-"""The simulator's videos: the sample MP4, per-task files, byte ranges and cut transfers.
+"""The simulator's videos: per-task MP4 files, byte ranges and cut transfers.
 
-Videos are ``sample.mp4`` (beside this file: 2 s of SMPTE bars, 160x90,
-10 fps, AV1 in MP4, 1593 bytes; AV1 is royalty-free, so even a Chromium built
-without proprietary codecs plays it) followed by an MP4 ``free`` box that
-makes each task's file unique and the configured size (``video_body``), served
-whole or by byte range and, as a fault, cut mid-transfer (``handle_video``,
-the route ``GET /videos/{provider}/{task_id}.mp4``). The sample was made once,
-with the ffmpeg binary of ``pip install imageio-ffmpeg`` (0.6.0, ffmpeg 9.0.2)
-in a throwaway venv; neither is a dependency::
+A finished task's video is a real H.264 clip at the size and duration it
+ordered (clips.py), spoiled as the task's video fault says
+(``Task.video_fault``), followed by an MP4 ``free`` box (which players skip)
+holding the task id, so each task's file is unique (``task_video``). With
+``SimConfig.clips`` off, the clip is ``sample.mp4`` instead (beside this file:
+2 s of SMPTE bars, 160x90, 10 fps, AV1 in MP4, 1593 bytes), padded to the
+configured size (``video_body``): small files for tests of byte ranges. Either
+is served whole or by byte range and, as a fault, cut mid-transfer
+(``handle_video``, the route ``GET /videos/{provider}/{task_id}.mp4``). The
+sample was made once, with the ffmpeg binary of ``pip install imageio-ffmpeg``
+(0.6.0, ffmpeg 9.0.2) in a throwaway venv; neither is a dependency::
 
     ffmpeg -f lavfi -i smptebars=size=160x90:rate=10:duration=2 \
         -c:v libaom-av1 -crf 50 -cpu-used 4 -row-mt 0 -threads 1 -g 20 \
@@ -23,9 +26,10 @@ from importlib import resources
 
 from aiohttp import hdrs, web
 
-from batch_runner.simulator.store import STORE_KEY, SUCCESS
+from batch_runner.simulator.clips import clip, delivered
+from batch_runner.simulator.store import STORE_KEY, SUCCESS, SimStore, Task
 
-__all__ = ["SAMPLE_MP4", "VIDEO_ROUTE", "handle_video", "video_body", "video_path"]
+__all__ = ["SAMPLE_MP4", "VIDEO_ROUTE", "handle_video", "task_video", "video_body", "video_path"]
 
 #: where a finished task's video is served (``Task.video_path`` follows it)
 VIDEO_ROUTE = "/videos/{provider}/{task_id}.mp4"
@@ -39,15 +43,26 @@ def video_path(provider: str, task_id: str) -> str:
 SAMPLE_MP4 = resources.files(__package__).joinpath("sample.mp4").read_bytes()
 
 
-def video_body(size: int, task_id: str) -> bytes:
-    """The task's video: ``SAMPLE_MP4`` then a ``free`` box (which players
+def video_body(size: int, task_id: str, mp4: bytes = SAMPLE_MP4) -> bytes:
+    """A task's video: ``mp4`` (default ``SAMPLE_MP4``) then a ``free`` box (which players
     skip) holding the task id, zero-padded so the whole is ``size`` bytes.
     Still a valid MP4, and distinct per task id. A ``size`` too small for the
     sample, the 8-byte box header and the id gives that minimum instead
     (``len(SAMPLE_MP4) + 8 + len(task_id)`` bytes): never a broken video."""
     tag = task_id.encode()
-    payload = tag + bytes(max(size - len(SAMPLE_MP4) - 8 - len(tag), 0))
-    return SAMPLE_MP4 + struct.pack(">I", 8 + len(payload)) + b"free" + payload
+    payload = tag + bytes(max(size - len(mp4) - 8 - len(tag), 0))
+    return mp4 + struct.pack(">I", 8 + len(payload)) + b"free" + payload
+
+
+def task_video(store: SimStore, task: Task) -> bytes:
+    """The bytes served for a finished task: its clip (clips.clip at the
+    delivered size and duration, with its video fault) in ``video_body``, padded
+    to ``SimConfig.video_bytes`` when that is larger; the sample instead when
+    ``SimConfig.clips`` is off."""
+    if not store.config.clips:
+        return video_body(store.config.video_bytes, task.task_id)
+    width, height, duration = delivered(task.body, task.video_fault)
+    return video_body(store.config.video_bytes, task.task_id, clip(width, height, duration, task.video_fault))
 
 
 #: what a video URL serves with the ``not_video`` knob: a web page, not a video
@@ -96,7 +111,7 @@ async def handle_video(request: web.Request) -> web.StreamResponse:
     if store.cfg(provider).not_video:
         store.record(provider, "video", 200, task_id, reason="not_video")
         return web.Response(status=200, text=NOT_VIDEO_PAGE, content_type="text/html")
-    body = video_body(store.config.video_bytes, task_id)
+    body = await asyncio.to_thread(task_video, store, task)  # a first encode takes ~0.2 s
     total, headers = len(body), {"Accept-Ranges": "bytes"}
     wanted = _byte_range(request, total)
     start, end, status = 0, total, 200
