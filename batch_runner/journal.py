@@ -83,6 +83,22 @@ CREATE TABLE IF NOT EXISTS downloads (  -- run --download: one saved video per j
     url TEXT,
     saved_at REAL NOT NULL        -- unix seconds
 );
+CREATE TABLE IF NOT EXISTS qa (  -- QA of each job's saved video (output/qa.py); re-rolls of QA failures
+    job_id TEXT PRIMARY KEY,
+    status TEXT,                  -- passed, failed, warning, skipped; NULL: not checked (yet, or since a re-roll)
+    problems TEXT,                -- problem codes joined by ';'
+    details TEXT,                 -- one line per problem, joined by newlines
+    width INTEGER,                -- px
+    height INTEGER,               -- px
+    duration_s REAL,
+    codec TEXT,
+    fps REAL,
+    sha256 TEXT,                  -- the file checked
+    checked_at REAL,              -- unix seconds
+    rerolls INTEGER NOT NULL DEFAULT 0,  -- QA-failed videos replaced by a new generation (run --reroll-qa-failed)
+    rerolled_usd REAL NOT NULL DEFAULT 0,      -- what the replaced videos cost, USD
+    rerolled_credits REAL NOT NULL DEFAULT 0   -- ... and in the provider's credits
+);
 CREATE TABLE IF NOT EXISTS captures (  -- answers an adapter could not read (run/captures.py)
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     job_id TEXT NOT NULL,
@@ -102,8 +118,12 @@ _ADDED_COLUMNS = (
     ("generation", "INTEGER NOT NULL DEFAULT 0"),
     ("idempotency_key", "TEXT"),
 )
-_SELECT = ("SELECT jobs.*, downloads.local_path, downloads.bytes, downloads.sha256 "
-           "FROM jobs LEFT JOIN downloads USING (job_id)")
+_SELECT = ("SELECT jobs.*, downloads.local_path, downloads.bytes, downloads.sha256, qa.status AS qa_status, "
+           "qa.problems AS qa_problems, qa.details AS qa_details, qa.width AS video_width, "
+           "qa.height AS video_height, qa.duration_s AS video_duration_s, qa.codec AS video_codec, "
+           "qa.fps AS video_fps, qa.rerolls AS rerolls, qa.rerolled_usd AS rerolled_usd, "
+           "qa.rerolled_credits AS rerolled_credits "
+           "FROM jobs LEFT JOIN downloads USING (job_id) LEFT JOIN qa USING (job_id)")
 
 @dataclass(frozen=True)
 class JobRecord:
@@ -118,7 +138,12 @@ class JobRecord:
     says which one a submit now uses); ``idempotency_key``: the
     ``Idempotency-Key`` header of its last submit sent (None: none sent). The download:
     ``local_path`` (absolute path of the saved video), ``size_bytes``,
-    ``sha256``; None when not saved.
+    ``sha256``; None when not saved. QA of the saved video (output/qa.py):
+    ``qa_status`` (passed/failed/warning/skipped; None: not checked),
+    ``qa_problems`` (codes joined by ``;``), ``qa_details``, ``video_width`` /
+    ``video_height`` px, ``video_duration_s``, ``video_codec``, ``video_fps``;
+    ``rerolls``: QA-failed videos replaced by a new generation, which cost
+    ``rerolled_usd`` / ``rerolled_credits`` (not in ``cost_usd``/``cost_credits``).
     """
 
     job_id: str
@@ -143,6 +168,17 @@ class JobRecord:
     local_path: str | None = None
     size_bytes: int | None = None
     sha256: str | None = None
+    qa_status: str | None = None
+    qa_problems: str | None = None
+    qa_details: str | None = None
+    video_width: int | None = None
+    video_height: int | None = None
+    video_duration_s: float | None = None
+    video_codec: str | None = None
+    video_fps: float | None = None
+    rerolls: int = 0
+    rerolled_usd: float = 0.0
+    rerolled_credits: float = 0.0
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> JobRecord:
@@ -150,6 +186,8 @@ class JobRecord:
         values = dict(row)
         values["status"] = JobStatus(values["status"])
         values["size_bytes"] = values.pop("bytes")
+        for name in ("rerolls", "rerolled_usd", "rerolled_credits"):  # no qa row: none
+            values[name] = values.get(name) or 0
         return cls(**{k: v for k, v in values.items() if k in _RECORD_FIELDS})
 
     def job_fields(self) -> dict[str, Any]:
@@ -522,6 +560,35 @@ class Journal:
         """The job_id whose saved video is recorded at ``local_path`` (absolute), or None."""
         row = self.db.execute("SELECT job_id FROM downloads WHERE local_path=?", (local_path,)).fetchone()
         return str(row[0]) if row else None
+
+    def record_qa(self, job_id: str, result: Any, sha256: str | None) -> None:
+        """Record the QA of ``job_id``'s saved video: ``result`` has output/qa.py
+        QaResult's attributes (status, problems and details as sequences of
+        text, width, height, duration_s, codec, fps); ``sha256``: the file checked."""
+        self.db.execute(
+            "INSERT INTO qa (job_id, status, problems, details, width, height, duration_s, codec, fps, sha256, "
+            "checked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(job_id) DO UPDATE SET "
+            "status=excluded.status, problems=excluded.problems, details=excluded.details, width=excluded.width, "
+            "height=excluded.height, duration_s=excluded.duration_s, codec=excluded.codec, fps=excluded.fps, "
+            "sha256=excluded.sha256, checked_at=excluded.checked_at",
+            (job_id, result.status, ";".join(result.problems), "\n".join(result.details), result.width,
+             result.height, result.duration_s, result.codec, result.fps, sha256, time.time()),
+        )
+
+    def start_reroll(self, record: JobRecord) -> None:
+        """A QA-failed job is submitted again (a new generation): its saved
+        video and QA are forgotten, its re-roll counted and its cost so far kept
+        in ``rerolled_usd`` / ``rerolled_credits``."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute("DELETE FROM downloads WHERE job_id=?", (record.job_id,))
+            self.db.execute(
+                "INSERT INTO qa (job_id, rerolls, rerolled_usd, rerolled_credits) VALUES (?, 1, ?, ?) "
+                "ON CONFLICT(job_id) DO UPDATE SET status=NULL, problems=NULL, details=NULL, width=NULL, "
+                "height=NULL, duration_s=NULL, codec=NULL, fps=NULL, sha256=NULL, checked_at=NULL, "
+                "rerolls=rerolls+1, rerolled_usd=rerolled_usd+excluded.rerolled_usd, "
+                "rerolled_credits=rerolled_credits+excluded.rerolled_credits",
+                (record.job_id, record.cost_usd or 0.0, record.cost_credits or 0.0))
 
     def forget_download(self, job_id: str) -> None:
         """Drop the record of ``job_id``'s saved video (its file is gone)."""

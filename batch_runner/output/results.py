@@ -43,9 +43,12 @@ RESULT_COLUMNS = [
     "image", "duration", "resolution", "status", "task_id", "video_url",
     "cost_credits", "cost_usd", "attempts", "error_code", "provider_code",
     "error_message", "submitted_at", "finished_at", "elapsed_s", "url_expires_at",
-    "local_path", "bytes", "sha256", "in_manifest",
+    "local_path", "bytes", "sha256", "qa_status", "qa_problems", "video_width", "video_height",
+    "video_duration_s", "video_codec", "video_fps", "in_manifest",
 ]
-_NUMERIC = {"row", "variant", "duration", "cost_credits", "cost_usd", "attempts", "elapsed_s", "bytes"}
+_NUMERIC = {"row", "variant", "duration", "cost_credits", "cost_usd", "attempts", "elapsed_s", "bytes",
+            "video_width", "video_height", "video_duration_s", "video_fps"}
+_WHOLE = {"bytes", "video_width", "video_height"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
 _INT64 = 2**63
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
@@ -105,12 +108,25 @@ def result_row(record: JobRecord, in_manifest: bool | None = None) -> dict[str, 
         "local_path": record.local_path or "",
         "bytes": record.size_bytes,
         "sha256": record.sha256 or "",
+        **_qa_cells(record),
         "in_manifest": "" if in_manifest is None else ("yes" if in_manifest else "no"),
     }
     for key, value in (job.get("extras") or {}).items():
         if key not in row:
             row[key] = value
     return row
+
+
+def _qa_cells(record: JobRecord) -> dict[str, Any]:
+    """The QA columns of a record: its verdict (``skipped`` for a succeeded job
+    whose video was not saved; blank for a job without a video) and what the
+    probe read."""
+    status = record.qa_status or ("skipped" if record.status == JobStatus.SUCCEEDED and not record.local_path
+                                  else "")
+    return {"qa_status": status if record.status == JobStatus.SUCCEEDED else "",
+            "qa_problems": record.qa_problems or "", "video_width": record.video_width,
+            "video_height": record.video_height, "video_duration_s": record.video_duration_s,
+            "video_codec": record.video_codec or "", "video_fps": record.video_fps}
 
 
 def result_table(records: Iterable[JobRecord],
@@ -127,7 +143,7 @@ def result_table(records: Iterable[JobRecord],
     fixed = set(RESULT_COLUMNS)
     extras = [k for k in dict.fromkeys(itertools.chain.from_iterable(rows)) if k not in fixed]
     columns = RESULT_COLUMNS + extras
-    by_column = [_column([r.get(c) for r in rows], numeric=c in _NUMERIC, whole=c == "bytes") for c in columns]
+    by_column = [_column([r.get(c) for r in rows], numeric=c in _NUMERIC, whole=c in _WHOLE) for c in columns]
     return RESULT_COLUMNS + [safe_cell(c) for c in extras], list(zip(*by_column, strict=True))
 
 
