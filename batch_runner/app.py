@@ -48,6 +48,7 @@ from batch_runner.output.paths import check_run_outputs
 from batch_runner.output.progress import Progress
 from batch_runner.output.report import write_report
 from batch_runner.output.results import summarize, write_results
+from batch_runner.output.video_qa import VideoQa, qa_lines, run_qa_settings
 from batch_runner.run.budget import Budget, check_estimate
 from batch_runner.run.canary import CanaryStop
 from batch_runner.run.captures import capture_dir
@@ -182,15 +183,18 @@ def load_settings_file(path: Path) -> dict[str, dict[str, object]]:
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"--settings {path}: not valid YAML{where}") from None
     full = schema()
-    validator = Draft202012Validator({"type": "object", "additionalProperties": False, "required": ["providers"],
-                                      "properties": {"providers": full["properties"]["providers"]},
+    validator = Draft202012Validator({"type": "object", "additionalProperties": False,
+                                      "anyOf": [{"required": ["providers"]}, {"required": ["qa"]}],
+                                      "properties": {"providers": full["properties"]["providers"],
+                                                     "qa": full["properties"]["qa"]},
                                       "$defs": full["$defs"]})
     errors = sorted(validator.iter_errors(data if data is not None else {}), key=lambda e: list(e.absolute_path))
     if errors:
         said = "; ".join(f"{'.'.join(str(p) for p in e.absolute_path) or 'the file'}: {e.message[:200]}"
                          for e in errors[:5])
-        raise ConfigError(f"--settings {path}: {said} (the file holds providers: NAME: SETTING: VALUE)")
-    return dict(data["providers"] or {})
+        raise ConfigError(f"--settings {path}: {said} (the file holds providers: NAME: SETTING: VALUE "
+                          "and/or qa: SETTING: VALUE)")
+    return dict(data.get("providers") or {})
 
 
 def _overrides(request: RunRequest, manifest: Manifest | None = None) -> dict[str, dict[str, object]]:
@@ -474,9 +478,11 @@ async def execute(request: RunRequest) -> int:
             downloader = None
             if request.download:
                 hosts = frozenset(urlsplit(s.base_url).hostname or "" for s in settings.values())
+                video_qa = VideoQa(journal, run_qa_settings(request.settings_file, manifest.qa))
                 downloader = Downloader(DownloadOptions(request.download, request.download_name,
                                                         int(request.download_max_mb * 2**20),
-                                                        trusted_hosts=hosts), journal, names)
+                                                        trusted_hosts=hosts), journal, names,
+                                        on_saved=video_qa.check)
                 request.download.mkdir(parents=True, exist_ok=True)
             progress = Progress(len(taken) + len(work.orphans), len(done), in_flight=[j.job_id for j, _ in work.resume],
                                 enabled=not request.quiet, bar=request.log_format == "text",
@@ -527,6 +533,7 @@ async def execute(request: RunRequest) -> int:
                                                           (downloader.copied, "copied")) if n)
         lines.append(f"  downloads: {downloader.saved} saved, {moved}{downloader.kept} already there, "
                      f"{len(downloader.failed)} failed, in {request.download}")
+        lines.extend(qa_lines(records))
     cost = summary.cost_json()  # an unknown USD price is null, with the count of such jobs
     event("summary", "\n".join(lines), by_status=summary.by_status, cost=cost["providers"],
           cost_total=cost["total"], wall_s=round(summary.wall_s, 3),

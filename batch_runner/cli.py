@@ -433,6 +433,33 @@ def report(results_csv: Path, output: Path, title: str | None) -> None:
 
 
 @main.command()
+@click.argument("results_csv", type=click.Path(path_type=Path, dir_okay=False), metavar="RESULTS")
+@click.option("--journal", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="PATH",
+              help="The campaign's journal. Default: found beside RESULTS (<manifest>.journal.sqlite).")
+@click.option("--settings", "settings_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              metavar="FILE.yaml", help="QA thresholds: a YAML file with a qa: mapping (README: Video QA).")
+def qa(results_csv: Path, journal: Path | None, settings_file: Path | None) -> None:
+    """Probe and QA the saved videos of a results CSV again; rewrite it with the verdicts.
+
+    Exit 0 when every video checked passed (or only warned), 1 when one failed QA
+    or its saved file is gone, 2 when there is nothing to check or RESULTS is not one."""
+    from batch_runner.app import load_settings_file
+    from batch_runner.output.qa_command import run_qa
+    from batch_runner.output.video_qa import run_qa_settings
+
+    try:
+        if settings_file is not None:
+            load_settings_file(settings_file)  # its schema, qa: included
+        done = run_qa(results_csv, journal, run_qa_settings(settings_file, None))
+    except ConfigError as exc:
+        _fail(exc, EXIT_USAGE)
+    except StateLockedError as exc:
+        _fail(exc, EXIT_LOCKED)
+    click.echo("\n".join(done.lines))
+    sys.exit(1 if done.failed or done.missing else 0)
+
+
+@main.command()
 @click.argument("manifest", type=click.Path(path_type=Path), required=False)
 @_set_option
 @_map_option

@@ -575,6 +575,11 @@ class Journal:
              result.height, result.duration_s, result.codec, result.fps, sha256, time.time()),
         )
 
+    def qa_checked(self, job_id: str) -> str | None:
+        """The SHA-256 of the saved video of ``job_id`` that QA last checked, or None."""
+        row = self.db.execute("SELECT sha256 FROM qa WHERE job_id=? AND status IS NOT NULL", (job_id,)).fetchone()
+        return str(row[0]) if row and row[0] else None
+
     def start_reroll(self, record: JobRecord) -> None:
         """A QA-failed job is submitted again (a new generation): its saved
         video and QA are forgotten, its re-roll counted and its cost so far kept

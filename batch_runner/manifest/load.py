@@ -92,6 +92,7 @@ class Manifest:
     problems: list[Problem] = field(default_factory=list)
     sheet: Path | None = None
     allow_outside_paths: bool = False  # image paths may leave the manifest's folder
+    qa: dict[str, Any] = field(default_factory=dict)  # the ``qa:`` thresholds (catalog/qa_settings.py)
 
     @property
     def base_dir(self) -> Path:
@@ -307,6 +308,7 @@ def _load_yaml(path: Path, overrides: dict[str, Any], problems: list[Problem], s
     base = {**{k: _normalise(k, v) for k, v in defaults.items()}, **overrides}
     matrix = data.get("matrix") if "matrix" in data and not matrix_problems(data["matrix"]) else None
     settings: dict[str, dict[str, Any]] = data["providers"] if isinstance(data.get("providers"), dict) else {}
+    qa: dict[str, Any] = data["qa"] if isinstance(data.get("qa"), dict) else {}
     problems += bounds.value_problems(path.name, {
         f"providers.{n}.{k}": v for n, s in settings.items() if isinstance(s, dict) for k, v in s.items()
     })
@@ -329,7 +331,7 @@ def _load_yaml(path: Path, overrides: dict[str, Any], problems: list[Problem], s
         keys, key_lines = _yaml_keys(path.name, defaults, matrix, root)
         origin = _Source(path.name, keys, key_lines, dict.fromkeys(mapped, "--map"))
         return Manifest(path, _table_rows(table, columns, base, matrix, problems, f"{path.name}: columns", origin),
-                        settings, sheet=sheet_path)
+                        settings, sheet=sheet_path, qa=qa)
     if mapped:
         raise ManifestError([*problems, Problem("--map", next(iter(mapped)), (
             f"--map names sheet headers, and {path.name} lists its jobs in YAML: rename the key there"))])
@@ -361,7 +363,7 @@ def _load_yaml(path: Path, overrides: dict[str, Any], problems: list[Problem], s
             problems += found
             continue
         _add_rows(rows, problems, where, line, {**base, **job}, {**(matrix or {}), **(own or {})}, reported)
-    return Manifest(path, rows, settings)
+    return Manifest(path, rows, settings, qa=qa)
 
 
 def _load_table(path: Path, overrides: dict[str, Any], problems: list[Problem], sheet: str | None,

@@ -27,7 +27,7 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,12 +155,15 @@ class Downloader:
     file moved to its new name in the same folder), ``copied`` (copied from
     another folder), ``kept`` (already there); ``failed``: job_id -> message.
     A job whose new name is taken by another file fails without touching either file.
+    ``on_saved`` is awaited for every video saved or found whole.
     """
 
     options: DownloadOptions
     journal: Journal
     names: dict[str, str]
     transport: Transport | None = None
+    #: called with (record, path, sha256) for each video saved or found whole (QA: output/video_qa.py)
+    on_saved: Callable[[JobRecord, Path, str], Awaitable[Any]] | None = None
     saved: int = 0
     renamed: int = 0
     copied: int = 0
@@ -274,6 +277,9 @@ class Downloader:
             self.kept += outcome == "kept"
             self.renamed += outcome == "renamed"
             self.copied += outcome == "copied"
+            saved = self.journal.download(job_id)
+            if self.on_saved is not None and saved is not None:
+                await self.on_saved(record, dest, str(saved["sha256"]))
             return
         if lost:
             event("download_lost", "%s: fetching the video of job %s again", lost, job_id,
@@ -298,6 +304,8 @@ class Downloader:
         self._record(job_id, dest, size, sha, url)
         self.saved += 1
         event("video_saved", "saved %s (%d bytes)", dest, size, job_id=job_id, path=str(dest), bytes=size, sha256=sha)
+        if self.on_saved is not None:
+            await self.on_saved(record, dest, sha)
 
 
 class _Taken(DownloadError):
