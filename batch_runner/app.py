@@ -48,7 +48,7 @@ from batch_runner.output.paths import check_run_outputs
 from batch_runner.output.progress import Progress
 from batch_runner.output.report import write_report
 from batch_runner.output.results import summarize, write_results
-from batch_runner.output.video_qa import VideoQa, qa_lines, run_qa_settings
+from batch_runner.output.video_qa import VideoQa, qa_lines, run_qa_settings, start_rerolls
 from batch_runner.run.budget import Budget, check_estimate
 from batch_runner.run.canary import CanaryStop
 from batch_runner.run.captures import capture_dir
@@ -109,6 +109,8 @@ class RunRequest:
     confirm_over: float = CONFIRM_OVER_USD
     trace_http: Path | None = None  # --trace-http: write every HTTP exchange of the run here (HAR 1.2)
     canary: bool = True  # on first contact with a provider, one job first, alone (run/canary.py)
+    reroll_qa_failed: bool = False  # submit again succeeded jobs whose saved video failed QA (a new generation)
+    max_rerolls: int = 1  # at most this many re-rolls per job
     settings_file: Path | None = None  # --settings: a YAML file with a providers: mapping
 
     def __post_init__(self) -> None:
@@ -451,6 +453,7 @@ async def execute(request: RunRequest) -> int:
             options = request.options or RunOptions(
                 retry_failed=request.retry_failed, retry_all_failed=request.retry_all_failed,
                 resubmit_unknown=request.resubmit_unknown, canary=request.canary,
+                reroll_qa_failed=request.reroll_qa_failed, max_rerolls=request.max_rerolls,
             )
             budget = Budget(request.max_cost, request.max_credits)
             work = prepare(journal, jobs, settings, options)
@@ -475,6 +478,7 @@ async def execute(request: RunRequest) -> int:
                     and not request.confirm(estimate)):
                 log.warning("not confirmed: nothing sent")
                 return EXIT_NOT_CONFIRMED
+            rerolled = start_rerolls(journal, fresh)
             downloader = None
             if request.download:
                 hosts = frozenset(urlsplit(s.base_url).hostname or "" for s in settings.values())
@@ -534,6 +538,9 @@ async def execute(request: RunRequest) -> int:
         lines.append(f"  downloads: {downloader.saved} saved, {moved}{downloader.kept} already there, "
                      f"{len(downloader.failed)} failed, in {request.download}")
         lines.extend(qa_lines(records))
+    if rerolled:
+        lines.append(f"  re-rolled {rerolled} QA-failed video{'s' if rerolled != 1 else ''} "
+                     f"(submitted again as a new generation, paid again; at most {request.max_rerolls} per job)")
     cost = summary.cost_json()  # an unknown USD price is null, with the count of such jobs
     event("summary", "\n".join(lines), by_status=summary.by_status, cost=cost["providers"],
           cost_total=cost["total"], wall_s=round(summary.wall_s, 3),

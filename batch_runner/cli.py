@@ -238,6 +238,11 @@ _settings_option = click.option(
 @click.option("--canary/--no-canary", default=True, show_default=True,
               help="On first contact with a provider, send its first job alone and the others only once "
                    "that job's video has come back as a video.")
+@click.option("--reroll-qa-failed", is_flag=True,
+              help="Submit again (a new task, paid again, within --max-cost) each succeeded job whose saved "
+                   "video failed QA (README: Video QA).")
+@click.option("--max-rerolls", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+              help="With --reroll-qa-failed: re-roll one job at most N times over all runs.")
 @_settings_option
 def run(manifest: Path, output: Path | None, journal: Path | None, old_journal: Path | None, sets: tuple[str, ...],
         simulate: bool, allow_outside_paths: bool, retry_failed: str | None, resubmit_unknown: bool, dry_run: bool,
@@ -247,7 +252,8 @@ def run(manifest: Path, output: Path | None, journal: Path | None, old_journal: 
         download_max_mb: float, report: Path | None, maps: tuple[str, ...] = (),
         rows: RowSelection | None = None, limit: int | None = None,
         confirm_over: float = CONFIRM_OVER_USD, yes: bool = False, trace_http: Path | None = None,
-        canary: bool = True, settings_file: Path | None = None) -> None:
+        canary: bool = True, settings_file: Path | None = None, reroll_qa_failed: bool = False,
+        max_rerolls: int = 1) -> None:
     """Run every job of MANIFEST (or --rows, at most --limit new ones) and write the results CSV."""
     if journal is not None and old_journal is not None:
         raise click.UsageError("--state is the old name of --journal: give only --journal.")
@@ -265,7 +271,7 @@ def run(manifest: Path, output: Path | None, journal: Path | None, old_journal: 
         sheet=sheet, strict=strict, download=download, download_name=download_name,
         download_max_mb=download_max_mb, report=report, log_format=log_format,
         maps=list(maps), rows=rows, limit=limit, confirm_over=confirm_over, trace_http=trace_http,
-        canary=canary, settings_file=settings_file,
+        canary=canary, settings_file=settings_file, reroll_qa_failed=reroll_qa_failed, max_rerolls=max_rerolls,
         confirm=None if yes or dry_run or not is_interactive() else _confirm_plan,
     )
     try:

@@ -22,10 +22,10 @@ import yaml
 from batch_runner.catalog.qa_settings import QaSettings, qa_settings
 from batch_runner.journal import JobRecord, JobStatus, Journal
 from batch_runner.logs import event
-from batch_runner.output.posters import make_poster
+from batch_runner.output.posters import make_poster, poster_path
 from batch_runner.output.qa import FAILED, WARNING, QaResult, qa_video
 
-__all__ = ["VideoQa", "inspect_video", "qa_lines", "run_qa_settings"]
+__all__ = ["VideoQa", "inspect_video", "qa_lines", "run_qa_settings", "start_rerolls"]
 
 
 def inspect_video(path: Path, job: Mapping[str, Any], settings: QaSettings) -> QaResult:
@@ -81,6 +81,25 @@ class VideoQa:
               level=logging.WARNING if result.status == FAILED else logging.INFO, job_id=record.job_id,
               qa_status=result.status, qa_problems=list(result.problems), path=str(path))
         return result
+
+
+def start_rerolls(journal: Journal, fresh: Iterable[Any]) -> int:
+    """Start the re-roll of each job of ``fresh`` (the jobs a run is about to
+    submit) that already succeeded: its QA-failed video is forgotten, so the
+    new generation is saved and checked (journal.start_reroll); the old file is
+    kept beside it as ``<name>.qa-failed-<N>.mp4`` (N: the re-roll), its poster
+    removed. Returns how many."""
+    snapshot = journal.snapshot()
+    rerolls = [r for job in fresh if (r := snapshot.get(job.job_id)) is not None and r.status == JobStatus.SUCCEEDED]
+    for record in rerolls:
+        if record.local_path and Path(record.local_path).is_file():
+            old = Path(record.local_path)
+            old.rename(old.with_name(f"{old.stem}.qa-failed-{record.rerolls + 1}{old.suffix}"))
+            poster_path(old).unlink(missing_ok=True)
+        journal.start_reroll(record)
+        event("job_reroll", "job %s: its video failed QA (%s): submitting it again", record.job_id,
+              record.qa_problems or "", job_id=record.job_id, qa_problems=record.qa_problems)
+    return len(rerolls)
 
 
 def qa_lines(records: Iterable[JobRecord]) -> list[str]:

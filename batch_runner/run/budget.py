@@ -114,6 +114,8 @@ class Budget:
         for r in records:
             if r.provider not in settings:
                 continue
+            if r.rerolls:  # the videos a re-roll replaced were paid too
+                self._spend(r.provider, Cost(r.rerolled_credits, r.rerolled_usd, None))
             possibly_paid = r.status in (JobStatus.UNKNOWN, JobStatus.SUBMITTING)
             if not (r.status == JobStatus.SUCCEEDED or r.resumable or possibly_paid
                     or (r.status == JobStatus.FAILED and r.charged)):

@@ -47,6 +47,8 @@ class RunOptions:
     ``checkpoint_every_s``: seconds between two calls of the checkpoint hook.
     ``canary``: on first contact with a provider (no job of it succeeded in this
     journal), send one new job alone first and hold the others until it has a video.
+    ``reroll_qa_failed``: submit again (a new generation: a new task, paid again)
+    a succeeded job whose saved video failed QA, at most ``max_rerolls`` times per job.
     """
 
     retry_failed: bool = False
@@ -54,6 +56,8 @@ class RunOptions:
     resubmit_unknown: bool = False
     checkpoint_every_s: float = 30.0
     canary: bool = False
+    reroll_qa_failed: bool = False
+    max_rerolls: int = 1
 
 
 class Work(NamedTuple):
@@ -88,6 +92,9 @@ def prepare(journal: Journal, jobs: list[Job], settings: dict[str, ProviderSetti
                 status == JobStatus.FAILED and options.retry_failed and (
                     options.retry_all_failed or (record is not None and record.error_code in TRANSIENT_CODES))):
             work.fresh.append(job)
+        elif (status == JobStatus.SUCCEEDED and options.reroll_qa_failed and record is not None
+              and record.qa_status == "failed" and record.rerolls < options.max_rerolls):
+            work.fresh.append(job)  # a re-roll: journal.start_reroll once the run is sure to send it
         elif status == JobStatus.UNKNOWN and (options.resubmit_unknown or settings[provider].info.idempotency_key):
             work.fresh.append(dataclasses.replace(job, provider=provider))
         else:

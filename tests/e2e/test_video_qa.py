@@ -11,10 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 from PIL import Image
 
 from batch_runner.app import RunRequest, execute
+from batch_runner.errors import BudgetError
 from batch_runner.output.posters import poster_path
 from batch_runner.output.qa_command import qa_results
 from batch_runner.simulator.clips import VIDEO_FAULTS, clip
@@ -170,3 +172,82 @@ def test_simulator_clips_cost_little_to_make():
     data = clip(1366, 768, 10, "frozen")
     assert time.perf_counter() - started < 3.0 and len(data) < 200_000
     assert clip(1366, 768, 10, "frozen") is data
+
+
+def reroll_campaign(write) -> Path:
+    return write("m.yaml", yaml.safe_dump({"jobs": [
+        {"name": "g", "prompt": "a sneaker", "provider": "gccai", "variants": 2},
+        {"name": "a", "prompt": "a sneaker", "provider": "apiframe", "variants": 2}]}))
+
+
+async def test_reroll_submits_only_qa_failed_jobs_once_as_a_new_generation(tmp_path, sim, write, caplog):
+    sim.config.providers["gccai"].black_video_rate = 1.0  # both gccai videos black, apiframe's fine
+    out, videos = tmp_path / "results.csv", tmp_path / "v"
+
+    def request(**more) -> RunRequest:
+        return RunRequest(reroll_campaign(write), out, environ=sim_env(sim), speedup=SPEEDUP, quiet=True,
+                          download=videos, canary=False, **more)
+
+    def submits() -> dict[str, int]:
+        return {p: len(sim.store.submissions[p]) for p in ("gccai", "apiframe")}
+
+    await execute(request())
+    first = results(out).set_index("job_id")
+    assert sorted(first["qa_status"]) == ["failed", "failed", "passed", "passed"]
+    await execute(request())  # no flag: a QA failure is never paid for again
+    assert submits() == {"gccai": 2, "apiframe": 2}
+
+    sim.config.providers["gccai"].black_video_rate = 0.0
+    with caplog.at_level(logging.INFO, logger="batch_runner"):
+        await execute(request(reroll_qa_failed=True))
+    assert submits() == {"gccai": 4, "apiframe": 2}  # only the two QA-failed jobs, once each
+    assert "re-rolled 2 QA-failed videos" in caplog.text
+    df = results(out).set_index("job_id")
+    assert set(df["qa_status"]) == {"passed"}
+    g = df[df["provider"] == "gccai"]
+    assert all(g["task_id"] != first.loc[g.index, "task_id"])  # new tasks
+    kept = sorted(p.name for p in videos.iterdir() if ".qa-failed-" in p.name)
+    assert len(kept) == 2 and all(n.endswith(".qa-failed-1.mp4") for n in kept)  # the paid-for black videos
+
+    await execute(request(reroll_qa_failed=True))  # everything passed now: nothing to re-roll
+    assert submits() == {"gccai": 4, "apiframe": 2}
+
+
+async def test_a_job_is_rerolled_at_most_max_rerolls_times(tmp_path, sim, write):
+    sim.config.providers["gccai"].frozen_video_rate = 1.0  # every gccai video frozen, re-rolls too
+    out = tmp_path / "results.csv"
+    path = write("m.yaml", yaml.safe_dump({"jobs": [{"name": "g", "prompt": "p", "provider": "gccai"}]}))
+
+    def request(**more) -> RunRequest:
+        return RunRequest(path, out, environ=sim_env(sim), speedup=SPEEDUP, quiet=True, download=tmp_path / "v",
+                          canary=False, **more)
+
+    await execute(request())
+    await execute(request(reroll_qa_failed=True))
+    await execute(request(reroll_qa_failed=True))  # the re-roll failed QA too: not again by default
+    assert len(sim.store.submissions["gccai"]) == 2
+    await execute(request(reroll_qa_failed=True, max_rerolls=2))
+    assert len(sim.store.submissions["gccai"]) == 3
+    assert results(out)["qa_problems"].tolist() == ["frozen"]
+
+
+async def test_rerolls_count_against_max_cost(tmp_path, sim, write, caplog):
+    sim.config.providers["gccai"].black_video_rate = 1.0
+    out = tmp_path / "results.csv"
+    path = write("m.yaml", yaml.safe_dump({"jobs": [{"name": "g", "prompt": "p", "provider": "gccai", "variants": 2}]}))
+
+    def request(**more) -> RunRequest:
+        return RunRequest(path, out, environ=sim_env(sim), speedup=SPEEDUP, quiet=True,
+                          download=tmp_path / "v", canary=False, **more)
+
+    await execute(request())
+    spent = results(out).query("provider == 'gccai'")["cost_usd"].astype(float).sum()
+    with pytest.raises(BudgetError):  # what was spent, plus two re-rolls, is over the cap: nothing sent
+        await execute(request(reroll_qa_failed=True, max_cost=spent * 1.5))
+    assert len(sim.store.submissions["gccai"]) == 2
+    sim.config.providers["gccai"].black_video_rate = 0.0
+    assert await execute(request(reroll_qa_failed=True, max_cost=spent * 2.01)) == 0
+    assert len(sim.store.submissions["gccai"]) == 4
+    with caplog.at_level(logging.INFO, logger="batch_runner"):  # later runs still count the replaced videos
+        await execute(request(max_cost=100.0))
+    assert f"budget: ${2 * spent:.2f} spent" in caplog.text
