@@ -102,7 +102,8 @@ def probe(path: str | Path) -> Probe:
         out.error = "file not found"
     except (av.FFmpegError, OSError, ValueError) as exc:
         said = getattr(exc, "strerror", None) or str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        out.error = f"does not decode: {str(said)[:160]}"
+        out.error = (f"decoding stops after {out.frames} frames: {str(said)[:160]}" if out.frames
+                     else f"does not decode: {str(said)[:160]}")
     return out
 
 
