@@ -36,6 +36,7 @@ from batch_runner.errors import DownloadError, TransportError
 from batch_runner.journal import JobRecord, JobStatus, Journal
 from batch_runner.logs import event, retry_logger
 from batch_runner.output.file_names import DEFAULT_TEMPLATE
+from batch_runner.output.posters import poster_path
 from batch_runner.providers.url_safety import (
     UnsafeUrlError,
     check_video_url,
@@ -246,6 +247,8 @@ class Downloader:
                 same = source.parent.is_dir() and os.path.samefile(source.parent, dest.parent)
                 if same:
                     os.rename(source, dest)
+                    if poster_path(source).is_file():  # its poster follows it (output/posters.py)
+                        os.replace(poster_path(source), poster_path(dest))
                 else:
                     await asyncio.to_thread(_copy, source, dest)
                 self._record(job_id, dest, saved["bytes"], saved["sha256"], saved["url"] or url)

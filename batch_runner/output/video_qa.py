@@ -68,6 +68,8 @@ class VideoQa:
         file's digest) unless that very file was checked already (``again``:
         check it anyway); returns the verdict, or None when skipped."""
         if not again and self.journal.qa_checked(record.job_id) == sha256:
+            if not poster_path(path).is_file():  # e.g. a copy in a new --download folder
+                await asyncio.to_thread(make_poster, path)
             return None
         result = await asyncio.to_thread(inspect_video, path, record.job_fields(), self.settings)
         self.journal.record_qa(record.job_id, result, sha256)

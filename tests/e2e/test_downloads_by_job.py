@@ -50,8 +50,9 @@ def journal_downloads(request: RunRequest) -> dict[str, tuple[str, int, str]]:
     return {job_id: (path, n, sha) for job_id, path, n, sha in rows}
 
 
-def names(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir())
+def names(folder: Path, suffix: str = ".mp4") -> list[str]:
+    """The saved videos in ``folder`` (``suffix=".jpg"``: their posters)."""
+    return sorted(p.name for p in folder.iterdir() if p.suffix == suffix)
 
 
 async def first_run(sim, request: RunRequest) -> pd.DataFrame:
@@ -85,6 +86,7 @@ async def test_a_new_download_name_renames_the_saved_files_without_a_request(sim
     after = results(renamed)
     expected = {sku: str((videos / f"{sku}-{after.loc[sku, 'job_id']}.mp4").resolve()) for sku in after.index}
     assert names(videos) == sorted(Path(p).name for p in expected.values())  # the old names are gone
+    assert names(videos, ".jpg") == sorted(Path(p).with_suffix(".jpg").name for p in expected.values())  # posters too
     assert after["local_path"].to_dict() == expected
     for sku, path in expected.items():
         assert Path(path).read_bytes() == data[sku]
