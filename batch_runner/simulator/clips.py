@@ -7,21 +7,26 @@ colour drifts, so a clean clip is neither black nor frozen. It has the size the
 task ordered (``SIZES``: MiniMax's ``video_width`` x ``video_height`` for each
 resolution, https://platform.minimax.io/docs/api-reference/video-generation-download)
 and its duration (6 or 10 s), unless a video fault (``VIDEO_FAULTS``, chosen
-per task by the store) changes it. Each variant is encoded once per process
+per task by the store) changes it. An image-to-video task whose first-frame
+image came as a ``data:`` URI starts with that image (in grey), as a real
+video does; one sent as a URL is not fetched. Each variant is encoded once per process
 (``clip``, cached: about 0.2 s for 768P, 0.3 s for 1080P on one core); videos.py
 appends the task id, so every served file is still unique.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import io
 from typing import Any
 
 import av
 import numpy as np
+from PIL import Image
 
-__all__ = ["FPS", "SIZES", "VIDEO_FAULTS", "clip", "delivered", "ordered"]
+__all__ = ["FPS", "SIZES", "VIDEO_FAULTS", "clip", "delivered", "first_frame", "ordered"]
 
 #: resolution -> (width, height) px of a delivered video
 SIZES = {"1080P": (1920, 1080), "768P": (1366, 768), "720P": (1280, 720), "512P": (912, 512)}
@@ -33,13 +38,15 @@ FPS = 2
 #: finished task (drawn in this order by SimStore.create): ``short`` half the
 #: ordered duration, ``wrong_resolution`` a smaller size (1080P delivered as
 #: 768P, 768P as 512P), ``black`` every frame black, ``frozen`` one picture
-#: repeated, ``corrupt`` the file cut short after 60 % (it does not play).
+#: repeated, ``corrupt`` the file cut short after 60 % (it does not play),
+#: ``wrong_first_frame`` an image-to-video clip that does not open on its image.
 VIDEO_FAULTS: dict[str, str] = {
     "short": "short_video_rate",
     "wrong_resolution": "wrong_resolution_rate",
     "black": "black_video_rate",
     "frozen": "frozen_video_rate",
     "corrupt": "corrupt_video_rate",
+    "wrong_first_frame": "wrong_first_frame_rate",
 }
 
 #: what a ``wrong_resolution`` fault delivers instead of the ordered resolution
@@ -73,26 +80,60 @@ def delivered(body: Any, fault: str | None) -> tuple[int, int, int]:
     return width, height, duration
 
 
+def first_frame(body: Any) -> bytes | None:
+    """The first-frame image a submit body carries as a ``data:`` URI
+    (``first_frame_image``: MiniMax, gpt.ge, gccai; ``image``: gptproto, and
+    apiframe under ``hailuoParams``), decoded; None for text-to-video, a URL,
+    or a URI that does not decode."""
+    body = body if isinstance(body, dict) else {}
+    params = body.get("hailuoParams")
+    for source in (body, params if isinstance(params, dict) else {}):
+        for key in ("first_frame_image", "image"):
+            value = source.get(key)
+            if isinstance(value, str) and value.startswith("data:image/") and "," in value:
+                try:
+                    return base64.b64decode(value.split(",", 1)[1])
+                except (binascii.Error, ValueError):
+                    return None
+    return None
+
+
 @functools.lru_cache(maxsize=64)
-def clip(width: int, height: int, duration_s: int, fault: str | None = None) -> bytes:
+def clip(width: int, height: int, duration_s: int, fault: str | None = None, first: bytes | None = None) -> bytes:
     """An MP4 (H.264, yuv420p, ``FPS`` frames per second) of ``width`` x
     ``height`` px lasting ``duration_s`` seconds; ``fault`` ``black``,
     ``frozen`` or ``corrupt`` spoils it that way (see VIDEO_FAULTS; the others
-    are in the size and duration already). Cached per argument tuple."""
+    are in the size and duration already); ``first``: an image file's bytes,
+    shown (in grey) as the first frame (the whole clip when frozen). Cached per
+    argument tuple."""
     buffer = io.BytesIO()
     frames = duration_s * FPS
+    opening = _image_planes(first, width, height) if first and fault not in ("black", "wrong_first_frame") else None
     with av.open(buffer, "w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=FPS,
                                       options={"preset": "ultrafast", "crf": "45", "tune": "zerolatency"})
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         for i in range(frames):
             n = 0 if fault == "frozen" else i
-            frame = av.VideoFrame.from_ndarray(_picture(width, height, n, frames, fault == "black"),
-                                               format="yuv420p")
-            container.mux(stream.encode(frame))
+            planes = opening if opening is not None and n == 0 else _picture(width, height, n, frames,
+                                                                              fault == "black")
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(planes, format="yuv420p")))
         container.mux(stream.encode(None))
     data = buffer.getvalue()
     return data[: len(data) * 6 // 10] if fault == "corrupt" else data
+
+
+def _image_planes(data: bytes, width: int, height: int) -> np.ndarray | None:
+    """An image file's picture as grey yuv420p planes of ``width`` x ``height``
+    (None when Pillow cannot read it)."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            grey = np.asarray(img.convert("L").resize((width, height)), dtype=np.uint8)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+    planes = np.full((height * 3 // 2, width), 128, np.uint8)
+    planes[:height] = grey
+    return planes
 
 
 def _picture(width: int, height: int, i: int, frames: int, black: bool) -> np.ndarray:

@@ -75,7 +75,9 @@ class ProviderSimConfig:
       ``short_video_rate`` (half the ordered duration), ``wrong_resolution_rate``
       (1080P delivered as 768P, 768P as 512P), ``black_video_rate`` (every
       frame black), ``frozen_video_rate`` (one picture throughout),
-      ``corrupt_video_rate`` (the file cut short: it does not play).
+      ``corrupt_video_rate`` (the file cut short: it does not play),
+      ``wrong_first_frame_rate`` (image-to-video: the clip does not open on
+      the first-frame image, which it otherwise does for a data URI).
     - ``not_video``: the provider's video URLs serve an HTML page (HTTP 200,
       text/html) instead of the video, as a wrong host or an expired CDN
       link's landing page does (``true``/``false``).
@@ -116,6 +118,7 @@ class ProviderSimConfig:
     black_video_rate: float = 0.0  # per finished task: every frame black
     frozen_video_rate: float = 0.0  # per finished task: one picture throughout
     corrupt_video_rate: float = 0.0  # per finished task: the file cut short
+    wrong_first_frame_rate: float = 0.0  # per finished task: not opening on the first-frame image
 
 
 @dataclass

@@ -26,7 +26,7 @@ from importlib import resources
 
 from aiohttp import hdrs, web
 
-from batch_runner.simulator.clips import clip, delivered
+from batch_runner.simulator.clips import clip, delivered, first_frame
 from batch_runner.simulator.store import STORE_KEY, SUCCESS, SimStore, Task
 
 __all__ = ["SAMPLE_MP4", "VIDEO_ROUTE", "handle_video", "task_video", "video_body", "video_path"]
@@ -56,13 +56,15 @@ def video_body(size: int, task_id: str, mp4: bytes = SAMPLE_MP4) -> bytes:
 
 def task_video(store: SimStore, task: Task) -> bytes:
     """The bytes served for a finished task: its clip (clips.clip at the
-    delivered size and duration, with its video fault) in ``video_body``, padded
+    delivered size and duration, with its video fault, opening on its
+    first-frame image when sent as a data URI) in ``video_body``, padded
     to ``SimConfig.video_bytes`` when that is larger; the sample instead when
     ``SimConfig.clips`` is off."""
     if not store.config.clips:
         return video_body(store.config.video_bytes, task.task_id)
     width, height, duration = delivered(task.body, task.video_fault)
-    return video_body(store.config.video_bytes, task.task_id, clip(width, height, duration, task.video_fault))
+    mp4 = clip(width, height, duration, task.video_fault, first_frame(task.body))
+    return video_body(store.config.video_bytes, task.task_id, mp4)
 
 
 #: what a video URL serves with the ``not_video`` knob: a web page, not a video

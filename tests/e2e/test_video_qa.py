@@ -54,8 +54,8 @@ def faulty_campaign(write, n: int = 36) -> Path:
 
 async def test_qa_names_every_fault_the_simulator_injects_and_passes_every_clean_video(tmp_path, sim, write):
     for provider in sim.config.providers.values():
-        for field in VIDEO_FAULTS.values():
-            setattr(provider, field, 0.05)  # about a fifth of the videos spoiled, one way each
+        for kind in CODE:
+            setattr(provider, VIDEO_FAULTS[kind], 0.05)  # about a fifth of the videos spoiled, one way each
     sim.store.rng.seed(4)  # a fault sequence with every kind: 9 of the 36 videos
     out, videos = tmp_path / "results.csv", tmp_path / "videos"
     request = RunRequest(faulty_campaign(write), out, environ=sim_env(sim), speedup=SPEEDUP, quiet=True,
@@ -64,7 +64,7 @@ async def test_qa_names_every_fault_the_simulator_injects_and_passes_every_clean
     df = results(out)
     assert set(df["status"]) == {"succeeded"} and len(df) == 36
     faults = sim.store.video_faults
-    assert set(faults.values()) == set(VIDEO_FAULTS), faults  # every kind was injected at least once
+    assert set(faults.values()) == set(CODE), faults  # every kind was injected at least once
     for _, row in df.iterrows():
         fault = faults.get(row["task_id"])
         if fault is None:
@@ -98,24 +98,16 @@ async def test_summary_counts_qa_failures_and_names_the_provider_that_delivers_1
     assert set(df.loc["tall", "video_height"]) == {"768"}
 
 
-def first_frame_png(path: Path, width: int = 1366, height: int = 768, *, like_the_video: bool) -> Path:
-    """A first-frame image: the simulator's first frame (grey, the bar at the
-    left), or a white picture unlike it."""
-    if like_the_video:
-        grey = np.full((height, width), 90, np.uint8)
-        grey[:, : width // 8] = 220
-        Image.fromarray(grey).convert("RGB").save(path)
-    else:
-        Image.new("RGB", (width, height), "white").save(path)
-    return path
-
-
 async def test_image_to_video_first_frame_unlike_the_image_is_a_warning_not_a_failure(tmp_path, sim, write):
-    first_frame_png(tmp_path / "like.png", like_the_video=True)
-    first_frame_png(tmp_path / "white.png", like_the_video=False)
+    """The simulator's clip opens on a first-frame image sent as a data URI;
+    with ``wrong_first_frame_rate`` it does not, which QA only warns about."""
+    picture = np.full((768, 1366), 40, np.uint8)
+    picture[200:500, 300:900] = 230
+    Image.fromarray(picture).convert("RGB").save(tmp_path / "shoe.png")
+    sim.config.providers["gccai"].wrong_first_frame_rate = 1.0
     path = write("m.yaml", yaml.safe_dump({"jobs": [
-        {"name": "like", "prompt": "the sneaker turns", "provider": "gccai", "image": "like.png"},
-        {"name": "unlike", "prompt": "the sneaker turns", "provider": "gccai", "image": "white.png"}]}))
+        {"name": "like", "prompt": "the sneaker turns", "provider": "minimax", "image": "shoe.png"},
+        {"name": "unlike", "prompt": "the sneaker turns", "provider": "gccai", "image": "shoe.png"}]}))
     out = tmp_path / "results.csv"
     request = RunRequest(path, out, environ=sim_env(sim), speedup=SPEEDUP, quiet=True, download=tmp_path / "v",
                          canary=False)
