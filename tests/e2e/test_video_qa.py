@@ -243,3 +243,28 @@ async def test_rerolls_count_against_max_cost(tmp_path, sim, write, caplog):
     with caplog.at_level(logging.INFO, logger="batch_runner"):  # later runs still count the replaced videos
         await execute(request(max_cost=100.0))
     assert f"budget: ${2 * spent:.2f} spent" in caplog.text
+
+
+def test_run_takes_the_reroll_options_and_refuses_zero_rerolls(cli, write, tmp_path):
+    path = write("m.yaml", yaml.safe_dump({"jobs": [{"name": "a", "prompt": "p", "provider": "gccai"}]}))
+    out, videos = tmp_path / "r.csv", tmp_path / "v"
+    ok = cli("run", path, "--simulate", "--quiet", "--no-canary", "-o", out, "--download", videos,
+             "--reroll-qa-failed", "--max-rerolls", "2")
+    assert ok.exit_code == 0, ok.output
+    assert results(out)["qa_status"].tolist() == ["passed"]
+    bad = cli("run", path, "--simulate", "--quiet", "-o", out, "--reroll-qa-failed", "--max-rerolls", "0")
+    assert bad.exit_code == 2 and "--max-rerolls" in bad.output
+
+
+async def test_the_manifest_qa_section_sets_the_thresholds_and_a_bad_one_is_refused(tmp_path, sim, write, cli):
+    sim.config.providers["gccai"].short_video_rate = 1.0
+    path = write("m.yaml", yaml.safe_dump({"qa": {"duration_tolerance_s": 3.5},
+                                           "jobs": [{"name": "a", "prompt": "p", "provider": "gccai"}]}))
+    out = tmp_path / "r.csv"
+    await execute(RunRequest(path, out, environ=sim_env(sim), speedup=SPEEDUP, quiet=True, download=tmp_path / "v",
+                             canary=False))
+    assert results(out)["qa_status"].tolist() == ["passed"]  # 3 s of 6, within 3.5 s
+    bad = write("bad.yaml", yaml.safe_dump({"qa": {"black_max_luma": -1, "frozen": 3},
+                                            "jobs": [{"name": "a", "prompt": "p", "provider": "gccai"}]}))
+    said = cli("validate", bad)
+    assert said.exit_code == 2 and "qa" in said.output and "black_max_luma" in said.output, said.output
