@@ -86,10 +86,12 @@ async def qa_results(results: Path, journal_path: Path | None = None,
     """Check every saved video of the results CSV ``results`` again, record
     the verdicts in its journal and rewrite ``results`` with them.
 
-    Raises ConfigError: not a results CSV, no journal found, or no job of it
+    Raises ConfigError: not a results CSV (or not a ``.csv``), no journal found, or no job of it
     has a saved video (run with ``--download DIR`` first). Raises
     StateLockedError when a run holds the journal.
     """
+    if results.suffix.lower() != ".csv":
+        raise ConfigError(f"{results}: batch-runner qa rewrites the results CSV a run wrote (a .csv file)")
     ids, in_manifest = _job_ids(results)
     path = journal_path or find_journal(results, ids)
     out = QaRun()
