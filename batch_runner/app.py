@@ -368,6 +368,9 @@ def dry_run_counts(request: RunRequest) -> dict[str, int]:
         key = "new" if not record or record.status == JobStatus.PENDING else status_word(record.status)
         key = "later" if job.job_id in later else key
         counts[key] = counts.get(key, 0) + 1
+    if request.reroll_qa_failed:  # succeeded jobs whose video failed QA, submitted (and paid) again
+        counts["reroll"] = sum(1 for r in known.values() if r.status == JobStatus.SUCCEEDED
+                               and r.qa_status == "failed" and r.rerolls < request.max_rerolls)
     return counts
 
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from batch_runner.app import RunRequest, execute
+from batch_runner.app import RunRequest, dry_run_counts, execute
 from batch_runner.errors import BudgetError
 from batch_runner.output.posters import poster_path
 from batch_runner.output.qa_command import qa_results
@@ -189,6 +189,7 @@ async def test_reroll_submits_only_qa_failed_jobs_once_as_a_new_generation(tmp_p
     await execute(request())  # no flag: a QA failure is never paid for again
     assert submits() == {"gccai": 2, "apiframe": 2}
 
+    assert dry_run_counts(request(reroll_qa_failed=True))["reroll"] == 2  # what would be paid again
     sim.config.providers["gccai"].black_video_rate = 0.0
     with caplog.at_level(logging.INFO, logger="batch_runner"):
         await execute(request(reroll_qa_failed=True))
