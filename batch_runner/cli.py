@@ -185,7 +185,8 @@ _settings_option = click.option(
 @main.command()
 @click.argument("manifest", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help="Results CSV to write. Default: beside the manifest, <manifest>.results.csv.")
+              help="Results to write: a CSV, or an Excel workbook (.xlsx: posters, links, a Summary sheet). "
+                   "Default: beside the manifest, <manifest>.results.csv.")
 @click.option("--journal", type=click.Path(path_type=Path), default=None, metavar="PATH",
               help="Journal file (SQLite). Default: beside the manifest, <manifest>.journal.sqlite "
                    "(--simulate: <manifest>.simulate.journal.sqlite), whatever -o says.")
@@ -400,9 +401,10 @@ def status(state: Path) -> None:
 
 @main.command()
 @click.argument("state", type=click.Path(path_type=Path), metavar="JOURNAL")
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="The results CSV, or an Excel workbook (.xlsx), to write.")
 def results(state: Path, output: Path) -> None:
-    """Rebuild the results CSV from the journal alone."""
+    """Rebuild the results CSV (or workbook, .xlsx) from the journal alone."""
     from batch_runner.app import rebuild_results
     from batch_runner.output.paths import check_outputs, results_output
 

@@ -174,7 +174,14 @@ def write_results(path: str | Path, records: Iterable[JobRecord],
     as ``[推进]`` as written (without one it reads the file in the system's code
     page). Text cells are quoted, numbers not, a blank is ``""``; lines end
     with the platform's line ending. ``manifest_ids``: the job ids of the
-    manifest's rows (column ``in_manifest``; None: not known). Raises OSError."""
+    manifest's rows (column ``in_manifest``; None: not known). Raises OSError.
+
+    A ``path`` ending in ``.xlsx`` gets the same rows as an Excel workbook
+    instead (output/workbook.py: posters, hyperlinks, a Summary sheet)."""
+    if Path(path).suffix.lower() == ".xlsx":
+        from batch_runner.output.workbook import write_workbook
+
+        return write_workbook(path, records, manifest_ids)
     columns, cells = result_table(records, manifest_ids)
     buffer = io.StringIO()
     buffer.write(_BOM)
