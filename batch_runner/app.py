@@ -98,6 +98,8 @@ class RunRequest:
     download_name: str = DEFAULT_TEMPLATE
     download_max_mb: float = 500.0
     report: Path | None = None  # write the HTML report here
+    contact_sheet: Path | None = None  # --contact-sheet: write the posters' grid here (.png / .jpg)
+    contact_sheet_by: str | None = None  # --contact-sheet-by: group its tiles by this results column
     log_format: str = "text"
     allow_outside_paths: bool = False  # image and sheet paths may leave the manifest's folder
     rows: RowSelection | None = None  # --rows: run only the jobs of these manifest rows
@@ -116,6 +118,7 @@ class RunRequest:
         self.journal = Path(self.journal) if self.journal is not None else None
         self.download = Path(self.download) if self.download is not None else None
         self.report = Path(self.report) if self.report is not None else None
+        self.contact_sheet = Path(self.contact_sheet) if self.contact_sheet is not None else None
         self.trace_http = Path(self.trace_http) if self.trace_http is not None else None
         self.settings_file = Path(self.settings_file) if self.settings_file is not None else None
 
@@ -338,6 +341,17 @@ def needs_confirmation(plan: Plan, over_usd: float) -> bool:
     return plan.jobs > 0 and (plan.unknown_usd > 0 or plan.usd > over_usd)
 
 
+def _check_outputs(request: RunRequest, jobs: list[Job], manifest: Manifest, state: Path) -> None:
+    """Every output of the run checked before anything is sent (output/paths.py),
+    and a contact sheet's needs (--download, a known --contact-sheet-by column)."""
+    check_run_outputs(output=request.output, state=state, report=request.report, download=request.download,
+                      manifest=manifest.path, sheet=manifest.sheet, contact_sheet=request.contact_sheet)
+    if request.contact_sheet is not None:
+        from batch_runner.output.contact_sheet import check_sheet_request
+
+        check_sheet_request(request.download, request.contact_sheet_by, jobs)
+
+
 def dry_run_counts(request: RunRequest) -> dict[str, int]:
     """What a run would do, from the journal alone: jobs done, in flight,
     failed, unknown, and new; with ``request.rows``, of those rows' jobs only
@@ -349,8 +363,7 @@ def dry_run_counts(request: RunRequest) -> dict[str, int]:
     if note and request.rows:
         log.warning("--rows %s: %s", request.rows.spec, note)
     state = journal_path(request)
-    check_run_outputs(output=request.output, state=state, report=request.report, download=request.download,
-                      manifest=manifest.path, sheet=manifest.sheet)
+    _check_outputs(request, jobs, manifest, state)
     counts = {"total": len(jobs), "succeeded": 0, "in_flight": 0, "failed": 0, "unknown": 0, "new": 0}
     known: dict[str, JobRecord] = {}
     if state.is_file():
@@ -419,8 +432,7 @@ async def execute(request: RunRequest) -> int:
         event("manifest_warning", "%s", warning, level=logging.WARNING, where=warning.where, field=warning.field)
     assign_file_names(jobs, request.download_name) if request.download else {}  # a clash: refused now
     state = journal_path(request)
-    check_run_outputs(output=request.output, state=state, report=request.report, download=request.download,
-                      manifest=manifest.path, sheet=manifest.sheet)
+    _check_outputs(request, jobs, manifest, state)
     if request.trace_http is not None and (request.trace_http.is_dir() or not request.trace_http.parent.is_dir()):
         raise ConfigError(f"--trace-http {request.trace_http}: not a file in an existing folder")
     recorder = HarRecorder() if request.trace_http is not None else None
@@ -515,6 +527,10 @@ async def execute(request: RunRequest) -> int:
         removed = [r for r in every if r.job_id not in ids]
     if request.report:
         write_report(request.output, request.report)
+    if request.contact_sheet:
+        from batch_runner.output.contact_sheet import write_contact_sheet
+
+        write_contact_sheet(request.output, request.contact_sheet, by=request.contact_sheet_by)
     summary = summarize(records, time.monotonic() - started, make_plan(jobs, settings), estimate.wall_s)
     head, *rest = summary.lines()  # the whole campaign, then what this run left out
     scenes = scene_line(scene_counts(jobs))
@@ -536,6 +552,8 @@ async def execute(request: RunRequest) -> int:
         log.info("HTTP trace (HAR 1.2): %s", request.trace_http)
     if request.report:
         log.info("report: %s", request.report)
+    if request.contact_sheet:
+        log.info("contact sheet: %s", request.contact_sheet)
     if stopped:
         return stopped
     failed = new_failures(records, started_wall) or canary_stops or (downloader and downloader.failed)

@@ -233,6 +233,11 @@ _settings_option = click.option(
               show_default=True, help="Largest video to save, MB.")
 @click.option("--report", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="HTML",
               help="Write the HTML report of the results here.")
+@click.option("--contact-sheet", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              metavar="PNG", help="Write one image of every job's poster, labelled, here (.png or .jpg; "
+                                  "needs --download).")
+@click.option("--contact-sheet-by", default=None, metavar="COLUMN",
+              help="Group the contact sheet's tiles by this results column, e.g. a matrix: axis.")
 @click.option("--trace-http", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="FILE.har",
               help="Write every HTTP exchange of the run here as HAR 1.2 (browsers' developer tools open it); "
                    "API keys redacted, image data cut short.")
@@ -248,7 +253,8 @@ def run(manifest: Path, output: Path | None, journal: Path | None, old_journal: 
         download_max_mb: float, report: Path | None, maps: tuple[str, ...] = (),
         rows: RowSelection | None = None, limit: int | None = None,
         confirm_over: float = CONFIRM_OVER_USD, yes: bool = False, trace_http: Path | None = None,
-        canary: bool = True, settings_file: Path | None = None) -> None:
+        canary: bool = True, settings_file: Path | None = None, contact_sheet: Path | None = None,
+        contact_sheet_by: str | None = None) -> None:
     """Run every job of MANIFEST (or --rows, at most --limit new ones) and write the results CSV."""
     if journal is not None and old_journal is not None:
         raise click.UsageError("--state is the old name of --journal: give only --journal.")
@@ -264,7 +270,8 @@ def run(manifest: Path, output: Path | None, journal: Path | None, old_journal: 
         resubmit_unknown=resubmit_unknown, quiet=quiet, allow_outside_paths=allow_outside_paths,
         max_cost=max_cost, max_credits=credit_caps, fit_budget=fit_budget,
         sheet=sheet, strict=strict, download=download, download_name=download_name,
-        download_max_mb=download_max_mb, report=report, log_format=log_format,
+        download_max_mb=download_max_mb, report=report, contact_sheet=contact_sheet,
+        contact_sheet_by=contact_sheet_by, log_format=log_format,
         maps=list(maps), rows=rows, limit=limit, confirm_over=confirm_over, trace_http=trace_http,
         canary=canary, settings_file=settings_file,
         confirm=None if yes or dry_run or not is_interactive() else _confirm_plan,
@@ -432,6 +439,27 @@ def report(results_csv: Path, output: Path, title: str | None) -> None:
     except ConfigError as exc:
         _fail(exc, EXIT_USAGE)
     click.echo(f"{output}: {n} jobs")
+
+
+@main.command("contact-sheet")
+@click.argument("results_file", type=click.Path(path_type=Path, dir_okay=False), metavar="RESULTS")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
+              default=Path("contact-sheet.png"), show_default=True, help="Image to write (.png or .jpg).")
+@click.option("--by", default=None, metavar="COLUMN",
+              help="Group the tiles by this column (e.g. a matrix: axis such as background), one row band each.")
+@click.option("--columns", type=click.IntRange(1, 100), default=6, show_default=True, help="Tiles a row, at most.")
+def contact_sheet(results_file: Path, output: Path, by: str | None, columns: int) -> None:
+    """Write one image of the posters of a results file's saved videos (CSV or .xlsx), each
+    labelled with name, variant, provider and QA verdict."""
+    from batch_runner.output.contact_sheet import Layout, write_contact_sheet
+    from batch_runner.output.paths import check_outputs, contact_sheet_output
+
+    try:
+        check_outputs([contact_sheet_output(output, "-o")], {"the results file": results_file})
+        n = write_contact_sheet(results_file, output, by=by, layout=Layout(columns=columns))
+    except ConfigError as exc:
+        _fail(exc, EXIT_USAGE)
+    click.echo(f"{output}: {n} tiles")
 
 
 @main.command()

@@ -27,6 +27,7 @@ __all__ = [
     "OutputPathError",
     "check_outputs",
     "check_run_outputs",
+    "contact_sheet_output",
     "download_output",
     "journal_outputs",
     "report_output",
@@ -93,6 +94,11 @@ def results_output(path: Path, option: str = "-o") -> Output:
 def report_output(path: Path, option: str = "--report") -> Output:
     """The HTML report: a ``.html`` or ``.htm`` file."""
     return Output(option, Path(path), "the HTML report", suffixes=(".html", ".htm"))
+
+
+def contact_sheet_output(path: Path, option: str = "--contact-sheet") -> Output:
+    """The contact sheet: a ``.png`` or ``.jpg`` image."""
+    return Output(option, Path(path), "the contact sheet", suffixes=(".png", ".jpg", ".jpeg"))
 
 
 def download_output(path: Path, option: str = "--download") -> Output:
@@ -210,13 +216,16 @@ def _reason(exc: BaseException) -> str:
 
 
 def check_run_outputs(*, output: Path, state: Path, report: Path | None = None, download: Path | None = None,
-                      manifest: Path, sheet: Path | None = None) -> None:
-    """``check_outputs`` for ``batch-runner run``: the results CSV, the journal
-    and its lock file, the report and the videos folder (when given), none of
-    them the manifest or its source sheet. Raises OutputPathError."""
+                      manifest: Path, sheet: Path | None = None, contact_sheet: Path | None = None) -> None:
+    """``check_outputs`` for ``batch-runner run``: the results file, the journal
+    and its lock file, the report, the videos folder and the contact sheet
+    (when given), none of them the manifest or its source sheet. Raises
+    OutputPathError."""
     outputs = [results_output(output), *journal_outputs(state)]
     if report is not None:
         outputs.append(report_output(report))
     if download is not None:
         outputs.append(download_output(download))
+    if contact_sheet is not None:
+        outputs.append(contact_sheet_output(contact_sheet))
     check_outputs(outputs, {"the manifest": manifest, "the manifest's source sheet": sheet})

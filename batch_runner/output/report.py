@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -27,9 +26,10 @@ from urllib.parse import quote
 import jinja2
 
 from batch_runner.catalog.prices import describe_usd
-from batch_runner.errors import ERROR_CODES, ConfigError, ManifestError, Problem
-from batch_runner.manifest.sheets import read_table
+from batch_runner.errors import ERROR_CODES
 from batch_runner.output.atomic import write_atomically
+from batch_runner.output.readback import read_results
+from batch_runner.output.readback import shown as _shown
 
 __all__ = ["render_report", "write_report"]
 
@@ -37,7 +37,6 @@ _NEEDED = ("job_id", "row", "name", "variant", "provider", "prompt", "status", "
            "cost_usd", "cost_credits", "error_code", "error_message", "elapsed_s")
 _CSP = ("default-src 'none'; style-src 'unsafe-inline'; "
         "media-src 'self' file: http: https: data: blob:; img-src data:")
-_GUARDED = ("=", "+", "-", "@", "\t", "\r")
 
 Row = Mapping[str, str]
 
@@ -50,14 +49,6 @@ def _template() -> jinja2.Template:
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True, keep_trailing_newline=True)
     return env.from_string(text)
-
-
-def _shown(value: object) -> str:
-    """A cell as text to show: the results CSV's formula guard (a leading ``'``) undone."""
-    text = "" if value is None else str(value)
-    if text[:1] == "'" and text[1:2] in _GUARDED:
-        text = text[1:]
-    return text
 
 
 def _num(value: str | None) -> float | None:
@@ -150,46 +141,12 @@ def render_report(rows: Iterable[Row], report_dir: Path, title: str) -> str:
         tiles=[_tile(r, report_dir) for r in rows], failures=_failures(rows))
 
 
-def _read(results_csv: Path) -> list[dict[str, str]]:
-    """The rows of a results CSV, every cell as text (a blank cell: ``""``).
-
-    Read with the manifest's sheet reader (manifest/sheets.py), so a results
-    CSV that Excel saved again (``;`` or tab delimiter, byte-order mark, CRLF,
-    quotes dropped), or saved as ``.xlsx``, reads like the file that was
-    written. Raises ConfigError when it cannot be read or is not a results CSV.
-    """
-    try:
-        table = read_table(results_csv)
-    except ManifestError as exc:
-        raise ConfigError(f"{results_csv}: cannot read the results CSV: {_why(exc.problems)}") from None
-    missing = [c for c in _NEEDED if c not in table.headers]
-    if missing:
-        raise ConfigError(f"{results_csv}: not a batch-runner results CSV (no column {', '.join(missing)})")
-    blank = dict.fromkeys(table.headers, "")
-    return [{**blank, **cells} for _, cells in table.rows]
-
-
-_NO_HEADER = re.compile(r"row (\d+)$"), re.compile(r"^column (\d+) has values but no header")
-
-
-def _why(problems: list[Problem]) -> str:
-    """The sheet reader's problems in a results CSV's words: cells past the
-    last column are one message naming the first such row."""
-    extra = [(_NO_HEADER[0].search(p.where), _NO_HEADER[1].match(p.message)) for p in problems]
-    found = [(int(r.group(1)), int(c.group(1))) for r, c in extra if r and c]
-    if found:
-        row, column = min(found)
-        return f"row {row} has more cells than the {column - 1} columns"
-    return "; ".join(p.message if not p.where else f"{p.where.split(': ', 1)[-1]}: {p.message}"
-                     for p in problems[:3])
-
-
 def write_report(results_csv: str | Path, out: str | Path, title: str | None = None) -> int:
     """Write the report of ``results_csv`` to ``out`` (atomically, output/atomic.py);
     returns the number of tiles (jobs). Raises ConfigError when the CSV is not a
     results CSV, OSError when ``out`` cannot be written."""
     results_csv, out = Path(results_csv), Path(out)
-    rows = _read(results_csv)
+    rows = read_results(results_csv, _NEEDED)
     out.parent.mkdir(parents=True, exist_ok=True)
     page = render_report(rows, out.parent.resolve(), title or f"Campaign report: {results_csv.name}")
     write_atomically(out, page)
