@@ -106,14 +106,14 @@ def _qa(row: Row) -> str:
     return f"{verdict}: {problems}" if verdict and problems else verdict
 
 
-def _tile(row: Row, report_dir: Path, classes: str) -> dict[str, Any]:
+def _tile(row: Row, report_dir: Path, words: str) -> dict[str, Any]:
     status = row["status"]
     src = _source(row, report_dir) if status == "succeeded" else None
     poster = poster_of(row).path if src and not src.startswith(("http:", "https:")) else None
     elapsed = _num(row["elapsed_s"])
     return {
         "kind": "ok" if status == "succeeded" else "failed" if status == "failed" else "other",
-        "classes": classes, "poster": _relative(poster, report_dir) if poster else None,
+        "words": words, "poster": _relative(poster, report_dir) if poster else None,
         "qa": _qa(row), "qa_status": _shown(row.get("qa_status")),
         "job_id": _shown(row["job_id"]), "src": src, "status": _shown(status),
         "why": _shown(row["error_code"] or ("no video URL" if status == "succeeded" else status)),
@@ -175,21 +175,21 @@ def _qa_failures(rows: list[Row]) -> list[dict[str, Any]]:
 
 def _filters(rows: list[Row]) -> tuple[list[dict[str, Any]], list[str]]:
     """The gallery's filters (status, provider, QA when checked) and each
-    row's tile classes. A filter is ``{"key", "label", "choices": [(text, n)]}``;
-    its radio inputs are ``<key>-all`` and ``<key>-<i>``, a tile has class
-    ``<key>-<i>`` for its value: ids and classes never hold a cell's text."""
+    row's tile filter words. A filter is ``{"key", "label", "choices": [(text, n)]}``;
+    its radio inputs are ``<key>-all`` and ``<key>-<i>``, a tile has the word
+    ``<key>-<i>`` in its ``data-f`` for its value: ids and CSS never hold a cell's text."""
     columns = [("fs", "status", "status"), ("fp", "provider", "provider")]
     if any(r.get("qa_status") for r in rows):
         columns.append(("fq", "qa_status", "QA"))
     filters: list[dict[str, Any]] = []
-    classes: list[list[str]] = [[] for _ in rows]
+    words: list[list[str]] = [[] for _ in rows]
     for key, column, label in columns:
         counts = Counter(_shown(r.get(column)) or "not checked" for r in rows)
         index = {value: i for i, value in enumerate(counts)}
         filters.append({"key": key, "label": label, "choices": list(counts.items())})
-        for tile, r in zip(classes, rows, strict=True):
+        for tile, r in zip(words, rows, strict=True):
             tile.append(f"{key}-{index[_shown(r.get(column)) or 'not checked']}")
-    return filters, [" ".join(c) for c in classes]
+    return filters, [" ".join(c) for c in words]
 
 
 def render_report(rows: Iterable[Row], report_dir: Path, title: str) -> str:
@@ -199,10 +199,10 @@ def render_report(rows: Iterable[Row], report_dir: Path, title: str) -> str:
     ``report_dir``."""
     rows = list(rows)
     made = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    filters, classes = _filters(rows)
+    filters, words = _filters(rows)
     return _template().render(
         csp=_CSP, title=_shown(title), made=made, totals=_totals(rows), filters=filters,
-        tiles=[_tile(r, report_dir, c) for r, c in zip(rows, classes, strict=True)], failures=_failures(rows),
+        tiles=[_tile(r, report_dir, c) for r, c in zip(rows, words, strict=True)], failures=_failures(rows),
         qa_failures=_qa_failures(rows))
 
 
