@@ -429,7 +429,7 @@ def results(state: Path, output: Path) -> None:
               show_default=True, help="HTML file to write.")
 @click.option("--title", default=None, help="Page title (default: from the results file name).")
 def report(results_csv: Path, output: Path, title: str | None) -> None:
-    """Write a self-contained HTML report (videos, failures, costs) of a results CSV."""
+    """Write a self-contained HTML report (videos, posters, failures, QA, costs) of a results CSV or workbook."""
     from batch_runner.output.paths import check_outputs, report_output
     from batch_runner.output.report import write_report
 

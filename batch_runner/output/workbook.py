@@ -131,12 +131,12 @@ def _style(sheet: Worksheet, columns: Sequence[str], folder: Path) -> None:
                 if target:
                     cell.hyperlink = target
                     cell.style = "Hyperlink"
+    middle, wrapped = Alignment(vertical="center"), Alignment(wrap_text=True, vertical="center")
     for j, name in enumerate(columns):
         letter = get_column_letter(j + 1)
         sheet.column_dimensions[letter].width = max(_WIDTH[0], min(widths[j] + 2, _WIDTH[1]))
-        if name == "prompt":
-            for cell in sheet[letter][1:]:
-                cell.alignment = Alignment(wrap_text=True, vertical="top")
+        for cell in sheet[letter][1:]:  # beside a thumbnail, text sits mid-row
+            cell.alignment = wrapped if name == "prompt" else middle
     sheet.freeze_panes = "A2"
     sheet.auto_filter.ref = sheet.dimensions
 

@@ -94,3 +94,14 @@ def test_the_report_and_the_contact_sheet_come_from_the_workbook(delivered):
     with Image.open(delivered / "sheet.png") as img:
         # 2 bands (background: white studio, beach) of 2 tiles, then the refused job's blank band
         assert img.size == (16 * 2 + 2 * 256 + 8, 16 * 2 + 2 * 8 + 3 * (30 + 144 + 58))
+
+
+def test_results_rebuilds_the_workbook_from_the_journal(delivered, cli):
+    journal = delivered.parent / "m.yaml.simulate.journal.sqlite"
+    result = cli("results", journal, "-o", delivered / "rebuilt.xlsx")
+    assert result.exit_code == 0 and "5 rows" in result.output, result.output
+    sheet = load_workbook(delivered / "rebuilt.xlsx")["Results"]
+    assert sheet.max_row == 6 and len(sheet._images) == 4
+    result = cli("results", journal, "-o", delivered / "report.html")
+    assert result.exit_code == 2 and "written as .csv or .xlsx" not in result.output
+    assert "needs a name ending in .csv or .xlsx" in result.output
