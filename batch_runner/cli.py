@@ -251,10 +251,10 @@ def run(manifest: Path, output: Path | None, journal: Path | None, old_journal: 
         max_cost: float | None, max_credits: tuple[str, ...], fit_budget: bool, verbose: bool,
         log_format: str, sheet: str | None, strict: bool, download: Path | None, download_name: str,
         download_max_mb: float, report: Path | None, maps: tuple[str, ...] = (),
+        contact_sheet: Path | None = None, contact_sheet_by: str | None = None,
         rows: RowSelection | None = None, limit: int | None = None,
         confirm_over: float = CONFIRM_OVER_USD, yes: bool = False, trace_http: Path | None = None,
-        canary: bool = True, settings_file: Path | None = None, contact_sheet: Path | None = None,
-        contact_sheet_by: str | None = None) -> None:
+        canary: bool = True, settings_file: Path | None = None) -> None:
     """Run every job of MANIFEST (or --rows, at most --limit new ones) and write the results CSV."""
     if journal is not None and old_journal is not None:
         raise click.UsageError("--state is the old name of --journal: give only --journal.")

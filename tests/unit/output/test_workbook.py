@@ -3,6 +3,7 @@ spreadsheet would: types, hyperlinks, embedded posters, no formula, the Summary 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -18,11 +19,15 @@ from batch_runner.output.workbook import THUMB_PX
 from conftest import tiny_video
 
 EVIL = "=cmd|' /C calc'!A0"
+#: whether the journal records QA verdicts (else a test gives them as manifest columns)
+QA_IN_JOURNAL = "qa_status" in {f.name for f in dataclasses.fields(JobRecord)}
 
 
 def record(i: int, videos: Path | None, *, status: str = "succeeded", provider: str = "gccai",
            **extras: object) -> JobRecord:
-    """A journal record of job ``i``; succeeded with a saved video in ``videos`` when given."""
+    """A journal record of job ``i``; succeeded with a saved video in ``videos`` when given;
+    ``qa_status`` / ``qa_problems`` in ``extras`` are its QA verdict."""
+    qa = {k: extras.pop(k) for k in ("qa_status", "qa_problems") if k in extras} if QA_IN_JOURNAL else {}
     job = {"row": i + 2, "name": f"shot-{i}", "variant": 1, "provider": provider, "prompt": f"prompt {i}",
            "duration": 6, "resolution": "768P", "extras": extras}
     local = None
@@ -34,7 +39,7 @@ def record(i: int, videos: Path | None, *, status: str = "succeeded", provider: 
                      video_url=f"https://cdn.example.com/v/{i}.mp4" if ok else None,
                      cost_usd=0.28 if ok else None, error_code=None if ok else "content_policy",
                      error_message=None if ok else "refused", local_path=local,
-                     size_bytes=1234 if local else None)
+                     size_bytes=1234 if local else None, **qa)
 
 
 def test_workbook_has_links_posters_numbers_and_no_formula(tmp_path):
