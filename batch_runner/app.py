@@ -352,6 +352,20 @@ def _check_outputs(request: RunRequest, jobs: list[Job], manifest: Manifest, sta
         check_sheet_request(request.download, request.contact_sheet_by, jobs)
 
 
+def _write_contact_sheet(request: RunRequest) -> str | None:
+    """Write the run's contact sheet from its results file; after the videos
+    were paid for, a problem (no video saved, say) is a warning, not an exit:
+    returns it, or None when written."""
+    from batch_runner.output.contact_sheet import write_contact_sheet
+
+    assert request.contact_sheet is not None
+    try:
+        write_contact_sheet(request.output, request.contact_sheet, by=request.contact_sheet_by)
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
 def dry_run_counts(request: RunRequest) -> dict[str, int]:
     """What a run would do, from the journal alone: jobs done, in flight,
     failed, unknown, and new; with ``request.rows``, of those rows' jobs only
@@ -527,10 +541,7 @@ async def execute(request: RunRequest) -> int:
         removed = [r for r in every if r.job_id not in ids]
     if request.report:
         write_report(request.output, request.report)
-    if request.contact_sheet:
-        from batch_runner.output.contact_sheet import write_contact_sheet
-
-        write_contact_sheet(request.output, request.contact_sheet, by=request.contact_sheet_by)
+    sheet_problem = _write_contact_sheet(request) if request.contact_sheet else None
     summary = summarize(records, time.monotonic() - started, make_plan(jobs, settings), estimate.wall_s)
     head, *rest = summary.lines()  # the whole campaign, then what this run left out
     scenes = scene_line(scene_counts(jobs))
@@ -553,7 +564,10 @@ async def execute(request: RunRequest) -> int:
     if request.report:
         log.info("report: %s", request.report)
     if request.contact_sheet:
-        log.info("contact sheet: %s", request.contact_sheet)
+        if sheet_problem:
+            log.warning("contact sheet not written: %s", sheet_problem)
+        else:
+            log.info("contact sheet: %s", request.contact_sheet)
     if stopped:
         return stopped
     failed = new_failures(records, started_wall) or canary_stops or (downloader and downloader.failed)

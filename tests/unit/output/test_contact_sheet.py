@@ -139,3 +139,12 @@ def test_run_refuses_a_contact_sheet_that_is_not_an_image(tmp_path, cli, write, 
     result = cli("run", manifest, "--simulate", "-o", tmp_path / "r.csv", "--download", tmp_path / "v",
                  "--contact-sheet", tmp_path / f"s{suffix}")
     assert result.exit_code == 2 and f"s{suffix}: the contact sheet needs a name ending in .png" in result.output
+
+
+def test_a_run_whose_videos_all_failed_still_ends_with_its_summary(tmp_path, cli, write):
+    manifest = write("m.yaml", "jobs:\n  - {name: a, prompt: 'forbidden [[REJECT]]', provider: minimax}\n")
+    result = cli("run", manifest, "--simulate", "--no-canary", "-o", tmp_path / "r.csv", "--download",
+                 tmp_path / "v", "--contact-sheet", tmp_path / "s.png")
+    assert result.exit_code == 1, result.output  # the job failed: not a usage error after the run
+    assert "contact sheet not written: " in result.output and "no saved videos" in result.output
+    assert "1 jobs: 1 failed" in result.output and (tmp_path / "r.csv").is_file()
