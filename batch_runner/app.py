@@ -467,8 +467,8 @@ async def execute(request: RunRequest) -> int:
                 removed = [r for r in every if r.job_id not in ids and r.possibly_paid]
                 return [by_id[j.job_id] for j in jobs if j.job_id in by_id] + removed
 
-            def checkpoint() -> None:
-                write_results(request.output, current(), manifest_ids=ids)
+            def checkpoint() -> None:  # in the event loop: no poster is decoded here (0.1 s each)
+                write_results(request.output, current(), manifest_ids=ids, make_posters=False)
 
             options = request.options or RunOptions(
                 retry_failed=request.retry_failed, retry_all_failed=request.retry_all_failed,

@@ -39,7 +39,7 @@ from batch_runner.output.atomic import write_atomically
 from batch_runner.output.readback import read_results
 from batch_runner.output.readback import shown as _shown
 from batch_runner.output.results import RESULT_COLUMNS
-from batch_runner.output.thumbnails import Poster, poster_of
+from batch_runner.output.thumbnails import Poster, poster_of, thumbnail
 
 __all__ = ["SHEET_SUFFIXES", "Layout", "check_sheet_request", "write_contact_sheet"]
 
@@ -157,7 +157,7 @@ def _tile(sheet: Image.Image, draw: ImageDraw.ImageDraw, at: tuple[int, int], ro
     """One tile: the poster fitted in the tile area (or a grey box saying why), its labels under it."""
     x, y = at
     tw, th = layout.tile
-    picture = _picture(poster, layout.tile)
+    picture = thumbnail(poster.path, layout.tile) if poster.path else None
     if picture is not None:
         draw.rectangle((x, y, x + tw - 1, y + th - 1), fill=_TILE)
         sheet.paste(picture, (x + (tw - picture.width) // 2, y + (th - picture.height) // 2))
@@ -182,17 +182,6 @@ def _seconds(value: str | None) -> str:
         return f"{float(value or ''):g} s"
     except ValueError:
         return ""
-
-
-def _picture(poster: Poster, box: tuple[int, int]) -> Image.Image | None:
-    if poster.path is None:
-        return None
-    try:
-        with Image.open(poster.path) as img:
-            img.thumbnail(box)
-            return img.convert("RGB")
-    except (OSError, ValueError, Image.DecompressionBombError):
-        return None
 
 
 def _fit(draw: ImageDraw.ImageDraw, text: str, width: int,

@@ -40,12 +40,11 @@ from openpyxl.drawing.image import Image as SheetImage
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
-from PIL import Image
 
 from batch_runner.journal import JobRecord
 from batch_runner.output.atomic import write_atomically
 from batch_runner.output.results import result_table, summarize
-from batch_runner.output.thumbnails import poster_of
+from batch_runner.output.thumbnails import poster_of, thumbnail
 
 __all__ = ["THUMB_PX", "is_results_workbook", "write_workbook"]
 
@@ -71,11 +70,12 @@ def is_results_workbook(path: str | Path) -> bool:
 
 
 def write_workbook(path: str | Path, records: Iterable[JobRecord],
-                   manifest_ids: Collection[str] | None = None) -> int:
+                   manifest_ids: Collection[str] | None = None, *, make_posters: bool = True) -> int:
     """Write the results workbook at ``path`` (atomically) and return the
     number of rows (jobs). ``manifest_ids``: as for ``write_results``.
-    Posters missing beside saved videos are made (output/posters.py).
-    Raises OSError when ``path`` cannot be written."""
+    Posters missing beside saved videos are made (output/posters.py; about
+    0.1 s each) unless ``make_posters`` is False (a checkpoint during a run:
+    the cell says "no poster yet"). Raises OSError when ``path`` cannot be written."""
     path = Path(path)
     records = list(records)
     columns, cells = result_table(records, manifest_ids)
@@ -84,7 +84,7 @@ def write_workbook(path: str | Path, records: Iterable[JobRecord],
     assert sheet is not None
     sheet.title = "Results"
     rows = [dict(zip(columns, row, strict=True)) for row in cells]
-    posters = [poster_of(r) for r in rows] if any(r.get("local_path") for r in rows) else None
+    posters = [poster_of(r, make=make_posters) for r in rows] if any(r.get("local_path") for r in rows) else None
     shown = [columns[0], "poster", *columns[1:]] if posters is not None else list(columns)
     sheet.append([_text(c) for c in shown])
     for row in rows:
@@ -171,11 +171,8 @@ def _embed(sheet: Worksheet, column: int, posters: list[Any]) -> None:
 
 def _thumbnail(poster: Path) -> SheetImage | None:
     """The poster shrunk to THUMB_PX, as an image openpyxl embeds (JPEG bytes)."""
-    try:
-        with Image.open(poster) as img:
-            img.thumbnail(THUMB_PX)
-            small = img.convert("RGB")
-    except (OSError, ValueError, Image.DecompressionBombError):
+    small = thumbnail(poster, THUMB_PX)
+    if small is None:
         return None
     data = io.BytesIO()
     small.save(data, format="JPEG", quality=80)
