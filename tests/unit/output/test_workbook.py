@@ -134,3 +134,11 @@ def test_a_300_row_workbook_with_posters_is_written_in_seconds(tmp_path, capsys)
     with capsys.disabled():
         print(f"\nworkbook of 300 rows with posters: {first:.2f} s (posters made), {again:.2f} s (posters there)")
     assert again < 30
+
+
+def test_a_checkpoint_workbook_decodes_no_video(tmp_path):
+    videos = tmp_path / "videos"
+    write_results(tmp_path / "r.xlsx", [record(0, videos)], make_posters=False)
+    sheet = load_workbook(tmp_path / "r.xlsx")["Results"]
+    assert sheet["B2"].value == "no poster yet" and not sheet._images
+    assert not (videos / "shot-0.jpg").exists()
