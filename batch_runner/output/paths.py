@@ -1,7 +1,8 @@
 """Check every path a command will write before it sends anything.
 
-A run writes the results CSV (``-o``), the HTML report (``--report``), the
-videos (``--download``) and the journal (``--state``) with its lock file. Each
+A run writes the results (``-o``: a CSV or an ``.xlsx`` workbook), the HTML
+report (``--report``), the contact sheet (``--contact-sheet``), the videos
+(``--download``) and the journal (``--state``) with its lock file. Each
 is checked up front by ``check_outputs``: it can be created and written, it is
 not a folder where a file is meant (or a file where a folder is meant), it has
 the extension of what is written there, and it is none of the command's inputs
