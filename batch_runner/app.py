@@ -551,8 +551,9 @@ def _evidence_lines(journal: Journal, runners: list[Runner], since: float) -> li
     lines = [f"  {len(kept)} answer(s) the adapters could not read were kept in {capture_dir(journal.path)} "
              "(README: \"When a provider answers something new\")"]
     for runner in runners:
-        for name, slot in sorted(runner.slots.items()):
-            if slot.breaker is not None and slot.breaker.error_code == "unrecognised_answer":
+        for name, pool in sorted(runner.pools.items()):
+            if any(s.breaker is not None and s.breaker.error_code == "unrecognised_answer" for s in pool.slots):
+                slot = pool.slots[0]
                 lines.append(f"  {name}: no new submit after {slot.settings.max_unreadable_answers} unreadable "
                              "answers in a row; the jobs not sent stay pending, the tasks sent keep their task "
                              "id: run again once the adapter or the provider's settings are fixed")
