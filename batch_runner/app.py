@@ -235,6 +235,7 @@ def _environ(request: RunRequest, sim_url: str | None = None) -> dict[str, str]:
 
         for name, info in catalog().items():
             env[info.key_env] = SIM_KEY
+            env.pop(info.key_env + "S", None)  # a pool of real keys is never sent to the simulator
             if sim_url:
                 env[info.base_url_env] = f"{sim_url}/{name}"
     return env
@@ -272,6 +273,8 @@ def _settings(request: RunRequest, manifest: Manifest, env: Mapping[str, str]) -
                 typical_generation_s=s.typical_generation_s / k if s.typical_generation_s else None,
                 backoff_base_s=s.backoff_base_s / k,
                 retry_total_s=s.retry_total_s / k,
+                key_settings={label: {**v, **({"rpm": float(v["rpm"]) * k} if "rpm" in v else {})}
+                              for label, v in s.key_settings.items()},
             )
             for n, s in settings.items()
         }
@@ -509,6 +512,7 @@ async def execute(request: RunRequest) -> int:
                     recorder.write(request.trace_http)
             evidence = _evidence_lines(journal, made, started_wall)
             canary_stops: list[CanaryStop] = [c for r in made for c in r.canary_stops.values()]
+            missing = _missing_key_lines(made, settings)
         every = current()
         write_results(request.output, every, manifest_ids=ids)
         records = [r for r in every if r.job_id in ids]
@@ -521,7 +525,7 @@ async def execute(request: RunRequest) -> int:
     lines = [head, *([f"  {scenes}"] if scenes else []), *rest, *_removed_lines(removed),
              *_earlier_failure_lines(records, started_wall), *evidence, *budget.lines(),
              *_selection_lines(request, len(jobs), len(chosen), len(later)),
-             *(c.line(settings[c.provider].info) for c in canary_stops)]
+             *(c.line(settings[c.provider].info) for c in canary_stops), *missing]
     if downloader:
         moved = "".join(f"{n} {word}, " for n, word in ((downloader.renamed, "renamed"),
                                                           (downloader.copied, "copied")) if n)
@@ -538,7 +542,7 @@ async def execute(request: RunRequest) -> int:
         log.info("report: %s", request.report)
     if stopped:
         return stopped
-    failed = new_failures(records, started_wall) or canary_stops or (downloader and downloader.failed)
+    failed = new_failures(records, started_wall) or canary_stops or missing or (downloader and downloader.failed)
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -558,6 +562,19 @@ def _evidence_lines(journal: Journal, runners: list[Runner], since: float) -> li
                              "answers in a row; the jobs not sent stay pending, the tasks sent keep their task "
                              "id: run again once the adapter or the provider's settings are fixed")
     return lines
+
+
+def _missing_key_lines(runners: list[Runner], settings: Mapping[str, ProviderSettings]) -> list[str]:
+    """One summary line per key a task in flight was made with and that is no longer
+    configured: its tasks were not polled (they stay resumable)."""
+    out = []
+    for runner in runners:
+        for (provider, key_id), job_ids in sorted(runner.missing_keys.items()):
+            var = settings[provider].info.key_env + "S"
+            out.append(f"  {provider}: {len(job_ids)} task(s) made with key {key_id}, which is no longer in {var}: "
+                       f"not polled; put that key back (label=key) and run again, the jobs stay resumable "
+                       f"(e.g. {', '.join(job_ids[:3])})")
+    return out
 
 
 def _selection_lines(request: RunRequest, total: int, chosen: int, later: int) -> list[str]:

@@ -39,7 +39,7 @@ from batch_runner.journal import JobRecord, JobStatus
 __all__ = ["RESULT_COLUMNS", "Summary", "result_table", "results_frame", "summarize", "write_results"]
 
 RESULT_COLUMNS = [
-    "job_id", "row", "name", "variant", "provider", "providers_tried", "model", "scene", "prompt",
+    "job_id", "row", "name", "variant", "provider", "providers_tried", "key_id", "model", "scene", "prompt",
     "image", "duration", "resolution", "status", "task_id", "video_url",
     "cost_credits", "cost_usd", "attempts", "error_code", "provider_code",
     "error_message", "submitted_at", "finished_at", "elapsed_s", "url_expires_at",
@@ -83,6 +83,7 @@ def result_row(record: JobRecord, in_manifest: bool | None = None) -> dict[str, 
         "variant": job.get("variant"),
         "provider": record.provider or job.get("provider"),
         "providers_tried": record.providers_tried or "",
+        "key_id": record.key_id or "",
         "model": job.get("model"),
         "scene": job.get("scene"),
         "prompt": job.get("prompt"),
@@ -203,6 +204,8 @@ class Summary:
     estimate: Any = None
     estimate_wall_s: float | None = None
     unknown_submits: dict[str, list[float | None]] = field(default_factory=dict)
+    #: provider -> key id -> {"videos", "usd", "credits", "unknown"} of its paid jobs
+    by_key: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -241,6 +244,11 @@ class Summary:
             c = self.cost.get(provider, {"videos": 0, "usd": 0.0, "credits": 0.0})
             actual = _cost_text(c["usd"], self.unknown_usd.get(provider, 0), c["videos"], c["credits"])
             out.append(f"  {provider}: {int(c['videos'])} videos, {actual}{_planned(plans.get(provider))}")
+            keys = self.by_key.get(provider, {})
+            if len(keys) > 1:  # a pool of keys: what each key made and cost
+                for key_id, k in sorted(keys.items()):
+                    out.append(f"    key {key_id}: {int(k['videos'])} videos, "
+                               f"{_cost_text(k['usd'], int(k['unknown']), k['videos'], k['credits'])}")
         if len(self.cost) > 1 or len(plans) > 1:
             usd = sum(c["usd"] for c in self.cost.values())
             credits = sum(c["credits"] for c in self.cost.values())
@@ -318,6 +326,12 @@ def summarize(records: Iterable[JobRecord], wall_s: float = 0.0, estimate: Any =
         c = s.cost.setdefault(r.provider, {"videos": 0, "usd": 0.0, "credits": 0.0})
         c["videos"] += 1 if succeeded else 0
         c["credits"] += r.cost_credits or 0
+        k = s.by_key.setdefault(r.provider, {}).setdefault(
+            r.key_id or "?", {"videos": 0, "usd": 0.0, "credits": 0.0, "unknown": 0})
+        k["videos"] += 1 if succeeded else 0
+        k["credits"] += r.cost_credits or 0
+        k["usd"] += r.cost_usd or 0.0
+        k["unknown"] += r.cost_usd is None
         if r.cost_usd is None:
             s.unknown_usd[r.provider] = s.unknown_usd.get(r.provider, 0) + 1
         else:
