@@ -100,7 +100,7 @@ class PoolKey:
 
 #: a label before ``=``: short, no spaces; what follows must not start with ``=``
 #: (so a base64 key ending in ``==`` is not taken for a label)
-_LABEL = re.compile(r"([A-Za-z0-9][A-Za-z0-9_.-]{0,31})=(?!=)(.*)", re.DOTALL)
+_LABEL = re.compile(r"([A-Za-z0-9][A-Za-z0-9_.-]{0,31})\s*=(?!=)(.*)", re.DOTALL)
 
 
 def _split_pool(value: str) -> list[tuple[str | None, str]]:
@@ -148,13 +148,13 @@ def pool_from_env(var: str, environ: Mapping[str, str] | None = None) -> tuple[P
         seen[value] = name
         keys.append(PoolKey(name, secret))
     if not keys:
-        raise KeyPoolError(f"{pool_var} holds no key: write k1,k2 or label=k1,label=k2, or unset it")
+        raise KeyPoolError(f"{pool_var}: holds no key: write k1,k2 or label=k1,label=k2, or unset it")
     return tuple(keys)
 
 
 def has_key(var: str, environ: Mapping[str, str]) -> bool:
     """Whether ``var`` (``<NAME>_API_KEY``) or its pool ``<var>S`` holds a key."""
-    return bool(environ.get(var, "").strip() or environ.get(var + "S", "").strip())
+    return bool(environ.get(var, "").strip() or any(e.strip() for e in environ.get(var + "S", "").split(",")))
 
 
 def remember_keys(environ: Mapping[str, str]) -> None:
