@@ -3,9 +3,9 @@
     python bench/key_pools.py
 
 MiniMax allows 5 submits a minute per key (https://platform.minimax.io/docs/guides/rate-limits),
-so the per-key limit binds: one key needs 2 hours for 600 videos, three keys 40 minutes.
+so the per-key limit binds: one key needs over 2 hours for 600 videos, three keys a third of it.
 Time is scaled 360x (the run's ``speedup``; the simulator's per-key window and
-generation time scaled the same way), so 1 key takes ~20 s and 3 keys ~7 s. Each
+generation time scaled the same way), so 1 key takes ~25 s and 3 keys ~9 s. Each
 run goes to a fresh in-process simulator on 127.0.0.1 that enforces 5 submits per
 (scaled) minute per key and records every submit's key; the script prints, per
 run, the wall time, the plan's estimate (scaled), the most submits any key had in

@@ -176,3 +176,26 @@ async def test_per_key_rpm_override_gives_a_slower_key_fewer_jobs(tmp_path):
     assert status == 0
     counts = df["key_id"].value_counts()
     assert counts[key_id("team-a")] > 3 * counts.get(key_id("team-b"), 0)
+
+
+@pytest.mark.parametrize("provider", ["minimax", "apiframe"])
+def test_check_tests_every_key_of_the_pool(cli, threaded_sim, provider):
+    accept_pool(threaded_sim.config, provider, bad=("team-b",))
+    result = cli("check", env=pool_env(threaded_sim, provider=provider))
+    assert result.exit_code == 1
+    assert f"{provider} {key_id('team-a')}: usable" in result.output
+    assert f"{provider} {key_id('team-c')}: usable" in result.output
+    assert (f"{provider} {key_id('team-b')}: NOT usable: the key team-b in {provider.upper()}_API_KEYS "
+            "was refused") in result.output
+    assert not any(value in result.output for value in KEYS.values())
+    checked = {r.key for r in threaded_sim.store.requests if r.provider == provider}
+    assert checked == set(KEYS.values()) and not threaded_sim.store.tasks
+
+
+def test_a_bad_pool_is_refused_before_anything_is_sent(cli, threaded_sim, write):
+    manifest = write("m.yaml", yaml.safe_dump({"jobs": jobs(2)}))
+    env = {**sim_env(threaded_sim), "GCCAI_API_KEYS": f"{KEYS['team-a']},{KEYS['team-a']}"}
+    result = cli("run", manifest, "--no-canary", "-o", manifest.with_suffix(".csv"), env=env)
+    assert result.exit_code == 2
+    assert "GCCAI_API_KEYS: entry 2 (key2) is the same key as key1" in result.output
+    assert KEYS["team-a"] not in result.output and not threaded_sim.store.requests
