@@ -572,7 +572,8 @@ def _missing_key_lines(runners: list[Runner], settings: Mapping[str, ProviderSet
         for (provider, key_id), job_ids in sorted(runner.missing_keys.items()):
             var = settings[provider].info.key_env + "S"
             out.append(f"  {provider}: {len(job_ids)} task(s) made with key {key_id}, which is no longer in {var}: "
-                       f"not polled; put that key back (label=key) and run again, the jobs stay resumable "
+                       f"not polled (nor sent again); put that key back (label=key) and run again, the jobs stay "
+                       f"resumable "
                        f"(e.g. {', '.join(job_ids[:3])})")
     return out
 

@@ -326,12 +326,13 @@ def summarize(records: Iterable[JobRecord], wall_s: float = 0.0, estimate: Any =
         c = s.cost.setdefault(r.provider, {"videos": 0, "usd": 0.0, "credits": 0.0})
         c["videos"] += 1 if succeeded else 0
         c["credits"] += r.cost_credits or 0
-        k = s.by_key.setdefault(r.provider, {}).setdefault(
-            r.key_id or "?", {"videos": 0, "usd": 0.0, "credits": 0.0, "unknown": 0})
-        k["videos"] += 1 if succeeded else 0
-        k["credits"] += r.cost_credits or 0
-        k["usd"] += r.cost_usd or 0.0
-        k["unknown"] += r.cost_usd is None
+        if r.key_id:  # None: recorded before key pools
+            k = s.by_key.setdefault(r.provider, {}).setdefault(
+                r.key_id, {"videos": 0, "usd": 0.0, "credits": 0.0, "unknown": 0})
+            k["videos"] += 1 if succeeded else 0
+            k["credits"] += r.cost_credits or 0
+            k["usd"] += r.cost_usd or 0.0
+            k["unknown"] += r.cost_usd is None
         if r.cost_usd is None:
             s.unknown_usd[r.provider] = s.unknown_usd.get(r.provider, 0) + 1
         else:

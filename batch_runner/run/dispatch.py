@@ -186,17 +186,22 @@ class Runner:
 
     async def _place(self, pool: KeyPool, job: Job, record: JobRecord | None) -> Slot | None:
         """An in-flight place for one job: on the key that made its task (a job to
-        resume), else on the key with the most spare capacity; None (nothing held)
-        when its task's key is no longer in the pool."""
+        resume; an ``unknown`` job sent again under its idempotency key, which only
+        that key's account knows), else on the key with the most spare capacity;
+        None (nothing held) when that key is no longer in the pool."""
         if record is None or record.task_id is None:
-            return await pool.acquire()
+            known = self.journal.get(job.job_id) if pool.settings.info.idempotency_key else None
+            if known is None or known.status != JobStatus.UNKNOWN or not known.key_id:
+                return await pool.acquire()
+            record = known
         slot = pool.by_key_id(record.key_id)
         if slot is None:
             key_id = record.key_id or ""
             self.missing_keys.setdefault((pool.name, key_id), []).append(job.job_id)
             event("job_key_missing", "job %s (row %s): its %s task %s was made with key %s, which is no longer "
-                  "configured: not polled; put that key back in %sS and run again (the job stays resumable)",
-                  job.job_id, job.row, pool.name, record.task_id, key_id, pool.settings.info.key_env,
+                  "configured: not sent; put that key back in %sS and run again (the job stays as it is)",
+                  job.job_id, job.row, pool.name, record.task_id or "(answer lost)", key_id,
+                  pool.settings.info.key_env,
                   job_id=job.job_id, row=job.row, provider=pool.name, key_id=key_id)
             return None
         await slot.in_flight.acquire()

@@ -199,3 +199,22 @@ def test_a_bad_pool_is_refused_before_anything_is_sent(cli, threaded_sim, write)
     assert result.exit_code == 2
     assert "GCCAI_API_KEYS: entry 2 (key2) is the same key as key1" in result.output
     assert KEYS["team-a"] not in result.output and not threaded_sim.store.requests
+
+
+async def test_an_unknown_job_is_sent_again_with_the_key_that_sent_it(tmp_path):
+    """apiframe dedupes by Idempotency-Key per account: the job answered by nothing goes
+    again to the same key, so that account can recognise it."""
+    config = SimConfig(providers={p: ProviderSimConfig(generation_s=0.1) for p in PROVIDERS})
+    accept_pool(config, "apiframe")
+    async with running_simulator(config) as sim:
+        config.providers["apiframe"].reset_rate = 1.0  # every request dropped: the submits' answers are lost
+        data = {"providers": {"apiframe": {**FAST, "max_attempts": 1}}, "jobs": jobs(6, "apiframe")}
+        status, first = await run_yaml(tmp_path, data, pool_env(sim, provider="apiframe"))
+        assert status == 1 and set(first["status"]) == {"unknown"}
+        config.providers["apiframe"].reset_rate = 0.0
+        data["jobs"].reverse()  # the same jobs in another order: the spread alone would pair them otherwise
+        status, second = await run_yaml(tmp_path, data, pool_env(sim, provider="apiframe"))
+    assert status == 0 and set(second["status"]) == {"succeeded"}
+    assert len(set(first["key_id"])) > 1  # spread over the pool
+    assert dict(zip(first["job_id"], first["key_id"], strict=True)) == dict(
+        zip(second["job_id"], second["key_id"], strict=True))
