@@ -218,3 +218,18 @@ async def test_an_unknown_job_is_sent_again_with_the_key_that_sent_it(tmp_path):
     assert len(set(first["key_id"])) > 1  # spread over the pool
     assert dict(zip(first["job_id"], first["key_id"], strict=True)) == dict(
         zip(second["job_id"], second["key_id"], strict=True))
+
+
+async def test_the_canary_moves_on_from_a_bad_first_key(tmp_path):
+    config = SimConfig(providers={p: ProviderSimConfig(generation_s=0.1) for p in PROVIDERS})
+    accept_pool(config, bad=("team-a",))
+    async with running_simulator(config) as sim:
+        path = tmp_path / "m.yaml"
+        path.write_text(yaml.safe_dump({"providers": {"gccai": FAST}, "jobs": jobs(9)}), encoding="utf-8")
+        status = await execute(RunRequest(manifest=path, output=tmp_path / "r.csv", environ=pool_env(sim),
+                                          speedup=1.0, quiet=True, canary=True))
+        refused = [r for r in sim.store.requests if r.kind == "submit" and not r.accepted]
+    df = pd.read_csv(tmp_path / "r.csv", dtype=str, keep_default_na=False)
+    assert status == 0 and set(df["status"]) == {"succeeded"}
+    assert [r.key for r in refused] == [KEYS["team-a"]]
+    assert set(df["key_id"]) == {key_id("team-b"), key_id("team-c")}
