@@ -21,7 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from batch_runner.catalog.settings import ProviderSettings, merge_overrides, resolve_settings
+from batch_runner.catalog.settings import (
+    ProviderSettings,
+    merge_overrides,
+    resolve_settings,
+    unused_key_settings,
+)
 from batch_runner.errors import TRANSIENT_CODES, ConfigError, ManifestError, Problem
 from batch_runner.jobs.expand import expand
 from batch_runner.jobs.model import Job
@@ -434,6 +439,9 @@ async def execute(request: RunRequest) -> int:
             settings = _settings(request, manifest, env)
             worlds = {n: world_of(s, request.simulate) for n, s in settings.items()}
             check_worlds(journal, worlds, {p for j in jobs for p in j.providers})
+            used = sorted({p for j in jobs for p in j.providers})
+            for unused in [] if request.simulate else unused_key_settings(settings, used):
+                log.warning("%s", unused)
             ids = {j.job_id for j in jobs}
 
             def current() -> list[JobRecord]:

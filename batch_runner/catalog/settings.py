@@ -30,7 +30,7 @@ simulator that way, so no file can send a simulated run to a real host).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -38,7 +38,7 @@ from batch_runner.catalog.facts import ProviderInfo, catalog
 from batch_runner.errors import ConfigError
 from batch_runner.keys import KeyPoolError, PoolKey, Secret, pool_from_env
 
-__all__ = ["KEY_SETTINGS", "ProviderSettings", "merge_overrides", "resolve_settings"]
+__all__ = ["KEY_SETTINGS", "ProviderSettings", "merge_overrides", "resolve_settings", "unused_key_settings"]
 
 #: the settings a key of a pool may override (its own account's limits)
 KEY_SETTINGS = ("rpm", "max_in_flight")
@@ -177,4 +177,17 @@ def resolve_settings(
         if extra:
             settings = replace(settings, **extra)
         out[name] = settings
+    return out
+
+
+def unused_key_settings(settings: Mapping[str, ProviderSettings], providers: Iterable[str]) -> list[str]:
+    """One warning per ``keys:`` label of ``providers`` that names no key of the pool
+    (a typo, or a key not set on this machine): its limits are not used."""
+    out = []
+    for name in providers:
+        s = settings[name]
+        labels = [k.label for k in s.pool]
+        for label in sorted(set(s.key_settings) - set(labels)):
+            out.append(f"providers: {name}: keys: {label}: no key of that label in {s.info.key_env}S "
+                       f"(labels: {', '.join(labels) or 'none'}): its settings are not used")
     return out

@@ -233,3 +233,13 @@ async def test_the_canary_moves_on_from_a_bad_first_key(tmp_path):
     assert status == 0 and set(df["status"]) == {"succeeded"}
     assert [r.key for r in refused] == [KEYS["team-a"]]
     assert set(df["key_id"]) == {key_id("team-b"), key_id("team-c")}
+
+
+def test_simulate_never_sends_a_pool_of_real_keys(cli, write):
+    manifest = write("m.yaml", yaml.safe_dump({"jobs": jobs(2)}))
+    result = cli("run", manifest, "--simulate", "--no-canary", "-o", manifest.with_suffix(".csv"),
+                 env={"GCCAI_API_KEYS": f"team-a={KEYS['team-a']}"})
+    assert result.exit_code == 0, result.output
+    assert KEYS["team-a"] not in result.output
+    results = pd.read_csv(manifest.with_suffix(".csv"), dtype=str, keep_default_na=False)
+    assert set(results["status"]) == {"succeeded"} and set(results["key_id"]) == {"key1:" + Secret("sim-key").fingerprint()}

@@ -90,3 +90,33 @@ def test_the_summary_shows_videos_and_cost_per_key_of_a_pool():
     assert "    key team-a:1a2b3c4d: 2 videos, $0.50" in lines
     assert "    key key2:99887766: 1 videos, $0.25" in lines
     assert not any("key1:00aa00aa" in line for line in lines)  # a provider with one key: no per-key line
+
+
+def test_a_per_key_setting_for_no_key_of_the_pool_is_named():
+    from batch_runner.catalog.settings import unused_key_settings
+
+    s = resolve_settings({"minimax": {"keys": {"team-z": {"rpm": 9}, "team-a": {"rpm": 3}}}},
+                         {"MINIMAX_API_KEYS": f"team-a={A},{B}"})
+    assert unused_key_settings(s, ["minimax", "gccai"]) == [
+        "providers: minimax: keys: team-z: no key of that label in MINIMAX_API_KEYS (labels: team-a, key2): "
+        "its settings are not used"]
+
+
+def test_a_journal_made_with_one_key_of_a_pool_takes_the_pool_and_refuses_other_keys(tmp_path):
+    from batch_runner.journal import Journal
+    from batch_runner.world import WorldMismatchError, check_worlds, world_of
+
+    def world(value: str):
+        return {"gccai": world_of(resolve_settings(None, {"GCCAI_API_KEYS": value,
+                                                          "GCCAI_BASE_URL": "https://api.example.com"})["gccai"],
+                                  simulated=False)}
+
+    with Journal(tmp_path / "j.sqlite") as journal:
+        journal.add_jobs([])
+        check_worlds(journal, world(A), ["gccai"])
+        journal.db.execute("INSERT INTO jobs (job_id, job, provider, status, task_id, updated_at) "
+                           "VALUES ('j1', '{}', 'gccai', 'submitted', 't1', 0)")
+        check_worlds(journal, world(f"{A},{B}"), ["gccai"])  # the pool holds the key that made the tasks
+        check_worlds(journal, world(B), ["gccai"])  # B is now known to this journal's world
+        with pytest.raises(WorldMismatchError, match="its gccai tasks were made on api.example.com"):
+            check_worlds(journal, world(C), ["gccai"])
