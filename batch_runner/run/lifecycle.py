@@ -5,7 +5,10 @@ sent, its task id before anything else is done with it. A submit is retried
 only when the provider surely did not take it (retry.py). When a job's
 provider is unavailable (breaker open, submit retries exhausted without a
 task), the job moves to its next fallback provider; a content-policy refusal
-does not (taxonomy.NO_FAILOVER_CODES). A submit carries the idempotency key
+does not (taxonomy.NO_FAILOVER_CODES). A submit refused for a reason of its
+key's account (that key's breaker opened: bad key, balance, quota; nothing
+paid) goes first to another key of the provider's pool (``other_key``), then
+to the fallbacks; a task is polled on the slot (key) that made it. A submit carries the idempotency key
 of the job's attempt generation (journal.JobRecord.submit_generation): the
 same when an ``unknown`` job is sent again, a new one for a deliberate new
 attempt (``--retry-failed``). This module never reads a provider's
