@@ -541,7 +541,7 @@ async def execute(request: RunRequest) -> int:
                      f"{len(downloader.failed)} failed, in {request.download}")
     cost = summary.cost_json()  # an unknown USD price is null, with the count of such jobs
     event("summary", "\n".join(lines), by_status=summary.by_status, cost=cost["providers"],
-          cost_total=cost["total"], wall_s=round(summary.wall_s, 3),
+          cost_total=cost["total"], cost_by_key=summary.by_key_json(), wall_s=round(summary.wall_s, 3),
           plan=summary.estimate.as_dict()["total"], downloads_failed=len(downloader.failed) if downloader else None)
     log.info("results: %s (journal: %s)", request.output, state)
     if request.trace_http:

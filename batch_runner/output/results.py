@@ -204,7 +204,8 @@ class Summary:
     estimate: Any = None
     estimate_wall_s: float | None = None
     unknown_submits: dict[str, list[float | None]] = field(default_factory=dict)
-    #: provider -> key id -> {"videos", "usd", "credits", "unknown"} of its paid jobs
+    #: provider -> key id -> {"videos", "usd", "credits", "unknown", "known"} of its paid jobs
+    #: ("unknown" / "known": how many of them have no / a USD price)
     by_key: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
 
     @property
@@ -231,6 +232,14 @@ class Summary:
         total = {k: sum(c[k] for c in self.cost.values()) for k in ("videos", "usd", "credits")}
         return {"providers": providers,
                 "total": one(total, sum(self.unknown_usd.values()), sum(self.known_usd.values()))}
+
+    def by_key_json(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Provider -> key id -> ``videos``, ``credits``, ``usd`` (null when no paid job's
+        USD price is known) of the providers that used more than one key."""
+        return {p: {k: {"videos": int(c["videos"]), "credits": round(c["credits"], 6),
+                        "usd": round(c["usd"], 6) if c["known"] or not c["unknown"] else None}
+                    for k, c in keys.items()}
+                for p, keys in self.by_key.items() if len(keys) > 1}
 
     def lines(self) -> list[str]:
         """The summary as printable lines: counts, then actual cost per provider
@@ -328,11 +337,12 @@ def summarize(records: Iterable[JobRecord], wall_s: float = 0.0, estimate: Any =
         c["credits"] += r.cost_credits or 0
         if r.key_id:  # None: recorded before key pools
             k = s.by_key.setdefault(r.provider, {}).setdefault(
-                r.key_id, {"videos": 0, "usd": 0.0, "credits": 0.0, "unknown": 0})
+                r.key_id, {"videos": 0, "usd": 0.0, "credits": 0.0, "unknown": 0, "known": 0})
             k["videos"] += 1 if succeeded else 0
             k["credits"] += r.cost_credits or 0
             k["usd"] += r.cost_usd or 0.0
             k["unknown"] += r.cost_usd is None
+            k["known"] += r.cost_usd is not None
         if r.cost_usd is None:
             s.unknown_usd[r.provider] = s.unknown_usd.get(r.provider, 0) + 1
         else:
