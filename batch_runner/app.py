@@ -21,7 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from batch_runner.catalog.settings import ProviderSettings, merge_overrides, resolve_settings
+from batch_runner.catalog.settings import (
+    ProviderSettings,
+    merge_overrides,
+    resolve_settings,
+    unused_key_settings,
+)
 from batch_runner.errors import TRANSIENT_CODES, ConfigError, ManifestError, Problem
 from batch_runner.jobs.expand import expand
 from batch_runner.jobs.model import Job
@@ -244,6 +249,7 @@ def _environ(request: RunRequest, sim_url: str | None = None) -> dict[str, str]:
 
         for name, info in catalog().items():
             env[info.key_env] = SIM_KEY
+            env.pop(info.key_env + "S", None)  # a pool of real keys is never sent to the simulator
             if sim_url:
                 env[info.base_url_env] = f"{sim_url}/{name}"
     return env
@@ -281,6 +287,8 @@ def _settings(request: RunRequest, manifest: Manifest, env: Mapping[str, str]) -
                 typical_generation_s=s.typical_generation_s / k if s.typical_generation_s else None,
                 backoff_base_s=s.backoff_base_s / k,
                 retry_total_s=s.retry_total_s / k,
+                key_settings={label: {**v, **({"rpm": float(v["rpm"]) * k} if "rpm" in v else {})}
+                              for label, v in s.key_settings.items()},
             )
             for n, s in settings.items()
         }
@@ -466,6 +474,9 @@ async def execute(request: RunRequest) -> int:
             settings = _settings(request, manifest, env)
             worlds = {n: world_of(s, request.simulate) for n, s in settings.items()}
             check_worlds(journal, worlds, {p for j in jobs for p in j.providers})
+            used = sorted({p for j in jobs for p in j.providers})
+            for unused in [] if request.simulate else unused_key_settings(settings, used):
+                log.warning("%s", unused)
             ids = {j.job_id for j in jobs}
 
             def current() -> list[JobRecord]:
@@ -548,6 +559,7 @@ async def execute(request: RunRequest) -> int:
                     recorder.write(request.trace_http)
             evidence = _evidence_lines(journal, made, started_wall)
             canary_stops: list[CanaryStop] = [c for r in made for c in r.canary_stops.values()]
+            missing = _missing_key_lines(made, settings)
         every = current()
         write_results(request.output, every, manifest_ids=ids)
         records = [r for r in every if r.job_id in ids]
@@ -561,7 +573,7 @@ async def execute(request: RunRequest) -> int:
     lines = [head, *([f"  {scenes}"] if scenes else []), *rest, *_removed_lines(removed),
              *_earlier_failure_lines(records, started_wall), *evidence, *budget.lines(),
              *_selection_lines(request, len(jobs), len(chosen), len(later)),
-             *(c.line(settings[c.provider].info) for c in canary_stops)]
+             *(c.line(settings[c.provider].info) for c in canary_stops), *missing]
     if downloader:
         moved = "".join(f"{n} {word}, " for n, word in ((downloader.renamed, "renamed"),
                                                           (downloader.copied, "copied")) if n)
@@ -573,7 +585,7 @@ async def execute(request: RunRequest) -> int:
                      f"(submitted again as a new generation, paid again; at most {request.max_rerolls} per job)")
     cost = summary.cost_json()  # an unknown USD price is null, with the count of such jobs
     event("summary", "\n".join(lines), by_status=summary.by_status, cost=cost["providers"],
-          cost_total=cost["total"], wall_s=round(summary.wall_s, 3),
+          cost_total=cost["total"], cost_by_key=summary.by_key_json(), wall_s=round(summary.wall_s, 3),
           plan=summary.estimate.as_dict()["total"], downloads_failed=len(downloader.failed) if downloader else None)
     log.info("results: %s (journal: %s)", request.output, state)
     if request.trace_http:
@@ -587,7 +599,7 @@ async def execute(request: RunRequest) -> int:
             log.info("contact sheet: %s", request.contact_sheet)
     if stopped:
         return stopped
-    failed = new_failures(records, started_wall) or canary_stops or (downloader and downloader.failed)
+    failed = new_failures(records, started_wall) or canary_stops or missing or (downloader and downloader.failed)
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -600,12 +612,27 @@ def _evidence_lines(journal: Journal, runners: list[Runner], since: float) -> li
     lines = [f"  {len(kept)} answer(s) the adapters could not read were kept in {capture_dir(journal.path)} "
              "(README: \"When a provider answers something new\")"]
     for runner in runners:
-        for name, slot in sorted(runner.slots.items()):
-            if slot.breaker is not None and slot.breaker.error_code == "unrecognised_answer":
+        for name, pool in sorted(runner.pools.items()):
+            if any(s.breaker is not None and s.breaker.error_code == "unrecognised_answer" for s in pool.slots):
+                slot = pool.slots[0]
                 lines.append(f"  {name}: no new submit after {slot.settings.max_unreadable_answers} unreadable "
                              "answers in a row; the jobs not sent stay pending, the tasks sent keep their task "
                              "id: run again once the adapter or the provider's settings are fixed")
     return lines
+
+
+def _missing_key_lines(runners: list[Runner], settings: Mapping[str, ProviderSettings]) -> list[str]:
+    """One summary line per key a task in flight was made with and that is no longer
+    configured: its tasks were not polled (they stay resumable)."""
+    out = []
+    for runner in runners:
+        for (provider, key_id), job_ids in sorted(runner.missing_keys.items()):
+            var = settings[provider].info.key_env + "S"
+            out.append(f"  {provider}: {len(job_ids)} task(s) made with key {key_id}, which is no longer in {var}: "
+                       f"not polled (nor sent again); put that key back (label=key) and run again, the jobs stay "
+                       f"resumable "
+                       f"(e.g. {', '.join(job_ids[:3])})")
+    return out
 
 
 def _selection_lines(request: RunRequest, total: int, chosen: int, later: int) -> list[str]:

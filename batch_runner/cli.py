@@ -40,7 +40,7 @@ from batch_runner.errors import (
     StateLockedError,
 )
 from batch_runner.jobs.selection import RowSelection, parse_rows
-from batch_runner.keys import load_env_file
+from batch_runner.keys import has_key, load_env_file
 from batch_runner.output.file_names import DEFAULT_TEMPLATE
 from batch_runner.run.budget import parse_amount, parse_credit_caps
 from batch_runner.run.estimate import Plan
@@ -524,7 +524,7 @@ def check(manifest: Path | None, sets: tuple[str, ...], sheet: str | None, allow
     except ConfigError as exc:
         _fail(exc, EXIT_USAGE)
     if manifest is None:
-        names = [n for n, info in catalog().items() if os.environ.get(info.key_env, "").strip()]
+        names = [n for n, info in catalog().items() if has_key(info.key_env, os.environ)]
     else:
         request = RunRequest(manifest=manifest, sets=list(sets), sheet=sheet, allow_outside_paths=allow_outside_paths,
                              maps=list(maps))

@@ -72,7 +72,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     providers_tried TEXT,
     updated_at REAL NOT NULL,
     generation INTEGER NOT NULL DEFAULT 0,  -- deliberate new attempts (--retry-failed, a re-roll)
-    idempotency_key TEXT          -- the Idempotency-Key header of the last submit sent (None: none sent)
+    idempotency_key TEXT,         -- the Idempotency-Key header of the last submit sent (None: none sent)
+    key_id TEXT                   -- the pool key of the last submit sent: label:fingerprint, never the key
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS downloads (  -- run --download: one saved video per job
@@ -117,6 +118,7 @@ CREATE TABLE IF NOT EXISTS captures (  -- answers an adapter could not read (run
 _ADDED_COLUMNS = (
     ("generation", "INTEGER NOT NULL DEFAULT 0"),
     ("idempotency_key", "TEXT"),
+    ("key_id", "TEXT"),
 )
 _SELECT = ("SELECT jobs.*, downloads.local_path, downloads.bytes, downloads.sha256, qa.status AS qa_status, "
            "qa.problems AS qa_problems, qa.details AS qa_details, qa.width AS video_width, "
@@ -136,7 +138,9 @@ class JobRecord:
     ``providers_tried``: provider names joined by ``|``; ``generation``: the
     job's deliberate new attempts so far (0 for its first; ``submit_generation``
     says which one a submit now uses); ``idempotency_key``: the
-    ``Idempotency-Key`` header of its last submit sent (None: none sent). The download:
+    ``Idempotency-Key`` header of its last submit sent (None: none sent);
+    ``key_id``: the key of the provider's pool that sent it, ``label:fingerprint``
+    (keys.PoolKey.key_id; its task is polled with that key). The download:
     ``local_path`` (absolute path of the saved video), ``size_bytes``,
     ``sha256``; None when not saved. QA of the saved video (output/qa.py):
     ``qa_status`` (passed/failed/warning/skipped; None: not checked),
@@ -165,6 +169,7 @@ class JobRecord:
     updated_at: float = 0.0
     generation: int = 0
     idempotency_key: str | None = None
+    key_id: str | None = None
     local_path: str | None = None
     size_bytes: int | None = None
     sha256: str | None = None
@@ -505,15 +510,18 @@ class Journal:
             done.set_result(None)
 
     async def mark_submitting(self, job_id: str, provider: str, providers_tried: str | None = None, *,
-                              generation: int | None = None, idempotency_key: str | None = None) -> None:
+                              generation: int | None = None, idempotency_key: str | None = None,
+                              key_id: str | None = None) -> None:
         """Record the intent to submit, durably, before the request is sent:
-        with the attempt ``generation`` it uses (None: unchanged) and the
-        ``idempotency_key`` header it carries (None: none sent)."""
+        with the attempt ``generation`` it uses (None: unchanged), the
+        ``idempotency_key`` header it carries (None: none sent) and the pool
+        ``key_id`` that sends it."""
         await self._durably(
             "UPDATE jobs SET status=?, provider=?, providers_tried=COALESCE(?, providers_tried), "
-            "attempts=attempts+1, generation=COALESCE(?, generation), idempotency_key=?, updated_at=? "
+            "attempts=attempts+1, generation=COALESCE(?, generation), idempotency_key=?, key_id=?, updated_at=? "
             "WHERE job_id=?",
-            (JobStatus.SUBMITTING, provider, providers_tried, generation, idempotency_key, time.time(), job_id),
+            (JobStatus.SUBMITTING, provider, providers_tried, generation, idempotency_key, key_id, time.time(),
+             job_id),
         )
 
     async def mark_submitted(self, job_id: str, task_id: str, submitted_at: float) -> None:

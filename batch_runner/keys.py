@@ -6,6 +6,11 @@ Every key seen (a Secret, or ``remember_keys`` over an environment) is
 remembered: ``redact(text)`` replaces each of them by ``***`` before a text is
 written to results, the journal, logs or error messages.
 
+A provider may hold a pool of keys (several accounts, each with its own
+limits): ``<NAME>_API_KEYS=k1,k2`` or labelled ``team-a=k1,team-b=k2``;
+``<NAME>_API_KEY`` alone is a pool of one. ``pool_from_env`` reads it into
+``PoolKey`` items, each with a ``key_id`` (``label:fingerprint``, never the key).
+
 ``load_env_file()`` reads ``.env`` in the current folder with python-dotenv,
 ``override=False``: a variable already in the environment wins. The file is
 never committed (.gitignore lists it).
@@ -15,11 +20,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Secret", "key_from_env", "known_keys", "load_env_file", "redact", "remember_keys"]
+__all__ = ["KeyPoolError", "PoolKey", "Secret", "has_key", "key_from_env", "known_keys", "load_env_file",
+           "pool_from_env", "redact", "remember_keys"]
 
 _KNOWN: set[str] = set()
 _MIN_REDACTED = 6  # shorter values would redact ordinary words
@@ -69,11 +77,97 @@ def key_from_env(var: str, environ: Mapping[str, str] | None = None) -> Secret:
     return Secret(env.get(var, "").strip())
 
 
+class KeyPoolError(ValueError):
+    """A ``<NAME>_API_KEYS`` variable that cannot be read (names the variable and the
+    entry's position or label, never a key); catalog/settings.py raises it again as a
+    ConfigError (exit 2)."""
+
+
+@dataclass(frozen=True)
+class PoolKey:
+    """One key of a provider's pool: its ``label`` (given, or ``key1``, ``key2``... by
+    position) and the ``secret``. ``key_id`` (``label:fingerprint``, e.g.
+    ``team-a:3f2a9c1d``) is what journals, results and messages show."""
+
+    label: str
+    secret: Secret
+
+    @property
+    def key_id(self) -> str:
+        """``label:fingerprint`` (8 hex digits of the key's SHA-256): never the key."""
+        return f"{self.label}:{self.secret.fingerprint()}"
+
+
+#: a label before ``=``: short, no spaces; what follows must not start with ``=``
+#: (so a base64 key ending in ``==`` is not taken for a label)
+_LABEL = re.compile(r"([A-Za-z0-9][A-Za-z0-9_.-]{0,31})\s*=(?!=)(.*)", re.DOTALL)
+
+
+def _split_pool(value: str) -> list[tuple[str | None, str]]:
+    """``(label or None, key)`` per non-blank comma-separated entry of ``value``."""
+    out: list[tuple[str | None, str]] = []
+    for entry in value.split(","):
+        entry = entry.strip()
+        if not entry:
+            continue
+        m = _LABEL.fullmatch(entry)
+        out.append((m.group(1), m.group(2).strip()) if m else (None, entry))
+    return out
+
+
+def pool_from_env(var: str, environ: Mapping[str, str] | None = None) -> tuple[PoolKey, ...]:
+    """The pool of keys of the provider whose single-key variable is ``var``
+    (``<NAME>_API_KEY``): ``<var>S`` when set (comma-separated, each entry ``key`` or
+    ``label=key``; blank entries skipped; an unlabelled entry is labelled ``key<n>``
+    by its position), else ``var`` alone as ``key1``, else no key.
+
+    Raises KeyPoolError naming the variable and the entry (by position or label,
+    never its value) for a label without a key, a key or label given twice, or a
+    variable with no key at all.
+    """
+    env = os.environ if environ is None else environ
+    pooled = env.get(var + "S", "")
+    if not pooled.strip():
+        single = env.get(var, "").strip()
+        return (PoolKey("key1", Secret(single)),) if single else ()
+    pool_var = var + "S"
+    keys: list[PoolKey] = []
+    seen: dict[str, str] = {}
+    for position, (label, value) in enumerate(_split_pool(pooled), start=1):
+        name = label or f"key{position}"
+        if not value:
+            raise KeyPoolError(f"{pool_var}: entry {position} ({name}=) has no key: write {name}=<key>, "
+                               "or remove the entry")
+        secret = Secret(value)
+        if value in seen:
+            raise KeyPoolError(f"{pool_var}: entry {position} ({name}) is the same key as {seen[value]}: "
+                               "list each key once")
+        if any(k.label == name for k in keys):
+            raise KeyPoolError(f"{pool_var}: the label {name!r} is given twice (entry {position}): "
+                               "give each key its own label")
+        seen[value] = name
+        keys.append(PoolKey(name, secret))
+    if not keys:
+        raise KeyPoolError(f"{pool_var}: holds no key: write k1,k2 or label=k1,label=k2, or unset it")
+    return tuple(keys)
+
+
+def has_key(var: str, environ: Mapping[str, str]) -> bool:
+    """Whether ``var`` (``<NAME>_API_KEY``) or its pool ``<var>S`` holds a key."""
+    return bool(environ.get(var, "").strip() or any(e.strip() for e in environ.get(var + "S", "").split(",")))
+
+
 def remember_keys(environ: Mapping[str, str]) -> None:
-    """Remember the value of every ``*_API_KEY`` variable of ``environ`` for redact()."""
+    """Remember the value of every ``*_API_KEY`` variable of ``environ``, and every key
+    of each ``*_API_KEYS`` pool, for redact()."""
     for name, value in environ.items():
         if name.endswith("_API_KEY"):
             _remember(value.strip())
+        elif name.endswith("_API_KEYS"):
+            for entry in value.split(","):
+                _remember(entry.strip())  # the whole entry, label included
+                for _, key in _split_pool(entry):
+                    _remember(key)
 
 
 def known_keys() -> frozenset[str]:

@@ -11,6 +11,8 @@ The key is tested by the request the adapter builds (``build_key_check``: a
 poll of a made-up task id, which no provider bills; data/providers.yaml
 ``key_check`` gives the request and its source per provider), sent through
 transport.py. No key is ever printed: every text leaves through keys.redact.
+A provider with a pool of keys (``<NAME>_API_KEYS``) gets one row per key,
+named by its key id (``label:fingerprint``): each key is its own account.
 """
 
 from __future__ import annotations
@@ -52,11 +54,13 @@ class ProviderCheck:
     ``balance``: the balance, or why there is none. ``clock_skew_s``: the
     server's ``Date`` minus the local clock, seconds (None: no Date header).
     ``detail``: what the key check's answer said; ``fix``: what to do, or ``""``.
+    ``key_id``: the key of the provider's pool this row checks (``""``: a pool of one).
     """
 
     provider: str
     base_url: str
     key_env: str
+    key_id: str = ""
     dns: str = ""
     connect: str = ""
     api: str = ""
@@ -68,6 +72,11 @@ class ProviderCheck:
     warnings: list[str] = field(default_factory=list)
 
     @property
+    def name(self) -> str:
+        """The provider, with the key id when it is one key of a pool: ``minimax team-a:3f2a9c1d``."""
+        return f"{self.provider} {self.key_id}" if self.key_id else self.provider
+
+    @property
     def usable(self) -> bool:
         """Whether jobs can be sent to this provider: its key was accepted."""
         return self.key == "ok"
@@ -75,7 +84,7 @@ class ProviderCheck:
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field, plus ``usable``."""
         return {
-            "provider": self.provider, "usable": self.usable, "base_url": self.base_url,
+            "provider": self.provider, "key_id": self.key_id, "usable": self.usable, "base_url": self.base_url,
             "dns": self.dns, "connect": self.connect, "api": self.api, "key": self.key,
             "balance": self.balance,
             "clock_skew_s": None if self.clock_skew_s is None else round(self.clock_skew_s, 1),
@@ -143,9 +152,10 @@ async def _reach(result: ProviderCheck, timeout_s: float) -> bool:
     return True
 
 
-async def _check_one(transport: Transport, settings: ProviderSettings, timeout_s: float) -> ProviderCheck:
+async def _check_one(transport: Transport, settings: ProviderSettings, timeout_s: float,
+                     key_id: str = "") -> ProviderCheck:
     info = settings.info
-    result = ProviderCheck(settings.name, settings.base_url.rstrip("/"), info.key_env)
+    result = ProviderCheck(settings.name, settings.base_url.rstrip("/"), info.key_env, key_id)
     if not await _reach(result, timeout_s):
         result.detail = result.connect or result.dns
         if not settings.api_key:
@@ -179,7 +189,8 @@ async def _check_one(transport: Transport, settings: ProviderSettings, timeout_s
     result.api = "ok"
     if verdict.verdict == "bad_key":
         result.key = "refused"
-        result.fix = (f"the key in {info.key_env} was refused: copy it again from the provider's dashboard "
+        where = f"the key {key_id.partition(':')[0]} in {info.key_env}S" if key_id else f"the key in {info.key_env}"
+        result.fix = (f"{where} was refused: copy it again from the provider's dashboard "
                       "(a key of another account or region?)")
     elif verdict.verdict == "unclear":
         result.key = "unclear"
@@ -192,14 +203,23 @@ async def _check_one(transport: Transport, settings: ProviderSettings, timeout_s
 async def check_providers(settings: Mapping[str, ProviderSettings], names: Sequence[str], *,
                           timeout_s: float = 10.0) -> list[ProviderCheck]:
     """Check the providers ``names`` (in that order) with their ``settings``,
-    concurrently; each step waits at most ``timeout_s`` seconds. Never raises
-    for a provider's failure: it is in the ProviderCheck. Texts are redacted."""
+    concurrently; each step waits at most ``timeout_s`` seconds; a pool of keys:
+    one ProviderCheck per key, in the pool's order. Never raises for a
+    provider's failure: it is in the ProviderCheck. Texts are redacted."""
     async with Transport.open() as transport:
-        found = await asyncio.gather(*(_check_one(transport, settings[n], timeout_s) for n in names))
+        found = await asyncio.gather(*(_check_one(transport, s, timeout_s, key_id)
+                                       for n in names for s, key_id in _per_key(settings[n])))
     for result in found:
         result.detail = _clean(result.detail)[:300]
         result.api, result.connect, result.dns = _clean(result.api), _clean(result.connect), _clean(result.dns)
     return list(found)
+
+
+def _per_key(settings: ProviderSettings) -> list[tuple[ProviderSettings, str]]:
+    """(settings, key id) per key to check: each key of a pool, or the provider once."""
+    if len(settings.pool) < 2:
+        return [(settings, "")]
+    return [(settings.for_key(k), k.key_id) for k in settings.pool]
 
 
 def exit_status(results: Sequence[ProviderCheck]) -> int:
@@ -213,17 +233,17 @@ def render_table(results: Sequence[ProviderCheck]) -> list[str]:
     rows = [head]
     for r in results:
         clock = "" if r.clock_skew_s is None else f"{round(r.clock_skew_s):+d} s"
-        rows.append((r.provider, r.base_url, _short(r.dns), _short(r.connect), _short(r.api), r.key or "-", clock))
+        rows.append((r.name, r.base_url, _short(r.dns), _short(r.connect), _short(r.api), r.key or "-", clock))
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     for r in results:
         if r.usable:
-            lines.append(f"{r.provider}: usable ({r.detail}); balance: {r.balance}")
+            lines.append(f"{r.name}: usable ({r.detail}); balance: {r.balance}")
         else:
-            lines.append(f"{r.provider}: NOT usable: {r.fix or r.detail}")
+            lines.append(f"{r.name}: NOT usable: {r.fix or r.detail}")
             if r.detail and r.fix:
                 lines.append(f"  ({r.detail})")
-        lines.extend(f"{r.provider}: warning: {w}" for w in r.warnings)
+        lines.extend(f"{r.name}: warning: {w}" for w in r.warnings)
     if not results:
         names = ", ".join(info.key_env for info in catalog().values())
         lines = [f"no provider to check: no API key is set (set one of {names})"]

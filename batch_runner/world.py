@@ -36,7 +36,8 @@ class WorldMismatchError(ConfigError):
 class World:
     """Where one provider's tasks are made: ``simulated`` (the bundled simulator,
     whatever its port), else the base URL's ``host`` (host[:port]) and the key's
-    ``key_id`` (keys.Secret.fingerprint: 8 hex digits, never the key)."""
+    ``key_id`` (keys.Secret.fingerprint: 8 hex digits, never the key; a pool of
+    keys: their fingerprints joined by commas)."""
 
     simulated: bool
     host: str
@@ -46,7 +47,11 @@ class World:
         """Whether a task made in ``other`` can be polled in this world."""
         if self.simulated or other.simulated:
             return self.simulated == other.simulated
-        return self.host == other.host and self.key_id == other.key_id
+        return self.host == other.host and (self.key_id == other.key_id or bool(self.keys() & other.keys()))
+
+    def keys(self) -> set[str]:
+        """The key fingerprints of this world (one per key of the pool)."""
+        return {k for k in self.key_id.split(",") if k}
 
     def describe(self) -> str:
         """One phrase for messages, e.g. ``the simulator`` or ``api.minimax.io (key 1a2b3c4d)``."""
@@ -59,7 +64,8 @@ def world_of(settings: ProviderSettings, simulated: bool) -> World:
     """The world a run with these settings makes its tasks in."""
     parts = urlsplit(settings.base_url)
     host = parts.netloc or settings.base_url
-    return World(simulated=simulated, host=host, key_id=settings.api_key.fingerprint())
+    pool = ",".join(sorted({k.secret.fingerprint() for k in settings.pool}))
+    return World(simulated=simulated, host=host, key_id=pool or settings.api_key.fingerprint())
 
 
 def _recorded(journal: Journal) -> dict[str, World]:
@@ -99,7 +105,10 @@ def check_worlds(journal: Journal, worlds: Mapping[str, World], providers: Itera
     worlds and how to choose another journal. Only providers the journal holds
     tasks of are compared: a journal with no task there takes any world. A
     provider with tasks but no key in this run (and no job of this run) is left
-    alone: this run cannot poll it anyway.
+    alone: this run cannot poll it anyway. A pool of keys is the same world when
+    one of its keys made the journal's tasks (the recorded keys then grow by the
+    pool's: a task made with a key no longer configured is reported per job by the
+    run, run/dispatch.py).
     """
     recorded = _recorded(journal)
     with_tasks = journal.providers_with_tasks()
@@ -121,5 +130,11 @@ def check_worlds(journal: Journal, worlds: Mapping[str, World], providers: Itera
                 "Use the journal of that world, or start another with --journal PATH "
                 "(a --simulate run has its own default journal)"
             )
-    journal.set_meta({f"{_META_PREFIX}{name}": json.dumps(asdict(worlds[name]))
-                      for name in names if name not in recorded and (name in used or name in with_tasks)})
+    grown = {}
+    for name in names:
+        mine, theirs = worlds[name], recorded.get(name)
+        if theirs is not None and not mine.simulated and mine.keys() - theirs.keys() and mine.same_place(theirs):
+            grown[name] = World(False, mine.host, ",".join(sorted(mine.keys() | theirs.keys())))
+    journal.set_meta({f"{_META_PREFIX}{name}": json.dumps(asdict(grown.get(name, worlds[name])))
+                      for name in names if (name not in recorded and (name in used or name in with_tasks))
+                      or name in grown})

@@ -26,6 +26,7 @@ from batch_runner.jobs.images import (
     ImageLimits,
     ref_kind,
 )
+from batch_runner.keys import has_key
 
 __all__ = ["candidates", "check_job", "key_problems", "providers_for", "reasons_by_provider"]
 
@@ -146,12 +147,12 @@ def key_problems(rows_by_provider: Mapping[str, list[str]], environ: Mapping[str
     out = []
     for name, rows in rows_by_provider.items():
         info = catalog()[name]
-        if not environ.get(info.key_env, "").strip():
+        if not has_key(info.key_env, environ):
             file = rows[0].split(": ")[0]
             places = [r.split(": ", 1)[-1] for r in rows]
             shown = ", ".join(places[:5]) + (f" and {len(places) - 5} more" if len(places) > 5 else "")
             out.append(
                 Problem(f"{file}: {shown}", "provider", f"no API key for {name}: set the environment "
-                        f"variable {info.key_env} (or use --simulate)")
+                        f"variable {info.key_env} or {info.key_env}S for a pool (or use --simulate)")
             )
     return out

@@ -21,6 +21,7 @@ from batch_runner.jobs.capabilities import check_job, key_problems
 from batch_runner.jobs.images import check_images
 from batch_runner.jobs.model import Job, canonical_request, job_id_for
 from batch_runner.jobs.routing import route
+from batch_runner.keys import has_key
 from batch_runner.manifest.load import Manifest
 
 __all__ = ["Expansion", "expand"]
@@ -83,7 +84,7 @@ def expand(
         for name in runnable[:1]:
             rows_by_provider.setdefault(name, []).append(row.where)
         # a run keeps the fallbacks with a key; a plan lists them all (and marks those without)
-        fallbacks = tuple(n for n in runnable[1:] if not need_keys or env.get(catalog()[n].key_env, "").strip())
+        fallbacks = tuple(n for n in runnable[1:] if not need_keys or has_key(catalog()[n].key_env, env))
         canon = canonical_request(f)
         for variant in range(1, int(f.get("variants") or 1) + 1):
             jobs.append(

@@ -2,7 +2,7 @@
 
 Ranking (per job, in manifest order): known USD price before unknown, then the
 lower USD price, then more spare rate (fewer jobs already routed there per
-submit-per-minute of its rate limit). The other capable providers become the
+submit-per-minute of its rate limit, summed over its pool of keys). The other capable providers become the
 job's fallbacks, in the same order. A plan (no key needed) ranks the capable
 providers without a key after those with one and marks them ``(no key)``.
 When no provider can run the job, the reason says why (``why_none``). Prices
@@ -20,6 +20,7 @@ from batch_runner.catalog.prices import video_cost
 from batch_runner.catalog.settings import ProviderSettings
 from batch_runner.jobs.capabilities import providers_for, reasons_by_provider
 from batch_runner.jobs.images import ImageFacts
+from batch_runner.keys import has_key
 
 __all__ = ["route", "why_none"]
 
@@ -52,10 +53,10 @@ def route(
     if not capable:
         return [], f"no provider can run it (capable: none): {why_none(fields, facts)}"
 
-    def has_key(p: str) -> bool:
-        return bool(environ.get(settings[p].info.key_env, "").strip())
+    def keyed_ok(p: str) -> bool:
+        return has_key(settings[p].info.key_env, environ)
 
-    keyed = [p for p in capable if has_key(p)]
+    keyed = [p for p in capable if keyed_ok(p)]
     if not keyed and need_keys:
         keys = ", ".join(settings[p].info.key_env for p in capable)
         return [], f"no provider with an API key can run it (capable: {', '.join(capable)}; set one of {keys})"
@@ -66,19 +67,19 @@ def route(
     def rank(p: str) -> tuple[bool, float, float]:
         usd = usd_of(p)
         price = round(usd, 6) if usd is not None else 0.0  # equal to the micro-dollar is a tie
-        return (usd is None, price, (load.get(p, 0) + n) / settings[p].rpm)
+        return (usd is None, price, (load.get(p, 0) + n) / settings[p].pool_rpm)
 
-    keyless = [] if need_keys else [p for p in capable if not has_key(p)]
+    keyless = [] if need_keys else [p for p in capable if not keyed_ok(p)]
     ranked = sorted(keyed, key=rank) + sorted(keyless, key=rank)
     best = ranked[0]
     load[best] = load.get(best, 0) + n
 
     def mark(p: str) -> str:
-        return "" if has_key(p) else " (no key)"
+        return "" if keyed_ok(p) else " (no key)"
 
     usd = usd_of(best)
     why = f"auto: {best} at {_money(usd)}"
-    if not has_key(best):
+    if not keyed_ok(best):
         why += f" (no key: set {settings[best].info.key_env})"
     others = [f"{p} {_money(usd_of(p))}{mark(p)}" for p in ranked[1:]]
     if others:

@@ -39,7 +39,7 @@ from batch_runner.journal import JobRecord, JobStatus
 __all__ = ["RESULT_COLUMNS", "Summary", "result_table", "results_frame", "summarize", "write_results"]
 
 RESULT_COLUMNS = [
-    "job_id", "row", "name", "variant", "provider", "providers_tried", "model", "scene", "prompt",
+    "job_id", "row", "name", "variant", "provider", "providers_tried", "key_id", "model", "scene", "prompt",
     "image", "duration", "resolution", "status", "task_id", "video_url",
     "cost_credits", "cost_usd", "attempts", "error_code", "provider_code",
     "error_message", "submitted_at", "finished_at", "elapsed_s", "url_expires_at",
@@ -86,6 +86,7 @@ def result_row(record: JobRecord, in_manifest: bool | None = None) -> dict[str, 
         "variant": job.get("variant"),
         "provider": record.provider or job.get("provider"),
         "providers_tried": record.providers_tried or "",
+        "key_id": record.key_id or "",
         "model": job.get("model"),
         "scene": job.get("scene"),
         "prompt": job.get("prompt"),
@@ -227,6 +228,9 @@ class Summary:
     estimate: Any = None
     estimate_wall_s: float | None = None
     unknown_submits: dict[str, list[float | None]] = field(default_factory=dict)
+    #: provider -> key id -> {"videos", "usd", "credits", "unknown", "known"} of its paid jobs
+    #: ("unknown" / "known": how many of them have no / a USD price)
+    by_key: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -253,6 +257,14 @@ class Summary:
         return {"providers": providers,
                 "total": one(total, sum(self.unknown_usd.values()), sum(self.known_usd.values()))}
 
+    def by_key_json(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Provider -> key id -> ``videos``, ``credits``, ``usd`` (null when no paid job's
+        USD price is known) of the providers that used more than one key."""
+        return {p: {k: {"videos": int(c["videos"]), "credits": round(c["credits"], 6),
+                        "usd": round(c["usd"], 6) if c["known"] or not c["unknown"] else None}
+                    for k, c in keys.items()}
+                for p, keys in self.by_key.items() if len(keys) > 1}
+
     def lines(self) -> list[str]:
         """The summary as printable lines: counts, then actual cost per provider
         and in total, each with the plan's estimate beside it, then one line per
@@ -265,6 +277,11 @@ class Summary:
             c = self.cost.get(provider, {"videos": 0, "usd": 0.0, "credits": 0.0})
             actual = _cost_text(c["usd"], self.unknown_usd.get(provider, 0), c["videos"], c["credits"])
             out.append(f"  {provider}: {int(c['videos'])} videos, {actual}{_planned(plans.get(provider))}")
+            keys = self.by_key.get(provider, {})
+            if len(keys) > 1:  # a pool of keys: what each key made and cost
+                for key_id, k in sorted(keys.items()):
+                    out.append(f"    key {key_id}: {int(k['videos'])} videos, "
+                               f"{_cost_text(k['usd'], int(k['unknown']), k['videos'], k['credits'])}")
         if len(self.cost) > 1 or len(plans) > 1:
             usd = sum(c["usd"] for c in self.cost.values())
             credits = sum(c["credits"] for c in self.cost.values())
@@ -342,6 +359,14 @@ def summarize(records: Iterable[JobRecord], wall_s: float = 0.0, estimate: Any =
         c = s.cost.setdefault(r.provider, {"videos": 0, "usd": 0.0, "credits": 0.0})
         c["videos"] += 1 if succeeded else 0
         c["credits"] += r.cost_credits or 0
+        if r.key_id:  # None: recorded before key pools
+            k = s.by_key.setdefault(r.provider, {}).setdefault(
+                r.key_id, {"videos": 0, "usd": 0.0, "credits": 0.0, "unknown": 0, "known": 0})
+            k["videos"] += 1 if succeeded else 0
+            k["credits"] += r.cost_credits or 0
+            k["usd"] += r.cost_usd or 0.0
+            k["unknown"] += r.cost_usd is None
+            k["known"] += r.cost_usd is not None
         if r.cost_usd is None:
             s.unknown_usd[r.provider] = s.unknown_usd.get(r.provider, 0) + 1
         else:

@@ -1,7 +1,11 @@
 """Run jobs against their providers: which job starts when, across providers.
 
-One asyncio loop, one Transport (aiohttp session), one Slot per provider
-(slot.py: pacing, in-flight cap, circuit breaker). A coroutine exists per job
+One asyncio loop, one Transport (aiohttp session), one KeyPool per provider
+(keypool.py) with one Slot per key of its pool (slot.py: pacing, in-flight
+cap, circuit breaker); a new job goes to the key with the most spare
+capacity, a task in flight is polled with the key that made it (a task whose
+key is no longer configured is left in the journal, resumable, and listed in
+``missing_keys``). A coroutine exists per job
 only while it holds an in-flight place, so memory stays flat however many jobs
 there are; each one job's life is lifecycle.py's. ``prepare`` journals the
 jobs and sorts them by what an earlier run left behind; the Runner then runs
@@ -28,9 +32,10 @@ from batch_runner.errors import TRANSIENT_CODES, ProviderError
 from batch_runner.jobs.expand import Job
 from batch_runner.journal import JobRecord, JobStatus, Journal
 from batch_runner.keys import redact
-from batch_runner.providers import ADAPTERS
+from batch_runner.logs import event
 from batch_runner.run.budget import Budget
 from batch_runner.run.canary import CanaryStop, Streamer, first_bytes_verdict, judge
+from batch_runner.run.keypool import KeyPool
 from batch_runner.run.lifecycle import Lifecycle, OnFinish, OnSubmit, Sender
 from batch_runner.run.slot import Slot
 
@@ -116,7 +121,10 @@ class Runner:
     ``on_submit(job, task_id)``: called as each task id is recorded (progress);
     ``checkpoint()``: called every ``options.checkpoint_every_s`` seconds during
     the run (the caller writes the final results); ``budget``: the caps.
-    After ``run``, ``canary_stops`` holds each provider its canary stopped (canary.py).
+    After ``run``, ``canary_stops`` holds each provider its canary stopped (canary.py),
+    ``missing_keys`` (provider, key id) -> job ids of the tasks not polled because
+    the key that made them is no longer in the provider's pool, and ``pools`` each
+    provider's KeyPool.
     """
 
     def __init__(
@@ -137,13 +145,15 @@ class Runner:
         self.options = options or RunOptions()
         self.checkpoint = checkpoint or (lambda: None)
         self.stopping = False
-        self.slots: dict[str, Slot] = {}
+        self.pools: dict[str, KeyPool] = {}
+        self.missing_keys: dict[tuple[str, str], list[str]] = {}
         self.journal, self.transport = journal, transport
         self.canary_stops: dict[str, CanaryStop] = {}
         self.first_contact: set[str] = set()  # providers whose new jobs wait for a canary (set by run)
         self.lifecycle = Lifecycle(
             journal, transport, budget or Budget(), self._slot,
             on_finish=on_finish or (lambda job, record: None), stopping=lambda: self.stopping, on_submit=on_submit,
+            other_key=lambda slot: self._pool(slot.name).other(slot),
         )
 
     def request_stop(self) -> None:
@@ -162,7 +172,7 @@ class Runner:
         self.first_contact = {n for n in queues if n not in proven} if self.options.canary else set()
         ticker = asyncio.create_task(self._tick())
         try:
-            await asyncio.gather(*(self._dispatch(self._slot(n), work) for n, work in queues.items()))
+            await asyncio.gather(*(self._dispatch(self._pool(n), work) for n, work in queues.items()))
         finally:
             ticker.cancel()
 
@@ -171,33 +181,63 @@ class Runner:
             await asyncio.sleep(self.options.checkpoint_every_s)
             self.checkpoint()
 
-    def _slot(self, name: str) -> Slot:
-        """The Slot of provider ``name``, made on first use."""
-        if name not in self.slots:
-            s = self.settings[name]
-            self.slots[name] = Slot.create(s, ADAPTERS[name](s.base_url, s.api_key, model_ids=s.model_ids))
-        return self.slots[name]
+    def _pool(self, name: str) -> KeyPool:
+        """The KeyPool of provider ``name``, made on first use."""
+        if name not in self.pools:
+            self.pools[name] = KeyPool(self.settings[name])
+        return self.pools[name]
 
-    async def _dispatch(self, slot: Slot, work: list[tuple[Job, JobRecord | None]]) -> None:
+    def _slot(self, name: str) -> Slot:
+        """The Slot of provider ``name`` with the most spare capacity (failover)."""
+        return self._pool(name).best()
+
+    async def _place(self, pool: KeyPool, job: Job, record: JobRecord | None) -> Slot | None:
+        """An in-flight place for one job: on the key that made its task (a job to
+        resume; an ``unknown`` job sent again under its idempotency key, which only
+        that key's account knows), else on the key with the most spare capacity;
+        None (nothing held) when that key is no longer in the pool."""
+        if record is None or record.task_id is None:
+            known = self.journal.get(job.job_id) if pool.settings.info.idempotency_key else None
+            if known is None or known.status != JobStatus.UNKNOWN or not known.key_id:
+                return await pool.acquire()
+            record = known
+        slot = pool.by_key_id(record.key_id)
+        if slot is None:
+            key_id = record.key_id or ""
+            self.missing_keys.setdefault((pool.name, key_id), []).append(job.job_id)
+            event("job_key_missing", "job %s (row %s): its %s task %s was made with key %s, which is no longer "
+                  "configured: not sent; put that key back in %sS and run again (the job stays as it is)",
+                  job.job_id, job.row, pool.name, record.task_id or "(answer lost)", key_id,
+                  pool.settings.info.key_env,
+                  job_id=job.job_id, row=job.row, provider=pool.name, key_id=key_id)
+            return None
+        await slot.in_flight.acquire()
+        return slot
+
+    async def _dispatch(self, pool: KeyPool, work: list[tuple[Job, JobRecord | None]]) -> None:
         """Start each job of one provider as an in-flight place frees up
         (a job to resume carries its record)."""
         tasks: set[asyncio.Task[None]] = set()
         try:
-            if slot.name in self.first_contact:
+            if pool.name in self.first_contact:
                 for job, record in [w for w in work if w[1] is not None]:  # paid already: polled at once
-                    await slot.in_flight.acquire()
+                    slot = await self._place(pool, job, record)
+                    if slot is None:
+                        continue
                     task = asyncio.create_task(self.lifecycle.carry(slot, job, record))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
-                work = await self._canary(slot, [w for w in work if w[1] is None])
+                work = await self._canary(pool, [w for w in work if w[1] is None])
             for job, record in work:
                 if self.stopping and record is None:
                     break
-                await slot.in_flight.acquire()
+                got = await self._place(pool, job, record)
+                if got is None:
+                    continue
                 if self.stopping and record is None:
-                    slot.in_flight.release()
+                    got.in_flight.release()
                     break
-                task = asyncio.create_task(self.lifecycle.carry(slot, job, record))
+                task = asyncio.create_task(self.lifecycle.carry(got, job, record))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
             while tasks:
@@ -207,22 +247,23 @@ class Runner:
                 task.cancel()
             raise
 
-    async def _canary(self, slot: Slot, fresh: list[tuple[Job, JobRecord | None]]
+    async def _canary(self, pool: KeyPool, fresh: list[tuple[Job, JobRecord | None]]
                       ) -> list[tuple[Job, JobRecord | None]]:
         """Send ``fresh`` jobs of one provider alone, one after the other, until one
         has gone through the whole lifecycle, its video's first bytes included; return
         the jobs still to start: the rest, or, when the canary failed for a reason of
         the protocol or the account, only those with a fallback provider after this
-        one (the slot's breaker is then open, so they move on; the others stay pending,
-        and ``canary_stops`` says why)."""
+        one (the breakers of the pool's keys are then open, so they move on; the others
+        stay pending, and ``canary_stops`` says why). A key whose breaker opened hands
+        the canary to the pool's next key (lifecycle.py)."""
         while fresh:
             if self.stopping:
                 return []
             (job, _), fresh = fresh[0], fresh[1:]
-            await slot.in_flight.acquire()
+            slot = await pool.acquire()
             await self.lifecycle.carry(slot, job, None)  # gives the place back
             record = self.journal.get(job.job_id)
-            verdict = "stop" if slot.breaker is not None else judge(record, slot.name)
+            verdict = "stop" if not pool.live() else judge(record, slot.name)
             if verdict in ("next", "undecided"):
                 continue
             if verdict == "video" and record is not None:
@@ -232,13 +273,14 @@ class Runner:
                 code, message = "not_video", why
                 record = self.journal.finish(job.job_id, JobStatus.FAILED, error_code=code, error_message=why,
                                              video_url=record.video_url, url_expires_at=record.url_expires_at)
-            elif slot.breaker is not None:
+            elif slot.breaker is not None and not pool.live():
                 code, message = slot.breaker.error_code, slot.breaker.provider_message
             else:
                 code = (record.error_code if record else None) or "unknown"
                 message = (record.error_message if record else None) or ""
-            if slot.breaker is None:
-                slot.breaker = ProviderError(slot.name, code, message, retryable=False)
+            stop = ProviderError(slot.name, code, message, retryable=False)
+            for each in pool.slots:
+                each.breaker = each.breaker or stop
             moving = [(j, r) for j, r in fresh if slot.name in j.providers[:-1]]
             self.canary_stops[slot.name] = CanaryStop(slot.name, code, redact(message), held=len(fresh) - len(moving),
                                                       moved=len(moving))

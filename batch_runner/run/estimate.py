@@ -7,7 +7,8 @@ and the plan says why (no published price, or ``usd_per_credit`` not set).
 Wall time per provider comes from a schedule of its N jobs, each taking T =
 ``typical_generation_s`` (INFERRED in the data file): submit i is sent 60 / rpm
 seconds after submit i-1, and not before job i - max_in_flight has finished.
-That is about max(N x 60 / rpm, N x T / max_in_flight) + T. Providers run at
+That is about max(N x 60 / rpm, N x T / max_in_flight) + T; a pool of K keys
+(``<NAME>_API_KEYS``) has K such schedules side by side. Providers run at
 once, so the run takes as long as the slowest. On first contact with a provider
 (the canary, run/canary.py) its first job runs alone before the others: T more.
 """
@@ -164,15 +165,28 @@ def _dur(seconds: float) -> str:
 
 def wall_time_s(n: int, s: ProviderSettings) -> float:
     """Seconds to run ``n`` jobs on one provider with settings ``s`` (rpm,
-    max_in_flight, typical_generation_s), each job taking the typical time."""
+    max_in_flight, typical_generation_s), each job taking the typical time.
+    With a pool of keys (``s.pool``) each key keeps its own rpm and in-flight cap
+    (its ``keys:`` overrides) and each job starts on the key free first: with K
+    equal keys where the key limit binds, K times shorter."""
     if n == 0:
         return 0.0
-    gap, t, cap = 60.0 / s.rpm, s.typical_generation_s or 0.0, max(1, s.max_in_flight)
-    starts = [0.0]
-    for i in range(1, n):
-        free = starts[i - cap] + t if i >= cap else 0.0  # an in-flight place frees up
-        starts.append(max(starts[-1] + gap, free))
-    return starts[-1] + t
+    t = s.typical_generation_s or 0.0
+    keys = [s.for_key(k) for k in s.pool] or [s]
+    gaps, caps = [60.0 / k.rpm for k in keys], [max(1, k.max_in_flight) for k in keys]
+    starts: list[list[float]] = [[] for _ in keys]
+    last = 0.0
+    for _ in range(n):
+        best, at = 0, float("inf")
+        for i, mine in enumerate(starts):
+            ready = mine[-1] + gaps[i] if mine else 0.0
+            if len(mine) >= caps[i]:  # an in-flight place frees up
+                ready = max(ready, mine[-caps[i]] + t)
+            if ready < at:
+                best, at = i, ready
+        starts[best].append(at)
+        last = max(last, at)
+    return last + t
 
 
 def _why_unknown(s: ProviderSettings, price: float | None) -> str:

@@ -5,7 +5,10 @@ sent, its task id before anything else is done with it. A submit is retried
 only when the provider surely did not take it (retry.py). When a job's
 provider is unavailable (breaker open, submit retries exhausted without a
 task), the job moves to its next fallback provider; a content-policy refusal
-does not (taxonomy.NO_FAILOVER_CODES). A submit carries the idempotency key
+does not (taxonomy.NO_FAILOVER_CODES). A submit refused for a reason of its
+key's account (that key's breaker opened: bad key, balance, quota; nothing
+paid) goes first to another key of the provider's pool (``other_key``), then
+to the fallbacks; a task is polled on the slot (key) that made it. A submit carries the idempotency key
 of the job's attempt generation (journal.JobRecord.submit_generation): the
 same when an ``unknown`` job is sent again, a new one for a deliberate new
 attempt (``--retry-failed``). This module never reads a provider's
@@ -108,7 +111,9 @@ class Lifecycle:
 
     ``slot(name)``: the run's Slot of provider ``name`` (local images were
     resolved and checked at expansion: jobs/images.py); ``on_finish(job, record)``: called as each job ends;
-    ``on_submit(job, task_id)``: called as each task id is recorded; ``stopping()``:
+    ``on_submit(job, task_id)``: called as each task id is recorded; ``other_key(slot)``:
+    another key's slot of the same provider for a job refused for a reason of
+    ``slot``'s key (run/keypool.py ``KeyPool.other``), or None; ``stopping()``:
     True once the run stops submitting. ``clock`` (unix seconds) and ``sleep``
     time the poll schedule and the submit retries. ``captures`` keeps the
     answers the adapters cannot read (default: beside the journal).
@@ -127,8 +132,10 @@ class Lifecycle:
         sleep: Sleep = asyncio.sleep,
         on_submit: OnSubmit | None = None,
         captures: Captures | None = None,
+        other_key: Callable[[Slot], Slot | None] | None = None,
     ):
         self.journal, self.transport, self.budget, self.slot = journal, transport, budget, slot
+        self.other_key = other_key or (lambda slot: None)
         self.captures = captures or Captures(journal, clock=clock)
         self.on_finish, self.stopping = on_finish, stopping
         self.on_submit = on_submit or (lambda job, task_id: None)
@@ -175,8 +182,7 @@ class Lifecycle:
                 await place.move(self.slot(name))
             tried.append(name)
             try:
-                assert place.slot is not None
-                return await self._submit(place.slot, _on(job, name), "|".join(tried))
+                return await self._submit_on_keys(place, _on(job, name), "|".join(tried))
             except _Moved as moved:
                 last = moved.error
             except _Stopped:  # not sent: the next run submits it
@@ -194,6 +200,19 @@ class Lifecycle:
             return None
         self._end(job, JobStatus.FAILED, last.error_code, last.provider_code, last.provider_message)
         return None
+
+    async def _submit_on_keys(self, place: _Place, job: Job, tried: str) -> tuple[str, float] | None:
+        """``_submit`` on the place's key; when that key's breaker is open (a bad
+        or exhausted key, nothing paid), on another key of the provider's pool."""
+        while True:
+            assert place.slot is not None
+            try:
+                return await self._submit(place.slot, job, tried)
+            except _Moved:
+                other = self.other_key(place.slot)
+                if other is None or self.stopping():
+                    raise
+                await place.move(other)
 
     async def _submit(self, slot: Slot, job: Job, tried: str) -> tuple[str, float] | None:
         """Send one job's submit through the retry policy; return the journaled
@@ -261,7 +280,8 @@ class Lifecycle:
             if self.stopping():  # stopped while waiting for the submit slot: send nothing
                 raise _Stopped
             await self.journal.mark_submitting(job.job_id, slot.name, tried, generation=generation,
-                                               idempotency_key=slot.adapter.sent_idempotency_key(request))
+                                               idempotency_key=slot.adapter.sent_idempotency_key(request),
+                                               key_id=slot.key_id or None)
             try:
                 resp = await self.transport.send(slot.name, request, slot.settings.timeout_s)
                 task_id = slot.adapter.read_submit(resp)

@@ -10,6 +10,9 @@ code ``unrecognised_answer``: the protocol has changed or was guessed wrong;
 tasks in flight are still polled). Until the provider has
 accepted one submit, submits go one at a time (a probe), so a bad key costs
 exactly one failing request, not one per job.
+
+With a pool of keys (keypool.py) each key has its own Slot: its own pacing,
+in-flight cap, breaker and probe; ``key_id`` names its key (``label:fingerprint``).
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ __all__ = ["Slot"]
 
 @dataclass
 class Slot:
-    """Pacing, in-flight cap and circuit breaker of one provider."""
+    """Pacing, in-flight cap and circuit breaker of one provider's key (``key_id``:
+    keys.PoolKey.key_id, ``""`` for no key)."""
 
     settings: ProviderSettings
     adapter: Adapter
@@ -38,11 +42,16 @@ class Slot:
     verified: bool = False
     probe: asyncio.Lock = field(default_factory=asyncio.Lock)
     unreadable_in_row: int = 0
+    key_id: str = ""
 
     @classmethod
-    def create(cls, settings: ProviderSettings, adapter: Adapter) -> Slot:
-        """A slot for ``settings`` (rpm, max_in_flight); call inside the event loop."""
-        return cls(settings, adapter, Pacer(settings.rpm), asyncio.Semaphore(settings.max_in_flight))
+    def create(cls, settings: ProviderSettings, adapter: Adapter, *, key_id: str = "",
+               in_flight: asyncio.Semaphore | None = None) -> Slot:
+        """A slot for ``settings`` (rpm, max_in_flight) and its key ``key_id``; call
+        inside the event loop. ``in_flight``: the semaphore to use (default a new one
+        of ``max_in_flight``)."""
+        places = in_flight if in_flight is not None else asyncio.Semaphore(settings.max_in_flight)
+        return cls(settings, adapter, Pacer(settings.rpm), places, key_id=key_id)
 
     @property
     def name(self) -> str:

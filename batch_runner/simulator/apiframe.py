@@ -114,8 +114,8 @@ class ApiframeSim(ProviderSim):
     def routes(self) -> list[web.RouteDef]:
         return [web.post("/v2/videos/generate", self.submit), web.get("/v2/jobs/{task_id}", self.job)]
 
-    def authorized(self, request: web.Request) -> bool:
-        return request.headers.get("X-API-Key", "") == self.cfg.api_key
+    def request_key(self, request: web.Request) -> str:
+        return request.headers.get("X-API-Key", "")
 
     def error_response(self, kind: str, message: Any = "", task: Any = None) -> web.Response:
         if kind == "invalid":

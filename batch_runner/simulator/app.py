@@ -124,8 +124,10 @@ def banner(sim: RunningSimulator) -> list[str]:
     """The lines ``serve`` prints: each provider's base URL and dummy key."""
     lines = [f"simulator at {sim.base_url} (Ctrl-C to stop)"]
     for name in SIMULATORS:
-        lines.append(f"  {name.upper()}_BASE_URL={sim.url(name)}  "
-                     f"{name.upper()}_API_KEY={sim.config.providers[name].api_key}")
+        c = sim.config.providers[name]
+        keys = (f"{name.upper()}_API_KEYS={','.join((c.api_key, *c.keys))}" if c.keys
+                else f"{name.upper()}_API_KEY={c.api_key}")
+        lines.append(f"  {name.upper()}_BASE_URL={sim.url(name)}  {keys}")
     return lines
 
 

@@ -2,23 +2,30 @@
 poll flows, and the request records.
 
 A provider module subclasses ProviderSim and fills in its wire format:
-``routes`` (its real paths), ``authorized`` (its auth header),
+``routes`` (its real paths), ``request_key`` (the key in its auth header),
 ``error_response`` (its error shape and HTTP status per error kind),
 ``validate``, ``make_task_id``, ``submitted`` and ``status_body``. The flow:
 
-- every API request: latency, then auth (401 in the provider's shape), then an
+- every API request: latency, then auth (401 in the provider's shape: a key
+  that is not one of the provider's, or a bad one), then an
   injected fault, if one is drawn (``reset`` drops the connection, ``slow``
   is handled at once but answered ``slow_s`` late, the others answer instead
   of the handler);
 - submit: JSON body -> validation (400) -> rate limit / in-flight cap (429) ->
   balance -> daily quota -> content policy (refused here when ``content_at_submit``) -> task;
-- poll: task lookup (not found in the provider's shape) -> ``status_body``, or,
-  with ``poll_drift_rate``, an undocumented shape (``drift_body``).
+  the rate limit and in-flight cap also per key (``key_rpm``, ``key_max_in_flight``);
+- poll: task lookup (not found in the provider's shape, also for a task another
+  key made: reason ``wrong_key``) -> ``status_body``, or, with
+  ``poll_drift_rate``, an undocumented shape (``drift_body``).
+
+Each answered request is recorded with the key it carried (found in a
+context variable set by ``guard``, as aiohttp serves each request in its own task).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import math
 from collections.abc import Awaitable, Callable
@@ -35,6 +42,8 @@ if TYPE_CHECKING:
 __all__ = ["IMAGE_URI_PREFIXES", "ProviderSim", "drift_body", "is_image", "json_body"]
 
 _SLOW = web.RequestKey("slow", bool) if hasattr(web, "RequestKey") else "batch_runner.slow"
+
+_KEY: contextvars.ContextVar[str] = contextvars.ContextVar("sim_request_key", default="")
 
 HTML_502 = ("<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway"
             "</h1></center><hr><center>nginx</center></body></html>")
@@ -109,9 +118,15 @@ class ProviderSim:
         """This provider's routes (paths after ``/<name>``)."""
         raise NotImplementedError
 
+    def request_key(self, request: web.Request) -> str:
+        """The API key the request carries: ``Authorization: Bearer <key>`` unless
+        overridden (``""``: none)."""
+        value = request.headers.get("Authorization", "")
+        return value[len("Bearer "):] if value.startswith("Bearer ") else ""
+
     def authorized(self, request: web.Request) -> bool:
-        """``Authorization: Bearer <key>`` unless overridden."""
-        return request.headers.get("Authorization", "") == f"Bearer {self.cfg.api_key}"
+        """Whether the request's key is one of this provider's and not a bad one."""
+        return self.cfg.accepts(self.request_key(request))
 
     def error_response(self, kind: str, message: str = "", task: Any = None) -> web.Response:
         """An error in this provider's own shape and HTTP status. ``kind``: auth,
@@ -151,7 +166,7 @@ class ProviderSim:
     def answer(self, resp: web.Response, kind: str, task_id: str | None = None,
                accepted: bool = False, reason: str | None = None) -> web.Response:
         """Record ``resp`` (with its real HTTP status) and return it."""
-        self.store.record(self.name, kind, resp.status, task_id, accepted, reason)
+        self.store.record(self.name, kind, resp.status, task_id, accepted, reason, key=_KEY.get())
         return resp
 
     def with_retry_after(self, resp: web.Response, refusal: str) -> web.Response:
@@ -184,6 +199,7 @@ class ProviderSim:
         await request.read()  # the body arrived; a later fault must not depend on the client
         if self.cfg.latency_s:
             await asyncio.sleep(self.cfg.latency_s)
+        _KEY.set(self.request_key(request))
         if not self.authorized(request):
             return self.answer(self.error_response("auth", "Invalid API key"), kind, task_id,
                                reason="auth")
@@ -216,7 +232,8 @@ class ProviderSim:
         problem = self.validate(request, body)
         if problem is not None:
             return self.answer(self.error_response("invalid", problem), "submit", reason="invalid")
-        refusal = self.store.admit(self.name)
+        key = self.request_key(request)
+        refusal = self.store.admit(self.name, key)
         if refusal == "balance":
             resp = self.error_response("balance", "insufficient balance", body)
             return self.answer(resp, "submit", reason=refusal)
@@ -231,10 +248,10 @@ class ProviderSim:
         if self.content_at_submit and marker and marker in prompt:
             return self.answer(self.error_response("content", "content policy violation"),
                                "submit", reason="content")
-        key = request.headers.get("Idempotency-Key") if self.idempotent else None
+        idem = request.headers.get("Idempotency-Key") if self.idempotent else None
         task_id = self.store.new_id(self.make_task_id)
-        task = self.store.create(self.name, task_id, body, prompt=prompt, idempotency_key=key or None,
-                                 meta=self.task_meta(request), video_path=video_path(self.name, task_id))
+        task = self.store.create(self.name, task_id, body, prompt=prompt, idempotency_key=idem or None,
+                                 meta=self.task_meta(request), video_path=video_path(self.name, task_id), key=key)
         return self.answer(self.submitted(request, task), "submit", task.task_id, accepted=True)
 
     async def poll(self, request: web.Request, task_id: str) -> web.StreamResponse:
@@ -246,6 +263,9 @@ class ProviderSim:
         if task is None or task.provider != self.name:
             resp = self.error_response("not_found", "task not found", task_id)
             return self.answer(resp, "poll", task_id, reason="not_found")
+        if task.key and task.key != self.request_key(request):  # another account's task
+            resp = self.error_response("not_found", "task not found", task_id)
+            return self.answer(resp, "poll", task_id, reason="wrong_key")
         drift = self.cfg.poll_drift_rate
         if drift and (drift >= 1 or self.store.rng.random() < drift):
             body = drift_body(task, self.video_url(request, task))

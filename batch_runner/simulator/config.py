@@ -19,7 +19,15 @@ __all__ = ["ProviderSimConfig", "SimConfig", "apply_knobs", "make_config"]
 class ProviderSimConfig:
     """One simulated provider.
 
-    - ``api_key``: the only key accepted (each provider's own auth header).
+    - ``api_key``: the key accepted (each provider's own auth header); ``keys``:
+      more keys accepted (a pool: each its own account); ``bad_keys``: keys
+      answered with the provider's documented bad-key error (as a revoked key).
+    - ``key_rpm`` / ``key_max_in_flight``: the limits of each key (over
+      ``window_s``, like ``rpm``; None: none); ``key_rpms``: per-key rpm, key ->
+      rpm, winning over ``key_rpm`` (knob: ``minimax.key_rpms=k1:5,k2:20``).
+      Every accepted submit records its key (store.Submission.key), and a task
+      is only found when polled with the key that made it (another key: the
+      provider's "not found", recorded with reason ``wrong_key``).
     - ``generation_s``: seconds from an accepted submit to success (a
       content-policy failure ends after a quarter of it).
     - ``rpm`` / ``window_s``: the true submit limit, at most
@@ -119,6 +127,19 @@ class ProviderSimConfig:
     frozen_video_rate: float = 0.0  # per finished task: one picture throughout
     corrupt_video_rate: float = 0.0  # per finished task: the file cut short
     wrong_first_frame_rate: float = 0.0  # per finished task: not opening on the first-frame image
+    keys: tuple[str, ...] = ()  # more accepted keys besides api_key (knob: k1,k2)
+    bad_keys: tuple[str, ...] = ()  # keys answered with the bad-key error (knob: k1,k2)
+    key_rpm: float | None = None  # submits per minute of each key (over window_s)
+    key_max_in_flight: int | None = None  # tasks in flight of each key
+    key_rpms: dict[str, float] = field(default_factory=dict)  # key -> its rpm (knob: k1:5,k2:20)
+
+    def accepts(self, key: str) -> bool:
+        """Whether ``key`` is one of this provider's keys and not a bad one."""
+        return bool(key) and key not in self.bad_keys and (key == self.api_key or key in self.keys)
+
+    def rpm_of(self, key: str) -> float | None:
+        """The submit limit of ``key`` (submits per minute over ``window_s``), or None."""
+        return self.key_rpms.get(key, self.key_rpm)
 
 
 @dataclass
@@ -182,6 +203,19 @@ def _typed(pair: str, name: str, kind: str, value: str) -> object:
     """``value`` as the field's type (``kind``: its annotation, e.g. ``float | None``)."""
     if kind == "str":
         return value
+    if kind.startswith("tuple[str"):
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    if kind.startswith("dict[str, float]"):
+        table: dict[str, float] = {}
+        for entry in filter(None, (v.strip() for v in value.split(","))):
+            key, colon, number = entry.rpartition(":")
+            try:
+                table[key] = float(number)
+            except ValueError:
+                colon = ""
+            if not colon or not key or not math.isfinite(table.get(key, math.nan)):
+                raise ValueError(f"bad value in {pair!r}: {name} takes KEY:NUMBER,KEY:NUMBER")
+        return table
     if kind == "bool":
         word = value.strip().lower()
         if word in ("true", "1", "yes", "on"):

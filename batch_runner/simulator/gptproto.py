@@ -104,9 +104,9 @@ class GptprotoSim(ProviderSim):
         return [web.post("/api/v3/minimax/{model}/{scene}", self.submit),
                 web.get("/api/v3/predictions/{task_id}/result", self.poll_by_path)]
 
-    def authorized(self, request: web.Request) -> bool:
-        key = self.cfg.api_key
-        return request.headers.get("Authorization", "") in (key, f"Bearer {key}")
+    def request_key(self, request: web.Request) -> str:
+        value = request.headers.get("Authorization", "")  # raw or Bearer: both documented
+        return value.removeprefix("Bearer ")
 
     def error_response(self, kind: str, message: str = "", task: Any = None) -> web.Response:
         status, text, typ, code = ERRORS.get(kind, ERRORS["server"])

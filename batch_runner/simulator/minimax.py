@@ -220,10 +220,11 @@ class MinimaxSim(ProviderSim):
             return self.answer(self.error_response("invalid", "file_id must be an integer"),
                                "retrieve", reason="invalid")
         task = self.store.tasks.get(task_id or "")
-        if task is None or task.provider != self.name or task.phase(self.store.now()) != SUCCESS:
+        wrong_key = task is not None and bool(task.key) and task.key != self.request_key(request)
+        if task is None or task.provider != self.name or task.phase(self.store.now()) != SUCCESS or wrong_key:
             resp = web.json_response(
                 {"base_resp": {"status_code": 2013, "status_msg": "invalid params, file not found"}})
-            return self.answer(resp, "retrieve", task_id, reason="not_found")
+            return self.answer(resp, "retrieve", task_id, reason="wrong_key" if wrong_key else "not_found")
         task.meta["retrieved_at"] = self.store.now()
         return self.answer(web.json_response({
             "file": {"file_id": int(file_id), "bytes": 0, "created_at": self.store.unix(task.finishes_at),

@@ -70,6 +70,7 @@ class Task:
     idempotency_key: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     video_fault: str | None = None
+    key: str = ""  # the API key that made it (polls with another key: not found)
 
     @property
     def ends_at(self) -> float:
@@ -91,12 +92,13 @@ class Task:
 
 @dataclass
 class Submission:
-    """An accepted submit: loop time, task id, parsed body, idempotency key."""
+    """An accepted submit: loop time, task id, parsed body, idempotency key, API key."""
 
     t: float
     task_id: str
     body: dict[str, Any]
     idempotency_key: str | None = None
+    key: str = ""
 
 
 @dataclass
@@ -106,7 +108,7 @@ class RequestRecord:
     ``in_flight``, ``balance``, ``quota``, ``content``, ``auth``, ``not_found``,
     ``idempotent_replay``, ``expired``, ``range`` (416) or a fault kind, e.g.
     ``video_cut``); ``range_start``: for a video asked with ``Range``, the
-    first byte asked for."""
+    first byte asked for; ``key``: the API key the request carried (``""``: none read)."""
 
     t: float
     provider: str
@@ -116,6 +118,7 @@ class RequestRecord:
     accepted: bool
     reason: str | None = None
     range_start: int | None = None
+    key: str = ""
 
 
 class SimStore:
@@ -157,10 +160,11 @@ class SimStore:
         return self.config.providers[provider]
 
     def record(self, provider: str, kind: str, status: int, task_id: str | None = None,
-               accepted: bool = False, reason: str | None = None, range_start: int | None = None) -> None:
-        """Note one answered request."""
+               accepted: bool = False, reason: str | None = None, range_start: int | None = None,
+               key: str = "") -> None:
+        """Note one answered request (``key``: the API key it carried)."""
         self.requests.append(RequestRecord(self.now(), provider, kind, status, task_id,
-                                           accepted, reason, range_start))
+                                           accepted, reason, range_start, key))
 
     def new_id(self, make: Callable[[random.Random], str]) -> str:
         """A fresh task id from ``make(random.Random)``, unique in this run."""
@@ -169,13 +173,18 @@ class SimStore:
         return task_id
 
     # -- submits ------------------------------------------------------------------
-    def admit(self, provider: str) -> str | None:
-        """Why a submit is refused now (``rate``, ``in_flight``, ``balance``,
-        ``quota``), or None."""
+    def admit(self, provider: str, key: str = "") -> str | None:
+        """Why a submit with API key ``key`` is refused now (``rate``, ``in_flight``:
+        of the provider or of that key; ``balance``, ``quota``), or None."""
         c, now = self.cfg(provider), self.now()
         if c.rpm is not None and self._in_window(provider, now) + 1 > c.rpm * c.window_s / 60 + 1e-9:
             return "rate"
+        key_rpm = c.rpm_of(key)
+        if key_rpm is not None and self._in_window(provider, now, key) + 1 > key_rpm * c.window_s / 60 + 1e-9:
+            return "rate"
         if c.max_in_flight is not None and self.in_flight(provider) >= c.max_in_flight:
+            return "in_flight"
+        if c.key_max_in_flight is not None and self.in_flight(provider, key) >= c.key_max_in_flight:
             return "in_flight"
         if c.balance is not None and len(self.submissions[provider]) >= c.balance:
             return "balance"
@@ -183,8 +192,8 @@ class SimStore:
             return "quota"
         return None
 
-    def _in_window(self, provider: str, now: float) -> int:
-        times = [s.t for s in self.submissions[provider]]
+    def _in_window(self, provider: str, now: float, key: str | None = None) -> int:
+        times = [s.t for s in self.submissions[provider] if key is None or s.key == key]
         return len(times) - bisect.bisect_right(times, now - self.cfg(provider).window_s)
 
     def retry_after(self, provider: str, refusal: str) -> float:
@@ -200,13 +209,14 @@ class SimStore:
 
     def create(self, provider: str, task_id: str, body: dict[str, Any], *, prompt: str = "",
                idempotency_key: str | None = None, meta: dict[str, Any] | None = None,
-               video_path: str = "") -> Task:
+               video_path: str = "", key: str = "") -> Task:
         """Accept a submit: a new task whose fate follows the config and the
         policy markers in ``prompt``; a task that will succeed keeps
-        ``video_path`` (where its video is served, see videos.video_path)."""
+        ``video_path`` (where its video is served, see videos.video_path); ``key``:
+        the API key that made it."""
         c, now = self.cfg(provider), self.now()
         task = Task(provider, task_id, body, now, now + c.generation_s,
-                    idempotency_key=idempotency_key, meta=dict(meta or {}))
+                    idempotency_key=idempotency_key, meta=dict(meta or {}), key=key)
         if c.content_policy_marker and c.content_policy_marker in prompt:
             task.outcome, task.reason = FAILED, "content"
             task.finishes_at = now + c.generation_s * CONTENT_FAIL_FRACTION
@@ -229,7 +239,7 @@ class SimStore:
                 self.video_faults[task_id] = task.video_fault
                 self.faults[task.video_fault] += 1
         self.tasks[task_id] = task
-        self.submissions[provider].append(Submission(now, task_id, body, idempotency_key))
+        self.submissions[provider].append(Submission(now, task_id, body, idempotency_key, key))
         if idempotency_key:
             self.idempotency[(provider, idempotency_key)] = task_id
         return task
@@ -242,10 +252,12 @@ class SimStore:
                 return kind
         return None
 
-    def in_flight(self, provider: str) -> int:
-        """Tasks of ``provider`` submitted and not yet finished."""
+    def in_flight(self, provider: str, key: str | None = None) -> int:
+        """Tasks of ``provider`` (made with API key ``key``, when given) submitted and
+        not yet finished."""
         now = self.now()
-        return sum(1 for t in self.tasks.values() if t.provider == provider and t.ends_at > now)
+        return sum(1 for t in self.tasks.values()
+                   if t.provider == provider and t.ends_at > now and (key is None or t.key == key))
 
     def fault(self, provider: str) -> str | None:
         """The fault this API request gets, if any (one draw per configured kind)."""
@@ -293,6 +305,30 @@ class SimStore:
         (only those at or after loop time ``since``, when given)."""
         return _max_in_window([s.t for s in self.submissions[provider]
                                if since is None or s.t >= since], window_s)
+
+    def max_submits_in_window_by_key(self, provider: str, window_s: float) -> dict[str, int]:
+        """API key -> most accepted submits of ``provider`` with that key in any
+        ``window_s``-second window (so a test can see whether a key ever went over
+        its limit)."""
+        by_key: dict[str, list[float]] = defaultdict(list)
+        for s in self.submissions[provider]:
+            by_key[s.key].append(s.t)
+        return {key: _max_in_window(times, window_s) for key, times in by_key.items()}
+
+    def max_in_flight_seen_by_key(self, provider: str) -> dict[str, int]:
+        """API key -> most tasks of ``provider`` made with that key in flight at once."""
+        events: dict[str, list[tuple[float, int]]] = defaultdict(list)
+        for t in self.tasks.values():
+            if t.provider == provider:
+                events[t.key] += [(t.submitted_at, 1), (t.ends_at, -1)]
+        out = {}
+        for key, evs in events.items():
+            peak = cur = 0
+            for _, delta in sorted(evs):
+                cur += delta
+                peak = max(peak, cur)
+            out[key] = peak
+        return out
 
     def max_requests_in_window(self, provider: str, kind: str, window_s: float,
                                since: float | None = None) -> int:
