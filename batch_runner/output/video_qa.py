@@ -79,8 +79,9 @@ class VideoQa:
             self.failed[record.job_id] = said
         elif result.status == WARNING:
             self.warned[record.job_id] = said
-        event("video_qa", "QA %s: %s %s%s", result.status, record.job_id, path, f" ({said})" if said else "",
-              level=logging.WARNING if result.status == FAILED else logging.INFO, job_id=record.job_id,
+        bad = result.status == FAILED
+        event("video_qa_failed" if bad else "video_qa", "QA %s: %s %s%s", result.status, record.job_id, path,
+              f" ({said})" if said else "", level=logging.WARNING if bad else logging.INFO, job_id=record.job_id,
               qa_status=result.status, qa_problems=list(result.problems), path=str(path))
         return result
 
