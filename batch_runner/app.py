@@ -519,7 +519,7 @@ async def execute(request: RunRequest) -> int:
                 log.warning("not confirmed: nothing sent")
                 return EXIT_NOT_CONFIRMED
             rerolled = start_rerolls(journal, fresh)
-            downloader = None
+            downloader, video_qa = None, None
             if request.download:
                 hosts = frozenset(urlsplit(s.base_url).hostname or "" for s in settings.values())
                 video_qa = VideoQa(journal, run_qa_settings(request.settings_file, manifest.qa))
@@ -586,7 +586,8 @@ async def execute(request: RunRequest) -> int:
     cost = summary.cost_json()  # an unknown USD price is null, with the count of such jobs
     event("summary", "\n".join(lines), by_status=summary.by_status, cost=cost["providers"],
           cost_total=cost["total"], cost_by_key=summary.by_key_json(), wall_s=round(summary.wall_s, 3),
-          plan=summary.estimate.as_dict()["total"], downloads_failed=len(downloader.failed) if downloader else None)
+          plan=summary.estimate.as_dict()["total"], downloads_failed=len(downloader.failed) if downloader else None,
+          qa_checked=video_qa.checked if video_qa else None, qa_failed=len(video_qa.failed) if video_qa else None)
     log.info("results: %s (journal: %s)", request.output, state)
     if request.trace_http:
         log.info("HTTP trace (HAR 1.2): %s", request.trace_http)

@@ -473,7 +473,8 @@ def contact_sheet(results_file: Path, output: Path, by: str | None, columns: int
 @click.option("--journal", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="PATH",
               help="The campaign's journal. Default: found beside RESULTS (<manifest>.journal.sqlite).")
 @click.option("--settings", "settings_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              metavar="FILE.yaml", help="QA thresholds: a YAML file with a qa: mapping (README: Video QA).")
+              metavar="FILE.yaml", help="QA thresholds: a YAML file with a qa: mapping (README: Video QA); "
+                                        "default: those the run used.")
 def qa(results_csv: Path, journal: Path | None, settings_file: Path | None) -> None:
     """Probe and QA the saved videos of a results CSV again; rewrite it with the verdicts.
 
@@ -481,12 +482,12 @@ def qa(results_csv: Path, journal: Path | None, settings_file: Path | None) -> N
     or its saved file is gone, 2 when there is nothing to check or RESULTS is not one."""
     from batch_runner.app import load_settings_file
     from batch_runner.output.qa_command import run_qa
-    from batch_runner.output.video_qa import run_qa_settings
+    from batch_runner.output.video_qa import settings_file_qa
 
     try:
         if settings_file is not None:
             load_settings_file(settings_file)  # its schema, qa: included
-        done = run_qa(results_csv, journal, run_qa_settings(settings_file, None))
+        done = run_qa(results_csv, journal, settings_file_qa(settings_file))
     except ConfigError as exc:
         _fail(exc, EXIT_USAGE)
     except StateLockedError as exc:

@@ -8,6 +8,7 @@ stderr. Every record carries an ``event`` name:
 - ``job_failed`` (failed or unknown: + status, error_code, error_message),
 - ``retry`` (a submit or download tried again: + attempt, wait_s, error),
 - ``video_saved`` / ``download_failed`` (``run --download``: + path, bytes, sha256),
+- ``video_qa`` / ``video_qa_failed`` (a saved video's QA: + qa_status, qa_problems, path),
 - ``manifest_warning``, ``progress``, ``summary`` (totals), and ``log`` for the rest.
 
 ``--log-format json`` writes each record as one JSON object (python-json-logger)
@@ -31,7 +32,7 @@ from batch_runner.keys import redact
 __all__ = ["JOB_EVENTS", "event", "job_event", "retry_event", "retry_logger", "setup_logging"]
 
 log = logging.getLogger("batch_runner")
-JOB_EVENTS = frozenset({"job_submitted", "job_finished", "retry", "video_saved"})
+JOB_EVENTS = frozenset({"job_submitted", "job_finished", "retry", "video_saved", "video_qa"})
 _HANDLER_MARK = "_batch_runner_handler"
 
 

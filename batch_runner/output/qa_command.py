@@ -5,22 +5,25 @@ campaign's journal, found beside the results the way a run makes them
 (``<manifest>.results.csv`` -> ``<manifest>.journal.sqlite``, or its
 ``.simulate`` twin; the old ``<results>.journal.sqlite``; else the one journal
 in the folder that holds every job of the results), or given with
-``--journal``. Each saved video is checked again (probe, QA, poster), the
-verdicts recorded in the journal, and the results CSV rewritten with them.
+``--journal``. Each saved video is checked again (probe, QA, poster), with the
+thresholds the run used (recorded in the journal) unless ``--settings`` says
+otherwise, the verdicts recorded in the journal, and the results CSV rewritten.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from batch_runner.catalog.qa_settings import QaSettings
+from batch_runner.catalog.qa_settings import qa_settings
 from batch_runner.errors import ConfigError, ManifestError
 from batch_runner.journal import JobRecord, Journal
 from batch_runner.manifest.sheets import read_table
 from batch_runner.output.results import write_results
-from batch_runner.output.video_qa import VideoQa, qa_lines
+from batch_runner.output.video_qa import VideoQa, qa_lines, recorded_qa_settings
 
 __all__ = ["QaRun", "find_journal", "qa_results"]
 
@@ -82,9 +85,11 @@ def _ids_in(path: Path) -> set[str]:
 
 
 async def qa_results(results: Path, journal_path: Path | None = None,
-                     settings: QaSettings | None = None) -> QaRun:
+                     overrides: Mapping[str, Any] | None = None) -> QaRun:
     """Check every saved video of the results CSV ``results`` again, record
-    the verdicts in its journal and rewrite ``results`` with them.
+    the verdicts in its journal and rewrite ``results`` with them. The
+    thresholds are those the journal's last check used (its run's ``qa:``),
+    then ``overrides`` (a ``qa:`` mapping, e.g. a ``--settings`` file's).
 
     Raises ConfigError: not a results CSV (or not a ``.csv``), no journal found, or no job of it
     has a saved video (run with ``--download DIR`` first). Raises
@@ -102,7 +107,8 @@ async def qa_results(results: Path, journal_path: Path | None = None,
         if not saved:
             raise ConfigError(f"{results}: no saved videos to check (none of its {len(records)} jobs was "
                               "downloaded): run it with --download DIR first")
-        checker = VideoQa(journal, settings)
+        where = "--settings: qa" if overrides else "the journal's QA settings"
+        checker = VideoQa(journal, qa_settings(recorded_qa_settings(journal), overrides, where=where))
         for record in saved:
             video = Path(str(record.local_path))
             if not video.is_file():
@@ -119,6 +125,6 @@ async def qa_results(results: Path, journal_path: Path | None = None,
     return out
 
 
-def run_qa(results: Path, journal_path: Path | None = None, settings: QaSettings | None = None) -> QaRun:
+def run_qa(results: Path, journal_path: Path | None = None, overrides: Mapping[str, Any] | None = None) -> QaRun:
     """``qa_results`` from synchronous code (the CLI)."""
-    return asyncio.run(qa_results(results, journal_path, settings))
+    return asyncio.run(qa_results(results, journal_path, overrides))

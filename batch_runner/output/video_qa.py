@@ -11,6 +11,9 @@ SHA-256, is not checked again. ``qa_lines`` gives the run summary's QA lines.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
+import json
 import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -25,7 +28,11 @@ from batch_runner.logs import event
 from batch_runner.output.posters import make_poster, poster_path
 from batch_runner.output.qa import FAILED, WARNING, QaResult, qa_video
 
-__all__ = ["VideoQa", "inspect_video", "qa_lines", "run_qa_settings", "start_rerolls"]
+__all__ = ["QA_SETTINGS_META", "VideoQa", "inspect_video", "qa_lines", "recorded_qa_settings", "run_qa_settings",
+           "settings_file_qa", "start_rerolls"]
+
+#: the journal's meta key holding the QA thresholds of its last check (JSON)
+QA_SETTINGS_META = "qa.settings"
 
 
 def inspect_video(path: Path, job: Mapping[str, Any], settings: QaSettings) -> QaResult:
@@ -38,16 +45,21 @@ def inspect_video(path: Path, job: Mapping[str, Any], settings: QaSettings) -> Q
     return result
 
 
+def settings_file_qa(settings_file: Path | None) -> dict[str, Any]:
+    """The ``qa:`` mapping of a ``--settings`` file (its schema already checked
+    by app.load_settings_file); {} without a file or a ``qa:``."""
+    if settings_file is None:
+        return {}
+    data = yaml.safe_load(settings_file.read_text(encoding="utf-8")) or {}
+    found = data.get("qa") if isinstance(data, dict) else None
+    return dict(found) if isinstance(found, dict) else {}
+
+
 def run_qa_settings(settings_file: Path | None, manifest_qa: Mapping[str, Any] | None) -> QaSettings:
-    """The QA thresholds of a run: the ``qa:`` of the ``--settings`` file (its
-    schema already checked by app.load_settings_file), then the manifest's
-    ``qa:``, which wins per setting. Raises ConfigError for a bad value."""
-    from_file: Mapping[str, Any] | None = None
-    if settings_file is not None:
-        data = yaml.safe_load(settings_file.read_text(encoding="utf-8")) or {}
-        from_file = data.get("qa") if isinstance(data, dict) else None
+    """The QA thresholds of a run: the ``qa:`` of the ``--settings`` file, then
+    the manifest's ``qa:``, which wins per setting. Raises ConfigError for a bad value."""
     where = f"{settings_file or 'the manifest'}: qa"
-    return qa_settings(from_file, manifest_qa, where=where)
+    return qa_settings(settings_file_qa(settings_file), manifest_qa, where=where)
 
 
 class VideoQa:
@@ -59,6 +71,7 @@ class VideoQa:
     def __init__(self, journal: Journal, settings: QaSettings | None = None) -> None:
         self.journal = journal
         self.settings = settings or QaSettings()
+        journal.set_meta({QA_SETTINGS_META: json.dumps(dataclasses.asdict(self.settings))})
         self.checked = 0
         self.failed: dict[str, str] = {}
         self.warned: dict[str, str] = {}
@@ -79,10 +92,22 @@ class VideoQa:
             self.failed[record.job_id] = said
         elif result.status == WARNING:
             self.warned[record.job_id] = said
-        event("video_qa", "QA %s: %s %s%s", result.status, record.job_id, path, f" ({said})" if said else "",
-              level=logging.WARNING if result.status == FAILED else logging.INFO, job_id=record.job_id,
+        bad = result.status == FAILED
+        event("video_qa_failed" if bad else "video_qa", "QA %s: %s %s%s", result.status, record.job_id, path,
+              f" ({said})" if said else "", level=logging.WARNING if bad else logging.INFO, job_id=record.job_id,
               qa_status=result.status, qa_problems=list(result.problems), path=str(path))
         return result
+
+
+def recorded_qa_settings(journal: Journal) -> dict[str, Any]:
+    """The QA thresholds a journal's last check used (its run's ``qa:``), as a
+    ``qa:`` mapping; {} when none is recorded."""
+    for key, value in journal.meta_items(QA_SETTINGS_META):
+        if key == QA_SETTINGS_META:
+            with contextlib.suppress(ValueError):
+                found = json.loads(value)
+                return dict(found) if isinstance(found, dict) else {}
+    return {}
 
 
 def start_rerolls(journal: Journal, fresh: Iterable[Any]) -> int:

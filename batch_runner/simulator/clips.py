@@ -26,7 +26,11 @@ import av
 import numpy as np
 from PIL import Image
 
-__all__ = ["FPS", "SIZES", "VIDEO_FAULTS", "clip", "delivered", "first_frame", "ordered"]
+__all__ = ["FPS", "OPENING_PX", "SIZES", "VIDEO_FAULTS", "clip", "delivered", "first_frame", "opening_picture",
+           "ordered"]
+
+#: (width, height) px of the grey first-frame picture kept per clip (a small cache key)
+OPENING_PX = (320, 180)
 
 #: resolution -> (width, height) px of a delivered video
 SIZES = {"1080P": (1920, 1080), "768P": (1366, 768), "720P": (1280, 720), "512P": (912, 512)}
@@ -98,14 +102,27 @@ def first_frame(body: Any) -> bytes | None:
     return None
 
 
+def opening_picture(body: Any) -> bytes | None:
+    """The picture a clip opens on: the body's first-frame image (first_frame)
+    as raw 8-bit grey pixels of OPENING_PX, or None (none, or not an image)."""
+    data = first_frame(body)
+    if data is None:
+        return None
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return img.convert("L").resize(OPENING_PX).tobytes()
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+
+
 @functools.lru_cache(maxsize=64)
 def clip(width: int, height: int, duration_s: int, fault: str | None = None, first: bytes | None = None) -> bytes:
     """An MP4 (H.264, yuv420p, ``FPS`` frames per second) of ``width`` x
     ``height`` px lasting ``duration_s`` seconds; ``fault`` ``black``,
     ``frozen`` or ``corrupt`` spoils it that way (see VIDEO_FAULTS; the others
-    are in the size and duration already); ``first``: an image file's bytes,
-    shown (in grey) as the first frame (the whole clip when frozen). Cached per
-    argument tuple."""
+    are in the size and duration already); ``first``: the grey picture shown
+    as the first frame (the whole clip when frozen), as opening_picture gives
+    it. Cached per argument tuple."""
     buffer = io.BytesIO()
     frames = duration_s * FPS
     opening = _image_planes(first, width, height) if first and fault not in ("black", "wrong_first_frame") else None
@@ -123,16 +140,11 @@ def clip(width: int, height: int, duration_s: int, fault: str | None = None, fir
     return data[: len(data) * 6 // 10] if fault == "corrupt" else data
 
 
-def _image_planes(data: bytes, width: int, height: int) -> np.ndarray | None:
-    """An image file's picture as grey yuv420p planes of ``width`` x ``height``
-    (None when Pillow cannot read it)."""
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            grey = np.asarray(img.convert("L").resize((width, height)), dtype=np.uint8)
-    except (OSError, ValueError, Image.DecompressionBombError):
-        return None
+def _image_planes(first: bytes, width: int, height: int) -> np.ndarray:
+    """An opening_picture scaled to ``width`` x ``height`` as grey yuv420p planes."""
+    grey = Image.frombytes("L", OPENING_PX, first).resize((width, height))
     planes = np.full((height * 3 // 2, width), 128, np.uint8)
-    planes[:height] = grey
+    planes[:height] = np.asarray(grey, dtype=np.uint8)
     return planes
 
 

@@ -26,7 +26,7 @@ from importlib import resources
 
 from aiohttp import hdrs, web
 
-from batch_runner.simulator.clips import clip, delivered, first_frame
+from batch_runner.simulator.clips import clip, delivered, opening_picture
 from batch_runner.simulator.store import STORE_KEY, SUCCESS, SimStore, Task
 
 __all__ = ["SAMPLE_MP4", "VIDEO_ROUTE", "handle_video", "task_video", "video_body", "video_path"]
@@ -63,7 +63,7 @@ def task_video(store: SimStore, task: Task) -> bytes:
     if not store.config.clips:
         return video_body(store.config.video_bytes, task.task_id)
     width, height, duration = delivered(task.body, task.video_fault)
-    mp4 = clip(width, height, duration, task.video_fault, first_frame(task.body))
+    mp4 = clip(width, height, duration, task.video_fault, opening_picture(task.body))
     return video_body(store.config.video_bytes, task.task_id, mp4)
 
 

@@ -94,6 +94,8 @@ async def test_summary_counts_qa_failures_and_names_the_provider_that_delivers_1
     assert "QA gccai: 2 checked, 2 failed (wrong_resolution 2)" in said
     assert "QA apiframe: 1 checked, 0 failed" in said
     assert "QA gccai delivered 1080P as 768P (2 videos)" in said
+    (summary,) = [r for r in caplog.records if getattr(r, "event", "") == "summary"]
+    assert (summary.qa_checked, summary.qa_failed) == (3, 2)  # fields of the JSON summary event
     df = results(out).set_index("name")
     assert set(df.loc["tall", "video_height"]) == {"768"}
 
@@ -132,8 +134,9 @@ async def test_qa_command_checks_saved_videos_again_with_new_thresholds(tmp_path
     assert "2 videos checked, 0 failed QA" in said
     df = results(out)
     assert set(df["qa_status"]) == {"passed"} and set(df["in_manifest"]) == {"yes"}  # rewritten, columns kept
-    code, said = await qa_cli(str(out))  # the default thresholds again
-    assert code == 1 and "2 failed QA" in said
+    again = await qa_results(out, overrides={"duration_tolerance_s": 0.5})  # the default again
+    assert again.checked == 2 and len(again.failed) == 2 and "2 failed QA" in again.lines[0]
+    assert set(results(out)["qa_problems"]) == {"short_duration"}
 
 
 async def test_qa_command_on_results_without_downloads_says_so_in_one_line(tmp_path, sim, write):
@@ -265,6 +268,8 @@ async def test_the_manifest_qa_section_sets_the_thresholds_and_a_bad_one_is_refu
     await execute(RunRequest(path, out, environ=sim_env(sim), speedup=SPEEDUP, quiet=True, download=tmp_path / "v",
                              canary=False))
     assert results(out)["qa_status"].tolist() == ["passed"]  # 3 s of 6, within 3.5 s
+    later = await qa_results(out)  # checked again later: with the thresholds the run used
+    assert later.checked == 1 and not later.failed
     bad = write("bad.yaml", yaml.safe_dump({"qa": {"black_max_luma": -1, "frozen": 3},
                                             "jobs": [{"name": "a", "prompt": "p", "provider": "gccai"}]}))
     said = cli("validate", bad)

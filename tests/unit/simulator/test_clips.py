@@ -7,7 +7,7 @@ import io
 
 from PIL import Image
 
-from batch_runner.simulator.clips import delivered, first_frame, ordered
+from batch_runner.simulator.clips import OPENING_PX, delivered, first_frame, opening_picture, ordered
 
 
 def test_the_order_is_read_from_every_providers_body_shape():
@@ -34,3 +34,6 @@ def test_the_first_frame_image_is_taken_from_a_data_uri_only():
     assert first_frame({"hailuoParams": {"image": uri}}) == buffer.getvalue()
     assert first_frame({"image": "https://example.com/a.png"}) is None
     assert first_frame({"prompt": "text only"}) is None
+    grey = opening_picture({"first_frame_image": uri})
+    assert grey is not None and len(grey) == OPENING_PX[0] * OPENING_PX[1]  # a small cache key, whatever the image
+    assert opening_picture({"first_frame_image": "data:image/png;base64,bm90IGFuIGltYWdl"}) is None
