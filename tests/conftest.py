@@ -164,3 +164,12 @@ def provider_settings(**kw: object) -> ProviderSettings:
               "typical_generation_s": 100.0, "max_attempts": 3, "backoff_base_s": 0.001, "retry_total_s": 600.0}
     values.update(kw)
     return ProviderSettings(**values)
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    """A throwaway PostgreSQL server for the session (tests/pgserver.py); yields its URL."""
+    from pgserver import postgres_server
+
+    with postgres_server() as url:
+        yield url
