@@ -432,6 +432,32 @@ def results(state: str, output: Path, campaign: str | None = None) -> None:
     click.echo(f"{output}: {n} rows")
 
 
+@main.group()
+def journal() -> None:
+    """Work on journals themselves (copy a campaign between SQLite and PostgreSQL)."""
+
+
+@journal.command("copy")
+@click.argument("src", metavar="SRC")
+@click.argument("dst", metavar="DST")
+@click.option("--campaign", default=None, metavar="NAME",
+              help="SRC is a database: the campaign to copy (default: its only campaign).")
+@click.option("--to-campaign", default=None, metavar="NAME",
+              help="DST is a database: the campaign's name there (default: the source's, or the "
+                   "SQLite file's manifest name, e.g. launch.yaml for launch.yaml.journal.sqlite).")
+def journal_copy(src: str, dst: str, campaign: str | None, to_campaign: str | None) -> None:
+    """Copy every record of a journal SRC into DST (each a file or a postgresql:// URL; DST must hold no job)."""
+    from batch_runner.journal_copy import copy_journal
+
+    try:
+        copied = copy_journal(src, dst, campaign, to_campaign)
+    except StateLockedError as exc:
+        _fail(exc, EXIT_LOCKED)
+    except ConfigError as exc:
+        _fail(exc, EXIT_USAGE)
+    click.echo("copied " + ", ".join(f"{n} {table}" for table, n in copied.items()))
+
+
 @main.command()
 @click.argument("results_csv", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=Path("report.html"),

@@ -185,6 +185,7 @@ class PgJournal(Journal):
         self._registered = False
         self._lock_fd = None
         try:
+            psycopg.connect(url, connect_timeout=10).close()  # a refusal's own message, at once
             self.pool: ConnectionPool[Any] = ConnectionPool(
                 url, min_size=1, max_size=4, open=True, timeout=10.0, name="batch-runner",
                 kwargs={"autocommit": True, "row_factory": dict_row,

@@ -97,3 +97,80 @@ def test_three_workers_do_each_job_once_within_the_keys_limits(tmp_path, pg_url,
     status = cli("status", pg_url, "--campaign", "launch.yaml")
     assert status.stdout.startswith("succeeded=300 ") and status.stdout.count("worker ") == 3
     assert "stopped" in status.stdout
+
+
+@pytest.mark.serial  # bounds real time: leases
+def test_a_killed_workers_jobs_are_finished_by_the_others_without_a_duplicate(tmp_path, pg_url, shared_sim):
+    path = manifest(tmp_path, "kill.yaml", 150, tag="kill")
+    procs = [worker(shared_sim, path, pg_url, "--lease", "3") for _ in range(3)]
+    deadline = time.monotonic() + 60
+    while len(shared_sim.store.submissions["gccai"]) < 40 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    procs[0].send_signal(signal.SIGKILL)  # mid-run: jobs claimed, submits sent, tasks in flight
+    procs[0].communicate(timeout=10)
+    outs = [p.communicate(timeout=120) for p in procs[1:]]
+    done = cli("results", pg_url, "--campaign", "kill.yaml", "-o", str(tmp_path / "all.csv"))
+    assert done.returncode == 0, done.stderr
+    df = pd.read_csv(tmp_path / "all.csv")
+    # every job ended: a submit the killed worker sent without recording its answer is
+    # unknown (gccai takes no idempotency key: never sent twice; the run exits 1 for it)
+    unknown = int((df["status"] == "unknown").sum())
+    assert len(df) == 150 and set(df["status"]) <= {"succeeded", "unknown"} and unknown <= 3
+    assert [p.returncode for p in procs[1:]] == [1 if unknown else 0] * 2, [o[1].decode()[-800:] for o in outs]
+    per_prompt = submits_per_prompt(shared_sim)
+    assert max(per_prompt.values()) == 1  # its submitted tasks were polled by the others, never submitted again
+    assert all(f"kill number {n.split('-')[1]}" in per_prompt for n in df[df["status"] == "succeeded"]["name"])
+    status = cli("status", pg_url, "--campaign", "kill.yaml")
+    assert "dead (lease over)" in status.stdout and status.stdout.count("stopped") == 2
+
+
+@pytest.mark.serial  # bounds real time: rate windows
+def test_two_campaigns_sharing_a_key_stay_together_within_its_limits(tmp_path, pg_url, shared_sim):
+    a, b = manifest(tmp_path, "spring.yaml", 120, tag="spring"), manifest(tmp_path, "autumn.yaml", 120, tag="autumn")
+    procs = [worker(shared_sim, a, pg_url), worker(shared_sim, b, pg_url)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1].decode()[-800:] for o in outs]
+    per_prompt = submits_per_prompt(shared_sim)
+    assert len(per_prompt) == 240 and max(per_prompt.values()) == 1
+    assert refused(shared_sim) == []
+    assert shared_sim.store.max_submits_in_window("gccai", 1.0) <= RPM / 60 + 2  # together, not twice the limit
+    assert shared_sim.store.max_in_flight_seen("gccai") <= CAP
+    for name in ("spring.yaml", "autumn.yaml"):
+        assert cli("status", pg_url, "--campaign", name).stdout.startswith("succeeded=120 ")
+
+
+def test_journal_copy_sqlite_to_postgresql_and_back_keeps_every_record(tmp_path, pg_url, threaded_sim):
+    from batch_runner.journal import Journal
+
+    path = tmp_path / "copy.yaml"
+    path.write_text(yaml.safe_dump({"defaults": {"provider": "gccai"}, "providers": {"gccai": LIMITS},
+                                    "jobs": [{"name": f"c{i}", "prompt": f"copy {i}", "sku": f"S{i}"}
+                                             for i in range(6)]}), encoding="utf-8")
+    env = {**os.environ, **SIM_ENV, **sim_env(threaded_sim), "PYTHONPATH": str(ROOT)}
+    ran = subprocess.run([sys.executable, "-m", "batch_runner", "run", str(path), "--no-canary", "--quiet",
+                          "--download", str(tmp_path / "videos")], env=env, capture_output=True, timeout=60)
+    assert ran.returncode == 0, ran.stderr.decode()
+    first = tmp_path / "copy.yaml.journal.sqlite"
+    there = cli("journal", "copy", str(first), pg_url)
+    assert there.returncode == 0 and there.stdout.strip() == "copied 6 jobs, 6 downloads, 0 captures, 1 meta", \
+        there.stderr
+    again = cli("journal", "copy", str(first), pg_url)
+    assert again.returncode == 2 and "already holds 6 jobs" in again.stderr  # never merged
+    back = tmp_path / "back.journal.sqlite"
+    assert cli("journal", "copy", pg_url, str(back), "--campaign", "copy.yaml").returncode == 0
+    with Journal(first, lock=False) as a, Journal(back, lock=False) as b:
+        assert list(a.records()) == list(b.records())
+        assert a.meta_items("") == b.meta_items("")
+        assert [a.download(r.job_id) for r in a.records()] == [b.download(r.job_id) for r in b.records()]
+    assert cli("status", pg_url, "--campaign", "copy.yaml").stdout.startswith("succeeded=6 ")
+    assert cli("status", str(back)).stdout.startswith("succeeded=6 ")
+
+
+def test_a_password_in_the_journal_url_is_never_printed(tmp_path):
+    path = manifest(tmp_path, "pw.yaml", 1)
+    url = "postgresql://agency:s3cret-pass@127.0.0.1:1/campaigns"
+    done = subprocess.run([sys.executable, "-m", "batch_runner", "run", str(path), "--journal", url, "--no-canary"],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **SIM_ENV, "GCCAI_API_KEY": "k-123456", "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 2 and "cannot" in done.stderr and "agency:***@127.0.0.1:1" in done.stderr
+    assert "s3cret-pass" not in done.stderr + done.stdout
