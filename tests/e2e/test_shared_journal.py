@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+
 from conftest import ROOT, SIM_ENV, sim_env, simulator_in_thread
 
 pytestmark = pytest.mark.timeout(150)
