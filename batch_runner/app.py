@@ -471,6 +471,8 @@ async def execute(request: RunRequest) -> int:
                 resubmit_unknown=request.resubmit_unknown, canary=request.canary,
             )
             budget = Budget(request.max_cost, request.max_credits)
+            if isinstance(journal, PgJournal):
+                budget.shared = journal  # the caps hold across the campaign's workers
             work = prepare(journal, jobs, settings, options)
             chosen_ids = {j.job_id for j in chosen}
             fresh = [j for j in work.fresh if j.job_id in chosen_ids]  # --rows: only those rows are submitted

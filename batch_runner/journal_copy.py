@@ -23,7 +23,8 @@ __all__ = ["TABLES", "copy_journal", "default_campaign"]
 TABLES = ("jobs", "downloads", "captures", "meta")
 """The tables copied, in this order (a download refers to its job)."""
 
-_NOT_COPIED = frozenset({"campaign", "seq", "claimed_by", "lease_until", "limit_key", "id"})
+_NOT_COPIED = frozenset({"campaign", "seq", "claimed_by", "lease_until", "limit_key", "reserved_usd",
+                         "reserved_credits", "id"})
 _ORDER = {"jobs": ("rowid", "seq"), "captures": ("id", "id")}
 
 

@@ -66,9 +66,10 @@ INSTALL_HINT = "pip install 'batch-runner[postgresql]'"
 _NOW = "extract(epoch from clock_timestamp())"  # the database's clock, the same for every host
 _FINAL = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.UNKNOWN, JobStatus.SKIPPED_BUDGET)
 _TYPES = {"TEXT": "TEXT", "REAL": "DOUBLE PRECISION", "INTEGER": "BIGINT"}
-#: columns only the shared journal has: insertion order, the claim, the in-flight place
+#: columns only the shared journal has: insertion order, the claim, the in-flight place, the budget held
 _PG_JOB_COLUMNS = (("seq", "BIGSERIAL"), ("claimed_by", "TEXT"), ("lease_until", "DOUBLE PRECISION"),
-                   ("limit_key", "TEXT"))
+                   ("limit_key", "TEXT"), ("reserved_usd", "DOUBLE PRECISION"),
+                   ("reserved_credits", "DOUBLE PRECISION"))
 _PG_TABLES = """
 CREATE TABLE IF NOT EXISTS workers (
     campaign TEXT NOT NULL, worker TEXT NOT NULL, host TEXT NOT NULL, pid BIGINT NOT NULL,
@@ -267,11 +268,11 @@ class PgJournal(Journal):
                provider_code: str | None = None, error_message: str | None = None, video_url: str | None = None,
                url_expires_at: float | None = None, cost: tuple[float | None, float | None] | None = None,
                finished_at: float | None = None) -> JobRecord:
-        """Journal.finish, committed; the job's in-flight place is given back."""
+        """Journal.finish, committed; the job's in-flight place and its lease are given back."""
         fields: dict[str, Any] = {
             "status": status, "finished_at": time.time() if finished_at is None else finished_at,
             "error_code": error_code, "provider_code": provider_code, "error_message": error_message,
-            "limit_key": None,
+            "limit_key": None, "lease_until": None,  # ended: its claim is over (claimed_by says who ended it)
         }
         if status == JobStatus.SUCCEEDED:
             fields.update(video_url=video_url, url_expires_at=url_expires_at)
@@ -470,6 +471,36 @@ class PgJournal(Journal):
             (provider, key_id, interval_s, interval_s, interval_s))
         return max(0.0, float(rows[0]["wait"]))
 
+    def reserve_cost(self, job_id: str, provider: str, usd: float | None, credits: float | None,
+                     max_usd: float | None, max_credits: float | None) -> str | None:
+        """Hold a submit's cost (USD, ``provider``'s credits) against caps that
+        cover every worker of the campaign: what its jobs cost (recorded) plus
+        what the others hold (jobs in flight, unknown, or claimed by a live
+        worker), counted under the campaign's lock. Returns why not, or None
+        (held, until ``release_cost`` or the job's cost is recorded)."""
+        with self.pool.connection() as db, db.transaction():
+            db.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"budget:{self.campaign}",))
+            row = db.execute(
+                f"SELECT COALESCE(SUM(COALESCE(cost_usd, CASE WHEN {_live()} THEN reserved_usd END)), 0) AS usd, "
+                f"COALESCE(SUM(CASE WHEN provider=%s THEN COALESCE(cost_credits, CASE WHEN {_live()} "
+                f"THEN reserved_credits END) END), 0) AS credits FROM jobs WHERE campaign=%s AND job_id<>%s",
+                (provider, self.campaign, job_id)).fetchone()
+            assert row is not None
+            if max_usd is not None and usd is not None and float(row["usd"]) + usd > max_usd + 1e-9:
+                return (f"would take the campaign's cost, all its workers together, to ${float(row['usd']) + usd:.2f}, "
+                        f"over --max-cost ${max_usd:.2f}")
+            if max_credits is not None and credits is not None and float(row["credits"]) + credits > max_credits + 1e-9:
+                return (f"would take {provider} to {float(row['credits']) + credits:g} credits, all the campaign's "
+                        f"workers together, over --max-credits {provider}={max_credits:g}")
+            db.execute("UPDATE jobs SET reserved_usd=%s, reserved_credits=%s WHERE campaign=%s AND job_id=%s",
+                       (usd, credits, self.campaign, job_id))
+        return None
+
+    def release_cost(self, job_id: str) -> None:
+        """Give back a cost held by ``reserve_cost`` (the provider surely did not take the submit)."""
+        self._exec("UPDATE jobs SET reserved_usd=NULL, reserved_credits=NULL WHERE campaign=%s AND job_id=%s",
+                   (self.campaign, job_id))
+
     def take_place(self, job_id: str, provider: str, key_id: str, cap: int) -> bool:
         """Take an in-flight place of the key for ``job_id`` if fewer than
         ``cap`` of its tasks are in flight in the whole database (counted under
@@ -515,3 +546,9 @@ def open_journal(target: str | Path, campaign: str | None = None, *, lock: bool 
             raise ConfigError(f"{safe_url(url)}: name the campaign with --campaign NAME ({said})")
         campaign = names[0]
     return PgJournal(url, campaign, local=local, lock=lock, lease_s=lease_s)
+
+
+def _live() -> str:
+    """SQL: a job whose budget reservation still counts (possibly paid, or held by a live claim)."""
+    return (f"(status IN ('{JobStatus.SUBMITTING}', '{JobStatus.SUBMITTED}', '{JobStatus.UNKNOWN}') "
+            f"OR (claimed_by IS NOT NULL AND lease_until >= {_NOW}))")

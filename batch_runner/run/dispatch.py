@@ -232,11 +232,13 @@ class Runner:
                 else:
                     fresh.append(job)
             if resume or fresh:
+                before = len(self.carried)
                 await self._run_jobs(resume, fresh)
+                if len(self.carried) > before:
+                    continue  # took some over: look again at once
             elif not waiting:
                 return
-            else:
-                await asyncio.sleep(journal.lease_s / 6)
+            await asyncio.sleep(journal.lease_s / 6)
 
     async def _tick(self) -> None:
         while True:

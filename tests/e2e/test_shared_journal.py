@@ -175,3 +175,17 @@ def test_a_password_in_the_journal_url_is_never_printed(tmp_path):
                           env={**os.environ, **SIM_ENV, "GCCAI_API_KEY": "k-123456", "PYTHONPATH": str(ROOT)})
     assert done.returncode == 2 and "cannot" in done.stderr and "agency:***@127.0.0.1:1" in done.stderr
     assert "s3cret-pass" not in done.stderr + done.stdout
+
+
+@pytest.mark.serial  # bounds real time: two workers at once
+def test_max_cost_holds_across_the_campaigns_workers(tmp_path, pg_url, shared_sim):
+    path = manifest(tmp_path, "budget.yaml", 40, tag="budget")
+    cap = 10 * 0.2928 + 0.001  # ten 6 s 768P gccai videos (data/providers.yaml)
+    procs = [worker(shared_sim, path, pg_url, "--max-cost", f"{cap:.4f}", "--fit-budget") for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [1, 1], [o[1].decode()[-800:] for o in outs]  # 1: skipped_budget
+    assert len(shared_sim.store.submissions["gccai"]) == 10  # not ten per worker
+    done = cli("results", pg_url, "--campaign", "budget.yaml", "-o", str(tmp_path / "all.csv"))
+    df = pd.read_csv(tmp_path / "all.csv")
+    assert done.returncode == 0 and df["status"].value_counts().to_dict() == {"skipped_budget": 30, "succeeded": 10}
+    assert df["cost_usd"].sum() <= cap
