@@ -238,7 +238,7 @@ class Runner:
                     continue  # took some over: look again at once
             elif not waiting:
                 return
-            await asyncio.sleep(journal.lease_s / 6)
+            await asyncio.sleep(min(journal.lease_s / 6, 1.0))
 
     async def _tick(self) -> None:
         while True:
