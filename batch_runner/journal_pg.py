@@ -188,7 +188,7 @@ class PgJournal(Journal):
         try:
             psycopg.connect(url, connect_timeout=10).close()  # a refusal's own message, at once
             self.pool: ConnectionPool[Any] = ConnectionPool(
-                url, min_size=1, max_size=4, open=True, timeout=10.0, name="batch-runner",
+                url, min_size=1, max_size=8, open=True, timeout=10.0, name="batch-runner",
                 kwargs={"autocommit": True, "row_factory": dict_row,
                         "options": "-c synchronous_commit=on -c lock_timeout=10000"})
             self.pool.wait(timeout=10.0)
@@ -259,30 +259,15 @@ class PgJournal(Journal):
                             "DO UPDATE SET job=excluded.job", rows)
 
     def _update(self, job_id: str, **fields: Any) -> None:
+        """Set columns of one job and commit (Journal.finish's writes come here):
+        a job that ends gives back its in-flight place and its lease
+        (``claimed_by`` still says which worker ended it)."""
+        if fields.get("status") in _FINAL:
+            fields.update(limit_key=None, lease_until=None)
         fields["updated_at"] = time.time()
         cols = ", ".join(f"{k}=%s" for k in fields)
         self._exec(f"UPDATE jobs SET {cols} WHERE campaign=%s AND job_id=%s",
                    (*fields.values(), self.campaign, job_id))
-
-    def finish(self, job_id: str, status: JobStatus, *, error_code: str | None = None,
-               provider_code: str | None = None, error_message: str | None = None, video_url: str | None = None,
-               url_expires_at: float | None = None, cost: tuple[float | None, float | None] | None = None,
-               finished_at: float | None = None) -> JobRecord:
-        """Journal.finish, committed; the job's in-flight place and its lease are given back."""
-        fields: dict[str, Any] = {
-            "status": status, "finished_at": time.time() if finished_at is None else finished_at,
-            "error_code": error_code, "provider_code": provider_code, "error_message": error_message,
-            "limit_key": None, "lease_until": None,  # ended: its claim is over (claimed_by says who ended it)
-        }
-        if status == JobStatus.SUCCEEDED:
-            fields.update(video_url=video_url, url_expires_at=url_expires_at)
-        if cost is not None:
-            fields.update(cost_credits=cost[0], cost_usd=cost[1])
-        self._update(job_id, **fields)
-        record = self.get(job_id)
-        if record is None:
-            raise KeyError(job_id)
-        return record
 
     def mark_pending(self, job_id: str) -> None:
         """Journal.mark_pending; its claim and in-flight place are given back."""

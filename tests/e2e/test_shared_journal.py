@@ -189,3 +189,14 @@ def test_max_cost_holds_across_the_campaigns_workers(tmp_path, pg_url, shared_si
     df = pd.read_csv(tmp_path / "all.csv")
     assert done.returncode == 0 and df["status"].value_counts().to_dict() == {"skipped_budget": 30, "succeeded": 10}
     assert df["cost_usd"].sum() <= cap
+
+
+def test_without_psycopg_the_error_says_what_to_install(monkeypatch, tmp_path):
+    from batch_runner.errors import ConfigError
+    from batch_runner.journal_pg import PgJournal
+
+    monkeypatch.setitem(sys.modules, "psycopg_pool", None)  # as when the extra is not installed
+    with pytest.raises(ConfigError) as caught:
+        PgJournal("postgresql://agency:pw-secret@db.internal/campaigns", "launch.csv")
+    said = str(caught.value)
+    assert "pip install 'batch-runner[postgresql]'" in said and "pw-secret" not in said
