@@ -86,7 +86,7 @@ class Budget:
                     return (f"the USD price of {provider} credits is unknown: set usd_per_credit under "
                             f"providers: {provider} to send it jobs under --max-cost")
                 return f"{provider} publishes no price for this video: it cannot be sent under --max-cost"
-            if self.spent_usd + self.committed_usd + cost.usd > self.max_usd + _EPS:
+            if self.shared is None and self.spent_usd + self.committed_usd + cost.usd > self.max_usd + _EPS:
                 return (f"would take the cost to ${self.spent_usd + self.committed_usd + cost.usd:.2f}, "
                         f"over --max-cost ${self.max_usd:.2f}")
         cap = self.max_credits.get(provider)
@@ -94,9 +94,9 @@ class Budget:
             if cost.credits is None:
                 return f"{provider} publishes no credit price for this video: it cannot be sent under --max-credits"
             used = self.used_credits(provider) + cost.credits
-            if used > cap + _EPS:
+            if self.shared is None and used > cap + _EPS:
                 return f"would take {provider} to {used:g} credits, over --max-credits {provider}={cap:g}"
-        if self.shared is not None:
+        if self.shared is not None:  # the database's totals, every worker's: this worker's own are stale
             refused = self.shared.reserve_cost(job_id, provider, cost.usd, cost.credits, self.max_usd, cap)
             if refused:
                 return refused

@@ -13,9 +13,11 @@ The key id is ``keys.Secret.fingerprint()`` of the provider's key.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 
 from batch_runner.journal_pg import PgJournal
+from batch_runner.logs import event
 
 __all__ = ["PLACE_WAIT_S", "SPACING", "SharedLimits", "heartbeat"]
 
@@ -53,7 +55,14 @@ class SharedLimits:
 
 
 async def heartbeat(journal: PgJournal) -> None:
-    """Renew the worker's heartbeat and leases every third of the lease, until cancelled."""
+    """Renew the worker's heartbeat and leases every third of the lease, until
+    cancelled. A heartbeat that fails (the database out of reach) is logged and
+    tried again: should the leases run out meanwhile, another worker takes the
+    jobs over and this one sends no submit for them (journal.ClaimLostError)."""
     while True:
-        await asyncio.to_thread(journal.heartbeat)
+        try:
+            await asyncio.to_thread(journal.heartbeat)
+        except Exception as exc:  # psycopg's errors, a pool timeout: keep beating
+            event("heartbeat_failed", "shared journal: heartbeat failed (%s); trying again", type(exc).__name__,
+                  level=logging.WARNING)
         await asyncio.sleep(journal.lease_s / 3)
