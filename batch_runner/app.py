@@ -69,6 +69,7 @@ EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 EXIT_NOT_CONFIRMED = 5      # the run's plan was shown and not confirmed: nothing sent
 CONFIRM_OVER_USD = 5.0      # ask before a run whose new submits cost more (USD), on a terminal
 PROGRESS_EVERY_S = 10.0     # seconds between two progress lines off a terminal
+SHOWN_STOPPED_WORKERS = 5   # status of a shared journal: every live worker, and the latest stopped or dead
 SIM_SPEEDUP = 30.0          # simulated time runs this much faster than real time
 SIM_KEY = "sim-key"
 
@@ -388,7 +389,10 @@ def journal_counts(path: Path | str, campaign: str | None = None) -> tuple[dict[
         with open_journal(path, campaign, lock=False) as journal:
             raw = journal.counts()
             found = journal.workers() if isinstance(journal, PgJournal) else []
-        workers = [w.line() for w in found]
+        shown = [w for w in found if w.alive] + [w for w in found if not w.alive][:SHOWN_STOPPED_WORKERS]
+        workers = [w.line() for w in shown]
+        if len(found) > len(shown):
+            workers.append(f"  ({len(found) - len(shown)} older workers not shown)")
         busy = any(w.alive for w in found)
     else:
         path = Path(path)
