@@ -200,3 +200,18 @@ def test_without_psycopg_the_error_says_what_to_install(monkeypatch, tmp_path):
         PgJournal("postgresql://agency:pw-secret@db.internal/campaigns", "launch.csv")
     said = str(caught.value)
     assert "pip install 'batch-runner[postgresql]'" in said and "pw-secret" not in said
+
+
+def test_a_column_added_to_the_sqlite_journal_is_added_to_the_shared_one(monkeypatch, pg_url):
+    import psycopg
+
+    from batch_runner import journal_pg
+
+    before = journal_pg.PgJournal(pg_url, "columns.csv", lock=False)  # a database made by this version
+    before.close()
+    monkeypatch.setattr(journal_pg, "_ADDED_COLUMNS", (*journal_pg._ADDED_COLUMNS, ("qa_score", "REAL")))
+    journal_pg.PgJournal(pg_url, "columns.csv", lock=False).close()  # a later version opens it
+    with psycopg.connect(pg_url) as db:
+        kind = db.execute("SELECT data_type FROM information_schema.columns WHERE table_name='jobs' "
+                          "AND column_name='qa_score'").fetchone()
+    assert kind == ("double precision",)
