@@ -39,6 +39,7 @@ from batch_runner.journal import (
     journal_in_use,
     status_word,
 )
+from batch_runner.journal_pg import DEFAULT_LEASE_S, PgJournal, is_database_url, open_journal, safe_url
 from batch_runner.keys import remember_keys
 from batch_runner.logs import event, job_event
 from batch_runner.manifest.load import (
@@ -74,6 +75,7 @@ EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 EXIT_NOT_CONFIRMED = 5      # the run's plan was shown and not confirmed: nothing sent
 CONFIRM_OVER_USD = 5.0      # ask before a run whose new submits cost more (USD), on a terminal
 PROGRESS_EVERY_S = 10.0     # seconds between two progress lines off a terminal
+SHOWN_STOPPED_WORKERS = 5   # status of a shared journal: every live worker, and the latest stopped or dead
 SIM_SPEEDUP = 30.0          # simulated time runs this much faster than real time
 SIM_KEY = "sim-key"
 
@@ -84,7 +86,9 @@ class RunRequest:
 
     manifest: Path
     output: Path = None  # type: ignore[assignment]  # None: default_output_path(manifest), by __post_init__
-    journal: Path | None = None  # the journal file; None: journal_path(request) chooses
+    journal: Path | str | None = None  # the journal file, or a postgresql:// URL; None: journal_path chooses
+    campaign: str | None = None  # the campaign's name in a shared journal; None: the manifest's file name
+    lease_s: float = DEFAULT_LEASE_S  # a shared journal: seconds a worker's claims last without a heartbeat
     sets: list[str] = field(default_factory=list)
     maps: list[str] = field(default_factory=list)  # --map "HEADER=field"
     simulate: bool = False
@@ -123,7 +127,8 @@ class RunRequest:
     def __post_init__(self) -> None:
         self.manifest = Path(self.manifest)
         self.output = Path(self.output) if self.output is not None else default_output_path(self.manifest)
-        self.journal = Path(self.journal) if self.journal is not None else None
+        if self.journal is not None and not is_database_url(self.journal):
+            self.journal = Path(self.journal)
         self.download = Path(self.download) if self.download is not None else None
         self.report = Path(self.report) if self.report is not None else None
         self.contact_sheet = Path(self.contact_sheet) if self.contact_sheet is not None else None
@@ -156,7 +161,7 @@ def legacy_journal_path(output: Path) -> Path:
     return output.with_name(output.stem + ".journal.sqlite")
 
 
-def journal_path(request: RunRequest) -> Path:
+def journal_path(request: RunRequest) -> Path | str:
     """The journal a run uses: ``--journal`` when given; else the campaign's default
     (default_journal_path); else, when only a journal made by the old rule exists next
     to the results and it holds tasks of this run's world (real or simulated), that one,
@@ -172,6 +177,11 @@ def journal_path(request: RunRequest) -> Path:
                     "their journal beside the manifest: move it to %s, or keep passing --journal %s", old, new, old)
         return old
     return new
+
+
+def campaign_of(request: RunRequest) -> str:
+    """The campaign's name in a shared journal: ``--campaign``, else the manifest's file name."""
+    return request.campaign or request.manifest.name
 
 
 def load_settings_file(path: Path) -> dict[str, dict[str, object]]:
@@ -213,13 +223,13 @@ def _overrides(request: RunRequest, manifest: Manifest | None = None) -> dict[st
     return merge_overrides(from_file, manifest.provider_settings if manifest else None)
 
 
-def first_contact(path: Path, providers: set[str]) -> set[str]:
+def first_contact(path: Path | str, providers: set[str]) -> set[str]:
     """Of ``providers``, those no job has succeeded on in the journal at ``path`` (all of them
     when there is no journal yet): where a run sends a canary first. Takes no lock."""
-    if not path.is_file():
+    if not is_database_url(path) and not Path(path).is_file():
         return set(providers)
     try:
-        with Journal(path, lock=False) as journal:
+        with open_journal(path, lock=False) as journal:
             proven = {r.provider for r in journal.records() if r.status == JobStatus.SUCCEEDED}
     except (ConfigError, OSError, sqlite3.Error):
         return set(providers)
@@ -355,10 +365,12 @@ def needs_confirmation(plan: Plan, over_usd: float) -> bool:
     return plan.jobs > 0 and (plan.unknown_usd > 0 or plan.usd > over_usd)
 
 
-def _check_outputs(request: RunRequest, jobs: list[Job], manifest: Manifest, state: Path) -> None:
+def _check_outputs(request: RunRequest, jobs: list[Job], manifest: Manifest, state: Path | str) -> None:
     """Every output of the run checked before anything is sent (output/paths.py),
-    and a contact sheet's needs (--download, a known --contact-sheet-by column)."""
-    check_run_outputs(output=request.output, state=state, report=request.report, download=request.download,
+    and a contact sheet's needs (--download, a known --contact-sheet-by column).
+    ``state``: the journal's path, or a database URL (not a file to check)."""
+    check_run_outputs(output=request.output, state=state if isinstance(state, Path) else None,
+                      report=request.report, download=request.download,
                       manifest=manifest.path, sheet=manifest.sheet, contact_sheet=request.contact_sheet)
     if request.contact_sheet is not None:
         from batch_runner.output.contact_sheet import check_sheet_request
@@ -394,8 +406,8 @@ def dry_run_counts(request: RunRequest) -> dict[str, int]:
     _check_outputs(request, jobs, manifest, state)
     counts = {"total": len(jobs), "succeeded": 0, "in_flight": 0, "failed": 0, "unknown": 0, "new": 0}
     known: dict[str, JobRecord] = {}
-    if state.is_file():
-        with Journal(state, lock=False) as journal:
+    if is_database_url(state) or Path(state).is_file():
+        with open_journal(state, campaign_of(request), lock=False) as journal:
             known = {j.job_id: rec for j in jobs if (rec := journal.get(j.job_id))}
     later = {j.job_id for j in held_back(jobs, known, request.limit)}
     for job in jobs:
@@ -409,34 +421,49 @@ def dry_run_counts(request: RunRequest) -> dict[str, int]:
     return counts
 
 
-def journal_counts(path: Path) -> tuple[dict[str, int], bool]:
+def journal_counts(path: Path | str, campaign: str | None = None) -> tuple[dict[str, int], bool, list[str]]:
     """Jobs per status of the journal at ``path``, in the words of ``run
     --dry-run`` (succeeded, in_flight, failed, unknown, then any other status
-    word), and whether a run holds the journal now. Takes no lock.
+    word), whether a run holds the journal now, and for a shared journal
+    (a postgresql:// URL, its ``campaign``) one line per worker: alive or not,
+    its leases and last heartbeat. Takes no lock.
 
     Raises ConfigError when there is no journal at ``path``.
     """
-    if not path.is_file():
-        raise ConfigError(f"no journal at {path}")
-    busy = journal_in_use(path)
-    with Journal(path, lock=False) as journal:
-        raw = journal.counts()
+    workers: list[str] = []
+    if is_database_url(path):
+        with open_journal(path, campaign, lock=False) as journal:
+            raw = journal.counts()
+            found = journal.workers() if isinstance(journal, PgJournal) else []
+        shown = [w for w in found if w.alive] + [w for w in found if not w.alive][:SHOWN_STOPPED_WORKERS]
+        workers = [w.line() for w in shown]
+        if len(found) > len(shown):
+            workers.append(f"  ({len(found) - len(shown)} older workers not shown)")
+        busy = any(w.alive for w in found)
+    else:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"no journal at {path}")
+        busy = journal_in_use(path)
+        with Journal(path, lock=False) as journal:
+            raw = journal.counts()
     counts = dict.fromkeys(("succeeded", "in_flight", "failed", "unknown"), 0)
     for status, n in raw.items():
         key = status_word(status, in_use=busy)
         counts[key] = counts.get(key, 0) + n
-    return counts, busy
+    return counts, busy, workers
 
 
-def rebuild_results(path: Path, output: Path) -> int:
+def rebuild_results(path: Path | str, output: Path, campaign: str | None = None) -> int:
     """Write the results CSV ``output`` from the journal at ``path`` alone
     (no manifest, no network); returns the number of rows. Takes no lock.
 
-    Raises ConfigError when there is no journal at ``path``.
+    Raises ConfigError when there is no journal at ``path``. A postgresql://
+    URL names a shared journal: ``campaign`` (None: its only one).
     """
-    if not path.is_file():
+    if not is_database_url(path) and not Path(path).is_file():
         raise ConfigError(f"no journal at {path}")
-    with Journal(path, lock=False) as journal:
+    with open_journal(path, campaign, lock=False) as journal:
         return write_results(output, list(journal.records()))
 
 
@@ -468,7 +495,8 @@ async def execute(request: RunRequest) -> int:
         raise ConfigError(f"--trace-http {request.trace_http}: not a file in an existing folder")
     recorder = HarRecorder() if request.trace_http is not None else None
     made: list[Runner] = []
-    with Journal(state) as journal:
+    with open_journal(state, campaign_of(request), local=default_journal_path(request.manifest, request.simulate),
+                      lease_s=request.lease_s) as journal:
         async with _simulator(request, manifest) as sim_url:
             env = _environ(request, sim_url)
             settings = _settings(request, manifest, env)
@@ -496,6 +524,8 @@ async def execute(request: RunRequest) -> int:
                 reroll_qa_failed=request.reroll_qa_failed, max_rerolls=request.max_rerolls,
             )
             budget = Budget(request.max_cost, request.max_credits)
+            if isinstance(journal, PgJournal):
+                budget.shared = journal  # the caps hold across the campaign's workers
             work = prepare(journal, jobs, settings, options)
             chosen_ids = {j.job_id for j in chosen}
             fresh = [j for j in work.fresh if j.job_id in chosen_ids]  # --rows: only those rows are submitted
@@ -588,7 +618,7 @@ async def execute(request: RunRequest) -> int:
           cost_total=cost["total"], cost_by_key=summary.by_key_json(), wall_s=round(summary.wall_s, 3),
           plan=summary.estimate.as_dict()["total"], downloads_failed=len(downloader.failed) if downloader else None,
           qa_checked=video_qa.checked if video_qa else None, qa_failed=len(video_qa.failed) if video_qa else None)
-    log.info("results: %s (journal: %s)", request.output, state)
+    log.info("results: %s (journal: %s)", request.output, safe_url(str(state)))
     if request.trace_http:
         log.info("HTTP trace (HAR 1.2): %s", request.trace_http)
     if request.report:

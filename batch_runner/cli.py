@@ -40,6 +40,7 @@ from batch_runner.errors import (
     StateLockedError,
 )
 from batch_runner.jobs.selection import RowSelection, parse_rows
+from batch_runner.journal_pg import DEFAULT_LEASE_S
 from batch_runner.keys import has_key, load_env_file
 from batch_runner.output.file_names import DEFAULT_TEMPLATE
 from batch_runner.run.budget import parse_amount, parse_credit_caps
@@ -176,6 +177,11 @@ def _max_cost(ctx: click.Context, param: click.Parameter, value: str | None) -> 
         raise click.BadParameter(f"{value!r}: use an amount in USD, e.g. {param.opts[0]} 25") from None
 
 
+_campaign_option = click.option(
+    "--campaign", default=None, metavar="NAME",
+    help="A shared journal (postgresql://...): the campaign's name in the database "
+         "(run: default the manifest's file name; status, results: default its only campaign).")
+
 _settings_option = click.option(
     "--settings", "settings_file", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="FILE.yaml",
     help="Provider settings (a YAML providers: mapping, as in a manifest: limits, base_url, model_ids); "
@@ -187,11 +193,16 @@ _settings_option = click.option(
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Results to write: a CSV, or an Excel workbook (.xlsx: posters, links, a Summary sheet). "
                    "Default: beside the manifest, <manifest>.results.csv.")
-@click.option("--journal", type=click.Path(path_type=Path), default=None, metavar="PATH",
-              help="Journal file (SQLite). Default: beside the manifest, <manifest>.journal.sqlite "
+@click.option("--journal", default=None, metavar="PATH|URL",
+              help="Journal file (SQLite), or a PostgreSQL database shared by several workers "
+                   "(postgresql://USER@HOST/DB). Default: beside the manifest, <manifest>.journal.sqlite "
                    "(--simulate: <manifest>.simulate.journal.sqlite), whatever -o says.")
-@click.option("--state", "old_journal", type=click.Path(path_type=Path), default=None, hidden=True,
+@click.option("--state", "old_journal", default=None, hidden=True,
               callback=_old_name_of("--journal"), help="Old name of --journal.")
+@_campaign_option
+@click.option("--lease", "lease_s", type=click.FloatRange(min=0.5), default=DEFAULT_LEASE_S, show_default=True,
+              metavar="S", help="A shared journal: seconds a worker's claim on a job lasts without a heartbeat "
+                                "(after that, another worker takes the job over).")
 @_set_option
 @_map_option
 @_simulate_option
@@ -250,7 +261,7 @@ _settings_option = click.option(
 @click.option("--max-rerolls", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
               help="With --reroll-qa-failed: re-roll one job at most N times over all runs.")
 @_settings_option
-def run(manifest: Path, output: Path | None, journal: Path | None, old_journal: Path | None, sets: tuple[str, ...],
+def run(manifest: Path, output: Path | None, journal: str | None, old_journal: str | None, sets: tuple[str, ...],
         simulate: bool, allow_outside_paths: bool, retry_failed: str | None, resubmit_unknown: bool, dry_run: bool,
         quiet: bool,
         max_cost: float | None, max_credits: tuple[str, ...], fit_budget: bool, verbose: bool,
@@ -260,7 +271,7 @@ def run(manifest: Path, output: Path | None, journal: Path | None, old_journal: 
         rows: RowSelection | None = None, limit: int | None = None,
         confirm_over: float = CONFIRM_OVER_USD, yes: bool = False, trace_http: Path | None = None,
         canary: bool = True, settings_file: Path | None = None, reroll_qa_failed: bool = False,
-        max_rerolls: int = 1) -> None:
+        max_rerolls: int = 1, campaign: str | None = None, lease_s: float = DEFAULT_LEASE_S) -> None:
     """Run every job of MANIFEST (or --rows, at most --limit new ones) and write the results CSV."""
     if journal is not None and old_journal is not None:
         raise click.UsageError("--state is the old name of --journal: give only --journal.")
@@ -280,6 +291,7 @@ def run(manifest: Path, output: Path | None, journal: Path | None, old_journal: 
         contact_sheet_by=contact_sheet_by, log_format=log_format,
         maps=list(maps), rows=rows, limit=limit, confirm_over=confirm_over, trace_http=trace_http,
         canary=canary, settings_file=settings_file, reroll_qa_failed=reroll_qa_failed, max_rerolls=max_rerolls,
+        campaign=campaign, lease_s=lease_s,
         confirm=None if yes or dry_run or not is_interactive() else _confirm_plan,
     )
     try:
@@ -399,34 +411,66 @@ def simulate(host: str, port: int, generation_s: float, seed: int, knobs: tuple[
 
 
 @main.command()
-@click.argument("state", type=click.Path(path_type=Path), metavar="JOURNAL")
-def status(state: Path) -> None:
-    """Show how many jobs of a journal are done, in flight, failed, unknown, pending."""
+@click.argument("state", metavar="JOURNAL")
+@_campaign_option
+def status(state: str, campaign: str | None = None) -> None:
+    """Show how many jobs of a journal are done, in flight, failed, unknown, pending
+    (a shared journal: also its workers, their leases and last heartbeat)."""
     from batch_runner.app import journal_counts
 
     try:
-        counts, busy = journal_counts(state)
+        counts, busy, workers = journal_counts(state, campaign)
     except ConfigError as exc:
         _fail(exc, EXIT_USAGE)
     line = " ".join(f"{k}={v}" for k, v in counts.items())
     click.echo(f"{line}  (a run is using this journal now)" if busy else line)
+    for worker in workers:
+        click.echo(worker)
 
 
 @main.command()
-@click.argument("state", type=click.Path(path_type=Path), metavar="JOURNAL")
+@click.argument("state", metavar="JOURNAL")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="The results CSV, or an Excel workbook (.xlsx), to write.")
-def results(state: Path, output: Path) -> None:
-    """Rebuild the results CSV (or workbook, .xlsx) from the journal alone."""
+@_campaign_option
+def results(state: str, output: Path, campaign: str | None = None) -> None:
+    """Rebuild the results CSV (or workbook, .xlsx) from the journal alone (a file, or a postgresql:// URL)."""
     from batch_runner.app import rebuild_results
+    from batch_runner.journal_pg import is_database_url
     from batch_runner.output.paths import check_outputs, results_output
 
     try:
-        check_outputs([results_output(output)], {"the journal": state})
-        n = rebuild_results(state, output)
+        check_outputs([results_output(output)], {} if is_database_url(state) else {"the journal": Path(state)})
+        n = rebuild_results(state, output, campaign)
     except ConfigError as exc:
         _fail(exc, EXIT_USAGE)
     click.echo(f"{output}: {n} rows")
+
+
+@main.group()
+def journal() -> None:
+    """Work on journals themselves (copy a campaign between SQLite and PostgreSQL)."""
+
+
+@journal.command("copy")
+@click.argument("src", metavar="SRC")
+@click.argument("dst", metavar="DST")
+@click.option("--campaign", default=None, metavar="NAME",
+              help="SRC is a database: the campaign to copy (default: its only campaign).")
+@click.option("--to-campaign", default=None, metavar="NAME",
+              help="DST is a database: the campaign's name there (default: the source's, or the "
+                   "SQLite file's manifest name, e.g. launch.yaml for launch.yaml.journal.sqlite).")
+def journal_copy(src: str, dst: str, campaign: str | None, to_campaign: str | None) -> None:
+    """Copy every record of a journal SRC into DST (each a file or a postgresql:// URL; DST must hold no job)."""
+    from batch_runner.journal_copy import copy_journal
+
+    try:
+        copied = copy_journal(src, dst, campaign, to_campaign)
+    except StateLockedError as exc:
+        _fail(exc, EXIT_LOCKED)
+    except ConfigError as exc:
+        _fail(exc, EXIT_USAGE)
+    click.echo("copied " + ", ".join(f"{n} {table}" for table, n in copied.items()))
 
 
 @main.command()

@@ -27,7 +27,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,8 +37,8 @@ from batch_runner.errors import ConfigError, StateLockedError
 if TYPE_CHECKING:
     from batch_runner.jobs.model import Job
 
-__all__ = ["RESUMABLE_FAILURES", "Capture", "JobRecord", "JobStatus", "Journal", "JournalError", "journal_in_use",
-           "lock_path", "status_word"]
+__all__ = ["RESUMABLE_FAILURES", "Capture", "ClaimLostError", "JobRecord", "JobStatus", "Journal", "JournalError",
+           "journal_in_use", "lock_path", "status_word"]
 
 
 class JobStatus(enum.StrEnum):
@@ -186,7 +186,7 @@ class JobRecord:
     rerolled_credits: float = 0.0
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> JobRecord:
+    def from_row(cls, row: sqlite3.Row | Mapping[str, Any]) -> JobRecord:
         """The record of one row of the journal's ``_SELECT``."""
         values = dict(row)
         values["status"] = JobStatus(values["status"])
@@ -298,6 +298,11 @@ def status_word(status: str, *, in_use: bool = False) -> str:
     return str(JobStatus.UNKNOWN if status == JobStatus.SUBMITTING else status)
 
 
+class ClaimLostError(Exception):
+    """A shared journal's job is now claimed by another worker (journal_pg.py):
+    this worker sends nothing more for it. Never raised by the SQLite journal."""
+
+
 class JournalError(ConfigError):
     """A journal file that cannot be used: not a batch-runner journal, damaged,
     or not creatable / writable. The message names the path (exit status 2)."""
@@ -324,8 +329,11 @@ class Journal:
     ``results``): a file without the journal's tables is refused then.
     Raises StateLockedError when another process holds the journal, and
     JournalError when the file is not a journal, is damaged or cannot be
-    created or written.
+    created or written. ``shared``: several workers use it at once
+    (journal_pg.PgJournal), so each job is claimed before it is worked on.
     """
+
+    shared = False
 
     def __init__(self, path: str | Path, *, lock: bool = True):
         self.path = Path(path)

@@ -183,3 +183,16 @@ def tiny_video(path: Path, rgb: tuple[int, int, int] = (40, 120, 200), seconds: 
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         container.mux(stream.encode())
     return path
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    """A throwaway PostgreSQL server for the session (tests/pgserver.py); yields its URL.
+    Without PostgreSQL's server the test is skipped, saying what to install; under CI
+    (CI=true, where .ci/run installs it) it fails instead."""
+    from pgserver import pg_bin, postgres_server
+
+    if pg_bin() is None and os.environ.get("CI") != "true":
+        pytest.skip("PostgreSQL's server is not installed (initdb not found): apt-get install postgresql")
+    with postgres_server() as url:
+        yield url

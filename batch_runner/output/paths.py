@@ -216,13 +216,13 @@ def _reason(exc: BaseException) -> str:
     return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 
-def check_run_outputs(*, output: Path, state: Path, report: Path | None = None, download: Path | None = None,
+def check_run_outputs(*, output: Path, state: Path | None, report: Path | None = None, download: Path | None = None,
                       manifest: Path, sheet: Path | None = None, contact_sheet: Path | None = None) -> None:
     """``check_outputs`` for ``batch-runner run``: the results file, the journal
     and its lock file, the report, the videos folder and the contact sheet
-    (when given), none of them the manifest or its source sheet. Raises
-    OutputPathError."""
-    outputs = [results_output(output), *journal_outputs(state)]
+    (when given), none of them the manifest or its source sheet (``state``
+    None: the journal is a database, not a file). Raises OutputPathError."""
+    outputs = [results_output(output), *(journal_outputs(state) if state is not None else [])]
     if report is not None:
         outputs.append(report_output(report))
     if download is not None:

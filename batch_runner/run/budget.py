@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from batch_runner.catalog.facts import catalog, job_defaults
 from batch_runner.catalog.prices import Cost, video_cost
@@ -37,6 +37,19 @@ if TYPE_CHECKING:
 __all__ = ["Budget", "check_estimate", "parse_amount", "parse_credit_caps"]
 
 _EPS = 1e-9
+
+
+class SharedBudget(Protocol):
+    """Caps held across the workers of a campaign (journal_pg.PgJournal)."""
+
+    def reserve_cost(self, job_id: str, provider: str, usd: float | None, credits: float | None,
+                     max_usd: float | None, max_credits: float | None) -> str | None:
+        """Hold a submit's cost against the caps of every worker; why not, or None."""
+        ...
+
+    def release_cost(self, job_id: str) -> None:
+        """Give back a cost held."""
+        ...
 
 
 @dataclass
@@ -54,6 +67,7 @@ class Budget:
     committed_credits: dict[str, float] = field(default_factory=dict)
     earlier_unknown_usd: dict[str, int] = field(default_factory=dict)
     _held: dict[str, tuple[str, Cost]] = field(default_factory=dict)
+    shared: SharedBudget | None = None  # a shared journal: the caps hold across the campaign's workers
 
     @property
     def active(self) -> bool:
@@ -72,7 +86,7 @@ class Budget:
                     return (f"the USD price of {provider} credits is unknown: set usd_per_credit under "
                             f"providers: {provider} to send it jobs under --max-cost")
                 return f"{provider} publishes no price for this video: it cannot be sent under --max-cost"
-            if self.spent_usd + self.committed_usd + cost.usd > self.max_usd + _EPS:
+            if self.shared is None and self.spent_usd + self.committed_usd + cost.usd > self.max_usd + _EPS:
                 return (f"would take the cost to ${self.spent_usd + self.committed_usd + cost.usd:.2f}, "
                         f"over --max-cost ${self.max_usd:.2f}")
         cap = self.max_credits.get(provider)
@@ -80,8 +94,12 @@ class Budget:
             if cost.credits is None:
                 return f"{provider} publishes no credit price for this video: it cannot be sent under --max-credits"
             used = self.used_credits(provider) + cost.credits
-            if used > cap + _EPS:
+            if self.shared is None and used > cap + _EPS:
                 return f"would take {provider} to {used:g} credits, over --max-credits {provider}={cap:g}"
+        if self.shared is not None:  # the database's totals, every worker's: this worker's own are stale
+            refused = self.shared.reserve_cost(job_id, provider, cost.usd, cost.credits, self.max_usd, cap)
+            if refused:
+                return refused
         self.hold(job_id, provider, cost)
         return None
 
@@ -96,6 +114,8 @@ class Budget:
         held = self._held.pop(job_id, None)
         if held is None:
             return
+        if self.shared is not None and not paid:
+            self.shared.release_cost(job_id)
         provider, cost = held
         self.committed_usd -= cost.usd or 0.0
         self.committed_credits[provider] -= cost.credits or 0.0

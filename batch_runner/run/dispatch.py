@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -31,15 +32,19 @@ from batch_runner.catalog.settings import ProviderSettings
 from batch_runner.errors import TRANSIENT_CODES, ProviderError
 from batch_runner.jobs.expand import Job
 from batch_runner.journal import JobRecord, JobStatus, Journal
+from batch_runner.journal_pg import PgJournal
 from batch_runner.keys import redact
 from batch_runner.logs import event
 from batch_runner.run.budget import Budget
 from batch_runner.run.canary import CanaryStop, Streamer, first_bytes_verdict, judge
 from batch_runner.run.keypool import KeyPool
 from batch_runner.run.lifecycle import Lifecycle, OnFinish, OnSubmit, Sender
+from batch_runner.run.shared import SharedLimits, heartbeat
 from batch_runner.run.slot import Slot
 
-__all__ = ["RunOptions", "Runner", "Work", "prepare"]
+_FINAL = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.UNKNOWN, JobStatus.SKIPPED_BUDGET)
+
+__all__ = ["RunOptions", "Runner", "Work", "classify", "prepare"]
 
 
 @dataclass(frozen=True)
@@ -89,21 +94,11 @@ def prepare(journal: Journal, jobs: list[Job], settings: dict[str, ProviderSetti
     known = journal.snapshot()
     for job in jobs:
         record = known.get(job.job_id)
-        status = record.status if record else JobStatus.PENDING
-        provider = (record.provider if record else "") or job.provider
-        if record is not None and record.resumable:
-            work.resume.append((dataclasses.replace(job, provider=provider), record))
-        elif status in (JobStatus.PENDING, JobStatus.SKIPPED_BUDGET) or (
-                status == JobStatus.FAILED and options.retry_failed and (
-                    options.retry_all_failed or (record is not None and record.error_code in TRANSIENT_CODES))):
-            work.fresh.append(job)
-        elif (status == JobStatus.SUCCEEDED and options.reroll_qa_failed and record is not None
-              and record.qa_status == "failed" and record.rerolls < options.max_rerolls):
-            work.fresh.append(job)  # a re-roll: journal.start_reroll once the run is sure to send it
-        elif status == JobStatus.UNKNOWN and (options.resubmit_unknown or settings[provider].info.idempotency_key):
-            work.fresh.append(dataclasses.replace(job, provider=provider))
+        kind, job = classify(job, record, settings, options)
+        if kind == "resume" and record is not None:
+            work.resume.append((job, record))
         else:
-            work.done.append(job)
+            (work.fresh if kind == "fresh" else work.done).append(job)
     ids = {job.job_id for job in jobs}
     for record in known.values():  # rows edited or removed since their task was paid
         if record.job_id not in ids and record.resumable and record.provider in settings:
@@ -111,6 +106,28 @@ def prepare(journal: Journal, jobs: list[Job], settings: dict[str, ProviderSetti
             work.resume.append((orphan, record))
             work.orphans.append(orphan)
     return work
+
+
+def classify(job: Job, record: JobRecord | None, settings: dict[str, ProviderSettings],
+             options: RunOptions) -> tuple[str, Job]:
+    """What a run does with ``job`` given its journal ``record``: ``resume``
+    (poll its task), ``fresh`` (submit it) or ``done``; and the job on the
+    provider it is (or was last) on."""
+    status = record.status if record else JobStatus.PENDING
+    provider = (record.provider if record else "") or job.provider
+    if record is not None and record.resumable:
+        return "resume", dataclasses.replace(job, provider=provider)
+    if status in (JobStatus.PENDING, JobStatus.SKIPPED_BUDGET) or (
+            status == JobStatus.FAILED and options.retry_failed and (
+                options.retry_all_failed or (record is not None and record.error_code in TRANSIENT_CODES))):
+        return "fresh", job
+    if (status == JobStatus.SUCCEEDED and options.reroll_qa_failed and record is not None
+            and record.qa_status == "failed" and record.rerolls < options.max_rerolls):
+        return "fresh", job  # a re-roll: journal.start_reroll once the run is sure to send it
+    if status == JobStatus.UNKNOWN and provider in settings and (
+            options.resubmit_unknown or settings[provider].info.idempotency_key):
+        return "fresh", dataclasses.replace(job, provider=provider)
+    return "done", job
 
 
 class Runner:
@@ -150,6 +167,8 @@ class Runner:
         self.journal, self.transport = journal, transport
         self.canary_stops: dict[str, CanaryStop] = {}
         self.first_contact: set[str] = set()  # providers whose new jobs wait for a canary (set by run)
+        self.carried: set[str] = set()  # a shared journal: the jobs this worker claimed in this run
+        self.since = time.time()  # unix seconds: a job ended after this was ended in this run
         self.lifecycle = Lifecycle(
             journal, transport, budget or Budget(), self._slot,
             on_finish=on_finish or (lambda job, record: None), stopping=lambda: self.stopping, on_submit=on_submit,
@@ -162,19 +181,81 @@ class Runner:
 
     async def run(self) -> None:
         """Run every job of the work; returns when all are final (or, after
-        request_stop, when the tasks in flight are)."""
-        queues: dict[str, list[tuple[Job, JobRecord | None]]] = {}
-        for job, record in self.work.resume:
-            queues.setdefault(job.provider, []).append((job, record))
-        for job in self.work.fresh:
-            queues.setdefault(job.provider, []).append((job, None))
+        request_stop, when the tasks in flight are). With a shared journal, each
+        job is claimed first (one another worker holds is left to it), and then
+        the jobs other workers leave (their lease over) are taken over, until
+        none of this run's jobs is left to any live worker."""
         proven = {r.provider for r in self.journal.records() if r.status == JobStatus.SUCCEEDED}
-        self.first_contact = {n for n in queues if n not in proven} if self.options.canary else set()
+        names = {j.provider for j, _ in self.work.resume} | {j.provider for j in self.work.fresh}
+        self.first_contact = {n for n in names if n not in proven} if self.options.canary else set()
         ticker = asyncio.create_task(self._tick())
+        beat = asyncio.create_task(heartbeat(self.journal)) if isinstance(self.journal, PgJournal) else None
         try:
-            await asyncio.gather(*(self._dispatch(self._pool(n), work) for n, work in queues.items()))
+            await self._run_jobs(self.work.resume, self.work.fresh)
+            if isinstance(self.journal, PgJournal):
+                await self._take_over(self.journal)
         finally:
             ticker.cancel()
+            if beat is not None:
+                beat.cancel()
+
+    async def _run_jobs(self, resume: list[tuple[Job, JobRecord]], fresh: list[Job]) -> None:
+        queues: dict[str, list[tuple[Job, JobRecord | None]]] = {}
+        for job, record in resume:
+            queues.setdefault(job.provider, []).append((job, record))
+        for job in fresh:
+            queues.setdefault(job.provider, []).append((job, None))
+        await asyncio.gather(*(self._dispatch(self._pool(n), work) for n, work in queues.items()))
+
+    def _claimed(self, slot: Slot, job: Job, record: JobRecord | None) -> tuple[bool, JobRecord | None]:
+        """With a shared journal, claim ``job`` before it is worked on: (whether
+        to go on, the record to resume from or None to submit). A job another
+        worker holds, or one that ended since this run planned it, is left."""
+        if not isinstance(self.journal, PgJournal):
+            return True, record
+        now = self.journal.claim(job.job_id)
+        if now is None:
+            return False, None
+        if now.provider and now.provider != slot.name and now.resumable:
+            return False, None  # moved to a fallback by its last worker: the take-over polls it there
+        self.carried.add(job.job_id)
+        if now.status in _FINAL and now.updated_at >= self.since:
+            return False, None  # another worker of this campaign ended it during this run
+        kind, _ = classify(job, now, self.settings, self.options)
+        return kind != "done", now if kind == "resume" else None
+
+    async def _take_over(self, journal: PgJournal) -> None:
+        """Run the jobs of this run that other workers left (claim lost, lease
+        over), waiting while a live worker still holds some."""
+        mine = {j.job_id: j for j, _ in self.work.resume} | {j.job_id: j for j in self.work.fresh}
+        while not self.stopping:
+            await asyncio.to_thread(journal.recover_unknown)
+            known = await asyncio.to_thread(journal.snapshot)
+            held = await asyncio.to_thread(journal.held_by_others)
+            resume: list[tuple[Job, JobRecord]] = []
+            fresh: list[Job] = []
+            waiting = False
+            for job_id, job in mine.items():
+                record = known.get(job_id)
+                if job_id in self.carried or (record and record.status in _FINAL and record.updated_at >= self.since):
+                    continue
+                kind, job = classify(job, record, self.settings, self.options)
+                if kind == "done":
+                    continue
+                if job_id in held:
+                    waiting = True
+                elif kind == "resume" and record is not None:
+                    resume.append((job, record))
+                else:
+                    fresh.append(job)
+            if resume or fresh:
+                before = len(self.carried)
+                await self._run_jobs(resume, fresh)
+                if len(self.carried) > before:
+                    continue  # took some over: look again at once
+            elif not waiting:
+                return
+            await asyncio.sleep(min(journal.lease_s / 6, 1.0))
 
     async def _tick(self) -> None:
         while True:
@@ -182,9 +263,14 @@ class Runner:
             self.checkpoint()
 
     def _pool(self, name: str) -> KeyPool:
-        """The KeyPool of provider ``name``, made on first use."""
+        """The KeyPool of provider ``name``, made on first use; with a shared
+        journal each key's slot takes its limits from the database too."""
         if name not in self.pools:
-            self.pools[name] = KeyPool(self.settings[name])
+            pool = self.pools[name] = KeyPool(self.settings[name])
+            if isinstance(self.journal, PgJournal):
+                for slot in pool.slots:
+                    slot.shared = SharedLimits(self.journal, name, slot.settings.api_key.fingerprint(),
+                                               slot.settings.max_in_flight)
         return self.pools[name]
 
     def _slot(self, name: str) -> Slot:
@@ -237,6 +323,10 @@ class Runner:
                 if self.stopping and record is None:
                     got.in_flight.release()
                     break
+                go, record = self._claimed(got, job, record)
+                if not go:
+                    got.in_flight.release()
+                    continue
                 task = asyncio.create_task(self.lifecycle.carry(got, job, record))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
@@ -261,7 +351,11 @@ class Runner:
                 return []
             (job, _), fresh = fresh[0], fresh[1:]
             slot = await pool.acquire()
-            await self.lifecycle.carry(slot, job, None)  # gives the place back
+            go, claimed = self._claimed(slot, job, None)
+            if not go:
+                slot.in_flight.release()
+                continue
+            await self.lifecycle.carry(slot, job, claimed)  # gives the place back
             record = self.journal.get(job.job_id)
             verdict = "stop" if not pool.live() else judge(record, slot.name)
             if verdict in ("next", "undecided"):

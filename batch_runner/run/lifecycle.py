@@ -37,7 +37,7 @@ from batch_runner.catalog.prices import video_cost
 from batch_runner.errors import ProviderError
 from batch_runner.jobs.encode import encode_images
 from batch_runner.jobs.model import Job
-from batch_runner.journal import JobRecord, JobStatus, Journal
+from batch_runner.journal import ClaimLostError, JobRecord, JobStatus, Journal
 from batch_runner.keys import redact
 from batch_runner.logs import event, retry_logger
 from batch_runner.providers import HttpRequest, HttpResponse, PollResult
@@ -161,6 +161,8 @@ class Lifecycle:
         except (OSError, ValueError) as exc:  # a local image that cannot be read
             self.budget.settle(job.job_id, paid=False)  # read before the submit: nothing was sent
             self._end(job, JobStatus.FAILED, "invalid_request", "", str(exc))
+        except ClaimLostError:  # a shared journal: another worker has the job now; nothing was sent
+            self.budget.settle(job.job_id, paid=False)
         finally:
             place.release()
 
@@ -277,6 +279,8 @@ class Lifecycle:
             if slot.breaker is not None:
                 raise slot.breaker
             await slot.pacer.acquire()
+            if slot.shared is not None:  # the key's limits across workers (run/shared.py)
+                await slot.shared.acquire(job.job_id, 60.0 / slot.pacer.rpm)
             if self.stopping():  # stopped while waiting for the submit slot: send nothing
                 raise _Stopped
             await self.journal.mark_submitting(job.job_id, slot.name, tried, generation=generation,

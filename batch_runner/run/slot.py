@@ -19,12 +19,16 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from batch_runner.catalog.settings import ProviderSettings
 from batch_runner.errors import ProviderError
 from batch_runner.providers import Adapter
 from batch_runner.providers.taxonomy import BREAKER_CODES
 from batch_runner.run.pacing import Pacer
+
+if TYPE_CHECKING:
+    from batch_runner.run.shared import SharedLimits
 
 __all__ = ["Slot"]
 
@@ -43,6 +47,7 @@ class Slot:
     probe: asyncio.Lock = field(default_factory=asyncio.Lock)
     unreadable_in_row: int = 0
     key_id: str = ""
+    shared: SharedLimits | None = None  # the key's limits across workers (a shared journal: run/shared.py)
 
     @classmethod
     def create(cls, settings: ProviderSettings, adapter: Adapter, *, key_id: str = "",
