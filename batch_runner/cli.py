@@ -470,7 +470,8 @@ def journal_copy(src: str, dst: str, campaign: str | None, to_campaign: str | No
         _fail(exc, EXIT_LOCKED)
     except ConfigError as exc:
         _fail(exc, EXIT_USAGE)
-    click.echo("copied " + ", ".join(f"{n} {table}" for table, n in copied.items()))
+    words = {"qa": "QA verdicts"}
+    click.echo("copied " + ", ".join(f"{n} {words.get(table, table)}" for table, n in copied.items()))
 
 
 @main.command()
