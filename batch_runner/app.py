@@ -99,6 +99,8 @@ class RunRequest:
     download_name: str = DEFAULT_TEMPLATE
     download_max_mb: float = 500.0
     report: Path | None = None  # write the HTML report here
+    contact_sheet: Path | None = None  # --contact-sheet: write the posters' grid here (.png / .jpg)
+    contact_sheet_by: str | None = None  # --contact-sheet-by: group its tiles by this results column
     log_format: str = "text"
     allow_outside_paths: bool = False  # image and sheet paths may leave the manifest's folder
     rows: RowSelection | None = None  # --rows: run only the jobs of these manifest rows
@@ -119,6 +121,7 @@ class RunRequest:
         self.journal = Path(self.journal) if self.journal is not None else None
         self.download = Path(self.download) if self.download is not None else None
         self.report = Path(self.report) if self.report is not None else None
+        self.contact_sheet = Path(self.contact_sheet) if self.contact_sheet is not None else None
         self.trace_http = Path(self.trace_http) if self.trace_http is not None else None
         self.settings_file = Path(self.settings_file) if self.settings_file is not None else None
 
@@ -344,6 +347,31 @@ def needs_confirmation(plan: Plan, over_usd: float) -> bool:
     return plan.jobs > 0 and (plan.unknown_usd > 0 or plan.usd > over_usd)
 
 
+def _check_outputs(request: RunRequest, jobs: list[Job], manifest: Manifest, state: Path) -> None:
+    """Every output of the run checked before anything is sent (output/paths.py),
+    and a contact sheet's needs (--download, a known --contact-sheet-by column)."""
+    check_run_outputs(output=request.output, state=state, report=request.report, download=request.download,
+                      manifest=manifest.path, sheet=manifest.sheet, contact_sheet=request.contact_sheet)
+    if request.contact_sheet is not None:
+        from batch_runner.output.contact_sheet import check_sheet_request
+
+        check_sheet_request(request.download, request.contact_sheet_by, jobs)
+
+
+def _write_contact_sheet(request: RunRequest) -> str | None:
+    """Write the run's contact sheet from its results file; after the videos
+    were paid for, a problem (no video saved, say) is a warning, not an exit:
+    returns it, or None when written."""
+    from batch_runner.output.contact_sheet import write_contact_sheet
+
+    assert request.contact_sheet is not None
+    try:
+        write_contact_sheet(request.output, request.contact_sheet, by=request.contact_sheet_by)
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
 def dry_run_counts(request: RunRequest) -> dict[str, int]:
     """What a run would do, from the journal alone: jobs done, in flight,
     failed, unknown, and new; with ``request.rows``, of those rows' jobs only
@@ -355,8 +383,7 @@ def dry_run_counts(request: RunRequest) -> dict[str, int]:
     if note and request.rows:
         log.warning("--rows %s: %s", request.rows.spec, note)
     state = journal_path(request)
-    check_run_outputs(output=request.output, state=state, report=request.report, download=request.download,
-                      manifest=manifest.path, sheet=manifest.sheet)
+    _check_outputs(request, jobs, manifest, state)
     counts = {"total": len(jobs), "succeeded": 0, "in_flight": 0, "failed": 0, "unknown": 0, "new": 0}
     known: dict[str, JobRecord] = {}
     if state.is_file():
@@ -428,8 +455,7 @@ async def execute(request: RunRequest) -> int:
         event("manifest_warning", "%s", warning, level=logging.WARNING, where=warning.where, field=warning.field)
     assign_file_names(jobs, request.download_name) if request.download else {}  # a clash: refused now
     state = journal_path(request)
-    check_run_outputs(output=request.output, state=state, report=request.report, download=request.download,
-                      manifest=manifest.path, sheet=manifest.sheet)
+    _check_outputs(request, jobs, manifest, state)
     if request.trace_http is not None and (request.trace_http.is_dir() or not request.trace_http.parent.is_dir()):
         raise ConfigError(f"--trace-http {request.trace_http}: not a file in an existing folder")
     recorder = HarRecorder() if request.trace_http is not None else None
@@ -450,8 +476,8 @@ async def execute(request: RunRequest) -> int:
                 removed = [r for r in every if r.job_id not in ids and r.possibly_paid]
                 return [by_id[j.job_id] for j in jobs if j.job_id in by_id] + removed
 
-            def checkpoint() -> None:
-                write_results(request.output, current(), manifest_ids=ids)
+            def checkpoint() -> None:  # in the event loop: no poster is decoded here (0.1 s each)
+                write_results(request.output, current(), manifest_ids=ids, make_posters=False)
 
             options = request.options or RunOptions(
                 retry_failed=request.retry_failed, retry_all_failed=request.retry_all_failed,
@@ -528,6 +554,7 @@ async def execute(request: RunRequest) -> int:
         removed = [r for r in every if r.job_id not in ids]
     if request.report:
         write_report(request.output, request.report)
+    sheet_problem = _write_contact_sheet(request) if request.contact_sheet else None
     summary = summarize(records, time.monotonic() - started, make_plan(jobs, settings), estimate.wall_s)
     head, *rest = summary.lines()  # the whole campaign, then what this run left out
     scenes = scene_line(scene_counts(jobs))
@@ -554,6 +581,11 @@ async def execute(request: RunRequest) -> int:
         log.info("HTTP trace (HAR 1.2): %s", request.trace_http)
     if request.report:
         log.info("report: %s", request.report)
+    if request.contact_sheet:
+        if sheet_problem:
+            log.warning("contact sheet not written: %s", sheet_problem)
+        else:
+            log.info("contact sheet: %s", request.contact_sheet)
     if stopped:
         return stopped
     failed = new_failures(records, started_wall) or canary_stops or (downloader and downloader.failed)

@@ -185,7 +185,8 @@ _settings_option = click.option(
 @main.command()
 @click.argument("manifest", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help="Results CSV to write. Default: beside the manifest, <manifest>.results.csv.")
+              help="Results to write: a CSV, or an Excel workbook (.xlsx: posters, links, a Summary sheet). "
+                   "Default: beside the manifest, <manifest>.results.csv.")
 @click.option("--journal", type=click.Path(path_type=Path), default=None, metavar="PATH",
               help="Journal file (SQLite). Default: beside the manifest, <manifest>.journal.sqlite "
                    "(--simulate: <manifest>.simulate.journal.sqlite), whatever -o says.")
@@ -232,6 +233,11 @@ _settings_option = click.option(
               show_default=True, help="Largest video to save, MB.")
 @click.option("--report", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="HTML",
               help="Write the HTML report of the results here.")
+@click.option("--contact-sheet", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              metavar="PNG", help="Write one image of every job's poster, labelled, here (.png or .jpg; "
+                                  "needs --download).")
+@click.option("--contact-sheet-by", default=None, metavar="COLUMN",
+              help="Group the contact sheet's tiles by this results column, e.g. a matrix: axis.")
 @click.option("--trace-http", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="FILE.har",
               help="Write every HTTP exchange of the run here as HAR 1.2 (browsers' developer tools open it); "
                    "API keys redacted, image data cut short.")
@@ -250,6 +256,7 @@ def run(manifest: Path, output: Path | None, journal: Path | None, old_journal: 
         max_cost: float | None, max_credits: tuple[str, ...], fit_budget: bool, verbose: bool,
         log_format: str, sheet: str | None, strict: bool, download: Path | None, download_name: str,
         download_max_mb: float, report: Path | None, maps: tuple[str, ...] = (),
+        contact_sheet: Path | None = None, contact_sheet_by: str | None = None,
         rows: RowSelection | None = None, limit: int | None = None,
         confirm_over: float = CONFIRM_OVER_USD, yes: bool = False, trace_http: Path | None = None,
         canary: bool = True, settings_file: Path | None = None, reroll_qa_failed: bool = False,
@@ -269,7 +276,8 @@ def run(manifest: Path, output: Path | None, journal: Path | None, old_journal: 
         resubmit_unknown=resubmit_unknown, quiet=quiet, allow_outside_paths=allow_outside_paths,
         max_cost=max_cost, max_credits=credit_caps, fit_budget=fit_budget,
         sheet=sheet, strict=strict, download=download, download_name=download_name,
-        download_max_mb=download_max_mb, report=report, log_format=log_format,
+        download_max_mb=download_max_mb, report=report, contact_sheet=contact_sheet,
+        contact_sheet_by=contact_sheet_by, log_format=log_format,
         maps=list(maps), rows=rows, limit=limit, confirm_over=confirm_over, trace_http=trace_http,
         canary=canary, settings_file=settings_file, reroll_qa_failed=reroll_qa_failed, max_rerolls=max_rerolls,
         confirm=None if yes or dry_run or not is_interactive() else _confirm_plan,
@@ -406,9 +414,10 @@ def status(state: Path) -> None:
 
 @main.command()
 @click.argument("state", type=click.Path(path_type=Path), metavar="JOURNAL")
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="The results CSV, or an Excel workbook (.xlsx), to write.")
 def results(state: Path, output: Path) -> None:
-    """Rebuild the results CSV from the journal alone."""
+    """Rebuild the results CSV (or workbook, .xlsx) from the journal alone."""
     from batch_runner.app import rebuild_results
     from batch_runner.output.paths import check_outputs, results_output
 
@@ -426,7 +435,7 @@ def results(state: Path, output: Path) -> None:
               show_default=True, help="HTML file to write.")
 @click.option("--title", default=None, help="Page title (default: from the results file name).")
 def report(results_csv: Path, output: Path, title: str | None) -> None:
-    """Write a self-contained HTML report (videos, failures, costs) of a results CSV."""
+    """Write a self-contained HTML report (videos, posters, failures, QA, costs) of a results CSV or workbook."""
     from batch_runner.output.paths import check_outputs, report_output
     from batch_runner.output.report import write_report
 
@@ -436,6 +445,27 @@ def report(results_csv: Path, output: Path, title: str | None) -> None:
     except ConfigError as exc:
         _fail(exc, EXIT_USAGE)
     click.echo(f"{output}: {n} jobs")
+
+
+@main.command("contact-sheet")
+@click.argument("results_file", type=click.Path(path_type=Path, dir_okay=False), metavar="RESULTS")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
+              default=Path("contact-sheet.png"), show_default=True, help="Image to write (.png or .jpg).")
+@click.option("--by", default=None, metavar="COLUMN",
+              help="Group the tiles by this column (e.g. a matrix: axis such as background), one row band each.")
+@click.option("--columns", type=click.IntRange(1, 100), default=6, show_default=True, help="Tiles a row, at most.")
+def contact_sheet(results_file: Path, output: Path, by: str | None, columns: int) -> None:
+    """Write one image of the posters of a results file's saved videos (CSV or .xlsx), each
+    labelled with name, variant, provider and QA verdict."""
+    from batch_runner.output.contact_sheet import Layout, write_contact_sheet
+    from batch_runner.output.paths import check_outputs, contact_sheet_output
+
+    try:
+        check_outputs([contact_sheet_output(output, "-o")], {"the results file": results_file})
+        n = write_contact_sheet(results_file, output, by=by, layout=Layout(columns=columns))
+    except ConfigError as exc:
+        _fail(exc, EXIT_USAGE)
+    click.echo(f"{output}: {n} tiles")
 
 
 @main.command()

@@ -164,3 +164,22 @@ def provider_settings(**kw: object) -> ProviderSettings:
               "typical_generation_s": 100.0, "max_attempts": 3, "backoff_base_s": 0.001, "retry_total_s": 600.0}
     values.update(kw)
     return ProviderSettings(**values)
+
+
+def tiny_video(path: Path, rgb: tuple[int, int, int] = (40, 120, 200), seconds: float = 1.5,
+               size: tuple[int, int] = (160, 90)) -> Path:
+    """A small H.264 MP4 of one colour at ``path`` (PyAV, libx264, 4 fps), for
+    posters and contact sheets; returns ``path``."""
+    import av
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=4)
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        frame = np.zeros((size[1], size[0], 3), dtype=np.uint8)
+        frame[:] = rgb
+        for _ in range(max(1, round(seconds * 4))):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    return path

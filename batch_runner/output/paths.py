@@ -1,7 +1,8 @@
 """Check every path a command will write before it sends anything.
 
-A run writes the results CSV (``-o``), the HTML report (``--report``), the
-videos (``--download``) and the journal (``--state``) with its lock file. Each
+A run writes the results (``-o``: a CSV or an ``.xlsx`` workbook), the HTML
+report (``--report``), the contact sheet (``--contact-sheet``), the videos
+(``--download``) and the journal (``--state``) with its lock file. Each
 is checked up front by ``check_outputs``: it can be created and written, it is
 not a folder where a file is meant (or a file where a folder is meant), it has
 the extension of what is written there, and it is none of the command's inputs
@@ -27,6 +28,7 @@ __all__ = [
     "OutputPathError",
     "check_outputs",
     "check_run_outputs",
+    "contact_sheet_output",
     "download_output",
     "journal_outputs",
     "report_output",
@@ -55,7 +57,8 @@ class Output:
     refused; ``in_place``: the file itself is opened for writing (the journal)
     rather than replaced through a temporary file in its folder; ``starts_with``: an
     existing file is replaced only when it begins with one of these (a results CSV
-    of an earlier run), so another spreadsheet is never overwritten.
+    of an earlier run), so another spreadsheet is never overwritten; ``ours``: the
+    same check as a function of the path (a results workbook of an earlier run).
     """
 
     option: str
@@ -66,19 +69,37 @@ class Output:
     refused: Mapping[str, str] | None = None
     in_place: bool = False
     starts_with: tuple[bytes, ...] = ()
+    ours: Callable[[Path], bool] | None = None
+
+
+#: the results file formats, by extension (output/results.py, output/workbook.py)
+RESULT_SUFFIXES = (".csv", ".xlsx")
+_OTHER_SHEETS = ("the results are written as .csv or .xlsx (Excel and LibreOffice open both): "
+                 "use a name ending in one of those")
 
 
 def results_output(path: Path, option: str = "-o") -> Output:
-    """The results CSV: a ``.csv`` file (``.xlsx`` is refused, with why)."""
-    return Output(option, Path(path), "the results CSV", suffixes=(".csv",), refused={
-        ".xlsx": "the results are written as CSV; an Excel results file is not available yet: "
-                 "use a name ending in .csv (Excel opens it)",
-    }, starts_with=(b'"job_id"', b'\xef\xbb\xbf"job_id"', b"job_id", b"\xef\xbb\xbfjob_id"))
+    """The results: a ``.csv`` file (the results CSV) or an ``.xlsx`` one (the
+    results workbook); other spreadsheet extensions are refused with why."""
+    path = Path(path)
+    if path.suffix.lower() == ".xlsx":
+        from batch_runner.output.workbook import is_results_workbook
+
+        return Output(option, path, "the results workbook", suffixes=RESULT_SUFFIXES, ours=is_results_workbook)
+    what = "the results CSV" if path.suffix.lower() == ".csv" else "the results file"
+    return Output(option, path, what, suffixes=RESULT_SUFFIXES,
+                  refused=dict.fromkeys((".xls", ".xlsm", ".xlsb", ".ods", ".numbers"), _OTHER_SHEETS),
+                  starts_with=(b'"job_id"', b'\xef\xbb\xbf"job_id"', b"job_id", b"\xef\xbb\xbfjob_id"))
 
 
 def report_output(path: Path, option: str = "--report") -> Output:
     """The HTML report: a ``.html`` or ``.htm`` file."""
     return Output(option, Path(path), "the HTML report", suffixes=(".html", ".htm"))
+
+
+def contact_sheet_output(path: Path, option: str = "--contact-sheet") -> Output:
+    """The contact sheet: a ``.png`` or ``.jpg`` image."""
+    return Output(option, Path(path), "the contact sheet", suffixes=(".png", ".jpg", ".jpeg"))
 
 
 def download_output(path: Path, option: str = "--download") -> Output:
@@ -147,7 +168,8 @@ def _check_one(out: Output) -> None:
     if path.exists():
         if out.folder:
             raise fail(f"is a file, not a folder (for {out.what})")
-        if out.starts_with and path.is_file() and not _starts_with(path, out.starts_with):
+        if path.is_file() and ((out.starts_with and not _starts_with(path, out.starts_with))
+                               or (out.ours is not None and path.stat().st_size and not out.ours(path))):
             raise fail(f"exists and is not {out.what} of an earlier run (its first column is not job_id); "
                        "writing there would overwrite it: choose another path, or move that file away")
         if out.in_place and path.is_file():
@@ -176,7 +198,8 @@ def _try_create_in(folder: Path, fail: Callable[[str], OutputPathError]) -> None
         os.unlink(tmp)
 
 
-_EXAMPLES = {"the results CSV": "results.csv", "the HTML report": "report.html", "the journal": "journal.sqlite"}
+_EXAMPLES = {"the results CSV": "results.csv", "the results workbook": "results.xlsx",
+             "the HTML report": "report.html", "the journal": "journal.sqlite"}
 
 
 def _starts_with(path: Path, heads: tuple[bytes, ...]) -> bool:
@@ -194,13 +217,16 @@ def _reason(exc: BaseException) -> str:
 
 
 def check_run_outputs(*, output: Path, state: Path, report: Path | None = None, download: Path | None = None,
-                      manifest: Path, sheet: Path | None = None) -> None:
-    """``check_outputs`` for ``batch-runner run``: the results CSV, the journal
-    and its lock file, the report and the videos folder (when given), none of
-    them the manifest or its source sheet. Raises OutputPathError."""
+                      manifest: Path, sheet: Path | None = None, contact_sheet: Path | None = None) -> None:
+    """``check_outputs`` for ``batch-runner run``: the results file, the journal
+    and its lock file, the report, the videos folder and the contact sheet
+    (when given), none of them the manifest or its source sheet. Raises
+    OutputPathError."""
     outputs = [results_output(output), *journal_outputs(state)]
     if report is not None:
         outputs.append(report_output(report))
     if download is not None:
         outputs.append(download_output(download))
+    if contact_sheet is not None:
+        outputs.append(contact_sheet_output(contact_sheet))
     check_outputs(outputs, {"the manifest": manifest, "the manifest's source sheet": sheet})

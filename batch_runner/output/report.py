@@ -3,19 +3,22 @@
 ``write_report(results_csv, out_html)`` (``batch-runner report`` and ``run
 --report``): totals (jobs by status, videos and cost per provider), a gallery
 with one tile per job (a playable ``<video>`` of the saved file when there is
-one, of the provider's URL otherwise; its prompt, provider, variant, cost and
-time; a failed job's tile says why), and the failures grouped by error code
-with their rows. The page is the Jinja2 template ``data/report.html.j2``,
+one, with its poster (output/posters.py), of the provider's URL otherwise; its
+prompt, provider, variant, cost, time and QA verdict; a failed job's tile says
+why), the failures grouped by error code with their rows, and the QA failures
+grouped by problem (failed and warning verdicts). Filters by status, provider and QA verdict work without
+any script: radio inputs before the gallery and ``:checked ~`` CSS rules hide
+the other tiles. The page is the Jinja2 template ``data/report.html.j2``,
 rendered with autoescape: every value is HTML-escaped text. No script and no
 external asset: styles are inline, a Content-Security-Policy allows nothing
-but them and the videos; only http(s) URLs and local files become video sources.
+but them, the videos and their posters; only http(s) URLs and local files
+become video sources, only local files posters.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -27,17 +30,27 @@ from urllib.parse import quote
 import jinja2
 
 from batch_runner.catalog.prices import describe_usd
-from batch_runner.errors import ERROR_CODES, ConfigError, ManifestError, Problem
-from batch_runner.manifest.sheets import read_table
+from batch_runner.errors import ERROR_CODES
 from batch_runner.output.atomic import write_atomically
+from batch_runner.output.readback import read_results
+from batch_runner.output.readback import shown as _shown
+from batch_runner.output.thumbnails import poster_of
 
 __all__ = ["render_report", "write_report"]
 
 _NEEDED = ("job_id", "row", "name", "variant", "provider", "prompt", "status", "video_url",
            "cost_usd", "cost_credits", "error_code", "error_message", "elapsed_s")
 _CSP = ("default-src 'none'; style-src 'unsafe-inline'; "
-        "media-src 'self' file: http: https: data: blob:; img-src data:")
-_GUARDED = ("=", "+", "-", "@", "\t", "\r")
+        "media-src 'self' file: http: https: data: blob:; img-src 'self' file: data:")
+#: what each QA problem code (output/qa.py) means, for the report's QA section
+_QA_MEANINGS = {
+    "short_duration": "the video is shorter than the job asked for",
+    "wrong_resolution": "the video's size is not the resolution the job asked for",
+    "black": "the frames are (nearly) black",
+    "frozen": "the picture does not move",
+    "undecodable": "the file does not decode as a video",
+    "first_frame_mismatch": "the first frame does not look like the job's image",
+}
 
 Row = Mapping[str, str]
 
@@ -50,14 +63,6 @@ def _template() -> jinja2.Template:
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True, keep_trailing_newline=True)
     return env.from_string(text)
-
-
-def _shown(value: object) -> str:
-    """A cell as text to show: the results CSV's formula guard (a leading ``'``) undone."""
-    text = "" if value is None else str(value)
-    if text[:1] == "'" and text[1:2] in _GUARDED:
-        text = text[1:]
-    return text
 
 
 def _num(value: str | None) -> float | None:
@@ -78,24 +83,38 @@ def _cost(row: Row) -> str:
     return " / ".join(parts) or ("price unknown" if row["status"] == "succeeded" else "no charge")
 
 
+def _relative(local: str | Path, report_dir: Path) -> str:
+    """A local file as a link from the report: relative to its folder (a file URI on another drive)."""
+    try:
+        return quote(os.path.relpath(local, report_dir).replace(os.sep, "/"))
+    except ValueError:  # another drive
+        return Path(local).resolve().as_uri()
+
+
 def _source(row: Row, report_dir: Path) -> str | None:
     """The video's src: the saved file (relative to the report), else an http(s) URL."""
     local = row.get("local_path") or ""
     if local and Path(local).is_file():
-        try:
-            return quote(os.path.relpath(local, report_dir).replace(os.sep, "/"))
-        except ValueError:  # another drive
-            return Path(local).resolve().as_uri()
+        return _relative(local, report_dir)
     url = row["video_url"] or ""
     return url if url.lower().startswith(("http://", "https://")) else None
 
 
-def _tile(row: Row, report_dir: Path) -> dict[str, Any]:
+def _qa(row: Row) -> str:
+    """The QA verdict as the tile shows it: ``passed``, ``failed: black, frozen``... or ``""`` (not checked)."""
+    verdict, problems = _shown(row.get("qa_status")), _shown(row.get("qa_problems")).replace(";", ", ")
+    return f"{verdict}: {problems}" if verdict and problems else verdict
+
+
+def _tile(row: Row, report_dir: Path, words: str) -> dict[str, Any]:
     status = row["status"]
     src = _source(row, report_dir) if status == "succeeded" else None
+    poster = poster_of(row).path if src and not src.startswith(("http:", "https:")) else None
     elapsed = _num(row["elapsed_s"])
     return {
         "kind": "ok" if status == "succeeded" else "failed" if status == "failed" else "other",
+        "words": words, "poster": _relative(poster, report_dir) if poster else None,
+        "qa": _qa(row), "qa_status": _shown(row.get("qa_status")),
         "job_id": _shown(row["job_id"]), "src": src, "status": _shown(status),
         "why": _shown(row["error_code"] or ("no video URL" if status == "succeeded" else status)),
         "prompt": _shown(row["prompt"]), "name": _shown(row["name"]), "row": _shown(row["row"]),
@@ -139,49 +158,52 @@ def _failures(rows: list[Row]) -> list[dict[str, Any]]:
             for code, group in sorted(groups.items())]
 
 
+def _qa_failures(rows: list[Row]) -> list[dict[str, Any]]:
+    """The jobs whose QA did not pass, grouped by problem code (a job in each
+    of its problems' groups; its verdict when it names none), sorted by code."""
+    groups: dict[str, list[Row]] = {}
+    for r in rows:
+        verdict = r.get("qa_status") or ""
+        if verdict in ("failed", "warning"):
+            for code in (r.get("qa_problems") or "").split(";") if r.get("qa_problems") else [verdict]:
+                groups.setdefault(code.strip() or verdict, []).append(r)
+    return [{"code": _shown(code), "meaning": _QA_MEANINGS.get(code, ""),
+             "rows": [{k: _shown(r.get(k)) for k in ("row", "name", "variant", "provider", "qa_status")}
+                      for r in group]}
+            for code, group in sorted(groups.items())]
+
+
+def _filters(rows: list[Row]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The gallery's filters (status, provider, QA when checked) and each
+    row's tile filter words. A filter is ``{"key", "label", "choices": [(text, n)]}``;
+    its radio inputs are ``<key>-all`` and ``<key>-<i>``, a tile has the word
+    ``<key>-<i>`` in its ``data-f`` for its value: ids and CSS never hold a cell's text."""
+    columns = [("fs", "status", "status"), ("fp", "provider", "provider")]
+    if any(r.get("qa_status") for r in rows):
+        columns.append(("fq", "qa_status", "QA"))
+    filters: list[dict[str, Any]] = []
+    words: list[list[str]] = [[] for _ in rows]
+    for key, column, label in columns:
+        counts = Counter(_shown(r.get(column)) or "not checked" for r in rows)
+        index = {value: i for i, value in enumerate(counts)}
+        filters.append({"key": key, "label": label, "choices": list(counts.items())})
+        for tile, r in zip(words, rows, strict=True):
+            tile.append(f"{key}-{index[_shown(r.get(column)) or 'not checked']}")
+    return filters, [" ".join(c) for c in words]
+
+
 def render_report(rows: Iterable[Row], report_dir: Path, title: str) -> str:
     """The HTML page for the rows of a results CSV (column -> cell text; the
-    columns in ``_NEEDED`` at least); local
-    video paths are written relative to the folder ``report_dir``."""
+    columns in ``_NEEDED`` at least; ``qa_status`` / ``qa_problems`` when
+    there); local video and poster paths are written relative to the folder
+    ``report_dir``."""
     rows = list(rows)
     made = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    filters, words = _filters(rows)
     return _template().render(
-        csp=_CSP, title=_shown(title), made=made, totals=_totals(rows),
-        tiles=[_tile(r, report_dir) for r in rows], failures=_failures(rows))
-
-
-def _read(results_csv: Path) -> list[dict[str, str]]:
-    """The rows of a results CSV, every cell as text (a blank cell: ``""``).
-
-    Read with the manifest's sheet reader (manifest/sheets.py), so a results
-    CSV that Excel saved again (``;`` or tab delimiter, byte-order mark, CRLF,
-    quotes dropped), or saved as ``.xlsx``, reads like the file that was
-    written. Raises ConfigError when it cannot be read or is not a results CSV.
-    """
-    try:
-        table = read_table(results_csv)
-    except ManifestError as exc:
-        raise ConfigError(f"{results_csv}: cannot read the results CSV: {_why(exc.problems)}") from None
-    missing = [c for c in _NEEDED if c not in table.headers]
-    if missing:
-        raise ConfigError(f"{results_csv}: not a batch-runner results CSV (no column {', '.join(missing)})")
-    blank = dict.fromkeys(table.headers, "")
-    return [{**blank, **cells} for _, cells in table.rows]
-
-
-_NO_HEADER = re.compile(r"row (\d+)$"), re.compile(r"^column (\d+) has values but no header")
-
-
-def _why(problems: list[Problem]) -> str:
-    """The sheet reader's problems in a results CSV's words: cells past the
-    last column are one message naming the first such row."""
-    extra = [(_NO_HEADER[0].search(p.where), _NO_HEADER[1].match(p.message)) for p in problems]
-    found = [(int(r.group(1)), int(c.group(1))) for r, c in extra if r and c]
-    if found:
-        row, column = min(found)
-        return f"row {row} has more cells than the {column - 1} columns"
-    return "; ".join(p.message if not p.where else f"{p.where.split(': ', 1)[-1]}: {p.message}"
-                     for p in problems[:3])
+        csp=_CSP, title=_shown(title), made=made, totals=_totals(rows), filters=filters,
+        tiles=[_tile(r, report_dir, c) for r, c in zip(rows, words, strict=True)], failures=_failures(rows),
+        qa_failures=_qa_failures(rows))
 
 
 def write_report(results_csv: str | Path, out: str | Path, title: str | None = None) -> int:
@@ -189,7 +211,7 @@ def write_report(results_csv: str | Path, out: str | Path, title: str | None = N
     returns the number of tiles (jobs). Raises ConfigError when the CSV is not a
     results CSV, OSError when ``out`` cannot be written."""
     results_csv, out = Path(results_csv), Path(out)
-    rows = _read(results_csv)
+    rows = read_results(results_csv, _NEEDED)
     out.parent.mkdir(parents=True, exist_ok=True)
     page = render_report(rows, out.parent.resolve(), title or f"Campaign report: {results_csv.name}")
     write_atomically(out, page)

@@ -184,13 +184,21 @@ def results_frame(records: Iterable[JobRecord]) -> pd.DataFrame:
 
 
 def write_results(path: str | Path, records: Iterable[JobRecord],
-                  manifest_ids: Collection[str] | None = None) -> int:
+                  manifest_ids: Collection[str] | None = None, *, make_posters: bool = True) -> int:
     """Write the results CSV atomically (output/atomic.py); returns the number
     of rows (jobs). UTF-8 with a byte-order mark, so Excel shows prompts such
     as ``[推进]`` as written (without one it reads the file in the system's code
     page). Text cells are quoted, numbers not, a blank is ``""``; lines end
     with the platform's line ending. ``manifest_ids``: the job ids of the
-    manifest's rows (column ``in_manifest``; None: not known). Raises OSError."""
+    manifest's rows (column ``in_manifest``; None: not known). Raises OSError.
+
+    A ``path`` ending in ``.xlsx`` gets the same rows as an Excel workbook
+    instead (output/workbook.py: posters, hyperlinks, a Summary sheet; missing
+    posters made unless ``make_posters`` is False)."""
+    if Path(path).suffix.lower() == ".xlsx":
+        from batch_runner.output.workbook import write_workbook
+
+        return write_workbook(path, records, manifest_ids, make_posters=make_posters)
     columns, cells = result_table(records, manifest_ids)
     buffer = io.StringIO()
     buffer.write(_BOM)

@@ -107,7 +107,7 @@ CASES = [
     ("run-o-is-the-source-sheet", "run {d}/campaign.yaml -o {d}/campaign.csv", "campaign.csv"),
     ("run-o-is-the-manifest", "run {d}/sheet.csv -o {d}/sheet.csv", "sheet.csv"),
     ("run-o-symlink-to-manifest", "run {d}/campaign.yaml -o {d}/link.csv", "link.csv"),
-    ("run-o-xlsx", "run {d}/campaign.yaml -o {d}/out.xlsx", "out.xlsx"),
+    ("run-o-ods", "run {d}/campaign.yaml -o {d}/out.ods", "out.ods"),
     ("run-o-txt", "run {d}/campaign.yaml -o {d}/out.txt", "out.txt"),
     ("run-o-directory", "run {d}/campaign.yaml -o {d}/folder.csv", "folder.csv"),
     ("run-o-under-a-file", "run {d}/campaign.yaml -o {d}/afile/results.csv", "afile/results.csv"),

@@ -13,7 +13,7 @@ from batch_runner.output.report import write_report
 from batch_runner.output.results import write_results
 
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; "
-       "media-src 'self' file: http: https: data: blob:; img-src data:")
+       "media-src 'self' file: http: https: data: blob:; img-src 'self' file: data:")
 NASTY = '<script>alert("x")</script> & <b>bold</b> \'q\''
 
 

@@ -1,0 +1,214 @@
+"""The results as an Excel workbook (``-o results.xlsx``): the deliverable people open.
+
+Sheet "Results" holds the columns of the results CSV (output/results.py,
+``result_table``), one row per job in the same order, plus a ``poster`` column
+(second, after ``job_id``) when videos were saved: each saved video's poster
+(output/thumbnails.py) embedded as a thumbnail, anchored in its row, the row
+tall enough to show it. The header row is frozen and has an autofilter;
+columns are as wide as their text (within bounds); ``video_url`` (http(s)
+only) and ``local_path`` (relative to the workbook, so a folder moved or
+zipped whole keeps its links) are clickable hyperlinks.
+
+Cells keep their types: numbers are numbers; text is written as text
+(``data_type`` ``s``), never as a formula, with the CSV's formula guard
+(``safe_cell``: a leading ``'`` before ``= + - @``...) kept, so the text stays
+inert if the sheet is saved again as CSV. Characters XML cannot hold (control
+characters) become U+FFFD.
+
+Sheet "Summary": per provider, jobs, succeeded, failed, QA failed (the
+``qa_status`` column, when there is one), cost in USD (known prices) and the
+number of paid jobs whose USD price is unknown; then a total row.
+
+Written with openpyxl (https://openpyxl.readthedocs.io) into memory, then
+atomically (output/atomic.py). The journal stays the source of truth: the
+workbook is rebuilt from it each time, like the CSV.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from collections.abc import Collection, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from openpyxl import Workbook, load_workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.drawing.image import Image as SheetImage
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+
+from batch_runner.journal import JobRecord
+from batch_runner.output.atomic import write_atomically
+from batch_runner.output.results import result_table, summarize
+from batch_runner.output.thumbnails import poster_of, thumbnail
+
+__all__ = ["THUMB_PX", "is_results_workbook", "write_workbook"]
+
+#: the box a poster thumbnail fits in, (width, height) px
+THUMB_PX = (160, 90)
+_MAX_TEXT = 32_767  # Excel's limit on the characters of a cell
+_WIDTH = (6, 60)  # column widths, characters: narrowest, widest
+_HEADER_FILL = PatternFill("solid", fgColor="E7EAF0")
+_LINKED = ("video_url", "local_path")
+
+
+def is_results_workbook(path: str | Path) -> bool:
+    """Whether the workbook at ``path`` is one this module wrote (its first
+    sheet's A1 is ``job_id``); False for anything unreadable as a workbook."""
+    try:
+        book = load_workbook(path, read_only=True)
+    except Exception:  # not a zip, not a workbook, damaged: not ours
+        return False
+    try:
+        return bool(book.worksheets) and book.worksheets[0]["A1"].value == "job_id"
+    finally:
+        book.close()
+
+
+def write_workbook(path: str | Path, records: Iterable[JobRecord],
+                   manifest_ids: Collection[str] | None = None, *, make_posters: bool = True) -> int:
+    """Write the results workbook at ``path`` (atomically) and return the
+    number of rows (jobs). ``manifest_ids``: as for ``write_results``.
+    Posters missing beside saved videos are made (output/posters.py; about
+    0.1 s each) unless ``make_posters`` is False (a checkpoint during a run:
+    the cell says "no poster yet"). Raises OSError when ``path`` cannot be written."""
+    path = Path(path)
+    records = list(records)
+    columns, cells = result_table(records, manifest_ids)
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "Results"
+    rows = [dict(zip(columns, row, strict=True)) for row in cells]
+    posters = [poster_of(r, make=make_posters) for r in rows] if any(r.get("local_path") for r in rows) else None
+    shown = [columns[0], "poster", *columns[1:]] if posters is not None else list(columns)
+    sheet.append([_text(c) for c in shown])
+    for row in rows:
+        sheet.append([_cell(row.get(c)) for c in shown])
+    _style(sheet, shown, path.parent)
+    if posters is not None:
+        _embed(sheet, shown.index("poster") + 1, posters)
+    _summary(book.create_sheet("Summary"), records, rows)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    write_atomically(path, buffer.getvalue())
+    return len(rows)
+
+
+def _text(value: str) -> str:
+    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)[:_MAX_TEXT]
+
+
+def _cell(value: Any) -> Any:
+    """A value as a cell holds it: text cleaned and capped, non-finite numbers blank."""
+    if isinstance(value, str):
+        return _text(value) if value else None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _style(sheet: Worksheet, columns: Sequence[str], folder: Path) -> None:
+    """Header, types, links, widths, frozen header and autofilter."""
+    bold = Font(bold=True)
+    for cell in sheet[1]:
+        cell.font, cell.fill, cell.data_type = bold, _HEADER_FILL, "s"
+    widths = [len(c) for c in columns]
+    for row in sheet.iter_rows(min_row=2):
+        for j, cell in enumerate(row):
+            value = cell.value
+            if isinstance(value, str):
+                cell.data_type = "s"  # text, never a formula
+                widths[j] = max(widths[j], min(len(value), _WIDTH[1]))
+            elif value is not None:
+                widths[j] = max(widths[j], len(str(value)))
+            if value and columns[j] in _LINKED:
+                target = _link(columns[j], str(value), folder)
+                if target:
+                    cell.hyperlink = target
+                    cell.style = "Hyperlink"
+    middle, wrapped = Alignment(vertical="center"), Alignment(wrap_text=True, vertical="center")
+    for j, name in enumerate(columns):
+        letter = get_column_letter(j + 1)
+        sheet.column_dimensions[letter].width = max(_WIDTH[0], min(widths[j] + 2, _WIDTH[1]))
+        for cell in sheet[letter][1:]:  # beside a thumbnail, text sits mid-row
+            cell.alignment = wrapped if name == "prompt" else middle
+    sheet.freeze_panes = "A2"
+    sheet.auto_filter.ref = sheet.dimensions
+
+
+def _link(column: str, value: str, folder: Path) -> str | None:
+    """A cell's hyperlink: an http(s) ``video_url``; a ``local_path`` relative
+    to the workbook's folder (a file URI when on another drive)."""
+    if column == "video_url":
+        return value if value.lower().startswith(("http://", "https://")) else None
+    try:
+        return quote(os.path.relpath(value, folder.resolve()).replace(os.sep, "/"))
+    except ValueError:  # another drive
+        return Path(value).resolve().as_uri()
+
+
+def _embed(sheet: Worksheet, column: int, posters: list[Any]) -> None:
+    """Each poster as a thumbnail in ``column`` of its row; the row and the
+    column sized to it; a missing poster: its reason as the cell's text."""
+    letter = get_column_letter(column)
+    sheet.column_dimensions[letter].width = THUMB_PX[0] / 7 + 2  # ~7 px per character of width
+    for i, poster in enumerate(posters, start=2):
+        if poster.path is None:
+            sheet.cell(i, column, poster.why).data_type = "s"
+            continue
+        image = _thumbnail(poster.path)
+        if image is None:
+            sheet.cell(i, column, "poster unreadable").data_type = "s"
+            continue
+        sheet.add_image(image, f"{letter}{i}")
+        sheet.row_dimensions[i].height = (THUMB_PX[1] + 6) * 0.75  # points: 0.75 pt per px
+
+
+def _thumbnail(poster: Path) -> SheetImage | None:
+    """The poster shrunk to THUMB_PX, as an image openpyxl embeds (JPEG bytes)."""
+    small = thumbnail(poster, THUMB_PX)
+    if small is None:
+        return None
+    data = io.BytesIO()
+    small.save(data, format="JPEG", quality=80)
+    data.seek(0)
+    image = SheetImage(data)
+    image.width, image.height = small.size
+    return image
+
+
+def _summary(sheet: Worksheet, records: list[JobRecord], rows: list[dict[str, Any]]) -> None:
+    """Per provider: jobs, succeeded, failed, QA failed, cost USD, USD unknown; a total row."""
+    header = ["provider", "jobs", "succeeded", "failed", "QA failed", "cost USD", "USD unknown (jobs)"]
+    sheet.append(header)
+    cost = summarize(records)
+    counts: dict[str, list[int]] = {}
+    for r in rows:
+        c = counts.setdefault(str(r.get("provider") or ""), [0, 0, 0, 0])
+        c[0] += 1
+        c[1] += r.get("status") == "succeeded"
+        c[2] += r.get("status") == "failed"
+        c[3] += r.get("qa_status") == "failed"
+    total = [0, 0, 0, 0, 0.0, 0]
+    for provider, (jobs, ok, failed, qa) in sorted(counts.items()):
+        line = [jobs, ok, failed, qa, round(cost.cost.get(provider, {}).get("usd", 0.0), 6),
+                cost.unknown_usd.get(provider, 0)]
+        total = [a + b for a, b in zip(total, line, strict=True)]
+        sheet.append([_text(provider), *line])
+        sheet.cell(sheet.max_row, 1).data_type = "s"
+    n = len(counts) + 1
+    sheet.append(["all", *total[:4], round(total[4], 6), total[5]])  # values, not formulas: any reader sees them
+    for cell in sheet[1]:
+        cell.font, cell.fill = Font(bold=True), _HEADER_FILL
+    for cell in sheet[n + 1]:
+        cell.font = Font(bold=True)
+    for cell in sheet["F"][1:]:
+        cell.number_format = "#,##0.00##"
+    for j, name in enumerate(header, start=1):
+        sheet.column_dimensions[get_column_letter(j)].width = max(10, len(name) + 2)
+    sheet.freeze_panes = "A2"
