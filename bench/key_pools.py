@@ -19,14 +19,10 @@ polls): each key then reached ~17.5 of its 24 submits/s.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -34,30 +30,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from batch_runner.app import RunRequest, execute, plan_manifest  # noqa: E402
-from batch_runner.simulator import PROVIDER_NAMES, ProviderSimConfig, SimConfig, running_simulator  # noqa: E402
+from batch_runner.simulator import PROVIDER_NAMES, ProviderSimConfig, SimConfig, simulator_in_thread  # noqa: E402
 
 N = 600
 SCALE = 270.0  # 1 real minute = 0.22 s
 KEYS = ("bench-key-one-0001", "bench-key-two-0002", "bench-key-three-03")
 RPM, GENERATION_S = 5, 120.0  # MiniMax per key (data/providers.yaml), typical generation time
-
-
-@contextlib.contextmanager
-def served(config: SimConfig) -> Iterator[Any]:
-    """The simulator on its own thread and event loop (the client's loop stays the
-    client's), yielding the RunningSimulator."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    serving = running_simulator(config)
-    sim = asyncio.run_coroutine_threadsafe(serving.__aenter__(), loop).result(10)
-    try:
-        yield sim
-    finally:
-        asyncio.run_coroutine_threadsafe(serving.__aexit__(None, None, None), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
 
 
 async def one_run(keys: tuple[str, ...], folder: Path) -> dict[str, float]:
@@ -76,7 +54,7 @@ async def one_run(keys: tuple[str, ...], folder: Path) -> dict[str, float]:
     data = {"providers": {"minimax": {"max_in_flight": 30, "rpm": RPM * 0.8, "retry_total_s": 3600}},
             "jobs": [{"prompt": f"bench shot {i}", "provider": "minimax"} for i in range(N)]}
     manifest.write_text(yaml.safe_dump(data), encoding="utf-8")
-    with served(config) as sim:
+    with simulator_in_thread(config) as sim:
         env = {"MINIMAX_BASE_URL": sim.url("minimax"), "MINIMAX_API_KEYS": ",".join(keys)}
         request = RunRequest(manifest=manifest, output=folder / "r.csv", environ=env, speedup=SCALE,
                              quiet=True, canary=False)
