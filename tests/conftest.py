@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import fcntl
 import os
-import threading
 from pathlib import Path
 
 import pytest
@@ -102,21 +101,11 @@ def simulator_in_thread(generation_s: float = 0.1):
     """The simulator of every provider on 127.0.0.1, served from its own thread and
     event loop so a test can drive the CLI (which runs its own loop) in this one;
     yields the RunningSimulator (its ``config`` may be changed between commands)."""
-    from batch_runner.simulator import ProviderSimConfig, SimConfig, running_simulator
+    from batch_runner.simulator import ProviderSimConfig, SimConfig
+    from batch_runner.simulator import simulator_in_thread as serving
 
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    serving = running_simulator(SimConfig(providers={p: ProviderSimConfig(generation_s=generation_s)
-                                                     for p in PROVIDERS}))
-    running = asyncio.run_coroutine_threadsafe(serving.__aenter__(), loop).result(10)
-    try:
+    with serving(SimConfig(providers={p: ProviderSimConfig(generation_s=generation_s) for p in PROVIDERS})) as running:
         yield running
-    finally:
-        asyncio.run_coroutine_threadsafe(serving.__aexit__(None, None, None), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from batch_runner.simulator.app import (
     create_app,
     running_simulator,
     serve,
+    simulator_in_thread,
 )
 from batch_runner.simulator.config import (
     ProviderSimConfig,
@@ -38,4 +39,5 @@ __all__ = [
     "make_config",
     "running_simulator",
     "serve",
+    "simulator_in_thread",
 ]

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -118,6 +119,26 @@ async def running_simulator(config: SimConfig | None = None, host: str = "127.0.
         yield RunningSimulator(f"http://{host}:{bound}", store, store.config)
     finally:
         await runner.cleanup()
+
+
+@contextlib.contextmanager
+def simulator_in_thread(config: SimConfig | None = None, host: str = "127.0.0.1",
+                        port: int = 0) -> Iterator[RunningSimulator]:
+    """``running_simulator`` served from its own thread and event loop for the block,
+    so the caller's loop (a client under test or measure) runs beside it; its
+    ``config`` may be changed between requests, its ``store`` read once idle."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    serving = running_simulator(config, host, port)
+    running = asyncio.run_coroutine_threadsafe(serving.__aenter__(), loop).result(10)
+    try:
+        yield running
+    finally:
+        asyncio.run_coroutine_threadsafe(serving.__aexit__(None, None, None), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
 
 
 def banner(sim: RunningSimulator) -> list[str]:
