@@ -262,6 +262,7 @@ class Lifecycle:
                 raise _Stopped
             await self.journal.mark_submitting(job.job_id, slot.name, tried, generation=generation,
                                                idempotency_key=slot.adapter.sent_idempotency_key(request))
+            await slot.pacer.spaced()  # the journal write took a varying time: keep the spacing at the send
             try:
                 resp = await self.transport.send(slot.name, request, slot.settings.timeout_s)
                 task_id = slot.adapter.read_submit(resp)

@@ -64,6 +64,7 @@ class Pacer:
         self._last_429 = -1e18
         self._last_raise = clock()
         self._not_before = 0.0
+        self._last_sent = -1e18
         self.ceiling: float | None = None
         self._limiter = _spaced(rpm)
 
@@ -79,6 +80,18 @@ class Pacer:
             if wait <= 0:
                 return
             await self.sleep(wait)  # then queue again: no burst when the pause ends
+
+    async def spaced(self) -> None:
+        """Just before a submit goes on the wire: wait, if need be, until one
+        spacing interval after the last submit sent (the journal write between
+        ``acquire`` and the send takes a varying time, a slow fsync up to tens of
+        ms, and a late submit followed by an on-time one would arrive too close
+        together). On the event loop's clock, as the spacing itself."""
+        loop = asyncio.get_running_loop()
+        wait = self._last_sent + 60.0 / (self.rpm * (1 - PACE_MARGIN)) - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self._last_sent = loop.time()
 
     def rate_limited(self, retry_after_s: float | None = None) -> None:
         """A submit was answered with a rate limit: halve the rate (once per

@@ -5,6 +5,7 @@ submits go a margin under the configured pace (real time: aiolimiter's clock).""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -106,3 +107,17 @@ async def test_submits_are_spaced_a_margin_under_the_configured_rate():
         await p.acquire()
     elapsed = time.monotonic() - start
     assert 20 * 0.010 / (1 - PACE_MARGIN) - 1e-3 <= elapsed < 0.5  # 20 intervals of 10.3 ms (or late)
+
+
+@pytest.mark.serial  # real time, as the spacing
+async def test_a_submit_sent_late_holds_the_next_one_a_full_interval_after_it():
+    """The journal write between a submit's slot and its send can take tens of ms:
+    the next submit still goes one full interval after the late one, not less."""
+    p = Pacer(600)  # 100 ms apart at 100 %, 103 ms with the margin
+    await p.acquire()
+    await asyncio.sleep(0.06)  # a slow durable commit before the send
+    await p.spaced()
+    late = time.monotonic()
+    await p.acquire()  # the limiter's next slot: 103 ms after the first one, 43 ms after the late send
+    await p.spaced()
+    assert time.monotonic() - late >= 0.1 / (1 - PACE_MARGIN) - 2e-3
