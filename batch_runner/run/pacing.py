@@ -7,7 +7,9 @@ one burst: https://aiolimiter.readthedocs.io). The spacing is ``PACE_MARGIN``
 (event-loop wake-ups, journal commits, the network), and at exactly 100 % of a
 sliding-window limit one submit that arrives late followed, a window later, by
 one that arrives early puts one submit too many in that window: a 429, and the
-pace halved. 3 % of the window (1.8 s of a minute) absorbs that. On a rate-limit answer the rate is halved
+pace halved. 3 % of the window (1.8 s of a minute) absorbs that, and ``spaced()``
+keeps the spacing at the moment a submit is sent, after the journal write that
+follows ``acquire()`` (an fsync whose time varies). On a rate-limit answer the rate is halved
 (never below ``floor_rpm``) and the rate that drew it is remembered as a
 ceiling; after ``quiet_s`` seconds without one the rate grows by a tenth of the
 configured rate per quiet period, up to 90 % of that ceiling (additive
