@@ -286,6 +286,7 @@ class Lifecycle:
             await self.journal.mark_submitting(job.job_id, slot.name, tried, generation=generation,
                                                idempotency_key=slot.adapter.sent_idempotency_key(request),
                                                key_id=slot.key_id or None)
+            await slot.pacer.spaced()  # the journal write took a varying time: keep the spacing at the send
             try:
                 resp = await self.transport.send(slot.name, request, slot.settings.timeout_s)
                 task_id = slot.adapter.read_submit(resp)

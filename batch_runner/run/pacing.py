@@ -1,8 +1,15 @@
-"""Submit pacing per provider: even spacing at ``rpm``, slowed by 429s, recovering slowly.
+"""Submit pacing per provider: even spacing just under ``rpm``, slowed by 429s, recovering slowly.
 
 An ``aiolimiter.AsyncLimiter(1, 60 / rpm)`` lets one submit out every 60/rpm
 seconds (``AsyncLimiter(rpm, 60)`` would let a whole minute's allowance out in
-one burst: https://aiolimiter.readthedocs.io). On a rate-limit answer the rate is halved
+one burst: https://aiolimiter.readthedocs.io). The spacing is ``PACE_MARGIN``
+(3 %) longer than 60/rpm: submits reach the provider some ms early or late
+(event-loop wake-ups, journal commits, the network), and at exactly 100 % of a
+sliding-window limit one submit that arrives late followed, a window later, by
+one that arrives early puts one submit too many in that window: a 429, and the
+pace halved. 3 % of the window (1.8 s of a minute) absorbs that, and ``spaced()``
+keeps the spacing at the moment a submit is sent, after the journal write that
+follows ``acquire()`` (an fsync whose time varies). On a rate-limit answer the rate is halved
 (never below ``floor_rpm``) and the rate that drew it is remembered as a
 ceiling; after ``quiet_s`` seconds without one the rate grows by a tenth of the
 configured rate per quiet period, up to 90 % of that ceiling (additive
@@ -22,7 +29,10 @@ from aiolimiter import AsyncLimiter
 from batch_runner.errors import MAX_RETRY_AFTER_S
 from batch_runner.run.retry import Clock, Sleep
 
-__all__ = ["Pacer"]
+__all__ = ["PACE_MARGIN", "Pacer"]
+
+PACE_MARGIN = 0.03
+"""Submits are spaced 60 / (rpm x (1 - PACE_MARGIN)) s apart: 3 % under the pace asked for."""
 
 
 class Pacer:
@@ -56,8 +66,9 @@ class Pacer:
         self._last_429 = -1e18
         self._last_raise = clock()
         self._not_before = 0.0
+        self._last_sent = -1e18
         self.ceiling: float | None = None
-        self._limiter = AsyncLimiter(1, 60.0 / rpm)
+        self._limiter = _spaced(rpm)
 
     async def acquire(self) -> None:
         """Wait for this provider's next submit slot."""
@@ -71,6 +82,18 @@ class Pacer:
             if wait <= 0:
                 return
             await self.sleep(wait)  # then queue again: no burst when the pause ends
+
+    async def spaced(self) -> None:
+        """Just before a submit goes on the wire: wait, if need be, until one
+        spacing interval after the last submit sent (the journal write between
+        ``acquire`` and the send takes a varying time, a slow fsync up to tens of
+        ms, and a late submit followed by an on-time one would arrive too close
+        together). On the event loop's clock, as the spacing itself."""
+        loop = asyncio.get_running_loop()
+        wait = self._last_sent + 60.0 / (self.rpm * (1 - PACE_MARGIN)) - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self._last_sent = loop.time()
 
     def rate_limited(self, retry_after_s: float | None = None) -> None:
         """A submit was answered with a rate limit: halve the rate (once per
@@ -104,5 +127,10 @@ class Pacer:
         again on the new one (they would otherwise go at the old pace beside it);
         the new one's first slot is one new interval away, not at once."""
         self.rpm = rpm
-        self._limiter = AsyncLimiter(1, 60.0 / rpm)
+        self._limiter = _spaced(rpm)
         self._not_before = max(self._not_before, self.clock() + 60.0 / rpm)
+
+
+def _spaced(rpm: float) -> AsyncLimiter:
+    """A limiter that lets one submit out every 60 / rpm s, ``PACE_MARGIN`` longer."""
+    return AsyncLimiter(1, 60.0 / (rpm * (1 - PACE_MARGIN)))

@@ -1,12 +1,16 @@
 """Adaptive pacing arithmetic on a fake clock: a rate limit halves the pace
 (once per burst, never below the floor), holds submits until Retry-After
-(capped at 120 s), and quiet periods bring the pace back up by a tenth."""
+(capped at 120 s), and quiet periods bring the pace back up by a tenth;
+submits go a margin under the configured pace (real time: aiolimiter's clock)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 
-from batch_runner.run.pacing import Pacer
+from batch_runner.run.pacing import PACE_MARGIN, Pacer
 
 from conftest import FakeClock
 
@@ -90,3 +94,30 @@ async def test_no_raise_before_a_full_quiet_period():
     clock.now += 5.0  # 5 s since that raise: not yet
     await p.acquire()
     assert p.rpm == 36_000
+
+
+@pytest.mark.serial  # real time: the spacing is aiolimiter's, on the event loop's clock
+async def test_submits_are_spaced_a_margin_under_the_configured_rate():
+    """At exactly 100 % of a sliding-window limit, one late arrival and one early
+    one a window later draw a 429 (bench/RESULTS.md): the spacing is 3 % longer."""
+    assert pytest.approx(0.03) == PACE_MARGIN
+    p = Pacer(6000)  # 10 ms apart at exactly 100 %
+    start = time.monotonic()
+    for _ in range(21):
+        await p.acquire()
+    elapsed = time.monotonic() - start
+    assert 20 * 0.010 / (1 - PACE_MARGIN) - 1e-3 <= elapsed < 0.5  # 20 intervals of 10.3 ms (or late)
+
+
+@pytest.mark.serial  # real time, as the spacing
+async def test_a_submit_sent_late_holds_the_next_one_a_full_interval_after_it():
+    """The journal write between a submit's slot and its send can take tens of ms:
+    the next submit still goes one full interval after the late one, not less."""
+    p = Pacer(600)  # 100 ms apart at 100 %, 103 ms with the margin
+    await p.acquire()
+    await asyncio.sleep(0.06)  # a slow durable commit before the send
+    await p.spaced()
+    late = time.monotonic()
+    await p.acquire()  # the limiter's next slot: 103 ms after the first one, 43 ms after the late send
+    await p.spaced()
+    assert time.monotonic() - late >= 0.1 / (1 - PACE_MARGIN) - 2e-3
