@@ -32,7 +32,7 @@ def read_results(path: Path, needed: Sequence[str]) -> list[dict[str, str]]:
     try:
         table = read_table(path)
     except ManifestError as exc:
-        raise ConfigError(f"{path}: cannot read the results CSV: {_why(exc.problems)}") from None
+        raise ConfigError(f"{path}: cannot read the results CSV: {_why(exc.problems, path)}") from None
     missing = [c for c in needed if c not in table.headers]
     if missing:
         raise ConfigError(f"{path}: not a batch-runner results CSV (no column {', '.join(missing)})")
@@ -40,16 +40,19 @@ def read_results(path: Path, needed: Sequence[str]) -> list[dict[str, str]]:
     return [{**blank, **cells} for _, cells in table.rows]
 
 
-def _why(problems: list[Problem]) -> str:
+def _why(problems: list[Problem], path: Path) -> str:
     """The sheet reader's problems in a results CSV's words: cells past the
-    last column are one message naming the first such row."""
+    last column are one message naming the first such row; where a problem
+    is the file ``path`` itself, it is not named twice."""
     extra = [(_NO_HEADER[0].search(p.where), _NO_HEADER[1].match(p.message)) for p in problems]
     found = [(int(r.group(1)), int(c.group(1))) for r, c in extra if r and c]
     if found:
         row, column = min(found)
         return f"row {row} has more cells than the {column - 1} columns"
-    return "; ".join(p.message if not p.where else f"{p.where.split(': ', 1)[-1]}: {p.message}"
-                     for p in problems[:3])
+    wheres = [p.where.split(": ", 1)[-1] if p.where else "" for p in problems[:3]]
+    said = [p.message.removeprefix("cannot read: ") for p in problems[:3]]
+    return "; ".join(f"{where}: {message}" if where and where != str(path) else message
+                     for where, message in zip(wheres, said, strict=True))
 
 
 def shown(value: object) -> str:
