@@ -39,7 +39,7 @@ from batch_runner.journal import (
     journal_in_use,
     status_word,
 )
-from batch_runner.journal_pg import DEFAULT_LEASE_S, PgJournal, is_database_url, open_journal, safe_url
+from batch_runner.journal.postgres import DEFAULT_LEASE_S, PgJournal, is_database_url, open_journal, safe_url
 from batch_runner.keys import remember_keys
 from batch_runner.logs import event, job_event
 from batch_runner.manifest.load import (

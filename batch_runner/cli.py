@@ -40,7 +40,7 @@ from batch_runner.errors import (
     StateLockedError,
 )
 from batch_runner.jobs.selection import RowSelection, parse_rows
-from batch_runner.journal_pg import DEFAULT_LEASE_S
+from batch_runner.journal.postgres import DEFAULT_LEASE_S
 from batch_runner.keys import has_key, load_env_file
 from batch_runner.output.file_names import DEFAULT_TEMPLATE
 from batch_runner.run.budget import parse_amount, parse_credit_caps
@@ -436,7 +436,7 @@ def status(state: str, campaign: str | None = None) -> None:
 def results(state: str, output: Path, campaign: str | None = None) -> None:
     """Rebuild the results CSV (or workbook, .xlsx) from the journal alone (a file, or a postgresql:// URL)."""
     from batch_runner.app import rebuild_results
-    from batch_runner.journal_pg import is_database_url
+    from batch_runner.journal.postgres import is_database_url
     from batch_runner.output.paths import check_outputs, results_output
 
     try:
@@ -462,7 +462,7 @@ def journal() -> None:
                    "SQLite file's manifest name, e.g. launch.yaml for launch.yaml.journal.sqlite).")
 def journal_copy(src: str, dst: str, campaign: str | None, to_campaign: str | None) -> None:
     """Copy every record of a journal SRC into DST (each a file or a postgresql:// URL; DST must hold no job)."""
-    from batch_runner.journal_copy import copy_journal
+    from batch_runner.journal.copy import copy_journal
 
     try:
         copied = copy_journal(src, dst, campaign, to_campaign)

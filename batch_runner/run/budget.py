@@ -40,7 +40,7 @@ _EPS = 1e-9
 
 
 class SharedBudget(Protocol):
-    """Caps held across the workers of a campaign (journal_pg.PgJournal)."""
+    """Caps held across the workers of a campaign (journal.postgres.PgJournal)."""
 
     def reserve_cost(self, job_id: str, provider: str, usd: float | None, credits: float | None,
                      max_usd: float | None, max_credits: float | None) -> str | None:

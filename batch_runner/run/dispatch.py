@@ -32,7 +32,7 @@ from batch_runner.catalog.settings import ProviderSettings
 from batch_runner.errors import TRANSIENT_CODES, ProviderError
 from batch_runner.jobs.expand import Job
 from batch_runner.journal import JobRecord, JobStatus, Journal
-from batch_runner.journal_pg import PgJournal
+from batch_runner.journal.postgres import PgJournal
 from batch_runner.keys import redact
 from batch_runner.logs import event
 from batch_runner.run.budget import Budget

@@ -1,6 +1,6 @@
 """Limits a key keeps across workers: in-flight places and submit times from the shared journal.
 
-With a shared journal (journal_pg.PgJournal), several workers, and several
+With a shared journal (journal.postgres.PgJournal), several workers, and several
 campaigns, may use one provider key at once. Each Slot then has a SharedLimits
 keyed by (provider, key id): before a submit is sent, the job takes one of the
 key's ``max_in_flight`` places (counted in the database, given back when the
@@ -16,7 +16,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from batch_runner.journal_pg import PgJournal
+from batch_runner.journal.postgres import PgJournal
 from batch_runner.logs import event
 
 __all__ = ["PLACE_WAIT_S", "SPACING", "SharedLimits", "heartbeat"]

@@ -193,7 +193,7 @@ def test_max_cost_holds_across_the_campaigns_workers(tmp_path, pg_url, shared_si
 
 def test_without_psycopg_the_error_says_what_to_install(monkeypatch, tmp_path):
     from batch_runner.errors import ConfigError
-    from batch_runner.journal_pg import PgJournal
+    from batch_runner.journal.postgres import PgJournal
 
     monkeypatch.setitem(sys.modules, "psycopg_pool", None)  # as when the extra is not installed
     with pytest.raises(ConfigError) as caught:
@@ -205,7 +205,7 @@ def test_without_psycopg_the_error_says_what_to_install(monkeypatch, tmp_path):
 def test_a_column_added_to_the_sqlite_journal_is_added_to_the_shared_one(monkeypatch, pg_url):
     import psycopg
 
-    from batch_runner import journal_pg
+    from batch_runner.journal import postgres as journal_pg
 
     before = journal_pg.PgJournal(pg_url, "columns.csv", lock=False)  # a database made by this version
     before.close()

@@ -299,7 +299,7 @@ def status_word(status: str, *, in_use: bool = False) -> str:
 
 
 class ClaimLostError(Exception):
-    """A shared journal's job is now claimed by another worker (journal_pg.py):
+    """A shared journal's job is now claimed by another worker (journal/postgres.py):
     this worker sends nothing more for it. Never raised by the SQLite journal."""
 
 
@@ -330,7 +330,7 @@ class Journal:
     Raises StateLockedError when another process holds the journal, and
     JournalError when the file is not a journal, is damaged or cannot be
     created or written. ``shared``: several workers use it at once
-    (journal_pg.PgJournal), so each job is claimed before it is worked on.
+    (journal.postgres.PgJournal), so each job is claimed before it is worked on.
     """
 
     shared = False

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from batch_runner.errors import ConfigError
-from batch_runner.journal import Journal
-from batch_runner.journal_pg import PgJournal, is_database_url, open_journal, safe_url
+from batch_runner.journal.postgres import PgJournal, is_database_url, open_journal, safe_url
+from batch_runner.journal.sqlite import Journal
 
 __all__ = ["TABLES", "copy_journal", "default_campaign"]
 

@@ -17,7 +17,7 @@ its leases every third of ``lease_s`` (``heartbeat``, also in table
 ``workers``). A submit's intent is recorded only while the worker still holds
 the job's claim (else ClaimLostError: nothing is sent). A worker killed loses
 its leases after ``lease_s``; another then claims its jobs: a job with a task id
-is polled, a job found ``submitting`` becomes ``unknown`` (journal.py's rules).
+is polled, a job found ``submitting`` becomes ``unknown`` (the SQLite journal's rules, sqlite.py).
 
 The limits of a key hold across every worker and campaign of the database
 (table ``key_limits``, one row per provider and key id): ``next_send`` hands out
@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from batch_runner.errors import ConfigError
-from batch_runner.journal import (
+from batch_runner.journal.sqlite import (
     _ADDED_COLUMNS,
     _SCHEMA,
     Capture,
