@@ -267,6 +267,7 @@ class Runner:
         journal each key's slot takes its limits from the database too."""
         if name not in self.pools:
             pool = self.pools[name] = KeyPool(self.settings[name])
+            self._continue_pacing(pool)
             if isinstance(self.journal, PgJournal):
                 for slot in pool.slots:
                     slot.shared = SharedLimits(self.journal, name, slot.settings.api_key.fingerprint(),
@@ -276,6 +277,21 @@ class Runner:
     def _slot(self, name: str) -> Slot:
         """The Slot of provider ``name`` with the most spare capacity (failover)."""
         return self._pool(name).best()
+
+    def _continue_pacing(self, pool: KeyPool) -> None:
+        """Each key's pacing goes on from its last submit in the journal (an
+        earlier run's, maybe seconds ago): the provider counts that submit in
+        its window too."""
+        last: dict[int, tuple[Slot, float]] = {}
+        for record in self.journal.records():
+            if record.provider != pool.name or record.submitted_at is None:
+                continue
+            slot = pool.by_key_id(record.key_id)
+            if slot is not None and record.submitted_at > last.get(id(slot), (slot, 0.0))[1]:
+                last[id(slot)] = (slot, record.submitted_at)
+        now = time.time()
+        for slot, at in last.values():
+            slot.pacer.sent_ago(now - at)
 
     async def _place(self, pool: KeyPool, job: Job, record: JobRecord | None) -> Slot | None:
         """An in-flight place for one job: on the key that made its task (a job to

@@ -95,6 +95,14 @@ class Pacer:
             await asyncio.sleep(wait)
         self._last_sent = loop.time()
 
+    def sent_ago(self, ago_s: float) -> None:
+        """The last submit of this key went out ``ago_s`` seconds ago (an earlier
+        run's, from the journal's ``submitted_at``): this run's first submit
+        waits until one spacing interval after it, so a run started again at
+        once (after a crash, or by cron) adds no burst to the window the earlier
+        run filled. Call inside the event loop."""
+        self._last_sent = max(self._last_sent, asyncio.get_running_loop().time() - max(ago_s, 0.0))
+
     def rate_limited(self, retry_after_s: float | None = None) -> None:
         """A submit was answered with a rate limit: halve the rate (once per
         burst of rate limits, never below the floor), and send nothing before
