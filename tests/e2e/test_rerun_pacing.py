@@ -4,6 +4,8 @@ earlier run's submits in its window."""
 
 from __future__ import annotations
 
+import itertools
+
 import pandas as pd
 import pytest
 import yaml
@@ -38,6 +40,6 @@ async def test_a_run_started_again_at_once_keeps_the_spacing_of_the_last_one(tmp
         df = await run(path, 6, sim_env(sim))  # 3 rows added: 3 new jobs, submitted at once
         times = [s.t for s in sim.store.submissions["gccai"]]
     assert first == 3 and len(times) == 6 and set(df["status"]) == {"succeeded"}
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     # the gap across the two runs is a spacing interval too, not the second run's start-up time
     assert min(gaps) > 0.9, gaps

@@ -23,7 +23,8 @@ from conftest import ROOT, SIM_ENV, sim_env, simulator_in_thread
 
 pytestmark = pytest.mark.timeout(150)
 
-RPM, CAP = 1800, 12  # the client's limits of the key: 30 submits per second, 12 in flight
+RPM, CAP = 1800, 12  # the key's limits, the client's and the simulator's: 30 submits per second, 12 in flight
+WINDOW_S = 5.0  # the simulator's rate window: at most 150 submits in any 5 s
 LIMITS = {"rpm": RPM, "max_in_flight": CAP, "poll_interval_s": 0.1, "typical_generation_s": 0.3}
 
 
@@ -69,12 +70,12 @@ def refused(sim) -> list[str]:
 
 @pytest.fixture
 def shared_sim():
-    """One simulator whose gccai key allows a little more than the client's limits
-    (+2 submits per 1 s window: its edge, and the timer jitter of several processes
-    on a loaded machine), with 0.3 s tasks."""
+    """One simulator whose gccai key has exactly the client's limits (over a 5 s
+    window, as the benchmark: real keys count per minute, and a few ms of timer
+    jitter would be a sizeable part of a 1 s window), with 0.3 s tasks."""
     with simulator_in_thread(generation_s=0.3) as sim:
         g = sim.config.providers["gccai"]
-        g.rpm, g.window_s, g.max_in_flight = RPM + 2 * 60, 1.0, CAP
+        g.rpm, g.window_s, g.max_in_flight = RPM, WINDOW_S, CAP
         yield sim
 
 
@@ -87,7 +88,7 @@ def test_three_workers_do_each_job_once_within_the_keys_limits(tmp_path, pg_url,
     per_prompt = submits_per_prompt(shared_sim)
     assert len(per_prompt) == 300 and max(per_prompt.values()) == 1  # every job once, 0 duplicate submits
     assert refused(shared_sim) == []  # no 429: the key's rate and in-flight cap held across the workers
-    assert shared_sim.store.max_submits_in_window("gccai", 1.0) <= RPM / 60 + 2  # +2: the edge, timer jitter
+    assert shared_sim.store.max_submits_in_window("gccai", WINDOW_S) <= RPM / 60 * WINDOW_S  # never over the key
     assert shared_sim.store.max_in_flight_seen("gccai") <= CAP
     by_worker = jobs_by_worker(pg_url, "launch.yaml")
     assert len(by_worker) == 3 and min(by_worker.values()) >= 30, by_worker  # all three took a share
@@ -134,7 +135,7 @@ def test_two_campaigns_sharing_a_key_stay_together_within_its_limits(tmp_path, p
     per_prompt = submits_per_prompt(shared_sim)
     assert len(per_prompt) == 240 and max(per_prompt.values()) == 1
     assert refused(shared_sim) == []
-    assert shared_sim.store.max_submits_in_window("gccai", 1.0) <= RPM / 60 + 2  # together, not twice the limit
+    assert shared_sim.store.max_submits_in_window("gccai", WINDOW_S) <= RPM / 60 * WINDOW_S  # together, not twice
     assert shared_sim.store.max_in_flight_seen("gccai") <= CAP
     for name in ("spring.yaml", "autumn.yaml"):
         assert cli("status", pg_url, "--campaign", name).stdout.startswith("succeeded=120 ")
