@@ -199,7 +199,11 @@ def write_results(path: str | Path, records: Iterable[JobRecord],
     if Path(path).suffix.lower() == ".xlsx":
         from batch_runner.output.workbook import write_workbook
 
-        return write_workbook(path, records, manifest_ids, make_posters=make_posters)
+        records = list(records)
+        columns, cells = result_table(records, manifest_ids)
+        cost = summarize(records)
+        return write_workbook(path, columns, cells, usd={p: c.get("usd", 0.0) for p, c in cost.cost.items()},
+                              unknown_usd=dict(cost.unknown_usd), make_posters=make_posters)
     columns, cells = result_table(records, manifest_ids)
     buffer = io.StringIO()
     buffer.write(_BOM)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import io
 import math
 import os
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -41,9 +41,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from batch_runner.journal import JobRecord
 from batch_runner.output.atomic import write_atomically
-from batch_runner.output.results import result_table, summarize
 from batch_runner.output.thumbnails import poster_of, thumbnail
 
 __all__ = ["THUMB_PX", "is_results_workbook", "write_workbook"]
@@ -69,16 +67,17 @@ def is_results_workbook(path: str | Path) -> bool:
         book.close()
 
 
-def write_workbook(path: str | Path, records: Iterable[JobRecord],
-                   manifest_ids: Collection[str] | None = None, *, make_posters: bool = True) -> int:
+def write_workbook(path: str | Path, columns: Sequence[str], cells: Sequence[Sequence[Any]], *,
+                   usd: Mapping[str, float], unknown_usd: Mapping[str, int], make_posters: bool = True) -> int:
     """Write the results workbook at ``path`` (atomically) and return the
-    number of rows (jobs). ``manifest_ids``: as for ``write_results``.
-    Posters missing beside saved videos are made (output/posters.py; about
-    0.1 s each) unless ``make_posters`` is False (a checkpoint during a run:
-    the cell says "no poster yet"). Raises OSError when ``path`` cannot be written."""
+    number of rows (jobs): ``columns`` and ``cells`` are the results table
+    (output/results.py ``result_table``), ``usd`` the cost per provider (USD)
+    and ``unknown_usd`` the paid jobs per provider whose USD price is unknown,
+    for the Summary sheet. Posters missing beside saved videos are made
+    (output/posters.py; about 0.1 s each) unless ``make_posters`` is False (a
+    checkpoint during a run: the cell says "no poster yet"). Raises OSError
+    when ``path`` cannot be written."""
     path = Path(path)
-    records = list(records)
-    columns, cells = result_table(records, manifest_ids)
     book = Workbook()
     sheet = book.active
     assert sheet is not None
@@ -92,7 +91,7 @@ def write_workbook(path: str | Path, records: Iterable[JobRecord],
     _style(sheet, shown, path.parent)
     if posters is not None:
         _embed(sheet, shown.index("poster") + 1, posters)
-    _summary(book.create_sheet("Summary"), records, rows)
+    _summary(book.create_sheet("Summary"), rows, usd, unknown_usd)
     buffer = io.BytesIO()
     book.save(buffer)
     write_atomically(path, buffer.getvalue())
@@ -182,11 +181,11 @@ def _thumbnail(poster: Path) -> SheetImage | None:
     return image
 
 
-def _summary(sheet: Worksheet, records: list[JobRecord], rows: list[dict[str, Any]]) -> None:
+def _summary(sheet: Worksheet, rows: list[dict[str, Any]], usd: Mapping[str, float],
+             unknown_usd: Mapping[str, int]) -> None:
     """Per provider: jobs, succeeded, failed, QA failed, cost USD, USD unknown; a total row."""
     header = ["provider", "jobs", "succeeded", "failed", "QA failed", "cost USD", "USD unknown (jobs)"]
     sheet.append(header)
-    cost = summarize(records)
     counts: dict[str, list[int]] = {}
     for r in rows:
         c = counts.setdefault(str(r.get("provider") or ""), [0, 0, 0, 0])
@@ -196,8 +195,7 @@ def _summary(sheet: Worksheet, records: list[JobRecord], rows: list[dict[str, An
         c[3] += r.get("qa_status") == "failed"
     total = [0, 0, 0, 0, 0.0, 0]
     for provider, (jobs, ok, failed, qa) in sorted(counts.items()):
-        line = [jobs, ok, failed, qa, round(cost.cost.get(provider, {}).get("usd", 0.0), 6),
-                cost.unknown_usd.get(provider, 0)]
+        line = [jobs, ok, failed, qa, round(usd.get(provider, 0.0), 6), unknown_usd.get(provider, 0)]
         total = [a + b for a, b in zip(total, line, strict=True)]
         sheet.append([_text(provider), *line])
         sheet.cell(sheet.max_row, 1).data_type = "s"
