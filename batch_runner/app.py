@@ -365,6 +365,28 @@ def needs_confirmation(plan: Plan, over_usd: float) -> bool:
     return plan.jobs > 0 and (plan.unknown_usd > 0 or plan.usd > over_usd)
 
 
+def _stopped_simulator(request: RunRequest,
+                       settings: dict[str, ProviderSettings]) -> Callable[[str], str | None] | None:
+    """With --simulate: a video URL of a simulator on this machine other than
+    this run's is an earlier simulated run's, whose simulator stopped with it
+    (its videos lived only as long as that run): the reason, said once per
+    video without a request. None when not simulating."""
+    if not request.simulate:
+        return None
+    ours = {(u.hostname, u.port) for u in (urlsplit(s.base_url) for s in settings.values())}
+    hosts = {host for host, _ in ours}
+
+    def gone(url: str) -> str | None:
+        parts = urlsplit(url)
+        if parts.hostname in hosts and (parts.hostname, parts.port) not in ours:
+            return ("made by an earlier --simulate run, whose simulator stopped with it: simulated videos can "
+                    "only be saved by the run that makes them (add --download to that run, or delete "
+                    f"{safe_url(str(journal_path(request)))} to simulate the campaign again)")
+        return None
+
+    return gone
+
+
 def _check_outputs(request: RunRequest, jobs: list[Job], manifest: Manifest, state: Path | str) -> None:
     """Every output of the run checked before anything is sent (output/paths.py),
     and a contact sheet's needs (--download, a known --contact-sheet-by column).
@@ -555,8 +577,9 @@ async def execute(request: RunRequest) -> int:
                 video_qa = VideoQa(journal, run_qa_settings(request.settings_file, manifest.qa))
                 downloader = Downloader(DownloadOptions(request.download, request.download_name,
                                                         int(request.download_max_mb * 2**20),
-                                                        trusted_hosts=hosts), journal, names,
-                                        on_saved=video_qa.check)
+                                                        trusted_hosts=hosts,
+                                                        gone=_stopped_simulator(request, settings)),
+                                        journal, names, on_saved=video_qa.check)
                 request.download.mkdir(parents=True, exist_ok=True)
             progress = Progress(len(taken) + len(work.orphans), len(done), in_flight=[j.job_id for j, _ in work.resume],
                                 enabled=not request.quiet, bar=request.log_format == "text",

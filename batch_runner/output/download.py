@@ -56,7 +56,10 @@ class DownloadOptions:
     ``attempts``: tries per video; ``timeout_s``: longest wait for data;
     ``concurrency``: videos saved at once; ``backoff_base_s``: first retry wait;
     ``trusted_hosts``: hosts allowed although local (the providers' own, e.g. a
-    simulator on 127.0.0.1; see urls.check_video_url)."""
+    simulator on 127.0.0.1; see urls.check_video_url); ``gone``: says why a
+    video URL cannot work any more (e.g. a simulator that stopped with an
+    earlier run), or None: such a video fails at once with that reason, no
+    request sent."""
 
     directory: Path
     template: str = DEFAULT_TEMPLATE
@@ -66,6 +69,7 @@ class DownloadOptions:
     concurrency: int = 4
     backoff_base_s: float = 1.0
     trusted_hosts: frozenset[str] = frozenset()
+    gone: Callable[[str], str | None] | None = None
 
 
 def _size(n: int) -> str:
@@ -283,6 +287,10 @@ class Downloader:
             saved = self.journal.download(job_id)
             if self.on_saved is not None and saved is not None:
                 await self.on_saved(record, dest, str(saved["sha256"]))
+            return
+        why_gone = opts.gone(url) if opts.gone is not None else None
+        if why_gone:
+            self._fail(job_id, dest, why_gone)
             return
         if lost:
             event("download_lost", "%s: fetching the video of job %s again", lost, job_id,
