@@ -96,7 +96,7 @@ def main() -> None:
         for workers, keys, name in ((1, 1, "w1k1.yaml"), (3, 1, "w3k1.yaml"), (1, 3, "w1k3.yaml"),
                                     (3, 3, "w3k3.yaml")):
             path = write_manifest(Path(tmp), name)
-            before, since = len(sim.store.requests), len(sim.store.submissions["gccai"])
+            before, since = len(sim.store.requests), loop.time()  # the simulator loop's clock
             wall = run_workers(sim.base_url, path, url, workers, keys)
             mine = [r for r in sim.store.requests[before:] if r.kind == "submit"]
             refused = sum(1 for r in mine if not r.accepted)
@@ -104,10 +104,7 @@ def main() -> None:
                                              if str(s.body.get("prompt", "")).startswith(name))
             duplicates = sum(n - 1 for n in per_prompt.values())
             times = [r.t for r in mine if r.accepted]
-            by_key = collections.defaultdict(list)
-            for sub in sim.store.submissions["gccai"][since:]:
-                by_key[sub.key].append(sub.t)
-            worst = max(_most_in_window(ts, WINDOW_S) for ts in by_key.values())
+            worst = max(sim.store.max_submits_in_window_by_key("gccai", WINDOW_S, since=since).values())
             rows.append((f"{workers} worker{'s' if workers > 1 else ''} / {keys} key{'s' if keys > 1 else ''}",
                          wall, plan_wall_s(path, keys), times[-1] - times[0], refused, worst, duplicates,
                          len(per_prompt)))
@@ -122,15 +119,6 @@ def main() -> None:
           f"key max: the most submits one key had accepted in any {WINDOW_S:g} s (its limit: "
           f"{RPM / 60 * WINDOW_S:g})")
 
-
-def _most_in_window(times: list[float], window_s: float) -> int:
-    """The most of ``times`` (sorted seconds) inside any ``window_s`` seconds."""
-    times, most, lo = sorted(times), 0, 0
-    for hi, t in enumerate(times):
-        while t - times[lo] >= window_s:
-            lo += 1
-        most = max(most, hi - lo + 1)
-    return most
 
 
 if __name__ == "__main__":

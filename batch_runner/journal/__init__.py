@@ -9,6 +9,7 @@ journal's, imported from here by the later stages.
 """
 
 from batch_runner.journal.sqlite import (
+    FINAL_STATUSES,
     RESUMABLE_FAILURES,
     Capture,
     ClaimLostError,
@@ -21,5 +22,5 @@ from batch_runner.journal.sqlite import (
     status_word,
 )
 
-__all__ = ["RESUMABLE_FAILURES", "Capture", "ClaimLostError", "JobRecord", "JobStatus", "Journal", "JournalError",
-           "journal_in_use", "lock_path", "status_word"]
+__all__ = ["FINAL_STATUSES", "RESUMABLE_FAILURES", "Capture", "ClaimLostError", "JobRecord", "JobStatus", "Journal",
+           "JournalError", "journal_in_use", "lock_path", "status_word"]

@@ -42,7 +42,9 @@ from urllib.parse import urlsplit, urlunsplit
 from batch_runner.errors import ConfigError
 from batch_runner.journal.sqlite import (
     _ADDED_COLUMNS,
+    _RECORD_COLUMNS,
     _SCHEMA,
+    FINAL_STATUSES,
     Capture,
     ClaimLostError,
     JobRecord,
@@ -64,7 +66,6 @@ DEFAULT_LEASE_S = 30.0
 
 INSTALL_HINT = "pip install 'batch-runner[postgresql]'"
 _NOW = "extract(epoch from clock_timestamp())"  # the database's clock, the same for every host
-_FINAL = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.UNKNOWN, JobStatus.SKIPPED_BUDGET)
 _TYPES = {"TEXT": "TEXT", "REAL": "DOUBLE PRECISION", "INTEGER": "BIGINT"}
 #: columns only the shared journal has: insertion order, the claim, the in-flight place, the budget held
 _PG_JOB_COLUMNS = (("seq", "BIGSERIAL"), ("claimed_by", "TEXT"), ("lease_until", "DOUBLE PRECISION"),
@@ -80,13 +81,8 @@ CREATE TABLE IF NOT EXISTS key_limits (
     PRIMARY KEY (provider, key_id));
 CREATE INDEX IF NOT EXISTS jobs_limit_key ON jobs (limit_key) WHERE limit_key IS NOT NULL;
 """
-_SELECT = ("SELECT jobs.*, downloads.local_path, downloads.bytes, downloads.sha256, qa.status AS qa_status, "
-           "qa.problems AS qa_problems, qa.details AS qa_details, qa.width AS video_width, "
-           "qa.height AS video_height, qa.duration_s AS video_duration_s, qa.codec AS video_codec, "
-           "qa.fps AS video_fps, qa.rerolls AS rerolls, qa.rerolled_usd AS rerolled_usd, "
-           "qa.rerolled_credits AS rerolled_credits "
-           "FROM jobs LEFT JOIN downloads USING (campaign, job_id) LEFT JOIN qa USING (campaign, job_id) "
-           "WHERE jobs.campaign = %s")
+_SELECT = (f"SELECT jobs.*, {_RECORD_COLUMNS} FROM jobs LEFT JOIN downloads USING (campaign, job_id) "
+           "LEFT JOIN qa USING (campaign, job_id) WHERE jobs.campaign = %s")
 
 
 def is_database_url(text: str | os.PathLike[str] | None) -> bool:
@@ -267,7 +263,7 @@ class PgJournal(Journal):
         """Set columns of one job and commit (Journal.finish's writes come here):
         a job that ends gives back its in-flight place and its lease
         (``claimed_by`` still says which worker ended it)."""
-        if fields.get("status") in _FINAL:
+        if fields.get("status") in FINAL_STATUSES:
             fields.update(limit_key=None, lease_until=None)
         fields["updated_at"] = time.time()
         cols = ", ".join(f"{k}=%s" for k in fields)
@@ -440,7 +436,7 @@ class PgJournal(Journal):
             f"SELECT w.*, {_NOW} AS now, (SELECT COUNT(*) FROM jobs j WHERE j.campaign=w.campaign "
             f"AND j.claimed_by=w.worker AND j.status NOT IN (%s, %s, %s, %s)) AS leases "
             f"FROM workers w WHERE w.campaign=%s ORDER BY w.started_at DESC",
-            (*_FINAL, self.campaign))
+            (*FINAL_STATUSES, self.campaign))
         return [Worker(r, float(r["now"])) for r in rows]
 
     # -- claims ---------------------------------------------------------------
@@ -469,7 +465,7 @@ class PgJournal(Journal):
         """Job ids of this campaign, not final, that a live lease of another worker holds."""
         rows = self._rows(f"SELECT job_id FROM jobs WHERE campaign=%s AND claimed_by IS NOT NULL AND "
                           f"claimed_by <> %s AND lease_until >= {_NOW} AND status NOT IN (%s, %s, %s, %s)",
-                          (self.campaign, self.worker, *_FINAL))
+                          (self.campaign, self.worker, *FINAL_STATUSES))
         return {r["job_id"] for r in rows}
 
     def heartbeat(self) -> None:
@@ -477,7 +473,7 @@ class PgJournal(Journal):
         self._exec(f"UPDATE workers SET heartbeat_at={_NOW} WHERE campaign=%s AND worker=%s",
                    (self.campaign, self.worker))
         self._exec(f"UPDATE jobs SET lease_until={_NOW} + %s WHERE campaign=%s AND claimed_by=%s "
-                   f"AND status NOT IN (%s, %s, %s, %s)", (self.lease_s, self.campaign, self.worker, *_FINAL))
+                   f"AND status NOT IN (%s, %s, %s, %s)", (self.lease_s, self.campaign, self.worker, *FINAL_STATUSES))
 
     # -- limits shared by every worker and campaign of the database -----------
     def next_send(self, provider: str, key_id: str, interval_s: float) -> float:

@@ -37,8 +37,8 @@ from batch_runner.errors import ConfigError, StateLockedError
 if TYPE_CHECKING:
     from batch_runner.jobs.model import Job
 
-__all__ = ["RESUMABLE_FAILURES", "Capture", "ClaimLostError", "JobRecord", "JobStatus", "Journal", "JournalError",
-           "journal_in_use", "lock_path", "status_word"]
+__all__ = ["FINAL_STATUSES", "RESUMABLE_FAILURES", "Capture", "ClaimLostError", "JobRecord", "JobStatus", "Journal",
+           "JournalError", "journal_in_use", "lock_path", "status_word"]
 
 
 class JobStatus(enum.StrEnum):
@@ -51,6 +51,10 @@ class JobStatus(enum.StrEnum):
     FAILED = "failed"
     UNKNOWN = "unknown"  # possibly submitted, task id not received
     SKIPPED_BUDGET = "skipped_budget"  # not sent: over a budget cap
+
+
+#: the statuses a job ends a run in (a later run may still take one up again)
+FINAL_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.UNKNOWN, JobStatus.SKIPPED_BUDGET)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -120,12 +124,14 @@ _ADDED_COLUMNS = (
     ("idempotency_key", "TEXT"),
     ("key_id", "TEXT"),
 )
-_SELECT = ("SELECT jobs.*, downloads.local_path, downloads.bytes, downloads.sha256, qa.status AS qa_status, "
-           "qa.problems AS qa_problems, qa.details AS qa_details, qa.width AS video_width, "
-           "qa.height AS video_height, qa.duration_s AS video_duration_s, qa.codec AS video_codec, "
-           "qa.fps AS video_fps, qa.rerolls AS rerolls, qa.rerolled_usd AS rerolled_usd, "
-           "qa.rerolled_credits AS rerolled_credits "
-           "FROM jobs LEFT JOIN downloads USING (job_id) LEFT JOIN qa USING (job_id)")
+#: what a JobRecord reads besides ``jobs.*``: its saved video and that video's QA
+#: (every journal selects these, joined on the job: the PostgreSQL one too)
+_RECORD_COLUMNS = ("downloads.local_path, downloads.bytes, downloads.sha256, qa.status AS qa_status, "
+                   "qa.problems AS qa_problems, qa.details AS qa_details, qa.width AS video_width, "
+                   "qa.height AS video_height, qa.duration_s AS video_duration_s, qa.codec AS video_codec, "
+                   "qa.fps AS video_fps, qa.rerolls AS rerolls, qa.rerolled_usd AS rerolled_usd, "
+                   "qa.rerolled_credits AS rerolled_credits")
+_SELECT = f"SELECT jobs.*, {_RECORD_COLUMNS} FROM jobs LEFT JOIN downloads USING (job_id) LEFT JOIN qa USING (job_id)"
 
 @dataclass(frozen=True)
 class JobRecord:

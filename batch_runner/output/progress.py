@@ -20,13 +20,12 @@ from typing import TextIO
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from batch_runner.journal import JobRecord, JobStatus
+from batch_runner.journal import FINAL_STATUSES, JobRecord
 
 __all__ = ["Progress"]
 
 log = logging.getLogger("batch_runner")
 
-_FINAL = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.UNKNOWN, JobStatus.SKIPPED_BUDGET)
 
 
 class Progress:
@@ -47,7 +46,7 @@ class Progress:
         self.stream = stream or sys.stderr
         self.total, self.done = total, done
         self.submitted_count = 0
-        self.by_status: dict[str, int] = {str(s): 0 for s in _FINAL}
+        self.by_status: dict[str, int] = {str(s): 0 for s in FINAL_STATUSES}
         self._flying = set(in_flight)
         self.usd, self.credits = 0.0, 0.0
         self.note = ""

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 from batch_runner.catalog.settings import ProviderSettings
 from batch_runner.errors import TRANSIENT_CODES, ProviderError
 from batch_runner.jobs.expand import Job
-from batch_runner.journal import JobRecord, JobStatus, Journal
+from batch_runner.journal import FINAL_STATUSES, JobRecord, JobStatus, Journal
 from batch_runner.journal.postgres import PgJournal
 from batch_runner.keys import redact
 from batch_runner.logs import event
@@ -41,8 +41,6 @@ from batch_runner.run.keypool import KeyPool
 from batch_runner.run.lifecycle import Lifecycle, OnFinish, OnSubmit, Sender
 from batch_runner.run.shared import SharedLimits, heartbeat
 from batch_runner.run.slot import Slot
-
-_FINAL = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.UNKNOWN, JobStatus.SKIPPED_BUDGET)
 
 __all__ = ["RunOptions", "Runner", "Work", "classify", "prepare"]
 
@@ -219,10 +217,14 @@ class Runner:
         if now.provider and now.provider != slot.name and now.resumable:
             return False, None  # moved to a fallback by its last worker: the take-over polls it there
         self.carried.add(job.job_id)
-        if now.status in _FINAL and now.updated_at >= self.since:
+        if self._ended_this_run(now):
             return False, None  # another worker of this campaign ended it during this run
         kind, _ = classify(job, now, self.settings, self.options)
         return kind != "done", now if kind == "resume" else None
+
+    def _ended_this_run(self, record: JobRecord) -> bool:
+        """Whether ``record``'s job ended (by any worker) since this run began."""
+        return record.status in FINAL_STATUSES and record.updated_at >= self.since
 
     async def _take_over(self, journal: PgJournal) -> None:
         """Run the jobs of this run that other workers left (claim lost, lease
@@ -237,7 +239,7 @@ class Runner:
             waiting = False
             for job_id, job in mine.items():
                 record = known.get(job_id)
-                if job_id in self.carried or (record and record.status in _FINAL and record.updated_at >= self.since):
+                if job_id in self.carried or (record is not None and self._ended_this_run(record)):
                     continue
                 kind, job = classify(job, record, self.settings, self.options)
                 if kind == "done":

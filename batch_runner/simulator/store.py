@@ -289,15 +289,7 @@ class SimStore:
     # -- for tests ----------------------------------------------------------------
     def max_in_flight_seen(self, provider: str) -> int:
         """Most tasks of ``provider`` in flight at once, over the whole run."""
-        events = []
-        for t in self.tasks.values():
-            if t.provider == provider:
-                events += [(t.submitted_at, 1), (t.ends_at, -1)]
-        peak = cur = 0
-        for _, delta in sorted(events):
-            cur += delta
-            peak = max(peak, cur)
-        return peak
+        return _peak([t for t in self.tasks.values() if t.provider == provider])
 
     def max_submits_in_window(self, provider: str, window_s: float,
                               since: float | None = None) -> int:
@@ -306,29 +298,24 @@ class SimStore:
         return _max_in_window([s.t for s in self.submissions[provider]
                                if since is None or s.t >= since], window_s)
 
-    def max_submits_in_window_by_key(self, provider: str, window_s: float) -> dict[str, int]:
+    def max_submits_in_window_by_key(self, provider: str, window_s: float,
+                                     since: float | None = None) -> dict[str, int]:
         """API key -> most accepted submits of ``provider`` with that key in any
-        ``window_s``-second window (so a test can see whether a key ever went over
-        its limit)."""
+        ``window_s``-second window (only those at or after loop time ``since``,
+        when given), so a test can see whether a key ever went over its limit."""
         by_key: dict[str, list[float]] = defaultdict(list)
         for s in self.submissions[provider]:
-            by_key[s.key].append(s.t)
+            if since is None or s.t >= since:
+                by_key[s.key].append(s.t)
         return {key: _max_in_window(times, window_s) for key, times in by_key.items()}
 
     def max_in_flight_seen_by_key(self, provider: str) -> dict[str, int]:
         """API key -> most tasks of ``provider`` made with that key in flight at once."""
-        events: dict[str, list[tuple[float, int]]] = defaultdict(list)
+        by_key: dict[str, list[Task]] = defaultdict(list)
         for t in self.tasks.values():
             if t.provider == provider:
-                events[t.key] += [(t.submitted_at, 1), (t.ends_at, -1)]
-        out = {}
-        for key, evs in events.items():
-            peak = cur = 0
-            for _, delta in sorted(evs):
-                cur += delta
-                peak = max(peak, cur)
-            out[key] = peak
-        return out
+                by_key[t.key].append(t)
+        return {key: _peak(tasks) for key, tasks in by_key.items()}
 
     def max_requests_in_window(self, provider: str, kind: str, window_s: float,
                                since: float | None = None) -> int:
@@ -351,6 +338,16 @@ class SimStore:
 
 
 RATE_REASONS = ("rate", "in_flight", "rate_limit")
+
+
+def _peak(tasks: list[Task]) -> int:
+    """Most of ``tasks`` in flight at once (from submit to end)."""
+    events = sorted([(t.submitted_at, 1) for t in tasks] + [(t.ends_at, -1) for t in tasks])
+    peak = cur = 0
+    for _, delta in events:
+        cur += delta
+        peak = max(peak, cur)
+    return peak
 
 
 def _max_in_window(times: list[float], window_s: float) -> int:
