@@ -167,6 +167,8 @@ class Runner:
         self.first_contact: set[str] = set()  # providers whose new jobs wait for a canary (set by run)
         self.carried: set[str] = set()  # a shared journal: the jobs this worker claimed in this run
         self.since = time.time()  # unix seconds: a job ended after this was ended in this run
+        # provider -> key id -> its last submit in the journal (unix seconds; read by run)
+        self._last_submits: dict[str, dict[str | None, float]] = {}
         self.lifecycle = Lifecycle(
             journal, transport, budget or Budget(), self._slot,
             on_finish=on_finish or (lambda job, record: None), stopping=lambda: self.stopping, on_submit=on_submit,
@@ -183,7 +185,13 @@ class Runner:
         job is claimed first (one another worker holds is left to it), and then
         the jobs other workers leave (their lease over) are taken over, until
         none of this run's jobs is left to any live worker."""
-        proven = {r.provider for r in self.journal.records() if r.status == JobStatus.SUCCEEDED}
+        proven: set[str] = set()
+        for r in self.journal.records():  # one read: the providers proven, each key's last submit
+            if r.status == JobStatus.SUCCEEDED:
+                proven.add(r.provider)
+            if r.submitted_at is not None:
+                keys = self._last_submits.setdefault(r.provider, {})
+                keys[r.key_id] = max(keys.get(r.key_id, 0.0), r.submitted_at)
         names = {j.provider for j, _ in self.work.resume} | {j.provider for j in self.work.fresh}
         self.first_contact = {n for n in names if n not in proven} if self.options.canary else set()
         ticker = asyncio.create_task(self._tick())
@@ -285,12 +293,10 @@ class Runner:
         earlier run's, maybe seconds ago): the provider counts that submit in
         its window too."""
         last: dict[int, tuple[Slot, float]] = {}
-        for record in self.journal.records():
-            if record.provider != pool.name or record.submitted_at is None:
-                continue
-            slot = pool.by_key_id(record.key_id)
-            if slot is not None and record.submitted_at > last.get(id(slot), (slot, 0.0))[1]:
-                last[id(slot)] = (slot, record.submitted_at)
+        for key_id, at in self._last_submits.get(pool.name, {}).items():
+            slot = pool.by_key_id(key_id)
+            if slot is not None and at > last.get(id(slot), (slot, 0.0))[1]:
+                last[id(slot)] = (slot, at)
         now = time.time()
         for slot, at in last.values():
             slot.pacer.sent_ago(now - at)
