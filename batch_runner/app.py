@@ -259,7 +259,7 @@ def _environ(request: RunRequest, sim_url: str | None = None) -> dict[str, str]:
 
         for name, info in catalog().items():
             env[info.key_env] = SIM_KEY
-            env.pop(info.key_env + "S", None)  # a pool of real keys is never sent to the simulator
+            env.pop(info.pool_env, None)  # a pool of real keys is never sent to the simulator
             if sim_url:
                 env[info.base_url_env] = f"{sim_url}/{name}"
     return env
@@ -438,8 +438,7 @@ def dry_run_counts(request: RunRequest) -> dict[str, int]:
         key = "later" if job.job_id in later else key
         counts[key] = counts.get(key, 0) + 1
     if request.reroll_qa_failed:  # succeeded jobs whose video failed QA, submitted (and paid) again
-        counts["reroll"] = sum(1 for r in known.values() if r.status == JobStatus.SUCCEEDED
-                               and r.qa_status == "failed" and r.rerolls < request.max_rerolls)
+        counts["reroll"] = sum(1 for r in known.values() if r.rerollable(request.max_rerolls))
     return counts
 
 
@@ -681,7 +680,7 @@ def _missing_key_lines(runners: list[Runner], settings: Mapping[str, ProviderSet
     out = []
     for runner in runners:
         for (provider, key_id), job_ids in sorted(runner.missing_keys.items()):
-            var = settings[provider].info.key_env + "S"
+            var = settings[provider].info.pool_env
             out.append(f"  {provider}: {len(job_ids)} task(s) made with key {key_id}, which is no longer in {var}: "
                        f"not polled (nor sent again); put that key back (label=key) and run again, the jobs stay "
                        f"resumable "

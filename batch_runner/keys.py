@@ -26,8 +26,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["KeyPoolError", "PoolKey", "Secret", "has_key", "key_from_env", "known_keys", "load_env_file",
-           "pool_from_env", "redact", "remember_keys"]
+__all__ = [
+    "KeyPoolError",
+    "PoolKey",
+    "Secret",
+    "has_key",
+    "key_from_env",
+    "known_keys",
+    "load_env_file",
+    "pool_from_env",
+    "pool_variable",
+    "redact",
+    "remember_keys",
+]
 
 _KNOWN: set[str] = set()
 _MIN_REDACTED = 6  # shorter values would redact ordinary words
@@ -115,6 +126,12 @@ def _split_pool(value: str) -> list[tuple[str | None, str]]:
     return out
 
 
+def pool_variable(var: str) -> str:
+    """The pool variable beside the single-key variable ``var``:
+    ``MINIMAX_API_KEY`` -> ``MINIMAX_API_KEYS``."""
+    return var + "S"
+
+
 def pool_from_env(var: str, environ: Mapping[str, str] | None = None) -> tuple[PoolKey, ...]:
     """The pool of keys of the provider whose single-key variable is ``var``
     (``<NAME>_API_KEY``): ``<var>S`` when set (comma-separated, each entry ``key`` or
@@ -126,11 +143,11 @@ def pool_from_env(var: str, environ: Mapping[str, str] | None = None) -> tuple[P
     variable with no key at all.
     """
     env = os.environ if environ is None else environ
-    pooled = env.get(var + "S", "")
+    pool_var = pool_variable(var)
+    pooled = env.get(pool_var, "")
     if not pooled.strip():
         single = env.get(var, "").strip()
         return (PoolKey("key1", Secret(single)),) if single else ()
-    pool_var = var + "S"
     keys: list[PoolKey] = []
     seen: dict[str, str] = {}
     for position, (label, value) in enumerate(_split_pool(pooled), start=1):
@@ -154,7 +171,7 @@ def pool_from_env(var: str, environ: Mapping[str, str] | None = None) -> tuple[P
 
 def has_key(var: str, environ: Mapping[str, str]) -> bool:
     """Whether ``var`` (``<NAME>_API_KEY``) or its pool ``<var>S`` holds a key."""
-    return bool(environ.get(var, "").strip() or any(e.strip() for e in environ.get(var + "S", "").split(",")))
+    return bool(environ.get(var, "").strip() or any(e.strip() for e in environ.get(pool_variable(var), "").split(",")))
 
 
 def remember_keys(environ: Mapping[str, str]) -> None:

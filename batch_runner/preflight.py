@@ -189,7 +189,7 @@ async def _check_one(transport: Transport, settings: ProviderSettings, timeout_s
     result.api = "ok"
     if verdict.verdict == "bad_key":
         result.key = "refused"
-        where = f"the key {key_id.partition(':')[0]} in {info.key_env}S" if key_id else f"the key in {info.key_env}"
+        where = f"the key {key_id.partition(':')[0]} in {info.pool_env}" if key_id else f"the key in {info.key_env}"
         result.fix = (f"{where} was refused: copy it again from the provider's dashboard "
                       "(a key of another account or region?)")
     elif verdict.verdict == "unclear":

@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from batch_runner.keys import pool_variable
+
 __all__ = ["JobDefaults", "ModelInfo", "ProviderInfo", "catalog", "job_defaults", "model_names", "variant_key"]
 
 
@@ -72,6 +74,11 @@ class ProviderInfo:
     def key_env(self) -> str:
         """Environment variable holding this provider's API key."""
         return f"{self.name.upper()}_API_KEY"
+
+    @property
+    def pool_env(self) -> str:
+        """Environment variable holding a pool of this provider's API keys."""
+        return pool_variable(self.key_env)
 
     @property
     def base_url_env(self) -> str:

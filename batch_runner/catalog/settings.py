@@ -188,6 +188,6 @@ def unused_key_settings(settings: Mapping[str, ProviderSettings], providers: Ite
         s = settings[name]
         labels = [k.label for k in s.pool]
         for label in sorted(set(s.key_settings) - set(labels)):
-            out.append(f"providers: {name}: keys: {label}: no key of that label in {s.info.key_env}S "
+            out.append(f"providers: {name}: keys: {label}: no key of that label in {s.info.pool_env} "
                        f"(labels: {', '.join(labels) or 'none'}): its settings are not used")
     return out

@@ -153,6 +153,6 @@ def key_problems(rows_by_provider: Mapping[str, list[str]], environ: Mapping[str
             shown = ", ".join(places[:5]) + (f" and {len(places) - 5} more" if len(places) > 5 else "")
             out.append(
                 Problem(f"{file}: {shown}", "provider", f"no API key for {name}: set the environment "
-                        f"variable {info.key_env} or {info.key_env}S for a pool (or use --simulate)")
+                        f"variable {info.key_env} or {info.pool_env} for a pool (or use --simulate)")
             )
     return out

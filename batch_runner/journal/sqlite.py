@@ -242,6 +242,12 @@ class JobRecord:
             or (self.status == JobStatus.FAILED and self.error_code in RESUMABLE_FAILURES)
         )
 
+    def rerollable(self, max_rerolls: int) -> bool:
+        """Whether ``run --reroll-qa-failed`` submits this job again: it
+        succeeded, its saved video failed QA, and it has been re-rolled fewer
+        than ``max_rerolls`` times."""
+        return self.status == JobStatus.SUCCEEDED and self.qa_status == "failed" and self.rerolls < max_rerolls
+
 
 RESUMABLE_FAILURES: frozenset[str] = frozenset({"timeout", "unrecognised_answer"})
 """Failure codes of a job whose task may still hold its video: a run polls it again."""

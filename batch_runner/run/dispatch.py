@@ -119,8 +119,7 @@ def classify(job: Job, record: JobRecord | None, settings: dict[str, ProviderSet
             status == JobStatus.FAILED and options.retry_failed and (
                 options.retry_all_failed or (record is not None and record.error_code in TRANSIENT_CODES))):
         return "fresh", job
-    if (status == JobStatus.SUCCEEDED and options.reroll_qa_failed and record is not None
-            and record.qa_status == "failed" and record.rerolls < options.max_rerolls):
+    if options.reroll_qa_failed and record is not None and record.rerollable(options.max_rerolls):
         return "fresh", job  # a re-roll: journal.start_reroll once the run is sure to send it
     if status == JobStatus.UNKNOWN and provider in settings and (
             options.resubmit_unknown or settings[provider].info.idempotency_key):
@@ -316,9 +315,9 @@ class Runner:
             key_id = record.key_id or ""
             self.missing_keys.setdefault((pool.name, key_id), []).append(job.job_id)
             event("job_key_missing", "job %s (row %s): its %s task %s was made with key %s, which is no longer "
-                  "configured: not sent; put that key back in %sS and run again (the job stays as it is)",
+                  "configured: not sent; put that key back in %s and run again (the job stays as it is)",
                   job.job_id, job.row, pool.name, record.task_id or "(answer lost)", key_id,
-                  pool.settings.info.key_env,
+                  pool.settings.info.pool_env,
                   job_id=job.job_id, row=job.row, provider=pool.name, key_id=key_id)
             return None
         await slot.in_flight.acquire()
