@@ -166,6 +166,15 @@ class Adapter(ABC):
     #: checks one (apiframe: a UUID), never one a real task has
     key_check_task_id: ClassVar[str] = "batch-runner-key-check"
 
+    def build_url_refresh(self, task_id: str, file_id: str | None = None) -> HttpRequest:
+        """The free request whose answer (read with ``read_poll``, following its
+        ``follow_up``) gives a finished task's video URL again, fresh: by default
+        the task's poll (apiframe ``GET /v2/jobs/{id}``, APIMart's task status);
+        MiniMax overrides it with ``files/retrieve`` of ``file_id``
+        (run/url_refresh.py sends it when a saved URL has expired)."""
+        del file_id
+        return self.build_poll(task_id)
+
     def build_key_check(self) -> HttpRequest:
         """A request that tests the key and spends nothing (no credits, no task):
         a poll of ``key_check_task_id``. data/providers.yaml ``key_check`` says

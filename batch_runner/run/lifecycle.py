@@ -387,6 +387,7 @@ class Lifecycle:
         self.budget.settle(job.job_id, paid=True)
         record = self.journal.finish(job.job_id, JobStatus.SUCCEEDED, video_url=state.video_url,
                                      url_expires_at=state.url_expires_at, cost=(cost.credits, cost.usd),
+                                     file_id=state.file_id or None,
                                      finished_at=self.clock())
         self.on_finish(job, record)
 

@@ -67,7 +67,8 @@ class ProviderSimConfig:
       errors as HTTP 200 with ``"success": false``); gptge ``wrapped`` (the
       query answer wraps the MiniMax object: ``code``, ``data.status``,
       ``data.resp_data``, ``data.video_url``); minimax and gptge ``unknown``
-      (a queued task's status word is ``Unknown``); apiframe ``expired`` (a
+      (a queued task's status word is ``Unknown``) and ``failed`` (a failed
+      task says ``Failed``, as MiniMax's CLI types it, not ``Fail``); apiframe ``expired`` (a
       completed job says ``expired: true``: its CDN assets purged, the video
       URL answers 404); apiinone ``short_model`` (only ``model: hailuo-2-3``
       is accepted, the sub-model names refused as invalid).

@@ -171,7 +171,8 @@ class Client:
                                              params={"file_id": body["file_id"]})
             assert status == 200 and got["base_resp"] == {"status_code": 0, "status_msg": "success"}
             file = got["file"]
-            assert file["file_id"] == int(body["file_id"]) and isinstance(file["file_id"], int)
+            # a string, as MiniMax-AI/cli src/types/api.ts (FileRetrieveResponse) types it
+            assert file["file_id"] == body["file_id"] and isinstance(file["file_id"], str)
             assert set(file) == {"file_id", "bytes", "created_at", "filename", "purpose", "download_url"}
             assert file["purpose"] == "video_generation" and file["filename"] == "output.mp4"
             return file["download_url"]
@@ -269,7 +270,7 @@ async def test_success_bodies_carry_every_documented_field(start):
     gc = (await client.poll("gccai", ids["gccai"]))["data"]
     assert {"actual_time", "completed", "created", "estimated_time", "id", "progress", "status", "result"} <= set(gc)
     assert gc["progress"] == 100
-    assert gc["result"]["videos"][0]["expires_at"] == gc["completed"] + 86400  # URL lifetime 24 h
+    assert gc["result"]["videos"][0]["expires_at"] == gc["completed"] + 259200  # URL lifetime 72 h
     gp = await client.poll("gptproto", ids["gptproto"])
     assert set(gp) == {"data", "message", "code"}
     assert {"id", "model", "outputs", "urls", "status", "error", "executionTime", "timings",
@@ -738,12 +739,14 @@ async def test_video_urls_expire_after_the_documented_lifetime(start):
     assert (await client.poll("apiframe", ids["apiframe"]))["expired"] is False
     await asyncio.sleep(0.35)
     assert (await client.poll("apiframe", ids["apiframe"]))["expired"] is True
-    for provider in ("apiframe", "gccai", "minimax"):
+    for provider in ("apiframe", "gccai"):
         assert (await client.download(urls[provider]))[0] == 404
+    assert (await client.download(urls["minimax"]))[0] == 403  # a signed URL past its Expires, as OSS answers
     assert (await client.download(urls["apiinone"]))[0] == 200  # undocumented lifetime: no expiry
-    # MiniMax: the 9 h (here 0.3 s) counts from files/retrieve; retrieving again renews it
+    # MiniMax: the 1 h (here 0.3 s) counts from files/retrieve; retrieving again gives a fresh URL
     fresh = await client.video_url("minimax", await client.poll("minimax", ids["minimax"]))
     assert (await client.download(fresh))[0] == 200
+    assert (await client.download(urls["minimax"]))[0] == 403  # the old signed URL stays dead
 
 
 async def test_latency_is_added_to_every_answer(start):
@@ -771,7 +774,8 @@ async def test_index_lists_every_provider_and_the_banner_names_urls_and_keys(sta
 def test_config_fills_every_provider_and_refuses_unknown_ones():
     config = SimConfig(providers={"gccai": ProviderSimConfig(rpm=5)})
     assert set(config.providers) == set(PROVIDER_NAMES) and config.providers["gccai"].rpm == 5
-    assert config.url_ttl_s["minimax"] == 32400 and config.url_ttl_s["gptproto"] is None
+    assert config.url_ttl_s["minimax"] == 3600 and config.url_ttl_s["gccai"] == 259200
+    assert config.url_ttl_s["gptproto"] is None
     with pytest.raises(ValueError, match="nope"):
         SimConfig(providers={"nope": ProviderSimConfig()})
 
