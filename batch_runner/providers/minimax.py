@@ -88,8 +88,9 @@ class MinimaxAdapter(Adapter):
             body["prompt_optimizer"] = job.prompt_optimizer
         if job.fast_pretreatment is not None:
             body["fast_pretreatment"] = job.fast_pretreatment
-        if job.watermark is not None and "watermark" in self.info.options:
-            body["aigc_watermark"] = job.watermark  # INFERRED: only in third-party wrappers
+        # no aigc_watermark: MiniMax's CLI has it on image and music requests only, not on
+        # VideoRequest (https://github.com/MiniMax-AI/cli src/types/api.ts); providers.yaml
+        # lists no watermark option, so a job asking for one is refused at validation
         return HttpRequest("POST", self.url(self.submit_path), self.headers(), body)
 
     def _check(self, resp: HttpResponse) -> dict[str, Any]:
