@@ -125,6 +125,9 @@ class Adapter(ABC):
     #: it does not make a provider idempotent: data/providers.yaml's
     #: ``idempotency_key`` says whether it documents a replay of the original task.
     idempotency_header: ClassVar[str] = ""
+    #: provider codes read as a rate limit the first time and as a content refusal
+    #: when the same job's submit meets one again after the pause (run/lifecycle.py)
+    rate_or_content_codes: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, base_url: str | None = None, api_key: Secret | None = None, *,
                  model_ids: Mapping[str, str] | None = None) -> None:

@@ -70,6 +70,12 @@ class MinimaxAdapter(Adapter):
     """MiniMax ``/v1/video_generation`` protocol (Bearer key, base_resp errors)."""
 
     name = "minimax"
+    #: 1002 is "rate limit" in the error code table (https://platform.minimax.io/docs/api-reference/errorcode),
+    #: but MiniMax's own CLI reads 1002 and 1039 as its content sensitivity filter
+    #: (https://github.com/MiniMax-AI/cli src/errors/api.ts, commit 9f2eab0): a rate limit
+    #: clears after the pause, a filtered prompt does not, so a second one for the same job
+    #: is a content refusal (not retried for minutes, no failover)
+    rate_or_content_codes = frozenset({"1002", "1039"})
     submit_path = "/v1/video_generation"
     retrieve_path = "/v1/files/retrieve"
 

@@ -263,10 +263,27 @@ class Lifecycle:
     async def _send_with_retries(self, policy: AsyncRetrying, slot: Slot, job: Job, request: HttpRequest,
                                  tried: str, generation: int) -> str:
         """Every try of one submit, the first included, under ``policy`` (each
-        the same request: the same idempotency key)."""
+        the same request: the same idempotency key). A code of the adapter's
+        ``rate_or_content_codes`` (MiniMax 1002, 1039) is a rate limit the first
+        time and a content refusal when it comes again for this job after the
+        pause while no other job on this key met a rate limit meanwhile (a key
+        under a real rate limit keeps the rate-limit reading)."""
+        seen: int | None = None  # the key's rate-limit count at this job's last such code
         async for attempt in policy:
             with attempt:
-                return await self._send_submit(slot, job, request, tried, generation)
+                try:
+                    return await self._send_submit(slot, job, request, tried, generation)
+                except ProviderError as exc:
+                    if exc.provider_code not in slot.adapter.rate_or_content_codes:
+                        raise
+                    if seen is not None and slot.rate_limits == seen + 1:
+                        raise ProviderError(exc.provider, "content_policy", (
+                            f"{exc.provider_message} (code {exc.provider_code} again after the pause, the key "
+                            "not otherwise rate limited: read as the provider's content filter, as its own CLI "
+                            "reads it)"), retryable=False, http_status=exc.http_status,
+                            provider_code=exc.provider_code) from exc
+                    seen = slot.rate_limits
+                    raise
         raise AssertionError("unreachable: the retry policy re-raises the last error")
 
     async def _send_submit(self, slot: Slot, job: Job, request: HttpRequest, tried: str, generation: int) -> str:

@@ -50,6 +50,9 @@ class ScriptedProvider:
     ``script`` (a State, a task id, or an error to raise); records when each
     request was sent (clock time - T0)."""
 
+    #: as MiniMax's adapter: codes read as a rate limit once, then as a content refusal
+    rate_or_content_codes = frozenset({"1002"})
+
     def __init__(self, clock: FakeClock, script: list):
         self.clock, self.script, self.sent = clock, list(script), []
 
@@ -194,3 +197,23 @@ async def test_failover_moves_the_in_flight_place_and_gives_back_the_one_it_ends
     assert provider.sent == []
     for slot in slots.values():  # each semaphore back to its one place: none lost, none made up
         assert slot.in_flight._value == 1, slot.name
+
+
+def minimax_1002() -> ProviderError:
+    return ProviderError("minimax", "rate_limited", "rate limit", retryable=True, http_status=200,
+                         provider_code="1002")
+
+
+async def test_a_1002_that_comes_again_after_the_pause_is_a_content_refusal_not_minutes_of_retries(run_one):
+    # MiniMax's CLI reads 1002 as its content filter, its error table as a rate limit:
+    # once is a rate limit (waited out), twice for the same job is the filter
+    provider, final, _ = await run_one([minimax_1002(), minimax_1002(), "task-9"], resume=False, max_attempts=5)
+    assert len(provider.times("submit")) == 2  # not the five tries of a rate limit
+    assert (final.status, final.error_code, final.provider_code) == (JobStatus.FAILED, "content_policy", "1002")
+    assert "again after the pause" in (final.error_message or "")
+
+
+async def test_a_single_1002_is_a_rate_limit_waited_out(run_one):
+    provider, final, _ = await run_one([minimax_1002(), "task-9", State("succeeded", video_url="https://cdn.example/v.mp4")],
+                                       resume=False)
+    assert len(provider.times("submit")) == 2 and final.status == JobStatus.SUCCEEDED
