@@ -169,6 +169,13 @@ class Adapter(ABC):
     #: checks one (apiframe: a UUID), never one a real task has
     key_check_task_id: ClassVar[str] = "batch-runner-key-check"
 
+    def other_auth(self, request: HttpRequest) -> HttpRequest | None:
+        """``request`` with another documented form of the key, after a 401 (the
+        adapter switches to that form); None: this provider documents one form
+        (gptproto documents two)."""
+        del request
+        return None
+
     def build_url_refresh(self, task_id: str, file_id: str | None = None) -> HttpRequest:
         """The free request whose answer (read with ``read_poll``, following its
         ``follow_up``) gives a finished task's video URL again, fresh: by default

@@ -305,14 +305,27 @@ class Lifecycle:
                                                key_id=slot.key_id or None)
             await slot.pacer.spaced()  # the journal write took a varying time: keep the spacing at the send
             try:
-                resp = await self.transport.send(slot.name, request, slot.settings.timeout_s)
-                task_id = slot.adapter.read_submit(resp)
+                task_id = await self._submit_once(slot, request)
             except ProviderError as exc:
                 slot.observe(exc)
                 raise self._kept(slot, job, request, exc) from exc
             slot.readable()
             slot.verified = True
             return task_id
+
+    async def _submit_once(self, slot: Slot, request: HttpRequest) -> str:
+        """Send one submit and read its task id. A 401 before the key has been
+        accepted tries the adapter's other documented form of the key once
+        (``Adapter.other_auth``, gptproto: raw or Bearer; a 401 costs nothing)."""
+        try:
+            return slot.adapter.read_submit(await self.transport.send(slot.name, request, slot.settings.timeout_s))
+        except ProviderError as exc:
+            again = slot.adapter.other_auth(request) if exc.http_status == 401 and not slot.verified else None
+            if again is None:
+                raise
+            event("auth_form", "%s answered 401: trying the other documented form of the key once", slot.name,
+                  provider=slot.name)
+            return slot.adapter.read_submit(await self.transport.send(slot.name, again, slot.settings.timeout_s))
 
     # -- poll ------------------------------------------------------------------
     async def _follow(self, slot: Slot, job: Job, task_id: str, submitted_at: float) -> None:

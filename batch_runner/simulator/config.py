@@ -74,7 +74,9 @@ class ProviderSimConfig:
       OpenAPI enum and the SDK's ``waitFor`` have it) and ``result_string``
       (``result`` is the URL itself, the shape the SDK's own tests use:
       https://github.com/apiframe-ai/apiframe-nodejs-sdk test/jobs.test.ts); apiinone
-      ``short_model`` (only ``model: hailuo-2-3`` is accepted, the sub-model names refused as invalid).
+      ``short_model`` (only ``model: hailuo-2-3`` is accepted, the sub-model
+      names refused as invalid); gptproto ``bearer_only`` (a raw key in
+      ``Authorization`` is refused with 401).
     - ``refusal_code``: MiniMax and gpt.ge: every submit is refused with this
       ``base_resp.status_code`` (1028, 1030: quota exhausted; 2061: not
       available on this plan; None: off).
