@@ -695,6 +695,34 @@ async def test_apiframe_concurrent_replays_make_one_job(start):
     assert len({a[1]["jobId"] for a in answers}) == 1 and client.accepted("apiframe") == 1
 
 
+async def test_gccai_idempotency_key_replays_the_original_task_and_says_so(start):
+    client = await start(balance=1)
+    path, body = request_for("gccai")
+
+    async def submit(key: str):
+        return await client.call("POST", "gccai", path, json=body, hdrs={**headers("gccai"), "Idempotency-Key": key})
+
+    first, again = await submit("k-1"), await submit("k-1")
+    assert first[:2] == again[:2] and first[0] == 200
+    assert "Idempotency-Replayed" not in first[2] and again[2]["Idempotency-Replayed"] == "true"
+    assert client.accepted("gccai") == 1  # the balance of 1 was not spent twice
+    assert (await submit("k" * 192))[0] == 400  # 1-191 characters
+
+
+async def test_apiframe_answers_cancelled_and_a_bare_result_url_as_its_sdk_reads_them(start):
+    client = await start(fail_rate=1.0)
+    client.sim.store.config.providers["apiframe"].answer_variant = "cancelled"
+    job_id = task_id_of("apiframe", (await client.submit("apiframe"))[1])
+    await asyncio.sleep(GEN_S + 0.05)
+    body = await client.poll("apiframe", job_id)
+    assert body["status"] == "CANCELLED" and body["creditCost"] == 0
+    client.sim.store.config.providers["apiframe"].fail_rate = 0.0
+    client.sim.store.config.providers["apiframe"].answer_variant = "result_string"
+    job_id = task_id_of("apiframe", (await client.submit("apiframe"))[1])
+    _, body = await client.until_done("apiframe", job_id)
+    assert isinstance(body["result"], str) and body["result"].startswith("http")
+
+
 # -- faults, URL lifetimes, latency ------------------------------------------------------
 
 SERVER_ERROR = {
