@@ -217,3 +217,12 @@ async def test_a_single_1002_is_a_rate_limit_waited_out(run_one):
     provider, final, _ = await run_one([minimax_1002(), "task-9", State("succeeded", video_url="https://cdn.example/v.mp4")],
                                        resume=False)
     assert len(provider.times("submit")) == 2 and final.status == JobStatus.SUCCEEDED
+
+
+async def test_a_1002_again_on_a_key_rate_limited_meanwhile_is_still_a_rate_limit(run_one):
+    # another rate-limit answer on the key between the two 1002s: the key is under a real limit
+    limited = ProviderError("minimax", "rate_limited", "slow down", retryable=True, http_status=429)
+    provider, final, _ = await run_one([minimax_1002(), limited, minimax_1002(), "task-9",
+                                        State("succeeded", video_url="https://cdn.example/v.mp4")],
+                                       resume=False, max_attempts=5)
+    assert len(provider.times("submit")) == 4 and final.status == JobStatus.SUCCEEDED
