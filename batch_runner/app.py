@@ -631,10 +631,14 @@ async def execute(request: RunRequest) -> int:
     if downloader:
         moved = "".join(f"{n} {word}, " for n, word in ((downloader.renamed, "renamed"),
                                                           (downloader.copied, "copied")) if n)
+        hook = downloader.options.refresh
+        refreshed = hook.refreshed if isinstance(hook, UrlRefresher) else 0
         lines.append(f"  downloads: {downloader.saved} saved, {moved}{downloader.kept} already there, "
-                     f"{len(downloader.failed)} failed, in {request.download}")
+                     f"{len(downloader.failed)} failed, in {request.download}"
+                     + (f" ({refreshed} expired URL{'s' if refreshed != 1 else ''} asked again of the provider, "
+                        "free)" if refreshed else ""))
         lines.extend(qa_lines(records))
-    else:
+    elif not request.simulate:  # simulated videos end with their run's simulator whatever their URLs say
         lines.extend(expiry_lines(records, time.time()))
     if rerolled:
         lines.append(f"  re-rolled {rerolled} QA-failed video{'s' if rerolled != 1 else ''} "

@@ -175,13 +175,16 @@ class SimConfig:
 def apply_knobs(config: SimConfig, knobs: list[str]) -> SimConfig:
     """Apply knobs, ``PROVIDER.FIELD=VALUE`` pairs (``all.FIELD=VALUE`` for every
     provider), e.g. ``apiframe.rpm=5`` or ``all.error_rate=0.1``; FIELD is a
-    ProviderSimConfig field. Returns ``config``, changed in place.
+    ProviderSimConfig field, or ``url_ttl_s`` (how long the provider's video URLs
+    work, seconds; ``none``: for ever; e.g. ``minimax.url_ttl_s=5`` to see an
+    expired MiniMax URL refreshed). Returns ``config``, changed in place.
 
     Raises ValueError naming the bad knob and the allowed names, or what the
     field takes: a finite number (not ``nan``, ``inf``), ``none`` only where
     the field can be unset (``rpm``, ``balance``, ...: its type allows None).
     """
-    fields = {f.name: f for f in dataclasses.fields(ProviderSimConfig)}
+    fields = {f.name: str(f.type) for f in dataclasses.fields(ProviderSimConfig)}
+    fields["url_ttl_s"] = "float | None"  # SimConfig.url_ttl_s, per provider: how long a video URL works
     for pair in knobs:
         target, sep, value = pair.partition("=")
         provider, dot, name = target.partition(".")
@@ -190,9 +193,12 @@ def apply_knobs(config: SimConfig, knobs: list[str]) -> SimConfig:
                 f"bad simulator knob {pair!r}: use PROVIDER.FIELD=VALUE with PROVIDER one of "
                 f"{', '.join(PROVIDER_NAMES)} or all, FIELD one of {', '.join(fields)}"
             )
-        typed = _typed(pair, name, str(fields[name].type), value)
+        typed = _typed(pair, name, fields[name], value)
         for p in PROVIDER_NAMES if provider == "all" else (provider,):
-            setattr(config.providers[p], name, typed)
+            if name == "url_ttl_s":
+                config.url_ttl_s[p] = typed  # type: ignore[assignment]  # float | None, as _typed read it
+            else:
+                setattr(config.providers[p], name, typed)
     return config
 
 

@@ -54,6 +54,7 @@ async def test_minimax_video_saved_after_its_url_expired_with_one_free_retrieve_
     statuses = [r.http_status for r in sim.store.requests if r.provider == "minimax" and r.kind == "video"]
     assert statuses == [403, 200]  # the old signed URL refused, the fresh one served
     assert df.loc[0, "video_url"] != old_url  # the results name the fresh URL
+    assert "(1 expired URL asked again of the provider, free)" in caplog.text
 
 
 async def test_an_expired_url_is_refreshed_before_the_first_byte_when_the_journal_says_so(tmp_path, sim, write):

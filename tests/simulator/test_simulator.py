@@ -26,6 +26,7 @@ from batch_runner.simulator import (
     RunningSimulator,
     SimConfig,
     apply_knobs,
+    make_config,
     running_simulator,
 )
 from batch_runner.simulator.app import banner
@@ -797,6 +798,13 @@ async def test_index_lists_every_provider_and_the_banner_names_urls_and_keys(sta
     for provider in PROVIDER_NAMES:
         assert f"{provider.upper()}_BASE_URL={client.sim.url(provider)}" in lines
         assert f"{provider.upper()}_API_KEY={KEY}" in lines
+
+
+def test_a_knob_sets_how_long_a_providers_video_urls_work():
+    config = make_config(["minimax.url_ttl_s=5", "gptproto.url_ttl_s=none"])
+    assert (config.url_ttl_s["minimax"], config.url_ttl_s["gptproto"], config.url_ttl_s["gptge"]) == (5.0, None, 3600)
+    with pytest.raises(ValueError, match="url_ttl_s takes a number"):
+        make_config(["minimax.url_ttl_s=soon"])
 
 
 def test_config_fills_every_provider_and_refuses_unknown_ones():
