@@ -33,6 +33,7 @@ from batch_runner.app import (
     load_jobs,
 )
 from batch_runner.catalog.prices import describe_usd
+from batch_runner.commands.init import init
 from batch_runner.errors import (
     BudgetError,
     ConfigError,
@@ -591,3 +592,6 @@ def check(manifest: Path | None, sets: tuple[str, ...], sheet: str | None, allow
     else:
         click.echo("\n".join(render_table(results)))
     sys.exit(exit_status(results))
+
+
+main.add_command(init)
