@@ -189,7 +189,7 @@ def init(folder: Path) -> None:
     except (FileExistsError, NotADirectoryError) as exc:
         click.echo(f"batch-runner init: {exc}", err=True)
         sys.exit(EXIT_USAGE)
-    click.echo(f"wrote {files.sheet} (2 example rows), {files.image} and {files.env} (one key variable a provider)")
+    click.echo(f"wrote {files.sheet} (2 example rows), {files.image} and {files.env} (one key variable per provider)")
     click.echo("next:")
     for line in next_commands(folder):
         click.echo(f"  {line}")
