@@ -123,7 +123,7 @@ def _env_text() -> str:
              "# (a variable already set in the environment wins). Paste the key of each provider",
              "# you have an account with after its '='; leave the others empty.",
              "# Several keys of one provider: <NAME>_API_KEYS=label1=KEY1,label2=KEY2",
-             "# (manual: providers-and-keys.md, Key pools). Keep this file to yourself: never commit it.",
+             "# (manual: docs/providers-and-keys.md#key-pools). Keep this file to yourself: never commit it.",
              ""]
     for info in catalog().values():
         lines += [*_env_lines(info), ""]
