@@ -663,7 +663,7 @@ def _evidence_lines(journal: Journal, runners: list[Runner], since: float) -> li
     if not kept:
         return []
     lines = [f"  {len(kept)} answer(s) the adapters could not read were kept in {capture_dir(journal.path)} "
-             "(README: \"When a provider answers something new\")"]
+             "(manual: docs/reliability.md#when-a-provider-answers-something-new)"]
     for runner in runners:
         for name, pool in sorted(runner.pools.items()):
             if any(s.breaker is not None and s.breaker.error_code == "unrecognised_answer" for s in pool.slots):

@@ -33,6 +33,7 @@ from batch_runner.app import (
     load_jobs,
 )
 from batch_runner.catalog.prices import describe_usd
+from batch_runner.commands.init import init
 from batch_runner.errors import (
     BudgetError,
     ConfigError,
@@ -257,7 +258,7 @@ _settings_option = click.option(
                    "that job's video has come back as a video.")
 @click.option("--reroll-qa-failed", is_flag=True,
               help="Submit again (a new task, paid again, within --max-cost) each succeeded job whose saved "
-                   "video failed QA (README: Video QA).")
+                   "video failed QA (manual: docs/deliverables.md#video-qa).")
 @click.option("--max-rerolls", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
               help="With --reroll-qa-failed: re-roll one job at most N times over all runs.")
 @_settings_option
@@ -390,7 +391,7 @@ def validate(manifest: Path, sets: tuple[str, ...], simulate: bool, allow_outsid
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--knob", "knobs", multiple=True, metavar="PROVIDER.FIELD=VALUE",
               help="A simulator knob, e.g. apiframe.rpm=5, all.error_rate=0.1, "
-                   "gccai.balance=3, minimax.retry_after_s=2 (see README: Simulator).")
+                   "gccai.balance=3, minimax.retry_after_s=2 (manual: docs/simulator.md).")
 @click.option("--set", "old_knobs", multiple=True, metavar="PROVIDER.FIELD=VALUE", hidden=True,
               callback=_old_name_of("--knob"), help="Old name of --knob.")
 def simulate(host: str, port: int, generation_s: float, seed: int, knobs: tuple[str, ...],
@@ -518,8 +519,8 @@ def contact_sheet(results_file: Path, output: Path, by: str | None, columns: int
 @click.option("--journal", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="PATH",
               help="The campaign's journal. Default: found beside RESULTS (<manifest>.journal.sqlite).")
 @click.option("--settings", "settings_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              metavar="FILE.yaml", help="QA thresholds: a YAML file with a qa: mapping (README: Video QA); "
-                                        "default: those the run used.")
+              metavar="FILE.yaml", help="QA thresholds: a YAML file with a qa: mapping "
+                                        "(manual: docs/deliverables.md#video-qa); default: those the run used.")
 def qa(results_csv: Path, journal: Path | None, settings_file: Path | None) -> None:
     """Probe and QA the saved videos of a results CSV again; rewrite it with the verdicts.
 
@@ -591,3 +592,6 @@ def check(manifest: Path | None, sets: tuple[str, ...], sheet: str | None, allow
     else:
         click.echo("\n".join(render_table(results)))
     sys.exit(exit_status(results))
+
+
+main.add_command(init)

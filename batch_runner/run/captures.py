@@ -6,7 +6,7 @@ kept, redacted (every known API key, authorisation headers, image data and
 other long strings cut short) and bounded in size: a row of the journal's
 ``captures`` table and a file ``<journal>.captures/<provider>-<job>-<n>.json``
 that a user can attach to a bug report or turn into an adapter fixture (see
-the README, "When a provider answers something new").
+the manual, docs/reliability.md#when-a-provider-answers-something-new).
 """
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ class Captures:
 
 
 def _file_json(capture: Capture) -> dict[str, Any]:
-    """A capture file's content: what a fixture needs (see the README)."""
+    """A capture file's content: what a fixture needs (see docs/reliability.md)."""
     return {
         "provider": capture.provider, "job_id": capture.job_id, "captured_at": capture.captured_at,
         "reason": capture.reason, "request": capture.request,
