@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import re
 import signal
 import sqlite3
 import time
@@ -184,6 +185,11 @@ def campaign_of(request: RunRequest) -> str:
     return request.campaign or request.manifest.name
 
 
+#: a ``NAME_API_KEY=value`` line of a .env file (quotes and ``export`` allowed)
+_ENV_KEY_LINE = re.compile(r"""^[ \t]*(?:export[ \t]+)?([A-Za-z0-9_]*_API_KEYS?)[ \t]*[=:][ \t]*['"]?([^'"\r\n#]*)""",
+                           re.MULTILINE)
+
+
 def load_settings_file(path: Path) -> dict[str, dict[str, object]]:
     """The ``providers:`` mapping of a settings file (``--settings FILE.yaml``): YAML holding
     only ``providers:``, each provider's settings as in a manifest (rate limits, ``base_url``,
@@ -195,13 +201,19 @@ def load_settings_file(path: Path) -> dict[str, dict[str, object]]:
     from batch_runner.manifest.schema import schema
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        remember_keys(dict(_ENV_KEY_LINE.findall(text)))  # a .env file given here: its keys stay secret
+        data = yaml.safe_load(text)
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"--settings {path}: cannot read it ({type(exc).__name__})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"--settings {path}: not valid YAML{where}") from None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"--settings {path}: is not a YAML mapping (the file holds providers: NAME: SETTING: "
+                          "VALUE and/or qa: SETTING: VALUE; API keys go in the environment or ./.env, "
+                          "never in --settings)")
     full = schema()
     validator = Draft202012Validator({"type": "object", "additionalProperties": False,
                                       "anyOf": [{"required": ["providers"]}, {"required": ["qa"]}],
@@ -214,7 +226,7 @@ def load_settings_file(path: Path) -> dict[str, dict[str, object]]:
                          for e in errors[:5])
         raise ConfigError(f"--settings {path}: {said} (the file holds providers: NAME: SETTING: VALUE "
                           "and/or qa: SETTING: VALUE)")
-    return dict(data.get("providers") or {})
+    return dict((data or {}).get("providers") or {})
 
 
 def _overrides(request: RunRequest, manifest: Manifest | None = None) -> dict[str, dict[str, object]]:

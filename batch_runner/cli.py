@@ -94,6 +94,11 @@ def main() -> None:
 
     API keys come from the environment, or from a .env file in the current folder.
     """
+    from batch_runner.keys import redact
+    from batch_runner.keyscan import MaskedStream, mask
+
+    sys.stdout = MaskedStream.wrap(sys.stdout, redact)  # no message prints a key, whoever wrote it
+    sys.stderr = MaskedStream.wrap(sys.stderr, mask)
     warning = load_env_file()
     if warning:
         click.echo(warning, err=True)

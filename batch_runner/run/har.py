@@ -94,6 +94,8 @@ class HarRecorder:
         """Write the archive to ``path`` (JSON, UTF-8); returns the path. Raises OSError."""
         path = Path(path)
         part = path.with_name(path.name + ".part")
-        part.write_text(json.dumps(self.har(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # private: it holds provider answers
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(self.har(), indent=1, ensure_ascii=False) + "\n")
         os.replace(part, path)
         return path
