@@ -405,7 +405,9 @@ def _check_outputs(request: RunRequest, jobs: list[Job], manifest: Manifest, sta
     ``state``: the journal's path, or a database URL (not a file to check)."""
     check_run_outputs(output=request.output, state=state if isinstance(state, Path) else None,
                       report=request.report, download=request.download,
-                      manifest=manifest.path, sheet=manifest.sheet, contact_sheet=request.contact_sheet)
+                      manifest=manifest.path, sheet=manifest.sheet, contact_sheet=request.contact_sheet,
+                      trace=request.trace_http, settings=request.settings_file,
+                      images=sorted({f.path for j in jobs for f in (j.image_file, j.end_image_file) if f}))
     if request.contact_sheet is not None:
         from batch_runner.output.contact_sheet import check_sheet_request
 
