@@ -56,6 +56,7 @@ from batch_runner.output.progress import Progress
 from batch_runner.output.report import write_report
 from batch_runner.output.results import summarize, write_results
 from batch_runner.output.video_qa import VideoQa, qa_lines, run_qa_settings, start_rerolls
+from batch_runner.providers.url_safety import AddressPolicy
 from batch_runner.run.budget import Budget, check_estimate
 from batch_runner.run.canary import CanaryStop
 from batch_runner.run.captures import capture_dir
@@ -113,6 +114,7 @@ class RunRequest:
     contact_sheet_by: str | None = None  # --contact-sheet-by: group its tiles by this results column
     log_format: str = "text"
     allow_outside_paths: bool = False  # image and sheet paths may leave the manifest's folder
+    allow_private_urls: bool = False  # --allow-private-urls: fetch private and local addresses too
     rows: RowSelection | None = None  # --rows: run only the jobs of these manifest rows
     limit: int | None = None  # --limit: submit at most this many new (never sent) jobs this run
     # asked with this run's plan of submits when it costs more than confirm_over USD (or an
@@ -619,7 +621,9 @@ async def execute(request: RunRequest) -> int:
                 log.warning("%d task(s) in flight belong to rows no longer in the manifest (edited or removed): "
                             "they are polled to their end, and listed after the manifest's rows", len(work.orphans))
             try:
-                stopped = await _run_with_signals(runner, progress, downloader, current, recorder)
+                policy = AddressPolicy.for_base_urls((s.base_url for s in settings.values()),
+                                                     allow_private=request.allow_private_urls)
+                stopped = await _run_with_signals(runner, progress, downloader, current, recorder, policy)
             finally:
                 if recorder is not None and request.trace_http is not None:
                     recorder.write(request.trace_http)
@@ -754,15 +758,16 @@ def _removed_lines(records: list[JobRecord]) -> list[str]:
 async def _run_with_signals(make_runner: Callable[[Transport], Runner], progress: Progress,
                             downloader: Downloader | None = None,
                             records: Callable[[], list[JobRecord]] = list,
-                            recorder: HarRecorder | None = None) -> int:
+                            recorder: HarRecorder | None = None, policy: AddressPolicy | None = None) -> int:
     """Run (``make_runner(transport)``: the Runner, given the open transport);
     the first SIGINT/SIGTERM stops submitting (tasks in flight are polled to
     the end), the second stops at once. Then the downloader saves the videos
     not saved yet (``records()``: the run's journal records). ``recorder``
-    is told of every HTTP exchange. Returns 0 or 130/143."""
+    is told of every HTTP exchange; ``policy``: where connections may go
+    (providers/url_safety.py). Returns 0 or 130/143."""
     loop = asyncio.get_running_loop()
     stopped = 0
-    async with Transport.open(recorder=recorder) as transport:
+    async with Transport.open(recorder=recorder, policy=policy) as transport:
         runner = make_runner(transport)
         if downloader:
             downloader.transport = transport
