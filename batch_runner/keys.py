@@ -45,6 +45,7 @@ __all__ = [
 _KNOWN: set[str] = set()
 _MIN_REDACTED = 6  # shorter values would redact ordinary words
 RUN_CHARS = 8  # a run of this many characters of a key is masked wherever it appears
+_RUN_DISTINCT = 5  # ... when it has this many different characters ("00000000" is no key's trace)
 _frozen: frozenset[str] = frozenset()
 _runs: frozenset[str] = frozenset()  # every RUN_CHARS-character piece of every known key
 
@@ -54,7 +55,8 @@ def _remember(value: str) -> None:
     if len(value) >= _MIN_REDACTED and value not in _KNOWN:
         _KNOWN.add(value)
         _frozen = frozenset(_KNOWN)
-        _runs = _runs | {value[i:i + RUN_CHARS] for i in range(len(value) - RUN_CHARS + 1)}
+        pieces = (value[i:i + RUN_CHARS] for i in range(len(value) - RUN_CHARS + 1))
+        _runs = _runs | {p for p in pieces if len(set(p)) >= _RUN_DISTINCT}
 
 
 class Secret:
@@ -199,7 +201,8 @@ def known_keys() -> frozenset[str]:
 
 def redact(text: str) -> str:
     """``text`` with every key seen by this process, and every run of RUN_CHARS
-    (8) or more characters of one, replaced by ``***`` (one ``***`` per run)."""
+    (8) or more characters of one (of 5 different characters at least),
+    replaced by ``***`` (one ``***`` per run)."""
     for key in sorted(_frozen, key=len, reverse=True):
         if key in text:
             text = text.replace(key, "***")
