@@ -153,3 +153,30 @@ def test_a_provider_video_url_naming_a_private_address_is_not_downloaded(tmp_pat
     assert "downloads: 0 saved, 0 already there, 1 failed" in result.stderr
     assert "trying again" not in result.stderr  # a refusal is final
     assert not list((tmp_path / "videos").glob("*.mp4"))
+
+
+async def test_a_redirect_to_a_private_address_is_refused_before_connecting(aiohttp_server):
+    """A trusted host (a provider's own base URL on 127.0.0.1) that redirects to
+    another local port, or to a name for a link-local address: the second hop is
+    checked like the first, and never made."""
+    from batch_runner.errors import TransportError
+    from batch_runner.providers.url_safety import AddressPolicy
+    from batch_runner.transport import Transport
+
+    with internal_service() as (port, seen):
+        targets = {"a": f"http://127.0.0.1:{port}/latest/meta-data/iam", "b": "http://meta.internal.invalid/iam"}
+
+        async def hop(request: web.Request) -> web.Response:
+            raise web.HTTPFound(targets[request.match_info["to"]])
+
+        app = web.Application()
+        app.router.add_get("/to/{to}", hop)
+        server = await aiohttp_server(app)
+        policy = AddressPolicy.for_base_urls([str(server.make_url(""))])
+        async with Transport.open(policy=policy) as transport:
+            for to in targets:
+                with pytest.raises(TransportError, match="private, local or reserved address") as caught:
+                    async with transport.stream("image", str(server.make_url(f"/to/{to}"))):
+                        pass
+                assert caught.value.maybe_sent is False and caught.value.retryable is False
+    assert seen == []
