@@ -12,6 +12,7 @@ the manual, docs/reliability.md#when-a-provider-answers-something-new).
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections import Counter
@@ -139,8 +140,9 @@ class Captures:
             path = self.folder / f"{_UNSAFE.sub('_', provider)}-{_UNSAFE.sub('_', job_id)}-{n}.json"
             try:
                 self.folder.mkdir(parents=True, exist_ok=True)
-                path.write_text(json.dumps(_file_json(capture), indent=2, ensure_ascii=False) + "\n",
-                                encoding="utf-8")
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # private, like the journal
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    fh.write(json.dumps(_file_json(capture), indent=2, ensure_ascii=False) + "\n")
             except OSError:
                 path = None
         self.journal.add_capture(Capture(**{**capture.__dict__, "file": str(path) if path else None}))
