@@ -63,6 +63,7 @@ from batch_runner.run.captures import capture_dir
 from batch_runner.run.dispatch import Runner, RunOptions, prepare
 from batch_runner.run.estimate import Plan, make_plan
 from batch_runner.run.har import HarRecorder
+from batch_runner.run.url_refresh import UrlRefresher, expiry_lines
 from batch_runner.transport import Transport
 from batch_runner.world import check_worlds, world_of
 
@@ -593,7 +594,8 @@ async def execute(request: RunRequest) -> int:
                 downloader = Downloader(DownloadOptions(request.download, request.download_name,
                                                         int(request.download_max_mb * 2**20),
                                                         trusted_hosts=hosts,
-                                                        gone=_stopped_simulator(request, settings)),
+                                                        gone=_stopped_simulator(request, settings),
+                                                        refresh=UrlRefresher(settings, journal)),
                                         journal, names, on_saved=video_qa.check)
                 request.download.mkdir(parents=True, exist_ok=True)
             progress = Progress(len(taken) + len(work.orphans), len(done), in_flight=[j.job_id for j, _ in work.resume],
@@ -647,9 +649,15 @@ async def execute(request: RunRequest) -> int:
     if downloader:
         moved = "".join(f"{n} {word}, " for n, word in ((downloader.renamed, "renamed"),
                                                           (downloader.copied, "copied")) if n)
+        hook = downloader.options.refresh
+        refreshed = hook.refreshed if isinstance(hook, UrlRefresher) else 0
         lines.append(f"  downloads: {downloader.saved} saved, {moved}{downloader.kept} already there, "
-                     f"{len(downloader.failed)} failed, in {request.download}")
+                     f"{len(downloader.failed)} failed, in {request.download}"
+                     + (f" ({refreshed} expired URL{'s' if refreshed != 1 else ''} asked again of the provider, "
+                        "free)" if refreshed else ""))
         lines.extend(qa_lines(records))
+    elif not request.simulate:  # simulated videos end with their run's simulator whatever their URLs say
+        lines.extend(expiry_lines(records, time.time()))
     if rerolled:
         lines.append(f"  re-rolled {rerolled} QA-failed video{'s' if rerolled != 1 else ''} "
                      f"(submitted again as a new generation, paid again; at most {request.max_rerolls} per job)")

@@ -127,11 +127,14 @@ class StateLockedError(BatchRunnerError):
 
 
 class DownloadError(BatchRunnerError):
-    """A video could not be saved; ``retryable``: trying again may work."""
+    """A video could not be saved; ``retryable``: trying again may work;
+    ``url_gone``: the URL answered 403/404/410 (expired or gone: a fresh URL
+    from the provider may work, run/url_refresh.py)."""
 
-    def __init__(self, message: str, *, retryable: bool = False):
+    def __init__(self, message: str, *, retryable: bool = False, url_gone: bool = False):
         super().__init__(message)
         self.retryable = retryable
+        self.url_gone = url_gone
 
 
 MAX_RETRY_AFTER_S = 120.0

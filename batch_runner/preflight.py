@@ -181,6 +181,16 @@ async def _check_one(transport: Transport, settings: ProviderSettings, timeout_s
                                f"{'behind' if result.clock_skew_s > 0 else 'ahead of'} the server's: "
                                "set it right (NTP)")
     verdict = adapter.read_key_check(resp)
+    again = adapter.other_auth(adapter.build_key_check()) if resp.status == 401 else None
+    if again is not None and verdict.verdict == "bad_key":  # another documented form of the key (gptproto)
+        try:
+            other = adapter.read_key_check(await transport.send(settings.name, again, timeout_s))
+        except TransportError:
+            other = verdict
+        if other.verdict == "ok":
+            form = getattr(adapter, "auth_form", "another")
+            verdict = type(verdict)("ok", f"{other.detail}; the key is taken in its {form} form only, which a run "
+                                          "switches to after its first 401")
     result.detail = verdict.detail
     if verdict.verdict == "not_api":
         result.api = "no: a web page, not the API"
