@@ -32,6 +32,9 @@ DEFAULT_URL_TTL_S: dict[str, float | None] = {
     # apiframe:: "default 24h retention", then ``expired`` (the OpenAPI
     # ``expired`` field, https://docs-v2.apiframe.ai/docs/jobs/get; its FAQ says 3 months)
     "apiframe": 86400.0,
+    # minimax_v2: task.content.url is "time-limited" (the V2 query page), its lifetime not
+    # published: 9 h as V1's (INFERRED)
+    "minimax_v2": 32400.0,
 }
 
 #: every simulated provider, in the order of ``DEFAULT_URL_TTL_S``
