@@ -39,6 +39,7 @@ from batch_runner.errors import (
     ManifestError,
     StateLockedError,
 )
+from batch_runner.commands.cancel import cancel as cancel_command
 from batch_runner.jobs.selection import RowSelection, parse_rows
 from batch_runner.journal.postgres import DEFAULT_LEASE_S
 from batch_runner.keys import has_key, load_env_file
@@ -591,3 +592,6 @@ def check(manifest: Path | None, sets: tuple[str, ...], sheet: str | None, allow
     else:
         click.echo("\n".join(render_table(results)))
     sys.exit(exit_status(results))
+
+
+main.add_command(cancel_command)

@@ -1,0 +1,161 @@
+"""``batch-runner cancel MANIFEST``: cancel a campaign's tasks still queued at the provider.
+
+Only a provider that documents cancelling can (data/providers.yaml ``cancel``;
+today MiniMax V2, ``minimax_v2``: ``DELETE /v2/video_generation/{task_id}``
+cancels a queued task, which is then not billed, SEEN
+https://platform.minimax.io/docs/api-reference/video-generation-v2-delete).
+For every chosen job in flight (journal status ``submitted``), the task is
+polled first: a finished task is never sent the cancel (MiniMax would delete
+its record, and its video with it); a queued or running one is, and the
+provider decides (it refuses a running task: its answer is printed). A cancelled task's job ends ``cancelled`` in the journal
+(never polled again, not billed); a refusal (the task started running) is
+printed with the provider's own answer and the job is left as it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from batch_runner.catalog.facts import catalog
+from batch_runner.errors import ProviderError, TransportError
+from batch_runner.jobs.selection import RowSelection, parse_rows
+from batch_runner.journal import JobRecord, JobStatus
+from batch_runner.journal.postgres import open_journal
+from batch_runner.keys import Secret, pool_from_env
+from batch_runner.providers.minimax_v2 import MinimaxV2Adapter
+from batch_runner.providers.registry import ADAPTERS
+from batch_runner.transport import Transport
+
+__all__ = ["CANNOT_CANCEL", "CancelOutcome", "cancel", "cancel_tasks"]
+
+#: what a job on a provider without a documented cancel gets
+CANNOT_CANCEL = "this provider cannot cancel a task"
+
+
+@dataclass(frozen=True)
+class CancelOutcome:
+    """One chosen job: ``job_id``, ``row``, ``provider``, ``task_id``; ``cancelled``
+    whether its task is now cancelled; ``said`` what happened, in one line (the
+    provider's own answer for a refusal)."""
+
+    job_id: str
+    row: int
+    provider: str
+    task_id: str
+    cancelled: bool
+    said: str
+
+
+def _chosen(record: JobRecord, rows: RowSelection | None, job_ids: tuple[str, ...]) -> bool:
+    if job_ids:
+        return any(record.job_id.startswith(j) for j in job_ids)
+    if rows is not None:
+        return int(record.job_fields().get("row") or 0) in rows
+    return True
+
+
+def _secret(provider: str, key_id: str | None, environ: Mapping[str, str]) -> Secret:
+    """The key that made the task (its ``key_id``), else the provider's first key."""
+    pool = pool_from_env(catalog()[provider].key_env, environ)
+    for key in pool:
+        if key.key_id == key_id:
+            return key.secret
+    return pool[0].secret if pool else Secret("")
+
+
+async def _cancel_one(transport: Transport, record: JobRecord, environ: Mapping[str, str]) -> CancelOutcome:
+    info = catalog()[record.provider]
+    task_id = str(record.task_id)
+    row = int(record.job_fields().get("row") or 0)
+
+    def out(cancelled: bool, said: str) -> CancelOutcome:
+        return CancelOutcome(record.job_id, row, record.provider, task_id, cancelled, said)
+
+    if not info.can_cancel:
+        return out(False, CANNOT_CANCEL)
+    adapter = ADAPTERS[record.provider](environ.get(info.base_url_env) or None,
+                                        _secret(record.provider, record.key_id, environ))
+    assert isinstance(adapter, MinimaxV2Adapter)  # the one protocol with a cancel
+    timeout = float(info.limits.get("timeout_s", 30))
+    try:
+        state = adapter.read_poll(await transport.send(record.provider, adapter.build_poll(task_id), timeout))
+        if state.finished:  # a cancel of a finished task deletes it, and its video: never sent
+            return out(False, f"not cancelled: the task has already {state.status}")
+        answer = adapter.parse_cancel(
+            await transport.send(record.provider, adapter.build_cancel(task_id), timeout))
+    except (ProviderError, TransportError) as exc:
+        return out(False, f"not cancelled: {exc}")
+    if not answer.cancelled:
+        return out(False, f"not cancelled: {record.provider} answered: {answer.message}")
+    return out(True, "cancelled while queued (not billed)")
+
+
+async def _cancel_all(records: list[JobRecord], environ: Mapping[str, str]) -> list[CancelOutcome]:
+    async with Transport.open() as transport:
+        return list(await asyncio.gather(*(_cancel_one(transport, r, environ) for r in records)))
+
+
+def cancel_tasks(journal_target: Path | str, *, rows: RowSelection | None = None, job_ids: tuple[str, ...] = (),
+                 environ: Mapping[str, str] | None = None, campaign: str | None = None) -> list[CancelOutcome]:
+    """Cancel the queued tasks of the chosen jobs in flight (all of them when
+    neither ``rows`` nor ``job_ids``, a job id or its prefix, is given), and
+    record each cancelled one as ``cancelled`` in the journal at
+    ``journal_target`` (a file or a postgresql:// URL). Returns one outcome per
+    chosen job in flight. The journal is opened without its run lock: a run
+    polling the same task reads it as cancelled too. Raises JournalError."""
+    env = os.environ if environ is None else environ
+    journal = open_journal(journal_target, campaign, lock=False)
+    try:
+        records = [r for r in journal.records()
+                   if r.resumable and _chosen(r, rows, job_ids)]
+        outcomes = asyncio.run(_cancel_all(records, env))
+        for outcome in outcomes:
+            if outcome.cancelled:
+                journal.finish(outcome.job_id, JobStatus.CANCELLED, error_code="cancelled",
+                               error_message="cancelled while queued (batch-runner cancel): not billed")
+    finally:
+        journal.close()
+    return outcomes
+
+
+@click.command("cancel")
+@click.argument("manifest", type=click.Path(path_type=Path))
+@click.option("--rows", "rows_spec", default=None, metavar="SPEC",
+              help="Only the jobs of these manifest rows, e.g. 2-10 or 2,5,7-9.")
+@click.option("--job", "job_ids", multiple=True, metavar="ID", help="Only this job (its id or a prefix); repeatable.")
+@click.option("--all-queued", is_flag=True, help="Every job whose task is still queued.")
+@click.option("--journal", "journal_target", default=None, metavar="FILE|URL",
+              help="The campaign's journal (default: beside the manifest).")
+@click.option("--campaign", default=None, help="The campaign's name in a shared journal.")
+@click.option("--simulate", is_flag=True, help="The --simulate journal, and the simulator's key.")
+def cancel(manifest: Path, rows_spec: str | None, job_ids: tuple[str, ...], all_queued: bool,
+           journal_target: str | None, campaign: str | None, simulate: bool) -> None:
+    """Cancel tasks still queued at their provider (MiniMax V2 only): the job ends cancelled, not billed."""
+    from batch_runner.app import SIM_KEY, default_journal_path
+
+    if sum(bool(x) for x in (rows_spec, job_ids, all_queued)) != 1:
+        raise click.UsageError("choose the jobs: one of --rows SPEC, --job ID or --all-queued")
+    try:
+        rows = parse_rows(rows_spec) if rows_spec else None
+    except ValueError as exc:
+        raise click.BadParameter(f"{exc}; e.g. --rows 2-10 or --rows 2,5,7-9", param_hint="--rows") from None
+    target: Path | str = journal_target or default_journal_path(manifest, simulate)
+    if isinstance(target, Path) and not target.is_file():
+        raise click.ClickException(f"{target}: no journal: nothing of {manifest} was run yet")
+    env = dict(os.environ)
+    if simulate:
+        env.update({info.key_env: SIM_KEY for info in catalog().values()})
+    outcomes = cancel_tasks(target, rows=rows, job_ids=job_ids, environ=env, campaign=campaign)
+    if not outcomes:
+        click.echo("no job in flight matches: nothing to cancel")
+        return
+    for o in outcomes:
+        click.echo(f"row {o.row}  job {o.job_id}  {o.provider}  task {o.task_id}: {o.said}")
+    done = sum(o.cancelled for o in outcomes)
+    click.echo(f"{done} of {len(outcomes)} task(s) cancelled")
