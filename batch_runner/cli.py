@@ -33,13 +33,13 @@ from batch_runner.app import (
     load_jobs,
 )
 from batch_runner.catalog.prices import describe_usd
+from batch_runner.commands.cancel import cancel as cancel_command
 from batch_runner.errors import (
     BudgetError,
     ConfigError,
     ManifestError,
     StateLockedError,
 )
-from batch_runner.commands.cancel import cancel as cancel_command
 from batch_runner.jobs.selection import RowSelection, parse_rows
 from batch_runner.journal.postgres import DEFAULT_LEASE_S
 from batch_runner.keys import has_key, load_env_file

@@ -4,12 +4,13 @@ Only a provider that documents cancelling can (data/providers.yaml ``cancel``;
 today MiniMax V2, ``minimax_v2``: ``DELETE /v2/video_generation/{task_id}``
 cancels a queued task, which is then not billed, SEEN
 https://platform.minimax.io/docs/api-reference/video-generation-v2-delete).
-For every chosen job in flight (journal status ``submitted``), the task is
-polled first: a finished task is never sent the cancel (MiniMax would delete
-its record, and its video with it); a queued or running one is, and the
-provider decides (it refuses a running task: its answer is printed). A cancelled task's job ends ``cancelled`` in the journal
-(never polled again, not billed); a refusal (the task started running) is
-printed with the provider's own answer and the job is left as it was.
+For every chosen job in flight (a task id kept: journal status ``submitted``,
+or failed on a timeout), the task is polled first: a finished task is never
+sent the cancel (MiniMax would delete its record, and its video with it); a
+queued or running one is, and the provider decides. A cancelled task's job
+ends ``cancelled`` in the journal (never polled again, not billed); a refusal
+(the task started running) is printed with the provider's own answer and the
+job is left as it was.
 """
 
 from __future__ import annotations

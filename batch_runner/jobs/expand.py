@@ -19,8 +19,8 @@ from batch_runner.catalog.settings import resolve_settings
 from batch_runner.errors import Problem
 from batch_runner.jobs.capabilities import check_job, key_problems
 from batch_runner.jobs.images import check_images
-from batch_runner.jobs.references import check_references, references_of
 from batch_runner.jobs.model import Job, canonical_request, job_id_for
+from batch_runner.jobs.references import check_references, references_of
 from batch_runner.jobs.routing import route
 from batch_runner.keys import has_key
 from batch_runner.manifest.load import Manifest

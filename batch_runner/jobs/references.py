@@ -40,7 +40,8 @@ LIMITS: dict[str, tuple[int, int | None]] = {
     "reference_video": (3, 50 * 1024 * 1024),
     "reference_audio": (3, 15 * 1024 * 1024),
 }
-_KINDS = {"reference_video": "video/mp4, video/quicktime (MP4 or MOV)", "reference_audio": "audio/wav, audio/mpeg (WAV or MP3)"}
+_KINDS = {"reference_video": "video/mp4, video/quicktime (MP4 or MOV)",
+          "reference_audio": "audio/wav, audio/mpeg (WAV or MP3)"}
 
 
 def media_type(head: bytes) -> str | None:

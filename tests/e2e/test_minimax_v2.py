@@ -13,8 +13,7 @@ import time
 import pandas as pd
 import yaml
 
-from batch_runner.catalog.facts import catalog
-from batch_runner.journal import Journal, JobStatus
+from batch_runner.journal import JobStatus, Journal
 
 from conftest import ROOT, sim_env
 
@@ -100,7 +99,7 @@ def _journal(tmp_path):
 def test_a_queued_task_is_cancelled_its_job_ends_cancelled_and_is_never_polled_again(cli, tmp_path, threaded_sim):
     sim = threaded_sim
     sim.config.providers["minimax_v2"].generation_s = 600  # queued for its first 120 s
-    jobs = JOBS[:1] + [{"name": "hailuo", "provider": "gccai", "prompt": "a calm lake"}]
+    jobs = [*JOBS[:1], {"name": "hailuo", "provider": "gccai", "prompt": "a calm lake"}]
     m = manifest(tmp_path, jobs, {**FAST, "task_timeout_s": 0.3})  # the run gives up; the task stays queued
     sim.config.providers["gccai"].generation_s = 600
     env = sim_env(sim)
