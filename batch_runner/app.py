@@ -57,6 +57,7 @@ from batch_runner.output.results import summarize, write_results
 from batch_runner.output.video_qa import VideoQa, qa_lines, run_qa_settings, start_rerolls
 from batch_runner.run.budget import Budget, check_estimate
 from batch_runner.run.canary import CanaryStop
+from batch_runner.run.cancel import cancel_replaced
 from batch_runner.run.captures import capture_dir
 from batch_runner.run.dispatch import Runner, RunOptions, prepare
 from batch_runner.run.estimate import Plan, make_plan
@@ -122,6 +123,7 @@ class RunRequest:
     canary: bool = True  # on first contact with a provider, one job first, alone (run/canary.py)
     reroll_qa_failed: bool = False  # submit again succeeded jobs whose saved video failed QA (a new generation)
     max_rerolls: int = 1  # at most this many re-rolls per job
+    cancel_replaced: bool = False  # cancel the queued tasks of edited rows where the provider can (run/cancel.py)
     settings_file: Path | None = None  # --settings: a YAML file with a providers: mapping
 
     def __post_init__(self) -> None:
@@ -548,6 +550,8 @@ async def execute(request: RunRequest) -> int:
             if isinstance(journal, PgJournal):
                 budget.shared = journal  # the caps hold across the campaign's workers
             work = prepare(journal, jobs, settings, options)
+            if request.cancel_replaced and work.orphans:
+                work = await cancel_replaced(journal, work, env)
             chosen_ids = {j.job_id for j in chosen}
             fresh = [j for j in work.fresh if j.job_id in chosen_ids]  # --rows: only those rows are submitted
             later = held_back(fresh, journal.snapshot(), request.limit)

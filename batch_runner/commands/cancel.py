@@ -18,39 +18,18 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
 from batch_runner.catalog.facts import catalog
-from batch_runner.errors import ProviderError, TransportError
 from batch_runner.jobs.selection import RowSelection, parse_rows
-from batch_runner.journal import JobRecord, JobStatus
+from batch_runner.journal import JobRecord
 from batch_runner.journal.postgres import open_journal
-from batch_runner.keys import Secret, pool_from_env
-from batch_runner.providers.minimax_v2 import MinimaxV2Adapter
-from batch_runner.providers.registry import ADAPTERS
+from batch_runner.run.cancel import CANNOT_CANCEL, CancelOutcome, cancel_records, record_cancelled
 from batch_runner.transport import Transport
 
 __all__ = ["CANNOT_CANCEL", "CancelOutcome", "cancel", "cancel_tasks"]
-
-#: what a job on a provider without a documented cancel gets
-CANNOT_CANCEL = "this provider cannot cancel a task"
-
-
-@dataclass(frozen=True)
-class CancelOutcome:
-    """One chosen job: ``job_id``, ``row``, ``provider``, ``task_id``; ``cancelled``
-    whether its task is now cancelled; ``said`` what happened, in one line (the
-    provider's own answer for a refusal)."""
-
-    job_id: str
-    row: int
-    provider: str
-    task_id: str
-    cancelled: bool
-    said: str
 
 
 def _chosen(record: JobRecord, rows: RowSelection | None, job_ids: tuple[str, ...]) -> bool:
@@ -61,45 +40,9 @@ def _chosen(record: JobRecord, rows: RowSelection | None, job_ids: tuple[str, ..
     return True
 
 
-def _secret(provider: str, key_id: str | None, environ: Mapping[str, str]) -> Secret:
-    """The key that made the task (its ``key_id``), else the provider's first key."""
-    pool = pool_from_env(catalog()[provider].key_env, environ)
-    for key in pool:
-        if key.key_id == key_id:
-            return key.secret
-    return pool[0].secret if pool else Secret("")
-
-
-async def _cancel_one(transport: Transport, record: JobRecord, environ: Mapping[str, str]) -> CancelOutcome:
-    info = catalog()[record.provider]
-    task_id = str(record.task_id)
-    row = int(record.job_fields().get("row") or 0)
-
-    def out(cancelled: bool, said: str) -> CancelOutcome:
-        return CancelOutcome(record.job_id, row, record.provider, task_id, cancelled, said)
-
-    if not info.can_cancel:
-        return out(False, CANNOT_CANCEL)
-    adapter = ADAPTERS[record.provider](environ.get(info.base_url_env) or None,
-                                        _secret(record.provider, record.key_id, environ))
-    assert isinstance(adapter, MinimaxV2Adapter)  # the one protocol with a cancel
-    timeout = float(info.limits.get("timeout_s", 30))
-    try:
-        state = adapter.read_poll(await transport.send(record.provider, adapter.build_poll(task_id), timeout))
-        if state.finished:  # a cancel of a finished task deletes it, and its video: never sent
-            return out(False, f"not cancelled: the task has already {state.status}")
-        answer = adapter.parse_cancel(
-            await transport.send(record.provider, adapter.build_cancel(task_id), timeout))
-    except (ProviderError, TransportError) as exc:
-        return out(False, f"not cancelled: {exc}")
-    if not answer.cancelled:
-        return out(False, f"not cancelled: {record.provider} answered: {answer.message}")
-    return out(True, "cancelled while queued (not billed)")
-
-
 async def _cancel_all(records: list[JobRecord], environ: Mapping[str, str]) -> list[CancelOutcome]:
     async with Transport.open() as transport:
-        return list(await asyncio.gather(*(_cancel_one(transport, r, environ) for r in records)))
+        return await cancel_records(transport, records, environ)
 
 
 def cancel_tasks(journal_target: Path | str, *, rows: RowSelection | None = None, job_ids: tuple[str, ...] = (),
@@ -116,10 +59,7 @@ def cancel_tasks(journal_target: Path | str, *, rows: RowSelection | None = None
         records = [r for r in journal.records()
                    if r.resumable and _chosen(r, rows, job_ids)]
         outcomes = asyncio.run(_cancel_all(records, env))
-        for outcome in outcomes:
-            if outcome.cancelled:
-                journal.finish(outcome.job_id, JobStatus.CANCELLED, error_code="cancelled",
-                               error_message="cancelled while queued (batch-runner cancel): not billed")
+        record_cancelled(journal, outcomes, "batch-runner cancel")
     finally:
         journal.close()
     return outcomes

@@ -141,3 +141,24 @@ def test_a_running_task_cannot_be_cancelled_and_the_provider_says_why(cli, tmp_p
     with Journal(_journal(tmp_path), lock=False) as journal:
         (record,) = journal.records()
     assert record.status != JobStatus.CANCELLED
+
+
+def test_cancel_replaced_cancels_an_edited_rows_queued_task_instead_of_paying_it(cli, tmp_path, threaded_sim):
+    sim = threaded_sim
+    sim.config.providers["minimax_v2"].generation_s = 600  # queued for its first 120 s
+    settings = {**FAST, "task_timeout_s": 0.3}
+    env = sim_env(sim)
+    cli("run", manifest(tmp_path, JOBS[:1], settings), "-o", tmp_path / "r.csv", "--quiet", env=env)
+    (old,) = [s.task_id for s in sim.store.submissions["minimax_v2"]]
+    edited = [{**JOBS[0], "prompt": "A lighthouse by the sea at dawn, slow dolly in"}]
+    m = manifest(tmp_path, edited, settings)
+    kept = cli("run", m, "-o", tmp_path / "r.csv", "--quiet", env=env)  # without the flag: followed, not cancelled
+    assert "cancel" not in {r.kind for r in sim.store.requests}
+    assert "polled to their end" in kept.output or sim.store.polls_for(old) >= 2
+    cli("run", m, "-o", tmp_path / "r.csv", "--quiet", "--cancel-replaced", env=env)
+    assert [(r.kind, r.accepted) for r in sim.store.requests if r.kind == "cancel"] == [("cancel", True)]
+    assert sim.store.tasks[old].meta.get("cancelled")
+    with Journal(_journal(tmp_path), lock=False) as journal:
+        by_task = {r.task_id: r for r in journal.records()}
+    assert by_task[old].status == JobStatus.CANCELLED and not by_task[old].charged
+    assert len(sim.store.submissions["minimax_v2"]) == 2  # the edited row's own task
