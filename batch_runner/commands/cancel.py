@@ -78,7 +78,7 @@ def cancel_tasks(journal_target: Path | str, *, rows: RowSelection | None = None
 def cancel(manifest: Path, rows_spec: str | None, job_ids: tuple[str, ...], all_queued: bool,
            journal_target: str | None, campaign: str | None, simulate: bool) -> None:
     """Cancel tasks still queued at their provider (MiniMax V2 only): the job ends cancelled, not billed."""
-    from batch_runner.app import SIM_KEY, default_journal_path
+    from batch_runner.app import SIM_KEY, default_journal_path, default_output_path, rebuild_results
 
     if sum(bool(x) for x in (rows_spec, job_ids, all_queued)) != 1:
         raise click.UsageError("choose the jobs: one of --rows SPEC, --job ID or --all-queued")
@@ -100,3 +100,7 @@ def cancel(manifest: Path, rows_spec: str | None, job_ids: tuple[str, ...], all_
         click.echo(f"row {o.row}  job {o.job_id}  {o.provider}  task {o.task_id}: {o.said}")
     done = sum(o.cancelled for o in outcomes)
     click.echo(f"{done} of {len(outcomes)} task(s) cancelled")
+    results = default_output_path(manifest)
+    if done and results.is_file():  # the campaign's results show the cancelled jobs at once
+        rebuild_results(target, results, campaign)
+        click.echo(f"results: {results}")

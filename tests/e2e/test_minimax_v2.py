@@ -103,7 +103,7 @@ def test_a_queued_task_is_cancelled_its_job_ends_cancelled_and_is_never_polled_a
     m = manifest(tmp_path, jobs, {**FAST, "task_timeout_s": 0.3})  # the run gives up; the task stays queued
     sim.config.providers["gccai"].generation_s = 600
     env = sim_env(sim)
-    first = cli("run", m, "-o", tmp_path / "r.csv", "--quiet", env=env)
+    first = cli("run", m, "--quiet", env=env)  # results beside the manifest: m.yaml.results.csv
     assert first.exit_code != 0  # both jobs timed out: their task ids are kept
     (task,) = [s.task_id for s in sim.store.submissions["minimax_v2"]]
     result = cli("cancel", m, "--all-queued", env=env)
@@ -111,6 +111,9 @@ def test_a_queued_task_is_cancelled_its_job_ends_cancelled_and_is_never_polled_a
     assert f"task {task}: cancelled while queued (not billed)" in result.output
     assert "gccai" in result.output and "this provider cannot cancel a task" in result.output
     assert "1 of 2 task(s) cancelled" in result.output
+    default_results = pd.read_csv(tmp_path / "m.yaml.results.csv", dtype=str, keep_default_na=False)
+    assert dict(zip(default_results["provider"], default_results["status"], strict=True)) == {
+        "minimax_v2": "cancelled", "gccai": "failed"}  # rewritten at once
     with Journal(_journal(tmp_path), lock=False) as journal:
         statuses = {r.provider: r for r in journal.records()}
     assert statuses["minimax_v2"].status == JobStatus.CANCELLED and not statuses["minimax_v2"].charged
