@@ -444,6 +444,19 @@ def dry_run_counts(request: RunRequest) -> dict[str, int]:
     return counts
 
 
+def _offer_cancel(request: RunRequest, records: list[JobRecord]) -> None:
+    """After a stopped run: name the command that cancels its tasks left in flight on
+    a provider that can cancel a queued task (MiniMax V2), instead of paying them."""
+    from batch_runner.catalog.facts import catalog
+
+    left = [r for r in records if r.status == JobStatus.SUBMITTED and catalog()[r.provider].can_cancel]
+    if left:
+        log.warning("%d task(s) in flight on %s can be cancelled while still queued (not billed): "
+                    "batch-runner cancel %s --all-queued%s", len(left),
+                    ", ".join(sorted({r.provider for r in left})), request.manifest,
+                    " --simulate" if request.simulate else "")
+
+
 def journal_counts(path: Path | str, campaign: str | None = None) -> tuple[dict[str, int], bool, list[str]]:
     """Jobs per status of the journal at ``path``, in the words of ``run
     --dry-run`` (succeeded, in_flight, failed, unknown, then any other status
@@ -655,6 +668,7 @@ async def execute(request: RunRequest) -> int:
         else:
             log.info("contact sheet: %s", request.contact_sheet)
     if stopped:
+        _offer_cancel(request, records)
         return stopped
     failed = new_failures(records, started_wall) or canary_stops or missing or (downloader and downloader.failed)
     return EXIT_FAILED if failed else EXIT_OK

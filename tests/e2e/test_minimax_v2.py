@@ -165,3 +165,35 @@ def test_cancel_replaced_cancels_an_edited_rows_queued_task_instead_of_paying_it
         by_task = {r.task_id: r for r in journal.records()}
     assert by_task[old].status == JobStatus.CANCELLED and not by_task[old].charged
     assert len(sim.store.submissions["minimax_v2"]) == 2  # the edited row's own task
+
+
+async def test_a_stopped_run_names_the_command_that_cancels_its_queued_tasks(tmp_path):
+    import asyncio
+    import os
+    import signal
+    import sys
+
+    from batch_runner.simulator import ProviderSimConfig, SimConfig, running_simulator
+
+    from conftest import PROVIDERS
+
+    config = SimConfig(providers={p: ProviderSimConfig(generation_s=600) for p in PROVIDERS})
+    async with running_simulator(config) as sim:
+        m = manifest(tmp_path, JOBS[:2], {**FAST, "poll_interval_s": 0.2})
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "batch_runner", "run", str(m), "--quiet", "--no-canary",
+            env={**os.environ, **sim_env(sim), "PYTHONPATH": str(ROOT)}, cwd=str(ROOT),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        for _ in range(200):
+            if len(sim.store.submissions["minimax_v2"]) == 2:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # both task ids recorded
+        proc.send_signal(signal.SIGINT)
+        await asyncio.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+        assert proc.returncode == 130, err.decode()
+        text = err.decode()
+        assert "2 task(s) in flight on minimax_v2 can be cancelled while still queued (not billed): " \
+               f"batch-runner cancel {m} --all-queued" in text
