@@ -29,6 +29,7 @@ from batch_runner.simulator import (
     running_simulator,
 )
 from batch_runner.simulator.app import banner
+from batch_runner.simulator.registry import KEY_VARIABLE
 from batch_runner.simulator.videos import SAMPLE_MP4, task_video, video_body
 
 KEY = "sim-key"
@@ -798,7 +799,7 @@ async def test_index_lists_every_provider_and_the_banner_names_urls_and_keys(sta
     lines = "\n".join(banner(client.sim))
     for provider in PROVIDER_NAMES:
         assert f"{provider.upper()}_BASE_URL={client.sim.url(provider)}" in lines
-        assert f"{provider.upper()}_API_KEY={KEY}" in lines
+        assert f"{KEY_VARIABLE.get(provider, provider.upper() + '_API_KEY')}={KEY}" in lines
 
 
 def test_config_fills_every_provider_and_refuses_unknown_ones():
