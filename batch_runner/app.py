@@ -59,6 +59,7 @@ from batch_runner.output.video_qa import VideoQa, qa_lines, run_qa_settings, sta
 from batch_runner.providers.url_safety import AddressPolicy
 from batch_runner.run.budget import Budget, check_estimate
 from batch_runner.run.canary import CanaryStop
+from batch_runner.run.cancel import cancel_replaced
 from batch_runner.run.captures import capture_dir
 from batch_runner.run.dispatch import Runner, RunOptions, prepare
 from batch_runner.run.estimate import Plan, make_plan
@@ -126,6 +127,7 @@ class RunRequest:
     canary: bool = True  # on first contact with a provider, one job first, alone (run/canary.py)
     reroll_qa_failed: bool = False  # submit again succeeded jobs whose saved video failed QA (a new generation)
     max_rerolls: int = 1  # at most this many re-rolls per job
+    cancel_replaced: bool = False  # cancel the queued tasks of edited rows where the provider can (run/cancel.py)
     settings_file: Path | None = None  # --settings: a YAML file with a providers: mapping
 
     def __post_init__(self) -> None:
@@ -459,6 +461,19 @@ def dry_run_counts(request: RunRequest) -> dict[str, int]:
     return counts
 
 
+def _offer_cancel(request: RunRequest, records: list[JobRecord]) -> None:
+    """After a stopped run: name the command that cancels its tasks left in flight on
+    a provider that can cancel a queued task (MiniMax V2), instead of paying them."""
+    from batch_runner.catalog.facts import catalog
+
+    left = [r for r in records if r.status == JobStatus.SUBMITTED and catalog()[r.provider].can_cancel]
+    if left:
+        log.warning("%d task(s) in flight on %s can be cancelled while still queued (not billed): "
+                    "batch-runner cancel %s --all-queued%s", len(left),
+                    ", ".join(sorted({r.provider for r in left})), request.manifest,
+                    " --simulate" if request.simulate else "")
+
+
 def journal_counts(path: Path | str, campaign: str | None = None) -> tuple[dict[str, int], bool, list[str]]:
     """Jobs per status of the journal at ``path``, in the words of ``run
     --dry-run`` (succeeded, in_flight, failed, unknown, then any other status
@@ -565,6 +580,8 @@ async def execute(request: RunRequest) -> int:
             if isinstance(journal, PgJournal):
                 budget.shared = journal  # the caps hold across the campaign's workers
             work = prepare(journal, jobs, settings, options)
+            if request.cancel_replaced and work.orphans:
+                work = await cancel_replaced(journal, work, env)
             chosen_ids = {j.job_id for j in chosen}
             fresh = [j for j in work.fresh if j.job_id in chosen_ids]  # --rows: only those rows are submitted
             later = held_back(fresh, journal.snapshot(), request.limit)
@@ -677,6 +694,7 @@ async def execute(request: RunRequest) -> int:
         else:
             log.info("contact sheet: %s", request.contact_sheet)
     if stopped:
+        _offer_cancel(request, records)
         return stopped
     failed = new_failures(records, started_wall) or canary_stops or missing or (downloader and downloader.failed)
     return EXIT_FAILED if failed else EXIT_OK

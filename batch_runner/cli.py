@@ -33,6 +33,7 @@ from batch_runner.app import (
     load_jobs,
 )
 from batch_runner.catalog.prices import describe_usd
+from batch_runner.commands.cancel import cancel as cancel_command
 from batch_runner.commands.init import init
 from batch_runner.errors import (
     BudgetError,
@@ -272,6 +273,9 @@ _settings_option = click.option(
                    "video failed QA (manual: docs/deliverables.md#video-qa).")
 @click.option("--max-rerolls", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
               help="With --reroll-qa-failed: re-roll one job at most N times over all runs.")
+@click.option("--cancel-replaced", is_flag=True,
+              help="Cancel the task of an edited or removed row while it is still queued, where the provider "
+                   "can cancel (MiniMax V2), instead of paying it to the end (docs/minimax-v2.md).")
 @_settings_option
 def run(manifest: Path, output: Path | None, journal: str | None, old_journal: str | None, sets: tuple[str, ...],
         simulate: bool, allow_outside_paths: bool, retry_failed: str | None, resubmit_unknown: bool, dry_run: bool,
@@ -284,7 +288,7 @@ def run(manifest: Path, output: Path | None, journal: str | None, old_journal: s
         confirm_over: float = CONFIRM_OVER_USD, yes: bool = False, trace_http: Path | None = None,
         canary: bool = True, settings_file: Path | None = None, reroll_qa_failed: bool = False,
         max_rerolls: int = 1, campaign: str | None = None, lease_s: float = DEFAULT_LEASE_S,
-        allow_private_urls: bool = False) -> None:
+        allow_private_urls: bool = False, cancel_replaced: bool = False) -> None:
     """Run every job of MANIFEST (or --rows, at most --limit new ones) and write the results CSV."""
     if journal is not None and old_journal is not None:
         raise click.UsageError("--state is the old name of --journal: give only --journal.")
@@ -304,7 +308,7 @@ def run(manifest: Path, output: Path | None, journal: str | None, old_journal: s
         contact_sheet_by=contact_sheet_by, log_format=log_format,
         maps=list(maps), rows=rows, limit=limit, confirm_over=confirm_over, trace_http=trace_http,
         canary=canary, settings_file=settings_file, reroll_qa_failed=reroll_qa_failed, max_rerolls=max_rerolls,
-        campaign=campaign, lease_s=lease_s, allow_private_urls=allow_private_urls,
+        campaign=campaign, lease_s=lease_s, allow_private_urls=allow_private_urls, cancel_replaced=cancel_replaced,
         confirm=None if yes or dry_run or not is_interactive() else _confirm_plan,
     )
     try:
@@ -609,3 +613,4 @@ def check(manifest: Path | None, sets: tuple[str, ...], sheet: str | None, allow
 
 
 main.add_command(init)
+main.add_command(cancel_command)

@@ -63,6 +63,8 @@ ERROR_CODES: dict[str, str] = {
     "unknown": "a submit was sent but its answer was lost: possibly submitted",
     "not_video": "the canary's video URL served something that is not a video (an HTML page, say)",
     "budget": "not submitted: its cost would pass --max-cost or --max-credits (status skipped_budget)",
+    "cancelled": "the task was cancelled while queued (batch-runner cancel, or --cancel-replaced): not billed "
+                 "where the provider says so (status cancelled)",
 }
 
 #: The failures a new try may mend: what ``run --retry-failed`` submits again (``--retry-failed=all``

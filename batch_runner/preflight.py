@@ -112,7 +112,8 @@ def _skew(date: str | None) -> float | None:
 async def _reach(result: ProviderCheck, timeout_s: float) -> bool:
     """Fill ``dns`` and ``connect``; True when both went through."""
     parts = urlsplit(result.base_url)
-    name = result.key_env.removesuffix("_API_KEY") + "_BASE_URL"
+    info = catalog().get(result.provider)  # minimax_v2 shares MINIMAX_API_KEY, not the base URL
+    name = info.base_url_env if info else result.key_env.removesuffix("_API_KEY") + "_BASE_URL"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         result.dns = "not an http(s) URL"
         result.fix = f"set {name} to the provider's API URL, e.g. https://api.example.com"

@@ -34,7 +34,10 @@ class ModelInfo:
     ``scenes`` a subset of {text-to-video, image-to-video}, ``variants`` like ``768P-6``
     (every variant sold), ``image_only_variants`` those of them sold as image-to-video
     only (MiniMax-Hailuo-02's 512P), ``end_image`` whether the provider sells
-    first-and-last-frame video (a job's ``end_image``) for this model."""
+    first-and-last-frame video (a job's ``end_image``) for this model,
+    ``max_prompt`` the longest prompt it takes (characters), ``references`` the
+    reference media fields it takes (``reference_image``, ``reference_video``,
+    ``reference_audio``; MiniMax V2's H3)."""
 
     name: str
     id: str
@@ -42,6 +45,8 @@ class ModelInfo:
     variants: tuple[str, ...]
     image_only_variants: tuple[str, ...] = ()
     end_image: bool = False
+    max_prompt: int = 2000
+    references: tuple[str, ...] = ()
 
     def variants_for(self, scene: str) -> tuple[str, ...]:
         """The variants sold for ``scene`` (``text-to-video`` or ``image-to-video``)."""
@@ -70,11 +75,14 @@ class ProviderInfo:
     image_limits: dict[str, Any] = field(default_factory=dict)
     source: str = ""
     price_source: str = ""
+    api_key_env: str = ""
+    can_cancel: bool = False
 
     @property
     def key_env(self) -> str:
-        """Environment variable holding this provider's API key."""
-        return f"{self.name.upper()}_API_KEY"
+        """Environment variable holding this provider's API key: ``<NAME>_API_KEY``,
+        or the data file's ``api_key_env`` (minimax_v2 shares MINIMAX_API_KEY)."""
+        return self.api_key_env or f"{self.name.upper()}_API_KEY"
 
     @property
     def pool_env(self) -> str:
@@ -101,7 +109,8 @@ def _provider(name: str, raw: dict[str, Any]) -> ProviderInfo:
     price_source = price.pop("source", "")
     models = {
         m: ModelInfo(m, spec["id"], tuple(spec["scenes"]), tuple(spec["variants"]),
-                     tuple(spec.get("image_only_variants") or ()), bool(spec.get("end_image", False)))
+                     tuple(spec.get("image_only_variants") or ()), bool(spec.get("end_image", False)),
+                     int(spec.get("max_prompt") or 2000), tuple(spec.get("references") or ()))
         for m, spec in raw["models"].items()
     }
     return ProviderInfo(
@@ -121,6 +130,8 @@ def _provider(name: str, raw: dict[str, Any]) -> ProviderInfo:
         image_limits=dict(raw.get("image") or {}),
         source=raw.get("source", ""),
         price_source=price_source,
+        api_key_env=str(raw.get("api_key_env") or ""),
+        can_cancel=bool(raw.get("cancel", False)),
     )
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from batch_runner.catalog.facts import ProviderInfo, catalog, job_defaults, variant_key
+from batch_runner.catalog.facts import ModelInfo, ProviderInfo, catalog, job_defaults, variant_key
 from batch_runner.errors import Problem
 from batch_runner.jobs.images import (
     IMAGE_FIELDS,
@@ -26,6 +26,7 @@ from batch_runner.jobs.images import (
     ImageLimits,
     ref_kind,
 )
+from batch_runner.jobs.references import references_of
 from batch_runner.keys import has_key
 
 __all__ = ["candidates", "check_job", "key_problems", "providers_for", "reasons_by_provider"]
@@ -66,6 +67,8 @@ def _reasons(info: ProviderInfo, f: Mapping[str, Any],
         out.append(("image", f"{info.name} runs {model} at {res} as image-to-video only: add an image"))
     if f.get("end_image") and m is not None and not m.end_image:
         out.append(("end_image", _no_end_image(info, model)))
+    if m is not None:
+        out += _reference_reasons(info, m, f)
     for fld in IMAGE_FIELDS:
         ref = f.get(fld)
         if not ref:
@@ -79,6 +82,27 @@ def _reasons(info: ProviderInfo, f: Mapping[str, Any],
     for opt in OPTIONS:
         if f.get(opt) is not None and opt not in info.options:
             out.append((opt, f"{info.name} has no {opt} setting: remove it"))
+    return out
+
+
+def _reference_reasons(info: ProviderInfo, m: ModelInfo, f: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(field, message) for the prompt's length and the reference media (jobs/references.py)
+    that ``info`` cannot take for model ``m``: a role the model does not take, or
+    references beside a first or last frame (MiniMax V2 refuses the mix, SEEN:
+    https://platform.minimax.io/docs/api-reference/video-generation-v2-create)."""
+    out: list[tuple[str, str]] = []
+    prompt = f.get("prompt")
+    if isinstance(prompt, str) and len(prompt) > m.max_prompt:
+        out.append(("prompt", f"{len(prompt):,} characters: {info.name} takes at most {m.max_prompt:,} "
+                              f"for {m.name}: shorten it"))
+    roles = {role for role, _ in references_of(f)} | {r for r, _ in f.get("references") or ()}
+    for role in sorted(roles - set(m.references)):
+        takers = [f"{p} {n}" for p, i in catalog().items() for n, mm in i.models.items() if role in mm.references]
+        hint = f": set model and provider to one that does ({', '.join(takers)})" if takers else ": remove it"
+        out.append((role, f"{info.name} takes no {role} for {m.name}{hint}"))
+    if roles and (f.get("image") or f.get("end_image")):
+        out.append(("image", "reference media cannot be mixed with a first or last frame (image, end_image): "
+                             "keep one or the other"))
     return out
 
 

@@ -15,6 +15,7 @@ import os
 
 from batch_runner.jobs.images import LocalImage, ref_kind
 from batch_runner.jobs.model import Job
+from batch_runner.jobs.references import LocalMedia
 
 __all__ = ["encode_images", "to_wire"]
 
@@ -41,11 +42,29 @@ def to_wire(ref: str, local: LocalImage | None) -> str:
     return f"data:{local.facts.mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
+def media_to_wire(ref: str, local: LocalMedia) -> str:
+    """A local reference video or audio file (jobs/references.py, resolved at
+    expansion) read and encoded as a ``data:<mime>;base64,`` URI. Raises
+    ValueError when the file changed size since; OSError when it cannot be read."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+    with os.fdopen(os.open(local.path, flags), "rb") as fh:
+        data = fh.read(local.bytes + 1)
+    if len(data) != local.bytes:
+        raise ValueError(f"{ref} changed since it was checked ({local.bytes:,} bytes then, {len(data):,} now): "
+                         "run again")
+    return f"data:{local.mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
 def encode_images(job: Job) -> Job:
-    """``job`` with its image and end image as they are sent (see to_wire);
-    the job itself when nothing changes. Raises as to_wire."""
+    """``job`` with its image, end image and reference media as they are sent
+    (see to_wire, media_to_wire); the job itself when nothing changes. Raises as to_wire."""
     image = to_wire(job.image, job.image_file) if job.image else None
     end_image = to_wire(job.end_image, job.end_image_file) if job.end_image else None
-    if (image, end_image) == (job.image, job.end_image):
+    files = job.reference_files or (None,) * len(job.references)
+    refs = tuple(
+        (role, media_to_wire(ref, local) if isinstance(local, LocalMedia)
+         else to_wire(ref, local) if role == "reference_image" else ref)
+        for (role, ref), local in zip(job.references, files, strict=False))
+    if (image, end_image, refs) == (job.image, job.end_image, job.references):
         return job
-    return dataclasses.replace(job, image=image, end_image=end_image)
+    return dataclasses.replace(job, image=image, end_image=end_image, references=refs)

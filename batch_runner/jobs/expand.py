@@ -20,6 +20,7 @@ from batch_runner.errors import Problem
 from batch_runner.jobs.capabilities import check_job, key_problems
 from batch_runner.jobs.images import check_images
 from batch_runner.jobs.model import Job, canonical_request, job_id_for
+from batch_runner.jobs.references import check_references, references_of
 from batch_runner.jobs.routing import route
 from batch_runner.keys import has_key
 from batch_runner.manifest.load import Manifest
@@ -71,6 +72,8 @@ def expand(
         f = row.fields
         why = ""
         images = check_images(row.where, f, manifest.base_dir, manifest.allow_outside_paths)
+        refs = check_references(row.where, f, manifest.base_dir, manifest.allow_outside_paths)
+        problems += refs.problems
         if f.get("provider") == "auto":
             ranked, why = route(f, settings, env, load, images.facts, need_keys=need_keys)
             if not ranked:
@@ -110,6 +113,8 @@ def expand(
                     extras=row.extras,
                     image_file=images.files.get("image"),
                     end_image_file=images.files.get("end_image"),
+                    references=references_of(f),
+                    reference_files=refs.files,
                 )
             )
     missing = key_problems(rows_by_provider, env)

@@ -38,6 +38,7 @@ __all__ = [
     "ImagePathError",
     "LocalImage",
     "check_images",
+    "data_uri_facts",
     "inspect_stream",
     "ref_kind",
     "resolve_image",
@@ -177,7 +178,9 @@ def _file_facts(path: Path, mtime_ns: int, size: int) -> ImageFacts:
 
 
 @lru_cache(maxsize=256)
-def _data_uri_facts(ref: str) -> ImageFacts:
+def data_uri_facts(ref: str) -> ImageFacts:
+    """Facts of a ``data:image/...;base64,`` image, read from its decoded
+    content; raises ImageError when it is not valid base64 or not an image."""
     _, _, payload = ref.partition(",")
     try:
         data = base64.b64decode(payload, validate=False)
@@ -247,7 +250,7 @@ def check_images(where: str, fields: Mapping[str, Any], base_dir: Path,
                 local = resolve_image(ref, base_dir, allow_outside)
                 out.files[fld], out.facts[fld] = local, local.facts
             else:
-                out.facts[fld] = _data_uri_facts(ref)
+                out.facts[fld] = data_uri_facts(ref)
         except ImagePathError as exc:
             out.problems.append(Problem(where, fld, str(exc)))
         except ImageError as exc:

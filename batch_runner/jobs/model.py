@@ -16,6 +16,7 @@ from typing import Any
 
 from batch_runner.catalog.facts import job_defaults
 from batch_runner.jobs.images import LocalImage
+from batch_runner.jobs.references import references_of
 
 __all__ = ["Job", "canonical_request", "job_id_for"]
 
@@ -30,7 +31,10 @@ class Job:
     ``image``/``end_image`` as written in the manifest (URL, data URI or path);
     ``image_file``/``end_image_file``: the local file behind a path, resolved
     and checked at expansion (None for a URL or data URI); options are None
-    when unset (the provider's default applies).
+    when unset (the provider's default applies). ``references``: reference
+    media as ``(role, ref)`` pairs (jobs/references.py: ``reference_image``,
+    ``reference_video``, ``reference_audio``), ``reference_files`` the local
+    file behind each (None for a URL or data URI).
     """
 
     job_id: str
@@ -54,6 +58,8 @@ class Job:
     extras: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     image_file: LocalImage | None = field(default=None, compare=False)
     end_image_file: LocalImage | None = field(default=None, compare=False)
+    references: tuple[tuple[str, str], ...] = ()
+    reference_files: tuple[Any, ...] = field(default=(), compare=False, hash=False)
 
     @property
     def providers(self) -> tuple[str, ...]:
@@ -66,9 +72,11 @@ class Job:
         run needs to follow the task of a row that has since been edited or removed.
         Unknown keys are ignored; local image files are not resolved again (such a
         job is only polled, never submitted)."""
-        known = {f for f in cls.__dataclass_fields__ if f not in ("image_file", "end_image_file")}
+        known = {f for f in cls.__dataclass_fields__
+                 if f not in ("image_file", "end_image_file", "reference_files")}
         values = {k: v for k, v in fields.items() if k in known}
         values["fallbacks"] = tuple(values.get("fallbacks") or ())
+        values["references"] = tuple((str(r[0]), str(r[1])) for r in values.get("references") or ())
         values.setdefault("extras", {})
         for name in ("index", "row", "variant", "duration"):
             values.setdefault(name, 0)
@@ -81,10 +89,14 @@ class Job:
 
 def canonical_request(f: Mapping[str, Any]) -> dict[str, Any]:
     """Fields of a job request (a manifest row's fields, or a Job's) with the
-    job defaults applied (catalog.facts.job_defaults), for hashing."""
+    job defaults applied (catalog.facts.job_defaults), for hashing. Reference
+    media (``references``) are in it only when the row has some, so a row
+    without keeps the id it always had."""
     defaults = job_defaults()
     provider = f.get("provider")
+    refs = f.get("references") or references_of(f)
     return {
+        **({"references": [list(r) for r in refs]} if refs else {}),
         "provider": "|".join(provider) if isinstance(provider, list) else provider,
         "model": f.get("model") or defaults.model,
         "scene": "image-to-video" if f.get("image") else "text-to-video",

@@ -66,6 +66,8 @@ DEFAULT_LEASE_S = 30.0
 
 INSTALL_HINT = "pip install 'batch-runner[postgresql]'"
 _NOW = "extract(epoch from clock_timestamp())"  # the database's clock, the same for every host
+#: one placeholder per final status (journal.FINAL_STATUSES), for "status NOT IN (...)"
+_FINAL = ", ".join(["%s"] * len(FINAL_STATUSES))
 _TYPES = {"TEXT": "TEXT", "REAL": "DOUBLE PRECISION", "INTEGER": "BIGINT"}
 #: columns only the shared journal has: insertion order, the claim, the in-flight place, the budget held
 _PG_JOB_COLUMNS = (("seq", "BIGSERIAL"), ("claimed_by", "TEXT"), ("lease_until", "DOUBLE PRECISION"),
@@ -434,7 +436,7 @@ class PgJournal(Journal):
         """The campaign's workers, the latest started first."""
         rows = self._rows(
             f"SELECT w.*, {_NOW} AS now, (SELECT COUNT(*) FROM jobs j WHERE j.campaign=w.campaign "
-            f"AND j.claimed_by=w.worker AND j.status NOT IN (%s, %s, %s, %s)) AS leases "
+            f"AND j.claimed_by=w.worker AND j.status NOT IN ({_FINAL})) AS leases "
             f"FROM workers w WHERE w.campaign=%s ORDER BY w.started_at DESC",
             (*FINAL_STATUSES, self.campaign))
         return [Worker(r, float(r["now"])) for r in rows]
@@ -464,7 +466,7 @@ class PgJournal(Journal):
     def held_by_others(self) -> set[str]:
         """Job ids of this campaign, not final, that a live lease of another worker holds."""
         rows = self._rows(f"SELECT job_id FROM jobs WHERE campaign=%s AND claimed_by IS NOT NULL AND "
-                          f"claimed_by <> %s AND lease_until >= {_NOW} AND status NOT IN (%s, %s, %s, %s)",
+                          f"claimed_by <> %s AND lease_until >= {_NOW} AND status NOT IN ({_FINAL})",
                           (self.campaign, self.worker, *FINAL_STATUSES))
         return {r["job_id"] for r in rows}
 
@@ -473,7 +475,7 @@ class PgJournal(Journal):
         self._exec(f"UPDATE workers SET heartbeat_at={_NOW} WHERE campaign=%s AND worker=%s",
                    (self.campaign, self.worker))
         self._exec(f"UPDATE jobs SET lease_until={_NOW} + %s WHERE campaign=%s AND claimed_by=%s "
-                   f"AND status NOT IN (%s, %s, %s, %s)", (self.lease_s, self.campaign, self.worker, *FINAL_STATUSES))
+                   f"AND status NOT IN ({_FINAL})", (self.lease_s, self.campaign, self.worker, *FINAL_STATUSES))
 
     # -- limits shared by every worker and campaign of the database -----------
     def next_send(self, provider: str, key_id: str, interval_s: float) -> float:

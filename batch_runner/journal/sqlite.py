@@ -52,10 +52,12 @@ class JobStatus(enum.StrEnum):
     FAILED = "failed"
     UNKNOWN = "unknown"  # possibly submitted, task id not received
     SKIPPED_BUDGET = "skipped_budget"  # not sent: over a budget cap
+    CANCELLED = "cancelled"  # its queued task was cancelled (batch-runner cancel): never polled again
 
 
 #: the statuses a job ends a run in (a later run may still take one up again)
-FINAL_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.UNKNOWN, JobStatus.SKIPPED_BUDGET)
+FINAL_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.UNKNOWN, JobStatus.SKIPPED_BUDGET,
+                  JobStatus.CANCELLED)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (

@@ -128,6 +128,8 @@ def _normalise(name: str, value: Any) -> Any:
         return value.strip().upper()
     if name == "provider" and isinstance(value, str) and "|" in value:
         value = [v for v in value.split("|") if v.strip()]  # CSV form of a fallback list
+    if name.startswith("reference_") and isinstance(value, str) and "|" in value:
+        return [v.strip() for v in value.split("|") if v.strip()]  # CSV form of several references
     if name == "provider" and isinstance(value, list):
         value = [_normalise(name, v) for v in value]
         return value[0] if len(value) == 1 else value

@@ -74,11 +74,13 @@ class Progress:
 
     def counts(self) -> dict[str, int]:
         """This run's counts: ``submitted``, ``in_flight``, ``succeeded``,
-        ``failed``, ``unknown`` (and ``skipped_budget`` when any)."""
+        ``failed``, ``unknown`` (and ``skipped_budget``, ``cancelled`` when any)."""
+        rare = ("skipped_budget", "cancelled")
         out = {"submitted": self.submitted_count, "in_flight": self.in_flight,
-               **{s: n for s, n in self.by_status.items() if s != "skipped_budget"}}
-        if self.by_status["skipped_budget"]:
-            out["skipped_budget"] = self.by_status["skipped_budget"]
+               **{s: n for s, n in self.by_status.items() if s not in rare}}
+        for status in rare:
+            if self.by_status[status]:
+                out[status] = self.by_status[status]
         return out
 
     def _counts_text(self) -> str:

@@ -109,7 +109,10 @@ def check(found: Probe, job: Mapping[str, Any], settings: QaSettings) -> QaResul
 
 
 def _short_side(resolution: str) -> int | None:
-    """The short side in px of a resolution class (``768P`` -> 768), or None."""
+    """The short side in px of a resolution class (``768P`` -> 768; ``2K`` -> 1440,
+    MiniMax H3's 2560x1440: https://developer.civitai.com/orchestration/recipes/minimax-h3), or None."""
+    if resolution.upper() == "2K":
+        return 1440
     digits = resolution.upper().removesuffix("P")
     return int(digits) if digits.isdigit() else None
 

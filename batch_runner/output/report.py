@@ -134,6 +134,8 @@ def _tile(row: Row, report_dir: Path, words: str) -> dict[str, Any]:
         "why": _shown(row["error_code"] or ("no video URL" if status == "succeeded" else status)),
         "prompt": _shown(row["prompt"]), "name": _shown(row["name"]), "row": _shown(row["row"]),
         "variant": _shown(row["variant"]), "provider": _shown(row["provider"]), "cost": _shown(_cost(row)),
+        "spec": _shown(" ".join(x for x in (row.get("model"), row.get("resolution"),
+                                           f"{row.get('duration')} s" if row.get("duration") else "") if x)),
         "time": f"{elapsed:.0f} s" if elapsed is not None else "-",
     }
 

@@ -15,7 +15,7 @@ Cells keep their types: numbers are numbers; text is written as text
 inert if the sheet is saved again as CSV. Characters XML cannot hold (control
 characters) become U+FFFD.
 
-Sheet "Summary": per provider, jobs, succeeded, failed, QA failed (the
+Sheet "Summary": per provider, jobs, succeeded, failed, cancelled, QA failed (the
 ``qa_status`` column, when there is one), cost in USD (known prices) and the
 number of paid jobs whose USD price is unknown; then a total row.
 
@@ -183,29 +183,30 @@ def _thumbnail(poster: Path) -> SheetImage | None:
 
 def _summary(sheet: Worksheet, rows: list[dict[str, Any]], usd: Mapping[str, float],
              unknown_usd: Mapping[str, int]) -> None:
-    """Per provider: jobs, succeeded, failed, QA failed, cost USD, USD unknown; a total row."""
-    header = ["provider", "jobs", "succeeded", "failed", "QA failed", "cost USD", "USD unknown (jobs)"]
+    """Per provider: jobs, succeeded, failed, cancelled, QA failed, cost USD, USD unknown; a total row."""
+    header = ["provider", "jobs", "succeeded", "failed", "cancelled", "QA failed", "cost USD", "USD unknown (jobs)"]
     sheet.append(header)
     counts: dict[str, list[int]] = {}
     for r in rows:
-        c = counts.setdefault(str(r.get("provider") or ""), [0, 0, 0, 0])
+        c = counts.setdefault(str(r.get("provider") or ""), [0, 0, 0, 0, 0])
         c[0] += 1
         c[1] += r.get("status") == "succeeded"
         c[2] += r.get("status") == "failed"
-        c[3] += r.get("qa_status") == "failed"
-    total = [0, 0, 0, 0, 0.0, 0]
-    for provider, (jobs, ok, failed, qa) in sorted(counts.items()):
-        line = [jobs, ok, failed, qa, round(usd.get(provider, 0.0), 6), unknown_usd.get(provider, 0)]
+        c[3] += r.get("status") == "cancelled"
+        c[4] += r.get("qa_status") == "failed"
+    total = [0, 0, 0, 0, 0, 0.0, 0]
+    for provider, (jobs, ok, failed, cancelled, qa) in sorted(counts.items()):
+        line = [jobs, ok, failed, cancelled, qa, round(usd.get(provider, 0.0), 6), unknown_usd.get(provider, 0)]
         total = [a + b for a, b in zip(total, line, strict=True)]
         sheet.append([_text(provider), *line])
         sheet.cell(sheet.max_row, 1).data_type = "s"
     n = len(counts) + 1
-    sheet.append(["all", *total[:4], round(total[4], 6), total[5]])  # values, not formulas: any reader sees them
+    sheet.append(["all", *total[:5], round(total[5], 6), total[6]])  # values, not formulas: any reader sees them
     for cell in sheet[1]:
         cell.font, cell.fill = Font(bold=True), _HEADER_FILL
     for cell in sheet[n + 1]:
         cell.font = Font(bold=True)
-    for cell in sheet["F"][1:]:
+    for cell in sheet["G"][1:]:
         cell.number_format = "#,##0.00##"
     for j, name in enumerate(header, start=1):
         sheet.column_dimensions[get_column_letter(j)].width = max(10, len(name) + 2)

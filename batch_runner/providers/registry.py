@@ -15,6 +15,7 @@ from batch_runner.providers.gccai import GccaiAdapter
 from batch_runner.providers.gptge import GptgeAdapter
 from batch_runner.providers.gptproto import GptprotoAdapter
 from batch_runner.providers.minimax import MinimaxAdapter
+from batch_runner.providers.minimax_v2 import MinimaxV2Adapter
 
 __all__ = ["ADAPTERS"]
 
@@ -28,5 +29,6 @@ ADAPTERS: dict[str, type[Adapter]] = {
         GptprotoAdapter,
         ApiinoneAdapter,
         ApiframeAdapter,
+        MinimaxV2Adapter,
     )
 }

@@ -91,7 +91,10 @@ async def check_urls(uses: Iterable[ImageUse], *, concurrency: int = 8, timeout_
     unless ``allow_private``), unreachable, not an image, or outside its
     provider's limits (one fetch per distinct URL)."""
     uses = list(uses)
-    limit = max(ImageLimits.of(i).max_bytes for i in catalog().values())
+    # the largest image any provider of these uses takes (MiniMax V2's 30 MB must not make
+    # a 20 MB provider's image be fetched whole)
+    limit = max((ImageLimits.of(catalog()[u.provider]).max_bytes for u in uses if u.provider in catalog()),
+                default=max(ImageLimits.of(i).max_bytes for i in catalog().values()))
     gate = asyncio.Semaphore(concurrency)
     results: dict[str, ImageFacts | str] = {}
 

@@ -408,6 +408,10 @@ class Lifecycle:
         """Record a finished task: its video, or its failure; settle the budget."""
         s = slot.settings
         cost = video_cost(s, job.model, job.resolution, job.duration)
+        if state.status != "succeeded" and state.error_code == "cancelled":  # cancelled while queued: not billed
+            self.budget.settle(job.job_id, paid=False)
+            self._end(job, JobStatus.CANCELLED, "cancelled", state.provider_code, state.message)
+            return
         if state.status != "succeeded":
             charged = s.info.charges_failed  # data/providers.yaml: whether a failed task is billed
             self.budget.settle(job.job_id, paid=charged)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from batch_runner.simulator.config import SimConfig
-from batch_runner.simulator.registry import PROVIDER_NAMES
+from batch_runner.simulator.registry import KEY_VARIABLE, PROVIDER_NAMES
 from batch_runner.simulator.store import STORE_KEY, SimStore
 from batch_runner.simulator.videos import VIDEO_ROUTE, handle_video
 
@@ -146,8 +146,8 @@ def banner(sim: RunningSimulator) -> list[str]:
     lines = [f"simulator at {sim.base_url} (Ctrl-C to stop)"]
     for name in SIMULATORS:
         c = sim.config.providers[name]
-        keys = (f"{name.upper()}_API_KEYS={','.join((c.api_key, *c.keys))}" if c.keys
-                else f"{name.upper()}_API_KEY={c.api_key}")
+        var = KEY_VARIABLE.get(name, f"{name.upper()}_API_KEY")
+        keys = f"{var}S={','.join((c.api_key, *c.keys))}" if c.keys else f"{var}={c.api_key}"
         lines.append(f"  {name.upper()}_BASE_URL={sim.url(name)}  {keys}")
     return lines
 

@@ -142,6 +142,10 @@ class ProviderSim:
         """A task id in the provider's documented format."""
         raise NotImplementedError
 
+    def prompt_of(self, body: dict[str, Any]) -> str:
+        """The prompt of a valid submit body (its policy markers decide the task's fate)."""
+        return str(body.get("prompt") or "")
+
     def task_meta(self, request: web.Request) -> dict[str, Any]:
         """Provider extras stored on the task at submit."""
         return {}
@@ -243,7 +247,7 @@ class ProviderSim:
         if refusal is not None:  # rate or in_flight: both answered as a rate limit
             resp = self.with_retry_after(self.error_response("rate", "rate limit exceeded"), refusal)
             return self.answer(resp, "submit", reason=refusal)
-        prompt = str(body.get("prompt") or "")
+        prompt = self.prompt_of(body)
         marker = self.cfg.content_policy_marker
         if self.content_at_submit and marker and marker in prompt:
             return self.answer(self.error_response("content", "content policy violation"),

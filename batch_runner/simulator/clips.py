@@ -33,7 +33,10 @@ __all__ = ["FPS", "OPENING_PX", "SIZES", "VIDEO_FAULTS", "clip", "delivered", "f
 OPENING_PX = (320, 180)
 
 #: resolution -> (width, height) px of a delivered video
-SIZES = {"1080P": (1920, 1080), "768P": (1366, 768), "720P": (1280, 720), "512P": (912, 512)}
+SIZES = {"1080P": (1920, 1080), "768P": (1366, 768), "720P": (1280, 720), "512P": (912, 512),
+         # MiniMax V2 (H3): 2K is 2560x1440 (SEEN: https://developer.civitai.com/orchestration/recipes/minimax-h3);
+         # 480P at 16:9 INFERRED
+         "2K": (2560, 1440), "480P": (854, 480)}
 
 #: frames per second of every clip
 FPS = 2
@@ -54,7 +57,7 @@ VIDEO_FAULTS: dict[str, str] = {
 }
 
 #: what a ``wrong_resolution`` fault delivers instead of the ordered resolution
-_SMALLER = {"1080P": "768P", "768P": "512P", "720P": "512P", "512P": "720P"}
+_SMALLER = {"1080P": "768P", "768P": "512P", "720P": "512P", "512P": "720P", "2K": "768P", "480P": "720P"}
 
 
 def ordered(body: Any) -> tuple[str, int]:
@@ -91,7 +94,10 @@ def first_frame(body: Any) -> bytes | None:
     or a URI that does not decode."""
     body = body if isinstance(body, dict) else {}
     params = body.get("hailuoParams")
-    for source in (body, params if isinstance(params, dict) else {}):
+    content = body.get("content")  # MiniMax V2: a content part with role first_frame
+    frames = [dig_url(c) for c in content if isinstance(c, dict) and c.get("role") == "first_frame"] \
+        if isinstance(content, list) else []
+    for source in (body, params if isinstance(params, dict) else {}, {"image": frames[0] if frames else None}):
         for key in ("first_frame_image", "image"):
             value = source.get(key)
             if isinstance(value, str) and value.startswith("data:image/") and "," in value:
@@ -100,6 +106,12 @@ def first_frame(body: Any) -> bytes | None:
                 except (binascii.Error, ValueError):
                     return None
     return None
+
+
+def dig_url(part: dict[str, Any]) -> Any:
+    """The ``url`` of a MiniMax V2 content part (``{"type": "image_url", "image_url": {"url": ...}}``)."""
+    inner = part.get(str(part.get("type")))
+    return inner.get("url") if isinstance(inner, dict) else None
 
 
 def opening_picture(body: Any) -> bytes | None:

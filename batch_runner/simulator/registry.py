@@ -10,7 +10,7 @@ reads it, and it imports nothing of the simulator.
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_URL_TTL_S", "PROVIDER_NAMES"]
+__all__ = ["DEFAULT_URL_TTL_S", "KEY_VARIABLE", "PROVIDER_NAMES"]
 
 #: provider name -> how long a video URL works by default (seconds; None: never expires);
 #: ``GET /`` and the ``simulate`` banner keep this order
@@ -32,7 +32,14 @@ DEFAULT_URL_TTL_S: dict[str, float | None] = {
     # apiframe:: "default 24h retention", then ``expired`` (the OpenAPI
     # ``expired`` field, https://docs-v2.apiframe.ai/docs/jobs/get; its FAQ says 3 months)
     "apiframe": 86400.0,
+    # minimax_v2: task.content.url is "time-limited" (the V2 query page), its lifetime not
+    # published: 9 h as V1's (INFERRED)
+    "minimax_v2": 32400.0,
 }
 
 #: every simulated provider, in the order of ``DEFAULT_URL_TTL_S``
 PROVIDER_NAMES: tuple[str, ...] = tuple(DEFAULT_URL_TTL_S)
+
+#: provider -> the key variable its clients read, where it is not ``<NAME>_API_KEY``
+#: (MiniMax V2 is the same MiniMax account as V1: its key is MINIMAX_API_KEY)
+KEY_VARIABLE: dict[str, str] = {"minimax_v2": "MINIMAX_API_KEY"}

@@ -19,7 +19,7 @@ from batch_runner.transport import Transport
 
 def a_job(provider: str) -> Job:
     return Job(job_id="0123456789abcdef", index=0, row=2, name="shot", variant=1, provider=provider,
-               model="hailuo-2.3", scene="image-to-video", prompt="a calm lake",
+               model="hailuo-2.3" if provider != "minimax_v2" else "h3", scene="image-to-video", prompt="a calm lake",
                image="https://example.com/a.jpg", end_image=None, duration=6, resolution="768P")
 
 

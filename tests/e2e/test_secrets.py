@@ -66,7 +66,8 @@ async def test_keys_never_reach_results_journal_logs_or_errors(tmp_path, aiohttp
     manifest = tmp_path / "m.yaml"
     manifest.write_text(yaml.safe_dump({
         "providers": dict.fromkeys(PROVIDERS, fast),
-        "jobs": [{"prompt": f"shot {i} on {p}", "provider": p} for p in PROVIDERS if p != "apiinone" for i in range(3)]
+        "jobs": [{"prompt": f"shot {i} on {p}", "provider": p, **({"model": "h3"} if p == "minimax_v2" else {})}
+                 for p in PROVIDERS if p != "apiinone" for i in range(3)]
         + [{"prompt": f"shot {i}", "provider": "apiinone", "image": "https://cdn.example.com/a.png"} for i in range(3)]
         + [{"prompt": "refused [[REJECT]]", "provider": p} for p in ("minimax", "gccai")],
     }))

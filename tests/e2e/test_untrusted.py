@@ -99,12 +99,15 @@ def _completed(name: str, url: str) -> list[bytes]:
         "minimax": [load("minimax", "poll_files_retrieve.json")], "gptge": [load("gptge", "poll_files_retrieve.json")],
         "gccai": [load("gccai", "poll_completed.json")], "gptproto": [load("gptproto", "poll_completed.json")],
         "apiframe": [load("apiframe", "poll_completed.json")],
+        "minimax_v2": [load("minimax_v2", "poll_succeeded.json")],
         "apiinone": [{"code": 200, "data": {"task_id": "n51", "status": "completed", "output": {"video_url": ""}}}],
     }[name]
     text = json.dumps(bodies[0])
     for old in ("https://video-product.cdn.minimax.io/inference_output/video/2025-09-19/x/output.mp4",
                 "https://upload.apimart.ai/f/video/x-video_task_01KBS40K78KGHZ9SDBWQSGSXRK.mp4",
-                "https://d2p7pge43lyniu.cloudfront.net/output/x.mp4", "https://cdn2.apiframe.ai/videos/x.mp4"):
+                "https://d2p7pge43lyniu.cloudfront.net/output/x.mp4", "https://cdn2.apiframe.ai/videos/x.mp4",
+                "https://cdn.hailuoai.com/prod/hailuo_demo/testsets/h3_promo_eval_ref2va/gallery/"
+                "sr_v2p26_trio_seed42_20260724/inputs/89f8c0bbee5b_denoise_ids_0_final.mp4"):
         text = text.replace(json.dumps(old)[1:-1], json.dumps(url)[1:-1])
     text = text.replace('"video_url": ""', f'"video_url": {json.dumps(url)}')
     return [text.encode()]

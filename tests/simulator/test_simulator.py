@@ -30,6 +30,7 @@ from batch_runner.simulator import (
     running_simulator,
 )
 from batch_runner.simulator.app import banner
+from batch_runner.simulator.registry import KEY_VARIABLE
 from batch_runner.simulator.videos import SAMPLE_MP4, task_video, video_body
 
 KEY = "sim-key"
@@ -41,6 +42,7 @@ SUBMIT = {
     "gccai": "/v1/videos/generations",
     "apiinone": "/api/v1/videos/generations",
     "apiframe": "/v2/videos/generate",
+    "minimax_v2": "/v2/video_generation",
 }
 POLL = {
     "minimax": "/v1/query/video_generation?task_id={}",
@@ -49,6 +51,7 @@ POLL = {
     "gptproto": "/api/v3/predictions/{}/result",
     "apiinone": "/api/v1/tasks/{}",
     "apiframe": "/v2/jobs/{}",
+    "minimax_v2": "/v2/query/video_generation/{}",
 }
 RETRIEVE = {"minimax": "/v1/files/retrieve", "gptge": "/task/minimax/v1/files/retrieve"}
 #: the running words in their documented order, then the success word
@@ -59,9 +62,10 @@ VOCAB = {
     "gptproto": ["created", "processing", "completed"],
     "apiinone": ["IN_PROGRESS", "completed"],
     "apiframe": ["QUEUED", "PROCESSING", "COMPLETED"],
+    "minimax_v2": ["queued", "running", "succeeded"],
 }
 FAILED_WORD = {"minimax": "Fail", "gptge": "Fail", "gccai": "failed", "gptproto": "failed",
-               "apiinone": "failed", "apiframe": "FAILED"}
+               "apiinone": "failed", "apiframe": "FAILED", "minimax_v2": "failed"}
 ID_FORMAT = {
     "minimax": r"\d{15}",
     "gptge": r"\d{15}",
@@ -69,7 +73,16 @@ ID_FORMAT = {
     "gptproto": r"[0-9a-f]{32}",
     "apiinone": r"n51\d+_hailuo",
     "apiframe": r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}",
+    "minimax_v2": r"\d{15}",
 }
+#: MiniMax V2's request_id in every simulated error answer
+V2_REQUEST_ID = "0217852290155" + "0" * 19
+
+
+def v2_error(status: int, typ: str, message: str) -> tuple[int, dict[str, Any]]:
+    """A MiniMax V2 error answer (OpenAI-style, the internal code in the message)."""
+    return status, {"type": "error", "error": {"type": typ, "message": message, "http_code": str(status)},
+                    "request_id": V2_REQUEST_ID}
 
 
 def headers(provider: str, key: str = KEY) -> dict[str, str]:
@@ -97,6 +110,13 @@ def request_for(provider: str, prompt: str = "a calm lake at dawn [Push in]", im
         if image:
             body["image"] = image
         return f"/api/v3/minimax/{model}/{scene}", body
+    if provider == "minimax_v2":  # H3 sells 768P and 2K: 1080 stands for its higher one
+        content: list[dict[str, Any]] = [{"type": "text", "text": prompt}]
+        if image:
+            content.append({"type": "image_url", "image_url": {"url": image}, "role": "first_frame"})
+        return SUBMIT[provider], {"model": "MiniMax-H3", "content": content, "duration": duration,
+                                  "resolution": "2K" if res == "1080" else f"{res}P",
+                                  "ratio": "adaptive" if image else "16:9"}
     if provider == "apiinone":
         return SUBMIT[provider], {"model": "hailuo/2-3-image-to-video-standard", "prompt": prompt,
                                   "image": image or IMG, "duration": str(duration), "resolution": f"{res}P"}
@@ -118,11 +138,14 @@ def task_id_of(provider: str, body: dict[str, Any]) -> str:
     """The task id in a submit answer, where each provider documents it."""
     return {"minimax": lambda b: b["task_id"], "gptge": lambda b: b["task_id"],
             "gccai": lambda b: b["data"][0]["task_id"], "gptproto": lambda b: b["data"]["id"],
-            "apiinone": lambda b: b["data"]["task_id"], "apiframe": lambda b: b["jobId"]}[provider](body)
+            "apiinone": lambda b: b["data"]["task_id"], "apiframe": lambda b: b["jobId"],
+            "minimax_v2": lambda b: b["task_id"]}[provider](body)
 
 
 def status_of(provider: str, body: dict[str, Any]) -> str:
     """The status word of a poll answer."""
+    if provider == "minimax_v2":
+        return str(body["task"]["status"])
     return body["data"]["status"] if provider in ("gccai", "gptproto", "apiinone") else body["status"]
 
 
@@ -184,6 +207,8 @@ class Client:
         if provider == "apiinone":
             assert body["data"]["output"]["video_url"] == body["data"]["video_url"]
             return body["data"]["video_url"]
+        if provider == "minimax_v2":
+            return body["task"]["content"]["url"]
         return body["result"]["videoUrl"]
 
     async def download(self, url: str) -> tuple[int, str, bytes]:
@@ -232,6 +257,8 @@ async def test_happy_path_through_to_the_video(start, provider, image):
         assert body == {"code": 200, "message": "success", "data": {"task_id": task_id, "status": "IN_PROGRESS"}}
     elif provider == "apiframe":
         assert body == {"jobId": task_id, "status": "QUEUED"}
+    elif provider == "minimax_v2":
+        assert body == {"task_id": task_id}
     else:
         assert body["code"] == 200 and body["data"]["status"] == "created" and body["data"]["outputs"] == []
         assert body["data"]["urls"]["get"] == client.sim.url("gptproto") + POLL["gptproto"].format(task_id)
@@ -361,6 +388,7 @@ UNAUTHORIZED = {
                                  "type": "invalid_request_error", "code": "invalid_api_key"}}),
     "apiinone": (401, {"error": {"code": 401, "message": "Invalid API key", "type": "unauthorized"}}),
     "apiframe": (401, {"error": "Invalid API key"}),
+    "minimax_v2": v2_error(401, "authorized_error", "Invalid API key (1004)"),
 }
 
 
@@ -426,6 +454,9 @@ def assert_invalid(provider: str, status: int, body: Any) -> None:
         assert all(isinstance(v, list) and v for v in body["details"].values())
     elif provider == "gptproto":
         assert status == 400 and body["error"]["type"] == "invalid_request_error" and body["error"]["message"]
+    elif provider == "minimax_v2":
+        assert status == 400 and body["type"] == "error" and body["error"]["type"] == "bad_request_error"
+        assert body["error"]["message"].endswith("(2013)") and body["error"]["http_code"] == "400"
     else:
         kind = "invalid_request" if provider == "apiinone" else "invalid_request_error"
         assert status == 400 and body["error"]["code"] == 400 and body["error"]["type"] == kind
@@ -449,8 +480,8 @@ async def test_apiframe_details_name_each_bad_path(start):
     assert set(got["details"]) == {"seed", "hailuoParams.aspect_ratio", "hailuoParams.duration"}
 
 
-@pytest.mark.parametrize("provider", PROVIDER_NAMES)
-async def test_1080p_with_10_seconds_is_refused_everywhere(start, provider):
+@pytest.mark.parametrize("provider", [p for p in PROVIDER_NAMES if p != "minimax_v2"])  # H3 sells no 1080P:
+async def test_1080p_with_10_seconds_is_refused_everywhere(start, provider):  # test_minimax_v2_sim.py
     client = await start()
     status, got, _ = await client.submit(provider, duration=10, res="1080")
     assert_invalid(provider, status, got)
@@ -495,6 +526,7 @@ RATE_LIMITED = {
                                  "code": "rate_limit_exceeded"}}),
     "apiinone": (429, {"error": {"code": 429, "message": "Rate limit exceeded", "type": "rate_limited"}}),
     "apiframe": (429, {"error": "Rate limit exceeded"}),
+    "minimax_v2": v2_error(429, "rate_limit_error", "rate limit exceeded (1002)"),
 }
 
 
@@ -623,6 +655,7 @@ BALANCE = {
                                  "type": "permission_error", "code": "insufficient_permissions"}}),
     "apiinone": (402, {"error": {"code": 402, "message": "Insufficient credits", "type": "insufficient_credits"}}),
     "apiframe": (402, {"error": "Insufficient credits", "creditsRequired": 10, "creditsAvailable": 0}),
+    "minimax_v2": v2_error(402, "insufficient_balance_error", "insufficient balance (1008)"),
 }
 
 
@@ -644,6 +677,7 @@ QUOTA = {
                                  "code": "quota_exceeded"}}),
     "apiinone": (429, {"error": {"code": 429, "message": "Daily quota exceeded", "type": "quota_exceeded"}}),
     "apiframe": (429, {"error": "Daily quota exceeded"}),
+    "minimax_v2": v2_error(429, "rate_limit_error", "daily quota exceeded (2056)"),
 }
 
 
@@ -797,7 +831,7 @@ async def test_index_lists_every_provider_and_the_banner_names_urls_and_keys(sta
     lines = "\n".join(banner(client.sim))
     for provider in PROVIDER_NAMES:
         assert f"{provider.upper()}_BASE_URL={client.sim.url(provider)}" in lines
-        assert f"{provider.upper()}_API_KEY={KEY}" in lines
+        assert f"{KEY_VARIABLE.get(provider, provider.upper() + '_API_KEY')}={KEY}" in lines
 
 
 def test_a_knob_sets_how_long_a_providers_video_urls_work():

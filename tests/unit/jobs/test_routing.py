@@ -36,7 +36,7 @@ def test_why_none_names_what_nobody_sells():
     assert why_none({**T2V, "model": "hailuo-2.3-pro"}) == (
         "768P with 6 s is not offered by gptproto for hailuo-2.3-pro; allowed: 1080P 6 s; "
         "apiinone runs hailuo-2.3-pro as image-to-video only: add an image; "
-        "minimax, gptge, gccai, apiframe do not sell hailuo-2.3-pro")
+        "minimax, gptge, gccai, apiframe, minimax_v2 do not sell hailuo-2.3-pro")
     ranked, why = route({**T2V, "resolution": "1080P", "duration": 10}, resolve_settings(None, {}), {}, {},
                         need_keys=False)
     assert ranked == [] and why.startswith("no provider can run it (capable: none): no provider sells")

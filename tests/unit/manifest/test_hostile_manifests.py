@@ -69,7 +69,7 @@ def test_alias_bomb_is_refused_quickly_in_little_memory(write):
     ("jobs:\n  - {prompt: \"bell\\a\", provider: minimax}\n", "field 'prompt': contains a control character (U+0007)"),
     ("jobs:\n  - {prompt: \"\\u202eevil\", provider: minimax}\n", "contains a bidirectional override (U+202E)"),
     ("jobs:\n  - {prompt: a, provider: minimax, duration: -6}\n",
-     "line 2, field 'duration': -6 is not allowed. Allowed: 6, 10."),
+     "line 2, field 'duration': -6 is not allowed. Allowed: 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15."),
     ("jobs:\n  - {prompt: a, provider: minimax, duration: 6.5}\n", "field 'duration': 6.5 is not an integer"),
     ("jobs:\n  - {prompt: a, provider: minimax, duration: .nan}\n", "field 'duration': nan is not"),
     ("jobs:\n  - {prompt: a, provider: minimax, weight: .inf}\n",

@@ -62,7 +62,8 @@ def test_every_problem_is_reported_at_once_with_row_and_field(cli, write):
     assert "bad.csv: row 4, field 'image': apiinone runs hailuo-2.3 as image-to-video only" in out
     assert "bad.csv: row 5, field 'image': apiinone takes image URLs only" in out
     assert "bad.csv: row 6, field 'model': minimax does not sell hailuo-2.3-pro" in out
-    assert "bad.csv: row 7, field 'duration': 7 is not allowed. Allowed: 6, 10." in out
+    assert ("bad.csv: row 7, field 'resolution': 768P with 7 s is not offered by gccai for hailuo-2.3; "
+            "allowed: 768P 6 s, 768P 10 s, 1080P 6 s") in out  # 7 s is a duration of h3 only
     assert ("bad.csv: row 8, field 'provider': 'openai' is not a provider or a list of providers. "
             "Allowed: minimax") in out
     assert "bad.csv: row 9, field 'image': minimax runs hailuo-2.3-fast as image-to-video only" in out
@@ -77,7 +78,7 @@ def test_yaml_errors_name_the_line(cli, write):
     )
     result = cli("validate", path, "--simulate")
     assert result.exit_code == 2
-    assert "bad.yaml: line 5, field 'duration': 11 is not allowed" in result.output
+    assert "bad.yaml: line 5, field 'resolution': 768P with 11 s is not offered by gccai" in result.output
 
 
 def test_broken_yaml_is_a_clear_error(cli, write):

@@ -100,7 +100,7 @@ def test_blank_rows_keep_spreadsheet_row_numbers_in_errors(cli, write):
     path = write("gaps.csv", "prompt,provider,duration\nok,apiframe,6\n\n,,\nbad,apiframe,7\n")
     result = cli("validate", path, "--simulate")
     assert result.exit_code == 2
-    assert "gaps.csv: row 5, field 'duration': 7 is not allowed" in result.output
+    assert "gaps.csv: row 5, field 'resolution': 768P with 7 s is not offered by apiframe" in result.output
 
 
 def test_stored_exports_of_excel_google_sheets_and_libreoffice(cli):
