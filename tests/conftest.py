@@ -31,6 +31,21 @@ def pytest_collection_modifyitems(items):
 
 
 @pytest.fixture(autouse=True)
+def _keys_of_this_test_only():
+    """The keys one test's runs remember (batch_runner.keys, masked in every text for
+    the life of a process) are forgotten after it: a CLI run is a process of its own,
+    and a key such as 'from-the-environment-0001' must not mask 'environment' in the
+    messages of the tests that run after it in the same worker."""
+    from batch_runner import keys
+
+    saved = (set(keys._KNOWN), keys._frozen, keys._runs)
+    yield
+    keys._KNOWN.clear()
+    keys._KNOWN.update(saved[0])
+    keys._frozen, keys._runs = saved[1], saved[2]
+
+
+@pytest.fixture(autouse=True)
 def _serial(request, tmp_path_factory):
     """Under pytest-xdist (``-n``), a test marked ``serial`` runs alone: it holds a
     lock file exclusively that every other test holds shared. For tests whose

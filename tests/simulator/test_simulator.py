@@ -944,4 +944,5 @@ def test_the_manual_lists_every_simulator_knob():
     for line in section.splitlines():
         if line.startswith("| `"):
             documented |= set(re.findall(r"`(\w+)`", line.split("|")[1]))
-    assert documented == {f.name for f in dataclasses.fields(ProviderSimConfig)}
+    # every per-provider field, and url_ttl_s (SimConfig's per-provider video URL life)
+    assert documented == {f.name for f in dataclasses.fields(ProviderSimConfig)} | {"url_ttl_s"}
