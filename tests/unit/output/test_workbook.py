@@ -80,7 +80,8 @@ def test_workbook_has_links_posters_numbers_and_no_formula(tmp_path):
     assert sheet.column_dimensions["A"].width >= len("id0000")
 
     summary = [[c.value for c in row] for row in book["Summary"].iter_rows()]
-    assert summary[0] == ["provider", "jobs", "succeeded", "failed", "QA failed", "cost USD", "USD unknown (jobs)"]
+    assert summary[0] == ["provider", "jobs", "succeeded", "failed", "QA failed", "cost USD",
+                          "USD unknown (paid attempts)"]
     assert summary[1:] == [["gccai", 2, 2, 0, 1, pytest.approx(0.56), 0],
                            ["minimax", 1, 0, 1, 0, 0, 0],
                            ["all", 3, 2, 1, 1, pytest.approx(0.56), 0]]

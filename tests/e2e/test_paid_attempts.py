@@ -1,0 +1,98 @@
+"""Every paid attempt counts: a re-rolled job's first task stays in the journal's
+``attempts`` and in every total (run summary, JSON summary, workbook Summary
+sheet, report, --max-cost), its task id in the results (``earlier_task_ids``);
+an unknown price is never shown as $0.00. The CLI in its own process against
+the simulator on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pandas as pd
+import pytest
+import yaml
+from openpyxl import load_workbook
+
+from conftest import run_cli
+
+
+#: provider settings for a quick run against the simulator (polls every 0.05 s)
+FAST = {"rpm": 6000, "max_in_flight": 10, "poll_interval_s": 0.05, "timeout_s": 2,
+        "backoff_base_s": 0.05, "max_attempts": 2, "task_timeout_s": 8, "typical_generation_s": 0.3}
+
+
+def results(path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def summary_event(stderr: str) -> dict:
+    """The ``summary`` event of a run with ``--log-format json``."""
+    events = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    return next(e for e in events if e.get("event") == "summary")
+
+
+async def test_a_reroll_keeps_the_first_paid_attempts_in_every_total_and_their_task_ids(tmp_path, sim, write):
+    sim.config.providers["gccai"].black_video_rate = 1.0  # every first video black: QA fails
+    manifest = write("m.yaml", yaml.safe_dump({"providers": {"gccai": FAST}, "jobs": [
+        {"name": "g", "prompt": "a sneaker", "provider": "gccai", "variants": 4}]}))
+    out, videos = tmp_path / "results.csv", tmp_path / "v"
+    common = ("--download", str(videos), "--no-canary", "--log-format", "json")
+    status, _ = await run_cli(manifest, out, sim, *common)
+    first = results(out).set_index("job_id")
+    assert status == 0 and set(first["qa_status"]) == {"failed"}
+    one_run = first["cost_usd"].astype(float).sum()
+
+    sim.config.providers["gccai"].black_video_rate = 0.0
+    book, report = tmp_path / "results.xlsx", tmp_path / "report.html"
+    status, err = await run_cli(manifest, book, sim, *common, "--reroll-qa-failed", "--report", str(report))
+    assert status == 0, err
+    assert len(sim.store.submissions["gccai"]) == 8
+    total = summary_event(err)["cost_total"]
+    assert total["usd"] == pytest.approx(2 * one_run) and total["videos"] == 4
+    assert f"${2 * one_run:.2f}" in summary_event(err)["message"]  # the run summary's text
+    sheet = load_workbook(book)["Summary"]
+    header = [c.value for c in sheet[1]]
+    all_row = [c.value for c in sheet[sheet.max_row]]
+    assert all_row[0] == "all" and all_row[header.index("cost USD")] == pytest.approx(2 * one_run)
+    assert f"${2 * one_run:.2f}" in report.read_text(encoding="utf-8")
+
+    status, err = await run_cli(manifest, out, sim, *common)  # nothing sent: the results rebuilt from the journal
+    assert status == 0 and len(sim.store.submissions["gccai"]) == 8
+    assert summary_event(err)["cost_total"]["usd"] == pytest.approx(2 * one_run)
+    again = results(out).set_index("job_id")
+    assert len(again) == 4  # one row per job
+    for job_id, row in again.iterrows():
+        assert row["earlier_task_ids"] == first.loc[job_id, "task_id"] != row["task_id"]
+        assert (row["attempts"], row["paid_attempts"]) == ("2", "2")
+        assert float(row["cost_all_attempts"]) == pytest.approx(2 * float(row["cost_usd"]))
+    with sqlite3.connect(f"{manifest}.journal.sqlite") as db:
+        kept = {r[0] for r in db.execute("SELECT task_id FROM attempts WHERE paid = 1")}
+    assert kept == set(first["task_id"])  # each first paid task is a row of its own
+
+    status, err = await run_cli(manifest, out, sim, *common, "--max-cost", "100")  # the cap counts them too
+    assert f"budget: ${2 * one_run:.2f} spent" in summary_event(err)["message"]
+
+
+async def test_an_unknown_price_is_never_shown_as_zero(tmp_path, sim, write):
+    manifest = write("m.yaml", yaml.safe_dump({"providers": {"gptge": FAST}, "jobs": [
+        {"name": "x", "prompt": "a sneaker", "provider": "gptge", "variants": 2}]}))  # gptge publishes no price
+    book, report = tmp_path / "results.xlsx", tmp_path / "report.html"
+    status, err = await run_cli(manifest, book, sim, "--no-canary", "--log-format", "json", "--report", str(report))
+    assert status == 0, err
+    event = summary_event(err)
+    assert event["cost_total"]["usd"] is None and "$0.00" not in event["message"]
+    assert "gptge: 2 videos, USD unknown" in event["message"]
+    sheet = load_workbook(book)["Summary"]
+    header = [c.value for c in sheet[1]]
+    cost = [row[header.index("cost USD")].value for row in sheet.iter_rows(min_row=2)]
+    assert cost == ["unknown", "unknown"]  # gptge, then all
+    assert "$0.00" not in report.read_text(encoding="utf-8")
+
+    edited = yaml.safe_dump({"providers": {"gptge": FAST}, "jobs": [{"name": "x", "prompt": "a boot",
+                                                                     "provider": "gptge"}]})
+    manifest.write_text(edited, encoding="utf-8")  # both rows replaced: their paid tasks are still spent
+    status, err = await run_cli(manifest, tmp_path / "r.csv", sim, "--no-canary", "--log-format", "json")
+    message = summary_event(err)["message"]
+    assert "not in the manifest any more" in message and "$0.00" not in message, message
+    assert "USD unknown" in message
