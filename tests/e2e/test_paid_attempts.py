@@ -16,7 +16,6 @@ from openpyxl import load_workbook
 
 from conftest import run_cli
 
-
 #: provider settings for a quick run against the simulator (polls every 0.05 s)
 FAST = {"rpm": 6000, "max_in_flight": 10, "poll_interval_s": 0.05, "timeout_s": 2,
         "backoff_base_s": 0.05, "max_attempts": 2, "task_timeout_s": 8, "typical_generation_s": 0.3}
@@ -96,3 +95,21 @@ async def test_an_unknown_price_is_never_shown_as_zero(tmp_path, sim, write):
     message = summary_event(err)["message"]
     assert "not in the manifest any more" in message and "$0.00" not in message, message
     assert "USD unknown" in message
+
+
+async def test_a_shared_postgresql_journal_keeps_the_rerolled_attempts_too(tmp_path, sim, write, pg_url):
+    sim.config.providers["gccai"].black_video_rate = 1.0
+    manifest = write("pg.yaml", yaml.safe_dump({"providers": {"gccai": FAST}, "jobs": [
+        {"name": "g", "prompt": "a sneaker", "provider": "gccai", "variants": 2}]}))
+    out = tmp_path / "results.csv"
+    common = ("--journal", pg_url, "--campaign", "reroll-pg", "--download", str(tmp_path / "v"), "--no-canary",
+              "--log-format", "json")
+    assert (await run_cli(manifest, out, sim, *common))[0] == 0
+    first = results(out).set_index("job_id")
+    sim.config.providers["gccai"].black_video_rate = 0.0
+    status, err = await run_cli(manifest, out, sim, *common, "--reroll-qa-failed")
+    assert status == 0, err
+    again = results(out).set_index("job_id")
+    assert len(sim.store.submissions["gccai"]) == 4, summary_event(err)["message"]
+    assert list(again["earlier_task_ids"]) == list(first["task_id"]), (again.to_dict("records"), err[-3000:])
+    assert summary_event(err)["cost_total"]["usd"] == pytest.approx(2 * first["cost_usd"].astype(float).sum())
