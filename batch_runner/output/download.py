@@ -224,7 +224,7 @@ class Downloader:
             return None
         name, other = next(iter(self.elsewhere.values()))
         n = len(self.elsewhere)
-        return (f"  downloads: {n} video{'s' if n != 1 else ''} saved under a free name: the name held a file "
+        return (f"  downloads: {n} video{'s' if n != 1 else ''} under a free name: its name held a file "
                 f"this journal did not write (another campaign's, or a symlink), left untouched "
                 f"(e.g. {name.name} -> {other.name})")
 

@@ -66,7 +66,7 @@ async def test_two_campaigns_sharing_a_download_folder_never_take_each_others_vi
     assert mine["local_path"] == str(videos.resolve() / "hero-2.mp4") and mine["qa_status"] == "passed"
     assert mine["sha256"] == hashlib.sha256((videos / "hero-2.mp4").read_bytes()).hexdigest()
     assert hero.read_bytes() == theirs  # A's file untouched
-    assert "1 video saved under a free name" in summary(err) and "hero.mp4 -> hero-2.mp4" in summary(err)
+    assert "1 video under a free name" in summary(err) and "hero.mp4 -> hero-2.mp4" in summary(err)
 
     status, err = await run(b, videos, sim, "--reroll-qa-failed")  # B's video passed: nothing paid again
     assert status == 0 and len(sim.store.submissions["gccai"]) == 2 and video_gets(sim) == 2

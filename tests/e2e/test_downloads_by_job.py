@@ -179,7 +179,7 @@ async def test_a_new_name_taken_by_another_file_keeps_the_jobs_own_file_and_touc
     assert await execute(dataclasses.replace(campaign, download_name="{sku}.mp4")) == 0
     assert video_gets(sim) == 2
     own = Path(before.loc["TR-100", "local_path"])
-    assert "1 video saved under a free name" in caplog.text and f"TR-100.mp4 -> {own.name}" in caplog.text
+    assert "1 video under a free name" in caplog.text and f"TR-100.mp4 -> {own.name}" in caplog.text
     assert foreign.read_bytes() == b"someone else's cut"
     assert own.is_file() and results(campaign).loc["TR-100", "local_path"] == str(own)  # stays where it was
     assert names(campaign.download) == sorted([foreign.name, "TR-200.mp4", own.name])
