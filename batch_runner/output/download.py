@@ -249,7 +249,7 @@ class Downloader:
         """The name to use instead of ``dest``, which holds a file (or a part, or a
         symlink) the journal does not say is this job's: the job's saved file or
         the file it started writing beside ``dest`` when still there, else the first
-        free ``<stem>-N<suffix>`` (no file, no part, no other job's record).
+        free ``<stem>-N<suffix>`` (no file, no part, no poster, no other job's record).
         ``dest`` itself is never touched."""
         intent = self.journal.download_intent(job_id)
         for candidate in (saved and saved["local_path"], intent):
@@ -260,7 +260,7 @@ class Downloader:
         n = 2
         while True:
             path = dest.with_name(f"{dest.stem}-{n}{dest.suffix}")
-            if not (os.path.lexists(path) or os.path.lexists(_part(path))
+            if not (os.path.lexists(path) or os.path.lexists(_part(path)) or os.path.lexists(poster_path(path))
                     or self.journal.download_owner(str(path))):
                 return path
             n += 1
