@@ -113,3 +113,37 @@ async def test_a_shared_postgresql_journal_keeps_the_rerolled_attempts_too(tmp_p
     assert len(sim.store.submissions["gccai"]) == 4, summary_event(err)["message"]
     assert list(again["earlier_task_ids"]) == list(first["task_id"]), (again.to_dict("records"), err[-3000:])
     assert summary_event(err)["cost_total"]["usd"] == pytest.approx(2 * first["cost_usd"].astype(float).sum())
+
+
+async def test_a_paid_failure_sent_again_keeps_its_charge_in_the_totals(tmp_path, sim, write, monkeypatch, caplog):
+    """A provider that bills failed tasks: the failed task's charge stays counted
+    after --retry-failed=all replaces it with a video (in-process, as the
+    provider facts are patched)."""
+    import dataclasses
+    import logging
+
+    from batch_runner.app import RunRequest, execute
+    from batch_runner.catalog.facts import catalog
+
+    from conftest import sim_env
+
+    monkeypatch.setitem(catalog(), "gccai", dataclasses.replace(catalog()["gccai"], charges_failed=True))
+    sim.config.providers["gccai"].fail_rate = 1.0
+    manifest = write("m.yaml", yaml.safe_dump({"providers": {"gccai": FAST}, "jobs": [
+        {"name": "g", "prompt": "a sneaker", "provider": "gccai"}]}))
+    out = tmp_path / "results.csv"
+
+    def request(**more) -> RunRequest:
+        return RunRequest(manifest, out, environ=sim_env(sim), quiet=True, canary=False, **more)
+
+    assert await execute(request()) == 1
+    (failed,) = results(out).to_dict("records")
+    assert failed["status"] == "failed" and failed["paid_attempts"] == "1", failed
+    sim.config.providers["gccai"].fail_rate = 0.0
+    with caplog.at_level(logging.INFO, logger="batch_runner"):
+        assert await execute(request(retry_failed=True, retry_all_failed=True)) == 0
+    (row,) = results(out).to_dict("records")
+    price = float(failed["cost_usd"])
+    assert row["status"] == "succeeded" and row["earlier_task_ids"] == failed["task_id"] != row["task_id"]
+    assert row["paid_attempts"] == "2" and float(row["cost_all_attempts"]) == pytest.approx(2 * price)
+    assert f"gccai: 1 videos, ${2 * price:.2f}" in caplog.text
