@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import re
 import signal
 import sqlite3
 import time
@@ -56,6 +57,7 @@ from batch_runner.output.progress import Progress
 from batch_runner.output.report import write_report
 from batch_runner.output.results import summarize, write_results
 from batch_runner.output.video_qa import VideoQa, qa_lines, run_qa_settings, start_rerolls
+from batch_runner.providers.url_safety import AddressPolicy
 from batch_runner.run.budget import Budget, check_estimate
 from batch_runner.run.canary import CanaryStop
 from batch_runner.run.captures import capture_dir
@@ -113,6 +115,7 @@ class RunRequest:
     contact_sheet_by: str | None = None  # --contact-sheet-by: group its tiles by this results column
     log_format: str = "text"
     allow_outside_paths: bool = False  # image and sheet paths may leave the manifest's folder
+    allow_private_urls: bool = False  # --allow-private-urls: fetch private and local addresses too
     rows: RowSelection | None = None  # --rows: run only the jobs of these manifest rows
     limit: int | None = None  # --limit: submit at most this many new (never sent) jobs this run
     # asked with this run's plan of submits when it costs more than confirm_over USD (or an
@@ -185,6 +188,11 @@ def campaign_of(request: RunRequest) -> str:
     return request.campaign or request.manifest.name
 
 
+#: a ``NAME_API_KEY=value`` line of a .env file (quotes and ``export`` allowed)
+_ENV_KEY_LINE = re.compile(r"""^[ \t]*(?:export[ \t]+)?([A-Za-z0-9_]*_API_KEYS?)[ \t]*[=:][ \t]*['"]?([^'"\r\n#]*)""",
+                           re.MULTILINE)
+
+
 def load_settings_file(path: Path) -> dict[str, dict[str, object]]:
     """The ``providers:`` mapping of a settings file (``--settings FILE.yaml``): YAML holding
     only ``providers:``, each provider's settings as in a manifest (rate limits, ``base_url``,
@@ -196,13 +204,19 @@ def load_settings_file(path: Path) -> dict[str, dict[str, object]]:
     from batch_runner.manifest.schema import schema
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        remember_keys(dict(_ENV_KEY_LINE.findall(text)))  # a .env file given here: its keys stay secret
+        data = yaml.safe_load(text)
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"--settings {path}: cannot read it ({type(exc).__name__})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"--settings {path}: not valid YAML{where}") from None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"--settings {path}: is not a YAML mapping (the file holds providers: NAME: SETTING: "
+                          "VALUE and/or qa: SETTING: VALUE; API keys go in the environment or ./.env, "
+                          "never in --settings)")
     full = schema()
     validator = Draft202012Validator({"type": "object", "additionalProperties": False,
                                       "anyOf": [{"required": ["providers"]}, {"required": ["qa"]}],
@@ -215,7 +229,7 @@ def load_settings_file(path: Path) -> dict[str, dict[str, object]]:
                          for e in errors[:5])
         raise ConfigError(f"--settings {path}: {said} (the file holds providers: NAME: SETTING: VALUE "
                           "and/or qa: SETTING: VALUE)")
-    return dict(data.get("providers") or {})
+    return dict((data or {}).get("providers") or {})
 
 
 def _overrides(request: RunRequest, manifest: Manifest | None = None) -> dict[str, dict[str, object]]:
@@ -394,7 +408,9 @@ def _check_outputs(request: RunRequest, jobs: list[Job], manifest: Manifest, sta
     ``state``: the journal's path, or a database URL (not a file to check)."""
     check_run_outputs(output=request.output, state=state if isinstance(state, Path) else None,
                       report=request.report, download=request.download,
-                      manifest=manifest.path, sheet=manifest.sheet, contact_sheet=request.contact_sheet)
+                      manifest=manifest.path, sheet=manifest.sheet, contact_sheet=request.contact_sheet,
+                      trace=request.trace_http, settings=request.settings_file,
+                      images=sorted({f.path for j in jobs for f in (j.image_file, j.end_image_file) if f}))
     if request.contact_sheet is not None:
         from batch_runner.output.contact_sheet import check_sheet_request
 
@@ -606,7 +622,9 @@ async def execute(request: RunRequest) -> int:
                 log.warning("%d task(s) in flight belong to rows no longer in the manifest (edited or removed): "
                             "they are polled to their end, and listed after the manifest's rows", len(work.orphans))
             try:
-                stopped = await _run_with_signals(runner, progress, downloader, current, recorder)
+                policy = AddressPolicy.for_base_urls((s.base_url for s in settings.values()),
+                                                     allow_private=request.allow_private_urls)
+                stopped = await _run_with_signals(runner, progress, downloader, current, recorder, policy)
             finally:
                 if recorder is not None and request.trace_http is not None:
                     recorder.write(request.trace_http)
@@ -666,7 +684,7 @@ def _evidence_lines(journal: Journal, runners: list[Runner], since: float) -> li
     if not kept:
         return []
     lines = [f"  {len(kept)} answer(s) the adapters could not read were kept in {capture_dir(journal.path)} "
-             "(README: \"When a provider answers something new\")"]
+             "(manual: docs/reliability.md#when-a-provider-answers-something-new)"]
     for runner in runners:
         for name, pool in sorted(runner.pools.items()):
             if any(s.breaker is not None and s.breaker.error_code == "unrecognised_answer" for s in pool.slots):
@@ -745,15 +763,16 @@ def _removed_lines(records: list[JobRecord]) -> list[str]:
 async def _run_with_signals(make_runner: Callable[[Transport], Runner], progress: Progress,
                             downloader: Downloader | None = None,
                             records: Callable[[], list[JobRecord]] = list,
-                            recorder: HarRecorder | None = None) -> int:
+                            recorder: HarRecorder | None = None, policy: AddressPolicy | None = None) -> int:
     """Run (``make_runner(transport)``: the Runner, given the open transport);
     the first SIGINT/SIGTERM stops submitting (tasks in flight are polled to
     the end), the second stops at once. Then the downloader saves the videos
     not saved yet (``records()``: the run's journal records). ``recorder``
-    is told of every HTTP exchange. Returns 0 or 130/143."""
+    is told of every HTTP exchange; ``policy``: where connections may go
+    (providers/url_safety.py). Returns 0 or 130/143."""
     loop = asyncio.get_running_loop()
     stopped = 0
-    async with Transport.open(recorder=recorder) as transport:
+    async with Transport.open(recorder=recorder, policy=policy) as transport:
         runner = make_runner(transport)
         if downloader:
             downloader.transport = transport

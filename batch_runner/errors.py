@@ -180,8 +180,9 @@ class ProviderError(BatchRunnerError):
 
 class TransportError(ProviderError):
     """No usable HTTP answer. ``maybe_sent`` is True when the request may have
-    reached the provider (timeout, connection dropped after sending)."""
+    reached the provider (timeout, connection dropped after sending);
+    ``retryable`` False when trying again cannot help (an address refused)."""
 
-    def __init__(self, provider: str, error_code: str, message: str, *, maybe_sent: bool):
-        super().__init__(provider, error_code, message, retryable=True)
+    def __init__(self, provider: str, error_code: str, message: str, *, maybe_sent: bool, retryable: bool = True):
+        super().__init__(provider, error_code, message, retryable=retryable)
         self.maybe_sent = maybe_sent

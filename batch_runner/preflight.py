@@ -34,6 +34,7 @@ from batch_runner.errors import TransportError
 from batch_runner.keys import redact
 from batch_runner.keyscan import mask
 from batch_runner.providers import ADAPTERS
+from batch_runner.providers.url_safety import AddressPolicy
 from batch_runner.transport import Transport
 
 __all__ = ["CLOCK_SKEW_WARN_S", "ProviderCheck", "check_providers", "exit_status", "render_table"]
@@ -206,7 +207,8 @@ async def check_providers(settings: Mapping[str, ProviderSettings], names: Seque
     concurrently; each step waits at most ``timeout_s`` seconds; a pool of keys:
     one ProviderCheck per key, in the pool's order. Never raises for a
     provider's failure: it is in the ProviderCheck. Texts are redacted."""
-    async with Transport.open() as transport:
+    policy = AddressPolicy.for_base_urls(settings[n].base_url for n in names)
+    async with Transport.open(policy=policy) as transport:
         found = await asyncio.gather(*(_check_one(transport, s, timeout_s, key_id)
                                        for n in names for s, key_id in _per_key(settings[n])))
     for result in found:

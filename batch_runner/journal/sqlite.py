@@ -20,6 +20,7 @@ run on the same journal raises StateLockedError at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import enum
 import fcntl
@@ -476,6 +477,8 @@ class Journal:
                 self.db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {decl}")
 
     def _connect(self, synchronous: str) -> sqlite3.Connection:
+        with contextlib.suppress(FileExistsError):  # a new journal is private (0600); SQLite gives its WAL the same
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA journal_mode=WAL")
