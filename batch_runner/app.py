@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from batch_runner.catalog.prices import describe_usd
 from batch_runner.catalog.settings import (
     ProviderSettings,
     merge_overrides,
@@ -656,7 +657,8 @@ async def execute(request: RunRequest) -> int:
     if request.report:
         write_report(request.output, request.report)
     sheet_problem = _write_contact_sheet(request) if request.contact_sheet else None
-    summary = summarize(records, time.monotonic() - started, make_plan(jobs, settings), estimate.wall_s)
+    summary = summarize(records, time.monotonic() - started, make_plan(jobs, settings), estimate.wall_s,
+                        removed=removed)
     head, *rest = summary.lines()  # the whole campaign, then what this run left out
     scenes = scene_line(scene_counts(jobs))
     lines = [head, *([f"  {scenes}"] if scenes else []), *rest, *_removed_lines(removed),
@@ -672,6 +674,7 @@ async def execute(request: RunRequest) -> int:
                      f"{len(downloader.failed)} failed, in {request.download}"
                      + (f" ({refreshed} expired URL{'s' if refreshed != 1 else ''} asked again of the provider, "
                         "free)" if refreshed else ""))
+        lines.extend(line for line in [downloader.elsewhere_line()] if line)
         lines.extend(qa_lines(records))
     elif not request.simulate:  # simulated videos end with their run's simulator whatever their URLs say
         lines.extend(expiry_lines(records, time.time()))
@@ -774,11 +777,13 @@ def _removed_lines(records: list[JobRecord]) -> list[str]:
     for r in records:
         word = status_word(r.status)
         by_status[word] = by_status.get(word, 0) + 1
-    usd = sum(r.cost_usd or 0.0 for r in records)
-    credits = sum(r.cost_credits or 0.0 for r in records)
+    cost = summarize([], removed=records)  # every paid attempt of theirs; an unknown price is never $0.00
+    usd, credits = sum(c["usd"] for c in cost.cost.values()), sum(c["credits"] for c in cost.cost.values())
+    unknown = sum(cost.unknown_usd.values())
     said = ", ".join(f"{n} {w}" for w, n in sorted(by_status.items()))
     return [f"  not in the manifest any more (edited or removed rows): {len(records)} task(s): {said}; "
-            f"${usd:.2f} + {credits:g} credits spent (listed after the manifest's rows, in_manifest=no)"]
+            f"{describe_usd(usd, unknown, unknown + sum(cost.known_usd.values()))} + {credits:g} credits spent "
+            "(counted in the totals above; listed after the manifest's rows, in_manifest=no)"]
 
 
 async def _run_with_signals(make_runner: Callable[[Transport], Runner], progress: Progress,

@@ -489,7 +489,7 @@ def journal_copy(src: str, dst: str, campaign: str | None, to_campaign: str | No
         _fail(exc, EXIT_LOCKED)
     except ConfigError as exc:
         _fail(exc, EXIT_USAGE)
-    words = {"qa": "QA verdicts"}
+    words = {"qa": "QA verdicts", "download_intents": "download intents", "attempts": "earlier attempts"}
     click.echo("copied " + ", ".join(f"{n} {words.get(table, table)}" for table, n in copied.items()))
 
 

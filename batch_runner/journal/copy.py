@@ -20,12 +20,12 @@ from batch_runner.journal.sqlite import Journal
 
 __all__ = ["TABLES", "copy_journal", "default_campaign"]
 
-TABLES = ("jobs", "downloads", "qa", "captures", "meta")
+TABLES = ("jobs", "downloads", "download_intents", "qa", "attempts", "captures", "meta")
 """The tables copied, in this order (a download refers to its job)."""
 
 _NOT_COPIED = frozenset({"campaign", "seq", "claimed_by", "lease_until", "limit_key", "reserved_usd",
                          "reserved_credits", "id"})
-_ORDER = {"jobs": ("rowid", "seq"), "captures": ("id", "id")}
+_ORDER = {"jobs": ("rowid", "seq"), "captures": ("id", "id"), "attempts": ("id", "id")}
 
 
 def default_campaign(path: str | Path) -> str:

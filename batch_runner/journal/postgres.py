@@ -42,6 +42,9 @@ from urllib.parse import urlsplit, urlunsplit
 from batch_runner.errors import ConfigError
 from batch_runner.journal.sqlite import (
     _ADDED_COLUMNS,
+    _ARCHIVE,
+    _CLEARED,
+    _EARLIER,
     _RECORD_COLUMNS,
     _SCHEMA,
     FINAL_STATUSES,
@@ -84,7 +87,10 @@ CREATE TABLE IF NOT EXISTS key_limits (
 CREATE INDEX IF NOT EXISTS jobs_limit_key ON jobs (limit_key) WHERE limit_key IS NOT NULL;
 """
 _SELECT = (f"SELECT jobs.*, {_RECORD_COLUMNS} FROM jobs LEFT JOIN downloads USING (campaign, job_id) "
-           "LEFT JOIN qa USING (campaign, job_id) WHERE jobs.campaign = %s")
+           "LEFT JOIN qa USING (campaign, job_id) LEFT JOIN ("
+           + _EARLIER.format(keys="campaign, job_id", task_ids="string_agg(task_id, ';' ORDER BY id)",
+                             source="attempts")
+           + ") AS earlier USING (campaign, job_id) WHERE jobs.campaign = %s")
 
 
 def is_database_url(text: str | os.PathLike[str] | None) -> bool:
@@ -283,15 +289,23 @@ class PgJournal(Journal):
         """Journal.mark_submitting, committed before the request is sent, and
         only while this worker holds the job's claim: raises ClaimLostError
         (send nothing) when another worker took it."""
-        n = await asyncio.to_thread(
-            self._exec,
-            "UPDATE jobs SET status=%s, provider=%s, providers_tried=COALESCE(%s, providers_tried), "
-            "attempts=attempts+1, generation=COALESCE(%s, generation), idempotency_key=%s, key_id=%s, "
-            "updated_at=%s WHERE campaign=%s AND job_id=%s AND claimed_by=%s",
-            (JobStatus.SUBMITTING, provider, providers_tried, generation, idempotency_key, key_id, time.time(),
-             self.campaign, job_id, self.worker))
-        if n != 1:
-            raise ClaimLostError(job_id)
+        now = time.time()
+
+        def write() -> None:  # the task so far kept in ``attempts`` (Journal.mark_submitting), in one transaction
+            with self.pool.connection() as db, db.transaction():
+                db.execute(_ARCHIVE.format(mark="%s").replace("SELECT job_id,", "SELECT campaign, job_id,")
+                           .replace("INSERT INTO attempts (", "INSERT INTO attempts (campaign, ")
+                           + " AND campaign=%s AND claimed_by=%s", (now, job_id, self.campaign, self.worker))
+                n = db.execute(
+                    "UPDATE jobs SET status=%s, provider=%s, providers_tried=COALESCE(%s, providers_tried), "
+                    "attempts=attempts+1, generation=COALESCE(%s, generation), idempotency_key=%s, key_id=%s, "
+                    f"{_CLEARED}, updated_at=%s WHERE campaign=%s AND job_id=%s AND claimed_by=%s",
+                    (JobStatus.SUBMITTING, provider, providers_tried, generation, idempotency_key, key_id, now,
+                     self.campaign, job_id, self.worker)).rowcount
+                if n != 1:
+                    raise ClaimLostError(job_id)  # rolls the transaction back
+
+        await asyncio.to_thread(write)
 
     async def mark_submitted(self, job_id: str, task_id: str, submitted_at: float) -> None:
         """Journal.mark_submitted: the task id committed before anything else is done with it."""
@@ -331,6 +345,7 @@ class PgJournal(Journal):
         """Journal.start_reroll, in one transaction."""
         with self.pool.connection() as db, db.transaction():
             db.execute("DELETE FROM downloads WHERE campaign=%s AND job_id=%s", (self.campaign, record.job_id))
+            db.execute("DELETE FROM download_intents WHERE campaign=%s AND job_id=%s", (self.campaign, record.job_id))
             db.execute(
                 "INSERT INTO qa (campaign, job_id, rerolls, rerolled_usd, rerolled_credits) VALUES (%s, %s, 1, %s, %s) "
                 "ON CONFLICT (campaign, job_id) DO UPDATE SET status=NULL, problems=NULL, details=NULL, width=NULL, "
@@ -362,6 +377,18 @@ class PgJournal(Journal):
         """Journal.download."""
         rows = self._rows("SELECT * FROM downloads WHERE campaign=%s AND job_id=%s", (self.campaign, job_id))
         return {k: v for k, v in rows[0].items() if k != "campaign"} if rows else None
+
+    def record_download_intent(self, job_id: str, local_path: str) -> None:
+        """Journal.record_download_intent."""
+        self._exec("INSERT INTO download_intents (campaign, job_id, local_path, started_at) VALUES (%s, %s, %s, %s) "
+                   "ON CONFLICT (campaign, job_id) DO UPDATE SET local_path=excluded.local_path, "
+                   "started_at=excluded.started_at", (self.campaign, job_id, local_path, time.time()))
+
+    def download_intent(self, job_id: str) -> str | None:
+        """Journal.download_intent."""
+        rows = self._rows("SELECT local_path FROM download_intents WHERE campaign=%s AND job_id=%s",
+                          (self.campaign, job_id))
+        return str(rows[0]["local_path"]) if rows else None
 
     def download_owner(self, local_path: str) -> str | None:
         """Journal.download_owner."""

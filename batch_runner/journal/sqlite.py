@@ -91,6 +91,27 @@ CREATE TABLE IF NOT EXISTS downloads (  -- run --download: one saved video per j
     url TEXT,
     saved_at REAL NOT NULL        -- unix seconds
 );
+CREATE TABLE IF NOT EXISTS download_intents (  -- run --download: a video this job started writing
+    job_id TEXT PRIMARY KEY,
+    local_path TEXT NOT NULL,     -- absolute path it is written to (through .<name>.part), before the first byte
+    started_at REAL NOT NULL      -- unix seconds
+);
+CREATE TABLE IF NOT EXISTS attempts (  -- a job's earlier tasks, replaced by a later submit (re-roll, retry)
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    provider TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    key_id TEXT,
+    status TEXT NOT NULL,         -- the job's status when the task was replaced
+    error_code TEXT,
+    cost_usd REAL,                -- NULL: not charged, or (paid = 1) its USD price unknown
+    cost_credits REAL,
+    paid INTEGER NOT NULL,        -- 1: the task succeeded or was charged
+    submitted_at REAL,
+    finished_at REAL,
+    replaced_at REAL NOT NULL     -- unix seconds
+);
 CREATE TABLE IF NOT EXISTS qa (  -- QA of each job's saved video (output/qa.py); re-rolls of QA failures
     job_id TEXT PRIMARY KEY,
     status TEXT,                  -- passed, failed, warning, skipped; NULL: not checked (yet, or since a re-roll)
@@ -134,8 +155,29 @@ _RECORD_COLUMNS = ("downloads.local_path, downloads.bytes, downloads.sha256, qa.
                    "qa.problems AS qa_problems, qa.details AS qa_details, qa.width AS video_width, "
                    "qa.height AS video_height, qa.duration_s AS video_duration_s, qa.codec AS video_codec, "
                    "qa.fps AS video_fps, qa.rerolls AS rerolls, qa.rerolled_usd AS rerolled_usd, "
-                   "qa.rerolled_credits AS rerolled_credits")
-_SELECT = f"SELECT jobs.*, {_RECORD_COLUMNS} FROM jobs LEFT JOIN downloads USING (job_id) LEFT JOIN qa USING (job_id)"
+                   "qa.rerolled_credits AS rerolled_credits, earlier.earlier_attempts, earlier.earlier_paid, "
+                   "earlier.earlier_usd, earlier.earlier_unknown_usd, earlier.earlier_credits, "
+                   "earlier.earlier_task_ids")
+#: a job's earlier attempts (table ``attempts``) summed, joined as ``earlier``: ``{keys}`` the
+#: grouping columns, ``{task_ids}`` the ``;``-joined task ids oldest first, ``{source}`` the rows
+_EARLIER = ("SELECT {keys}, COUNT(*) AS earlier_attempts, CAST(SUM(paid) AS INTEGER) AS earlier_paid, "
+            "SUM(CASE WHEN paid=1 THEN cost_usd END) AS earlier_usd, "
+            "CAST(SUM(CASE WHEN paid=1 AND cost_usd IS NULL THEN 1 ELSE 0 END) AS INTEGER) AS earlier_unknown_usd, "
+            "SUM(CASE WHEN paid=1 THEN cost_credits END) AS earlier_credits, {task_ids} AS earlier_task_ids "
+            "FROM {source} GROUP BY {keys}")
+_SELECT = (f"SELECT jobs.*, {_RECORD_COLUMNS} FROM jobs LEFT JOIN downloads USING (job_id) "
+           "LEFT JOIN qa USING (job_id) LEFT JOIN ("
+           + _EARLIER.format(keys="job_id", task_ids="group_concat(task_id, ';')",
+                             source="(SELECT * FROM attempts ORDER BY id)")
+           + ") AS earlier USING (job_id)")
+#: before a new submit: the job's task so far becomes a row of ``attempts`` (params: now, job_id[, more])
+_ARCHIVE = ("INSERT INTO attempts (job_id, generation, provider, task_id, key_id, status, error_code, cost_usd, "
+            "cost_credits, paid, submitted_at, finished_at, replaced_at) SELECT job_id, generation, provider, "
+            "task_id, key_id, status, error_code, cost_usd, cost_credits, CASE WHEN status='succeeded' OR "
+            "cost_usd IS NOT NULL OR cost_credits IS NOT NULL THEN 1 ELSE 0 END, submitted_at, finished_at, {mark} "
+            "FROM jobs WHERE job_id={mark} AND task_id IS NOT NULL")
+#: what a new submit clears of the task it replaces (kept in ``attempts``)
+_CLEARED = "task_id=NULL, video_url=NULL, url_expires_at=NULL, cost_usd=NULL, cost_credits=NULL"
 
 @dataclass(frozen=True)
 class JobRecord:
@@ -160,6 +202,11 @@ class JobRecord:
     ``video_height`` px, ``video_duration_s``, ``video_codec``, ``video_fps``;
     ``rerolls``: QA-failed videos replaced by a new generation, which cost
     ``rerolled_usd`` / ``rerolled_credits`` (not in ``cost_usd``/``cost_credits``).
+    Earlier attempts (table ``attempts``: tasks a later submit replaced):
+    ``earlier_attempts`` (how many), ``earlier_paid`` (of them succeeded or
+    charged), ``earlier_usd`` / ``earlier_credits`` (their known cost),
+    ``earlier_unknown_usd`` (paid ones of unknown USD price),
+    ``earlier_task_ids`` (``;``-joined, oldest first; None: none).
     """
 
     job_id: str
@@ -197,6 +244,12 @@ class JobRecord:
     rerolls: int = 0
     rerolled_usd: float = 0.0
     rerolled_credits: float = 0.0
+    earlier_attempts: int = 0
+    earlier_paid: int = 0
+    earlier_usd: float = 0.0
+    earlier_unknown_usd: int = 0
+    earlier_credits: float = 0.0
+    earlier_task_ids: str | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row | Mapping[str, Any]) -> JobRecord:
@@ -204,7 +257,8 @@ class JobRecord:
         values = dict(row)
         values["status"] = JobStatus(values["status"])
         values["size_bytes"] = values.pop("bytes")
-        for name in ("rerolls", "rerolled_usd", "rerolled_credits"):  # no qa row: none
+        for name in ("rerolls", "rerolled_usd", "rerolled_credits", "earlier_attempts", "earlier_paid",
+                     "earlier_usd", "earlier_unknown_usd", "earlier_credits"):  # no qa or attempts row: none
             values[name] = values.get(name) or 0
         return cls(**{k: v for k, v in values.items() if k in _RECORD_FIELDS})
 
@@ -217,6 +271,28 @@ class JobRecord:
     def charged(self) -> bool:
         """Whether a cost is recorded (the provider charged for this job)."""
         return self.cost_usd is not None or self.cost_credits is not None
+
+    @property
+    def paid_attempts(self) -> int:
+        """The job's paid attempts: its earlier ones that succeeded or were
+        charged, and its last one if it did."""
+        return self.earlier_paid + (self.status == JobStatus.SUCCEEDED or self.charged)
+
+    @property
+    def usd_all_attempts(self) -> float | None:
+        """What every paid attempt of the job cost, USD; None when a paid
+        attempt's USD price is unknown (an unknown price is never 0)."""
+        now_unknown = (self.status == JobStatus.SUCCEEDED or self.charged) and self.cost_usd is None
+        if now_unknown or self.earlier_unknown_usd:
+            return None
+        return self.earlier_usd + (self.cost_usd or 0.0)
+
+    @property
+    def credits_all_attempts(self) -> float | None:
+        """The credits every attempt of the job was charged (None: none recorded)."""
+        if self.cost_credits is None and not self.earlier_credits:
+            return None
+        return self.earlier_credits + (self.cost_credits or 0.0)
 
     @property
     def possibly_paid(self) -> bool:
@@ -518,10 +594,11 @@ class Journal:
         self._update(job_id, status=JobStatus.PENDING, finished_at=None, error_code=None,
                      provider_code=None, error_message=None)
 
-    async def _durably(self, sql: str, params: tuple[Any, ...]) -> None:
-        """Run ``sql`` in a FULL-sync commit shared with every other durable write
-        of this event-loop tick (group commit); return once it is on disk."""
-        self._pending.append((sql, params))
+    async def _durably(self, *statements: tuple[str, tuple[Any, ...]]) -> None:
+        """Run ``statements`` (sql, params) in a FULL-sync commit shared with every
+        other durable write of this event-loop tick (group commit); return once
+        it is on disk."""
+        self._pending.extend(statements)
         if self._flushed is None:
             self._flushed = asyncio.get_running_loop().create_future()
             asyncio.get_running_loop().call_soon(self._flush)
@@ -551,22 +628,25 @@ class Journal:
         """Record the intent to submit, durably, before the request is sent:
         with the attempt ``generation`` it uses (None: unchanged), the
         ``idempotency_key`` header it carries (None: none sent) and the pool
-        ``key_id`` that sends it."""
+        ``key_id`` that sends it. A task the job already has (an earlier
+        attempt: a re-roll, a retry of a failed task) becomes a row of
+        ``attempts`` in the same commit, with its cost, so no paid attempt is lost."""
+        now = time.time()
         await self._durably(
-            "UPDATE jobs SET status=?, provider=?, providers_tried=COALESCE(?, providers_tried), "
-            "attempts=attempts+1, generation=COALESCE(?, generation), idempotency_key=?, key_id=?, updated_at=? "
-            "WHERE job_id=?",
-            (JobStatus.SUBMITTING, provider, providers_tried, generation, idempotency_key, key_id, time.time(),
-             job_id),
+            (_ARCHIVE.format(mark="?"), (now, job_id)),
+            ("UPDATE jobs SET status=?, provider=?, providers_tried=COALESCE(?, providers_tried), "
+             f"attempts=attempts+1, generation=COALESCE(?, generation), idempotency_key=?, key_id=?, {_CLEARED}, "
+             "updated_at=? WHERE job_id=?",
+             (JobStatus.SUBMITTING, provider, providers_tried, generation, idempotency_key, key_id, now, job_id)),
         )
 
     async def mark_submitted(self, job_id: str, task_id: str, submitted_at: float) -> None:
         """Record a task id durably: on disk before the caller does anything else."""
-        await self._durably(
+        await self._durably((
             "UPDATE jobs SET status=?, task_id=?, submitted_at=?, error_code=NULL, provider_code=NULL, "
             "error_message=NULL, updated_at=? WHERE job_id=?",
             (JobStatus.SUBMITTED, task_id, submitted_at, time.time(), job_id),
-        )
+        ))
 
     def record_download(self, job_id: str, local_path: str, nbytes: int, sha256: str, url: str) -> None:
         """Record a job's video saved complete at ``local_path`` (``nbytes`` bytes)."""
@@ -576,6 +656,19 @@ class Journal:
             "sha256=excluded.sha256, url=excluded.url, saved_at=excluded.saved_at",
             (job_id, local_path, nbytes, sha256, url, time.time()),
         )
+
+    def record_download_intent(self, job_id: str, local_path: str) -> None:
+        """Record, before its first byte is written, that ``job_id``'s video is
+        being written to ``local_path`` (absolute): only a file the journal says
+        this job started writing is ever taken as its video (output/download.py)."""
+        self.db.execute("INSERT INTO download_intents (job_id, local_path, started_at) VALUES (?, ?, ?) "
+                        "ON CONFLICT(job_id) DO UPDATE SET local_path=excluded.local_path, "
+                        "started_at=excluded.started_at", (job_id, local_path, time.time()))
+
+    def download_intent(self, job_id: str) -> str | None:
+        """The path ``job_id``'s video was last started being written to, or None."""
+        row = self.db.execute("SELECT local_path FROM download_intents WHERE job_id=?", (job_id,)).fetchone()
+        return str(row[0]) if row else None
 
     def add_capture(self, capture: Capture) -> None:
         """Record an answer an adapter could not read (table ``captures``)."""
@@ -626,11 +719,12 @@ class Journal:
 
     def start_reroll(self, record: JobRecord) -> None:
         """A QA-failed job is submitted again (a new generation): its saved
-        video and QA are forgotten, its re-roll counted and its cost so far kept
+        video (and the intent to write it) and QA are forgotten, its re-roll counted and its cost so far kept
         in ``rerolled_usd`` / ``rerolled_credits``."""
         with self.db:
             self.db.execute("BEGIN")
             self.db.execute("DELETE FROM downloads WHERE job_id=?", (record.job_id,))
+            self.db.execute("DELETE FROM download_intents WHERE job_id=?", (record.job_id,))
             self.db.execute(
                 "INSERT INTO qa (job_id, rerolls, rerolled_usd, rerolled_credits) VALUES (?, 1, ?, ?) "
                 "ON CONFLICT(job_id) DO UPDATE SET status=NULL, problems=NULL, details=NULL, width=NULL, "

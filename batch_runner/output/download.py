@@ -102,7 +102,9 @@ async def save(transport: Transport, url: str, dest: Path, *, max_bytes: int, ti
         check_video_url(url, trusted_hosts=trusted_hosts)
     except UnsafeUrlError as exc:
         raise DownloadError(str(exc)) from None
-    part = dest.with_name(f".{dest.name}.part")
+    part = _part(dest)
+    if part.is_symlink():  # never written through
+        part.unlink()
     have = part.stat().st_size if part.is_file() else 0
     headers = {"Range": f"bytes={have}-"} if have else {}
     async with transport.stream("download", url, headers=headers, timeout_s=timeout_s,
@@ -166,6 +168,12 @@ class Downloader:
     another folder), ``kept`` (already there); ``failed``: job_id -> message.
     A job whose new name is taken by another file fails without touching either file.
     ``on_saved`` is awaited for every video saved or found whole.
+
+    A file already at a job's name is its video only when the journal says
+    this job wrote it, or started to (an intent recorded before the first
+    byte, so a crash before the download's record still finds it); any other
+    file there (another campaign's, a symlink) is left untouched and the
+    video goes to a free name beside it (``elsewhere``, ``elsewhere_line``).
     """
 
     options: DownloadOptions
@@ -179,6 +187,8 @@ class Downloader:
     copied: int = 0
     kept: int = 0
     failed: dict[str, str] = field(default_factory=dict)
+    #: job_id -> (its file name, the name used instead): the first held a file this journal did not write
+    elsewhere: dict[str, tuple[Path, Path]] = field(default_factory=dict)
     _started: set[str] = field(default_factory=set)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _waiting: dict[str, JobRecord] = field(default_factory=dict)  # new name still another job's file
@@ -213,6 +223,16 @@ class Downloader:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    def elsewhere_line(self) -> str | None:
+        """The summary's line on videos saved under another name than theirs, or None."""
+        if not self.elsewhere:
+            return None
+        name, other = next(iter(self.elsewhere.values()))
+        n = len(self.elsewhere)
+        return (f"  downloads: {n} video{'s' if n != 1 else ''} under a free name: its name held a file "
+                f"this journal did not write (another campaign's, or a symlink), left untouched "
+                f"(e.g. {name.name} -> {other.name})")
+
     def _fail(self, job_id: str, dest: Path, message: str) -> None:
         self.failed[job_id] = message
         event("download_failed", "video of job %s not saved: %s", job_id, message, level=logging.WARNING,
@@ -221,14 +241,46 @@ class Downloader:
     def _record(self, job_id: str, dest: Path, nbytes: int, sha: str, url: str) -> None:
         self.journal.record_download(job_id, str(dest), nbytes, sha, url)
 
+    def _ours(self, job_id: str, dest: Path, saved: dict[str, Any] | None) -> bool:
+        """Whether the journal says ``dest`` is this job's file: its saved video,
+        or the file it started writing (a crash may have come before its record).
+        A symlink is never ours."""
+        if dest.is_symlink():
+            return False
+        return ((saved is not None and Path(saved["local_path"]) == dest)
+                or self.journal.download_intent(job_id) == str(dest))
+
+    async def _elsewhere(self, job_id: str, dest: Path, saved: dict[str, Any] | None) -> Path:
+        """The name to use instead of ``dest``, which holds a file (or a part, or a
+        symlink) the journal does not say is this job's: the job's saved file or
+        the file it started writing beside ``dest`` when still there, else the first
+        free ``<stem>-N<suffix>`` (no file, no part, no poster, no other job's record).
+        ``dest`` itself is never touched."""
+        intent = self.journal.download_intent(job_id)
+        for candidate in (saved and saved["local_path"], intent):
+            path = Path(candidate) if candidate else None
+            if (path is not None and path != dest and path.parent == dest.parent and not path.is_symlink()
+                    and (path.is_file() or _part(path).is_file())):
+                return path
+        n = 2
+        while True:
+            path = dest.with_name(f"{dest.stem}-{n}{dest.suffix}")
+            if not (os.path.lexists(path) or os.path.lexists(_part(path)) or os.path.lexists(poster_path(path))
+                    or self.journal.download_owner(str(path))):
+                return path
+            n += 1
+
     async def _reuse(self, job_id: str, url: str, dest: Path) -> tuple[str | None, str]:
         """Use the job's saved file instead of the network when it is whole.
 
         Returns (outcome, lost): outcome ``kept`` (``dest`` is the job's file),
         ``renamed`` / ``copied`` (the recorded file moved / was copied to
         ``dest``), or None (fetch it; ``lost`` then says what happened to the
-        recorded file, "" when there was none). Raises DownloadError when
-        ``dest`` is taken by a file that is not this job's video.
+        recorded file, "" when there was none). A file at ``dest`` is taken as
+        the job's video only when the journal says this job wrote it (or
+        started to: ``record_download_intent``); ``_one`` has moved ``dest``
+        off any other file first. Raises DownloadError when ``dest`` is taken
+        by another job's saved video.
         """
         saved = self.journal.download(job_id)
         owner = self.journal.download_owner(str(dest)) if dest.is_file() else None
@@ -236,7 +288,8 @@ class Downloader:
             raise _Taken(f"{dest} is the saved video of job {owner} (do two jobs swap names?); rename one "
                          "of the files by hand or pick another --download-name")
         if saved is None:
-            if dest.is_file():  # whole (only complete files get their name): a crash before its record
+            if dest.is_file() and not dest.is_symlink() and self.journal.download_intent(job_id) == str(dest):
+                # whole (only complete files get their name), written by this job: a crash before its record
                 self._record(job_id, dest, dest.stat().st_size, await asyncio.to_thread(_sha256, dest), url)
                 return "kept", ""
             return None, ""
@@ -252,7 +305,7 @@ class Downloader:
                                 f"differs from {old}'s); move it away or pick another --download-name")
         # the folder itself renamed or reached another way: the recorded name in this folder
         for source in dict.fromkeys((old, dest.parent / old.name)):
-            if source != dest and await _matches(source, saved):
+            if source != dest and not source.is_symlink() and await _matches(source, saved):
                 same = source.parent.is_dir() and os.path.samefile(source.parent, dest.parent)
                 if same:
                     os.rename(source, dest)
@@ -273,8 +326,14 @@ class Downloader:
     async def _one(self, record: JobRecord, *, last: bool = False) -> None:
         """Save one job's video; ``last``: its new name was another job's file a moment ago."""
         opts, job_id, url = self.options, record.job_id, record.video_url or ""
-        dest = (opts.directory / self.names[job_id]).resolve()
+        dest = opts.directory.resolve() / self.names[job_id]  # the folder resolved, never a symlink at the name
         try:
+            saved = self.journal.download(job_id)
+            taken = os.path.lexists(dest) or os.path.lexists(_part(dest))
+            if taken and not self._ours(job_id, dest, saved) and not self.journal.download_owner(str(dest)):
+                other = await self._elsewhere(job_id, dest, saved)
+                self.elsewhere[job_id] = (dest, other)
+                dest = other
             outcome, lost = await self._reuse(job_id, url, dest)
         except _Taken as exc:
             if not last:
@@ -303,6 +362,7 @@ class Downloader:
         self._gate = self._gate or asyncio.Semaphore(opts.concurrency)
         assert self.transport is not None
         try:
+            self.journal.record_download_intent(job_id, str(dest))  # before the first byte: this file is ours
             async with self._gate:
                 if opts.refresh is not None:  # an expired URL: a fresh one first (None: not expired)
                     url = await opts.refresh(self.transport, record, False) or url
@@ -354,8 +414,13 @@ async def _matches(path: Path, saved: dict[str, Any]) -> bool:
     return bool(await asyncio.to_thread(_sha256, path) == saved["sha256"])
 
 
+def _part(dest: Path) -> Path:
+    """The partial file ``dest`` is written through: ``.<name>.part`` beside it."""
+    return dest.with_name(f".{dest.name}.part")
+
+
 def _copy(source: Path, dest: Path) -> None:
     """Copy ``source`` to ``dest`` through ``.<dest>.part`` (so ``dest`` is always whole)."""
-    part = dest.with_name(f".{dest.name}.part")
+    part = _part(dest)
     shutil.copyfile(source, part)
     os.replace(part, dest)

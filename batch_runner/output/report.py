@@ -140,24 +140,40 @@ def _tile(row: Row, report_dir: Path, words: str) -> dict[str, Any]:
     }
 
 
+def _paid(row: Row) -> tuple[int, float | None, float | None]:
+    """A row's paid attempts, what they cost in USD (None: a price unknown) and
+    in credits (None: none), from ``paid_attempts`` / ``cost_all_attempts`` /
+    ``credits_all_attempts`` (every attempt: re-rolls, retries), or, in a results
+    file written before those columns, from its last attempt alone."""
+    if "paid_attempts" in row:
+        n = int(_num(row["paid_attempts"]) or 0)
+        return n, _num(row["cost_all_attempts"]), _num(row["credits_all_attempts"])
+    credits, usd = _num(row["cost_credits"]), _num(row["cost_usd"])
+    return int(row["status"] == "succeeded" or credits is not None or usd is not None), usd, credits
+
+
 def _totals(rows: list[Row]) -> dict[str, Any]:
     done = [r for r in rows if r["status"] == "succeeded"]
     by_provider: dict[str, list[Row]] = {}
-    for r in done:
-        by_provider.setdefault(r["provider"], []).append(r)
-    providers, all_usd, all_unknown, all_credits = [], 0.0, 0, 0.0
+    for r in rows:
+        if _paid(r)[0]:
+            by_provider.setdefault(r["provider"], []).append(r)
+    providers, all_usd, all_unknown, all_credits, all_paid = [], 0.0, 0, 0.0, 0
     for provider, group in sorted(by_provider.items()):
-        usd = [_num(r["cost_usd"]) for r in group]
-        credit_values = [c for c in (_num(r["cost_credits"]) for r in group) if c is not None]
-        known, unknown, credits = sum(u for u in usd if u is not None), usd.count(None), sum(credit_values)
+        paid = [_paid(r) for r in group]
+        known = sum(u for _, u, _ in paid if u is not None)
+        unknown = sum(n for n, u, _ in paid if u is None)
+        credit_values = [c for _, _, c in paid if c is not None]
+        credits, attempts = sum(credit_values), sum(n for n, _, _ in paid)
         all_usd, all_unknown, all_credits = all_usd + known, all_unknown + unknown, all_credits + credits
-        providers.append({"provider": _shown(provider), "videos": len(group),
-                          "usd": describe_usd(known, unknown, len(group)),
+        all_paid += attempts
+        providers.append({"provider": _shown(provider), "videos": sum(r["status"] == "succeeded" for r in group),
+                          "usd": describe_usd(known, unknown, attempts),
                           "credits": f"{credits:g}" if credit_values else "-"})
     return {
         "jobs": len(rows), "videos": len(done), "seconds": sum(_num(r["elapsed_s"]) or 0.0 for r in done),
         "by_status": [(_shown(s), n) for s, n in Counter(r["status"] for r in rows).most_common()],
-        "providers": providers, "usd": describe_usd(all_usd, all_unknown, len(done)),
+        "providers": providers, "usd": describe_usd(all_usd, all_unknown, all_paid),
         "credits": f"{all_credits:g}",
     }
 

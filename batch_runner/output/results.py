@@ -41,12 +41,14 @@ __all__ = ["RESULT_COLUMNS", "Summary", "result_table", "results_frame", "summar
 RESULT_COLUMNS = [
     "job_id", "row", "name", "variant", "provider", "providers_tried", "key_id", "model", "scene", "prompt",
     "image", "duration", "resolution", "status", "task_id", "video_url",
-    "cost_credits", "cost_usd", "attempts", "error_code", "provider_code",
+    "cost_credits", "cost_usd", "attempts", "paid_attempts", "cost_all_attempts", "credits_all_attempts",
+    "earlier_task_ids", "error_code", "provider_code",
     "error_message", "submitted_at", "finished_at", "elapsed_s", "url_expires_at",
     "local_path", "bytes", "sha256", "qa_status", "qa_problems", "video_width", "video_height",
     "video_duration_s", "video_codec", "video_fps", "in_manifest",
 ]
-_NUMERIC = {"row", "variant", "duration", "cost_credits", "cost_usd", "attempts", "elapsed_s", "bytes",
+_NUMERIC = {"row", "variant", "duration", "cost_credits", "cost_usd", "attempts", "paid_attempts",
+            "cost_all_attempts", "credits_all_attempts", "elapsed_s", "bytes",
             "video_width", "video_height", "video_duration_s", "video_fps"}
 _WHOLE = {"bytes", "video_width", "video_height"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
@@ -99,6 +101,10 @@ def result_row(record: JobRecord, in_manifest: bool | None = None) -> dict[str, 
         "cost_credits": record.cost_credits,
         "cost_usd": record.cost_usd,
         "attempts": record.attempts or 0,
+        "paid_attempts": record.paid_attempts,
+        "cost_all_attempts": record.usd_all_attempts if record.paid_attempts else None,
+        "credits_all_attempts": record.credits_all_attempts,
+        "earlier_task_ids": record.earlier_task_ids or "",
         "error_code": record.error_code or "",
         "provider_code": record.provider_code or "",
         "error_message": record.error_message or "",
@@ -202,8 +208,10 @@ def write_results(path: str | Path, records: Iterable[JobRecord],
         records = list(records)
         columns, cells = result_table(records, manifest_ids)
         cost = summarize(records)
-        return write_workbook(path, columns, cells, usd={p: c.get("usd", 0.0) for p, c in cost.cost.items()},
-                              unknown_usd=dict(cost.unknown_usd), make_posters=make_posters)
+        usd = {p: c["usd"] if cost.known_usd.get(p) or not cost.unknown_usd.get(p) else None
+               for p, c in cost.cost.items()}  # None: every paid attempt's USD price unknown
+        return write_workbook(path, columns, cells, usd=usd, unknown_usd=dict(cost.unknown_usd),
+                              make_posters=make_posters)
     columns, cells = result_table(records, manifest_ids)
     buffer = io.StringIO()
     buffer.write(_BOM)
@@ -217,8 +225,8 @@ def write_results(path: str | Path, records: Iterable[JobRecord],
 @dataclass
 class Summary:
     """Counts by status, actual cost per provider (``videos``, ``usd``,
-    ``credits``; ``unknown_usd`` / ``known_usd``: paid jobs whose USD price is
-    unknown / known) and
+    ``credits``; ``unknown_usd`` / ``known_usd``: paid attempts (each job's
+    last and earlier ones) whose USD price is unknown / known) and
     wall time (seconds), beside the plan's ``estimate`` (a plan.Plan of every
     job) and ``estimate_wall_s`` (this run's estimated time, seconds);
     ``unknown_submits``: per provider, when each ``unknown`` job's submit was
@@ -279,18 +287,20 @@ class Summary:
         plans = self.estimate.providers if self.estimate is not None else {}
         for provider in sorted(set(self.cost) | set(plans)):
             c = self.cost.get(provider, {"videos": 0, "usd": 0.0, "credits": 0.0})
-            actual = _cost_text(c["usd"], self.unknown_usd.get(provider, 0), c["videos"], c["credits"])
+            unknown = self.unknown_usd.get(provider, 0)
+            actual = _cost_text(c["usd"], unknown, unknown + self.known_usd.get(provider, 0), c["credits"])
             out.append(f"  {provider}: {int(c['videos'])} videos, {actual}{_planned(plans.get(provider))}")
             keys = self.by_key.get(provider, {})
             if len(keys) > 1:  # a pool of keys: what each key made and cost
                 for key_id, k in sorted(keys.items()):
                     out.append(f"    key {key_id}: {int(k['videos'])} videos, "
-                               f"{_cost_text(k['usd'], int(k['unknown']), k['videos'], k['credits'])}")
+                               f"{_cost_text(k['usd'], int(k['unknown']), k['unknown'] + k['known'], k['credits'])}")
         if len(self.cost) > 1 or len(plans) > 1:
             usd = sum(c["usd"] for c in self.cost.values())
             credits = sum(c["credits"] for c in self.cost.values())
             videos = int(sum(c["videos"] for c in self.cost.values()))
-            actual = _cost_text(usd, sum(self.unknown_usd.values()), videos, credits)
+            unknown = sum(self.unknown_usd.values())
+            actual = _cost_text(usd, unknown, unknown + sum(self.known_usd.values()), credits)
             out.append(f"  total: {videos} videos, {actual}{_planned(self.estimate)}")
         out.extend(unknown_line(p, times) for p, times in sorted(self.unknown_submits.items()))
         return out
@@ -347,33 +357,47 @@ def _planned(plan: Any) -> str:
 
 
 def summarize(records: Iterable[JobRecord], wall_s: float = 0.0, estimate: Any = None,
-              estimate_wall_s: float | None = None) -> Summary:
+              estimate_wall_s: float | None = None, *, removed: Iterable[JobRecord] = ()) -> Summary:
     """A Summary of journal records, beside the plan's ``estimate`` (a
-    plan.Plan) when given. Cost counts succeeded jobs and failed ones the
-    provider charged (a cost recorded)."""
+    plan.Plan) when given. Cost counts every paid attempt: succeeded jobs,
+    failed ones the provider charged (a cost recorded), and each job's earlier
+    paid attempts (re-rolls, retries: JobRecord.earlier_*); ``removed``: the
+    records of rows no longer in the manifest (edited or removed), whose cost
+    counts too (not their status)."""
     s = Summary(wall_s=wall_s, estimate=estimate, estimate_wall_s=estimate_wall_s)
     for r in records:
         status = str(r.status)
         s.by_status[status] = s.by_status.get(status, 0) + 1
         if r.status == JobStatus.UNKNOWN:
             s.unknown_submits.setdefault(r.provider, []).append(_submit_time(r))
-        succeeded = r.status == JobStatus.SUCCEEDED
-        if not succeeded and not r.charged:
-            continue
-        c = s.cost.setdefault(r.provider, {"videos": 0, "usd": 0.0, "credits": 0.0})
-        c["videos"] += 1 if succeeded else 0
-        c["credits"] += r.cost_credits or 0
-        if r.key_id:  # None: recorded before key pools
-            k = s.by_key.setdefault(r.provider, {}).setdefault(
-                r.key_id, {"videos": 0, "usd": 0.0, "credits": 0.0, "unknown": 0, "known": 0})
-            k["videos"] += 1 if succeeded else 0
-            k["credits"] += r.cost_credits or 0
-            k["usd"] += r.cost_usd or 0.0
-            k["unknown"] += r.cost_usd is None
-            k["known"] += r.cost_usd is not None
-        if r.cost_usd is None:
-            s.unknown_usd[r.provider] = s.unknown_usd.get(r.provider, 0) + 1
-        else:
-            c["usd"] += r.cost_usd
-            s.known_usd[r.provider] = s.known_usd.get(r.provider, 0) + 1
+        _count_cost(s, r)
+    for r in removed:
+        _count_cost(s, r, videos=False)
     return s
+
+
+def _count_cost(s: Summary, r: JobRecord, *, videos: bool = True) -> None:
+    """Add what ``r``'s paid attempts cost to ``s`` (its videos too, unless not ``videos``)."""
+    succeeded = r.status == JobStatus.SUCCEEDED
+    now = succeeded or r.charged
+    if not now and not r.earlier_paid:
+        return
+    c = s.cost.setdefault(r.provider, {"videos": 0, "usd": 0.0, "credits": 0.0})
+    c["videos"] += 1 if succeeded and videos else 0
+    c["credits"] += (r.cost_credits or 0) + r.earlier_credits
+    unknown = r.earlier_unknown_usd + (now and r.cost_usd is None)
+    known = r.earlier_paid - r.earlier_unknown_usd + (now and r.cost_usd is not None)
+    usd = r.earlier_usd + (r.cost_usd or 0.0)
+    if r.key_id:  # None: recorded before key pools
+        k = s.by_key.setdefault(r.provider, {}).setdefault(
+            r.key_id, {"videos": 0, "usd": 0.0, "credits": 0.0, "unknown": 0, "known": 0})
+        k["videos"] += 1 if succeeded and videos else 0
+        k["credits"] += (r.cost_credits or 0) + r.earlier_credits
+        k["usd"] += usd
+        k["unknown"] += unknown
+        k["known"] += known
+    c["usd"] += usd
+    if unknown:
+        s.unknown_usd[r.provider] = s.unknown_usd.get(r.provider, 0) + unknown
+    if known:
+        s.known_usd[r.provider] = s.known_usd.get(r.provider, 0) + known

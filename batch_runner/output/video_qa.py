@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import os
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -114,14 +115,20 @@ def start_rerolls(journal: Journal, fresh: Iterable[Any]) -> int:
     """Start the re-roll of each job of ``fresh`` (the jobs a run is about to
     submit) that already succeeded: its QA-failed video is forgotten, so the
     new generation is saved and checked (journal.start_reroll); the old file is
-    kept beside it as ``<name>.qa-failed-<N>.mp4`` (N: the re-roll), its poster
-    removed. Returns how many."""
+    kept beside it as ``<name>.qa-failed-<N>.mp4`` (N: the re-roll; a free name,
+    never over another file), its poster removed; a file at the recorded path
+    that is not the one recorded (a symlink, another size) is left alone.
+    Returns how many."""
     snapshot = journal.snapshot()
     rerolls = [r for job in fresh if (r := snapshot.get(job.job_id)) is not None and r.status == JobStatus.SUCCEEDED]
     for record in rerolls:
-        if record.local_path and Path(record.local_path).is_file():
-            old = Path(record.local_path)
-            old.rename(old.with_name(f"{old.stem}.qa-failed-{record.rerolls + 1}{old.suffix}"))
+        old = Path(record.local_path or "")
+        if (record.local_path and old.is_file() and not old.is_symlink()
+                and old.stat().st_size == record.size_bytes):  # the job's own file, as recorded
+            kept, n = old.with_name(f"{old.stem}.qa-failed-{record.rerolls + 1}{old.suffix}"), 2
+            while os.path.lexists(kept):  # never over another file
+                kept, n = old.with_name(f"{old.stem}.qa-failed-{record.rerolls + 1}-{n}{old.suffix}"), n + 1
+            old.rename(kept)
             poster_path(old).unlink(missing_ok=True)
         journal.start_reroll(record)
         event("job_reroll", "job %s: its video failed QA (%s): submitting it again", record.job_id,

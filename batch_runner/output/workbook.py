@@ -68,11 +68,12 @@ def is_results_workbook(path: str | Path) -> bool:
 
 
 def write_workbook(path: str | Path, columns: Sequence[str], cells: Sequence[Sequence[Any]], *,
-                   usd: Mapping[str, float], unknown_usd: Mapping[str, int], make_posters: bool = True) -> int:
+                   usd: Mapping[str, float | None], unknown_usd: Mapping[str, int], make_posters: bool = True) -> int:
     """Write the results workbook at ``path`` (atomically) and return the
     number of rows (jobs): ``columns`` and ``cells`` are the results table
-    (output/results.py ``result_table``), ``usd`` the cost per provider (USD)
-    and ``unknown_usd`` the paid jobs per provider whose USD price is unknown,
+    (output/results.py ``result_table``), ``usd`` the cost per provider (USD of
+    every paid attempt; None: unknown) and ``unknown_usd`` the paid attempts
+    per provider whose USD price is unknown,
     for the Summary sheet. Posters missing beside saved videos are made
     (output/posters.py; about 0.1 s each) unless ``make_posters`` is False (a
     checkpoint during a run: the cell says "no poster yet"). Raises OSError
@@ -181,10 +182,13 @@ def _thumbnail(poster: Path) -> SheetImage | None:
     return image
 
 
-def _summary(sheet: Worksheet, rows: list[dict[str, Any]], usd: Mapping[str, float],
+def _summary(sheet: Worksheet, rows: list[dict[str, Any]], usd: Mapping[str, float | None],
              unknown_usd: Mapping[str, int]) -> None:
-    """Per provider: jobs, succeeded, failed, cancelled, QA failed, cost USD, USD unknown; a total row."""
-    header = ["provider", "jobs", "succeeded", "failed", "cancelled", "QA failed", "cost USD", "USD unknown (jobs)"]
+    """Per provider: jobs, succeeded, failed, cancelled, QA failed, cost USD of
+    every paid attempt ("unknown" where no paid attempt's USD price is known:
+    never 0), paid attempts of unknown USD price; a total row."""
+    header = ["provider", "jobs", "succeeded", "failed", "cancelled", "QA failed", "cost USD",
+              "USD unknown (paid attempts)"]
     sheet.append(header)
     counts: dict[str, list[int]] = {}
     for r in rows:
@@ -194,14 +198,18 @@ def _summary(sheet: Worksheet, rows: list[dict[str, Any]], usd: Mapping[str, flo
         c[2] += r.get("status") == "failed"
         c[3] += r.get("status") == "cancelled"
         c[4] += r.get("qa_status") == "failed"
-    total = [0, 0, 0, 0, 0, 0.0, 0]
+    total: list[Any] = [0, 0, 0, 0, 0, 0.0, 0]
     for provider, (jobs, ok, failed, cancelled, qa) in sorted(counts.items()):
-        line = [jobs, ok, failed, cancelled, qa, round(usd.get(provider, 0.0), 6), unknown_usd.get(provider, 0)]
-        total = [a + b for a, b in zip(total, line, strict=True)]
+        cost = usd.get(provider, 0.0)
+        line = [jobs, ok, failed, cancelled, qa, "unknown" if cost is None else round(cost, 6),
+                unknown_usd.get(provider, 0)]
+        total = [a + (b if isinstance(b, int | float) else 0) for a, b in zip(total, line, strict=True)]
         sheet.append([_text(provider), *line])
         sheet.cell(sheet.max_row, 1).data_type = "s"
     n = len(counts) + 1
-    sheet.append(["all", *total[:5], round(total[5], 6), total[6]])  # values, not formulas: any reader sees them
+    all_unknown = usd and all(v is None for v in usd.values())  # no paid attempt's USD price known: never 0
+    sheet.append(["all", *total[:5], "unknown" if all_unknown else round(total[5], 6),
+                  total[6]])  # values, not formulas: any reader sees them
     for cell in sheet[1]:
         cell.font, cell.fill = Font(bold=True), _HEADER_FILL
     for cell in sheet[n + 1]:

@@ -134,7 +134,12 @@ class Budget:
         for r in records:
             if r.provider not in settings:
                 continue
-            if r.rerolls:  # the videos a re-roll replaced were paid too
+            if r.earlier_paid:  # the tasks a re-roll or a retry replaced were paid too (journal ``attempts``)
+                self._spend(r.provider, Cost(r.earlier_credits, r.earlier_usd, None))
+                if r.earlier_unknown_usd:
+                    self.earlier_unknown_usd[r.provider] = (self.earlier_unknown_usd.get(r.provider, 0)
+                                                            + r.earlier_unknown_usd)
+            elif r.rerolls and not r.earlier_attempts:  # re-rolled by a version before ``attempts``
                 self._spend(r.provider, Cost(r.rerolled_credits, r.rerolled_usd, None))
             possibly_paid = r.status in (JobStatus.UNKNOWN, JobStatus.SUBMITTING)
             if not (r.status == JobStatus.SUCCEEDED or r.resumable or possibly_paid

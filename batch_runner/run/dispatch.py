@@ -226,6 +226,8 @@ class Runner:
         self.carried.add(job.job_id)
         if self._ended_this_run(now):
             return False, None  # another worker of this campaign ended it during this run
+        if record is None and _reroll_started(now):
+            return True, None  # this run re-rolls it (output/video_qa.start_rerolls): its new generation is sent
         kind, _ = classify(job, now, self.settings, self.options)
         return kind != "done", now if kind == "resume" else None
 
@@ -413,3 +415,11 @@ class Runner:
         hosts = {urlsplit(slot.settings.base_url).hostname or ""}
         return await first_bytes_verdict(self.transport, slot.name, record.video_url,
                                          timeout_s=slot.settings.timeout_s, trusted_hosts=hosts)
+
+
+def _reroll_started(record: JobRecord) -> bool:
+    """Whether a re-roll of ``record``'s job was started and not sent yet: it
+    succeeded, was re-rolled, and its video and QA were forgotten for the new
+    generation (journal.start_reroll)."""
+    return (record.status == JobStatus.SUCCEEDED and record.rerolls > 0 and record.qa_status is None
+            and record.local_path is None)

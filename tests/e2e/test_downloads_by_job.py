@@ -171,19 +171,18 @@ async def test_a_changed_file_is_fetched_again_or_reported_once_its_url_expired(
     assert f"{changed} has changed since it was saved" in message and "URL no longer works" in message
 
 
-async def test_a_new_name_taken_by_another_file_fails_without_touching_either(sim, campaign, caplog):
+async def test_a_new_name_taken_by_another_file_keeps_the_jobs_own_file_and_touches_neither(sim, campaign, caplog):
     before = await first_run(sim, campaign)
     foreign = campaign.download / "TR-100.mp4"
     foreign.write_bytes(b"someone else's cut")
     caplog.set_level(logging.INFO, logger="batch_runner")
-    assert await execute(dataclasses.replace(campaign, download_name="{sku}.mp4")) == 1
+    assert await execute(dataclasses.replace(campaign, download_name="{sku}.mp4")) == 0
     assert video_gets(sim) == 2
-    message = failures(caplog)[before.loc["TR-100", "job_id"]]
-    assert f"{foreign.resolve()} already exists and is not this job's video" in message
+    own = Path(before.loc["TR-100", "local_path"])
+    assert "1 video under a free name" in caplog.text and f"TR-100.mp4 -> {own.name}" in caplog.text
     assert foreign.read_bytes() == b"someone else's cut"
-    assert Path(before.loc["TR-100", "local_path"]).is_file()  # the job's own file stays where it was
-    own = Path(before.loc["TR-100", "local_path"]).name
-    assert names(campaign.download) == sorted([foreign.name, "TR-200.mp4", own])
+    assert own.is_file() and results(campaign).loc["TR-100", "local_path"] == str(own)  # stays where it was
+    assert names(campaign.download) == sorted([foreign.name, "TR-200.mp4", own.name])
 
 
 @pytest.mark.parametrize("nexts, exit_status", [(("b", "c"), 0), (("b", "a"), 1)])

@@ -20,6 +20,7 @@ PROMPT = "A trail shoe on wet rock [推进] [Zoom in]"
 
 
 def campaign(tmp_path: Path, rows: str) -> Path:
+    tmp_path.mkdir(exist_ok=True)
     path = tmp_path / "campaign.csv"
     path.write_text("name,prompt,provider,resolution,duration\n" + rows, encoding="utf-8")
     return path
@@ -96,7 +97,7 @@ def test_summary_json_has_null_usd_with_a_count_for_an_unknown_price(cli, tmp_pa
     assert summary["cost"]["minimax"]["usd"] == 0.28 and summary["cost"]["minimax"]["usd_unknown_jobs"] == 0
     assert summary["cost_total"] == {"videos": 3, "credits": summary["cost_total"]["credits"], "usd": 0.28,
                                      "usd_unknown_jobs": 2}
-    path = campaign(tmp_path, "a,A shoe,apiframe,768P,6\n")  # nothing of known price: the total is null too
+    path = campaign(tmp_path / "other", "a,A shoe,apiframe,768P,6\n")  # nothing of known price: the total is null too
     result = cli("run", path, "--simulate", "-o", tmp_path / "r2.csv", "--log-format", "json", "--quiet")
     summary = next(e for e in json_events(result.output) if e["event"] == "summary")
     assert summary["cost_total"]["usd"] is None and summary["cost_total"]["usd_unknown_jobs"] == 1

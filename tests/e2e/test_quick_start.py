@@ -25,8 +25,13 @@ RESULT_COLUMNS = ["job_id", "row", "name", "variant", "provider", "model", "scen
 
 
 def manual_documented_columns() -> set[str]:
+    """The results columns the manual's tables name: docs/results.md's Results CSV
+    table, and the tables of other docs/ pages with a ``column`` header."""
     text = (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
     table = text.split("## Results CSV", 1)[1].split("###", 1)[0]
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        table += "".join(part.split("\n\n", 1)[0] for part in
+                         page.read_text(encoding="utf-8").split("\n| column |")[1:])
     names: set[str] = set()
     for line in table.splitlines():
         if line.startswith("| `"):
