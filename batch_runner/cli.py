@@ -1,6 +1,7 @@
 """The ``batch-runner`` command line (click). It parses options and calls the library.
 
-Exit statuses: 0 every job succeeded; 1 some job failed or is not final;
+Exit statuses: 0 every job succeeded; 1 some job failed or is not final (or the
+journal file was deleted, moved or replaced during the run);
 2 invalid manifest or usage, or a path, journal or port that cannot be used
 (nothing sent); 3 another run holds the journal; 4 the plan costs more than
 --max-cost / --max-credits (nothing sent); 5 the plan was shown on a terminal
@@ -24,6 +25,7 @@ import click
 from batch_runner.app import (
     CONFIRM_OVER_USD,
     EXIT_BUDGET,
+    EXIT_FAILED,
     EXIT_LOCKED,
     EXIT_USAGE,
     RunRequest,
@@ -34,9 +36,11 @@ from batch_runner.app import (
 )
 from batch_runner.catalog.prices import describe_usd
 from batch_runner.commands.init import init
+from batch_runner.commands import journal_rebuild
 from batch_runner.errors import (
     BudgetError,
     ConfigError,
+    JournalLostError,
     ManifestError,
     StateLockedError,
 )
@@ -272,6 +276,12 @@ _settings_option = click.option(
                    "video failed QA (manual: docs/deliverables.md#video-qa).")
 @click.option("--max-rerolls", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
               help="With --reroll-qa-failed: re-roll one job at most N times over all runs.")
+@click.option("--ignore-results-task-ids", is_flag=True,
+              help="Let a new journal submit, and pay for, jobs again although the results file lists their task "
+                   "ids (without it such a run is refused: rebuild the journal with `journal rebuild` instead).")
+@click.option("--retry-canary", is_flag=True,
+              help="Send a canary to a provider even though the journal remembers that its last one failed "
+                   "with the same base URL, key and overrides.")
 @_settings_option
 def run(manifest: Path, output: Path | None, journal: str | None, old_journal: str | None, sets: tuple[str, ...],
         simulate: bool, allow_outside_paths: bool, retry_failed: str | None, resubmit_unknown: bool, dry_run: bool,
@@ -284,7 +294,8 @@ def run(manifest: Path, output: Path | None, journal: str | None, old_journal: s
         confirm_over: float = CONFIRM_OVER_USD, yes: bool = False, trace_http: Path | None = None,
         canary: bool = True, settings_file: Path | None = None, reroll_qa_failed: bool = False,
         max_rerolls: int = 1, campaign: str | None = None, lease_s: float = DEFAULT_LEASE_S,
-        allow_private_urls: bool = False) -> None:
+        allow_private_urls: bool = False, ignore_results_task_ids: bool = False,
+        retry_canary: bool = False) -> None:
     """Run every job of MANIFEST (or --rows, at most --limit new ones) and write the results CSV."""
     if journal is not None and old_journal is not None:
         raise click.UsageError("--state is the old name of --journal: give only --journal.")
@@ -305,6 +316,7 @@ def run(manifest: Path, output: Path | None, journal: str | None, old_journal: s
         maps=list(maps), rows=rows, limit=limit, confirm_over=confirm_over, trace_http=trace_http,
         canary=canary, settings_file=settings_file, reroll_qa_failed=reroll_qa_failed, max_rerolls=max_rerolls,
         campaign=campaign, lease_s=lease_s, allow_private_urls=allow_private_urls,
+        ignore_results_task_ids=ignore_results_task_ids, retry_canary=retry_canary,
         confirm=None if yes or dry_run or not is_interactive() else _confirm_plan,
     )
     try:
@@ -321,6 +333,8 @@ def run(manifest: Path, output: Path | None, journal: str | None, old_journal: s
         _fail(exc, EXIT_LOCKED)
     except BudgetError as exc:
         _fail(exc, EXIT_BUDGET)
+    except JournalLostError as exc:
+        _fail(exc, EXIT_FAILED)
     sys.exit(status)
 
 
@@ -464,7 +478,7 @@ def results(state: str, output: Path, campaign: str | None = None) -> None:
 
 @main.group()
 def journal() -> None:
-    """Work on journals themselves (copy a campaign between SQLite and PostgreSQL)."""
+    """Work on journals themselves (copy a campaign between SQLite and PostgreSQL, rebuild one from results)."""
 
 
 @journal.command("copy")
@@ -487,6 +501,9 @@ def journal_copy(src: str, dst: str, campaign: str | None, to_campaign: str | No
         _fail(exc, EXIT_USAGE)
     words = {"qa": "QA verdicts"}
     click.echo("copied " + ", ".join(f"{n} {words.get(table, table)}" for table, n in copied.items()))
+
+
+journal.add_command(journal_rebuild.rebuild)
 
 
 @main.command()

@@ -170,13 +170,20 @@ class Runner:
         self._last_submits: dict[str, dict[str | None, float]] = {}
         self.lifecycle = Lifecycle(
             journal, transport, budget or Budget(), self._slot,
-            on_finish=on_finish or (lambda job, record: None), stopping=lambda: self.stopping, on_submit=on_submit,
+            on_finish=on_finish or (lambda job, record: None), stopping=self._halted, on_submit=on_submit,
             other_key=lambda slot: self._pool(slot.name).other(slot),
         )
 
     def request_stop(self) -> None:
         """Stop submitting; tasks in flight are still polled to the end."""
         self.stopping = True
+
+    def _halted(self) -> bool:
+        """Whether the run stops submitting: asked to, or its journal file is no
+        longer the one it opened (journal.lost: nothing could be recorded)."""
+        if not self.stopping and self.journal.lost is not None:
+            self.stopping = True
+        return self.stopping
 
     async def run(self) -> None:
         """Run every job of the work; returns when all are final (or, after
