@@ -566,6 +566,7 @@ async def execute(request: RunRequest) -> int:
                 retry_failed=request.retry_failed, retry_all_failed=request.retry_all_failed,
                 resubmit_unknown=request.resubmit_unknown, canary=request.canary,
                 reroll_qa_failed=request.reroll_qa_failed, max_rerolls=request.max_rerolls,
+                retry_canary=request.retry_canary,
             )
             budget = Budget(request.max_cost, request.max_credits)
             if isinstance(journal, PgJournal):

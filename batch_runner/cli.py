@@ -615,6 +615,14 @@ def check(manifest: Path | None, sets: tuple[str, ...], sheet: str | None, allow
         overrides = merge_overrides(overrides, loaded.provider_settings)
     settings = resolve_settings(overrides, os.environ)
     results = asyncio.run(check_providers(settings, names, timeout_s=timeout_s))
+    if manifest is not None:  # a provider usable now: its remembered failed canary is forgotten
+        from batch_runner.app import default_journal_path
+        from batch_runner.run.canary import forget_failures
+
+        path = default_journal_path(manifest)
+        for name in forget_failures(path, {r.name for r in results if r.usable}):
+            click.echo(f"{name}: usable now: the next run sends it a canary again (the failed canary "
+                       f"{path} remembered is forgotten)", err=True)
     if fmt == "json":
         from batch_runner.keys import redact
 
