@@ -280,8 +280,8 @@ class Runner:
                 if job_id in self.carried or (record is not None and self._ended_this_run(record)):
                     continue
                 kind, job = classify(job, record, self.settings, self.options)
-                if kind == "done":
-                    continue
+                if kind == "done" or (kind == "fresh" and job.provider in self.canary_stops):
+                    continue  # a provider its canary stopped: its new jobs stay pending, as without workers
                 if job_id in held:
                     waiting = True
                 elif kind == "resume" and record is not None:

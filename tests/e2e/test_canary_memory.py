@@ -88,3 +88,25 @@ def test_a_one_off_5xx_on_the_canary_is_retried_and_not_remembered(tmp_path, cli
     df = pd.read_csv(tmp_path / "m.yaml.results.csv", dtype=str, keep_default_na=False)
     assert set(df["status"]) == {"succeeded"}
     assert remembered(tmp_path) == {}
+
+
+def test_a_shared_journal_remembers_the_failed_canary_and_rebuilds_from_results(tmp_path, cli, threaded_sim, pg_url):
+    threaded_sim.config.providers["gccai"].html_host = True
+    path = manifest(tmp_path, 4)
+    env = sim_env(threaded_sim)
+    url = f"{pg_url}"
+    for _ in range(3):
+        ran = cli("run", path, "--quiet", "--journal", url, "--campaign", "memory", env=env)
+        assert ran.exit_code == 1, (sent(threaded_sim), ran.output)
+    assert sent(threaded_sim) == 1  # one canary over three runs, with a PostgreSQL journal too
+    assert "gccai: no canary sent: the last one" in ran.output
+
+    threaded_sim.config.providers["gccai"].html_host = False
+    ok = cli("run", path, "--quiet", "--journal", url, "--campaign", "memory", "--retry-canary", env=env)
+    assert ok.exit_code == 0, ok.output
+    results = tmp_path / "m.yaml.results.csv"
+    built = cli("journal", "rebuild", results, "--journal", url, "--campaign", "rebuilt", env=env)
+    assert built.exit_code == 0 and "3 succeeded, 1 unknown" in built.output, built.output
+    before = sent(threaded_sim)
+    again = cli("run", path, "--quiet", "--journal", url, "--campaign", "rebuilt", env=env)
+    assert again.exit_code == 0 and sent(threaded_sim) == before  # nothing sent again (nor a canary: proven)
