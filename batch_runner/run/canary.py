@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.metadata
 import json
 import sqlite3
 import time
@@ -157,17 +158,26 @@ def judge(record: JobRecord | None, provider: str) -> str:
     return "stop"
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("batch-runner")
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+
+
 def _plain(value: Any) -> Any:
     return dict(value) if isinstance(value, Mapping) else str(value)
 
 
 def settings_signature(settings: ProviderSettings) -> str:
     """A digest (hex) of what a provider is reached with: its base URL, its keys'
-    ids (label:fingerprint, never a key) and every other setting (the overrides).
+    ids (label:fingerprint, never a key), every other setting (the overrides) and
+    batch_runner's version (a new one may read a drifted protocol).
     A remembered canary failure holds while the signature is the same."""
     values = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)
               if f.name not in ("api_key", "keys")}
     values["keys"] = sorted(k.key_id for k in settings.pool)
+    values["batch_runner"] = _version()  # a new version may read a drifted protocol
     text = json.dumps(values, sort_keys=True, default=_plain)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 

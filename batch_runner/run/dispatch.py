@@ -367,6 +367,8 @@ class Runner:
                     task = asyncio.create_task(self.lifecycle.carry(slot, job, record))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
+                if pool.name in self.remembered and tasks:
+                    await self._prove_again(pool.name, tasks, [j for j, r in work if r is not None])
                 work = await self._canary(pool, [w for w in work if w[1] is None])
             for job, record in work:
                 if self.stopping and record is None:
@@ -390,6 +392,16 @@ class Runner:
             for task in tasks:
                 task.cancel()
             raise
+
+    async def _prove_again(self, name: str, tasks: set[asyncio.Task[None]], jobs: list[Job]) -> None:
+        """Where the journal remembers a failed canary, the provider's tasks in flight
+        (paid already) end first: one that succeeds shows the provider works again, and
+        the memory is forgotten (a canary goes as on any first contact)."""
+        await asyncio.gather(*list(tasks))
+        ended = [self.journal.get(j.job_id) for j in jobs]
+        if any(r is not None and r.status == JobStatus.SUCCEEDED and r.provider == name for r in ended):
+            del self.remembered[name]
+            self.journal.set_meta({MEMORY_PREFIX + name: ""})
 
     async def _canary(self, pool: KeyPool, fresh: list[tuple[Job, JobRecord | None]]
                       ) -> list[tuple[Job, JobRecord | None]]:
