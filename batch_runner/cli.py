@@ -36,7 +36,7 @@ from batch_runner.app import (
 )
 from batch_runner.catalog.prices import describe_usd
 from batch_runner.commands.init import init
-from batch_runner.commands import journal_rebuild
+from batch_runner.commands.journal_rebuild import rebuild
 from batch_runner.errors import (
     BudgetError,
     ConfigError,
@@ -503,7 +503,7 @@ def journal_copy(src: str, dst: str, campaign: str | None, to_campaign: str | No
     click.echo("copied " + ", ".join(f"{n} {words.get(table, table)}" for table, n in copied.items()))
 
 
-journal.add_command(journal_rebuild.rebuild)
+journal.add_command(rebuild)
 
 
 @main.command()

@@ -17,14 +17,14 @@ FAST = {"rpm": 6000, "max_in_flight": 10, "poll_interval_s": 0.05, "timeout_s": 
         "max_attempts": 3, "task_timeout_s": 5, "typical_generation_s": 0.2}
 
 
-def sent(sim, provider: str = "gccai") -> int:
+def sent(sim, provider: str = "minimax") -> int:
     return sum(1 for r in sim.store.requests if r.provider == provider)
 
 
 def manifest(tmp_path, n: int = 3, **settings: object):
     path = tmp_path / "m.yaml"
-    jobs = [{"prompt": f"shot {i}", "provider": "gccai"} for i in range(n)]
-    path.write_text(yaml.safe_dump({"providers": {"gccai": {**FAST, **settings}}, "jobs": jobs}), encoding="utf-8")
+    jobs = [{"prompt": f"shot {i}", "provider": "minimax"} for i in range(n)]
+    path.write_text(yaml.safe_dump({"providers": {"minimax": {**FAST, **settings}}, "jobs": jobs}), encoding="utf-8")
     return path
 
 
@@ -34,17 +34,17 @@ def remembered(tmp_path) -> dict[str, str]:
 
 
 def test_a_host_serving_a_web_page_costs_one_canary_over_hourly_runs(tmp_path, cli, threaded_sim):
-    threaded_sim.config.providers["gccai"].html_host = True
+    threaded_sim.config.providers["minimax"].html_host = True
     path = manifest(tmp_path, 5)
     env = sim_env(threaded_sim)
     first = cli("run", path, "--quiet", env=env)
-    assert first.exit_code == 1 and "gccai: the canary (first job) failed" in first.output
+    assert first.exit_code == 1 and "minimax: the canary (first job) failed" in first.output
     assert sent(threaded_sim) == 1
 
     for _ in range(3):  # the next cron runs: nothing sent there, one line says why
         again = cli("run", path, "--quiet", env=env)
         assert sent(threaded_sim) == 1 and again.exit_code == 1
-        (line,) = [x for x in again.output.splitlines() if "gccai: no canary sent: the last one" in x]
+        (line,) = [x for x in again.output.splitlines() if "minimax: no canary sent: the last one" in x]
         assert "with this base URL, key and overrides" in line and "--retry-canary" in line
     assert sent(threaded_sim) == 1
 
@@ -56,9 +56,9 @@ def test_a_host_serving_a_web_page_costs_one_canary_over_hourly_runs(tmp_path, c
     assert changed.exit_code == 1 and sent(threaded_sim) == 3  # a new canary (a web page still)
     manifest(tmp_path, 5)
 
-    threaded_sim.config.providers["gccai"].html_host = False  # the host is fixed
+    threaded_sim.config.providers["minimax"].html_host = False  # the host is fixed
     checked = cli("check", path, env=env)
-    assert checked.exit_code == 0 and "gccai: usable now: the next run sends it a canary again" in checked.output
+    assert checked.exit_code == 0 and "minimax: usable now: the next run sends it a canary again" in checked.output
     assert remembered(tmp_path) == {}
     fixed = cli("run", path, "--quiet", env=env)
     assert fixed.exit_code == 0, fixed.output
@@ -67,14 +67,14 @@ def test_a_host_serving_a_web_page_costs_one_canary_over_hourly_runs(tmp_path, c
 
 
 def test_a_one_off_5xx_on_the_canary_is_retried_and_not_remembered(tmp_path, cli, threaded_sim):
-    gccai = threaded_sim.config.providers["gccai"]
-    gccai.html_error_rate = 1.0  # a proxy's 502 page, once
+    minimax = threaded_sim.config.providers["minimax"]
+    minimax.html_error_rate = 1.0  # a proxy's 502 page, once
     done = threading.Event()
 
     def heal() -> None:
         while not done.is_set() and sent(threaded_sim) < 1:
             time.sleep(0.005)
-        gccai.html_error_rate = 0.0
+        minimax.html_error_rate = 0.0
 
     healer = threading.Thread(target=heal)
     healer.start()
@@ -91,7 +91,7 @@ def test_a_one_off_5xx_on_the_canary_is_retried_and_not_remembered(tmp_path, cli
 
 
 def test_a_shared_journal_remembers_the_failed_canary_and_rebuilds_from_results(tmp_path, cli, threaded_sim, pg_url):
-    threaded_sim.config.providers["gccai"].html_host = True
+    threaded_sim.config.providers["minimax"].html_host = True
     path = manifest(tmp_path, 4)
     env = sim_env(threaded_sim)
     url = f"{pg_url}"
@@ -99,9 +99,9 @@ def test_a_shared_journal_remembers_the_failed_canary_and_rebuilds_from_results(
         ran = cli("run", path, "--quiet", "--journal", url, "--campaign", "memory", env=env)
         assert ran.exit_code == 1, (sent(threaded_sim), ran.output)
     assert sent(threaded_sim) == 1  # one canary over three runs, with a PostgreSQL journal too
-    assert "gccai: no canary sent: the last one" in ran.output
+    assert "minimax: no canary sent: the last one" in ran.output
 
-    threaded_sim.config.providers["gccai"].html_host = False
+    threaded_sim.config.providers["minimax"].html_host = False
     ok = cli("run", path, "--quiet", "--journal", url, "--campaign", "memory", "--retry-canary", env=env)
     assert ok.exit_code == 0, ok.output
     results = tmp_path / "m.yaml.results.csv"

@@ -20,7 +20,7 @@ SLOW = {"rpm": 60, "max_in_flight": 50, "poll_interval_s": 0.2, "timeout_s": 5, 
 
 
 def accepted(sim) -> list[str]:
-    return [r.task_id for r in sim.store.requests if r.provider == "gccai" and r.kind == "submit" and r.accepted]
+    return [r.task_id for r in sim.store.requests if r.provider == "minimax" and r.kind == "submit" and r.accepted]
 
 
 def task_ids(path) -> set[str]:
@@ -37,10 +37,10 @@ async def cli(sim, *args: str) -> tuple[int, str, str]:
 
 
 async def test_a_journal_deleted_mid_run_stops_submits_and_a_rebuilt_journal_polls_its_tasks(tmp_path, sim):
-    sim.config.providers["gccai"].generation_s = 8.0  # every task still in flight when the journal goes
+    sim.config.providers["minimax"].generation_s = 8.0  # every task still in flight when the journal goes
     manifest = tmp_path / "m.yaml"
-    jobs = [{"prompt": f"shot {i}", "provider": "gccai"} for i in range(20)]
-    manifest.write_text(yaml.safe_dump({"providers": {"gccai": SLOW}, "jobs": jobs}), encoding="utf-8")
+    jobs = [{"prompt": f"shot {i}", "provider": "minimax"} for i in range(20)]
+    manifest.write_text(yaml.safe_dump({"providers": {"minimax": SLOW}, "jobs": jobs}), encoding="utf-8")
     journal, results = tmp_path / "m.yaml.journal.sqlite", tmp_path / "m.yaml.results.csv"
     run = asyncio.ensure_future(cli(sim, "run", str(manifest), "--quiet", "--no-canary"))
     for _ in range(300):
@@ -72,7 +72,7 @@ async def test_a_journal_deleted_mid_run_stops_submits_and_a_rebuilt_journal_pol
     assert status == 0, err
     assert f"{len(paid)} in flight (polled by the next run, not submitted again)" in out
 
-    sim.config.providers["gccai"].generation_s = 0.3
+    sim.config.providers["minimax"].generation_s = 0.3
     status, _, err = await cli(sim, "run", str(manifest), "--quiet", "--no-canary")
     assert status == 0, err
     df = pd.read_csv(results, dtype=str, keep_default_na=False)
@@ -84,8 +84,8 @@ async def test_a_journal_deleted_mid_run_stops_submits_and_a_rebuilt_journal_pol
 
 def test_a_new_journal_beside_results_with_task_ids_pays_again_only_when_told(tmp_path, cli, threaded_sim):
     manifest = tmp_path / "m.yaml"
-    jobs = [{"prompt": f"shot {i}", "provider": "gccai"} for i in range(3)]
-    manifest.write_text(yaml.safe_dump({"providers": {"gccai": FAST}, "jobs": jobs}),
+    jobs = [{"prompt": f"shot {i}", "provider": "minimax"} for i in range(3)]
+    manifest.write_text(yaml.safe_dump({"providers": {"minimax": FAST}, "jobs": jobs}),
                         encoding="utf-8")
     env = sim_env(threaded_sim)
     assert cli("run", manifest, "--quiet", env=env).exit_code == 0
@@ -104,8 +104,8 @@ def test_a_new_journal_beside_results_with_task_ids_pays_again_only_when_told(tm
 
 def test_rebuild_keeps_succeeded_videos_and_runs_nothing_again(tmp_path, cli, threaded_sim):
     manifest = tmp_path / "m.yaml"
-    jobs = [{"prompt": f"shot {i}", "provider": "gccai"} for i in range(3)]
-    manifest.write_text(yaml.safe_dump({"providers": {"gccai": FAST}, "jobs": jobs}),
+    jobs = [{"prompt": f"shot {i}", "provider": "minimax"} for i in range(3)]
+    manifest.write_text(yaml.safe_dump({"providers": {"minimax": FAST}, "jobs": jobs}),
                         encoding="utf-8")
     env = sim_env(threaded_sim)
     out = tmp_path / "out.csv"
