@@ -54,6 +54,8 @@ from batch_runner.output.download import Downloader, DownloadOptions
 from batch_runner.output.file_names import DEFAULT_TEMPLATE, assign_file_names
 from batch_runner.output.paths import check_run_outputs
 from batch_runner.output.progress import Progress
+from batch_runner.output.readback import listed_task_ids
+from batch_runner.output.recovery import lost_journal
 from batch_runner.output.report import write_report
 from batch_runner.output.results import summarize, write_results
 from batch_runner.output.video_qa import VideoQa, qa_lines, run_qa_settings, start_rerolls
@@ -83,6 +85,7 @@ PROGRESS_EVERY_S = 10.0     # seconds between two progress lines off a terminal
 SHOWN_STOPPED_WORKERS = 5   # status of a shared journal: every live worker, and the latest stopped or dead
 SIM_SPEEDUP = 30.0          # simulated time runs this much faster than real time
 SIM_KEY = "sim-key"
+JOURNAL_CHECK_S = 1.0       # seconds between two checks that the journal file is the one opened, besides commits
 
 
 @dataclass
@@ -130,6 +133,8 @@ class RunRequest:
     max_rerolls: int = 1  # at most this many re-rolls per job
     cancel_replaced: bool = False  # cancel the queued tasks of edited rows where the provider can (run/cancel.py)
     settings_file: Path | None = None  # --settings: a YAML file with a providers: mapping
+    ignore_results_task_ids: bool = False  # a new journal may submit again jobs whose task ids the results list
+    retry_canary: bool = False  # send a canary even where the journal remembers one that failed (run/canary.py)
 
     def __post_init__(self) -> None:
         self.manifest = Path(self.manifest)
@@ -551,6 +556,7 @@ async def execute(request: RunRequest) -> int:
     made: list[Runner] = []
     with open_journal(state, campaign_of(request), local=default_journal_path(request.manifest, request.simulate),
                       lease_s=request.lease_s) as journal:
+        _refuse_new_journal(request, journal, state)
         async with _simulator(request, manifest) as sim_url:
             env = _environ(request, sim_url)
             settings = _settings(request, manifest, env)
@@ -576,6 +582,7 @@ async def execute(request: RunRequest) -> int:
                 retry_failed=request.retry_failed, retry_all_failed=request.retry_all_failed,
                 resubmit_unknown=request.resubmit_unknown, canary=request.canary,
                 reroll_qa_failed=request.reroll_qa_failed, max_rerolls=request.max_rerolls,
+                retry_canary=request.retry_canary,
             )
             budget = Budget(request.max_cost, request.max_credits)
             if isinstance(journal, PgJournal):
@@ -643,10 +650,14 @@ async def execute(request: RunRequest) -> int:
             try:
                 policy = AddressPolicy.for_base_urls((s.base_url for s in settings.values()),
                                                      allow_private=request.allow_private_urls)
-                stopped = await _run_with_signals(runner, progress, downloader, current, recorder, policy)
+                stopped = await _run_with_signals(runner, progress, downloader, current, recorder, policy,
+                                                  lost=journal.check_file)
             finally:
                 if recorder is not None and request.trace_http is not None:
                     recorder.write(request.trace_http)
+            if journal.check_file() is not None:
+                write_results(request.output, current(), manifest_ids=ids)
+                raise lost_journal(journal, request.output)
             evidence = _evidence_lines(journal, made, started_wall)
             canary_stops: list[CanaryStop] = [c for r in made for c in r.canary_stops.values()]
             missing = _missing_key_lines(made, settings)
@@ -701,6 +712,30 @@ async def execute(request: RunRequest) -> int:
         return stopped
     failed = new_failures(records, started_wall) or canary_stops or missing or (downloader and downloader.failed)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _refuse_new_journal(request: RunRequest, journal: Journal, state: Path | str) -> None:
+    """Raise ConfigError (nothing sent) when the journal holds no job yet while the
+    run's results file lists task ids: jobs an earlier journal submitted, and paid
+    for, that this run would submit again. Not for a --simulate run (nothing paid),
+    nor with --ignore-results-task-ids; task ids of the campaign's simulated journal
+    (its results share the default path) do not count."""
+    if request.simulate or request.ignore_results_task_ids or any(journal.counts().values()):
+        return
+    listed = listed_task_ids(request.output)
+    simulated = default_journal_path(request.manifest, simulate=True)
+    if listed and simulated.is_file():
+        with contextlib.suppress(ConfigError, OSError, sqlite3.Error), Journal(simulated, lock=False) as sim:
+            listed -= {r.task_id for r in sim.records() if r.task_id}
+    if not listed:
+        return
+    where = safe_url(str(state))
+    target = f"--journal {where}" + (f" --campaign {campaign_of(request)}" if is_database_url(state) else "")
+    raise ConfigError(f"{request.output} lists {len(listed)} task id(s) of jobs already submitted (and paid), but "
+                      f"the journal {where} holds no job (new, deleted or moved): this run would submit them again. "
+                      f"Rebuild the journal from the results first: batch-runner journal rebuild {request.output} "
+                      f"{target} (their tasks are then polled, not paid again); or, to submit and pay for them "
+                      "again, add --ignore-results-task-ids")
 
 
 def _evidence_lines(journal: Journal, runners: list[Runner], since: float) -> list[str]:
@@ -789,13 +824,17 @@ def _removed_lines(records: list[JobRecord]) -> list[str]:
 async def _run_with_signals(make_runner: Callable[[Transport], Runner], progress: Progress,
                             downloader: Downloader | None = None,
                             records: Callable[[], list[JobRecord]] = list,
-                            recorder: HarRecorder | None = None, policy: AddressPolicy | None = None) -> int:
+                            recorder: HarRecorder | None = None, policy: AddressPolicy | None = None,
+                            lost: Callable[[], str | None] = lambda: None) -> int:
     """Run (``make_runner(transport)``: the Runner, given the open transport);
     the first SIGINT/SIGTERM stops submitting (tasks in flight are polled to
     the end), the second stops at once. Then the downloader saves the videos
     not saved yet (``records()``: the run's journal records). ``recorder``
     is told of every HTTP exchange; ``policy``: where connections may go
-    (providers/url_safety.py). Returns 0 or 130/143."""
+    (providers/url_safety.py). ``lost()``: why the journal file is no
+    longer the one opened, or None (Journal.check_file, asked every
+    JOURNAL_CHECK_S seconds besides each commit batch): once it says why, the run
+    stops at once (the caller saves what the journal holds). Returns 0 or 130/143."""
     loop = asyncio.get_running_loop()
     stopped = 0
     async with Transport.open(recorder=recorder, policy=policy) as transport:
@@ -817,6 +856,16 @@ async def _run_with_signals(make_runner: Callable[[Transport], Runner], progress
 
         ticking = asyncio.ensure_future(ticker())
 
+        async def watch() -> None:  # between commit batches too: a run that only polls notices it
+            while True:  # a stat, not an event: nothing else tells when a file goes
+                await asyncio.sleep(JOURNAL_CHECK_S)
+                if lost() is not None:
+                    break
+            runner.request_stop()
+            main.cancel()
+
+        watching = asyncio.ensure_future(watch())
+
         def on_signal(sig: int) -> None:
             nonlocal stopped
             if stopped:
@@ -835,12 +884,13 @@ async def _run_with_signals(make_runner: Callable[[Transport], Runner], progress
         try:
             await main
         except asyncio.CancelledError:
-            if not stopped:
+            if not stopped and lost() is None:
                 raise
         finally:
-            ticking.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticking
+            for each in (ticking, watching):
+                each.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await each
             for sig in installed:
                 loop.remove_signal_handler(sig)
             progress.close()

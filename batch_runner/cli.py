@@ -1,6 +1,7 @@
 """The ``batch-runner`` command line (click). It parses options and calls the library.
 
-Exit statuses: 0 every job succeeded; 1 some job failed or is not final;
+Exit statuses: 0 every job succeeded; 1 some job failed or is not final (or the
+journal file was deleted, moved or replaced during the run);
 2 invalid manifest or usage, or a path, journal or port that cannot be used
 (nothing sent); 3 another run holds the journal; 4 the plan costs more than
 --max-cost / --max-credits (nothing sent); 5 the plan was shown on a terminal
@@ -24,6 +25,7 @@ import click
 from batch_runner.app import (
     CONFIRM_OVER_USD,
     EXIT_BUDGET,
+    EXIT_FAILED,
     EXIT_LOCKED,
     EXIT_USAGE,
     RunRequest,
@@ -35,9 +37,11 @@ from batch_runner.app import (
 from batch_runner.catalog.prices import describe_usd
 from batch_runner.commands.cancel import cancel as cancel_command
 from batch_runner.commands.init import init
+from batch_runner.commands.journal_rebuild import rebuild
 from batch_runner.errors import (
     BudgetError,
     ConfigError,
+    JournalLostError,
     ManifestError,
     StateLockedError,
 )
@@ -276,6 +280,12 @@ _settings_option = click.option(
 @click.option("--cancel-replaced", is_flag=True,
               help="Cancel the task of an edited or removed row while it is still queued, where the provider "
                    "can cancel (MiniMax V2), instead of paying it to the end (docs/minimax-v2.md).")
+@click.option("--ignore-results-task-ids", is_flag=True,
+              help="Let a new journal submit, and pay for, jobs again although the results file lists their task "
+                   "ids (without it such a run is refused: rebuild the journal with `journal rebuild` instead).")
+@click.option("--retry-canary", is_flag=True,
+              help="Send a canary to a provider even though the journal remembers that its last one failed "
+                   "with the same base URL, key and overrides.")
 @_settings_option
 def run(manifest: Path, output: Path | None, journal: str | None, old_journal: str | None, sets: tuple[str, ...],
         simulate: bool, allow_outside_paths: bool, retry_failed: str | None, resubmit_unknown: bool, dry_run: bool,
@@ -288,7 +298,8 @@ def run(manifest: Path, output: Path | None, journal: str | None, old_journal: s
         confirm_over: float = CONFIRM_OVER_USD, yes: bool = False, trace_http: Path | None = None,
         canary: bool = True, settings_file: Path | None = None, reroll_qa_failed: bool = False,
         max_rerolls: int = 1, campaign: str | None = None, lease_s: float = DEFAULT_LEASE_S,
-        allow_private_urls: bool = False, cancel_replaced: bool = False) -> None:
+        allow_private_urls: bool = False, cancel_replaced: bool = False, ignore_results_task_ids: bool = False,
+        retry_canary: bool = False) -> None:
     """Run every job of MANIFEST (or --rows, at most --limit new ones) and write the results CSV."""
     if journal is not None and old_journal is not None:
         raise click.UsageError("--state is the old name of --journal: give only --journal.")
@@ -309,6 +320,7 @@ def run(manifest: Path, output: Path | None, journal: str | None, old_journal: s
         maps=list(maps), rows=rows, limit=limit, confirm_over=confirm_over, trace_http=trace_http,
         canary=canary, settings_file=settings_file, reroll_qa_failed=reroll_qa_failed, max_rerolls=max_rerolls,
         campaign=campaign, lease_s=lease_s, allow_private_urls=allow_private_urls, cancel_replaced=cancel_replaced,
+        ignore_results_task_ids=ignore_results_task_ids, retry_canary=retry_canary,
         confirm=None if yes or dry_run or not is_interactive() else _confirm_plan,
     )
     try:
@@ -325,6 +337,8 @@ def run(manifest: Path, output: Path | None, journal: str | None, old_journal: s
         _fail(exc, EXIT_LOCKED)
     except BudgetError as exc:
         _fail(exc, EXIT_BUDGET)
+    except JournalLostError as exc:
+        _fail(exc, EXIT_FAILED)
     sys.exit(status)
 
 
@@ -468,7 +482,7 @@ def results(state: str, output: Path, campaign: str | None = None) -> None:
 
 @main.group()
 def journal() -> None:
-    """Work on journals themselves (copy a campaign between SQLite and PostgreSQL)."""
+    """Work on journals themselves (copy a campaign between SQLite and PostgreSQL, rebuild one from results)."""
 
 
 @journal.command("copy")
@@ -491,6 +505,9 @@ def journal_copy(src: str, dst: str, campaign: str | None, to_campaign: str | No
         _fail(exc, EXIT_USAGE)
     words = {"qa": "QA verdicts", "download_intents": "download intents", "attempts": "earlier attempts"}
     click.echo("copied " + ", ".join(f"{n} {words.get(table, table)}" for table, n in copied.items()))
+
+
+journal.add_command(rebuild)
 
 
 @main.command()
@@ -602,6 +619,14 @@ def check(manifest: Path | None, sets: tuple[str, ...], sheet: str | None, allow
         overrides = merge_overrides(overrides, loaded.provider_settings)
     settings = resolve_settings(overrides, os.environ)
     results = asyncio.run(check_providers(settings, names, timeout_s=timeout_s))
+    if manifest is not None:  # a provider usable now: its remembered failed canary is forgotten
+        from batch_runner.app import default_journal_path
+        from batch_runner.run.canary import forget_failures
+
+        path = default_journal_path(manifest)
+        for name in forget_failures(path, {r.name for r in results if r.usable}):
+            click.echo(f"{name}: usable now: the next run sends it a canary again (the failed canary "
+                       f"{path} remembered is forgotten)", err=True)
     if fmt == "json":
         from batch_runner.keys import redact
 

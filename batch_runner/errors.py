@@ -4,6 +4,8 @@
      ├── ManifestError      a manifest that cannot be run: carries every Problem found
      ├── ConfigError        bad settings or command-line use (exit status 2)
      ├── StateLockedError   another run holds the journal (exit status 3)
+     ├── JournalLostError   the journal file was deleted, moved or replaced during the
+     │                      run; nothing more was submitted (exit status 1)
      ├── BudgetError        the plan costs more than --max-cost / --max-credits (exit status 4)
      ├── DownloadError      a finished video could not be saved (HTTP error, over the
      │                      size cap, a web page instead of a video); ``retryable``
@@ -37,6 +39,7 @@ __all__ = [
     "BudgetError",
     "ConfigError",
     "DownloadError",
+    "JournalLostError",
     "ManifestError",
     "Problem",
     "ProviderError",
@@ -126,6 +129,12 @@ class BudgetError(BatchRunnerError):
 
 class StateLockedError(BatchRunnerError):
     """Another run is working on the same journal."""
+
+
+class JournalLostError(BatchRunnerError):
+    """The journal file a run opened is no longer at its path (deleted, moved or
+    replaced during the run): the run sent no new submit after it noticed, and its
+    message names the recovery copy of the records and what to do."""
 
 
 class DownloadError(BatchRunnerError):

@@ -18,7 +18,7 @@ from batch_runner.errors import ConfigError
 from batch_runner.journal.postgres import PgJournal, is_database_url, open_journal, safe_url
 from batch_runner.journal.sqlite import Journal
 
-__all__ = ["TABLES", "copy_journal", "default_campaign"]
+__all__ = ["TABLES", "copy_journal", "default_campaign", "insert_rows"]
 
 TABLES = ("jobs", "downloads", "download_intents", "qa", "attempts", "captures", "meta")
 """The tables copied, in this order (a download refers to its job)."""
@@ -54,7 +54,9 @@ def _read(journal: Journal, table: str, cols: list[str]) -> list[tuple[Any, ...]
     return [tuple(r) for r in journal.db.execute(f"SELECT {listed} FROM {table}{order}")]
 
 
-def _write(journal: Journal, table: str, cols: list[str], rows: list[tuple[Any, ...]]) -> None:
+def insert_rows(journal: Journal, table: str, cols: list[str], rows: list[tuple[Any, ...]]) -> None:
+    """Insert ``rows`` (values in the order of ``cols``) into ``table`` of ``journal``
+    (SQLite, or a PostgreSQL campaign), in one transaction."""
     if not rows:
         return
     if isinstance(journal, PgJournal):
@@ -97,6 +99,6 @@ def copy_journal(src: str | Path, dst: str | Path, campaign: str | None = None,
                 theirs = set(_columns(dest, table))
                 cols = [c for c in _columns(source, table) if c in theirs and c not in _NOT_COPIED]
                 rows = _read(source, table, cols)
-                _write(dest, table, cols, rows)
+                insert_rows(dest, table, cols, rows)
                 copied[table] = len(rows)
     return copied

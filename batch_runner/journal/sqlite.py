@@ -15,6 +15,12 @@ in flight) -> succeeded | failed; unknown; skipped_budget (not sent: over a
 budget cap; submitted by a later run whose budget allows it). The journal file is
 locked for the life of a run (``fcntl.flock`` on ``<journal>.lock``): a second
 run on the same journal raises StateLockedError at once.
+
+A run's journal remembers the file it opened (device and inode) and checks it
+at each durable commit batch (``check_file``, one ``os.stat``): once the file at
+its path is gone or another one, no submit intent is recorded any more (the
+submit is not sent), task ids still are (into the open file), and the run saves
+a copy of the records (``save_copy``) and stops.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from batch_runner.errors import ConfigError, StateLockedError
+from batch_runner.errors import ConfigError, JournalLostError, StateLockedError
 
 if TYPE_CHECKING:
     from batch_runner.jobs.model import Job
@@ -363,6 +369,12 @@ def _job_json(job: Job) -> str:
     return json.dumps(data, ensure_ascii=False, default=str)
 
 
+def _identity(path: Path) -> tuple[int, int]:
+    """The (device, inode) of the file at ``path``; raises OSError."""
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
 def lock_path(path: str | Path) -> str:
     """The lock file of the journal at ``path``: ``<journal>.lock`` beside it."""
     return f"{path}.lock"
@@ -429,6 +441,9 @@ class Journal:
     """
 
     shared = False
+    #: why the file at ``path`` is no longer the journal opened (check_file); a database is never lost
+    lost: str | None = None
+    _identity: tuple[int, int] | None = None
 
     def __init__(self, path: str | Path, *, lock: bool = True):
         self.path = Path(path)
@@ -440,8 +455,40 @@ class Journal:
             if isinstance(exc, (sqlite3.Error, OSError)):
                 raise _journal_error(self.path, exc) from None
             raise
-        self._pending: list[tuple[str, tuple[Any, ...]]] = []
-        self._flushed: asyncio.Future[None] | None = None
+        self._pending: list[tuple[str, tuple[Any, ...], bool]] = []
+        self._flushed: asyncio.Future[bool] | None = None
+        self._identity = _identity(self.path) if lock else None
+
+    def check_file(self) -> str | None:
+        """Whether the file at ``path`` is still the journal this run opened (the
+        same device and inode; one ``os.stat``): None when it is, else why not, in
+        a few words (remembered: once lost, always lost). A journal opened without
+        the lock (to read it) is never checked."""
+        if self.lost is None and self._identity is not None:
+            try:
+                now = _identity(self.path)
+            except FileNotFoundError:
+                self.lost = "deleted or moved away"
+            except OSError as exc:
+                self.lost = f"no longer readable ({exc.strerror or exc})"
+            else:
+                if now != self._identity:
+                    self.lost = "replaced by another file"
+        return self.lost
+
+    def save_copy(self, dest: Path) -> None:
+        """Copy every record of the open journal to a new SQLite file ``dest``
+        (SQLite's online backup, which reads the open connection: it works after
+        the journal's file was deleted). ``dest`` is one file (rollback journal
+        mode), created 0600. Raises OSError or sqlite3.Error when it cannot be written."""
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+        target = sqlite3.connect(dest)
+        try:
+            self.db.backup(target)
+            target.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            target.close()
 
     def _open(self, lock: bool) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -594,33 +641,39 @@ class Journal:
         self._update(job_id, status=JobStatus.PENDING, finished_at=None, error_code=None,
                      provider_code=None, error_message=None)
 
-    async def _durably(self, *statements: tuple[str, tuple[Any, ...]]) -> None:
+    async def _durably(self, *statements: tuple[str, tuple[Any, ...]], intent: bool = False) -> bool:
         """Run ``statements`` (sql, params) in a FULL-sync commit shared with every
         other durable write of this event-loop tick (group commit); return once
-        it is on disk."""
-        self._pending.extend(statements)
+        it is on disk. Each batch first checks that the journal file is still the
+        one opened (check_file): when it is not, an ``intent`` (a submit about to
+        be sent) is not recorded and True is returned (the caller must not send
+        it); the other writes (task ids) still go to the open file."""
+        self._pending.extend((sql, params, intent) for sql, params in statements)
         if self._flushed is None:
             self._flushed = asyncio.get_running_loop().create_future()
             asyncio.get_running_loop().call_soon(self._flush)
-        await asyncio.shield(self._flushed)
+        lost = await asyncio.shield(self._flushed)
+        return lost and intent
 
     def _flush(self) -> None:
         pending, self._pending = self._pending, []
         done, self._flushed = self._flushed, None
+        lost = self.check_file() is not None
+        statements = [(sql, params) for sql, params, intent in pending if not (lost and intent)]
         try:
-            if len(pending) == 1:  # a statement is its own transaction
-                self._full.execute(*pending[0])
-            else:
+            if len(statements) == 1:  # a statement is its own transaction
+                self._full.execute(*statements[0])
+            elif statements:
                 with self._full:
                     self._full.execute("BEGIN")
-                    for sql, params in pending:
+                    for sql, params in statements:
                         self._full.execute(sql, params)
         except Exception as exc:
             if done is not None:
                 done.set_exception(exc)
             return
         if done is not None:
-            done.set_result(None)
+            done.set_result(lost)
 
     async def mark_submitting(self, job_id: str, provider: str, providers_tried: str | None = None, *,
                               generation: int | None = None, idempotency_key: str | None = None,
@@ -630,15 +683,20 @@ class Journal:
         ``idempotency_key`` header it carries (None: none sent) and the pool
         ``key_id`` that sends it. A task the job already has (an earlier
         attempt: a re-roll, a retry of a failed task) becomes a row of
-        ``attempts`` in the same commit, with its cost, so no paid attempt is lost."""
+        ``attempts`` in the same commit, with its cost, so no paid attempt is lost.
+        Raises JournalLostError, with nothing recorded, when the journal file is
+        no longer the one opened (the submit must not be sent)."""
         now = time.time()
-        await self._durably(
+        lost = await self._durably(
             (_ARCHIVE.format(mark="?"), (now, job_id)),
             ("UPDATE jobs SET status=?, provider=?, providers_tried=COALESCE(?, providers_tried), "
              f"attempts=attempts+1, generation=COALESCE(?, generation), idempotency_key=?, key_id=?, {_CLEARED}, "
              "updated_at=? WHERE job_id=?",
              (JobStatus.SUBMITTING, provider, providers_tried, generation, idempotency_key, key_id, now, job_id)),
+            intent=True,
         )
+        if lost:
+            raise JournalLostError(f"{self.path}: the journal was {self.lost}")
 
     async def mark_submitted(self, job_id: str, task_id: str, submitted_at: float) -> None:
         """Record a task id durably: on disk before the caller does anything else."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from batch_runner.errors import ConfigError, ManifestError, Problem
 from batch_runner.manifest.sheets import read_table
 
-__all__ = ["read_results", "shown"]
+__all__ = ["listed_task_ids", "read_results", "shown"]
 
 _GUARDED = ("=", "+", "-", "@", "\t", "\r")
 
@@ -62,3 +62,16 @@ def shown(value: object) -> str:
     if text[:1] == "'" and text[1:2] in _GUARDED:
         text = text[1:]
     return text
+
+
+def listed_task_ids(path: Path) -> set[str]:
+    """The task ids a results file lists (its ``task_id`` column, blank cells
+    left out); an empty set when there is no such file or it cannot be read as
+    results (nothing then shows that jobs were paid)."""
+    if not path.is_file():
+        return set()
+    try:
+        rows = read_results(path, ["task_id"])
+    except ConfigError:
+        return set()
+    return {shown(row["task_id"]).strip() for row in rows} - {""}

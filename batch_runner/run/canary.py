@@ -4,23 +4,35 @@ dispatch.py holds a provider's other new jobs until its canary has gone through
 the whole lifecycle, the first bytes of its video included. This module holds
 the small parts: whether the first bytes of a video URL are a video
 (``first_bytes_verdict``), what a canary's end means (``judge``), and the one
-summary line, with what to do, of a provider the canary stopped (``CanaryStop``).
+summary line, with what to do, of a provider the canary stopped (``CanaryStop``),
+and the journal's memory of a canary that failed for a reason of the protocol or
+the settings (``CanaryMemory``): a later run sends no new canary there while the
+provider's base URL, keys and overrides are those it failed with.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import importlib.metadata
+import json
+import sqlite3
+import time
 from collections.abc import AsyncIterator, Collection, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 from batch_runner.catalog.facts import ProviderInfo
-from batch_runner.errors import TransportError
-from batch_runner.journal import JobRecord, JobStatus
+from batch_runner.catalog.settings import ProviderSettings
+from batch_runner.errors import ConfigError, TransportError
+from batch_runner.journal import JobRecord, JobStatus, Journal
 from batch_runner.providers.url_safety import UnsafeUrlError, check_video_url, refuse_redirect
 
-__all__ = ["FIRST_BYTES", "JOB_CODES", "PASSING_CODES", "CanaryStop", "Streamer", "container_of",
-           "first_bytes_verdict", "judge"]
+__all__ = ["ACCOUNT_CODES", "FIRST_BYTES", "JOB_CODES", "MEMORY_PREFIX", "PASSING_CODES", "CanaryMemory",
+           "CanaryStop", "Streamer", "container_of", "first_bytes_verdict", "forget_failures", "judge",
+           "settings_signature"]
 
 FIRST_BYTES = 1024
 """Bytes of the canary's video fetched (``Range: bytes=0-1023``) to see that it is a video."""
@@ -35,6 +47,13 @@ provider (its retries ran out): the next job becomes the canary too. Any other f
 (``auth``, ``insufficient_balance``, ``quota_exhausted``, ``bad_response``, a task whose
 polls never gave a status the adapter reads and ended ``timeout``, ``not_video``) is of
 the protocol or the account, and stops the provider for the run."""
+
+ACCOUNT_CODES = frozenset({"auth", "insufficient_balance", "quota_exhausted"})
+"""A canary stopped by one of these was refused before any task was made, for a reason of the
+account that is mended outside the settings (a top-up, a quota reset): not remembered."""
+
+MEMORY_PREFIX = "canary_failed:"
+"""The journal's ``meta`` key of a provider's remembered canary failure: this, then its name."""
 
 #: the 4-byte box types a QuickTime (MOV) file may start with when it has no ``ftyp`` box
 _QUICKTIME_BOXES = (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot")
@@ -139,17 +158,82 @@ def judge(record: JobRecord | None, provider: str) -> str:
     return "stop"
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("batch-runner")
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+
+
+def _plain(value: Any) -> Any:
+    return dict(value) if isinstance(value, Mapping) else str(value)
+
+
+def settings_signature(settings: ProviderSettings) -> str:
+    """A digest (hex) of what a provider is reached with: its base URL, its keys'
+    ids (label:fingerprint, never a key), every other setting (the overrides) and
+    batch_runner's version (a new one may read a drifted protocol).
+    A remembered canary failure holds while the signature is the same."""
+    values = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)
+              if f.name not in ("api_key", "keys")}
+    values["keys"] = sorted(k.key_id for k in settings.pool)
+    values["batch_runner"] = _version()  # a new version may read a drifted protocol
+    text = json.dumps(values, sort_keys=True, default=_plain)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class CanaryMemory:
+    """A provider's canary that failed for a reason of the protocol or the settings,
+    as the journal keeps it (meta ``MEMORY_PREFIX + provider``, JSON): its ``code``,
+    ``message`` (redacted), the ``base_url`` and ``key_ids`` it was sent with, the
+    ``signature`` of its settings (settings_signature) and when (``at``, unix seconds)."""
+
+    code: str
+    message: str
+    base_url: str
+    key_ids: tuple[str, ...]
+    signature: str
+    at: float
+
+    @classmethod
+    def of(cls, settings: ProviderSettings, code: str, message: str, at: float | None = None) -> CanaryMemory:
+        """The memory of a canary of ``settings``' provider that failed now (or ``at``)."""
+        return cls(code, message[:300], settings.base_url, tuple(sorted(k.key_id for k in settings.pool)),
+                   settings_signature(settings), time.time() if at is None else at)
+
+    def dumps(self) -> str:
+        """The JSON text the journal keeps."""
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def loads(cls, text: str) -> CanaryMemory | None:
+        """The memory from its JSON text; None for a cleared one ("") or text not readable."""
+        try:
+            data = json.loads(text) if text else None
+            return cls(**{**data, "key_ids": tuple(data["key_ids"])}) if isinstance(data, dict) else None
+        except (ValueError, TypeError, KeyError):
+            return None
+
+    def holds_for(self, settings: ProviderSettings) -> bool:
+        """Whether the provider is still reached as when the canary failed."""
+        return self.signature == settings_signature(settings)
+
+
 @dataclass
 class CanaryStop:
     """A provider the canary stopped for this run: ``code`` (errors.ERROR_CODES),
     ``message`` (redacted by the caller), ``held``: its new jobs not submitted (left
-    ``pending``), ``moved``: those sent to their fallback provider instead."""
+    ``pending``), ``moved``: those sent to their fallback provider instead;
+    ``remembered_at``: no canary was sent, the journal remembers one that failed
+    then (unix seconds) with the same settings."""
 
     provider: str
     code: str
     message: str
     held: int = 0
     moved: int = 0
+    remembered_at: float | None = None
 
     def advice(self, info: ProviderInfo) -> str:
         """What the user does next, by ``code``."""
@@ -166,6 +250,30 @@ class CanaryStop:
     def line(self, info: ProviderInfo) -> str:
         """The summary's one line on this provider."""
         moved = f", {self.moved} moved to their fallback provider" if self.moved else ""
+        if self.remembered_at is not None:
+            when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(self.remembered_at))
+            return (f"  {self.provider}: no canary sent: the last one ({when}) failed ({self.code}: "
+                    f"{self.message[:160]}) with this base URL, key and overrides; {self.held} "
+                    f"job{'s' if self.held != 1 else ''} not submitted (pending){moved}: {self.advice(info)} "
+                    "(a run then sends a canary again), or run `batch-runner check` with the manifest once "
+                    "the provider is usable, or give --retry-canary")
         return (f"  {self.provider}: the canary (first job) failed ({self.code}: {self.message[:160]}); "
                 f"{self.held} other job{'s' if self.held != 1 else ''} not submitted (pending){moved}: "
                 f"{self.advice(info)}")
+
+
+def forget_failures(path: Path, providers: Collection[str]) -> list[str]:
+    """Forget the canary failures the journal file at ``path`` remembers for
+    ``providers`` (``check`` found them usable: the next run sends a canary again);
+    returns those forgotten. No journal there, or one that cannot be written
+    now: nothing is forgotten."""
+    if not providers or not path.is_file():
+        return []
+    try:
+        with Journal(path, lock=False) as journal:
+            held = [k.removeprefix(MEMORY_PREFIX) for k, v in journal.meta_items(MEMORY_PREFIX) if v]
+            gone = sorted(p for p in held if p in providers)
+            journal.set_meta({MEMORY_PREFIX + p: "" for p in gone})
+    except (ConfigError, OSError, sqlite3.Error):
+        return []
+    return gone

@@ -36,7 +36,15 @@ from batch_runner.journal.postgres import PgJournal
 from batch_runner.keys import redact
 from batch_runner.logs import event
 from batch_runner.run.budget import Budget
-from batch_runner.run.canary import CanaryStop, Streamer, first_bytes_verdict, judge
+from batch_runner.run.canary import (
+    ACCOUNT_CODES,
+    MEMORY_PREFIX,
+    CanaryMemory,
+    CanaryStop,
+    Streamer,
+    first_bytes_verdict,
+    judge,
+)
 from batch_runner.run.keypool import KeyPool
 from batch_runner.run.lifecycle import Lifecycle, OnFinish, OnSubmit, Sender
 from batch_runner.run.shared import SharedLimits, heartbeat
@@ -57,6 +65,8 @@ class RunOptions:
     journal), send one new job alone first and hold the others until it has a video.
     ``reroll_qa_failed``: submit again (a new generation: a new task, paid again)
     a succeeded job whose saved video failed QA, at most ``max_rerolls`` times per job.
+    ``retry_canary``: send a canary even where the journal remembers one that failed
+    with the provider's current settings (canary.CanaryMemory).
     """
 
     retry_failed: bool = False
@@ -66,6 +76,7 @@ class RunOptions:
     canary: bool = False
     reroll_qa_failed: bool = False
     max_rerolls: int = 1
+    retry_canary: bool = False
 
 
 class Work(NamedTuple):
@@ -164,19 +175,38 @@ class Runner:
         self.journal, self.transport = journal, transport
         self.canary_stops: dict[str, CanaryStop] = {}
         self.first_contact: set[str] = set()  # providers whose new jobs wait for a canary (set by run)
+        self.remembered: dict[str, CanaryMemory] = {}  # of those, where the journal remembers a failed canary
         self.carried: set[str] = set()  # a shared journal: the jobs this worker claimed in this run
         self.since = time.time()  # unix seconds: a job ended after this was ended in this run
         # provider -> key id -> its last submit in the journal (unix seconds; read by run)
         self._last_submits: dict[str, dict[str | None, float]] = {}
         self.lifecycle = Lifecycle(
             journal, transport, budget or Budget(), self._slot,
-            on_finish=on_finish or (lambda job, record: None), stopping=lambda: self.stopping, on_submit=on_submit,
+            on_finish=on_finish or (lambda job, record: None), stopping=self._halted, on_submit=on_submit,
             other_key=lambda slot: self._pool(slot.name).other(slot),
         )
+
+    def _remembered(self) -> dict[str, CanaryMemory]:
+        """The first-contact providers whose last canary failed, as the journal
+        remembers, with the settings they have now (no new canary goes there)."""
+        found = {}
+        for key, text in self.journal.meta_items(MEMORY_PREFIX):
+            name = key.removeprefix(MEMORY_PREFIX)
+            memory = CanaryMemory.loads(text)
+            if name in self.first_contact and memory is not None and memory.holds_for(self.settings[name]):
+                found[name] = memory
+        return found
 
     def request_stop(self) -> None:
         """Stop submitting; tasks in flight are still polled to the end."""
         self.stopping = True
+
+    def _halted(self) -> bool:
+        """Whether the run stops submitting: asked to, or its journal file is no
+        longer the one it opened (journal.lost: nothing could be recorded)."""
+        if not self.stopping and self.journal.lost is not None:
+            self.stopping = True
+        return self.stopping
 
     async def run(self) -> None:
         """Run every job of the work; returns when all are final (or, after
@@ -193,6 +223,7 @@ class Runner:
                 keys[r.key_id] = max(keys.get(r.key_id, 0.0), r.submitted_at)
         names = {j.provider for j, _ in self.work.resume} | {j.provider for j in self.work.fresh}
         self.first_contact = {n for n in names if n not in proven} if self.options.canary else set()
+        self.remembered = self._remembered() if self.first_contact and not self.options.retry_canary else {}
         ticker = asyncio.create_task(self._tick())
         beat = asyncio.create_task(heartbeat(self.journal)) if isinstance(self.journal, PgJournal) else None
         try:
@@ -251,8 +282,8 @@ class Runner:
                 if job_id in self.carried or (record is not None and self._ended_this_run(record)):
                     continue
                 kind, job = classify(job, record, self.settings, self.options)
-                if kind == "done":
-                    continue
+                if kind == "done" or (kind == "fresh" and job.provider in self.canary_stops):
+                    continue  # a provider its canary stopped: its new jobs stay pending, as without workers
                 if job_id in held:
                     waiting = True
                 elif kind == "resume" and record is not None:
@@ -338,6 +369,8 @@ class Runner:
                     task = asyncio.create_task(self.lifecycle.carry(slot, job, record))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
+                if pool.name in self.remembered and tasks:
+                    await self._prove_again(pool.name, tasks, [j for j, r in work if r is not None])
                 work = await self._canary(pool, [w for w in work if w[1] is None])
             for job, record in work:
                 if self.stopping and record is None:
@@ -362,6 +395,16 @@ class Runner:
                 task.cancel()
             raise
 
+    async def _prove_again(self, name: str, tasks: set[asyncio.Task[None]], jobs: list[Job]) -> None:
+        """Where the journal remembers a failed canary, the provider's tasks in flight
+        (paid already) end first: one that succeeds shows the provider works again, and
+        the memory is forgotten (a canary goes as on any first contact)."""
+        await asyncio.gather(*list(tasks))
+        ended = [self.journal.get(j.job_id) for j in jobs]
+        if any(r is not None and r.status == JobStatus.SUCCEEDED and r.provider == name for r in ended):
+            del self.remembered[name]
+            self.journal.set_meta({MEMORY_PREFIX + name: ""})
+
     async def _canary(self, pool: KeyPool, fresh: list[tuple[Job, JobRecord | None]]
                       ) -> list[tuple[Job, JobRecord | None]]:
         """Send ``fresh`` jobs of one provider alone, one after the other, until one
@@ -371,6 +414,9 @@ class Runner:
         one (the breakers of the pool's keys are then open, so they move on; the others
         stay pending, and ``canary_stops`` says why). A key whose breaker opened hands
         the canary to the pool's next key (lifecycle.py)."""
+        memory = self.remembered.get(pool.name)
+        if memory is not None and fresh:
+            return self._stop(pool, memory.code, memory.message, fresh, remembered_at=memory.at)
         while fresh:
             if self.stopping:
                 return []
@@ -388,6 +434,8 @@ class Runner:
             if verdict == "video" and record is not None:
                 why = await self._check_video(slot, record)
                 if why is None:
+                    if pool.name in self.remembered or self.options.retry_canary:
+                        self.journal.set_meta({MEMORY_PREFIX + pool.name: ""})  # forgotten: it works now
                     return fresh
                 code, message = "not_video", why
                 record = self.journal.finish(job.job_id, JobStatus.FAILED, error_code=code, error_message=why,
@@ -397,14 +445,24 @@ class Runner:
             else:
                 code = (record.error_code if record else None) or "unknown"
                 message = (record.error_message if record else None) or ""
-            stop = ProviderError(slot.name, code, message, retryable=False)
-            for each in pool.slots:
-                each.breaker = each.breaker or stop
-            moving = [(j, r) for j, r in fresh if slot.name in j.providers[:-1]]
-            self.canary_stops[slot.name] = CanaryStop(slot.name, code, redact(message), held=len(fresh) - len(moving),
-                                                      moved=len(moving))
-            return moving
+            if code not in ACCOUNT_CODES:  # the protocol or the settings: no new canary until they change
+                memory = CanaryMemory.of(pool.settings, code, redact(message))
+                self.journal.set_meta({MEMORY_PREFIX + pool.name: memory.dumps()})
+            return self._stop(pool, code, message, fresh)
         return []
+
+    def _stop(self, pool: KeyPool, code: str, message: str, fresh: list[tuple[Job, JobRecord | None]],
+              remembered_at: float | None = None) -> list[tuple[Job, JobRecord | None]]:
+        """Stop ``pool``'s provider for this run (its keys' breakers open with ``code``):
+        record why in ``canary_stops`` and return the jobs of ``fresh`` that move to a
+        fallback provider (the others stay pending)."""
+        stop = ProviderError(pool.name, code, message, retryable=False)
+        for each in pool.slots:
+            each.breaker = each.breaker or stop
+        moving = [(j, r) for j, r in fresh if pool.name in j.providers[:-1]]
+        self.canary_stops[pool.name] = CanaryStop(pool.name, code, redact(message), held=len(fresh) - len(moving),
+                                                  moved=len(moving), remembered_at=remembered_at)
+        return moving
 
     async def _check_video(self, slot: Slot, record: JobRecord) -> str | None:
         """Why the canary's video is not a video (canary.first_bytes_verdict), or None."""

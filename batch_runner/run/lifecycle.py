@@ -34,7 +34,7 @@ from typing import Protocol
 from tenacity import AsyncRetrying
 
 from batch_runner.catalog.prices import video_cost
-from batch_runner.errors import ProviderError
+from batch_runner.errors import JournalLostError, ProviderError
 from batch_runner.jobs.encode import encode_images
 from batch_runner.jobs.model import Job
 from batch_runner.journal import ClaimLostError, JobRecord, JobStatus, Journal
@@ -300,9 +300,12 @@ class Lifecycle:
                 await slot.shared.acquire(job.job_id, 60.0 / slot.pacer.rpm)
             if self.stopping():  # stopped while waiting for the submit slot: send nothing
                 raise _Stopped
-            await self.journal.mark_submitting(job.job_id, slot.name, tried, generation=generation,
-                                               idempotency_key=slot.adapter.sent_idempotency_key(request),
-                                               key_id=slot.key_id or None)
+            try:
+                await self.journal.mark_submitting(job.job_id, slot.name, tried, generation=generation,
+                                                   idempotency_key=slot.adapter.sent_idempotency_key(request),
+                                                   key_id=slot.key_id or None)
+            except JournalLostError:  # the journal file is gone: nothing recorded, so nothing sent
+                raise _Stopped from None
             await slot.pacer.spaced()  # the journal write took a varying time: keep the spacing at the send
             try:
                 task_id = await self._submit_once(slot, request)

@@ -53,3 +53,20 @@ def test_the_plan_counts_one_more_generation_time_on_first_contact():
     first = make_plan(jobs, settings, first_contact={"gccai"}).wall_s
     assert known == 100.0 + 0.3 and first == 100.0 + 100.0 + 0.2
     assert make_plan(jobs[:1], settings, first_contact={"gccai"}).wall_s == 100.0  # one job: the canary is it
+
+
+def test_a_remembered_canary_failure_holds_until_the_base_url_a_key_or_an_override_changes():
+    from dataclasses import replace
+
+    from batch_runner.keys import Secret
+    from batch_runner.run.canary import CanaryMemory
+
+    from conftest import provider_settings
+
+    settings = provider_settings()
+    memory = CanaryMemory.loads(CanaryMemory.of(settings, "not_video", "an HTML page", at=1000.0).dumps())
+    assert memory is not None and memory.holds_for(provider_settings()) and memory.at == 1000.0
+    assert not memory.holds_for(replace(settings, base_url="http://127.0.0.1:9/other"))
+    assert not memory.holds_for(replace(settings, api_key=Secret("another-key-0001"), keys=()))
+    assert not memory.holds_for(replace(settings, model_ids={"hailuo-2.3": "new-id"}))
+    assert CanaryMemory.loads("") is None and CanaryMemory.loads("{not json") is None
