@@ -791,7 +791,8 @@ async def test_faults_are_deterministic_for_a_seed(start):
 
 @pytest.mark.serial  # bounds real time
 async def test_video_urls_expire_after_the_documented_lifetime(start):
-    client = await start(url_ttl_s={"apiframe": 0.3, "gccai": 0.3, "minimax": 0.3})
+    # a 1.5 s life: long enough for a loaded machine to poll and fetch four URLs inside it
+    client = await start(url_ttl_s={"apiframe": 1.5, "gccai": 1.5, "minimax": 1.5})
     ids = {p: task_id_of(p, (await client.submit(p))[1]) for p in ("apiframe", "gccai", "minimax", "apiinone")}
     await asyncio.sleep(GEN_S + 0.02)
     urls = {}
@@ -800,13 +801,13 @@ async def test_video_urls_expire_after_the_documented_lifetime(start):
         urls[provider] = await client.video_url(provider, body)
         assert (await client.download(urls[provider]))[0] == 200
     assert (await client.poll("apiframe", ids["apiframe"]))["expired"] is False
-    await asyncio.sleep(0.35)
+    await asyncio.sleep(1.55)
     assert (await client.poll("apiframe", ids["apiframe"]))["expired"] is True
     for provider in ("apiframe", "gccai"):
         assert (await client.download(urls[provider]))[0] == 404
     assert (await client.download(urls["minimax"]))[0] == 403  # a signed URL past its Expires, as OSS answers
     assert (await client.download(urls["apiinone"]))[0] == 200  # undocumented lifetime: no expiry
-    # MiniMax: the 1 h (here 0.3 s) counts from files/retrieve; retrieving again gives a fresh URL
+    # MiniMax: the 1 h (here 1.5 s) counts from files/retrieve; retrieving again gives a fresh URL
     fresh = await client.video_url("minimax", await client.poll("minimax", ids["minimax"]))
     assert (await client.download(fresh))[0] == 200
     assert (await client.download(urls["minimax"]))[0] == 403  # the old signed URL stays dead
