@@ -50,6 +50,7 @@ from batch_runner.manifest.load import (
 )
 from batch_runner.output.download import Downloader, DownloadOptions
 from batch_runner.output.file_names import DEFAULT_TEMPLATE, assign_file_names
+from batch_runner.output.handoff import Handoff
 from batch_runner.output.paths import check_run_outputs
 from batch_runner.output.progress import Progress
 from batch_runner.output.report import write_report
@@ -123,6 +124,11 @@ class RunRequest:
     reroll_qa_failed: bool = False  # submit again succeeded jobs whose saved video failed QA (a new generation)
     max_rerolls: int = 1  # at most this many re-rolls per job
     settings_file: Path | None = None  # --settings: a YAML file with a providers: mapping
+    deliver: str | None = None  # --deliver URL: copy saved videos, posters and the run's files there
+    deliver_qa_failed: bool = False  # --deliver-qa-failed: QA-failed videos too
+    notify: tuple[str, ...] = ()  # --notify URL (apprise), repeatable
+    notify_on: str = "always"  # --notify-on: always / failure (the digest; alerts are always sent)
+    metrics_file: Path | None = None  # --metrics-file PATH.prom (Prometheus text format)
 
     def __post_init__(self) -> None:
         self.manifest = Path(self.manifest)
@@ -134,6 +140,7 @@ class RunRequest:
         self.contact_sheet = Path(self.contact_sheet) if self.contact_sheet is not None else None
         self.trace_http = Path(self.trace_http) if self.trace_http is not None else None
         self.settings_file = Path(self.settings_file) if self.settings_file is not None else None
+        self.metrics_file = Path(self.metrics_file) if self.metrics_file is not None else None
 
     @property
     def time_scale(self) -> float:
@@ -512,6 +519,9 @@ async def execute(request: RunRequest) -> int:
     assign_file_names(jobs, request.download_name) if request.download else {}  # a clash: refused now
     state = journal_path(request)
     _check_outputs(request, jobs, manifest, state)
+    handoff = Handoff.prepare(deliver=request.deliver, download=request.download,  # probed before any submit
+                              deliver_qa_failed=request.deliver_qa_failed, notify=request.notify,
+                              notify_on=request.notify_on, metrics_file=request.metrics_file)
     if request.trace_http is not None and (request.trace_http.is_dir() or not request.trace_http.parent.is_dir()):
         raise ConfigError(f"--trace-http {request.trace_http}: not a file in an existing folder")
     recorder = HarRecorder() if request.trace_http is not None else None
@@ -578,7 +588,8 @@ async def execute(request: RunRequest) -> int:
                                                         int(request.download_max_mb * 2**20),
                                                         trusted_hosts=hosts,
                                                         gone=_stopped_simulator(request, settings)),
-                                        journal, names, on_saved=video_qa.check)
+                                        journal, names,
+                                        on_saved=handoff.after_qa(video_qa.check, journal, request.download))
                 request.download.mkdir(parents=True, exist_ok=True)
             progress = Progress(len(taken) + len(work.orphans), len(done), in_flight=[j.job_id for j, _ in work.resume],
                                 enabled=not request.quiet, bar=request.log_format == "text",
@@ -587,6 +598,7 @@ async def execute(request: RunRequest) -> int:
             def on_finish(job: Job, record: JobRecord) -> None:
                 progress.finished(record)
                 job_event(job, record)
+                handoff.on_record(record)
                 if downloader:
                     downloader.offer(record)
 
@@ -604,9 +616,11 @@ async def execute(request: RunRequest) -> int:
             if work.orphans:
                 log.warning("%d task(s) in flight belong to rows no longer in the manifest (edited or removed): "
                             "they are polled to their end, and listed after the manifest's rows", len(work.orphans))
+            handoff.start(campaign_of(request), current)
             try:
                 stopped = await _run_with_signals(runner, progress, downloader, current, recorder)
             finally:
+                await handoff.stop()
                 if recorder is not None and request.trace_http is not None:
                     recorder.write(request.trace_http)
             evidence = _evidence_lines(journal, made, started_wall)
@@ -619,6 +633,8 @@ async def execute(request: RunRequest) -> int:
     if request.report:
         write_report(request.output, request.report)
     sheet_problem = _write_contact_sheet(request) if request.contact_sheet else None
+    await handoff.deliver_files({"results": request.output, "report": request.report,
+                                 "contact_sheet": None if sheet_problem else request.contact_sheet})
     summary = summarize(records, time.monotonic() - started, make_plan(jobs, settings), estimate.wall_s)
     head, *rest = summary.lines()  # the whole campaign, then what this run left out
     scenes = scene_line(scene_counts(jobs))
@@ -632,6 +648,7 @@ async def execute(request: RunRequest) -> int:
         lines.append(f"  downloads: {downloader.saved} saved, {moved}{downloader.kept} already there, "
                      f"{len(downloader.failed)} failed, in {request.download}")
         lines.extend(qa_lines(records))
+        lines.extend(handoff.lines())
     if rerolled:
         lines.append(f"  re-rolled {rerolled} QA-failed video{'s' if rerolled != 1 else ''} "
                      f"(submitted again as a new generation, paid again; at most {request.max_rerolls} per job)")
@@ -650,10 +667,12 @@ async def execute(request: RunRequest) -> int:
             log.warning("contact sheet not written: %s", sheet_problem)
         else:
             log.info("contact sheet: %s", request.contact_sheet)
-    if stopped:
-        return stopped
-    failed = new_failures(records, started_wall) or canary_stops or missing or (downloader and downloader.failed)
-    return EXIT_FAILED if failed else EXIT_OK
+    failed = (new_failures(records, started_wall) or canary_stops or missing or (downloader and downloader.failed)
+              or handoff.failed)
+    status = stopped or (EXIT_FAILED if failed else EXIT_OK)
+    await handoff.end(status, campaign_of(request), every, since=started_wall, plan_s=estimate.wall_s,
+                      alerts=[("canary", c.line(settings[c.provider].info)) for c in canary_stops])
+    return status
 
 
 def _evidence_lines(journal: Journal, runners: list[Runner], since: float) -> list[str]:

@@ -33,6 +33,7 @@ from batch_runner.app import (
     load_jobs,
 )
 from batch_runner.catalog.prices import describe_usd
+from batch_runner.commands.deliver import deliver, handoff_fields, run_handoff_options
 from batch_runner.errors import (
     BudgetError,
     ConfigError,
@@ -81,6 +82,9 @@ class _Commands(click.Group):
             from batch_runner.keyscan import mask
 
             text = mask(redact(f"{type(exc).__name__}: {exc}")).replace("\n", " ")[:500]
+            from batch_runner.output.notify import crash_notice
+
+            crash_notice(text)  # --notify: the run's exit 70, told once
             click.echo(f"batch-runner: unexpected error: {text}. This is a bug: please report it to the "
                        f"batch-runner maintainers with the command you ran ({DEBUG_ENV}=1 shows the traceback)",
                        err=True)
@@ -261,6 +265,7 @@ _settings_option = click.option(
 @click.option("--max-rerolls", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
               help="With --reroll-qa-failed: re-roll one job at most N times over all runs.")
 @_settings_option
+@run_handoff_options
 def run(manifest: Path, output: Path | None, journal: str | None, old_journal: str | None, sets: tuple[str, ...],
         simulate: bool, allow_outside_paths: bool, retry_failed: str | None, resubmit_unknown: bool, dry_run: bool,
         quiet: bool,
@@ -291,7 +296,7 @@ def run(manifest: Path, output: Path | None, journal: str | None, old_journal: s
         contact_sheet_by=contact_sheet_by, log_format=log_format,
         maps=list(maps), rows=rows, limit=limit, confirm_over=confirm_over, trace_http=trace_http,
         canary=canary, settings_file=settings_file, reroll_qa_failed=reroll_qa_failed, max_rerolls=max_rerolls,
-        campaign=campaign, lease_s=lease_s,
+        campaign=campaign, lease_s=lease_s, **handoff_fields(),
         confirm=None if yes or dry_run or not is_interactive() else _confirm_plan,
     )
     try:
@@ -591,3 +596,6 @@ def check(manifest: Path | None, sets: tuple[str, ...], sheet: str | None, allow
     else:
         click.echo("\n".join(render_table(results)))
     sys.exit(exit_status(results))
+
+
+main.add_command(deliver)

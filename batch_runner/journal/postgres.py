@@ -42,6 +42,7 @@ from urllib.parse import urlsplit, urlunsplit
 from batch_runner.errors import ConfigError
 from batch_runner.journal.sqlite import (
     _ADDED_COLUMNS,
+    _DELIVERED,
     _RECORD_COLUMNS,
     _SCHEMA,
     FINAL_STATUSES,
@@ -81,7 +82,8 @@ CREATE TABLE IF NOT EXISTS key_limits (
     PRIMARY KEY (provider, key_id));
 CREATE INDEX IF NOT EXISTS jobs_limit_key ON jobs (limit_key) WHERE limit_key IS NOT NULL;
 """
-_SELECT = (f"SELECT jobs.*, {_RECORD_COLUMNS} FROM jobs LEFT JOIN downloads USING (campaign, job_id) "
+_SELECT = (f"SELECT jobs.*, {_RECORD_COLUMNS}, {_DELIVERED.format(same=' AND d.campaign = jobs.campaign')} "
+           "FROM jobs LEFT JOIN downloads USING (campaign, job_id) "
            "LEFT JOIN qa USING (campaign, job_id) WHERE jobs.campaign = %s")
 
 
@@ -359,6 +361,19 @@ class PgJournal(Journal):
     def download(self, job_id: str) -> dict[str, Any] | None:
         """Journal.download."""
         rows = self._rows("SELECT * FROM downloads WHERE campaign=%s AND job_id=%s", (self.campaign, job_id))
+        return {k: v for k, v in rows[0].items() if k != "campaign"} if rows else None
+
+    def record_delivery(self, url: str, job_id: str | None, kind: str, nbytes: int, sha256: str) -> None:
+        """Journal.record_delivery."""
+        self._exec("INSERT INTO deliveries (campaign, url, job_id, kind, bytes, sha256, delivered_at) "
+                   "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (campaign, url) DO UPDATE SET "
+                   "job_id=excluded.job_id, kind=excluded.kind, bytes=excluded.bytes, sha256=excluded.sha256, "
+                   "delivered_at=excluded.delivered_at",
+                   (self.campaign, url, job_id, kind, nbytes, sha256, time.time()))
+
+    def delivery(self, url: str) -> dict[str, Any] | None:
+        """Journal.delivery."""
+        rows = self._rows("SELECT * FROM deliveries WHERE campaign=%s AND url=%s", (self.campaign, url))
         return {k: v for k, v in rows[0].items() if k != "campaign"} if rows else None
 
     def download_owner(self, local_path: str) -> str | None:

@@ -104,6 +104,14 @@ CREATE TABLE IF NOT EXISTS qa (  -- QA of each job's saved video (output/qa.py);
     rerolled_usd REAL NOT NULL DEFAULT 0,      -- what the replaced videos cost, USD
     rerolled_credits REAL NOT NULL DEFAULT 0   -- ... and in the provider's credits
 );
+CREATE TABLE IF NOT EXISTS deliveries (  -- run --deliver: each file copied to the team's storage (output/deliver.py)
+    url TEXT PRIMARY KEY,         -- where the copy is: the --deliver URL + its name (never a credential)
+    job_id TEXT,                  -- the job whose video or poster it is; NULL: a file of the run (results, report)
+    kind TEXT NOT NULL,           -- video, poster, results, report, contact_sheet
+    bytes INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,         -- of the file delivered (also the object's sha256 metadata)
+    delivered_at REAL NOT NULL    -- unix seconds
+);
 CREATE TABLE IF NOT EXISTS captures (  -- answers an adapter could not read (run/captures.py)
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     job_id TEXT NOT NULL,
@@ -131,7 +139,11 @@ _RECORD_COLUMNS = ("downloads.local_path, downloads.bytes, downloads.sha256, qa.
                    "qa.height AS video_height, qa.duration_s AS video_duration_s, qa.codec AS video_codec, "
                    "qa.fps AS video_fps, qa.rerolls AS rerolls, qa.rerolled_usd AS rerolled_usd, "
                    "qa.rerolled_credits AS rerolled_credits")
-_SELECT = f"SELECT jobs.*, {_RECORD_COLUMNS} FROM jobs LEFT JOIN downloads USING (job_id) LEFT JOIN qa USING (job_id)"
+#: a job's delivered video (run --deliver), the latest copy: the ``delivered_url`` of its record
+_DELIVERED = ("(SELECT d.url FROM deliveries d WHERE d.job_id = jobs.job_id AND d.kind = 'video'{same} "
+              "ORDER BY d.delivered_at DESC LIMIT 1) AS delivered_url")
+_SELECT = (f"SELECT jobs.*, {_RECORD_COLUMNS}, {_DELIVERED.format(same='')} FROM jobs "
+           "LEFT JOIN downloads USING (job_id) LEFT JOIN qa USING (job_id)")
 
 @dataclass(frozen=True)
 class JobRecord:
@@ -154,6 +166,7 @@ class JobRecord:
     ``video_height`` px, ``video_duration_s``, ``video_codec``, ``video_fps``;
     ``rerolls``: QA-failed videos replaced by a new generation, which cost
     ``rerolled_usd`` / ``rerolled_credits`` (not in ``cost_usd``/``cost_credits``).
+    ``delivered_url``: the latest copy of its video in the team's storage (run --deliver), or None.
     """
 
     job_id: str
@@ -190,6 +203,7 @@ class JobRecord:
     rerolls: int = 0
     rerolled_usd: float = 0.0
     rerolled_credits: float = 0.0
+    delivered_url: str | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row | Mapping[str, Any]) -> JobRecord:
@@ -560,6 +574,22 @@ class Journal:
             "sha256=excluded.sha256, url=excluded.url, saved_at=excluded.saved_at",
             (job_id, local_path, nbytes, sha256, url, time.time()),
         )
+
+    def record_delivery(self, url: str, job_id: str | None, kind: str, nbytes: int, sha256: str) -> None:
+        """Record a file copied whole to ``url`` (table ``deliveries``): ``kind``
+        video / poster (of ``job_id``) or results / report / contact_sheet (``job_id`` None)."""
+        self.db.execute(
+            "INSERT INTO deliveries (url, job_id, kind, bytes, sha256, delivered_at) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(url) DO UPDATE SET job_id=excluded.job_id, kind=excluded.kind, bytes=excluded.bytes, "
+            "sha256=excluded.sha256, delivered_at=excluded.delivered_at",
+            (url, job_id, kind, nbytes, sha256, time.time()),
+        )
+
+    def delivery(self, url: str) -> dict[str, Any] | None:
+        """The delivery recorded at ``url`` (``job_id``, ``kind``, ``bytes``, ``sha256``,
+        ``delivered_at``: unix seconds), or None."""
+        row = self.db.execute("SELECT * FROM deliveries WHERE url=?", (url,)).fetchone()
+        return dict(row) if row else None
 
     def add_capture(self, capture: Capture) -> None:
         """Record an answer an adapter could not read (table ``captures``)."""
