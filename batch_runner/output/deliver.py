@@ -118,8 +118,9 @@ def open_target(url: str) -> Target:
 
     url = url if url.endswith("/") else url + "/"
     scheme = urlsplit(url).scheme
-    if not scheme or len(scheme) == 1:  # a plain path (or a Windows drive letter)
-        url = Path(url).expanduser().resolve().as_uri() + "/"
+    if not scheme or len(scheme) == 1:  # a plain path (or a Windows drive letter): a typo of a URL?
+        raise DeliveryError(f"--deliver {url}: not a URL; e.g. s3://bucket/prefix/, gs://bucket/prefix/, "
+                            f"az://container/prefix/, or a folder as {Path(url).expanduser().resolve().as_uri()}/")
     try:
         fs, root = fsspec.core.url_to_fs(url, **({"auto_mkdir": True} if url.startswith("file:") else {}))
     except ImportError as exc:

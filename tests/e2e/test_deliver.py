@@ -234,3 +234,5 @@ def test_deliver_command_copies_an_earlier_runs_videos(tmp_path, cli, threaded_s
     assert "delivered: 0 sent, 7 already there" in again.output
     bad = cli("deliver", out, "--to", "gs://bucket/x/", env=env)
     assert bad.exit_code == 2 and "batch-runner[gcs]" in bad.output
+    typo = cli("deliver", out, "--to", "s3//bucket/x/", env=env)  # no scheme: refused, no folder made
+    assert typo.exit_code == 2 and "s3//bucket/x/: not a URL" in typo.output
