@@ -52,6 +52,7 @@ from batch_runner.manifest.load import (
 )
 from batch_runner.output.download import Downloader, DownloadOptions
 from batch_runner.output.file_names import DEFAULT_TEMPLATE, assign_file_names
+from batch_runner.output.handoff import Handoff
 from batch_runner.output.paths import check_run_outputs
 from batch_runner.output.progress import Progress
 from batch_runner.output.readback import listed_task_ids
@@ -135,6 +136,11 @@ class RunRequest:
     settings_file: Path | None = None  # --settings: a YAML file with a providers: mapping
     ignore_results_task_ids: bool = False  # a new journal may submit again jobs whose task ids the results list
     retry_canary: bool = False  # send a canary even where the journal remembers one that failed (run/canary.py)
+    deliver: str | None = None  # --deliver URL: copy saved videos, posters and the run's files there
+    deliver_qa_failed: bool = False  # --deliver-qa-failed: QA-failed videos too
+    notify: tuple[str, ...] = ()  # --notify URL (apprise), repeatable
+    notify_on: str = "always"  # --notify-on: always / failure (the digest; alerts are always sent)
+    metrics_file: Path | None = None  # --metrics-file PATH.prom (Prometheus text format)
 
     def __post_init__(self) -> None:
         self.manifest = Path(self.manifest)
@@ -146,6 +152,7 @@ class RunRequest:
         self.contact_sheet = Path(self.contact_sheet) if self.contact_sheet is not None else None
         self.trace_http = Path(self.trace_http) if self.trace_http is not None else None
         self.settings_file = Path(self.settings_file) if self.settings_file is not None else None
+        self.metrics_file = Path(self.metrics_file) if self.metrics_file is not None else None
 
     @property
     def time_scale(self) -> float:
@@ -550,6 +557,9 @@ async def execute(request: RunRequest) -> int:
     assign_file_names(jobs, request.download_name) if request.download else {}  # a clash: refused now
     state = journal_path(request)
     _check_outputs(request, jobs, manifest, state)
+    handoff = Handoff.prepare(deliver=request.deliver, download=request.download,  # probed before any submit
+                              deliver_qa_failed=request.deliver_qa_failed, notify=request.notify,
+                              notify_on=request.notify_on, metrics_file=request.metrics_file)
     if request.trace_http is not None and (request.trace_http.is_dir() or not request.trace_http.parent.is_dir()):
         raise ConfigError(f"--trace-http {request.trace_http}: not a file in an existing folder")
     recorder = HarRecorder() if request.trace_http is not None else None
@@ -621,7 +631,8 @@ async def execute(request: RunRequest) -> int:
                                                         trusted_hosts=hosts,
                                                         gone=_stopped_simulator(request, settings),
                                                         refresh=UrlRefresher(settings, journal)),
-                                        journal, names, on_saved=video_qa.check)
+                                        journal, names,
+                                        on_saved=handoff.after_qa(video_qa.check, journal, request.download))
                 request.download.mkdir(parents=True, exist_ok=True)
             progress = Progress(len(taken) + len(work.orphans), len(done), in_flight=[j.job_id for j, _ in work.resume],
                                 enabled=not request.quiet, bar=request.log_format == "text",
@@ -630,6 +641,7 @@ async def execute(request: RunRequest) -> int:
             def on_finish(job: Job, record: JobRecord) -> None:
                 progress.finished(record)
                 job_event(job, record)
+                handoff.on_record(record)
                 if downloader:
                     downloader.offer(record)
 
@@ -647,12 +659,14 @@ async def execute(request: RunRequest) -> int:
             if work.orphans:
                 log.warning("%d task(s) in flight belong to rows no longer in the manifest (edited or removed): "
                             "they are polled to their end, and listed after the manifest's rows", len(work.orphans))
+            handoff.start(campaign_of(request), current)
             try:
                 policy = AddressPolicy.for_base_urls((s.base_url for s in settings.values()),
                                                      allow_private=request.allow_private_urls)
                 stopped = await _run_with_signals(runner, progress, downloader, current, recorder, policy,
                                                   lost=journal.check_file)
             finally:
+                await handoff.stop()
                 if recorder is not None and request.trace_http is not None:
                     recorder.write(request.trace_http)
             if journal.check_file() is not None:
@@ -668,6 +682,8 @@ async def execute(request: RunRequest) -> int:
     if request.report:
         write_report(request.output, request.report)
     sheet_problem = _write_contact_sheet(request) if request.contact_sheet else None
+    await handoff.deliver_files({"results": request.output, "report": request.report,
+                                 "contact_sheet": None if sheet_problem else request.contact_sheet})
     summary = summarize(records, time.monotonic() - started, make_plan(jobs, settings), estimate.wall_s,
                         removed=removed)
     head, *rest = summary.lines()  # the whole campaign, then what this run left out
@@ -687,6 +703,7 @@ async def execute(request: RunRequest) -> int:
                         "free)" if refreshed else ""))
         lines.extend(line for line in [downloader.elsewhere_line()] if line)
         lines.extend(qa_lines(records))
+        lines.extend(handoff.lines())
     elif not request.simulate:  # simulated videos end with their run's simulator whatever their URLs say
         lines.extend(expiry_lines(records, time.time()))
     if rerolled:
@@ -709,9 +726,12 @@ async def execute(request: RunRequest) -> int:
             log.info("contact sheet: %s", request.contact_sheet)
     if stopped:
         _offer_cancel(request, records)
-        return stopped
-    failed = new_failures(records, started_wall) or canary_stops or missing or (downloader and downloader.failed)
-    return EXIT_FAILED if failed else EXIT_OK
+    failed = (new_failures(records, started_wall) or canary_stops or missing or (downloader and downloader.failed)
+              or handoff.failed)
+    status = stopped or (EXIT_FAILED if failed else EXIT_OK)
+    await handoff.end(status, campaign_of(request), every, since=started_wall, plan_s=estimate.wall_s,
+                      alerts=[("canary", c.line(settings[c.provider].info)) for c in canary_stops])
+    return status
 
 
 def _refuse_new_journal(request: RunRequest, journal: Journal, state: Path | str) -> None:

@@ -36,6 +36,7 @@ from batch_runner.app import (
 )
 from batch_runner.catalog.prices import describe_usd
 from batch_runner.commands.cancel import cancel as cancel_command
+from batch_runner.commands.deliver import deliver, handoff_fields, run_handoff_options
 from batch_runner.commands.init import init
 from batch_runner.commands.journal_rebuild import rebuild
 from batch_runner.errors import (
@@ -87,6 +88,9 @@ class _Commands(click.Group):
             from batch_runner.keyscan import mask
 
             text = mask(redact(f"{type(exc).__name__}: {exc}")).replace("\n", " ")[:500]
+            from batch_runner.output.notify import crash_notice
+
+            crash_notice(text)  # --notify: the run's exit 70, told once
             click.echo(f"batch-runner: unexpected error: {text}. This is a bug: please report it to the "
                        f"batch-runner maintainers with the command you ran ({DEBUG_ENV}=1 shows the traceback)",
                        err=True)
@@ -287,6 +291,7 @@ _settings_option = click.option(
               help="Send a canary to a provider even though the journal remembers that its last one failed "
                    "with the same base URL, key and overrides.")
 @_settings_option
+@run_handoff_options
 def run(manifest: Path, output: Path | None, journal: str | None, old_journal: str | None, sets: tuple[str, ...],
         simulate: bool, allow_outside_paths: bool, retry_failed: str | None, resubmit_unknown: bool, dry_run: bool,
         quiet: bool,
@@ -320,7 +325,7 @@ def run(manifest: Path, output: Path | None, journal: str | None, old_journal: s
         maps=list(maps), rows=rows, limit=limit, confirm_over=confirm_over, trace_http=trace_http,
         canary=canary, settings_file=settings_file, reroll_qa_failed=reroll_qa_failed, max_rerolls=max_rerolls,
         campaign=campaign, lease_s=lease_s, allow_private_urls=allow_private_urls, cancel_replaced=cancel_replaced,
-        ignore_results_task_ids=ignore_results_task_ids, retry_canary=retry_canary,
+        ignore_results_task_ids=ignore_results_task_ids, retry_canary=retry_canary, **handoff_fields(),
         confirm=None if yes or dry_run or not is_interactive() else _confirm_plan,
     )
     try:
@@ -639,3 +644,4 @@ def check(manifest: Path | None, sets: tuple[str, ...], sheet: str | None, allow
 
 main.add_command(init)
 main.add_command(cancel_command)
+main.add_command(deliver)

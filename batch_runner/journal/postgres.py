@@ -44,6 +44,7 @@ from batch_runner.journal.sqlite import (
     _ADDED_COLUMNS,
     _ARCHIVE,
     _CLEARED,
+    _DELIVERED,
     _EARLIER,
     _RECORD_COLUMNS,
     _SCHEMA,
@@ -86,7 +87,8 @@ CREATE TABLE IF NOT EXISTS key_limits (
     PRIMARY KEY (provider, key_id));
 CREATE INDEX IF NOT EXISTS jobs_limit_key ON jobs (limit_key) WHERE limit_key IS NOT NULL;
 """
-_SELECT = (f"SELECT jobs.*, {_RECORD_COLUMNS} FROM jobs LEFT JOIN downloads USING (campaign, job_id) "
+_SELECT = (f"SELECT jobs.*, {_RECORD_COLUMNS}, {_DELIVERED.format(same=' AND d.campaign = jobs.campaign')} "
+           "FROM jobs LEFT JOIN downloads USING (campaign, job_id) "
            "LEFT JOIN qa USING (campaign, job_id) LEFT JOIN ("
            + _EARLIER.format(keys="campaign, job_id", task_ids="string_agg(task_id, ';' ORDER BY id)",
                              source="attempts")
@@ -389,6 +391,18 @@ class PgJournal(Journal):
         rows = self._rows("SELECT local_path FROM download_intents WHERE campaign=%s AND job_id=%s",
                           (self.campaign, job_id))
         return str(rows[0]["local_path"]) if rows else None
+    def record_delivery(self, url: str, job_id: str | None, kind: str, nbytes: int, sha256: str) -> None:
+        """Journal.record_delivery."""
+        self._exec("INSERT INTO deliveries (campaign, url, job_id, kind, bytes, sha256, delivered_at) "
+                   "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (campaign, url) DO UPDATE SET "
+                   "job_id=excluded.job_id, kind=excluded.kind, bytes=excluded.bytes, sha256=excluded.sha256, "
+                   "delivered_at=excluded.delivered_at",
+                   (self.campaign, url, job_id, kind, nbytes, sha256, time.time()))
+
+    def delivery(self, url: str) -> dict[str, Any] | None:
+        """Journal.delivery."""
+        rows = self._rows("SELECT * FROM deliveries WHERE campaign=%s AND url=%s", (self.campaign, url))
+        return {k: v for k, v in rows[0].items() if k != "campaign"} if rows else None
 
     def download_owner(self, local_path: str) -> str | None:
         """Journal.download_owner."""

@@ -134,6 +134,14 @@ CREATE TABLE IF NOT EXISTS qa (  -- QA of each job's saved video (output/qa.py);
     rerolled_usd REAL NOT NULL DEFAULT 0,      -- what the replaced videos cost, USD
     rerolled_credits REAL NOT NULL DEFAULT 0   -- ... and in the provider's credits
 );
+CREATE TABLE IF NOT EXISTS deliveries (  -- run --deliver: each file copied to the team's storage (output/deliver.py)
+    url TEXT PRIMARY KEY,         -- where the copy is: the --deliver URL + its name (never a credential)
+    job_id TEXT,                  -- the job whose video or poster it is; NULL: a file of the run (results, report)
+    kind TEXT NOT NULL,           -- video, poster, results, report, contact_sheet
+    bytes INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,         -- of the file delivered (also the object's sha256 metadata)
+    delivered_at REAL NOT NULL    -- unix seconds
+);
 CREATE TABLE IF NOT EXISTS captures (  -- answers an adapter could not read (run/captures.py)
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     job_id TEXT NOT NULL,
@@ -171,8 +179,11 @@ _EARLIER = ("SELECT {keys}, COUNT(*) AS earlier_attempts, CAST(SUM(paid) AS INTE
             "CAST(SUM(CASE WHEN paid=1 AND cost_usd IS NULL THEN 1 ELSE 0 END) AS INTEGER) AS earlier_unknown_usd, "
             "SUM(CASE WHEN paid=1 THEN cost_credits END) AS earlier_credits, {task_ids} AS earlier_task_ids "
             "FROM {source} GROUP BY {keys}")
-_SELECT = (f"SELECT jobs.*, {_RECORD_COLUMNS} FROM jobs LEFT JOIN downloads USING (job_id) "
-           "LEFT JOIN qa USING (job_id) LEFT JOIN ("
+#: a job's delivered video (run --deliver), the latest copy: the ``delivered_url`` of its record
+_DELIVERED = ("(SELECT d.url FROM deliveries d WHERE d.job_id = jobs.job_id AND d.kind = 'video'{same} "
+              "ORDER BY d.delivered_at DESC LIMIT 1) AS delivered_url")
+_SELECT = (f"SELECT jobs.*, {_RECORD_COLUMNS}, {_DELIVERED.format(same='')} FROM jobs "
+           "LEFT JOIN downloads USING (job_id) LEFT JOIN qa USING (job_id) LEFT JOIN ("
            + _EARLIER.format(keys="job_id", task_ids="group_concat(task_id, ';')",
                              source="(SELECT * FROM attempts ORDER BY id)")
            + ") AS earlier USING (job_id)")
@@ -213,6 +224,7 @@ class JobRecord:
     charged), ``earlier_usd`` / ``earlier_credits`` (their known cost),
     ``earlier_unknown_usd`` (paid ones of unknown USD price),
     ``earlier_task_ids`` (``;``-joined, oldest first; None: none).
+    ``delivered_url``: the latest copy of its video in the team's storage (run --deliver), or None.
     """
 
     job_id: str
@@ -256,6 +268,7 @@ class JobRecord:
     earlier_unknown_usd: int = 0
     earlier_credits: float = 0.0
     earlier_task_ids: str | None = None
+    delivered_url: str | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row | Mapping[str, Any]) -> JobRecord:
@@ -727,6 +740,21 @@ class Journal:
         """The path ``job_id``'s video was last started being written to, or None."""
         row = self.db.execute("SELECT local_path FROM download_intents WHERE job_id=?", (job_id,)).fetchone()
         return str(row[0]) if row else None
+    def record_delivery(self, url: str, job_id: str | None, kind: str, nbytes: int, sha256: str) -> None:
+        """Record a file copied whole to ``url`` (table ``deliveries``): ``kind``
+        video / poster (of ``job_id``) or results / report / contact_sheet (``job_id`` None)."""
+        self.db.execute(
+            "INSERT INTO deliveries (url, job_id, kind, bytes, sha256, delivered_at) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(url) DO UPDATE SET job_id=excluded.job_id, kind=excluded.kind, bytes=excluded.bytes, "
+            "sha256=excluded.sha256, delivered_at=excluded.delivered_at",
+            (url, job_id, kind, nbytes, sha256, time.time()),
+        )
+
+    def delivery(self, url: str) -> dict[str, Any] | None:
+        """The delivery recorded at ``url`` (``job_id``, ``kind``, ``bytes``, ``sha256``,
+        ``delivered_at``: unix seconds), or None."""
+        row = self.db.execute("SELECT * FROM deliveries WHERE url=?", (url,)).fetchone()
+        return dict(row) if row else None
 
     def add_capture(self, capture: Capture) -> None:
         """Record an answer an adapter could not read (table ``captures``)."""

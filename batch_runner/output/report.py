@@ -129,7 +129,7 @@ def _tile(row: Row, report_dir: Path, words: str) -> dict[str, Any]:
     return {
         "kind": "ok" if status == "succeeded" else "failed" if status == "failed" else "other",
         "words": words, "poster": _relative(poster, report_dir) if poster else None,
-        "qa": _qa(row), "qa_status": _shown(row.get("qa_status")),
+        "qa": _qa(row), "qa_status": _shown(row.get("qa_status")), "delivered": _shown(row.get("delivered_url")),
         "job_id": _shown(row["job_id"]), "src": src, "status": _shown(status),
         "why": _shown(row["error_code"] or ("no video URL" if status == "succeeded" else status)),
         "prompt": _shown(row["prompt"]), "name": _shown(row["name"]), "row": _shown(row["row"]),

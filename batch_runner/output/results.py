@@ -45,7 +45,7 @@ RESULT_COLUMNS = [
     "earlier_task_ids", "error_code", "provider_code",
     "error_message", "submitted_at", "finished_at", "elapsed_s", "url_expires_at",
     "local_path", "bytes", "sha256", "qa_status", "qa_problems", "video_width", "video_height",
-    "video_duration_s", "video_codec", "video_fps", "in_manifest",
+    "video_duration_s", "video_codec", "video_fps", "delivered_url", "in_manifest",
 ]
 _NUMERIC = {"row", "variant", "duration", "cost_credits", "cost_usd", "attempts", "paid_attempts",
             "cost_all_attempts", "credits_all_attempts", "elapsed_s", "bytes",
@@ -116,6 +116,7 @@ def result_row(record: JobRecord, in_manifest: bool | None = None) -> dict[str, 
         "bytes": record.size_bytes,
         "sha256": record.sha256 or "",
         **_qa_cells(record),
+        "delivered_url": record.delivered_url or "",
         "in_manifest": "" if in_manifest is None else ("yes" if in_manifest else "no"),
     }
     for key, value in (job.get("extras") or {}).items():

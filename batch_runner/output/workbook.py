@@ -51,7 +51,7 @@ THUMB_PX = (160, 90)
 _MAX_TEXT = 32_767  # Excel's limit on the characters of a cell
 _WIDTH = (6, 60)  # column widths, characters: narrowest, widest
 _HEADER_FILL = PatternFill("solid", fgColor="E7EAF0")
-_LINKED = ("video_url", "local_path")
+_LINKED = ("video_url", "local_path", "delivered_url")
 
 
 def is_results_workbook(path: str | Path) -> bool:
@@ -143,9 +143,12 @@ def _style(sheet: Worksheet, columns: Sequence[str], folder: Path) -> None:
 
 def _link(column: str, value: str, folder: Path) -> str | None:
     """A cell's hyperlink: an http(s) ``video_url``; a ``local_path`` relative
-    to the workbook's folder (a file URI when on another drive)."""
+    to the workbook's folder (a file URI when on another drive); a ``delivered_url``
+    that a browser opens (http(s), file)."""
     if column == "video_url":
         return value if value.lower().startswith(("http://", "https://")) else None
+    if column == "delivered_url":
+        return value if value.lower().startswith(("http://", "https://", "file://")) else None
     try:
         return quote(os.path.relpath(value, folder.resolve()).replace(os.sep, "/"))
     except ValueError:  # another drive
