@@ -56,6 +56,7 @@ from batch_runner.output.report import write_report
 from batch_runner.output.results import summarize, write_results
 from batch_runner.output.video_qa import VideoQa, qa_lines, run_qa_settings, start_rerolls
 from batch_runner.run.budget import Budget, check_estimate
+from batch_runner.run.callbacks import CallbackHub, receiving
 from batch_runner.run.canary import CanaryStop
 from batch_runner.run.captures import capture_dir
 from batch_runner.run.dispatch import Runner, RunOptions, prepare
@@ -123,6 +124,8 @@ class RunRequest:
     reroll_qa_failed: bool = False  # submit again succeeded jobs whose saved video failed QA (a new generation)
     max_rerolls: int = 1  # at most this many re-rolls per job
     settings_file: Path | None = None  # --settings: a YAML file with a providers: mapping
+    callback_url: str | None = None  # --callback-url: the public URL of the callback receiver (run/callbacks.py)
+    callback_listen: str = "127.0.0.1:8787"  # --callback-listen HOST:PORT: where the receiver listens
 
     def __post_init__(self) -> None:
         self.manifest = Path(self.manifest)
@@ -590,10 +593,13 @@ async def execute(request: RunRequest) -> int:
                 if downloader:
                     downloader.offer(record)
 
+            hubs: list[CallbackHub] = []
+
             def runner(transport: Transport) -> Runner:
                 made.append(Runner(work, settings, journal, transport, options=options,
                                    on_finish=on_finish, checkpoint=checkpoint, budget=budget,
                                    on_submit=lambda job, task_id: progress.submitted(job.job_id)))
+                made[-1].lifecycle.callbacks = hubs[0] if hubs else None
                 return made[-1]
 
             if sim_url:
@@ -605,7 +611,10 @@ async def execute(request: RunRequest) -> int:
                 log.warning("%d task(s) in flight belong to rows no longer in the manifest (edited or removed): "
                             "they are polled to their end, and listed after the manifest's rows", len(work.orphans))
             try:
-                stopped = await _run_with_signals(runner, progress, downloader, current, recorder)
+                async with receiving(request.callback_url, request.callback_listen, journal,
+                                     campaign_of(request)) as hub:  # started before the first submit
+                    hubs.extend([hub] if hub else [])
+                    stopped = await _run_with_signals(runner, progress, downloader, current, recorder)
             finally:
                 if recorder is not None and request.trace_http is not None:
                     recorder.write(request.trace_http)
@@ -625,7 +634,8 @@ async def execute(request: RunRequest) -> int:
     lines = [head, *([f"  {scenes}"] if scenes else []), *rest, *_removed_lines(removed),
              *_earlier_failure_lines(records, started_wall), *evidence, *budget.lines(),
              *_selection_lines(request, len(jobs), len(chosen), len(later)),
-             *(c.line(settings[c.provider].info) for c in canary_stops), *missing]
+             *(c.line(settings[c.provider].info) for c in canary_stops), *missing,
+             *(line for hub in hubs for line in hub.lines())]
     if downloader:
         moved = "".join(f"{n} {word}, " for n, word in ((downloader.renamed, "renamed"),
                                                           (downloader.copied, "copied")) if n)

@@ -261,6 +261,11 @@ _settings_option = click.option(
                    "video failed QA (manual: docs/deliverables.md#video-qa).")
 @click.option("--max-rerolls", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
               help="With --reroll-qa-failed: re-roll one job at most N times over all runs.")
+@click.option("--callback-url", default=None, metavar="URL",
+              help="Callbacks first, polling as the backstop: the public URL that reaches --callback-listen "
+                   "(a reverse proxy or tunnel), e.g. https://hooks.example.com/br/ (manual: docs/callbacks.md).")
+@click.option("--callback-listen", default="127.0.0.1:8787", show_default=True, metavar="HOST:PORT",
+              help="With --callback-url: where the built-in callback receiver listens.")
 @_settings_option
 def run(manifest: Path, output: Path | None, journal: str | None, old_journal: str | None, sets: tuple[str, ...],
         simulate: bool, allow_outside_paths: bool, retry_failed: str | None, resubmit_unknown: bool, dry_run: bool,
@@ -272,7 +277,8 @@ def run(manifest: Path, output: Path | None, journal: str | None, old_journal: s
         rows: RowSelection | None = None, limit: int | None = None,
         confirm_over: float = CONFIRM_OVER_USD, yes: bool = False, trace_http: Path | None = None,
         canary: bool = True, settings_file: Path | None = None, reroll_qa_failed: bool = False,
-        max_rerolls: int = 1, campaign: str | None = None, lease_s: float = DEFAULT_LEASE_S) -> None:
+        max_rerolls: int = 1, campaign: str | None = None, lease_s: float = DEFAULT_LEASE_S,
+        callback_url: str | None = None, callback_listen: str = "127.0.0.1:8787") -> None:
     """Run every job of MANIFEST (or --rows, at most --limit new ones) and write the results CSV."""
     if journal is not None and old_journal is not None:
         raise click.UsageError("--state is the old name of --journal: give only --journal.")
@@ -292,7 +298,7 @@ def run(manifest: Path, output: Path | None, journal: str | None, old_journal: s
         contact_sheet_by=contact_sheet_by, log_format=log_format,
         maps=list(maps), rows=rows, limit=limit, confirm_over=confirm_over, trace_http=trace_http,
         canary=canary, settings_file=settings_file, reroll_qa_failed=reroll_qa_failed, max_rerolls=max_rerolls,
-        campaign=campaign, lease_s=lease_s,
+        campaign=campaign, lease_s=lease_s, callback_url=callback_url, callback_listen=callback_listen,
         confirm=None if yes or dry_run or not is_interactive() else _confirm_plan,
     )
     try:
