@@ -278,7 +278,8 @@ class Lifecycle:
         hub = self.callbacks
         if hub is None or not hub.watching(job.job_id):
             return None
-        task_id = await hub.named_task(job.job_id, generation, backstop_s(slot.settings))
+        s = slot.settings
+        task_id = await hub.named_task(job.job_id, generation, backstop_s(s.poll_interval_s, s.typical_generation_s))
         if task_id is None:
             return None
         try:
@@ -342,7 +343,7 @@ class Lifecycle:
         s = slot.settings
         deadline = submitted_at + s.task_timeout_s
         pushed = self.callbacks is not None and self.callbacks.watching(job.job_id)
-        delays = backstop_delays(s) if pushed else poll_delays(s.poll_interval_s, s.typical_generation_s)
+        delays = (backstop_delays if pushed else poll_delays)(s.poll_interval_s, s.typical_generation_s)
         failures = 0
         unreadable, readable_seen = 0, False  # answers about this task the adapter could (not) read
         due = submitted_at + next(delays)  # the schedule counts from the submit, also on resume
@@ -351,7 +352,7 @@ class Lifecycle:
             # (a later run) is polled once before it counts as timed out
             woken = await self._nap(job.job_id, max(0.0, min(due, deadline) - self.clock()))
             if woken:  # a push: poll now, then wait for the next push, the backstop behind it
-                delays = backstop_delays(s)
+                delays = backstop_delays(s.poll_interval_s, s.typical_generation_s)
             due = (self.clock() if woken else max(due, self.clock())) + next(delays)
             try:
                 state = await self._poll_once(slot, job, task_id)

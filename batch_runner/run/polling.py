@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from typing import Protocol
 
 __all__ = ["BACKSTOP_FACTOR", "backstop_delays", "backstop_s", "poll_delays"]
 
@@ -44,20 +43,16 @@ def poll_delays(poll_interval_s: float, typical_s: float | None = None) -> Itera
         step = min(step * 1.5, 4 * poll_interval_s)
 
 
-class _Timing(Protocol):
-    poll_interval_s: float
-    typical_generation_s: float | None
 
-
-def backstop_s(settings: _Timing) -> float:
+def backstop_s(poll_interval_s: float, typical_s: float | None = None) -> float:
     """Seconds before the first poll of a task whose provider pushes callbacks:
-    ``BACKSTOP_FACTOR`` x ``typical_generation_s`` (else x ``poll_interval_s``)."""
-    return BACKSTOP_FACTOR * (settings.typical_generation_s or settings.poll_interval_s)
+    ``BACKSTOP_FACTOR`` x ``typical_s`` (else x ``poll_interval_s``)."""
+    return BACKSTOP_FACTOR * (typical_s or poll_interval_s)
 
 
-def backstop_delays(settings: _Timing) -> Iterator[float]:
+def backstop_delays(poll_interval_s: float, typical_s: float | None = None) -> Iterator[float]:
     """The poll schedule of a task whose pushes wake its polls: a slow backstop
-    (``backstop_s``) first, then the usual schedule after its first wait."""
-    usual = poll_delays(settings.poll_interval_s, settings.typical_generation_s)
+    (``backstop_s``) first, then the usual schedule (``poll_delays``) after its first wait."""
+    usual = poll_delays(poll_interval_s, typical_s)
     next(usual)
-    return itertools.chain([backstop_s(settings)], usual)
+    return itertools.chain([backstop_s(poll_interval_s, typical_s)], usual)

@@ -31,7 +31,7 @@ def free_port() -> int:
 async def run_campaign(tmp_path, sim, jobs: int = 24, **request: object) -> pd.DataFrame:
     path = tmp_path / "campaign.yaml"
     path.write_text(yaml.safe_dump({
-        "providers": {p: FAST for p in PROVIDERS},
+        "providers": dict.fromkeys(PROVIDERS, FAST),
         "jobs": [{"prompt": f"a lighthouse at dusk, take {i}", "provider": PROVIDERS[i % 2]} for i in range(jobs)],
     }), encoding="utf-8")
     out = tmp_path / "results.csv"
