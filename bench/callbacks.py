@@ -55,7 +55,7 @@ async def measure(tmp: Path, jobs: int, callbacks: bool, faults: bool) -> dict[s
     work.mkdir()
     manifest = work / "campaign.yaml"
     manifest.write_text(yaml.safe_dump({
-        "providers": {p: SETTINGS for p in PROVIDERS},
+        "providers": dict.fromkeys(PROVIDERS, SETTINGS),
         "jobs": [{"provider": p, "prompt": f"bench shot {p} {i}"} for p in PROVIDERS for i in range(jobs)],
     }), encoding="utf-8")
     providers = {p: ProviderSimConfig(generation_s=120 / SCALE, slow_s=60 / SCALE, cut_after_create_rate=0.1 * faults,
