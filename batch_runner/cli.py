@@ -33,6 +33,7 @@ from batch_runner.app import (
     load_jobs,
 )
 from batch_runner.catalog.prices import describe_usd
+from batch_runner.commands.check_callback import check_callback
 from batch_runner.commands.init import init
 from batch_runner.errors import (
     BudgetError,
@@ -601,3 +602,4 @@ def check(manifest: Path | None, sets: tuple[str, ...], sheet: str | None, allow
 
 
 main.add_command(init)
+main.add_command(check_callback)
