@@ -282,17 +282,18 @@ class Lifecycle:
         task_id = await hub.named_task(job.job_id, generation, backstop_s(s.poll_interval_s, s.typical_generation_s))
         if task_id is None:
             return None
-        for tries in range(1, s.max_attempts + 1):  # a transient failure of the checking poll is retried
+        deadline = self.clock() + s.task_timeout_s
+        while True:  # a transient failure of the checking poll is retried (as in _follow), up to the deadline
             try:
                 await self._poll_once(slot, job, task_id)
                 break
             except ProviderError as exc:
-                if not exc.retryable or tries == s.max_attempts:
+                if not exc.retryable or self.clock() >= deadline:
                     event("callback_unverified", "job %s (row %s): a push named task %s, a poll did not "
                           "confirm it: %s", job.job_id, job.row, task_id, excerpt(exc.provider_message, 160),
                           level=logging.WARNING, job_id=job.job_id, provider=slot.name, task_id=task_id)
                     return None
-                await self.sleep(max(s.backoff_base_s * 2 ** tries, retry_after_wait(exc) or 0.0))
+                await self.sleep(max(s.poll_interval_s, retry_after_wait(exc) or 0.0))
         submitted_at = self.clock()
         await self.journal.mark_submitted(job.job_id, task_id, submitted_at)
         event("job_adopted", "job %s (row %s): submit answer lost; task %s adopted from its callback on %s",

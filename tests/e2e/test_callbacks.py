@@ -94,3 +94,20 @@ async def test_with_callbacks_each_task_is_polled_about_once(tmp_path, sim):
     assert Counter(df["status"]) == {"succeeded": 8}
     polls = sum(1 for r in sim.store.requests if r.kind == "poll")
     assert polls <= 2 * 8  # one per push (made, ended), none wasted before
+
+
+async def test_a_transient_failure_of_the_checking_poll_does_not_lose_the_task(tmp_path, sim):
+    # 70 % of all answers are a proxy's 502 page: the poll that checks a pushed task id
+    # often fails once or twice before it reads the task; the job is adopted all the same
+    cut_answers(sim, html_error_rate=0.7)
+    port = free_port()
+    df = await run_campaign(tmp_path, sim, callback_url=f"http://127.0.0.1:{port}/hooks",
+                            callback_listen=f"127.0.0.1:{port}")
+    assert cut(sim) >= 2
+    tasks = made_tasks(sim)
+    assert all(len(ids) == 1 for ids in tasks.values())
+    # every task the providers made is a succeeded job's (a submit refused by 502s three
+    # times made none: that job may end failed, never unknown)
+    done = {row.job_id: row.task_id for row in df.itertuples() if row.status == "succeeded"}
+    assert {j: ids[0] for j, ids in tasks.items()} == done
+    assert "unknown" not in set(df["status"])
