@@ -52,6 +52,9 @@ CALLBACK_FIELDS = {"minimax": "callback_url", "gptge": "callback_url"}
 #: providers whose pushes are signed as apiframe documents (apiframe_signature_ok)
 SIGNED = {"apiframe"}
 MAX_BODY_BYTES = 256 * 1024
+#: pushes one client address may send per second; more are answered 429 (counted ``rate_limited``):
+#: a push is only a hint, so a refused one costs at most a later poll
+MAX_PUSHES_PER_S = 1000
 SECRET_KEY = "callback_secret"
 #: where a push may name its task id (a hint: the lifecycle verifies it with a poll)
 _TASK_ID_KEYS = ("task_id", "taskId", "jobId", "id")
@@ -111,7 +114,7 @@ class CallbackHub:
     campaign's name (a push for another is refused); ``secret``: the journal's
     (``callback_secret``). ``counts``: pushes by outcome (``challenge``, ``hint``,
     ``duplicate``, ``unknown_path``, ``forged``, ``foreign``, ``bad_signature``,
-    ``too_large``, ``not_json``).
+    ``too_large``, ``not_json``, ``rate_limited``).
     """
 
     def __init__(self, public_url: str, campaign: str, secret: str):
@@ -119,6 +122,7 @@ class CallbackHub:
         self.counts: collections.Counter[str] = collections.Counter()
         self._watches: dict[str, _Watch] = {}
         self._seen: set[bytes] = set()
+        self._rate: dict[str, tuple[int, int]] = {}  # client address -> (second, pushes in it)
         self._runner: web.AppRunner | None = None
 
     # -- URLs ------------------------------------------------------------------
@@ -204,8 +208,19 @@ class CallbackHub:
             return []
         return ["  callbacks: " + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(self.counts.items()))]
 
+    def _over_rate(self, address: str) -> bool:
+        """Count a push from ``address``; whether it is over ``MAX_PUSHES_PER_S`` this second."""
+        second = int(asyncio.get_running_loop().time())
+        start, count = self._rate.get(address, (second, 0))
+        count = count + 1 if start == second else 1
+        if len(self._rate) > 10_000:  # many addresses: forget the old seconds
+            self._rate = {a: v for a, v in self._rate.items() if v[0] == second}
+        self._rate[address] = (second, count)
+        return count > MAX_PUSHES_PER_S
+
     async def _receive(self, request: web.Request) -> web.Response:
-        """One push: checked (path token, campaign, size, signature), then a hint."""
+        """One push: checked (size, path token, campaign; challenge answered; rate per address,
+        signature), then a hint."""
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
@@ -230,6 +245,9 @@ class CallbackHub:
         if isinstance(payload, dict) and "challenge" in payload:  # MiniMax: echo it at once
             self.counts["challenge"] += 1
             return web.json_response({"challenge": payload["challenge"]})
+        if self._over_rate(request.remote or ""):  # the challenge is never refused: MiniMax's 3 s
+            self.counts["rate_limited"] += 1
+            return web.Response(status=429, headers={"Retry-After": "1"})
         watch = self._watches.get(job_id)
         if watch is None or watch.attempt != int(attempt_text):
             self.counts["unknown_path"] += 1  # late: the job ended, or another attempt's

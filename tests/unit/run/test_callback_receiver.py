@@ -94,6 +94,15 @@ async def test_a_body_over_the_limit_is_refused(hub):
     assert await hub.named_task("job1", 0, 0.05) is None
 
 
+async def test_a_flood_from_one_address_is_answered_429(hub, monkeypatch):
+    monkeypatch.setattr("batch_runner.run.callbacks.MAX_PUSHES_PER_S", 3)
+    url = submit(hub)
+    statuses = [(await post(url, b'{"task_id": "7"}'))[0] for _ in range(12)]
+    # at most 3 a second pass: over up to 3 seconds of a slow machine, at least 3 of 12 are refused
+    assert statuses.count(429) >= 3 and statuses[0] == 200
+    assert hub.counts["rate_limited"] == statuses.count(429)
+
+
 def test_apiframe_signature_as_its_sdk_computes_it():
     body, key = b'{"jobId": "j1", "status": "completed"}', "af-key"
     expected = hmac.new(hashlib.sha256(key.encode()).digest(), body, hashlib.sha256).hexdigest()
