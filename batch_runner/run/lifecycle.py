@@ -376,6 +376,8 @@ class Lifecycle:
                 if self.clock() >= deadline:
                     break
                 due = max(due, self.clock() + (retry_after_wait(exc) or 0.0))
+                if pushed:  # a failed poll is retried at the usual pace, not after the backstop
+                    due = self.clock() + max(s.poll_interval_s, retry_after_wait(exc) or 0.0)
                 continue
             failures, readable_seen = 0, True
             if state.finished:
