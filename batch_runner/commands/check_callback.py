@@ -17,11 +17,12 @@ import asyncio
 import secrets
 import sys
 
-import aiohttp
 import click
 
-from batch_runner.errors import ConfigError
+from batch_runner.errors import ConfigError, TransportError
+from batch_runner.providers import HttpRequest
 from batch_runner.run.callbacks import receiving
+from batch_runner.transport import Transport
 
 __all__ = ["CHALLENGE_TIMEOUT_S", "check_callback", "probe"]
 
@@ -49,16 +50,15 @@ async def probe(public_url: str, listen: str) -> str | None:
     async with receiving(public_url, listen, _Memory(), PROBE_CAMPAIGN) as hub:
         assert hub is not None
         url, value = hub.url(PROBE_JOB, 0), secrets.token_hex(8)
+        request = HttpRequest("POST", url, {"Content-Type": "application/json"}, {"challenge": value})
         try:
-            async with aiohttp.ClientSession() as session, session.post(
-                    url, json={"challenge": value}, timeout=aiohttp.ClientTimeout(total=CHALLENGE_TIMEOUT_S),
-                    allow_redirects=False) as resp:
-                body = await resp.read()
-        except TimeoutError:
-            return f"no answer from {public_url} within {CHALLENGE_TIMEOUT_S:g} s"
-        except aiohttp.ClientError as exc:
-            return f"{public_url} cannot be reached from here: {exc.__class__.__name__}: {exc}"
-        if resp.status != 200 or value.encode() not in body:
+            async with Transport.open() as transport:
+                resp = await transport.send("callback", request, CHALLENGE_TIMEOUT_S)
+        except TransportError as exc:
+            if exc.error_code == "timeout":
+                return f"no answer from {public_url} within {CHALLENGE_TIMEOUT_S:g} s"
+            return f"{public_url} cannot be reached from here: {exc.provider_message}"
+        if resp.status != 200 or value.encode() not in resp.body:
             return (f"{public_url} answered HTTP {resp.status} without the challenge: it does not lead to "
                     f"the receiver on {listen} (check the proxy's route and that it keeps the path)")
     return None
