@@ -6,10 +6,12 @@ still finishes by polling (the cut ones ``unknown``, as without callbacks)."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections import Counter
 from urllib.parse import unquote
 
+import aiohttp
 import pandas as pd
 import yaml
 
@@ -111,3 +113,39 @@ async def test_a_transient_failure_of_the_checking_poll_does_not_lose_the_task(t
     done = {row.job_id: row.task_id for row in df.itertuples() if row.status == "succeeded"}
     assert {j: ids[0] for j, ids in tasks.items()} == done
     assert "unknown" not in set(df["status"])
+
+
+async def test_forged_and_foreign_pushes_during_a_run_change_nothing(tmp_path, sim):
+    # every real push dropped; an attacker who sees each submit's callback path pushes
+    # another job's task id to it with a wrong token, and to another campaign's path
+    cut_answers(sim, callback_drop_rate=1.0)
+    port = free_port()
+    sent: list[int] = []
+
+    async def attacker() -> None:
+        seen = 0
+        async with aiohttp.ClientSession() as session:
+            while True:
+                subs = [s for p in PROVIDERS for s in sim.store.submissions[p]]
+                for i in range(seen, len(subs)):
+                    path, _, _ = subs[i].body["callback_url"].rpartition("/")
+                    other = subs[i - 1].task_id if i else "123456789012345"
+                    campaign = path.split("/")[-3]
+                    for url in (f"{path}/{'0' * 32}", subs[i].body["callback_url"].replace(
+                            f"/{campaign}/", "/another.yaml/")):
+                        async with session.post(url, json={"task_id": other, "status": "success"}) as resp:
+                            sent.append(resp.status)
+                seen = len(subs)
+                await asyncio.sleep(0.02)
+
+    attack = asyncio.ensure_future(attacker())
+    try:
+        df = await run_campaign(tmp_path, sim, callback_url=f"http://127.0.0.1:{port}/hooks",
+                                callback_listen=f"127.0.0.1:{port}")
+    finally:
+        attack.cancel()
+    lost = cut(sim)
+    assert lost >= 2 and len(sent) >= 2 * 24 - 4 and set(sent) == {404}
+    assert Counter(df["status"]) == {"succeeded": 24 - lost, "unknown": lost}  # nothing adopted from a forgery
+    tasks = made_tasks(sim)
+    assert all(row.task_id == tasks[row.job_id][0] for row in df.itertuples() if row.status == "succeeded")
