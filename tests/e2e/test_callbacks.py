@@ -149,3 +149,13 @@ async def test_forged_and_foreign_pushes_during_a_run_change_nothing(tmp_path, s
     assert Counter(df["status"]) == {"succeeded": 24 - lost, "unknown": lost}  # nothing adopted from a forgery
     tasks = made_tasks(sim)
     assert all(row.task_id == tasks[row.job_id][0] for row in df.itertuples() if row.status == "succeeded")
+
+
+async def test_duplicated_and_late_pushes_are_harmless(tmp_path, sim):
+    cut_answers(sim, callback_duplicate_rate=1.0, callback_delay_s=0.2)
+    port = free_port()
+    df = await run_campaign(tmp_path, sim, jobs=12, callback_url=f"http://127.0.0.1:{port}/hooks",
+                            callback_listen=f"127.0.0.1:{port}")
+    assert cut(sim) >= 1
+    assert Counter(df["status"]) == {"succeeded": 12}
+    assert all(len(ids) == 1 for ids in made_tasks(sim).values())
