@@ -95,7 +95,9 @@ async def test_with_callbacks_each_task_is_polled_about_once(tmp_path, sim):
                             callback_listen=f"127.0.0.1:{port}")
     assert Counter(df["status"]) == {"succeeded": 8}
     polls = sum(1 for r in sim.store.requests if r.kind == "poll")
-    assert polls <= 2 * 8  # one per push (made, ended), none wasted before
+    # one per push (made, ended), none wasted before; a late push under load may cost one more.
+    # Polling alone takes 6 a job here (bench/callbacks.py --smoke)
+    assert polls <= 3 * 8
 
 
 async def test_a_transient_failure_of_the_checking_poll_does_not_lose_the_task(tmp_path, sim):
