@@ -62,6 +62,7 @@ from batch_runner.output.results import summarize, write_results
 from batch_runner.output.video_qa import VideoQa, qa_lines, run_qa_settings, start_rerolls
 from batch_runner.providers.url_safety import AddressPolicy
 from batch_runner.run.budget import Budget, check_estimate
+from batch_runner.run.callbacks import CallbackHub, receiving
 from batch_runner.run.canary import CanaryStop
 from batch_runner.run.cancel import cancel_replaced
 from batch_runner.run.captures import capture_dir
@@ -141,6 +142,8 @@ class RunRequest:
     notify: tuple[str, ...] = ()  # --notify URL (apprise), repeatable
     notify_on: str = "always"  # --notify-on: always / failure (the digest; alerts are always sent)
     metrics_file: Path | None = None  # --metrics-file PATH.prom (Prometheus text format)
+    callback_url: str | None = None  # --callback-url: the public URL of the callback receiver (run/callbacks.py)
+    callback_listen: str = "127.0.0.1:8787"  # --callback-listen HOST:PORT: where the receiver listens
 
     def __post_init__(self) -> None:
         self.manifest = Path(self.manifest)
@@ -645,10 +648,13 @@ async def execute(request: RunRequest) -> int:
                 if downloader:
                     downloader.offer(record)
 
+            hubs: list[CallbackHub] = []
+
             def runner(transport: Transport) -> Runner:
                 made.append(Runner(work, settings, journal, transport, options=options,
                                    on_finish=on_finish, checkpoint=checkpoint, budget=budget,
                                    on_submit=lambda job, task_id: progress.submitted(job.job_id)))
+                made[-1].lifecycle.callbacks = hubs[0] if hubs else None
                 return made[-1]
 
             if sim_url:
@@ -663,8 +669,11 @@ async def execute(request: RunRequest) -> int:
             try:
                 policy = AddressPolicy.for_base_urls((s.base_url for s in settings.values()),
                                                      allow_private=request.allow_private_urls)
-                stopped = await _run_with_signals(runner, progress, downloader, current, recorder, policy,
-                                                  lost=journal.check_file)
+                async with receiving(request.callback_url, request.callback_listen, journal,
+                                     campaign_of(request)) as hub:  # started before the first submit
+                    hubs.extend([hub] if hub else [])
+                    stopped = await _run_with_signals(runner, progress, downloader, current, recorder, policy,
+                                                      lost=journal.check_file)
             finally:
                 await handoff.stop()
                 if recorder is not None and request.trace_http is not None:
@@ -691,7 +700,8 @@ async def execute(request: RunRequest) -> int:
     lines = [head, *([f"  {scenes}"] if scenes else []), *rest, *_removed_lines(removed),
              *_earlier_failure_lines(records, started_wall), *evidence, *budget.lines(),
              *_selection_lines(request, len(jobs), len(chosen), len(later)),
-             *(c.line(settings[c.provider].info) for c in canary_stops), *missing]
+             *(c.line(settings[c.provider].info) for c in canary_stops), *missing,
+             *(line for hub in hubs for line in hub.lines())]
     if downloader:
         moved = "".join(f"{n} {word}, " for n, word in ((downloader.renamed, "renamed"),
                                                           (downloader.copied, "copied")) if n)

@@ -36,6 +36,7 @@ from batch_runner.app import (
 )
 from batch_runner.catalog.prices import describe_usd
 from batch_runner.commands.cancel import cancel as cancel_command
+from batch_runner.commands.check_callback import check_callback
 from batch_runner.commands.deliver import deliver, handoff_fields, run_handoff_options
 from batch_runner.commands.init import init
 from batch_runner.commands.journal_rebuild import rebuild
@@ -290,6 +291,11 @@ _settings_option = click.option(
 @click.option("--retry-canary", is_flag=True,
               help="Send a canary to a provider even though the journal remembers that its last one failed "
                    "with the same base URL, key and overrides.")
+@click.option("--callback-url", default=None, metavar="URL",
+              help="Callbacks first, polling as the backstop: the public URL that reaches --callback-listen "
+                   "(a reverse proxy or tunnel), e.g. https://hooks.example.com/br/ (manual: docs/callbacks.md).")
+@click.option("--callback-listen", default="127.0.0.1:8787", show_default=True, metavar="HOST:PORT",
+              help="With --callback-url: where the built-in callback receiver listens.")
 @_settings_option
 @run_handoff_options
 def run(manifest: Path, output: Path | None, journal: str | None, old_journal: str | None, sets: tuple[str, ...],
@@ -304,7 +310,7 @@ def run(manifest: Path, output: Path | None, journal: str | None, old_journal: s
         canary: bool = True, settings_file: Path | None = None, reroll_qa_failed: bool = False,
         max_rerolls: int = 1, campaign: str | None = None, lease_s: float = DEFAULT_LEASE_S,
         allow_private_urls: bool = False, cancel_replaced: bool = False, ignore_results_task_ids: bool = False,
-        retry_canary: bool = False) -> None:
+        retry_canary: bool = False, callback_url: str | None = None, callback_listen: str = "127.0.0.1:8787") -> None:
     """Run every job of MANIFEST (or --rows, at most --limit new ones) and write the results CSV."""
     if journal is not None and old_journal is not None:
         raise click.UsageError("--state is the old name of --journal: give only --journal.")
@@ -325,7 +331,8 @@ def run(manifest: Path, output: Path | None, journal: str | None, old_journal: s
         maps=list(maps), rows=rows, limit=limit, confirm_over=confirm_over, trace_http=trace_http,
         canary=canary, settings_file=settings_file, reroll_qa_failed=reroll_qa_failed, max_rerolls=max_rerolls,
         campaign=campaign, lease_s=lease_s, allow_private_urls=allow_private_urls, cancel_replaced=cancel_replaced,
-        ignore_results_task_ids=ignore_results_task_ids, retry_canary=retry_canary, **handoff_fields(),
+        ignore_results_task_ids=ignore_results_task_ids, retry_canary=retry_canary, callback_url=callback_url,
+        callback_listen=callback_listen, **handoff_fields(),
         confirm=None if yes or dry_run or not is_interactive() else _confirm_plan,
     )
     try:
@@ -645,3 +652,4 @@ def check(manifest: Path | None, sets: tuple[str, ...], sheet: str | None, allow
 main.add_command(init)
 main.add_command(cancel_command)
 main.add_command(deliver)
+main.add_command(check_callback)

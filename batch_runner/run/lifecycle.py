@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -43,8 +44,9 @@ from batch_runner.logs import event, retry_logger
 from batch_runner.providers import HttpRequest, HttpResponse, PollResult
 from batch_runner.providers.taxonomy import NO_FAILOVER_CODES
 from batch_runner.run.budget import Budget
+from batch_runner.run.callbacks import CallbackHub
 from batch_runner.run.captures import Captures, excerpt
-from batch_runner.run.polling import poll_delays
+from batch_runner.run.polling import backstop_delays, backstop_s, poll_delays
 from batch_runner.run.retry import (
     Clock,
     Sleep,
@@ -140,6 +142,7 @@ class Lifecycle:
         self.on_finish, self.stopping = on_finish, stopping
         self.on_submit = on_submit or (lambda job, task_id: None)
         self.clock, self.sleep = clock, sleep
+        self.callbacks: CallbackHub | None = None  # set by the run with --callback-url (run/callbacks.py)
 
     async def carry(self, slot: Slot, job: Job, resume: JobRecord | None = None) -> None:
         """Submit (with failover) and poll one job; or, with ``resume`` (its
@@ -165,6 +168,8 @@ class Lifecycle:
             self.budget.settle(job.job_id, paid=False)
         finally:
             place.release()
+            if self.callbacks is not None:
+                self.callbacks.forget(job.job_id)
 
     # -- submit ----------------------------------------------------------------
     async def _submit_anywhere(self, place: _Place, job: Job) -> tuple[str, float] | None:
@@ -232,6 +237,8 @@ class Lifecycle:
         record = self.journal.get(job.job_id)
         generation = record.submit_generation if record is not None else 0
         request = slot.adapter.submit_request(encode_images(job), generation)
+        if self.callbacks is not None:  # its own callback URL, derived from what mark_submitting records
+            request = self.callbacks.attach(slot.name, request, job.job_id, generation, s.api_key)
         policy = submit_retrying(
             s.max_attempts, idempotent=s.info.idempotency_key, base_s=s.backoff_base_s,
             max_total_s=s.retry_total_s, sleep=self.sleep, clock=self.clock,
@@ -244,6 +251,9 @@ class Lifecycle:
             # job (it could run on both); an idempotent provider's unknown job is sent
             # again, with the same key, by the next run
             if not surely_not_accepted(exc):
+                adopted = await self._adopt(slot, job, generation)
+                if adopted is not None:
+                    return adopted
                 self._end(job, JobStatus.UNKNOWN, "unknown", exc.provider_code,
                           f"possibly submitted, answer lost ({exc.error_code}: {exc.provider_message})")
                 return None
@@ -257,6 +267,38 @@ class Lifecycle:
         event("job_submitted", "job %s (row %s) submitted to %s: task %s", job.job_id, job.row, slot.name, task_id,
               job_id=job.job_id, row=job.row, job_name=job.name or None, variant=job.variant,
               provider=slot.name, task_id=task_id)
+        self.on_submit(job, task_id)
+        return task_id, submitted_at
+
+    async def _adopt(self, slot: Slot, job: Job, generation: int) -> tuple[str, float] | None:
+        """For a submit whose answer was lost: the task a push on the job's
+        callback path named (waiting up to the backstop, ``backstop_s``), once a
+        poll of it with the job's key finds it; journaled as submitted (nothing
+        is sent again). None when no push named one, or the poll did not find it."""
+        hub = self.callbacks
+        if hub is None or not hub.watching(job.job_id):
+            return None
+        s = slot.settings
+        task_id = await hub.named_task(job.job_id, generation, backstop_s(s.poll_interval_s, s.typical_generation_s))
+        if task_id is None:
+            return None
+        deadline = self.clock() + s.task_timeout_s
+        while True:  # a transient failure of the checking poll is retried (as in _follow), up to the deadline
+            try:
+                await self._poll_once(slot, job, task_id)
+                break
+            except ProviderError as exc:
+                if not exc.retryable or self.clock() >= deadline:
+                    event("callback_unverified", "job %s (row %s): a push named task %s, a poll did not "
+                          "confirm it: %s", job.job_id, job.row, task_id, excerpt(exc.provider_message, 160),
+                          level=logging.WARNING, job_id=job.job_id, provider=slot.name, task_id=task_id)
+                    return None
+                await self.sleep(max(s.poll_interval_s, retry_after_wait(exc) or 0.0))
+        submitted_at = self.clock()
+        await self.journal.mark_submitted(job.job_id, task_id, submitted_at)
+        event("job_adopted", "job %s (row %s): submit answer lost; task %s adopted from its callback on %s",
+              job.job_id, job.row, task_id, slot.name, job_id=job.job_id, row=job.row, provider=slot.name,
+              task_id=task_id)
         self.on_submit(job, task_id)
         return task_id, submitted_at
 
@@ -338,14 +380,18 @@ class Lifecycle:
         after ``max_attempts`` in a row (raises that ProviderError)."""
         s = slot.settings
         deadline = submitted_at + s.task_timeout_s
-        failures, delays = 0, poll_delays(s.poll_interval_s, s.typical_generation_s)
+        pushed = self.callbacks is not None and self.callbacks.watching(job.job_id)
+        delays = (backstop_delays if pushed else poll_delays)(s.poll_interval_s, s.typical_generation_s)
+        failures = 0
         unreadable, readable_seen = 0, False  # answers about this task the adapter could (not) read
         due = submitted_at + next(delays)  # the schedule counts from the submit, also on resume
         while True:
             # the last poll is at the deadline; a task resumed past its deadline
             # (a later run) is polled once before it counts as timed out
-            await self.sleep(max(0.0, min(due, deadline) - self.clock()))
-            due = max(due, self.clock()) + next(delays)
+            woken = await self._nap(job.job_id, max(0.0, min(due, deadline) - self.clock()))
+            if woken:  # a push: poll now, then wait for the next push, the backstop behind it
+                delays = backstop_delays(s.poll_interval_s, s.typical_generation_s)
+            due = (self.clock() if woken else max(due, self.clock())) + next(delays)
             try:
                 state = await self._poll_once(slot, job, task_id)
             except ProviderError as exc:
@@ -363,6 +409,8 @@ class Lifecycle:
                 if self.clock() >= deadline:
                     break
                 due = max(due, self.clock() + (retry_after_wait(exc) or 0.0))
+                if pushed:  # a failed poll is retried at the usual pace, not after the backstop
+                    due = self.clock() + max(s.poll_interval_s, retry_after_wait(exc) or 0.0)
                 continue
             failures, readable_seen = 0, True
             if state.finished:
@@ -372,6 +420,14 @@ class Lifecycle:
                 break
         self._end(job, JobStatus.FAILED, "timeout", "",
                   f"task not finished after {s.task_timeout_s:g} s (task id kept: a later run polls it again)")
+
+    async def _nap(self, job_id: str, seconds: float) -> bool:
+        """Wait ``seconds`` before a poll; a push for the job ends the wait early
+        (True: the poll is due now)."""
+        if self.callbacks is not None and self.callbacks.watching(job_id):
+            return await self.callbacks.nap(job_id, seconds)
+        await self.sleep(seconds)
+        return False
 
     async def _poll_once(self, slot: Slot, job: Job, task_id: str) -> PollResult:
         """One poll of ``task_id``, with the follow-up requests it asks for; an

@@ -14,9 +14,13 @@ whenever T >= 3 x poll_interval_s (bench/ measures it; tests/unit/run checks it)
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
-__all__ = ["poll_delays"]
+__all__ = ["BACKSTOP_FACTOR", "backstop_delays", "backstop_s", "poll_delays"]
+
+BACKSTOP_FACTOR = 3.0
+"""With callbacks: the first poll waits this many typical generation times (run/callbacks.py)."""
 
 
 def poll_delays(poll_interval_s: float, typical_s: float | None = None) -> Iterator[float]:
@@ -37,3 +41,18 @@ def poll_delays(poll_interval_s: float, typical_s: float | None = None) -> Itera
     while True:
         yield step
         step = min(step * 1.5, 4 * poll_interval_s)
+
+
+
+def backstop_s(poll_interval_s: float, typical_s: float | None = None) -> float:
+    """Seconds before the first poll of a task whose provider pushes callbacks:
+    ``BACKSTOP_FACTOR`` x ``typical_s`` (else x ``poll_interval_s``)."""
+    return BACKSTOP_FACTOR * (typical_s or poll_interval_s)
+
+
+def backstop_delays(poll_interval_s: float, typical_s: float | None = None) -> Iterator[float]:
+    """The poll schedule of a task whose pushes wake its polls: a slow backstop
+    (``backstop_s``) first, then the usual schedule (``poll_delays``) after its first wait."""
+    usual = poll_delays(poll_interval_s, typical_s)
+    next(usual)
+    return itertools.chain([backstop_s(poll_interval_s, typical_s)], usual)

@@ -256,7 +256,17 @@ class ProviderSim:
         task_id = self.store.new_id(self.make_task_id)
         task = self.store.create(self.name, task_id, body, prompt=prompt, idempotency_key=idem or None,
                                  meta=self.task_meta(request), video_path=video_path(self.name, task_id), key=key)
+        self.created(request, task)
+        cut = self.cfg.cut_after_create_rate
+        if cut and self.store.rng.random() < cut:  # the task exists (paid); its answer never arrives
+            self.store.record(self.name, "submit", 0, task.task_id, accepted=True, reason="cut_after_create")
+            if request.transport is not None:
+                request.transport.abort()
+            raise asyncio.CancelledError
         return self.answer(self.submitted(request, task), "submit", task.task_id, accepted=True)
+
+    def created(self, request: web.Request, task: Task) -> None:
+        """Called as a submit makes its task, before its answer (callback pushes start here)."""
 
     async def poll(self, request: web.Request, task_id: str) -> web.StreamResponse:
         """The poll flow: the task's status, or not found in the provider's shape."""

@@ -95,6 +95,12 @@ class ProviderSimConfig:
     - ``not_video``: the provider's video URLs serve an HTML page (HTTP 200,
       text/html) instead of the video, as a wrong host or an expired CDN
       link's landing page does (``true``/``false``).
+    - ``cut_after_create_rate``: probability that an accepted submit makes its
+      task and then loses its answer (the connection dropped after the task
+      exists: paid, the client never learns its task id).
+    - callbacks (simulator/callbacks.py, MiniMax and gpt.ge ``callback_url``):
+      ``callback_drop_rate`` (a status push is not sent), ``callback_duplicate_rate``
+      (sent twice), ``callback_delay_s`` (each status push that many seconds late).
     """
 
     api_key: str = "sim-key"
@@ -138,6 +144,10 @@ class ProviderSimConfig:
     key_rpm: float | None = None  # submits per minute of each key (over window_s)
     key_max_in_flight: int | None = None  # tasks in flight of each key
     key_rpms: dict[str, float] = field(default_factory=dict)  # key -> its rpm (knob: k1:5,k2:20)
+    cut_after_create_rate: float = 0.0  # per accepted submit: the task is made, its answer lost
+    callback_drop_rate: float = 0.0  # per status push: not sent (simulator/callbacks.py)
+    callback_duplicate_rate: float = 0.0  # per status push: sent twice
+    callback_delay_s: float = 0.0  # each status push this late
 
     def accepts(self, key: str) -> bool:
         """Whether ``key`` is one of this provider's keys and not a bad one."""

@@ -30,7 +30,8 @@ from typing import Any
 
 from aiohttp import web
 
-from batch_runner.simulator.base import ProviderSim, is_image
+from batch_runner.simulator.base import ProviderSim, is_image, json_body
+from batch_runner.simulator.callbacks import Pusher
 from batch_runner.simulator.clips import delivered
 from batch_runner.simulator.store import (
     FAILED,
@@ -164,6 +165,9 @@ class MinimaxSim(ProviderSim):
     async def submit(self, request: web.Request) -> web.StreamResponse:
         """The submit flow, or with the ``refusal_code`` knob its refusal."""
         code = self.cfg.refusal_code
+        refused = await self._challenge(request)
+        if refused is not None:
+            return refused
         if code is None:
             return await super().submit(request)
         blocked = await self.guard(request, "submit")
@@ -172,6 +176,29 @@ class MinimaxSim(ProviderSim):
         resp = web.json_response({"task_id": "", "base_resp": {
             "status_code": code, "status_msg": REFUSALS.get(code, "refused")}})
         return self.answer(resp, "submit", reason="refused")
+
+    async def _challenge(self, request: web.Request) -> web.Response | None:
+        """A body with ``callback_url``: its challenge first (callbacks.Pusher);
+        the refusal when it is not echoed within 3 s (2013, INFERRED), else None."""
+        body = await json_body(request)
+        url = body.get("callback_url") if isinstance(body, dict) else None
+        if not isinstance(url, str) or not url or await self.pusher.challenge(url):
+            return None
+        return self.answer(self.error_response("invalid", "callback_url verification failed"),
+                           "submit", reason="challenge")
+
+    @property
+    def pusher(self) -> Pusher:
+        """This provider's callback pushes (made on first use)."""
+        if not hasattr(self, "_pusher"):
+            self._pusher = Pusher(self)
+        return self._pusher
+
+    def created(self, request: web.Request, task: Task) -> None:
+        """Push the task's status changes to its ``callback_url``, if it has one."""
+        url = task.body.get("callback_url")
+        if isinstance(url, str) and url:
+            self.pusher.follow(url, task, lambda t: self.status_body(request, t))
 
     async def poll_by_query(self, request: web.Request) -> web.StreamResponse:
         """``GET /v1/query/video_generation?task_id=``."""

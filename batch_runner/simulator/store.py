@@ -142,6 +142,8 @@ class SimStore:
         self.failures: dict[str, int] = defaultdict(int)
         self.faults: dict[str, int] = defaultdict(int)  # kind -> times injected
         self.video_faults: dict[str, str] = {}
+        #: callback pushes sent (simulator/callbacks.py): (provider, kind, url, HTTP status or 0, reason)
+        self.pushes: list[tuple[str, str, str, int, str | None]] = []
         self._unix_offset: float | None = None
 
     # -- clock, config, records ---------------------------------------------------
