@@ -30,9 +30,22 @@ from batch_runner.errors import ConfigError, TransportError
 from batch_runner.journal import JobRecord, JobStatus, Journal
 from batch_runner.providers.url_safety import UnsafeUrlError, check_video_url, refuse_redirect
 
-__all__ = ["ACCOUNT_CODES", "FIRST_BYTES", "JOB_CODES", "MEMORY_PREFIX", "PASSING_CODES", "CanaryMemory",
-           "CanaryStop", "Streamer", "container_of", "first_bytes_verdict", "forget_failures", "judge",
-           "settings_signature"]
+__all__ = [
+    "ACCOUNT_CODES",
+    "FIRST_BYTES",
+    "JOB_CODES",
+    "MEMORY_PREFIX",
+    "PASSING_CODES",
+    "UNREMEMBERED_CODES",
+    "CanaryMemory",
+    "CanaryStop",
+    "Streamer",
+    "container_of",
+    "first_bytes_verdict",
+    "forget_failures",
+    "judge",
+    "settings_signature",
+]
 
 FIRST_BYTES = 1024
 """Bytes of the canary's video fetched (``Range: bytes=0-1023``) to see that it is a video."""
@@ -51,6 +64,11 @@ the protocol or the account, and stops the provider for the run."""
 ACCOUNT_CODES = frozenset({"auth", "insufficient_balance", "quota_exhausted"})
 """A canary stopped by one of these was refused before any task was made, for a reason of the
 account that is mended outside the settings (a top-up, a quota reset): not remembered."""
+
+UNREMEMBERED_CODES = ACCOUNT_CODES | {"timeout"}
+"""Canary failures a later run does not remember: the account's (above), and a task still
+queued or running when ``task_timeout_s`` ran out (a slow provider, not a drifted one: its
+answers were read)."""
 
 MEMORY_PREFIX = "canary_failed:"
 """The journal's ``meta`` key of a provider's remembered canary failure: this, then its name."""

@@ -37,8 +37,8 @@ from batch_runner.keys import redact
 from batch_runner.logs import event
 from batch_runner.run.budget import Budget
 from batch_runner.run.canary import (
-    ACCOUNT_CODES,
     MEMORY_PREFIX,
+    UNREMEMBERED_CODES,
     CanaryMemory,
     CanaryStop,
     Streamer,
@@ -445,7 +445,7 @@ class Runner:
             else:
                 code = (record.error_code if record else None) or "unknown"
                 message = (record.error_message if record else None) or ""
-            if code not in ACCOUNT_CODES:  # the protocol or the settings: no new canary until they change
+            if code not in UNREMEMBERED_CODES:  # the protocol or the settings: no new canary until they change
                 memory = CanaryMemory.of(pool.settings, code, redact(message))
                 self.journal.set_meta({MEMORY_PREFIX + pool.name: memory.dumps()})
             return self._stop(pool, code, message, fresh)
