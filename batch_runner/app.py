@@ -393,7 +393,8 @@ def _check_outputs(request: RunRequest, jobs: list[Job], manifest: Manifest, sta
     ``state``: the journal's path, or a database URL (not a file to check)."""
     check_run_outputs(output=request.output, state=state if isinstance(state, Path) else None,
                       report=request.report, download=request.download,
-                      manifest=manifest.path, sheet=manifest.sheet, contact_sheet=request.contact_sheet)
+                      manifest=manifest.path, sheet=manifest.sheet, contact_sheet=request.contact_sheet,
+                      trace_http=request.trace_http)
     if request.contact_sheet is not None:
         from batch_runner.output.contact_sheet import check_sheet_request
 
@@ -512,8 +513,6 @@ async def execute(request: RunRequest) -> int:
     assign_file_names(jobs, request.download_name) if request.download else {}  # a clash: refused now
     state = journal_path(request)
     _check_outputs(request, jobs, manifest, state)
-    if request.trace_http is not None and (request.trace_http.is_dir() or not request.trace_http.parent.is_dir()):
-        raise ConfigError(f"--trace-http {request.trace_http}: not a file in an existing folder")
     recorder = HarRecorder() if request.trace_http is not None else None
     made: list[Runner] = []
     with open_journal(state, campaign_of(request), local=default_journal_path(request.manifest, request.simulate),

@@ -34,10 +34,12 @@ from batch_runner.app import (
 )
 from batch_runner.catalog.prices import describe_usd
 from batch_runner.errors import (
+    BatchRunnerError,
     BudgetError,
     ConfigError,
     ManifestError,
     StateLockedError,
+    world_fault,
 )
 from batch_runner.jobs.selection import RowSelection, parse_rows
 from batch_runner.journal.postgres import DEFAULT_LEASE_S
@@ -65,18 +67,29 @@ DEBUG_ENV = "BATCH_RUNNER_DEBUG"
 
 
 class _Commands(click.Group):
-    """The command group, with a last safety net: an exception no command
-    expected is one line on stderr and exit status 70, not a traceback
-    (``BATCH_RUNNER_DEBUG=1`` lets the traceback through)."""
+    """The command group, with a last safety net: one place turns an error into
+    an exit status. A BatchRunnerError is its message and its ``exit_status``; a
+    fault of the machine (a full disk, the journal's server stopped: errors.world_fault)
+    is one line naming the cause and what to do, exit status 1; any other exception
+    is one line and exit status 70, a bug. ``BATCH_RUNNER_DEBUG=1`` lets the traceback through."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except BatchRunnerError as exc:  # one that no command turned into its exit status itself
+            if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+                raise
+            click.echo(f"batch-runner: {exc}", err=True)
+            ctx.exit(exc.exit_status)
         except Exception as exc:
             if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
                 raise
+            fault = world_fault(exc)
+            if fault is not None:  # the machine's fault, not a bug: the cause and what to do
+                click.echo(f"batch-runner: {fault}", err=True)
+                ctx.exit(fault.exit_status)
             from batch_runner.keys import redact
             from batch_runner.keyscan import mask
 

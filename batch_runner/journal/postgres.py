@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import sqlite3
 import time
@@ -92,7 +93,11 @@ def is_database_url(text: str | os.PathLike[str] | None) -> bool:
 
 def safe_url(url: str) -> str:
     """``url`` with its password, if any, shown as ``***`` (for messages and logs)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (a bad port raises here)
+    except ValueError:  # not a URL ("postgresql://[bad"): hide whatever sits between ':' and '@'
+        return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", url)
     if parts.password is None:
         return url
     netloc = parts.netloc.rpartition("@")
@@ -241,6 +246,8 @@ class PgJournal(Journal):
                            "AND status IN (%s, %s)", (self.campaign, self.worker, JobStatus.PENDING,
                                                       JobStatus.SUBMITTED))
                 self._registered = False
+        except Exception:  # the server is gone (psycopg's errors, a pool timeout): the run's own
+            pass            # error says so; this worker's leases run out by themselves
         finally:
             pool.close()
             self.pool = None  # type: ignore[assignment]
@@ -552,6 +559,11 @@ def open_journal(target: str | Path, campaign: str | None = None, *, lock: bool 
     if not is_database_url(target):
         return Journal(target, lock=lock)
     url = str(target)
+    try:
+        urlsplit(url).port  # noqa: B018  (a bad host or port raises here)
+    except ValueError as exc:
+        raise ConfigError(f"{safe_url(url)}: not a PostgreSQL URL ({exc}): write it as "
+                          "postgresql://USER:PASSWORD@HOST:PORT/DATABASE (an IPv6 host in [brackets])") from None
     if campaign is None:
         probe = PgJournal(url, "", lock=False)
         try:

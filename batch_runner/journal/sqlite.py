@@ -414,7 +414,7 @@ class Journal:
             os.close(fd)
             raise StateLockedError(
                 f"another batch-runner run is using {self.path} (lock held); "
-                "wait for it to finish, or use another --state"
+                "wait for it to finish, or use another --journal"
             ) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())

@@ -2,7 +2,8 @@
 
 A run writes the results (``-o``: a CSV or an ``.xlsx`` workbook), the HTML
 report (``--report``), the contact sheet (``--contact-sheet``), the videos
-(``--download``) and the journal (``--state``) with its lock file. Each
+(``--download``), the HTTP trace (``--trace-http``) and the journal (``--journal``)
+with its lock file. Each
 is checked up front by ``check_outputs``: it can be created and written, it is
 not a folder where a file is meant (or a file where a folder is meant), it has
 the extension of what is written there, and it is none of the command's inputs
@@ -33,12 +34,13 @@ __all__ = [
     "journal_outputs",
     "report_output",
     "results_output",
+    "trace_output",
 ]
 
 
 class OutputPathError(ConfigError):
     """An output path that cannot be used. ``option`` is the command-line
-    option (``-o``, ``--state``, ...), ``path`` the path as given, ``reason``
+    option (``-o``, ``--journal``, ...), ``path`` the path as given, ``reason``
     what is wrong and what to do; the message is ``"<option> <path>: <reason>"``."""
 
     def __init__(self, option: str, path: Path, reason: str):
@@ -107,7 +109,14 @@ def download_output(path: Path, option: str = "--download") -> Output:
     return Output(option, Path(path), "the videos", folder=True)
 
 
-def journal_outputs(path: Path, option: str = "--state") -> list[Output]:
+def trace_output(path: Path, option: str = "--trace-http") -> Output:
+    """The HTTP trace (a HAR file), written when the run ends: checked before
+    anything is sent, like every output, so a trace that cannot be written costs
+    no submit."""
+    return Output(option, Path(path), "the HTTP trace")
+
+
+def journal_outputs(path: Path, option: str = "--journal") -> list[Output]:
     """The journal (SQLite, written in place) and its lock file beside it."""
     path = Path(path)
     return [Output(option, path, "the journal", in_place=True),
@@ -199,7 +208,7 @@ def _try_create_in(folder: Path, fail: Callable[[str], OutputPathError]) -> None
 
 
 _EXAMPLES = {"the results CSV": "results.csv", "the results workbook": "results.xlsx",
-             "the HTML report": "report.html", "the journal": "journal.sqlite"}
+             "the HTML report": "report.html", "the journal": "journal.sqlite", "the HTTP trace": "trace.har"}
 
 
 def _starts_with(path: Path, heads: tuple[bytes, ...]) -> bool:
@@ -217,10 +226,11 @@ def _reason(exc: BaseException) -> str:
 
 
 def check_run_outputs(*, output: Path, state: Path | None, report: Path | None = None, download: Path | None = None,
-                      manifest: Path, sheet: Path | None = None, contact_sheet: Path | None = None) -> None:
+                      manifest: Path, sheet: Path | None = None, contact_sheet: Path | None = None,
+                      trace_http: Path | None = None) -> None:
     """``check_outputs`` for ``batch-runner run``: the results file, the journal
     and its lock file, the report, the videos folder and the contact sheet
-    (when given), none of them the manifest or its source sheet (``state``
+    and the HTTP trace (when given), none of them the manifest or its source sheet (``state``
     None: the journal is a database, not a file). Raises OutputPathError."""
     outputs = [results_output(output), *(journal_outputs(state) if state is not None else [])]
     if report is not None:
@@ -229,4 +239,6 @@ def check_run_outputs(*, output: Path, state: Path | None, report: Path | None =
         outputs.append(download_output(download))
     if contact_sheet is not None:
         outputs.append(contact_sheet_output(contact_sheet))
+    if trace_http is not None:
+        outputs.append(trace_output(trace_http))
     check_outputs(outputs, {"the manifest": manifest, "the manifest's source sheet": sheet})

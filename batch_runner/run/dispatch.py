@@ -41,6 +41,7 @@ from batch_runner.run.keypool import KeyPool
 from batch_runner.run.lifecycle import Lifecycle, OnFinish, OnSubmit, Sender
 from batch_runner.run.shared import SharedLimits, heartbeat
 from batch_runner.run.slot import Slot
+from batch_runner.run.tasks import cancel_and_wait, gather_or_cancel
 
 __all__ = ["RunOptions", "Runner", "Work", "classify", "prepare"]
 
@@ -210,7 +211,7 @@ class Runner:
             queues.setdefault(job.provider, []).append((job, record))
         for job in fresh:
             queues.setdefault(job.provider, []).append((job, None))
-        await asyncio.gather(*(self._dispatch(self._pool(n), work) for n, work in queues.items()))
+        await gather_or_cancel(*(self._dispatch(self._pool(n), work) for n, work in queues.items()))
 
     def _claimed(self, slot: Slot, job: Job, record: JobRecord | None) -> tuple[bool, JobRecord | None]:
         """With a shared journal, claim ``job`` before it is worked on: (whether
@@ -355,9 +356,8 @@ class Runner:
                 task.add_done_callback(tasks.discard)
             while tasks:
                 await asyncio.gather(*list(tasks))
-        except asyncio.CancelledError:
-            for task in tasks:
-                task.cancel()
+        except BaseException:  # cancelled, or the journal failed: stop this provider's other jobs too
+            await asyncio.shield(cancel_and_wait(list(tasks)))
             raise
 
     async def _canary(self, pool: KeyPool, fresh: list[tuple[Job, JobRecord | None]]
