@@ -27,7 +27,7 @@ from batch_runner.catalog.settings import (
     resolve_settings,
     unused_key_settings,
 )
-from batch_runner.errors import TRANSIENT_CODES, ConfigError, ManifestError, Problem
+from batch_runner.errors import TRANSIENT_CODES, ConfigError, ManifestError, Problem, world_fault
 from batch_runner.jobs.expand import expand
 from batch_runner.jobs.model import Job
 from batch_runner.jobs.scenes import scene_counts, scene_line
@@ -605,6 +605,11 @@ async def execute(request: RunRequest) -> int:
                             "they are polled to their end, and listed after the manifest's rows", len(work.orphans))
             try:
                 stopped = await _run_with_signals(runner, progress, downloader, current, recorder)
+            except Exception as exc:
+                if world_fault(exc) is not None:  # a full disk, a stopped database: keep what can be kept
+                    with contextlib.suppress(Exception):
+                        write_results(request.output, current(), manifest_ids=ids, make_posters=False)
+                raise
             finally:
                 if recorder is not None and request.trace_http is not None:
                     recorder.write(request.trace_http)

@@ -244,10 +244,13 @@ def world_fault(exc: BaseException) -> WorldError | None:
         lowered = text.lower()
         if "full" in lowered:
             return WorldError(f"no space left on the journal's disk ({text}): free some space and {_AGAIN}")
-        if "disk i/o" in lowered or "malformed" in lowered or "not a database" in lowered:
-            return WorldError(f"the journal's file could not be read or written ({text}); its -wal file may be "
-                              "truncated or damaged: check its disk, keep a copy of the journal and its -wal file, "
-                              f"and {_AGAIN}")
+        if "disk i/o" in lowered:
+            return WorldError(f"the journal's file could not be written ({text}: a full disk, a file size limit "
+                              f"or a failing disk): make room or fix the disk and {_AGAIN}")
+        if "malformed" in lowered or "not a database" in lowered:
+            return WorldError(f"the journal's file is damaged ({text}: its -wal file truncated or changed by "
+                              "another program?): keep a copy of the journal and its -wal file, then run "
+                              "`batch-runner status JOURNAL` to see what it still holds before running again")
         if "locked" in lowered or "readonly" in lowered or "unable to open" in lowered:
             return WorldError(f"the journal could not be written ({text}): check its file and folder and {_AGAIN}")
     return None

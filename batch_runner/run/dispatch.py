@@ -326,37 +326,49 @@ class Runner:
 
     async def _dispatch(self, pool: KeyPool, work: list[tuple[Job, JobRecord | None]]) -> None:
         """Start each job of one provider as an in-flight place frees up
-        (a job to resume carries its record)."""
+        (a job to resume carries its record). A job that raises (the journal
+        cannot be written: a full disk, its server stopped) stops the others:
+        nothing more is started, the rest are cancelled and its error is raised."""
         tasks: set[asyncio.Task[None]] = set()
+        failed: list[BaseException] = []
+
+        def start(slot: Slot, job: Job, record: JobRecord | None) -> None:
+            task = asyncio.create_task(self.lifecycle.carry(slot, job, record))
+            tasks.add(task)
+            task.add_done_callback(ended)
+
+        def ended(task: asyncio.Task[None]) -> None:
+            tasks.discard(task)
+            if not task.cancelled() and (exc := task.exception()) is not None:  # retrieved: raised below
+                failed.append(exc)
+
         try:
             if pool.name in self.first_contact:
                 for job, record in [w for w in work if w[1] is not None]:  # paid already: polled at once
                     slot = await self._place(pool, job, record)
                     if slot is None:
                         continue
-                    task = asyncio.create_task(self.lifecycle.carry(slot, job, record))
-                    tasks.add(task)
-                    task.add_done_callback(tasks.discard)
+                    start(slot, job, record)
                 work = await self._canary(pool, [w for w in work if w[1] is None])
             for job, record in work:
-                if self.stopping and record is None:
+                if failed or (self.stopping and record is None):
                     break
                 got = await self._place(pool, job, record)
                 if got is None:
                     continue
-                if self.stopping and record is None:
+                if failed or (self.stopping and record is None):
                     got.in_flight.release()
                     break
                 go, record = self._claimed(got, job, record)
                 if not go:
                     got.in_flight.release()
                     continue
-                task = asyncio.create_task(self.lifecycle.carry(got, job, record))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-            while tasks:
-                await asyncio.gather(*list(tasks))
-        except BaseException:  # cancelled, or the journal failed: stop this provider's other jobs too
+                start(got, job, record)
+            while tasks and not failed:
+                await asyncio.wait(list(tasks), return_when=asyncio.FIRST_EXCEPTION)
+            if failed:
+                raise failed[0]
+        except BaseException:  # cancelled, or a job failed: stop this provider's other jobs too
             await asyncio.shield(cancel_and_wait(list(tasks)))
             raise
 
