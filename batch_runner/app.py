@@ -27,7 +27,7 @@ from batch_runner.catalog.settings import (
     resolve_settings,
     unused_key_settings,
 )
-from batch_runner.errors import TRANSIENT_CODES, ConfigError, ManifestError, Problem, world_fault
+from batch_runner.errors import TRANSIENT_CODES, ConfigError, ManifestError, Problem, WorldError, world_fault
 from batch_runner.jobs.expand import expand
 from batch_runner.jobs.model import Job
 from batch_runner.jobs.scenes import scene_counts, scene_line
@@ -606,10 +606,16 @@ async def execute(request: RunRequest) -> int:
             try:
                 stopped = await _run_with_signals(runner, progress, downloader, current, recorder)
             except Exception as exc:
-                if world_fault(exc) is not None:  # a full disk, a stopped database: keep what can be kept
-                    with contextlib.suppress(Exception):
-                        write_results(request.output, current(), manifest_ids=ids, make_posters=False)
-                raise
+                fault = world_fault(exc)
+                if fault is None:
+                    raise
+                try:  # a full disk, a stopped database: keep what can be kept
+                    write_results(request.output, current(), manifest_ids=ids, make_posters=False)
+                except Exception:
+                    raise WorldError(f"{fault}; the results could not be written to {request.output} either: "
+                                     f"`batch-runner results {safe_url(str(state))} -o FILE` writes them "
+                                     "from the journal") from exc
+                raise fault from exc
             finally:
                 if recorder is not None and request.trace_http is not None:
                     recorder.write(request.trace_http)
@@ -617,7 +623,11 @@ async def execute(request: RunRequest) -> int:
             canary_stops: list[CanaryStop] = [c for r in made for c in r.canary_stops.values()]
             missing = _missing_key_lines(made, settings)
         every = current()
-        write_results(request.output, every, manifest_ids=ids)
+        try:
+            write_results(request.output, every, manifest_ids=ids)
+        except OSError as exc:  # the results path became a folder, its disk filled up: every job is in the journal
+            raise WorldError(f"{world_fault(exc)}; meanwhile `batch-runner results {safe_url(str(state))} -o FILE` "
+                             "writes the results from the journal") from exc
         records = [r for r in every if r.job_id in ids]
         removed = [r for r in every if r.job_id not in ids]
     if request.report:

@@ -232,12 +232,13 @@ def world_fault(exc: BaseException) -> WorldError | None:
         return WorldError(f"the journal's PostgreSQL server stopped answering ({kind.__name__}: "
                           f"{mask(redact(first))[:200]}): start it again (or check the network to it) and {_AGAIN}")
     if isinstance(exc, OSError):
-        where = f" ({exc.filename})" if exc.filename else ""
+        name = exc.filename2 or exc.filename  # os.replace(temporary, target): the target
+        where = f" ({name})" if name else ""
         reason = exc.strerror or text
         if exc.errno in _DISK_FULL:
             return WorldError(f"no space left on the disk{where}: free some space and {_AGAIN}")
         if isinstance(exc, IsADirectoryError):
-            return WorldError(f"{exc.filename or 'a path'} is a folder now, where a file was to be written: "
+            return WorldError(f"{name or 'a path'} is a folder now, where a file was to be written: "
                               f"move that folder away and {_AGAIN}")
         return WorldError(f"{reason}{where}: fix that path and {_AGAIN}")
     if module == "sqlite3":

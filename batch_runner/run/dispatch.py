@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -268,9 +269,16 @@ class Runner:
             await asyncio.sleep(min(journal.lease_s / 6, 1.0))
 
     async def _tick(self) -> None:
+        """Call the checkpoint hook every ``checkpoint_every_s``; one that cannot
+        write (a full disk, a path replaced by a folder) is a warning: the jobs go
+        on, and the run's last write of the results says what failed."""
         while True:
             await asyncio.sleep(self.options.checkpoint_every_s)
-            self.checkpoint()
+            try:
+                self.checkpoint()
+            except OSError as exc:
+                event("checkpoint_failed", "results not updated during the run: %s (%s)",
+                      exc.strerror or exc, exc.filename2 or exc.filename or "", level=logging.WARNING)
 
     def _pool(self, name: str) -> KeyPool:
         """The KeyPool of provider ``name``, made on first use; with a shared
