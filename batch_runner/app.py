@@ -631,7 +631,7 @@ async def execute(request: RunRequest) -> int:
         records = [r for r in every if r.job_id in ids]
         removed = [r for r in every if r.job_id not in ids]
     if request.report:
-        write_report(request.output, request.report)
+        write_report(request.output, request.report, f"Campaign report: {campaign_of(request)}")
     sheet_problem = _write_contact_sheet(request) if request.contact_sheet else None
     summary = summarize(records, time.monotonic() - started, make_plan(jobs, settings), estimate.wall_s)
     head, *rest = summary.lines()  # the whole campaign, then what this run left out

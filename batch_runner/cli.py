@@ -47,6 +47,7 @@ from batch_runner.keys import has_key, load_env_file
 from batch_runner.output.file_names import DEFAULT_TEMPLATE
 from batch_runner.run.budget import parse_amount, parse_credit_caps
 from batch_runner.run.estimate import Plan
+from batch_runner.words import count
 
 __all__ = ["main"]
 
@@ -392,7 +393,7 @@ def validate(manifest: Path, sets: tuple[str, ...], simulate: bool, allow_outsid
     for job in jobs:
         by_provider[job.provider] = by_provider.get(job.provider, 0) + 1
     detail = ", ".join(f"{n} on {p}" for p, n in by_provider.items())
-    click.echo(f"{manifest}: valid, {len(loaded.rows)} rows, {len(jobs)} jobs ({detail})")
+    click.echo(f"{manifest}: valid, {count(len(loaded.rows), 'row')}, {count(len(jobs), 'job')} ({detail})")
 
 
 @main.command()
@@ -502,7 +503,7 @@ def report(results_csv: Path, output: Path, title: str | None) -> None:
         n = write_report(results_csv, output, title)
     except ConfigError as exc:
         _fail(exc, EXIT_USAGE)
-    click.echo(f"{output}: {n} jobs")
+    click.echo(f"{output}: {count(n, 'job')}")
 
 
 @main.command("contact-sheet")
