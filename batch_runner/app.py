@@ -55,6 +55,7 @@ from batch_runner.output.progress import Progress
 from batch_runner.output.report import write_report
 from batch_runner.output.results import summarize, write_results
 from batch_runner.output.video_qa import VideoQa, qa_lines, run_qa_settings, start_rerolls
+from batch_runner.catalog.prices import video_cost
 from batch_runner.run.budget import Budget, check_estimate
 from batch_runner.run.canary import CanaryStop
 from batch_runner.run.captures import capture_dir
@@ -419,7 +420,8 @@ def dry_run_counts(request: RunRequest) -> dict[str, int]:
     """What a run would do, from the journal alone: jobs done, in flight,
     failed, unknown, and new; with ``request.rows``, of those rows' jobs only
     (``total`` is theirs); with ``request.limit``, ``later``: the new jobs the
-    limit keeps for a later run (not counted in ``new``). Sends nothing.
+    limit keeps for a later run (not counted in ``new``); with ``request.fit_budget``,
+    ``skipped_budget``: the new jobs the caps leave out (not counted in ``new``). Sends nothing.
     Raises ManifestError; ConfigError when no chosen row is in the manifest."""
     jobs, manifest = load_jobs(request)
     jobs, note = choose_rows(jobs, request.rows)
@@ -433,10 +435,18 @@ def dry_run_counts(request: RunRequest) -> dict[str, int]:
         with open_journal(state, campaign_of(request), lock=False) as journal:
             known = {j.job_id: rec for j in jobs if (rec := journal.get(j.job_id))}
     later = {j.job_id for j in held_back(jobs, known, request.limit)}
+    budget = Budget(request.max_cost, request.max_credits) if request.fit_budget else Budget()
+    settings: dict[str, ProviderSettings] = {}
+    if budget.active:  # --fit-budget: the new jobs past the cap are skipped, as the run skips them
+        settings = _settings(request, manifest, _environ(request))
+        budget.seed(list(known.values()), settings)
     for job in jobs:
         record = known.get(job.job_id)
         key = "new" if not record or record.status == JobStatus.PENDING else status_word(record.status)
         key = "later" if job.job_id in later else key
+        if key == "new" and budget.active and budget.reserve(job.job_id, job.provider, video_cost(
+                settings[job.provider], job.model, job.resolution, job.duration)):
+            key = "skipped_budget"
         counts[key] = counts.get(key, 0) + 1
     if request.reroll_qa_failed:  # succeeded jobs whose video failed QA, submitted (and paid) again
         counts["reroll"] = sum(1 for r in known.values() if r.rerollable(request.max_rerolls))
