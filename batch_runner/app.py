@@ -63,6 +63,7 @@ from batch_runner.run.dispatch import Runner, RunOptions, prepare
 from batch_runner.run.estimate import Plan, make_plan
 from batch_runner.run.har import HarRecorder
 from batch_runner.transport import Transport
+from batch_runner.words import count
 from batch_runner.world import check_worlds, world_of
 
 __all__ = ["CONFIRM_OVER_USD", "EXIT_NOT_CONFIRMED", "RunRequest", "default_journal_path", "default_output_path",
@@ -525,7 +526,7 @@ async def execute(request: RunRequest) -> int:
     _check_outputs(request, jobs, manifest, state)
     recorder = HarRecorder() if request.trace_http is not None else None
     made: list[Runner] = []
-    with open_journal(state, campaign_of(request), local=default_journal_path(request.manifest, request.simulate),
+    with open_journal(state, campaign_of(request), local=request.manifest,  # a database's captures: <manifest>.captures
                       lease_s=request.lease_s) as journal:
         async with _simulator(request, manifest) as sim_url:
             env = _environ(request, sim_url)
@@ -607,8 +608,8 @@ async def execute(request: RunRequest) -> int:
 
             if sim_url:
                 log.info("simulator at %s", sim_url)
-            log.info("%d jobs: %d to submit, %d already final, %d in flight; %s",
-                     len(jobs), len(fresh), len(done), len(work.resume) - len(work.orphans),
+            log.info("%s: %d to submit, %d already final, %d in flight; %s",
+                     count(len(jobs), "job"), len(fresh), len(done), len(work.resume) - len(work.orphans),
                      scene_line(scene_counts(jobs)))
             if work.orphans:
                 log.warning("%d task(s) in flight belong to rows no longer in the manifest (edited or removed): "

@@ -168,7 +168,7 @@ class PgJournal(Journal):
     The same methods as the SQLite Journal (it overrides every one of them),
     plus the claims and shared limits. ``campaign``: the campaign's name in the
     database; ``local``: the file whose ``.captures`` folder keeps unreadable
-    answers (beside the manifest); ``lock``: this process is a worker (it
+    answers (the manifest: ``<manifest>.captures`` beside it); ``lock``: this process is a worker (it
     registers in ``workers``; False: reading for ``status`` / ``results``).
     Raises ConfigError naming ``pip install 'batch-runner[postgresql]'`` when
     psycopg is missing, JournalError when the database cannot be reached.
@@ -216,6 +216,11 @@ class PgJournal(Journal):
 
     def __repr__(self) -> str:
         return f"PgJournal({safe_url(self.url)!r}, campaign={self.campaign!r})"
+
+    @property
+    def where(self) -> str:
+        """The journal as messages name it: its URL (no password) and campaign."""
+        return f"{safe_url(self.url)} (campaign {self.campaign})"
 
     # -- plumbing -------------------------------------------------------------
     def _exec(self, sql: str, params: Iterable[Any] = ()) -> int:

@@ -676,6 +676,11 @@ class Journal:
             (provider, provider, limit)).fetchall()
         return [r[0] for r in rows]
 
+    @property
+    def where(self) -> str:
+        """The journal as messages name it: its file (a shared journal: its URL and campaign)."""
+        return str(self.path)
+
     def counts(self) -> dict[str, int]:
         """Number of jobs per status."""
         return dict(self.db.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall())
