@@ -502,6 +502,12 @@ class Journal:
         self._update(job_id, status=JobStatus.PENDING, finished_at=None, error_code=None,
                      provider_code=None, error_message=None)
 
+    def mark_not_sent(self, job_id: str) -> None:
+        """A submit the provider answered with a refusal (or that never left):
+        the job is ``pending`` again, nothing else changed (a shared journal's
+        claim kept), so a kill before its next try leaves no ``unknown``."""
+        self._update(job_id, status=JobStatus.PENDING)
+
     async def _durably(self, sql: str, params: tuple[Any, ...]) -> None:
         """Run ``sql`` in a FULL-sync commit shared with every other durable write
         of this event-loop tick (group commit); return once it is on disk."""

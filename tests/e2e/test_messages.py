@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import pandas as pd
+import yaml
 
 from conftest import ROOT, SIM_ENV, sim_env
 
@@ -115,3 +117,44 @@ def test_journal_lock_message_names_journal_not_state(tmp_path, threaded_sim):
         first.communicate()
     assert second.returncode == 3, second.stderr
     assert "use another --journal" in second.stderr and "--state" not in second.stderr
+
+
+def test_a_kill_during_retry_backoff_leaves_the_job_pending_not_unknown(cli, tmp_path, threaded_sim):
+    threaded_sim.config.providers["gccai"].error_rate = 1.0  # every submit answered 503: nothing accepted
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump({
+        "providers": {"gccai": {"backoff_base_s": 30, "retry_total_s": 600}},
+        "jobs": [{"name": "a", "prompt": "a red fox", "provider": "gccai"}]}), encoding="utf-8")
+    journal = tmp_path / "j.sqlite"
+    env = {**os.environ, **SIM_ENV, **sim_env(threaded_sim), "PYTHONPATH": str(ROOT)}
+    run = subprocess.Popen([sys.executable, "-m", "batch_runner", "run", str(path), "--journal", str(journal),
+                            "--quiet", "--no-canary", "-o", str(tmp_path / "r.csv")],
+                           env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(400):  # the first try answered, the run now waits 30 s before the next
+            if any(r.kind == "submit" for r in threaded_sim.store.requests):
+                break
+            time.sleep(0.05)
+        time.sleep(1.0)
+    finally:
+        run.kill()
+        run.communicate()
+    assert any(r.kind == "submit" for r in threaded_sim.store.requests)
+    status = cli("status", journal)
+    assert "unknown=0" in status.output, status.output  # nothing was accepted: no "a submit was sent"
+
+
+def test_a_shared_journal_keeps_no_sqlite_named_folder_beside_the_manifest(tmp_path, pg_url, threaded_sim):
+    threaded_sim.config.providers["gccai"].poll_drift_rate = 1.0  # unreadable poll answers: captures are kept
+    path = tmp_path / "shared.yaml"
+    path.write_text(yaml.safe_dump({
+        "providers": {"gccai": {"poll_interval_s": 0.05, "typical_generation_s": 0.1, "max_unreadable_answers": 2}},
+        "jobs": [{"name": "a", "prompt": "a red fox", "provider": "gccai"}]}), encoding="utf-8")
+    env = {**os.environ, **SIM_ENV, **sim_env(threaded_sim), "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "batch_runner", "run", str(path), "--journal", pg_url,
+                           "--campaign", "captures-shared", "--quiet", "--no-canary", "-o", str(tmp_path / "r.csv")],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr  # the job failed: unrecognised_answer
+    beside = sorted(p.name for p in tmp_path.iterdir())
+    assert not [n for n in beside if ".journal.sqlite" in n], beside
+    assert list((tmp_path / "shared.yaml.captures").glob("gccai-*.json")), beside
