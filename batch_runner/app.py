@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from batch_runner.catalog.prices import video_cost
 from batch_runner.catalog.settings import (
     ProviderSettings,
     merge_overrides,
@@ -55,7 +56,6 @@ from batch_runner.output.progress import Progress
 from batch_runner.output.report import write_report
 from batch_runner.output.results import summarize, write_results
 from batch_runner.output.video_qa import VideoQa, qa_lines, run_qa_settings, start_rerolls
-from batch_runner.catalog.prices import video_cost
 from batch_runner.run.budget import Budget, check_estimate
 from batch_runner.run.canary import CanaryStop
 from batch_runner.run.captures import capture_dir

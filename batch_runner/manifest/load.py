@@ -48,7 +48,6 @@ from batch_runner.manifest.sheets import (
     map_headers,
     read_table,
 )
-from batch_runner.words import count
 from batch_runner.manifest.templates import (
     TEMPLATE_FIELDS,
     combinations,
@@ -56,6 +55,7 @@ from batch_runner.manifest.templates import (
     fill_templates,
 )
 from batch_runner.manifest.yaml_reader import load_yaml
+from batch_runner.words import count
 
 __all__ = ["Manifest", "ManifestRow", "load_manifest", "parse_map", "parse_overrides"]
 _TRUE = {"true", "yes", "y", "1", "on"}

@@ -125,7 +125,8 @@ async def qa_results(results: Path, journal_path: Path | None = None,
         write_results(results, records, manifest_ids=in_manifest)
     out.checked, out.failed, out.warned = checker.checked, checker.failed, checker.warned
     out.lines = [f"{results}: {count(out.checked, 'video')} checked, {len(out.failed)} failed QA, "
-                 f"{count(len(out.warned), 'warning')}, {count(len(out.missing), 'saved file')} missing (journal: {path})", *qa_lines(records)]
+                 f"{count(len(out.warned), 'warning')}, {count(len(out.missing), 'saved file')} missing "
+                 f"(journal: {path})", *qa_lines(records)]
     out.lines += [f"  missing: {p} (job {j})" for j, p in sorted(out.missing.items())]
     return out
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import os
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -207,7 +207,7 @@ def render_report(rows: Iterable[Row], report_dir: Path, title: str) -> str:
         qa_checked=sum(1 for r in rows if r.get("qa_status") in ("passed", "failed", "warning")))
 
 
-def campaign_name(rows: list[Row], results: Path) -> str:
+def campaign_name(rows: Sequence[Mapping[str, str]], results: Path) -> str:
     """The campaign a results file is of: its ``campaign`` column when every row
     says the same, else the name of the manifest it was written for
     (``launch.csv.results.csv``: ``launch.csv``), else the file's own name."""
