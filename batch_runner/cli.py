@@ -1,6 +1,8 @@
 """The ``batch-runner`` command line (click). It parses options and calls the library.
 
-Exit statuses: 0 every job succeeded; 1 some job failed or is not final;
+Exit statuses: 0 every job succeeded; 1 some job failed or is not final, or
+the machine failed mid-run (a full disk, the journal's database stopped, a results
+path replaced by a folder: one line naming the cause and what to do, errors.world_fault);
 2 invalid manifest or usage, or a path, journal or port that cannot be used
 (nothing sent); 3 another run holds the journal; 4 the plan costs more than
 --max-cost / --max-credits (nothing sent); 5 the plan was shown on a terminal

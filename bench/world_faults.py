@@ -50,7 +50,7 @@ FAST = {"rpm": 3000, "max_in_flight": 12, "poll_interval_s": 0.05, "timeout_s": 
 def campaign(folder: Path, n: int) -> Path:
     path = folder / "faults.yaml"
     path.write_text(yaml.safe_dump({
-        "providers": {p: FAST for p in PROVIDERS},
+        "providers": dict.fromkeys(PROVIDERS, FAST),
         "jobs": [{"name": f"r{i}", "prompt": f"product shot number {i}", "provider": PROVIDERS[i % 4]}
                  for i in range(n)],
     }), encoding="utf-8")
