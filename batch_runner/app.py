@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import re
 import signal
 import sqlite3
 import time
@@ -56,12 +57,14 @@ from batch_runner.output.progress import Progress
 from batch_runner.output.report import write_report
 from batch_runner.output.results import summarize, write_results
 from batch_runner.output.video_qa import VideoQa, qa_lines, run_qa_settings, start_rerolls
+from batch_runner.providers.url_safety import AddressPolicy
 from batch_runner.run.budget import Budget, check_estimate
 from batch_runner.run.canary import CanaryStop
 from batch_runner.run.captures import capture_dir
 from batch_runner.run.dispatch import Runner, RunOptions, prepare
 from batch_runner.run.estimate import Plan, make_plan
 from batch_runner.run.har import HarRecorder
+from batch_runner.run.url_refresh import UrlRefresher, expiry_lines
 from batch_runner.transport import Transport
 from batch_runner.words import count
 from batch_runner.world import check_worlds, world_of
@@ -114,6 +117,7 @@ class RunRequest:
     contact_sheet_by: str | None = None  # --contact-sheet-by: group its tiles by this results column
     log_format: str = "text"
     allow_outside_paths: bool = False  # image and sheet paths may leave the manifest's folder
+    allow_private_urls: bool = False  # --allow-private-urls: fetch private and local addresses too
     rows: RowSelection | None = None  # --rows: run only the jobs of these manifest rows
     limit: int | None = None  # --limit: submit at most this many new (never sent) jobs this run
     # asked with this run's plan of submits when it costs more than confirm_over USD (or an
@@ -186,6 +190,11 @@ def campaign_of(request: RunRequest) -> str:
     return request.campaign or request.manifest.name
 
 
+#: a ``NAME_API_KEY=value`` line of a .env file (quotes and ``export`` allowed)
+_ENV_KEY_LINE = re.compile(r"""^[ \t]*(?:export[ \t]+)?([A-Za-z0-9_]*_API_KEYS?)[ \t]*[=:][ \t]*['"]?([^'"\r\n#]*)""",
+                           re.MULTILINE)
+
+
 def load_settings_file(path: Path) -> dict[str, dict[str, object]]:
     """The ``providers:`` mapping of a settings file (``--settings FILE.yaml``): YAML holding
     only ``providers:``, each provider's settings as in a manifest (rate limits, ``base_url``,
@@ -197,13 +206,19 @@ def load_settings_file(path: Path) -> dict[str, dict[str, object]]:
     from batch_runner.manifest.schema import schema
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        remember_keys(dict(_ENV_KEY_LINE.findall(text)))  # a .env file given here: its keys stay secret
+        data = yaml.safe_load(text)
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"--settings {path}: cannot read it ({type(exc).__name__})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"--settings {path}: not valid YAML{where}") from None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"--settings {path}: is not a YAML mapping (the file holds providers: NAME: SETTING: "
+                          "VALUE and/or qa: SETTING: VALUE; API keys go in the environment or ./.env, "
+                          "never in --settings)")
     full = schema()
     validator = Draft202012Validator({"type": "object", "additionalProperties": False,
                                       "anyOf": [{"required": ["providers"]}, {"required": ["qa"]}],
@@ -216,7 +231,7 @@ def load_settings_file(path: Path) -> dict[str, dict[str, object]]:
                          for e in errors[:5])
         raise ConfigError(f"--settings {path}: {said} (the file holds providers: NAME: SETTING: VALUE "
                           "and/or qa: SETTING: VALUE)")
-    return dict(data.get("providers") or {})
+    return dict((data or {}).get("providers") or {})
 
 
 def _overrides(request: RunRequest, manifest: Manifest | None = None) -> dict[str, dict[str, object]]:
@@ -396,7 +411,8 @@ def _check_outputs(request: RunRequest, jobs: list[Job], manifest: Manifest, sta
     check_run_outputs(output=request.output, state=state if isinstance(state, Path) else None,
                       report=request.report, download=request.download,
                       manifest=manifest.path, sheet=manifest.sheet, contact_sheet=request.contact_sheet,
-                      trace_http=request.trace_http)
+                      trace=request.trace_http, settings=request.settings_file,
+                      images=sorted({f.path for j in jobs for f in (j.image_file, j.end_image_file) if f}))
     if request.contact_sheet is not None:
         from batch_runner.output.contact_sheet import check_sheet_request
 
@@ -587,7 +603,8 @@ async def execute(request: RunRequest) -> int:
                 downloader = Downloader(DownloadOptions(request.download, request.download_name,
                                                         int(request.download_max_mb * 2**20),
                                                         trusted_hosts=hosts,
-                                                        gone=_stopped_simulator(request, settings)),
+                                                        gone=_stopped_simulator(request, settings),
+                                                        refresh=UrlRefresher(settings, journal)),
                                         journal, names, on_saved=video_qa.check)
                 request.download.mkdir(parents=True, exist_ok=True)
             progress = Progress(len(taken) + len(work.orphans), len(done), in_flight=[j.job_id for j, _ in work.resume],
@@ -615,7 +632,9 @@ async def execute(request: RunRequest) -> int:
                 log.warning("%d task(s) in flight belong to rows no longer in the manifest (edited or removed): "
                             "they are polled to their end, and listed after the manifest's rows", len(work.orphans))
             try:
-                stopped = await _run_with_signals(runner, progress, downloader, current, recorder)
+                policy = AddressPolicy.for_base_urls((s.base_url for s in settings.values()),
+                                                     allow_private=request.allow_private_urls)
+                stopped = await _run_with_signals(runner, progress, downloader, current, recorder, policy)
             except Exception as exc:
                 fault = world_fault(exc)
                 if fault is None:
@@ -654,9 +673,15 @@ async def execute(request: RunRequest) -> int:
     if downloader:
         moved = "".join(f"{n} {word}, " for n, word in ((downloader.renamed, "renamed"),
                                                           (downloader.copied, "copied")) if n)
+        hook = downloader.options.refresh
+        refreshed = hook.refreshed if isinstance(hook, UrlRefresher) else 0
         lines.append(f"  downloads: {downloader.saved} saved, {moved}{downloader.kept} already there, "
-                     f"{len(downloader.failed)} failed, in {request.download}")
+                     f"{len(downloader.failed)} failed, in {request.download}"
+                     + (f" ({refreshed} expired URL{'s' if refreshed != 1 else ''} asked again of the provider, "
+                        "free)" if refreshed else ""))
         lines.extend(qa_lines(records))
+    elif not request.simulate:  # simulated videos end with their run's simulator whatever their URLs say
+        lines.extend(expiry_lines(records, time.time()))
     if rerolled:
         lines.append(f"  re-rolled {rerolled} QA-failed video{'s' if rerolled != 1 else ''} "
                      f"(submitted again as a new generation, paid again; at most {request.max_rerolls} per job)")
@@ -688,7 +713,7 @@ def _evidence_lines(journal: Journal, runners: list[Runner], since: float) -> li
     if not kept:
         return []
     lines = [f"  {len(kept)} answer(s) the adapters could not read were kept in {capture_dir(journal.path)} "
-             "(README: \"When a provider answers something new\")"]
+             "(manual: docs/reliability.md#when-a-provider-answers-something-new)"]
     for runner in runners:
         for name, pool in sorted(runner.pools.items()):
             if any(s.breaker is not None and s.breaker.error_code == "unrecognised_answer" for s in pool.slots):
@@ -765,15 +790,16 @@ def _removed_lines(records: list[JobRecord]) -> list[str]:
 async def _run_with_signals(make_runner: Callable[[Transport], Runner], progress: Progress,
                             downloader: Downloader | None = None,
                             records: Callable[[], list[JobRecord]] = list,
-                            recorder: HarRecorder | None = None) -> int:
+                            recorder: HarRecorder | None = None, policy: AddressPolicy | None = None) -> int:
     """Run (``make_runner(transport)``: the Runner, given the open transport);
     the first SIGINT/SIGTERM stops submitting (tasks in flight are polled to
     the end), the second stops at once. Then the downloader saves the videos
     not saved yet (``records()``: the run's journal records). ``recorder``
-    is told of every HTTP exchange. Returns 0 or 130/143."""
+    is told of every HTTP exchange; ``policy``: where connections may go
+    (providers/url_safety.py). Returns 0 or 130/143."""
     loop = asyncio.get_running_loop()
     stopped = 0
-    async with Transport.open(recorder=recorder) as transport:
+    async with Transport.open(recorder=recorder, policy=policy) as transport:
         runner = make_runner(transport)
         if downloader:
             downloader.transport = transport

@@ -35,6 +35,7 @@ from batch_runner.app import (
     load_jobs,
 )
 from batch_runner.catalog.prices import describe_usd
+from batch_runner.commands.init import init
 from batch_runner.errors import (
     BatchRunnerError,
     BudgetError,
@@ -110,6 +111,11 @@ def main() -> None:
 
     API keys come from the environment, or from a .env file in the current folder.
     """
+    from batch_runner.keys import redact
+    from batch_runner.keyscan import MaskedStream, mask
+
+    sys.stdout = MaskedStream.wrap(sys.stdout, redact)  # no message prints a key, whoever wrote it
+    sys.stderr = MaskedStream.wrap(sys.stderr, mask)
     warning = load_env_file()
     if warning:
         click.echo(warning, err=True)
@@ -126,6 +132,11 @@ _map_option = click.option(
 _outside_option = click.option(
     "--allow-outside-paths", is_flag=True,
     help="Let image and sheet paths leave the manifest's folder (through .., absolute paths or symlinks).",
+)
+_private_option = click.option(
+    "--allow-private-urls", is_flag=True,
+    help="Let image and video URLs reach private, local and link-local addresses (a CDN on your own network). "
+         "By default only public addresses, and the providers' own base URLs, are fetched.",
 )
 _simulate_option = click.option(
     "--simulate", is_flag=True,
@@ -223,6 +234,7 @@ _settings_option = click.option(
 @_map_option
 @_simulate_option
 @_outside_option
+@_private_option
 @click.option("--retry-failed", type=click.Choice(["transient", "all"]), is_flag=False, flag_value="transient",
               default=None, metavar="[=all]",
               help="Submit again the jobs that failed of a failure a new try may mend (rate limit, provider "
@@ -273,7 +285,7 @@ _settings_option = click.option(
                    "that job's video has come back as a video.")
 @click.option("--reroll-qa-failed", is_flag=True,
               help="Submit again (a new task, paid again, within --max-cost) each succeeded job whose saved "
-                   "video failed QA (README: Video QA).")
+                   "video failed QA (manual: docs/deliverables.md#video-qa).")
 @click.option("--max-rerolls", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
               help="With --reroll-qa-failed: re-roll one job at most N times over all runs.")
 @_settings_option
@@ -287,7 +299,8 @@ def run(manifest: Path, output: Path | None, journal: str | None, old_journal: s
         rows: RowSelection | None = None, limit: int | None = None,
         confirm_over: float = CONFIRM_OVER_USD, yes: bool = False, trace_http: Path | None = None,
         canary: bool = True, settings_file: Path | None = None, reroll_qa_failed: bool = False,
-        max_rerolls: int = 1, campaign: str | None = None, lease_s: float = DEFAULT_LEASE_S) -> None:
+        max_rerolls: int = 1, campaign: str | None = None, lease_s: float = DEFAULT_LEASE_S,
+        allow_private_urls: bool = False) -> None:
     """Run every job of MANIFEST (or --rows, at most --limit new ones) and write the results CSV."""
     if journal is not None and old_journal is not None:
         raise click.UsageError("--state is the old name of --journal: give only --journal.")
@@ -307,7 +320,7 @@ def run(manifest: Path, output: Path | None, journal: str | None, old_journal: s
         contact_sheet_by=contact_sheet_by, log_format=log_format,
         maps=list(maps), rows=rows, limit=limit, confirm_over=confirm_over, trace_http=trace_http,
         canary=canary, settings_file=settings_file, reroll_qa_failed=reroll_qa_failed, max_rerolls=max_rerolls,
-        campaign=campaign, lease_s=lease_s,
+        campaign=campaign, lease_s=lease_s, allow_private_urls=allow_private_urls,
         confirm=None if yes or dry_run or not is_interactive() else _confirm_plan,
     )
     try:
@@ -373,8 +386,10 @@ def plan(manifest: Path, sets: tuple[str, ...], simulate: bool, sheet: str | Non
 @_strict_option
 @click.option("--check-urls", is_flag=True,
               help="Also fetch each remote image (HEAD, then its header) and check it against the limits.")
+@_private_option
 def validate(manifest: Path, sets: tuple[str, ...], simulate: bool, allow_outside_paths: bool,
-             sheet: str | None, strict: bool, check_urls: bool, maps: tuple[str, ...] = ()) -> None:
+             sheet: str | None, strict: bool, check_urls: bool, maps: tuple[str, ...] = (),
+             allow_private_urls: bool = False) -> None:
     """Check MANIFEST without any network; print every problem (exit 2 if invalid)."""
     request = RunRequest(manifest=manifest, sets=list(sets), simulate=simulate, sheet=sheet, strict=strict,
                          allow_outside_paths=allow_outside_paths, maps=list(maps))
@@ -384,7 +399,7 @@ def validate(manifest: Path, sets: tuple[str, ...], simulate: bool, allow_outsid
             from batch_runner.run.image_urls import check_urls as check
             from batch_runner.run.image_urls import image_uses
 
-            found = asyncio.run(check(image_uses(jobs, loaded.rows)))
+            found = asyncio.run(check(image_uses(jobs, loaded.rows), allow_private=allow_private_urls))
             if found:
                 raise ManifestError(loaded.warnings + found)
     except ManifestError as exc:
@@ -406,7 +421,7 @@ def validate(manifest: Path, sets: tuple[str, ...], simulate: bool, allow_outsid
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--knob", "knobs", multiple=True, metavar="PROVIDER.FIELD=VALUE",
               help="A simulator knob, e.g. apiframe.rpm=5, all.error_rate=0.1, "
-                   "gccai.balance=3, minimax.retry_after_s=2 (see README: Simulator).")
+                   "gccai.balance=3, minimax.retry_after_s=2 (manual: docs/simulator.md).")
 @click.option("--set", "old_knobs", multiple=True, metavar="PROVIDER.FIELD=VALUE", hidden=True,
               callback=_old_name_of("--knob"), help="Old name of --knob.")
 def simulate(host: str, port: int, generation_s: float, seed: int, knobs: tuple[str, ...],
@@ -534,8 +549,8 @@ def contact_sheet(results_file: Path, output: Path, by: str | None, columns: int
 @click.option("--journal", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="PATH",
               help="The campaign's journal. Default: found beside RESULTS (<manifest>.journal.sqlite).")
 @click.option("--settings", "settings_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              metavar="FILE.yaml", help="QA thresholds: a YAML file with a qa: mapping (README: Video QA); "
-                                        "default: those the run used.")
+              metavar="FILE.yaml", help="QA thresholds: a YAML file with a qa: mapping "
+                                        "(manual: docs/deliverables.md#video-qa); default: those the run used.")
 def qa(results_csv: Path, journal: Path | None, settings_file: Path | None) -> None:
     """Probe and QA the saved videos of a results CSV again; rewrite it with the verdicts.
 
@@ -607,3 +622,6 @@ def check(manifest: Path | None, sets: tuple[str, ...], sheet: str | None, allow
     else:
         click.echo("\n".join(render_table(results)))
     sys.exit(exit_status(results))
+
+
+main.add_command(init)

@@ -145,11 +145,14 @@ class StateLockedError(BatchRunnerError):
 
 
 class DownloadError(BatchRunnerError):
-    """A video could not be saved; ``retryable``: trying again may work."""
+    """A video could not be saved; ``retryable``: trying again may work;
+    ``url_gone``: the URL answered 403/404/410 (expired or gone: a fresh URL
+    from the provider may work, run/url_refresh.py)."""
 
-    def __init__(self, message: str, *, retryable: bool = False):
+    def __init__(self, message: str, *, retryable: bool = False, url_gone: bool = False):
         super().__init__(message)
         self.retryable = retryable
+        self.url_gone = url_gone
 
 
 MAX_RETRY_AFTER_S = 120.0
@@ -198,10 +201,11 @@ class ProviderError(BatchRunnerError):
 
 class TransportError(ProviderError):
     """No usable HTTP answer. ``maybe_sent`` is True when the request may have
-    reached the provider (timeout, connection dropped after sending)."""
+    reached the provider (timeout, connection dropped after sending);
+    ``retryable`` False when trying again cannot help (an address refused)."""
 
-    def __init__(self, provider: str, error_code: str, message: str, *, maybe_sent: bool):
-        super().__init__(provider, error_code, message, retryable=True)
+    def __init__(self, provider: str, error_code: str, message: str, *, maybe_sent: bool, retryable: bool = True):
+        super().__init__(provider, error_code, message, retryable=retryable)
         self.maybe_sent = maybe_sent
 
 

@@ -3,8 +3,10 @@
 A ``Secret`` wraps a key so that ``repr``, ``str`` and f-strings print ``***``;
 only ``reveal()`` gives the value, and only adapters call it to build headers.
 Every key seen (a Secret, or ``remember_keys`` over an environment) is
-remembered: ``redact(text)`` replaces each of them by ``***`` before a text is
-written to results, the journal, logs or error messages.
+remembered: ``redact(text)`` replaces each of them, and any run of 8 or more
+characters of one of them (a provider that echoes a key's first 12 and last
+10 characters), by ``***`` before a text is written to results, the journal,
+logs or error messages.
 
 A provider may hold a pool of keys (several accounts, each with its own
 limits): ``<NAME>_API_KEYS=k1,k2`` or labelled ``team-a=k1,team-b=k2``;
@@ -42,14 +44,19 @@ __all__ = [
 
 _KNOWN: set[str] = set()
 _MIN_REDACTED = 6  # shorter values would redact ordinary words
+RUN_CHARS = 8  # a run of this many characters of a key is masked wherever it appears
+_RUN_DISTINCT = 5  # ... when it has this many different characters ("00000000" is no key's trace)
 _frozen: frozenset[str] = frozenset()
+_runs: frozenset[str] = frozenset()  # every RUN_CHARS-character piece of every known key
 
 
 def _remember(value: str) -> None:
-    global _frozen
+    global _frozen, _runs
     if len(value) >= _MIN_REDACTED and value not in _KNOWN:
         _KNOWN.add(value)
         _frozen = frozenset(_KNOWN)
+        pieces = (value[i:i + RUN_CHARS] for i in range(len(value) - RUN_CHARS + 1))
+        _runs = _runs | {p for p in pieces if len(set(p)) >= _RUN_DISTINCT}
 
 
 class Secret:
@@ -193,11 +200,28 @@ def known_keys() -> frozenset[str]:
 
 
 def redact(text: str) -> str:
-    """``text`` with every key seen by this process replaced by ``***``."""
+    """``text`` with every key seen by this process, and every run of RUN_CHARS
+    (8) or more characters of one (of 5 different characters at least),
+    replaced by ``***`` (one ``***`` per run)."""
     for key in sorted(_frozen, key=len, reverse=True):
         if key in text:
             text = text.replace(key, "***")
-    return text
+    if not _runs or len(text) < RUN_CHARS:
+        return text
+    runs, n = _runs, RUN_CHARS
+    hits = [i for i in range(len(text) - n + 1) if text[i:i + n] in runs]
+    if not hits:
+        return text
+    out: list[str] = []
+    end = 0
+    for i in hits:  # merge overlapping pieces into one masked run
+        if i < end:
+            end = i + n
+            continue
+        out += [text[end:i], "***"]
+        end = i + n
+    out.append(text[end:])
+    return "".join(out)
 
 
 def load_env_file(path: str | Path = ".env") -> str | None:

@@ -13,6 +13,9 @@
   at 45% or more of its positions (CamelCase words and slugs stay below).
 ``key_column_reason(name)``: a column named like a secret (api_key, token, ...).
 ``mask(text)``: the text with every such token replaced by ``***``.
+``MaskedStream(stream, scrub)``: a text stream whose every write goes through
+``scrub`` first; the CLI puts ``mask`` on stderr (errors, warnings, logs) and
+``redact`` on stdout, so no message can print a key, whoever wrote it.
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Callable
 from itertools import pairwise
+from typing import Any, TextIO
 
 from batch_runner.keys import known_keys, redact
 
-__all__ = ["key_column_reason", "looks_like_key", "mask"]
+__all__ = ["MaskedStream", "key_column_reason", "looks_like_key", "mask"]
 
 _START = r"(?<![A-Za-z0-9])"
 _SHAPES: list[tuple[re.Pattern[str], str]] = [
@@ -89,3 +94,27 @@ def mask(text: str) -> str:
     """``text`` with known keys, key shapes and random-looking tokens replaced by ``***``."""
     text = _ANY_SHAPE.sub("***", redact(text))
     return _TOKEN.sub(lambda m: "***" if _random_looking(m.group()) else m.group(), text)
+
+
+class MaskedStream:
+    """``stream`` (a text stream) with ``scrub`` applied to every text written;
+    bytes and every other attribute (``isatty``, ``fileno``, ``encoding``...) go
+    to ``stream`` unchanged. ``wrap(stream, scrub)`` does not wrap twice."""
+
+    def __init__(self, stream: TextIO, scrub: Callable[[str], str]):
+        self.stream, self.scrub = stream, scrub
+
+    @classmethod
+    def wrap(cls, stream: TextIO, scrub: Callable[[str], str]) -> Any:
+        """``stream`` wrapped, or as it is when it already is a MaskedStream."""
+        return stream if isinstance(stream, cls) else cls(stream, scrub)
+
+    def write(self, text: Any) -> int:
+        """Write ``scrub(text)``; returns ``len(text)`` (what the caller gave)."""
+        if isinstance(text, str):
+            self.stream.write(self.scrub(text))
+            return len(text)
+        return self.stream.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)

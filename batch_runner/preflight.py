@@ -34,6 +34,7 @@ from batch_runner.errors import TransportError
 from batch_runner.keys import redact
 from batch_runner.keyscan import mask
 from batch_runner.providers import ADAPTERS
+from batch_runner.providers.url_safety import AddressPolicy
 from batch_runner.transport import Transport
 
 __all__ = ["CLOCK_SKEW_WARN_S", "ProviderCheck", "check_providers", "exit_status", "render_table"]
@@ -180,6 +181,16 @@ async def _check_one(transport: Transport, settings: ProviderSettings, timeout_s
                                f"{'behind' if result.clock_skew_s > 0 else 'ahead of'} the server's: "
                                "set it right (NTP)")
     verdict = adapter.read_key_check(resp)
+    again = adapter.other_auth(adapter.build_key_check()) if resp.status == 401 else None
+    if again is not None and verdict.verdict == "bad_key":  # another documented form of the key (gptproto)
+        try:
+            other = adapter.read_key_check(await transport.send(settings.name, again, timeout_s))
+        except TransportError:
+            other = verdict
+        if other.verdict == "ok":
+            form = getattr(adapter, "auth_form", "another")
+            verdict = type(verdict)("ok", f"{other.detail}; the key is taken in its {form} form only, which a run "
+                                          "switches to after its first 401")
     result.detail = verdict.detail
     if verdict.verdict == "not_api":
         result.api = "no: a web page, not the API"
@@ -206,7 +217,8 @@ async def check_providers(settings: Mapping[str, ProviderSettings], names: Seque
     concurrently; each step waits at most ``timeout_s`` seconds; a pool of keys:
     one ProviderCheck per key, in the pool's order. Never raises for a
     provider's failure: it is in the ProviderCheck. Texts are redacted."""
-    async with Transport.open() as transport:
+    policy = AddressPolicy.for_base_urls(settings[n].base_url for n in names)
+    async with Transport.open(policy=policy) as transport:
         found = await asyncio.gather(*(_check_one(transport, s, timeout_s, key_id)
                                        for n in names for s, key_id in _per_key(settings[n])))
     for result in found:

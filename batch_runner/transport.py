@@ -16,6 +16,15 @@ carry request headers (they hold API keys): aiohttp's own exception, whose
 ``request_info`` holds them, is not chained to ours; a summary of it (type and
 redacted message) is.
 
+With a ``policy`` (``Transport.open(policy=...)``, providers/url_safety.py
+AddressPolicy) every connection is checked before it is made: each address the
+resolver returns for a name, and an IP literal as it is, must be allowed, or
+the exchange fails with ``connection_error`` (``maybe_sent=False``, nothing
+sent) saying the address is refused. The connector connects to the addresses
+the resolver returned and checked, so a second DNS answer cannot swap them,
+and a redirect is a new connection, checked again. ``make_resolver`` builds
+the resolver under the check (tests replace it with a table of names).
+
 A ``Recorder`` (``Transport.open(recorder=...)``) is told of every exchange:
 the request, the answer (or None) and the error (or None), its start (unix
 seconds) and its duration (seconds); ``run --trace-http`` writes them as HAR.
@@ -23,19 +32,24 @@ seconds) and its duration (seconds); ``run --trace-http`` writes them as HAR.
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 from batch_runner.errors import TransportError
 from batch_runner.keys import redact
+from batch_runner.providers.url_safety import AddressPolicy
 from batch_runner.providers.wire import HttpRequest, HttpResponse
 
-__all__ = ["FOREIGN_ERRORS", "MAX_BODY_BYTES", "ForeignError", "Recorder", "Stream", "Transport", "transport_error"]
+__all__ = ["FOREIGN_ERRORS", "MAX_BODY_BYTES", "AddressRefused", "ForeignError", "Recorder", "Stream", "Transport",
+           "make_resolver", "transport_error"]
 
 MAX_BODY_BYTES = 1 << 20  # 1 MiB: no provider JSON answer is near this
 
@@ -54,6 +68,56 @@ class Recorder(Protocol):
         None when no answer came (``error`` says why); a streamed answer's body
         is ``b""`` (not kept); ``started``: unix seconds; ``elapsed_s``: seconds."""
         ...
+
+
+class AddressRefused(OSError):
+    """A connection the AddressPolicy refuses (the message says why); raised before
+    anything is sent."""
+
+
+#: builds the resolver whose answers the policy checks (aiohttp's threaded getaddrinfo)
+make_resolver: Callable[[], AbstractResolver] = aiohttp.ThreadedResolver
+
+
+class _CheckedResolver(AbstractResolver):
+    """``inner``'s answers, refused (AddressRefused) when one is not allowed by ``policy``."""
+
+    def __init__(self, inner: AbstractResolver, policy: AddressPolicy) -> None:
+        self.inner, self.policy = inner, policy
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET,
+                      ) -> list[ResolveResult]:
+        found = await self.inner.resolve(host, port, family)
+        why = self.policy.refusal(host, port, [r["host"] for r in found])
+        if why:
+            raise AddressRefused(why)
+        return found
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+class _CheckedConnector(aiohttp.TCPConnector):
+    """A TCPConnector that refuses an IP literal the policy does not allow (names
+    go through _CheckedResolver; aiohttp does not resolve a literal)."""
+
+    def __init__(self, policy: AddressPolicy, **kwargs: Any) -> None:
+        super().__init__(resolver=_CheckedResolver(make_resolver(), policy), **kwargs)
+        self.policy = policy
+
+    async def connect(self, req: Any, traces: Any, timeout: aiohttp.ClientTimeout) -> Any:  # noqa: ASYNC109 - aiohttp's
+        host = (req.url.raw_host or "").strip("[]")
+        if _is_literal(host) and (why := self.policy.refusal(host, req.url.port or 0, [host])):
+            raise AddressRefused(why)
+        return await super().connect(req, traces, timeout)
+
+
+def _is_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
 
 
 class ForeignError(Exception):
@@ -77,6 +141,10 @@ def transport_error(label: str, exc: BaseException, timeout_s: float, *, sent: b
     any other ClientError, OSError, ...       connection_error   True
     ========================================  =================  ==========
     """
+    refused = next((e for e in (exc, getattr(exc, "os_error", None), exc.__cause__) if isinstance(e, AddressRefused)),
+                   None)
+    if refused is not None:
+        return TransportError(label, "connection_error", str(refused), maybe_sent=False, retryable=False)
     if isinstance(exc, TimeoutError):
         what = "no data" if sent else "no answer"
         return TransportError(label, "timeout", f"{what} within {timeout_s:g} s", maybe_sent=True)
@@ -126,10 +194,14 @@ class Transport:
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, limit: int = 100, recorder: Recorder | None = None) -> AsyncIterator[Transport]:
+    async def open(cls, limit: int = 100, recorder: Recorder | None = None,
+                   policy: AddressPolicy | None = None) -> AsyncIterator[Transport]:
         """A Transport with its own session, closed on exit; ``recorder`` is
-        told of every exchange."""
-        connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit)
+        told of every exchange; ``policy``: where connections may go (every
+        command that fetches a user's or a provider's URL passes one; None: any
+        address, for tests)."""
+        connector = (aiohttp.TCPConnector(limit=limit, limit_per_host=limit) if policy is None
+                     else _CheckedConnector(policy, limit=limit, limit_per_host=limit))
         async with aiohttp.ClientSession(connector=connector) as session:
             yield cls(session, recorder)
 

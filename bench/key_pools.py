@@ -1,6 +1,7 @@
 """Key pools: wall time of 600 MiniMax jobs with 1 key and with 3 keys, against the plan.
 
     python bench/key_pools.py
+    python bench/key_pools.py --smoke   # 60 jobs: seconds, for CI (figures not comparable)
 
 MiniMax allows 5 submits a minute per key (https://platform.minimax.io/docs/guides/rate-limits),
 so the per-key limit binds: one key needs over 2 hours for 600 videos, three keys a third of it.
@@ -82,8 +83,15 @@ async def main() -> int:
               f"{r['worst_window']:>26}  {r['keys_used']:>9}  {r['429s']:>4}  {r['status']:>4}")
     speed = rows[0][1]["wall_s"] / rows[1][1]["wall_s"]
     print(f"3 keys vs 1 key: {speed:.2f}x faster (plan: {rows[0][1]['plan_s'] / rows[1][1]['plan_s']:.2f}x)")
+    if N < 600:  # a smoke run: it ran and every job succeeded; its figures are too small to judge
+        return 0 if all(r["status"] == 0 for _, r in rows) else 1
     return 0 if all(r["status"] == 0 and r["worst_window"] <= RPM for _, r in rows) else 1
 
 
 if __name__ == "__main__":
+    if "--help" in sys.argv[1:] or "-h" in sys.argv[1:]:
+        print(__doc__)
+        sys.exit(0)
+    if "--smoke" in sys.argv[1:]:
+        N = 60
     sys.exit(asyncio.run(main()))

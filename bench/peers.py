@@ -3,6 +3,7 @@
     python bench/peers.py                  # prints one table (4 rows x 4 scenarios), ~5 min
     python bench/peers.py --runs 3         # three times: the last table and the noise band
     python bench/peers.py --scenario clean --peer batch_runner --profile  # and where its time goes
+    python bench/peers.py --smoke          # 10 jobs a provider: it still runs (CI), figures not comparable
 
 Peers (bench/peers/): the short script (asyncio.gather + Semaphore, fixed poll
 interval, 3 retries of anything, results at the end), the OpenAI cookbook's
@@ -270,7 +271,11 @@ async def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--peer", action="append", choices=list(PEERS), help="only this peer (repeatable)")
     ap.add_argument("--profile", type=Path, nargs="?", const=Path("batch_runner-profile.txt"), default=None,
                     help="write batch_runner's pyinstrument profile of its clean run there and print its top")
+    ap.add_argument("--smoke", action="store_true", help="10 jobs a provider instead of 100: seconds, for CI")
     args = ap.parse_args(argv)
+    if args.smoke:
+        for provider, (rpm, cap, gen, poll, _) in list(SPEC.items()):
+            SPEC[provider] = (rpm, cap, gen, poll, 10)
     runs: list[list[Figures]] = []
     begin = time.monotonic()
     for _ in range(args.runs):

@@ -1,6 +1,6 @@
 """Time of writing the results CSV of a large campaign (``write_results``).
 
-    python bench/results_csv.py [JOBS] [--out FILE]
+    python bench/results_csv.py [JOBS] [--out FILE] [--smoke]
 
 Builds JOBS (default 20,000) journal records in memory (succeeded, failed and
 unknown jobs; USD- and credit-priced; prompts with commas, quotes, line breaks
@@ -20,10 +20,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from batch_runner.journal import JobRecord
 from batch_runner.output.results import write_results
 
 PROMPTS = ["Studio shot of a sneaker [推进]", 'A "quoted", comma, prompt', "=HYPERLINK(\"x\")",
@@ -31,8 +31,8 @@ PROMPTS = ["Studio shot of a sneaker [推进]", 'A "quoted", comma, prompt', "=H
 PROVIDERS = [("minimax", 0.34, None), ("gccai", 0.295, None), ("apiframe", None, 5.0), ("apiinone", None, 65)]
 
 
-def records(n: int, seed: int = 7) -> list[dict[str, Any]]:
-    """``n`` journal records (dicts as Journal.records() yields them)."""
+def records(n: int, seed: int = 7) -> list[JobRecord]:
+    """``n`` journal records, made from rows shaped as the journal's select returns them."""
     rnd = random.Random(seed)
     out = []
     for i in range(n):
@@ -44,7 +44,7 @@ def records(n: int, seed: int = 7) -> list[dict[str, Any]]:
                "extras": {"sku": f"TR {i % 300}", "discount": rnd.choice([-5, 10, 2.5, "n/a"])}}
         ok = status == "succeeded"
         submitted = 1_790_000_000.0 + i * 0.25
-        out.append({
+        out.append(JobRecord.from_row({
             "job_id": f"{i:016x}", "job": json.dumps(job, ensure_ascii=False), "provider": provider,
             "status": status, "task_id": f"task-{i}" if status != "unknown" else None, "attempts": 1 + i % 3,
             "submitted_at": submitted, "finished_at": submitted + 95.5 + i % 40 if status != "unknown" else None,
@@ -55,7 +55,7 @@ def records(n: int, seed: int = 7) -> list[dict[str, Any]]:
             "error_message": None if ok else "refused, by policy", "providers_tried": provider,
             "updated_at": submitted, "local_path": f"/videos/shot-{i}.mp4" if ok and i % 5 else None,
             "bytes": 1_048_576 + i if ok and i % 5 else None, "sha256": "ab" * 32 if ok and i % 5 else None,
-        })
+        }))
     return out
 
 
@@ -65,7 +65,10 @@ def main() -> None:
     parser.add_argument("jobs", nargs="?", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=5, help="writes to time (default 5)")
     parser.add_argument("--out", type=Path, help="keep the CSV here (default: a temporary folder)")
+    parser.add_argument("--smoke", action="store_true", help="200 jobs, one write: seconds, for CI")
     args = parser.parse_args()
+    if args.smoke:
+        args.jobs, args.repeat = 200, 1
     recs = records(args.jobs)
     with tempfile.TemporaryDirectory() as tmp:
         path = args.out or Path(tmp) / "results.csv"

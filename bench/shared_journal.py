@@ -1,6 +1,7 @@
 """Shared journal benchmark: a key limit that binds; 1 or 3 workers, 1 or 3 keys.
 
     python bench/shared_journal.py          # about 2 min; needs PostgreSQL's initdb/pg_ctl
+    python bench/shared_journal.py --smoke  # 60 jobs a campaign: seconds, for CI
 
 A 600-job campaign on gccai, each of whose keys allows 100 submits in any 5 s
 (the simulator counts per key and refuses more: a 429), in a throwaway
@@ -18,16 +19,19 @@ simulator.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import collections
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -65,14 +69,21 @@ def key_env(keys: int) -> dict[str, str]:
 def run_workers(sim_url: str, path: Path, url: str, n: int, keys: int) -> float:
     env = {**key_env(keys), "GCCAI_BASE_URL": f"{sim_url}/gccai"}
     start = time.monotonic()
-    procs = [subprocess.Popen([sys.executable, "-m", "batch_runner", "run", str(path), "--journal", url,
-                               "--no-canary", "--quiet", "-o", str(path.with_suffix(f".{i}.csv"))],
-                              env=env, cwd=path.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-             for i in range(n)]
-    for p in procs:
-        _, err = p.communicate(timeout=600)
-        if p.returncode != 0:
-            sys.exit(f"a worker exited {p.returncode}: {err.decode()[-500:]}")
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for i in range(n):
+            procs.append(subprocess.Popen([sys.executable, "-m", "batch_runner", "run", str(path), "--journal", url,
+                                           "--no-canary", "--quiet", "-o", str(path.with_suffix(f".{i}.csv"))],
+                                          env=env, cwd=path.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+        for p in procs:
+            _, err = p.communicate(timeout=600)
+            if p.returncode != 0:
+                raise RuntimeError(f"a worker exited {p.returncode}: {err.decode()[-500:]}")
+    finally:  # on any exit (a timeout, a failed worker, Ctrl-C, SIGTERM) no worker outlives the benchmark
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     return time.monotonic() - start
 
 
@@ -83,6 +94,13 @@ def plan_wall_s(path: Path, keys: int) -> float:
 
 
 def main() -> None:
+    """Run the four campaigns and print the table."""
+    global JOBS
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="60 jobs a campaign instead of 600 (seconds, for CI)")
+    if parser.parse_args().smoke:
+        JOBS = 60
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a kill unwinds: workers, server, simulator stop
     loop = asyncio.new_event_loop()
     threading.Thread(target=loop.run_forever, daemon=True).start()
     config = SimConfig(providers={p: ProviderSimConfig(generation_s=0.3) for p in PROVIDER_NAMES})
@@ -91,6 +109,16 @@ def main() -> None:
     gccai.keys = ("sim-key-2", "sim-key-3")
     serving = running_simulator(config)
     sim = asyncio.run_coroutine_threadsafe(serving.__aenter__(), loop).result(10)
+    rows = []
+    try:
+        rows = measure(sim, loop)
+    finally:
+        asyncio.run_coroutine_threadsafe(serving.__aexit__(None, None, None), loop).result(10)
+    print_table(rows)
+
+
+def measure(sim: Any, loop: asyncio.AbstractEventLoop) -> list[tuple[Any, ...]]:
+    """The four runs, each a campaign of its own in one throwaway PostgreSQL server."""
     rows = []
     with postgres_server() as url, tempfile.TemporaryDirectory() as tmp:
         for workers, keys, name in ((1, 1, "w1k1.yaml"), (3, 1, "w3k1.yaml"), (1, 3, "w1k3.yaml"),
@@ -108,7 +136,11 @@ def main() -> None:
             rows.append((f"{workers} worker{'s' if workers > 1 else ''} / {keys} key{'s' if keys > 1 else ''}",
                          wall, plan_wall_s(path, keys), times[-1] - times[0], refused, worst, duplicates,
                          len(per_prompt)))
-    asyncio.run_coroutine_threadsafe(serving.__aexit__(None, None, None), loop).result(10)
+    return rows
+
+
+def print_table(rows: list[tuple[Any, ...]]) -> None:
+    """The figures, one line a run."""
     print(f"{JOBS} jobs on gccai, key limit {RPM / 60 * WINDOW_S:g} submits per {WINDOW_S:g} s, {CAP} in flight, "
           "tasks of 0.3 s")
     print(f"{'run':<20} {'wall s':>8} {'plan s':>8} {'submits s':>10} {'429s':>6} {'key max':>8} {'dupes':>6} "

@@ -19,7 +19,8 @@ import yaml
 
 from batch_runner.keys import pool_variable
 
-__all__ = ["JobDefaults", "ModelInfo", "ProviderInfo", "catalog", "job_defaults", "model_names", "variant_key"]
+__all__ = ["JobDefaults", "ModelInfo", "ProviderInfo", "catalog", "job_defaults", "job_fields", "model_names",
+           "variant_key"]
 
 
 def variant_key(resolution: str, duration: int) -> str:
@@ -139,6 +140,13 @@ def _job_fields() -> dict[str, Any]:
     text = resources.files("batch_runner").joinpath("data/manifest.schema.json").read_text(encoding="utf-8")
     fields: dict[str, Any] = json.loads(text)["$defs"]["job_fields"]["properties"]
     return fields
+
+
+def job_fields() -> dict[str, Any]:
+    """The job fields of the manifest schema (``$defs.job_fields.properties`` of
+    data/manifest.schema.json), by name in the schema's order, each its JSON Schema
+    (``enum``, ``default``, ...): what a sheet's columns may be."""
+    return dict(_job_fields())
 
 
 def model_names() -> tuple[str, ...]:

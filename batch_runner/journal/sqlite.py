@@ -20,6 +20,7 @@ run on the same journal raises StateLockedError at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import enum
 import fcntl
@@ -123,6 +124,7 @@ _ADDED_COLUMNS = (
     ("generation", "INTEGER NOT NULL DEFAULT 0"),
     ("idempotency_key", "TEXT"),
     ("key_id", "TEXT"),
+    ("file_id", "TEXT"),  # MiniMax / gpt.ge: files/retrieve turns it into a fresh video URL
 )
 #: what a JobRecord reads besides ``jobs.*``: its saved video and that video's QA
 #: (every journal selects these, joined on the job: the PostgreSQL one too)
@@ -146,7 +148,9 @@ class JobRecord:
     says which one a submit now uses); ``idempotency_key``: the
     ``Idempotency-Key`` header of its last submit sent (None: none sent);
     ``key_id``: the key of the provider's pool that sent it, ``label:fingerprint``
-    (keys.PoolKey.key_id; its task is polled with that key). The download:
+    (keys.PoolKey.key_id; its task is polled with that key); ``file_id``: the
+    provider's id of the finished video where it has one (MiniMax, gpt.ge: a
+    later download asks ``files/retrieve`` for a fresh URL with it). The download:
     ``local_path`` (absolute path of the saved video), ``size_bytes``,
     ``sha256``; None when not saved. QA of the saved video (output/qa.py):
     ``qa_status`` (passed/failed/warning/skipped; None: not checked),
@@ -176,6 +180,7 @@ class JobRecord:
     generation: int = 0
     idempotency_key: str | None = None
     key_id: str | None = None
+    file_id: str | None = None
     local_path: str | None = None
     size_bytes: int | None = None
     sha256: str | None = None
@@ -400,6 +405,8 @@ class Journal:
                 self.db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {decl}")
 
     def _connect(self, synchronous: str) -> sqlite3.Connection:
+        with contextlib.suppress(FileExistsError):  # a new journal is private (0600); SQLite gives its WAL the same
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA journal_mode=WAL")
@@ -473,11 +480,12 @@ class Journal:
         url_expires_at: float | None = None,
         cost: tuple[float | None, float | None] | None = None,
         finished_at: float | None = None,
+        file_id: str | None = None,
     ) -> JobRecord:
         """Record a job's end (``status``: succeeded, failed, unknown or
         skipped_budget) at ``finished_at`` (unix seconds, default now), with
-        its error (None clears it), and for a succeeded job its ``video_url``
-        and ``url_expires_at`` (unix seconds). ``cost``: (credits, USD) the
+        its error (None clears it), and for a succeeded job its ``video_url``,
+        ``url_expires_at`` (unix seconds) and ``file_id`` (None: none known). ``cost``: (credits, USD) the
         provider charged, recorded as given; None leaves the recorded cost.
         Returns the job's record as it now is. Raises KeyError for a job not
         in the journal."""
@@ -487,7 +495,7 @@ class Journal:
             "provider_code": provider_code, "error_message": error_message,
         }
         if status == JobStatus.SUCCEEDED:
-            fields.update(video_url=video_url, url_expires_at=url_expires_at)
+            fields.update(video_url=video_url, url_expires_at=url_expires_at, file_id=file_id)
         if cost is not None:
             fields.update(cost_credits=cost[0], cost_usd=cost[1])
         self._update(job_id, **fields)
@@ -495,6 +503,12 @@ class Journal:
         if record is None:
             raise KeyError(job_id)
         return record
+
+    def record_url(self, job_id: str, video_url: str, url_expires_at: float | None) -> None:
+        """Replace a succeeded job's video URL by a fresh one (``url_expires_at``:
+        unix seconds, None: unknown), read again from its provider for free
+        (run/url_refresh.py); its status, cost and download stay as they are."""
+        self._update(job_id, video_url=video_url, url_expires_at=url_expires_at)
 
     def mark_pending(self, job_id: str) -> None:
         """Put a job back to ``pending`` (not sent: the next run submits it),

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
 from batch_runner.errors import ConfigError
 from batch_runner.output.atomic import write_atomically
@@ -41,11 +41,14 @@ from batch_runner.output.readback import shown as _shown
 from batch_runner.output.results import RESULT_COLUMNS
 from batch_runner.output.thumbnails import Poster, poster_of, thumbnail
 
-__all__ = ["SHEET_SUFFIXES", "Layout", "check_sheet_request", "write_contact_sheet"]
+__all__ = ["SHEET_SUFFIXES", "SOFTWARE", "Layout", "check_sheet_request", "is_contact_sheet", "write_contact_sheet"]
 
 #: image formats a contact sheet is written in, by extension
 SHEET_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 _NEEDED = ("job_id", "name", "variant", "provider", "status", "local_path")
+#: the mark a contact sheet carries (a PNG tEXt chunk "Software", a JPEG comment):
+#: an earlier contact sheet may be replaced, no other image
+SOFTWARE = "batch-runner contact sheet"
 _MAX_SIDE_PX = 65_000  # JPEG's limit is 65,535 px a side
 _BACKGROUND, _INK, _MUTED, _TILE, _MISSING = "#f4f5f7", "#1d2330", "#555d6b", "#111111", "#8a8f98"
 _QA_INK = {"passed": "#1b7a35", "failed": "#b3261e", "warning": "#9a6700"}
@@ -112,7 +115,22 @@ def write_contact_sheet(results: str | Path, out: str | Path, *, by: str | None 
 
 
 def _options(out: Path) -> dict[str, object]:
-    return {"quality": 88} if SHEET_SUFFIXES.get(out.suffix.lower()) == "JPEG" else {"optimize": False}
+    if SHEET_SUFFIXES.get(out.suffix.lower()) == "JPEG":
+        return {"quality": 88, "comment": SOFTWARE.encode()}
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Software", SOFTWARE)
+    return {"optimize": False, "pnginfo": info}
+
+
+def is_contact_sheet(path: str | Path) -> bool:
+    """Whether the image at ``path`` is a contact sheet this module wrote (its
+    SOFTWARE mark); False for any other file, or one that cannot be read."""
+    try:
+        with Image.open(path) as image:
+            marks = (image.info.get("Software"), image.info.get("comment"))
+    except Exception:  # not an image, damaged, unreadable: not ours
+        return False
+    return any(m in (SOFTWARE, SOFTWARE.encode()) for m in marks)
 
 
 def _size(groups: Mapping[str, Sequence[object]], banded: bool, layout: Layout) -> tuple[int, int, int]:

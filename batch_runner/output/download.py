@@ -60,7 +60,10 @@ class DownloadOptions:
     simulator on 127.0.0.1; see urls.check_video_url); ``gone``: says why a
     video URL cannot work any more (e.g. a simulator that stopped with an
     earlier run), or None: such a video fails at once with that reason, no
-    request sent."""
+    request sent. ``refresh``: asks the job's provider for a fresh URL (free;
+    run/url_refresh.py), awaited before the first byte when the recorded URL
+    has expired and once when the URL answers 403/404/410; it returns the new
+    URL or raises DownloadError saying why there is none."""
 
     directory: Path
     template: str = DEFAULT_TEMPLATE
@@ -71,6 +74,7 @@ class DownloadOptions:
     backoff_base_s: float = 1.0
     trusted_hosts: frozenset[str] = frozenset()
     gone: Callable[[str], str | None] | None = None
+    refresh: Callable[[Transport, JobRecord, bool], Awaitable[str | None]] | None = None
 
 
 def _size(n: int) -> str:
@@ -126,7 +130,8 @@ async def save(transport: Transport, url: str, dest: Path, *, max_bytes: int, ti
             await _write(resp, part, "wb", 0, resp.length, max_bytes)
         else:
             gone = " (URL expired or gone)" if status in (403, 404, 410) else ""
-            raise DownloadError(f"HTTP {status}{gone}", retryable=status in (408, 429) or status >= 500)
+            raise DownloadError(f"HTTP {status}{gone}", retryable=status in (408, 429) or status >= 500,
+                                url_gone=bool(gone))
     size = part.stat().st_size
     os.replace(part, dest)
     return size
@@ -300,11 +305,15 @@ class Downloader:
         assert self.transport is not None
         try:
             async with self._gate:
-                async for attempt in download_retrying(opts.attempts, base_s=opts.backoff_base_s,
-                                                       before_sleep=retry_logger(job_id, "download")):
-                    with attempt:
-                        size = await save(self.transport, url, dest, max_bytes=opts.max_bytes,
-                                          timeout_s=opts.timeout_s, trusted_hosts=opts.trusted_hosts)
+                if opts.refresh is not None:  # an expired URL: a fresh one first (None: not expired)
+                    url = await opts.refresh(self.transport, record, False) or url
+                try:
+                    size = await self._fetch(job_id, url, dest)
+                except DownloadError as exc:
+                    if not (exc.url_gone and opts.refresh is not None):
+                        raise
+                    url = await opts.refresh(self.transport, record, True) or url  # 403/404: ask once
+                    size = await self._fetch(job_id, url, dest)
         except (DownloadError, TransportError, OSError) as exc:  # OSError: the folder's disk is full, say
             message = (exc.provider_message if isinstance(exc, TransportError) else
                        _disk_problem(exc, opts.directory) if isinstance(exc, OSError) else str(exc))
@@ -318,6 +327,17 @@ class Downloader:
         self.saved += 1
         event("video_saved", "saved %s (%d bytes)", dest, size, job_id=job_id, path=str(dest), bytes=size, sha256=sha)
         await self._after_saved(record, dest, sha)
+
+    async def _fetch(self, job_id: str, url: str, dest: Path) -> int:
+        """``save`` with the retry policy of a download (run/retry.py); returns bytes."""
+        opts = self.options
+        assert self.transport is not None
+        async for attempt in download_retrying(opts.attempts, base_s=opts.backoff_base_s,
+                                               before_sleep=retry_logger(job_id, "download")):
+            with attempt:
+                return await save(self.transport, url, dest, max_bytes=opts.max_bytes,
+                                  timeout_s=opts.timeout_s, trusted_hosts=opts.trusted_hosts)
+        raise AssertionError("unreachable: download_retrying reraises")
 
     async def _after_saved(self, record: JobRecord, dest: Path, sha: str) -> None:
         """The ``on_saved`` hook (video QA and its poster); a file it cannot write

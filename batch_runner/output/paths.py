@@ -1,15 +1,18 @@
 """Check every path a command will write before it sends anything.
 
 A run writes the results (``-o``: a CSV or an ``.xlsx`` workbook), the HTML
-report (``--report``), the contact sheet (``--contact-sheet``), the videos
-(``--download``), the HTTP trace (``--trace-http``) and the journal (``--journal``)
-with its lock file. Each
-is checked up front by ``check_outputs``: it can be created and written, it is
-not a folder where a file is meant (or a file where a folder is meant), it has
-the extension of what is written there, and it is none of the command's inputs
-(the manifest, its source sheet) nor another output. A problem is an
-OutputPathError (a ConfigError: exit status 2) naming the option, the path and
-the reason, raised before any provider receives a request.
+report (``--report``), the contact sheet (``--contact-sheet``), the HTTP trace
+(``--trace-http``), the videos (``--download``) and the journal (``--journal``)
+with its lock file. Each is checked up front by ``check_outputs``: it can be
+created and written, it is not a folder where a file is meant (or a file where
+a folder is meant), it has the extension of what is written there, it is none
+of the command's inputs (the manifest, its source sheet, the settings file,
+``.env``, the jobs' local images) nor another output, and an existing file is
+replaced only when it is this tool's own earlier output of that kind: a results
+CSV (its first column is ``job_id``), a results workbook, a report (its
+generator mark), a contact sheet (its Software mark), a trace (its HAR creator).
+A problem is an OutputPathError (a ConfigError: exit status 2) naming the
+option, the path and the reason, raised before any provider receives a request.
 """
 
 from __future__ import annotations
@@ -60,7 +63,8 @@ class Output:
     rather than replaced through a temporary file in its folder; ``starts_with``: an
     existing file is replaced only when it begins with one of these (a results CSV
     of an earlier run), so another spreadsheet is never overwritten; ``ours``: the
-    same check as a function of the path (a results workbook of an earlier run).
+    same check as a function of the path (a results workbook of an earlier run);
+    ``mark``: how an earlier output is recognised, for the refusal.
     """
 
     option: str
@@ -72,6 +76,7 @@ class Output:
     in_place: bool = False
     starts_with: tuple[bytes, ...] = ()
     ours: Callable[[Path], bool] | None = None
+    mark: str = "its first column is not job_id"
 
 
 #: the results file formats, by extension (output/results.py, output/workbook.py)
@@ -87,7 +92,8 @@ def results_output(path: Path, option: str = "-o") -> Output:
     if path.suffix.lower() == ".xlsx":
         from batch_runner.output.workbook import is_results_workbook
 
-        return Output(option, path, "the results workbook", suffixes=RESULT_SUFFIXES, ours=is_results_workbook)
+        return Output(option, path, "the results workbook", suffixes=RESULT_SUFFIXES, ours=is_results_workbook,
+                      mark="its first sheet does not start with job_id")
     what = "the results CSV" if path.suffix.lower() == ".csv" else "the results file"
     return Output(option, path, what, suffixes=RESULT_SUFFIXES,
                   refused=dict.fromkeys((".xls", ".xlsm", ".xlsb", ".ods", ".numbers"), _OTHER_SHEETS),
@@ -95,25 +101,32 @@ def results_output(path: Path, option: str = "-o") -> Output:
 
 
 def report_output(path: Path, option: str = "--report") -> Output:
-    """The HTML report: a ``.html`` or ``.htm`` file."""
-    return Output(option, Path(path), "the HTML report", suffixes=(".html", ".htm"))
+    """The HTML report: a ``.html`` or ``.htm`` file (an existing one only if a report)."""
+    from batch_runner.output.report import is_report
+
+    return Output(option, Path(path), "the HTML report", suffixes=(".html", ".htm"), ours=is_report,
+                  mark="it has no batch-runner generator mark")
 
 
 def contact_sheet_output(path: Path, option: str = "--contact-sheet") -> Output:
-    """The contact sheet: a ``.png`` or ``.jpg`` image."""
-    return Output(option, Path(path), "the contact sheet", suffixes=(".png", ".jpg", ".jpeg"))
+    """The contact sheet: a ``.png`` or ``.jpg`` image (an existing one only if a contact sheet)."""
+    from batch_runner.output.contact_sheet import is_contact_sheet
+
+    return Output(option, Path(path), "the contact sheet", suffixes=(".png", ".jpg", ".jpeg"), ours=is_contact_sheet,
+                  mark="it has no batch-runner contact sheet mark")
+
+
+def trace_output(path: Path, option: str = "--trace-http") -> Output:
+    """The HTTP trace: a ``.har`` file (an existing one only if a batch-runner trace)."""
+    from batch_runner.run.har import is_trace
+
+    return Output(option, Path(path), "the HTTP trace", suffixes=(".har",), ours=is_trace,
+                  mark="it is not a HAR file made by batch-runner")
 
 
 def download_output(path: Path, option: str = "--download") -> Output:
     """The folder the videos are saved in (created if missing)."""
     return Output(option, Path(path), "the videos", folder=True)
-
-
-def trace_output(path: Path, option: str = "--trace-http") -> Output:
-    """The HTTP trace (a HAR file), written when the run ends: checked before
-    anything is sent, like every output, so a trace that cannot be written costs
-    no submit."""
-    return Output(option, Path(path), "the HTTP trace")
 
 
 def journal_outputs(path: Path, option: str = "--journal") -> list[Output]:
@@ -179,7 +192,7 @@ def _check_one(out: Output) -> None:
             raise fail(f"is a file, not a folder (for {out.what})")
         if path.is_file() and ((out.starts_with and not _starts_with(path, out.starts_with))
                                or (out.ours is not None and path.stat().st_size and not out.ours(path))):
-            raise fail(f"exists and is not {out.what} of an earlier run (its first column is not job_id); "
+            raise fail(f"exists and is not {out.what} of an earlier run ({out.mark}); "
                        "writing there would overwrite it: choose another path, or move that file away")
         if out.in_place and path.is_file():
             try:
@@ -208,7 +221,7 @@ def _try_create_in(folder: Path, fail: Callable[[str], OutputPathError]) -> None
 
 
 _EXAMPLES = {"the results CSV": "results.csv", "the results workbook": "results.xlsx",
-             "the HTML report": "report.html", "the journal": "journal.sqlite", "the HTTP trace": "trace.har"}
+             "the HTML report": "report.html", "the journal": "journal.sqlite"}
 
 
 def _starts_with(path: Path, heads: tuple[bytes, ...]) -> bool:
@@ -227,11 +240,13 @@ def _reason(exc: BaseException) -> str:
 
 def check_run_outputs(*, output: Path, state: Path | None, report: Path | None = None, download: Path | None = None,
                       manifest: Path, sheet: Path | None = None, contact_sheet: Path | None = None,
-                      trace_http: Path | None = None) -> None:
+                      trace: Path | None = None, settings: Path | None = None,
+                      images: Sequence[Path] = ()) -> None:
     """``check_outputs`` for ``batch-runner run``: the results file, the journal
-    and its lock file, the report, the videos folder and the contact sheet
-    and the HTTP trace (when given), none of them the manifest or its source sheet (``state``
-    None: the journal is a database, not a file). Raises OutputPathError."""
+    and its lock file, the report, the videos folder, the contact sheet and the
+    HTTP trace (when given), none of them an input: the manifest, its source
+    sheet, the ``--settings`` file, ``./.env`` or a job's local image
+    (``state`` None: the journal is a database, not a file). Raises OutputPathError."""
     outputs = [results_output(output), *(journal_outputs(state) if state is not None else [])]
     if report is not None:
         outputs.append(report_output(report))
@@ -239,6 +254,9 @@ def check_run_outputs(*, output: Path, state: Path | None, report: Path | None =
         outputs.append(download_output(download))
     if contact_sheet is not None:
         outputs.append(contact_sheet_output(contact_sheet))
-    if trace_http is not None:
-        outputs.append(trace_output(trace_http))
-    check_outputs(outputs, {"the manifest": manifest, "the manifest's source sheet": sheet})
+    if trace is not None:
+        outputs.append(trace_output(trace))
+    inputs: dict[str, Path | None] = {"the manifest": manifest, "the manifest's source sheet": sheet,
+                                      "the --settings file": settings, "the .env file": Path(".env")}
+    inputs.update((f"a job's image ({image})", image) for image in images)
+    check_outputs(outputs, inputs)

@@ -36,7 +36,7 @@ from batch_runner.output.readback import read_results
 from batch_runner.output.readback import shown as _shown
 from batch_runner.output.thumbnails import poster_of
 
-__all__ = ["render_report", "write_report"]
+__all__ = ["GENERATOR", "is_report", "render_report", "write_report"]
 
 _NEEDED = ("job_id", "row", "name", "variant", "provider", "prompt", "status", "video_url",
            "cost_usd", "cost_credits", "error_code", "error_message", "elapsed_s")
@@ -53,6 +53,21 @@ _QA_MEANINGS = {
 }
 
 Row = Mapping[str, str]
+#: the mark in every report's <head> (data/report.html.j2): an earlier report may be replaced
+GENERATOR = b'<meta name="generator" content="batch-runner">'
+_OLD_MARK = b"by batch-runner</p></header>"  # reports written before the mark
+_HEAD_BYTES = 16_384
+
+
+def is_report(path: str | Path) -> bool:
+    """Whether the file at ``path`` is a report this module wrote (GENERATOR in its
+    first 16 KiB, or an older report's header); False when unreadable."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_HEAD_BYTES)
+    except OSError:
+        return False
+    return GENERATOR in head or (head.lstrip().lower().startswith(b"<!doctype html") and _OLD_MARK in head)
 
 
 @functools.cache

@@ -1,6 +1,6 @@
 """The results CSV (one row per job, manifest order) and the end-of-run summary.
 
-Columns are listed in RESULT_COLUMNS and documented in README.md. The file is
+Columns are listed in RESULT_COLUMNS and documented in the manual, docs/results.md. The file is
 UTF-8 with a byte-order mark (what Excel needs to read it as UTF-8), written
 with the ``csv`` module to a temporary name and renamed (output/atomic.py), so
 a crash leaves the last complete file.

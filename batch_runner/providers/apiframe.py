@@ -16,6 +16,9 @@ Sources (seen 2026-11):
   such a job's URL is recorded as already expired, so a download says so.
 - the OpenAPI spec (X-API-Key, Idempotency-Key, error bodies, 202):
   https://github.com/apiframe-ai/apiframe-nodejs-sdk (openapi.json)
+- ``result`` has no declared shape in that spec (``Job.result: {}``); the SDK's
+  own tests read it as a bare URL string (``test/jobs.test.ts``, commit
+  9f9b4641352e7f263b1d190440d8ee9349bb667d): both shapes are read.
 """
 
 from __future__ import annotations
@@ -107,9 +110,12 @@ class ApiframeAdapter(Adapter):
         if status == "PROCESSING":
             return PollResult(RUNNING)
         if status == "COMPLETED":
-            url = dig(body, "result", "videoUrl")
+            # result has no declared shape (openapi.json Job.result: {}): the docs show
+            # result.videoUrl, the SDK's own tests a bare URL string (test/jobs.test.ts)
+            result = body.get("result")
+            url = result if isinstance(result, str) else dig(result, "videoUrl")
             if not isinstance(url, str) or not url:
-                raise self.bad_response(resp, "COMPLETED without result.videoUrl")
+                raise self.bad_response(resp, "COMPLETED without result.videoUrl (or a result URL)")
             done = _iso_to_unix(body.get("completedAt"))
             ttl = self.info.url_ttl_s
             expires = done + ttl if done and ttl else None

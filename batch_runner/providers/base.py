@@ -125,6 +125,9 @@ class Adapter(ABC):
     #: it does not make a provider idempotent: data/providers.yaml's
     #: ``idempotency_key`` says whether it documents a replay of the original task.
     idempotency_header: ClassVar[str] = ""
+    #: provider codes read as a rate limit the first time and as a content refusal
+    #: when the same job's submit meets one again after the pause (run/lifecycle.py)
+    rate_or_content_codes: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, base_url: str | None = None, api_key: Secret | None = None, *,
                  model_ids: Mapping[str, str] | None = None) -> None:
@@ -165,6 +168,22 @@ class Adapter(ABC):
     #: the made-up task id a key check polls: in the provider's id format where it
     #: checks one (apiframe: a UUID), never one a real task has
     key_check_task_id: ClassVar[str] = "batch-runner-key-check"
+
+    def other_auth(self, request: HttpRequest) -> HttpRequest | None:
+        """``request`` with another documented form of the key, after a 401 (the
+        adapter switches to that form); None: this provider documents one form
+        (gptproto documents two)."""
+        del request
+        return None
+
+    def build_url_refresh(self, task_id: str, file_id: str | None = None) -> HttpRequest:
+        """The free request whose answer (read with ``read_poll``, following its
+        ``follow_up``) gives a finished task's video URL again, fresh: by default
+        the task's poll (apiframe ``GET /v2/jobs/{id}``, APIMart's task status);
+        MiniMax overrides it with ``files/retrieve`` of ``file_id``
+        (run/url_refresh.py sends it when a saved URL has expired)."""
+        del file_id
+        return self.build_poll(task_id)
 
     def build_key_check(self) -> HttpRequest:
         """A request that tests the key and spends nothing (no credits, no task):

@@ -9,8 +9,11 @@ from ``data.completed``). An answer with ``"success": false`` is an error
 whatever its HTTP status. The wire protocol is INFERRED to be APIMart's
 (gccai's page is APIMart's, word for word), and so is the error envelope
 ``{"error": {"code", "message", "type"}}``. Submits carry ``Idempotency-Key``
-(APIMart documents it); gccai is not treated as idempotent (an ambiguous
-submit stays ``unknown``) until a real answer shows a replay.
+(per attempt, base.idempotency_key); gccai is treated as idempotent (data/providers.yaml),
+so an ``unknown`` submit is sent again under the same key and answered with the
+original task, the answer saying ``Idempotency-Replayed: true`` (logged). INFERRED:
+issue 27's reading of APIMart's ``references/api-contract.md``
+(https://github.com/apimart-ai/apimart-skills), a repository not available to check.
 
 Sources (seen 2026-11):
 - submit: https://gccai.heqingsong.uk/en/api-reference/videos/minimax-hailuo-2.3/generation
@@ -25,6 +28,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from batch_runner.errors import ProviderError
+from batch_runner.logs import event
 from batch_runner.providers.base import Adapter, KeyCheck, dig
 from batch_runner.providers.taxonomy import classify_http, failure_code
 from batch_runner.providers.wire import (
@@ -93,6 +97,9 @@ class GccaiAdapter(Adapter):
         task_id = dig(body, "data", 0, "task_id") or dig(body, "data", "task_id") or dig(body, "data", "id")
         if not task_id:
             raise self.bad_response(resp, "no data[0].task_id (or data.id) in the submit answer")
+        if resp.headers.get("idempotency-replayed", "").lower() == "true":
+            event("idempotent_replay", "gccai answered a resent submit with its original task %s "
+                  "(Idempotency-Replayed: nothing paid twice)", task_id, task_id=str(task_id))
         return str(task_id)
 
     def build_poll(self, task_id: str) -> HttpRequest:

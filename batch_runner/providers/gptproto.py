@@ -1,7 +1,12 @@
 """gptproto: WaveSpeed-style ``/api/v3/minimax/{model}/{scene}`` predictions.
 
-The key is sent raw in ``Authorization`` (as every documented example does;
-the authentication page speaks of Bearer, and the simulator accepts both); the
+The key goes in ``Authorization``, raw (as the Hailuo pages' examples send it)
+or as ``Bearer <key>`` (the authentication page, and gptproto's own SDKs:
+https://github.com/gptproto-ai/gptproto-sdk ``gptproto-go-sdk/gptproto/client.go``,
+``gptproto-python-sdk/gptproto/client.py``, ``docs/API.md``, commit
+923e10e0fc426ee12ed6cbf96bdf94a870a4f96c). Which one a host takes is not guessed:
+a submit or ``check`` answered 401 tries the other form once (``other_auth``; a
+401 costs nothing), and the form that worked is used from then on; the
 model is a URL path segment; the URL is ``data.outputs[0]``. A content-policy
 refusal arrives as HTTP 400 (the error table calls it "503 ... actual status
 code is 400"): either way it is ``content_policy``. The submit answer is not
@@ -41,10 +46,26 @@ class GptprotoAdapter(Adapter):
     """WaveSpeed-compatible protocol (raw key, ``{"error": {...}}`` errors)."""
 
     name = "gptproto"
+    #: the documented forms of ``Authorization``, the first tried first
+    AUTH_FORMS = ("raw", "bearer")
+    auth_form = "raw"
 
     def headers(self) -> dict[str, str]:
-        """The raw key in ``Authorization`` (no "Bearer"), and the JSON content type."""
-        return {"Authorization": self.api_key.reveal(), "Content-Type": "application/json"}
+        """The key in ``Authorization`` in the current ``auth_form`` (raw, or
+        ``Bearer <key>``), and the JSON content type."""
+        key = self.api_key.reveal()
+        return {"Authorization": f"Bearer {key}" if self.auth_form == "bearer" else key,
+                "Content-Type": "application/json"}
+
+    def other_auth(self, request: HttpRequest) -> HttpRequest | None:
+        """``request`` with the other documented ``Authorization`` form (changed
+        in place, so its later resends carry it too), switching this adapter to
+        it; None once both have been tried."""
+        if self.auth_form != self.AUTH_FORMS[0]:
+            return None
+        self.auth_form = self.AUTH_FORMS[1]
+        request.headers.update(self.headers())
+        return request
 
     def build_submit(self, job: Job) -> HttpRequest:
         body: dict[str, Any] = {

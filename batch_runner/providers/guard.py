@@ -98,6 +98,7 @@ def checked_result(adapter: Reader, resp: HttpResponse, result: PollResult) -> P
         "message": redact(str(result.message or ""))[:MAX_MESSAGE_CHARS],
         "provider_code": redact(str(result.provider_code or ""))[:MAX_CODE_CHARS],
         "error_code": str(result.error_code or "")[:40],
+        "file_id": str(result.file_id or "")[:MAX_CODE_CHARS] if result.status == SUCCEEDED else "",
     }
     if result.status == SUCCEEDED:
         try:

@@ -8,8 +8,16 @@ Sources (seen 2026-11):
   https://platform.minimax.io/docs/api-reference/video-generation-i2v
 - query (status words Preparing, Queueing, Processing, Success, Fail):
   https://platform.minimax.io/docs/api-reference/video-generation-query
-- files/retrieve (``file.download_url``):
-  https://platform.minimax.io/docs/api-reference/video-generation-download
+- files/retrieve (``file.download_url``, ``file.file_id`` a string):
+  https://platform.minimax.io/docs/api-reference/video-generation-download and
+  MiniMax's CLI, https://github.com/MiniMax-AI/cli ``src/types/api.ts``
+  (``FileRetrieveResponse``, commit 9f2eab083f820f17b7c6b239cc2fb0f945b9e5d1)
+- the ``download_url`` is "valid 1 hour": MiniMax's own video guide,
+  https://github.com/MiniMax-AI/skills
+  ``skills/frontend-dev/references/minimax-video-guide.md`` (commit
+  60aaae52bb2af8162732751a4332f62a5fef518b); data/providers.yaml ``url_ttl_s``.
+  The ``file_id`` is kept (journal) so a later download asks files/retrieve
+  (free) for a fresh URL: ``build_url_refresh``.
 - ``Fail`` is terminal whatever ``base_resp`` says, as MiniMax's own client reads
   it: https://github.com/MiniMax-AI/MiniMax-MCP (minimax_mcp/server.py)
 - ``Unknown``, a word of the query's status enum that the page gives no meaning:
@@ -62,6 +70,12 @@ class MinimaxAdapter(Adapter):
     """MiniMax ``/v1/video_generation`` protocol (Bearer key, base_resp errors)."""
 
     name = "minimax"
+    #: 1002 is "rate limit" in the error code table (https://platform.minimax.io/docs/api-reference/errorcode),
+    #: but MiniMax's own CLI reads 1002 and 1039 as its content sensitivity filter
+    #: (https://github.com/MiniMax-AI/cli src/errors/api.ts, commit 9f2eab0): a rate limit
+    #: clears after the pause, a filtered prompt does not, so a second one for the same job
+    #: is a content refusal (not retried for minutes, no failover)
+    rate_or_content_codes = frozenset({"1002", "1039"})
     submit_path = "/v1/video_generation"
     retrieve_path = "/v1/files/retrieve"
 
@@ -80,8 +94,9 @@ class MinimaxAdapter(Adapter):
             body["prompt_optimizer"] = job.prompt_optimizer
         if job.fast_pretreatment is not None:
             body["fast_pretreatment"] = job.fast_pretreatment
-        if job.watermark is not None and "watermark" in self.info.options:
-            body["aigc_watermark"] = job.watermark  # INFERRED: only in third-party wrappers
+        # no aigc_watermark: MiniMax's CLI has it on image and music requests only, not on
+        # VideoRequest (https://github.com/MiniMax-AI/cli src/types/api.ts); providers.yaml
+        # lists no watermark option, so a job asking for one is refused at validation
         return HttpRequest("POST", self.url(self.submit_path), self.headers(), body)
 
     def _check(self, resp: HttpResponse) -> dict[str, Any]:
@@ -153,14 +168,21 @@ class MinimaxAdapter(Adapter):
         """The files/retrieve request that turns a ``file_id`` into a download URL."""
         return HttpRequest("GET", self.url(f"{self.retrieve_path}?file_id={file_id}"), self.headers())
 
+    def build_url_refresh(self, task_id: str, file_id: str | None = None) -> HttpRequest:
+        """files/retrieve of ``file_id`` (free: a fresh ``download_url``), or the
+        task's query when no ``file_id`` was kept (its Success leads there too)."""
+        return self.build_retrieve(file_id) if file_id else self.build_poll(task_id)
+
     def parse_poll(self, resp: HttpResponse) -> PollResult:
         body = self._check(resp)
         if isinstance(body.get("file"), dict):  # a files/retrieve answer
             url = dig(body, "file", "download_url") or dig(body, "file", "backup_download_url")
             if not url:
                 raise self.bad_response(resp, "no file.download_url")
-            ttl = self.info.url_ttl_s  # the URL lives 9 h from this answer
-            return PollResult(SUCCEEDED, video_url=url, url_expires_at=time.time() + ttl if ttl else None)
+            ttl = self.info.url_ttl_s  # the URL lives 1 h from this answer (MiniMax's video guide)
+            file_id = dig(body, "file", "file_id")  # a string (the CLI's type); a number in older pages
+            return PollResult(SUCCEEDED, video_url=url, url_expires_at=time.time() + ttl if ttl else None,
+                              file_id=str(file_id) if isinstance(file_id, (str, int)) else "")
         if isinstance(dig(body, "data", "resp_data"), str) or (
                 "code" in body and isinstance(dig(body, "data", "status"), str)):
             return self._parse_wrapped(resp, body)
@@ -210,7 +232,9 @@ class MinimaxAdapter(Adapter):
         if status.lower() == "success":
             url = data.get("video_url")
             if isinstance(url, str) and url:
-                return PollResult(SUCCEEDED, video_url=url)
+                file_id = native.get("file_id")
+                return PollResult(SUCCEEDED, video_url=url,
+                                  file_id=str(file_id) if isinstance(file_id, (str, int)) else "")
             if native.get("file_id"):
                 return PollResult(RUNNING, follow_up=self.build_retrieve(str(native["file_id"])))
             raise self.bad_response(resp, "Success without data.video_url or a file_id in data.resp_data")

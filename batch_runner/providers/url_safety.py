@@ -17,6 +17,13 @@ UnsafeUrlError otherwise. It refuses:
 Downloads (download.py) call ``check_video_url`` before each request, send it
 with ``allow_redirects=False`` and pass the answer to ``refuse_redirect``: a
 redirect could lead anywhere, including back to a local address.
+
+Names are checked where they are resolved: ``AddressPolicy`` says which
+addresses a connection may go to (public ones; any address for the providers'
+own base URL host and port, ``trusted``; any at all with ``allow_private``,
+``--allow-private-urls``). transport.py applies it to every address its
+resolver returns and to every IP literal, for every connection (redirects
+included), and connects to the address it checked.
 """
 
 from __future__ import annotations
@@ -24,19 +31,72 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from batch_runner.errors import BatchRunnerError
 
-__all__ = ["MAX_URL_CHARS", "UnsafeUrlError", "check_video_url", "refuse_redirect"]
+__all__ = ["MAX_URL_CHARS", "REFUSED", "AddressPolicy", "UnsafeUrlError", "check_video_url", "is_public",
+           "refuse_redirect"]
 
 MAX_URL_CHARS = 8192
+#: how every refusal of an address ends (a caller may tell it from other failures)
+REFUSED = "refused (--allow-private-urls allows it)"
 _BAD_CHARS = re.compile(r"[\x00-\x20\x7f-\x9f]")  # spaces, C0 and C1 controls, DEL
 
 
 class UnsafeUrlError(BatchRunnerError, ValueError):
     """A URL we refuse to record or fetch; the message says why."""
+
+
+def is_public(address: str) -> bool:
+    """Whether the IP address ``address`` (text; an IPv6 zone is ignored) is a
+    public unicast one: not loopback, private, link-local (169.254.169.254),
+    shared, reserved, unspecified (0.0.0.0) or multicast. An IPv4-mapped IPv6
+    address is judged as its IPv4 address. False for what is not an address."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+@dataclass(frozen=True)
+class AddressPolicy:
+    """Where a connection may go. ``trusted``: ``(host, port)`` pairs (host lower
+    case, as in a URL) that may be any address: the providers' own base URLs, e.g.
+    a simulator on 127.0.0.1; ``allow_private``: every address may be used."""
+
+    trusted: frozenset[tuple[str, int]] = frozenset()
+    allow_private: bool = False
+
+    @classmethod
+    def for_base_urls(cls, urls: Iterable[str], *, allow_private: bool = False) -> AddressPolicy:
+        """The policy trusting the host and port of each of ``urls`` (default
+        ports 80 / 443; ``localhost`` also as 127.0.0.1 and ::1)."""
+        pairs: set[tuple[str, int]] = set()
+        for url in urls:
+            parts = urlsplit(url)
+            host = (parts.hostname or "").lower()
+            try:
+                port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+            except ValueError:
+                continue
+            names = (host, "127.0.0.1", "::1") if host == "localhost" else (host,)
+            pairs.update((name, port) for name in names if name)
+        return cls(frozenset(pairs), allow_private)
+
+    def refusal(self, host: str, port: int, addresses: Iterable[str]) -> str | None:
+        """Why ``host``:``port`` may not be connected to at ``addresses`` (what it
+        resolved to), or None when it may."""
+        if self.allow_private or (host.lower().strip("[]"), port) in self.trusted:
+            return None
+        if all(is_public(a) for a in addresses):
+            return None
+        return f"{host} is a private, local or reserved address, or a name for one: {REFUSED}"
 
 
 def _local_host(host: str) -> bool:

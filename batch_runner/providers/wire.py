@@ -73,6 +73,8 @@ class PollResult:
     ``provider_code`` and ``message`` (the provider's own words).
     ``follow_up``: one more request to send at once, whose answer is read as a
     poll answer too (MiniMax: ``file_id`` -> files/retrieve -> download URL).
+    ``file_id``: the provider's id of the finished video where it has one
+    (MiniMax, gpt.ge), kept in the journal to ask for a fresh URL later.
     """
 
     status: TaskStatus
@@ -82,6 +84,7 @@ class PollResult:
     provider_code: str = ""
     message: str = ""
     follow_up: HttpRequest | None = None
+    file_id: str = ""
 
     @property
     def finished(self) -> bool:

@@ -161,7 +161,7 @@ class CanaryStop:
             return "wait until the provider's quota resets, then run again"
         overrides = f"providers: {{{self.provider}: {{base_url: ..., model_ids: ...}}}}"
         return (f"the provider's answers are not what batch_runner expects: check {info.base_url_env} or the "
-                f"overrides {overrides} (README: \"Overriding provider facts\"), then run again")
+                f"overrides {overrides} (manual: docs/providers-and-keys.md#overriding-provider-facts), then run again")
 
     def line(self, info: ProviderInfo) -> str:
         """The summary's one line on this provider."""

@@ -6,12 +6,13 @@ kept, redacted (every known API key, authorisation headers, image data and
 other long strings cut short) and bounded in size: a row of the journal's
 ``captures`` table and a file ``<journal>.captures/<provider>-<job>-<n>.json``
 that a user can attach to a bug report or turn into an adapter fixture (see
-the README, "When a provider answers something new").
+the manual, docs/reliability.md#when-a-provider-answers-something-new).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections import Counter
@@ -139,8 +140,9 @@ class Captures:
             path = self.folder / f"{_UNSAFE.sub('_', provider)}-{_UNSAFE.sub('_', job_id)}-{n}.json"
             try:
                 self.folder.mkdir(parents=True, exist_ok=True)
-                path.write_text(json.dumps(_file_json(capture), indent=2, ensure_ascii=False) + "\n",
-                                encoding="utf-8")
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # private, like the journal
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    fh.write(json.dumps(_file_json(capture), indent=2, ensure_ascii=False) + "\n")
             except OSError:
                 path = None
         self.journal.add_capture(Capture(**{**capture.__dict__, "file": str(path) if path else None}))
@@ -148,7 +150,7 @@ class Captures:
 
 
 def _file_json(capture: Capture) -> dict[str, Any]:
-    """A capture file's content: what a fixture needs (see the README)."""
+    """A capture file's content: what a fixture needs (see docs/reliability.md)."""
     return {
         "provider": capture.provider, "job_id": capture.job_id, "captured_at": capture.captured_at,
         "reason": capture.reason, "request": capture.request,

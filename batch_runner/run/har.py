@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,22 @@ from batch_runner.keys import redact
 from batch_runner.providers.wire import HttpRequest, HttpResponse
 from batch_runner.run.captures import body_text, clean_headers, clean_json
 
-__all__ = ["HarRecorder"]
+__all__ = ["HarRecorder", "is_trace"]
 
 _BODY_CHARS = 1 << 20
+#: how a trace written by write() begins: an earlier trace may be replaced, no other file
+_OURS = re.compile(rb'\A\s*\{\s*"log"\s*:\s*\{\s*"version"\s*:\s*"1\.2"\s*,'
+                   rb'\s*"creator"\s*:\s*\{\s*"name"\s*:\s*"batch-runner"')
+
+
+def is_trace(path: str | Path) -> bool:
+    """Whether the file at ``path`` is a trace this module wrote (a HAR whose
+    creator is batch-runner, seen in its first 512 bytes); False when unreadable."""
+    try:
+        with open(path, "rb") as fh:
+            return bool(_OURS.match(fh.read(512)))
+    except OSError:
+        return False
 _REASONS = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 206: "Partial Content",
             301: "Moved Permanently", 302: "Found", 304: "Not Modified", 400: "Bad Request",
             401: "Unauthorized", 402: "Payment Required", 403: "Forbidden", 404: "Not Found",
@@ -94,6 +108,8 @@ class HarRecorder:
         """Write the archive to ``path`` (JSON, UTF-8); returns the path. Raises OSError."""
         path = Path(path)
         part = path.with_name(path.name + ".part")
-        part.write_text(json.dumps(self.har(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # private: it holds provider answers
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(self.har(), indent=1, ensure_ascii=False) + "\n")
         os.replace(part, path)
         return path

@@ -28,6 +28,7 @@ from batch_runner.jobs.images import (
 )
 from batch_runner.jobs.model import Job
 from batch_runner.manifest.load import ManifestRow
+from batch_runner.providers.url_safety import REFUSED, AddressPolicy
 from batch_runner.transport import Transport
 
 __all__ = ["ImageUse", "check_urls", "fetch_facts", "image_uses"]
@@ -84,9 +85,11 @@ def _try_header(buf: bytearray, size: int | None) -> ImageFacts | None:
         return None  # perhaps not enough bytes yet
 
 
-async def check_urls(uses: Iterable[ImageUse], *, concurrency: int = 8, timeout_s: float = 20.0) -> list[Problem]:
-    """Problems of every remote image use: unreachable, not an image, or outside
-    its provider's limits (one fetch per distinct URL)."""
+async def check_urls(uses: Iterable[ImageUse], *, concurrency: int = 8, timeout_s: float = 20.0,
+                     allow_private: bool = False) -> list[Problem]:
+    """Problems of every remote image use: refused (a private or local address,
+    unless ``allow_private``), unreachable, not an image, or outside its
+    provider's limits (one fetch per distinct URL)."""
     uses = list(uses)
     limit = max(ImageLimits.of(i).max_bytes for i in catalog().values())
     gate = asyncio.Semaphore(concurrency)
@@ -96,10 +99,12 @@ async def check_urls(uses: Iterable[ImageUse], *, concurrency: int = 8, timeout_
         async with gate:
             try:
                 results[url] = await fetch_facts(transport, url, limit, timeout_s)
-            except (ImageError, TransportError) as exc:
-                results[url] = str(exc.provider_message if isinstance(exc, TransportError) else exc)
+            except ImageError as exc:
+                results[url] = str(exc)
+            except TransportError as exc:
+                results[url] = _unreachable(exc, timeout_s)
 
-    async with Transport.open(limit=concurrency) as transport:
+    async with Transport.open(limit=concurrency, policy=AddressPolicy(allow_private=allow_private)) as transport:
         await asyncio.gather(*(one(transport, url) for url in dict.fromkeys(u.url for u in uses)))
     problems = []
     for use in uses:
@@ -110,6 +115,14 @@ async def check_urls(uses: Iterable[ImageUse], *, concurrency: int = 8, timeout_
         limits = ImageLimits.of(catalog()[use.provider])
         problems += [Problem(use.where, use.field, f"{use.url} {msg}") for msg in limits.problems(found)]
     return problems
+
+
+def _unreachable(exc: TransportError, timeout_s: float) -> str:
+    """The one message of a failed fetch: why an address is refused, else the same
+    words for a refused, timed out or broken connection."""
+    if not exc.maybe_sent and exc.provider_message.endswith(REFUSED):
+        return exc.provider_message
+    return f"cannot be fetched (no connection, or no answer within {timeout_s:g} s)"
 
 
 def image_uses(jobs: Iterable[Job], rows: Iterable[ManifestRow]) -> list[ImageUse]:

@@ -263,10 +263,27 @@ class Lifecycle:
     async def _send_with_retries(self, policy: AsyncRetrying, slot: Slot, job: Job, request: HttpRequest,
                                  tried: str, generation: int) -> str:
         """Every try of one submit, the first included, under ``policy`` (each
-        the same request: the same idempotency key)."""
+        the same request: the same idempotency key). A code of the adapter's
+        ``rate_or_content_codes`` (MiniMax 1002, 1039) is a rate limit the first
+        time and a content refusal when it comes again for this job after the
+        pause while no other job on this key met a rate limit meanwhile (a key
+        under a real rate limit keeps the rate-limit reading)."""
+        seen: int | None = None  # the key's rate-limit count at this job's last such code
         async for attempt in policy:
             with attempt:
-                return await self._send_submit(slot, job, request, tried, generation)
+                try:
+                    return await self._send_submit(slot, job, request, tried, generation)
+                except ProviderError as exc:
+                    if exc.provider_code not in slot.adapter.rate_or_content_codes:
+                        raise
+                    if seen is not None and slot.rate_limits == seen + 1:
+                        raise ProviderError(exc.provider, "content_policy", (
+                            f"{exc.provider_message} (code {exc.provider_code} again after the pause, the key "
+                            "not otherwise rate limited: read as the provider's content filter, as its own CLI "
+                            "reads it)"), retryable=False, http_status=exc.http_status,
+                            provider_code=exc.provider_code) from exc
+                    seen = slot.rate_limits
+                    raise
         raise AssertionError("unreachable: the retry policy re-raises the last error")
 
     async def _send_submit(self, slot: Slot, job: Job, request: HttpRequest, tried: str, generation: int) -> str:
@@ -288,8 +305,7 @@ class Lifecycle:
                                                key_id=slot.key_id or None)
             await slot.pacer.spaced()  # the journal write took a varying time: keep the spacing at the send
             try:
-                resp = await self.transport.send(slot.name, request, slot.settings.timeout_s)
-                task_id = slot.adapter.read_submit(resp)
+                task_id = await self._submit_once(slot, request)
             except ProviderError as exc:
                 slot.observe(exc)
                 if not (isinstance(exc, TransportError) and exc.maybe_sent):
@@ -300,6 +316,20 @@ class Lifecycle:
             slot.readable()
             slot.verified = True
             return task_id
+
+    async def _submit_once(self, slot: Slot, request: HttpRequest) -> str:
+        """Send one submit and read its task id. A 401 before the key has been
+        accepted tries the adapter's other documented form of the key once
+        (``Adapter.other_auth``, gptproto: raw or Bearer; a 401 costs nothing)."""
+        try:
+            return slot.adapter.read_submit(await self.transport.send(slot.name, request, slot.settings.timeout_s))
+        except ProviderError as exc:
+            again = slot.adapter.other_auth(request) if exc.http_status == 401 and not slot.verified else None
+            if again is None:
+                raise
+            event("auth_form", "%s answered 401: trying the other documented form of the key once", slot.name,
+                  provider=slot.name)
+            return slot.adapter.read_submit(await self.transport.send(slot.name, again, slot.settings.timeout_s))
 
     # -- poll ------------------------------------------------------------------
     async def _follow(self, slot: Slot, job: Job, task_id: str, submitted_at: float) -> None:
@@ -391,6 +421,7 @@ class Lifecycle:
         self.budget.settle(job.job_id, paid=True)
         record = self.journal.finish(job.job_id, JobStatus.SUCCEEDED, video_url=state.video_url,
                                      url_expires_at=state.url_expires_at, cost=(cost.credits, cost.usd),
+                                     file_id=state.file_id or None,
                                      finished_at=self.clock())
         self.on_finish(job, record)
 

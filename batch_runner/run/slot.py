@@ -46,6 +46,9 @@ class Slot:
     verified: bool = False
     probe: asyncio.Lock = field(default_factory=asyncio.Lock)
     unreadable_in_row: int = 0
+    #: rate-limit answers this key has had (every job): tells a key under a real rate
+    #: limit from one job's prompt refused under a rate-limit code (lifecycle.py)
+    rate_limits: int = 0
     key_id: str = ""
     shared: SharedLimits | None = None  # the key's limits across workers (a shared journal: run/shared.py)
 
@@ -67,6 +70,7 @@ class Slot:
         """Learn from a failed submit: slow down on a rate limit, open the
         breaker on a dead key, balance or quota."""
         if exc.error_code == "rate_limited":
+            self.rate_limits += 1
             self.pacer.rate_limited(exc.retry_after)
         elif exc.error_code in BREAKER_CODES and self.breaker is None:
             self.breaker = exc

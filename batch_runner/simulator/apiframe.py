@@ -184,8 +184,11 @@ class ApiframeSim(ProviderSim):
         if status == "COMPLETED":
             if self.cfg.answer_variant == "expired":
                 task.meta["purged"] = True  # the video URL now answers 404 (store.url_expires_at)
-            out.update(progress=100, result={"videoUrl": self.video_url(request, task)},
+            url = self.video_url(request, task)
+            out.update(progress=100, result=url if self.cfg.answer_variant == "result_string" else {"videoUrl": url},
                        expired=self.store.url_expired(task))
+        elif status == "FAILED" and self.cfg.answer_variant == "cancelled":
+            out.update(status="CANCELLED", error=None, creditCost=0)  # the SDK's waitFor: 'Job was cancelled'
         elif status == "FAILED":
             policy = task.reason in ("content", "output")
             reason = "content policy violation" if policy else "video generation failed"

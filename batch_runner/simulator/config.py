@@ -67,10 +67,16 @@ class ProviderSimConfig:
       errors as HTTP 200 with ``"success": false``); gptge ``wrapped`` (the
       query answer wraps the MiniMax object: ``code``, ``data.status``,
       ``data.resp_data``, ``data.video_url``); minimax and gptge ``unknown``
-      (a queued task's status word is ``Unknown``); apiframe ``expired`` (a
+      (a queued task's status word is ``Unknown``) and ``failed`` (a failed
+      task says ``Failed``, as MiniMax's CLI types it, not ``Fail``); apiframe ``expired`` (a
       completed job says ``expired: true``: its CDN assets purged, the video
-      URL answers 404); apiinone ``short_model`` (only ``model: hailuo-2-3``
-      is accepted, the sub-model names refused as invalid).
+      URL answers 404), ``cancelled`` (a failed job says ``CANCELLED``, as the
+      OpenAPI enum and the SDK's ``waitFor`` have it) and ``result_string``
+      (``result`` is the URL itself, the shape the SDK's own tests use:
+      https://github.com/apiframe-ai/apiframe-nodejs-sdk test/jobs.test.ts); apiinone
+      ``short_model`` (only ``model: hailuo-2-3`` is accepted, the sub-model
+      names refused as invalid); gptproto ``bearer_only`` (a raw key in
+      ``Authorization`` is refused with 401).
     - ``refusal_code``: MiniMax and gpt.ge: every submit is refused with this
       ``base_resp.status_code`` (1028, 1030: quota exhausted; 2061: not
       available on this plan; None: off).
@@ -169,13 +175,16 @@ class SimConfig:
 def apply_knobs(config: SimConfig, knobs: list[str]) -> SimConfig:
     """Apply knobs, ``PROVIDER.FIELD=VALUE`` pairs (``all.FIELD=VALUE`` for every
     provider), e.g. ``apiframe.rpm=5`` or ``all.error_rate=0.1``; FIELD is a
-    ProviderSimConfig field. Returns ``config``, changed in place.
+    ProviderSimConfig field, or ``url_ttl_s`` (how long the provider's video URLs
+    work, seconds; ``none``: for ever; e.g. ``minimax.url_ttl_s=5`` to see an
+    expired MiniMax URL refreshed). Returns ``config``, changed in place.
 
     Raises ValueError naming the bad knob and the allowed names, or what the
     field takes: a finite number (not ``nan``, ``inf``), ``none`` only where
     the field can be unset (``rpm``, ``balance``, ...: its type allows None).
     """
-    fields = {f.name: f for f in dataclasses.fields(ProviderSimConfig)}
+    fields = {f.name: str(f.type) for f in dataclasses.fields(ProviderSimConfig)}
+    fields["url_ttl_s"] = "float | None"  # SimConfig.url_ttl_s, per provider: how long a video URL works
     for pair in knobs:
         target, sep, value = pair.partition("=")
         provider, dot, name = target.partition(".")
@@ -184,9 +193,12 @@ def apply_knobs(config: SimConfig, knobs: list[str]) -> SimConfig:
                 f"bad simulator knob {pair!r}: use PROVIDER.FIELD=VALUE with PROVIDER one of "
                 f"{', '.join(PROVIDER_NAMES)} or all, FIELD one of {', '.join(fields)}"
             )
-        typed = _typed(pair, name, str(fields[name].type), value)
+        typed = _typed(pair, name, fields[name], value)
         for p in PROVIDER_NAMES if provider == "all" else (provider,):
-            setattr(config.providers[p], name, typed)
+            if name == "url_ttl_s":
+                config.url_ttl_s[p] = typed  # type: ignore[assignment]  # float | None, as _typed read it
+            else:
+                setattr(config.providers[p], name, typed)
     return config
 
 

@@ -87,8 +87,19 @@ def validate(body: Any) -> str | None:
     return None
 
 
+#: how long APIMart keeps an ``Idempotency-Key`` (INFERRED: apiframe's 24 h; APIMart's figure not seen)
+IDEMPOTENCY_TTL_S = 24 * 3600.0
+#: the longest ``Idempotency-Key`` (1-191 characters: issue 27's reading of APIMart's
+#: references/api-contract.md, https://github.com/apimart-ai/apimart-skills; INFERRED here)
+MAX_KEY_CHARS = 191
+
+
 class GccaiSim(ProviderSim):
-    """APIMart-compatible task protocol."""
+    """APIMart-compatible task protocol. An ``Idempotency-Key`` seen within
+    ``IDEMPOTENCY_TTL_S`` is answered with the original task and the header
+    ``Idempotency-Replayed: true`` (recorded with reason ``idempotent_replay``)."""
+
+    idempotent = True
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post("/v1/videos/generations", self.submit),
@@ -107,6 +118,21 @@ class GccaiSim(ProviderSim):
     def make_task_id(self, rng: Any) -> str:
         """``task_01`` + 24 Crockford characters (a ULID, SEEN examples)."""
         return "task_01" + "".join(rng.choice(ULID) for _ in range(24))
+
+    def replay(self, request: web.Request) -> web.Response | None:
+        """A known ``Idempotency-Key``: the original task's submit answer, not charged again."""
+        key = request.headers.get("Idempotency-Key")
+        if not key:
+            return None
+        if len(key) > MAX_KEY_CHARS:
+            resp = self.error_response("invalid", f"Idempotency-Key must be 1 to {MAX_KEY_CHARS} characters")
+            return self.answer(resp, "submit", reason="invalid")
+        task = self.store.tasks.get(self.store.idempotency.get((self.name, key), ""))
+        if task is None or self.store.now() - task.submitted_at > IDEMPOTENCY_TTL_S:
+            return None
+        resp = self.submitted(request, task)
+        resp.headers["Idempotency-Replayed"] = "true"
+        return self.answer(resp, "submit", task.task_id, reason="idempotent_replay")
 
     def submitted(self, request: web.Request, task: Task) -> web.Response:
         if self.cfg.answer_variant == "v2":

@@ -105,7 +105,12 @@ class GptprotoSim(ProviderSim):
                 web.get("/api/v3/predictions/{task_id}/result", self.poll_by_path)]
 
     def request_key(self, request: web.Request) -> str:
-        value = request.headers.get("Authorization", "")  # raw or Bearer: both documented
+        """The key in ``Authorization``, raw or Bearer (both documented); with
+        ``answer_variant=bearer_only`` a raw key is not read (401), as a host
+        that follows gptproto's SDKs (https://github.com/gptproto-ai/gptproto-sdk) would."""
+        value = request.headers.get("Authorization", "")
+        if self.cfg.answer_variant == "bearer_only" and not value.startswith("Bearer "):
+            return ""
         return value.removeprefix("Bearer ")
 
     def error_response(self, kind: str, message: str = "", task: Any = None) -> web.Response:

@@ -8,8 +8,11 @@ server fault is HTTP 500 with code 1000. A content-policy prompt is refused
 at submit with 1026. Query statuses Preparing -> Queueing -> Processing ->
 Success (with a string ``file_id``) or Fail, in both documented variants:
 ``base_resp`` 1027 "output new_sensitive" for a prompt with the output-policy
-marker, ``base_resp`` 0 for other failures. files/retrieve answers
-``file.file_id`` as a number and ``file.download_url``.
+marker, ``base_resp`` 0 for other failures (``Failed`` instead of ``Fail``
+with ``answer_variant=failed``: the word in MiniMax's CLI's
+``VideoTaskResponse``, https://github.com/MiniMax-AI/cli ``src/types/api.ts``).
+files/retrieve answers ``file.file_id`` as a string and a signed
+``file.download_url`` that answers 403 once its ``url_ttl_s`` has passed.
 
 Knobs: ``refusal_code`` refuses every submit with that ``base_resp`` code
 (1028 / 1030 quota exhausted, 2061 not available on this plan; the texts
@@ -203,14 +206,17 @@ class MinimaxSim(ProviderSim):
             body.update(status="Success", file_id=self.file_id(task), video_width=width,
                         video_height=height)
         elif phase == FAILED:
-            body["status"] = "Fail"
+            body["status"] = "Failed" if self.cfg.answer_variant == "failed" else "Fail"
             if task.reason == "output":
                 body["base_resp"] = {"status_code": 1027, "status_msg": "output new_sensitive"}
         return body
 
     async def retrieve(self, request: web.Request) -> web.StreamResponse:
-        """``GET files/retrieve?file_id=<int64>``: ``file.file_id`` a number,
-        ``download_url`` valid ``url_ttl_s`` from this call (§1.4, §1.5)."""
+        """``GET files/retrieve?file_id=``: ``file.file_id`` a string (MiniMax's
+        CLI, ``FileRetrieveResponse`` in https://github.com/MiniMax-AI/cli
+        ``src/types/api.ts``), ``download_url`` signed for ``url_ttl_s`` from this
+        call (1 h: MiniMax's video guide, https://github.com/MiniMax-AI/skills
+        ``skills/frontend-dev/references/minimax-video-guide.md``), 403 after it."""
         file_id = request.query.get("file_id", "")
         task_id = self.store.files.get(file_id)
         blocked = await self.guard(request, "retrieve", task_id)
@@ -227,9 +233,9 @@ class MinimaxSim(ProviderSim):
             return self.answer(resp, "retrieve", task_id, reason="wrong_key" if wrong_key else "not_found")
         task.meta["retrieved_at"] = self.store.now()
         return self.answer(web.json_response({
-            "file": {"file_id": int(file_id), "bytes": 0, "created_at": self.store.unix(task.finishes_at),
+            "file": {"file_id": file_id, "bytes": 0, "created_at": self.store.unix(task.finishes_at),
                      "filename": "output.mp4", "purpose": "video_generation",
-                     "download_url": self.video_url(request, task)},
+                     "download_url": self.store.signed(self.video_url(request, task), task)},
             "base_resp": OK,
         }), "retrieve", task.task_id)
 

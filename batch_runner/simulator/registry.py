@@ -15,16 +15,16 @@ __all__ = ["DEFAULT_URL_TTL_S", "PROVIDER_NAMES"]
 #: provider name -> how long a video URL works by default (seconds; None: never expires);
 #: ``GET /`` and the ``simulate`` banner keep this order
 DEFAULT_URL_TTL_S: dict[str, float | None] = {
-    # minimax:, counted from the latest files/retrieve: "valid for
-    # 9 hours" (the query guide, https://platform.minimax.io/docs/api-reference/video-generation-query.md);
-    # counting from retrieve (a signed ``Expires``) is INFERRED
-    "minimax": 32400.0,
-    # gptge:: undocumented; MiniMax's 9 h URL passes through (INFERRED,
+    # minimax:, counted from the latest files/retrieve: "valid 1 hour"
+    # (MiniMax's video guide, https://github.com/MiniMax-AI/skills
+    # skills/frontend-dev/references/minimax-video-guide.md); signed, 403 after it
+    "minimax": 3600.0,
+    # gptge:: undocumented; MiniMax's 1 h URL passes through (INFERRED,
     # https://gpt.morphogen.top/en/video/hailuo/address.html shows MiniMax's CDN URL)
-    "gptge": 32400.0,
-    # gccai:: ``expires_at`` is completion + 24 h in the published
-    # example (https://docs.apimart.ai/en/api-reference/tasks/status; the rule is INFERRED)
-    "gccai": 86400.0,
+    "gptge": 3600.0,
+    # gccai:: APIMart's media URLs live 72 h (https://docs.apimart.ai/en/api-reference/tasks/status);
+    # older answers showed completion + 24 h
+    "gccai": 259200.0,
     # gptproto:: undocumented (a CloudFront URL), so never expires here
     "gptproto": None,
     # apiinone:: undocumented, so never expires here

@@ -151,9 +151,29 @@ class SimStore:
 
     def unix(self, t: float) -> int:
         """Unix seconds of loop time ``t`` (one fixed offset, so stable)."""
+        return int(self.unix_exact(t))
+
+    def unix_exact(self, t: float) -> float:
+        """``unix`` with its fraction (a signed URL's ``Expires`` in a test lasting 0.3 s)."""
         if self._unix_offset is None:
             self._unix_offset = time.time() - self.now()
-        return int(t + self._unix_offset)
+        return t + self._unix_offset
+
+    def signed(self, url: str, task: Task) -> str:
+        """``url`` signed until the task's URL expiry (``Expires``: unix seconds,
+        as an object store's signed URL): MiniMax's ``download_url``, which
+        answers 403 once that time has passed, even after a newer retrieve."""
+        end = self.url_expires_at(task)
+        return url if end is None else f"{url}?Expires={self.unix_exact(end):.3f}&Signature=sim"
+
+    def signature_expired(self, expires: str | None) -> bool:
+        """Whether a signed URL's ``Expires`` (unix seconds) has passed (None: not signed)."""
+        if expires is None:
+            return False
+        try:
+            return self.unix_exact(self.now()) >= float(expires)
+        except ValueError:
+            return True
 
     def cfg(self, provider: str) -> ProviderSimConfig:
         """The provider's simulator settings."""

@@ -107,6 +107,9 @@ async def handle_video(request: web.Request) -> web.StreamResponse:
     if task is None or task.provider != provider or task.phase(store.now()) != SUCCESS:
         store.record(provider, "video", 404, task_id, reason="not_found")
         return web.Response(status=404, text="Not Found")
+    if store.signature_expired(request.query.get("Expires")):  # a signed URL past its time: 403, as OSS
+        store.record(provider, "video", 403, task_id, reason="expired")
+        return web.Response(status=403, text="AccessDenied: Request has expired", content_type="application/xml")
     if store.url_expired(task):
         store.record(provider, "video", 404, task_id, reason="expired")
         return web.Response(status=404, text="Not Found")

@@ -142,6 +142,8 @@ def test_poll_answer_reads_as_documented(provider, fixture):
         ttl = want["url_expires_in_s"]
         assert result.url_expires_at is not None
         assert before + ttl <= result.url_expires_at <= time.time() + ttl
+    if "file_id" in want:  # kept in the journal: a later download asks files/retrieve for a fresh URL
+        assert result.file_id == want["file_id"]
     if "follow_up" in want:
         assert result.follow_up is not None
         assert (result.follow_up.method, result.follow_up.url) == ("GET", BASE + want["follow_up"])

@@ -1,5 +1,5 @@
 """Every command against every kind of bad path or bad file: a one-line message
-that names the path, the exit status the README documents, no traceback, and
+that names the path, the exit status the manual documents (docs/commands.md), no traceback, and
 for ``run`` nothing sent: the simulator (on 127.0.0.1, in a thread) receives no
 request and no journal records a submit."""
 

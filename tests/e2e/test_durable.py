@@ -80,12 +80,16 @@ def accepted(sim) -> int:
     return sum(len(sim.store.submissions[p]) for p in PROVIDERS)
 
 
-async def until_accepted(sim, n: int, timeout_s: float = 10.0) -> None:
-    """Wait (at most ``timeout_s``) until the simulator has accepted ``n`` submits."""
+async def until_accepted(sim, n: int, timeout_s: float = 60.0) -> None:
+    """Wait (at most ``timeout_s``) until the simulator has accepted ``n`` submits.
+
+    Fails the test when they never come: a signal sent before that would land while
+    the run is still starting (its imports take seconds on a loaded machine)."""
     for _ in range(int(timeout_s / 0.05)):
         if accepted(sim) >= n:
             return
         await asyncio.sleep(0.05)
+    raise AssertionError(f"the simulator accepted {accepted(sim)} submits in {timeout_s} s, not {n}")
 
 
 async def kill_runs(manifest: Path, out: Path, sim, rng: random.Random, times: int) -> list[int]:

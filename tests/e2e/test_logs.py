@@ -107,7 +107,7 @@ def test_progress_bar_only_when_stdout_and_stderr_are_terminals(monkeypatch, std
 
 async def test_progress_line_is_logged_every_interval_while_no_job_finishes(tmp_path, sim, write, capsys,
                                                                            monkeypatch):
-    # off a terminal the progress line is periodic (README: "a progress line every
+    # off a terminal the progress line is periodic (docs/scheduling.md: "a progress line every
     # 10 s"), not only logged when a job happens to finish
     import batch_runner.app as app
 

@@ -100,7 +100,9 @@ async def test_keys_never_reach_results_journal_logs_or_errors(tmp_path, aiohttp
         assert key.encode() not in path.read_bytes(), path.name
     assert key.encode() not in stdout + stderr
     assert b"DEBUG" in stderr or b"INFO" in stderr  # logging was on
-    assert b"trying again" in stderr and b"bad key ***" in stderr  # retries, the echoed key redacted
+    assert b"trying again" in stderr  # retries
+    # the echoed key redacted, in both documented forms (raw, then Bearer after the first 401)
+    assert b"bad key ***" in stderr or b"bad key Bearer ***" in stderr
 
 
 async def test_exception_texts_never_carry_the_key(aiohttp_server, unused_tcp_port):
@@ -166,3 +168,70 @@ def test_keys_come_from_a_dotenv_file_and_the_environment_wins(tmp_path, monkeyp
     assert "from-dotenv" not in result.output
     (tmp_path / ".env").chmod(0o600)
     assert "chmod" not in CliRunner().invoke(main, ["validate", "m.csv"]).output
+
+
+def test_a_dotenv_file_given_as_settings_prints_no_key(tmp_path, monkeypatch):
+    """``plan x.csv --settings keys.env``: the schema error named the file's text,
+    every key in it verbatim."""
+    keys = {"MINIMAX_API_KEY": f"sk-LEAKCANARY{uuid.uuid4().hex}", "GPTGE_API_KEY": "plainsecretvalue123456"}
+    (tmp_path / "keys.env").write_text("".join(f"{k}={v}\n" for k, v in keys.items()))
+    (tmp_path / "x.csv").write_text("prompt,provider\nhello,minimax\n")
+    monkeypatch.chdir(tmp_path)  # no ./.env: the keys are known from nowhere else
+    from batch_runner.cli import main
+
+    result = CliRunner().invoke(main, ["plan", "x.csv", "--settings", "keys.env"])
+    assert result.exit_code == 2, result.output
+    assert "--settings keys.env: is not a YAML mapping" in result.output
+    for key in keys.values():
+        assert key[:8] not in result.output and key[-8:] not in result.output
+
+
+async def _partial_echo_app(key: str) -> web.Application:
+    """A gptproto-shaped provider that echoes a 12-character prefix and a
+    10-character tail of the key: in an error for one job, in an unreadable poll
+    answer (kept as a capture) for the other."""
+
+    async def submit(request: web.Request) -> web.Response:
+        body = await request.json()
+        if "refused" in body["prompt"]:
+            return web.json_response({"error": {"code": "invalid_request", "message": f"key {key[:12]}...{key[-10:]} "
+                                                "may not ask for this"}}, status=400)
+        return web.json_response({"data": {"id": "task-1"}})
+
+    async def poll(request: web.Request) -> web.Response:
+        return web.json_response({"data": {"status": f"odd:{key[:12]}:{key[-10:]}"}})
+
+    app = web.Application()
+    app.router.add_post("/api/v3/minimax/{model}/{scene}", submit)
+    app.router.add_get("/api/v3/predictions/{task}/result", poll)
+    return app
+
+
+async def test_a_provider_echoing_parts_of_a_key_leaks_them_nowhere(tmp_path, aiohttp_server):
+    key = f"sk-LEAKCANARY-{uuid.uuid4().hex}"
+    server = await aiohttp_server(await _partial_echo_app(key))
+    fast = {"rpm": 6000, "poll_interval_s": 0.05, "typical_generation_s": 0.1, "max_attempts": 1,
+            "backoff_base_s": 0.05}
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(yaml.safe_dump({"providers": {"gptproto": fast}, "jobs": [
+        {"prompt": "refused shot", "provider": "gptproto"}, {"prompt": "odd shot", "provider": "gptproto"}]}))
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "GPTPROTO_API_KEY": key,
+           "GPTPROTO_BASE_URL": str(server.make_url("")).rstrip("/")}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "batch_runner", "run", str(manifest), "-o", str(tmp_path / "results.csv"),
+        "--report", str(tmp_path / "report.html"), "--trace-http", str(tmp_path / "trace.har"),
+        "--verbose", "--no-canary", "--log-format", "json",
+        cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 1, stderr.decode()[-2000:]
+    files = {p.relative_to(tmp_path).as_posix(): p for p in tmp_path.rglob("*") if p.is_file() and p != manifest}
+    assert {"results.csv", "report.html", "trace.har", "m.yaml.journal.sqlite"} <= set(files)
+    captures = [p for name, p in files.items() if name.startswith("m.yaml.journal.sqlite.captures/")]
+    assert captures, sorted(files)
+    for part in (key[:12], key[-10:]):
+        for name, path in files.items():
+            assert part.encode() not in path.read_bytes(), name
+        assert part.encode() not in stdout + stderr
+    assert b"may not ask for this" in stderr  # the echo was logged, masked
+    for path in [files["trace.har"], files["m.yaml.journal.sqlite"], *captures]:
+        assert path.stat().st_mode & 0o777 == 0o600, path.name

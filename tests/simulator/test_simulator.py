@@ -26,6 +26,7 @@ from batch_runner.simulator import (
     RunningSimulator,
     SimConfig,
     apply_knobs,
+    make_config,
     running_simulator,
 )
 from batch_runner.simulator.app import banner
@@ -171,7 +172,8 @@ class Client:
                                              params={"file_id": body["file_id"]})
             assert status == 200 and got["base_resp"] == {"status_code": 0, "status_msg": "success"}
             file = got["file"]
-            assert file["file_id"] == int(body["file_id"]) and isinstance(file["file_id"], int)
+            # a string, as MiniMax-AI/cli src/types/api.ts (FileRetrieveResponse) types it
+            assert file["file_id"] == body["file_id"] and isinstance(file["file_id"], str)
             assert set(file) == {"file_id", "bytes", "created_at", "filename", "purpose", "download_url"}
             assert file["purpose"] == "video_generation" and file["filename"] == "output.mp4"
             return file["download_url"]
@@ -269,7 +271,7 @@ async def test_success_bodies_carry_every_documented_field(start):
     gc = (await client.poll("gccai", ids["gccai"]))["data"]
     assert {"actual_time", "completed", "created", "estimated_time", "id", "progress", "status", "result"} <= set(gc)
     assert gc["progress"] == 100
-    assert gc["result"]["videos"][0]["expires_at"] == gc["completed"] + 86400  # URL lifetime 24 h
+    assert gc["result"]["videos"][0]["expires_at"] == gc["completed"] + 259200  # URL lifetime 72 h
     gp = await client.poll("gptproto", ids["gptproto"])
     assert set(gp) == {"data", "message", "code"}
     assert {"id", "model", "outputs", "urls", "status", "error", "executionTime", "timings",
@@ -694,6 +696,34 @@ async def test_apiframe_concurrent_replays_make_one_job(start):
     assert len({a[1]["jobId"] for a in answers}) == 1 and client.accepted("apiframe") == 1
 
 
+async def test_gccai_idempotency_key_replays_the_original_task_and_says_so(start):
+    client = await start(balance=1)
+    path, body = request_for("gccai")
+
+    async def submit(key: str):
+        return await client.call("POST", "gccai", path, json=body, hdrs={**headers("gccai"), "Idempotency-Key": key})
+
+    first, again = await submit("k-1"), await submit("k-1")
+    assert first[:2] == again[:2] and first[0] == 200
+    assert "Idempotency-Replayed" not in first[2] and again[2]["Idempotency-Replayed"] == "true"
+    assert client.accepted("gccai") == 1  # the balance of 1 was not spent twice
+    assert (await submit("k" * 192))[0] == 400  # 1-191 characters
+
+
+async def test_apiframe_answers_cancelled_and_a_bare_result_url_as_its_sdk_reads_them(start):
+    client = await start(fail_rate=1.0)
+    client.sim.store.config.providers["apiframe"].answer_variant = "cancelled"
+    job_id = task_id_of("apiframe", (await client.submit("apiframe"))[1])
+    await asyncio.sleep(GEN_S + 0.05)
+    body = await client.poll("apiframe", job_id)
+    assert body["status"] == "CANCELLED" and body["creditCost"] == 0
+    client.sim.store.config.providers["apiframe"].fail_rate = 0.0
+    client.sim.store.config.providers["apiframe"].answer_variant = "result_string"
+    job_id = task_id_of("apiframe", (await client.submit("apiframe"))[1])
+    _, body = await client.until_done("apiframe", job_id)
+    assert isinstance(body["result"], str) and body["result"].startswith("http")
+
+
 # -- faults, URL lifetimes, latency ------------------------------------------------------
 
 SERVER_ERROR = {
@@ -738,12 +768,14 @@ async def test_video_urls_expire_after_the_documented_lifetime(start):
     assert (await client.poll("apiframe", ids["apiframe"]))["expired"] is False
     await asyncio.sleep(0.35)
     assert (await client.poll("apiframe", ids["apiframe"]))["expired"] is True
-    for provider in ("apiframe", "gccai", "minimax"):
+    for provider in ("apiframe", "gccai"):
         assert (await client.download(urls[provider]))[0] == 404
+    assert (await client.download(urls["minimax"]))[0] == 403  # a signed URL past its Expires, as OSS answers
     assert (await client.download(urls["apiinone"]))[0] == 200  # undocumented lifetime: no expiry
-    # MiniMax: the 9 h (here 0.3 s) counts from files/retrieve; retrieving again renews it
+    # MiniMax: the 1 h (here 0.3 s) counts from files/retrieve; retrieving again gives a fresh URL
     fresh = await client.video_url("minimax", await client.poll("minimax", ids["minimax"]))
     assert (await client.download(fresh))[0] == 200
+    assert (await client.download(urls["minimax"]))[0] == 403  # the old signed URL stays dead
 
 
 async def test_latency_is_added_to_every_answer(start):
@@ -768,10 +800,18 @@ async def test_index_lists_every_provider_and_the_banner_names_urls_and_keys(sta
         assert f"{provider.upper()}_API_KEY={KEY}" in lines
 
 
+def test_a_knob_sets_how_long_a_providers_video_urls_work():
+    config = make_config(["minimax.url_ttl_s=5", "gptproto.url_ttl_s=none"])
+    assert (config.url_ttl_s["minimax"], config.url_ttl_s["gptproto"], config.url_ttl_s["gptge"]) == (5.0, None, 3600)
+    with pytest.raises(ValueError, match="url_ttl_s takes a number"):
+        make_config(["minimax.url_ttl_s=soon"])
+
+
 def test_config_fills_every_provider_and_refuses_unknown_ones():
     config = SimConfig(providers={"gccai": ProviderSimConfig(rpm=5)})
     assert set(config.providers) == set(PROVIDER_NAMES) and config.providers["gccai"].rpm == 5
-    assert config.url_ttl_s["minimax"] == 32400 and config.url_ttl_s["gptproto"] is None
+    assert config.url_ttl_s["minimax"] == 3600 and config.url_ttl_s["gccai"] == 259200
+    assert config.url_ttl_s["gptproto"] is None
     with pytest.raises(ValueError, match="nope"):
         SimConfig(providers={"nope": ProviderSimConfig()})
 
@@ -859,14 +899,13 @@ def test_knobs_take_none_only_where_a_field_can_be_unset_and_only_finite_numbers
             apply_knobs(SimConfig(), [pair])
 
 
-def test_readme_lists_every_simulator_knob():
-    """README "Simulator" documents exactly the fields ``simulate --knob`` accepts."""
+def test_the_manual_lists_every_simulator_knob():
+    """The manual's page docs/simulator.md documents exactly the fields ``simulate --knob`` accepts."""
     import dataclasses
 
     from conftest import ROOT
 
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text[text.index("\n## Simulator\n"):text.index("\n## Benchmarks\n")]
+    section = (ROOT / "docs" / "simulator.md").read_text(encoding="utf-8")
     documented = set()
     for line in section.splitlines():
         if line.startswith("| `"):

@@ -147,7 +147,9 @@ async def test_check_urls_fetches_headers_only_and_applies_the_limits(cli, write
     path = write("u.csv", "prompt,provider,image\n" + rows)
     offline = await asyncio.to_thread(cli, "validate", path, "--simulate")
     assert offline.exit_code == 0 and image_server.seen == []  # nothing fetched by default
-    result = await asyncio.to_thread(cli, "validate", path, "--simulate", "--check-urls")
+    refused = await asyncio.to_thread(cli, "validate", path, "--simulate", "--check-urls")
+    assert refused.exit_code == 2 and image_server.seen == []  # 127.0.0.1 is refused unless allowed
+    result = await asyncio.to_thread(cli, "validate", path, "--simulate", "--check-urls", "--allow-private-urls")
     assert result.exit_code == 2
     out = result.output
     assert "row 2" not in out and "row 8" not in out  # ok.png, fetched once for both rows

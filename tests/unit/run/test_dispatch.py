@@ -19,16 +19,19 @@ def job(job_id: str, provider: str = "gccai") -> Job:
 
 SETTINGS = {n: ProviderSettings(name=n, base_url="http://127.0.0.1:9", api_key=Secret("k"), rpm=600,
                                 max_in_flight=2, poll_interval_s=10.0, timeout_s=5.0)
-            for n in ("gccai", "apiframe")}
+            for n in ("gccai", "apiframe", "minimax")}
+#: the provider of each job of ``journal_of`` (gccai by default): apiframe and gccai
+#: dedupe by idempotency key, minimax does not
+PROVIDER_OF = {"lost-idem": "apiframe", "lost": "minimax", "killed": "minimax"}
 
 
 async def journal_of(tmp_path) -> Journal:
     """A journal an earlier run left: one job per state."""
     journal = Journal(tmp_path / "j.sqlite", lock=False)
     ids = ["new", "flying", "late", "failed", "lost", "lost-idem", "done", "skipped", "killed"]
-    journal.add_jobs([job(i, "apiframe" if i == "lost-idem" else "gccai") for i in ids])
+    journal.add_jobs([job(i, PROVIDER_OF.get(i, "gccai")) for i in ids])
     for i in ids[1:]:
-        await journal.mark_submitting(i, "apiframe" if i == "lost-idem" else "gccai")
+        await journal.mark_submitting(i, PROVIDER_OF.get(i, "gccai"))
     for i in ("flying", "late", "done"):
         await journal.mark_submitted(i, f"task-{i}", 1000.0)
     journal.finish("late", JobStatus.FAILED, error_code="timeout")
@@ -52,7 +55,7 @@ async def test_prepare_sorts_jobs_by_what_an_earlier_run_left(tmp_path):
         resume, fresh, done = ids(work)
         assert resume == ["flying", "late"]  # a task id to poll again
         assert [r.task_id for _, r in work.resume] == ["task-flying", "task-late"]
-        # apiframe dedupes by idempotency key: its unknown job is sent again
+        # apiframe dedupes by idempotency key: its unknown job is sent again (minimax's is not)
         assert fresh == ["new", "lost-idem", "skipped"]
         assert done == ["failed", "lost", "done", "killed"]  # killed mid-submit: now unknown
         assert journal.get("killed").status is JobStatus.UNKNOWN

@@ -38,6 +38,7 @@ class State:
     provider_code: str = ""
     message: str = ""
     follow_up: object = None
+    file_id: str = ""
 
     @property
     def finished(self) -> bool:
@@ -48,6 +49,9 @@ class ScriptedProvider:
     """Adapter and transport in one: answers each request with the next item of
     ``script`` (a State, a task id, or an error to raise); records when each
     request was sent (clock time - T0)."""
+
+    #: as MiniMax's adapter: codes read as a rate limit once, then as a content refusal
+    rate_or_content_codes = frozenset({"1002"})
 
     def __init__(self, clock: FakeClock, script: list):
         self.clock, self.script, self.sent = clock, list(script), []
@@ -163,8 +167,9 @@ async def test_submit_retries_then_polls_from_the_accepted_submit(run_one):
 
 
 async def test_a_submit_whose_answer_was_lost_ends_unknown_and_is_not_sent_again(run_one):
-    lost = TransportError("gccai", "timeout", "read timed out", maybe_sent=True)
-    provider, final, finished = await run_one([lost], resume=False)
+    # on a provider that does not dedupe by idempotency key (gccai now does: data/providers.yaml)
+    lost = TransportError("minimax", "timeout", "read timed out", maybe_sent=True)
+    provider, final, finished = await run_one([lost], resume=False, name="minimax")
     assert len(provider.times("submit")) == 1 and provider.times("poll") == []
     assert final.status == JobStatus.UNKNOWN and final.error_code == "unknown"
     assert finished == [final]
@@ -192,3 +197,32 @@ async def test_failover_moves_the_in_flight_place_and_gives_back_the_one_it_ends
     assert provider.sent == []
     for slot in slots.values():  # each semaphore back to its one place: none lost, none made up
         assert slot.in_flight._value == 1, slot.name
+
+
+def minimax_1002() -> ProviderError:
+    return ProviderError("minimax", "rate_limited", "rate limit", retryable=True, http_status=200,
+                         provider_code="1002")
+
+
+async def test_a_1002_that_comes_again_after_the_pause_is_a_content_refusal_not_minutes_of_retries(run_one):
+    # MiniMax's CLI reads 1002 as its content filter, its error table as a rate limit:
+    # once is a rate limit (waited out), twice for the same job is the filter
+    provider, final, _ = await run_one([minimax_1002(), minimax_1002(), "task-9"], resume=False, max_attempts=5)
+    assert len(provider.times("submit")) == 2  # not the five tries of a rate limit
+    assert (final.status, final.error_code, final.provider_code) == (JobStatus.FAILED, "content_policy", "1002")
+    assert "again after the pause" in (final.error_message or "")
+
+
+async def test_a_single_1002_is_a_rate_limit_waited_out(run_one):
+    provider, final, _ = await run_one([minimax_1002(), "task-9", State("succeeded", video_url="https://cdn.example/v.mp4")],
+                                       resume=False)
+    assert len(provider.times("submit")) == 2 and final.status == JobStatus.SUCCEEDED
+
+
+async def test_a_1002_again_on_a_key_rate_limited_meanwhile_is_still_a_rate_limit(run_one):
+    # another rate-limit answer on the key between the two 1002s: the key is under a real limit
+    limited = ProviderError("minimax", "rate_limited", "slow down", retryable=True, http_status=429)
+    provider, final, _ = await run_one([minimax_1002(), limited, minimax_1002(), "task-9",
+                                        State("succeeded", video_url="https://cdn.example/v.mp4")],
+                                       resume=False, max_attempts=5)
+    assert len(provider.times("submit")) == 4 and final.status == JobStatus.SUCCEEDED

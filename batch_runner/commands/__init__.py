@@ -1,0 +1,1 @@
+"""The ``batch-runner`` commands, one module each: the click command and the function it calls."""
