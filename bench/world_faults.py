@@ -111,6 +111,7 @@ def sqlite_kills(n_jobs: int, kills: int, rng: random.Random) -> dict[str, objec
         last = start(sim, path, journal, out)
         _, err = last.communicate(timeout=300)
         runs.append((last.returncode, err))
+        show_tracebacks(runs)
         return figures("sqlite: kill -9", sim, out, runs)
 
 
@@ -138,6 +139,13 @@ def postgres_restarts(n_jobs: int, restarts: int) -> dict[str, object]:
         _, err = last.communicate(timeout=300)
         runs.append((last.returncode, err))
         return figures("postgresql: stop/start", sim, out, runs)
+
+
+def show_tracebacks(runs: list[tuple[int, str]]) -> None:
+    """Print the stderr of each run that printed a traceback (for --verbose)."""
+    for rc, err in runs:
+        if "Traceback" in err or "unexpected error" in err:
+            print(f"--- exit {rc}:\n{err[-3000:]}", file=sys.stderr)
 
 
 def main() -> None:
