@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from batch_runner.catalog.prices import describe_usd
+from batch_runner.catalog.prices import describe_usd, video_cost
 from batch_runner.catalog.settings import (
     ProviderSettings,
     merge_overrides,
     resolve_settings,
     unused_key_settings,
 )
-from batch_runner.errors import TRANSIENT_CODES, ConfigError, ManifestError, Problem
+from batch_runner.errors import TRANSIENT_CODES, ConfigError, ManifestError, Problem, WorldError, world_fault
 from batch_runner.jobs.expand import expand
 from batch_runner.jobs.model import Job
 from batch_runner.jobs.scenes import scene_counts, scene_line
@@ -71,6 +71,7 @@ from batch_runner.run.estimate import Plan, make_plan
 from batch_runner.run.har import HarRecorder
 from batch_runner.run.url_refresh import UrlRefresher, expiry_lines
 from batch_runner.transport import Transport
+from batch_runner.words import count
 from batch_runner.world import check_worlds, world_of
 
 __all__ = ["CONFIRM_OVER_USD", "EXIT_NOT_CONFIRMED", "RunRequest", "default_journal_path", "default_output_path",
@@ -453,7 +454,8 @@ def dry_run_counts(request: RunRequest) -> dict[str, int]:
     """What a run would do, from the journal alone: jobs done, in flight,
     failed, unknown, and new; with ``request.rows``, of those rows' jobs only
     (``total`` is theirs); with ``request.limit``, ``later``: the new jobs the
-    limit keeps for a later run (not counted in ``new``). Sends nothing.
+    limit keeps for a later run (not counted in ``new``); with ``request.fit_budget``,
+    ``skipped_budget``: the new jobs the caps leave out (not counted in ``new``). Sends nothing.
     Raises ManifestError; ConfigError when no chosen row is in the manifest."""
     jobs, manifest = load_jobs(request)
     jobs, note = choose_rows(jobs, request.rows)
@@ -467,10 +469,18 @@ def dry_run_counts(request: RunRequest) -> dict[str, int]:
         with open_journal(state, campaign_of(request), lock=False) as journal:
             known = {j.job_id: rec for j in jobs if (rec := journal.get(j.job_id))}
     later = {j.job_id for j in held_back(jobs, known, request.limit)}
+    budget = Budget(request.max_cost, request.max_credits) if request.fit_budget else Budget()
+    settings: dict[str, ProviderSettings] = {}
+    if budget.active:  # --fit-budget: the new jobs past the cap are skipped, as the run skips them
+        settings = _settings(request, manifest, _environ(request))
+        budget.seed(list(known.values()), settings)
     for job in jobs:
         record = known.get(job.job_id)
         key = "new" if not record or record.status == JobStatus.PENDING else status_word(record.status)
         key = "later" if job.job_id in later else key
+        if key == "new" and budget.active and budget.reserve(job.job_id, job.provider, video_cost(
+                settings[job.provider], job.model, job.resolution, job.duration)):
+            key = "skipped_budget"
         counts[key] = counts.get(key, 0) + 1
     if request.reroll_qa_failed:  # succeeded jobs whose video failed QA, submitted (and paid) again
         counts["reroll"] = sum(1 for r in known.values() if r.rerollable(request.max_rerolls))
@@ -563,11 +573,9 @@ async def execute(request: RunRequest) -> int:
     handoff = Handoff.prepare(deliver=request.deliver, download=request.download,  # probed before any submit
                               deliver_qa_failed=request.deliver_qa_failed, notify=request.notify,
                               notify_on=request.notify_on, metrics_file=request.metrics_file)
-    if request.trace_http is not None and (request.trace_http.is_dir() or not request.trace_http.parent.is_dir()):
-        raise ConfigError(f"--trace-http {request.trace_http}: not a file in an existing folder")
     recorder = HarRecorder() if request.trace_http is not None else None
     made: list[Runner] = []
-    with open_journal(state, campaign_of(request), local=default_journal_path(request.manifest, request.simulate),
+    with open_journal(state, campaign_of(request), local=request.manifest,  # a database's captures: <manifest>.captures
                       lease_s=request.lease_s) as journal:
         _refuse_new_journal(request, journal, state)
         async with _simulator(request, manifest) as sim_url:
@@ -659,8 +667,8 @@ async def execute(request: RunRequest) -> int:
 
             if sim_url:
                 log.info("simulator at %s", sim_url)
-            log.info("%d jobs: %d to submit, %d already final, %d in flight; %s",
-                     len(jobs), len(fresh), len(done), len(work.resume) - len(work.orphans),
+            log.info("%s: %d to submit, %d already final, %d in flight; %s",
+                     count(len(jobs), "job"), len(fresh), len(done), len(work.resume) - len(work.orphans),
                      scene_line(scene_counts(jobs)))
             if work.orphans:
                 log.warning("%d task(s) in flight belong to rows no longer in the manifest (edited or removed): "
@@ -674,6 +682,17 @@ async def execute(request: RunRequest) -> int:
                     hubs.extend([hub] if hub else [])
                     stopped = await _run_with_signals(runner, progress, downloader, current, recorder, policy,
                                                       lost=journal.check_file)
+            except Exception as exc:
+                fault = world_fault(exc)
+                if fault is None:
+                    raise
+                try:  # a full disk, a stopped database: keep what can be kept
+                    write_results(request.output, current(), manifest_ids=ids, make_posters=False)
+                except Exception:
+                    raise WorldError(f"{fault}; the results could not be written to {request.output} either: "
+                                     f"`batch-runner results {safe_url(str(state))} -o FILE` writes them "
+                                     "from the journal") from exc
+                raise fault from exc
             finally:
                 await handoff.stop()
                 if recorder is not None and request.trace_http is not None:
@@ -685,11 +704,15 @@ async def execute(request: RunRequest) -> int:
             canary_stops: list[CanaryStop] = [c for r in made for c in r.canary_stops.values()]
             missing = _missing_key_lines(made, settings)
         every = current()
-        write_results(request.output, every, manifest_ids=ids)
+        try:
+            write_results(request.output, every, manifest_ids=ids)
+        except OSError as exc:  # the results path became a folder, its disk filled up: every job is in the journal
+            raise WorldError(f"{world_fault(exc)}; meanwhile `batch-runner results {safe_url(str(state))} -o FILE` "
+                             "writes the results from the journal") from exc
         records = [r for r in every if r.job_id in ids]
         removed = [r for r in every if r.job_id not in ids]
     if request.report:
-        write_report(request.output, request.report)
+        write_report(request.output, request.report, f"Campaign report: {campaign_of(request)}")
     sheet_problem = _write_contact_sheet(request) if request.contact_sheet else None
     await handoff.deliver_files({"results": request.output, "report": request.report,
                                  "contact_sheet": None if sheet_problem else request.contact_sheet})

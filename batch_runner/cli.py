@@ -1,7 +1,9 @@
 """The ``batch-runner`` command line (click). It parses options and calls the library.
 
 Exit statuses: 0 every job succeeded; 1 some job failed or is not final (or the
-journal file was deleted, moved or replaced during the run);
+journal file was deleted, moved or replaced during the run), or the machine failed
+mid-run (a full disk, the journal's database stopped, a results path replaced by a
+folder: one line naming the cause and what to do, errors.world_fault);
 2 invalid manifest or usage, or a path, journal or port that cannot be used
 (nothing sent); 3 another run holds the journal; 4 the plan costs more than
 --max-cost / --max-credits (nothing sent); 5 the plan was shown on a terminal
@@ -41,11 +43,13 @@ from batch_runner.commands.deliver import deliver, handoff_fields, run_handoff_o
 from batch_runner.commands.init import init
 from batch_runner.commands.journal_rebuild import rebuild
 from batch_runner.errors import (
+    BatchRunnerError,
     BudgetError,
     ConfigError,
     JournalLostError,
     ManifestError,
     StateLockedError,
+    world_fault,
 )
 from batch_runner.jobs.selection import RowSelection, parse_rows
 from batch_runner.journal.postgres import DEFAULT_LEASE_S
@@ -53,6 +57,7 @@ from batch_runner.keys import has_key, load_env_file
 from batch_runner.output.file_names import DEFAULT_TEMPLATE
 from batch_runner.run.budget import parse_amount, parse_credit_caps
 from batch_runner.run.estimate import Plan
+from batch_runner.words import count
 
 __all__ = ["main"]
 
@@ -73,18 +78,29 @@ DEBUG_ENV = "BATCH_RUNNER_DEBUG"
 
 
 class _Commands(click.Group):
-    """The command group, with a last safety net: an exception no command
-    expected is one line on stderr and exit status 70, not a traceback
-    (``BATCH_RUNNER_DEBUG=1`` lets the traceback through)."""
+    """The command group, with a last safety net: one place turns an error into
+    an exit status. A BatchRunnerError is its message and its ``exit_status``; a
+    fault of the machine (a full disk, the journal's server stopped: errors.world_fault)
+    is one line naming the cause and what to do, exit status 1; any other exception
+    is one line and exit status 70, a bug. ``BATCH_RUNNER_DEBUG=1`` lets the traceback through."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except BatchRunnerError as exc:  # one that no command turned into its exit status itself
+            if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+                raise
+            click.echo(f"batch-runner: {exc}", err=True)
+            ctx.exit(exc.exit_status)
         except Exception as exc:
             if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
                 raise
+            fault = world_fault(exc)
+            if fault is not None:  # the machine's fault, not a bug: the cause and what to do
+                click.echo(f"batch-runner: {fault}", err=True)
+                ctx.exit(fault.exit_status)
             from batch_runner.keys import redact
             from batch_runner.keyscan import mask
 
@@ -424,7 +440,7 @@ def validate(manifest: Path, sets: tuple[str, ...], simulate: bool, allow_outsid
     for job in jobs:
         by_provider[job.provider] = by_provider.get(job.provider, 0) + 1
     detail = ", ".join(f"{n} on {p}" for p, n in by_provider.items())
-    click.echo(f"{manifest}: valid, {len(loaded.rows)} rows, {len(jobs)} jobs ({detail})")
+    click.echo(f"{manifest}: valid, {count(len(loaded.rows), 'row')}, {count(len(jobs), 'job')} ({detail})")
 
 
 @main.command()
@@ -537,7 +553,7 @@ def report(results_csv: Path, output: Path, title: str | None) -> None:
         n = write_report(results_csv, output, title)
     except ConfigError as exc:
         _fail(exc, EXIT_USAGE)
-    click.echo(f"{output}: {n} jobs")
+    click.echo(f"{output}: {count(n, 'job')}")
 
 
 @main.command("contact-sheet")

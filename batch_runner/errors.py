@@ -10,6 +10,9 @@
      ├── DownloadError      a finished video could not be saved (HTTP error, over the
      │                      size cap, a web page instead of a video); ``retryable``
      ├── UnsafeUrlError     (urls.py, also a ValueError) a video URL we refuse to fetch
+     ├── WorldError         the world failed mid-run: a full disk, the journal's database
+     │                      stopped, a path replaced by a folder (exit status 1); made from a
+     │                      foreign exception by ``world_fault``
      └── ProviderError      a provider answered with an error, or could not be reached
           └── TransportError   no usable HTTP answer: connection refused or reset,
                                timeout, body too large; ``maybe_sent`` says whether the
@@ -19,13 +22,16 @@ A ProviderError carries data the retry policy reads: ``error_code`` (our own sho
 vocabulary, see ERROR_CODES), ``retryable``, ``http_status``, ``provider_code`` and
 ``provider_message`` (the provider's own), and ``retry_after`` (seconds or None).
 Foreign exceptions (aiohttp, json) are converted once, in transport.py and the
-adapters, with ``raise ... from exc``. No error message ever contains an API key:
+adapters, with ``raise ... from exc``; those of the machine (OSError, sqlite3,
+psycopg) once, by ``world_fault``, where the command line turns an error into its
+exit status: every class carries its own ``exit_status``. No error message ever contains an API key:
 ProviderError redacts every known key from the provider's text, and a Problem
 masks anything shaped like a key (keyscan.mask) when printed.
 """
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 
 from batch_runner.keys import redact
@@ -45,6 +51,8 @@ __all__ = [
     "ProviderError",
     "StateLockedError",
     "TransportError",
+    "WorldError",
+    "world_fault",
 ]
 
 #: Our error vocabulary, as written to the results CSV column ``error_code``.
@@ -78,7 +86,10 @@ TRANSIENT_CODES: frozenset[str] = frozenset(
 
 
 class BatchRunnerError(Exception):
-    """Base of every error batch_runner raises on purpose."""
+    """Base of every error batch_runner raises on purpose. ``exit_status``: the
+    command's exit status when the error ends it (1: a job or a download failed)."""
+
+    exit_status = 1
 
 
 @dataclass(frozen=True)
@@ -107,6 +118,7 @@ class ManifestError(BatchRunnerError):
     message shows the first MAX_SHOWN)."""
 
     MAX_SHOWN = 200
+    exit_status = 2
 
     def __init__(self, problems: list[Problem]):
         self.problems = problems
@@ -120,15 +132,21 @@ class ManifestError(BatchRunnerError):
 
 
 class ConfigError(BatchRunnerError):
-    """Bad settings or command-line use."""
+    """Bad settings or command-line use, or a path that cannot be used (exit status 2)."""
+
+    exit_status = 2
 
 
 class BudgetError(BatchRunnerError):
-    """The run's plan exceeds a budget cap; nothing was sent."""
+    """The run's plan exceeds a budget cap; nothing was sent (exit status 4)."""
+
+    exit_status = 4
 
 
 class StateLockedError(BatchRunnerError):
-    """Another run is working on the same journal."""
+    """Another run is working on the same journal (exit status 3)."""
+
+    exit_status = 3
 
 
 class JournalLostError(BatchRunnerError):
@@ -200,3 +218,55 @@ class TransportError(ProviderError):
     def __init__(self, provider: str, error_code: str, message: str, *, maybe_sent: bool, retryable: bool = True):
         super().__init__(provider, error_code, message, retryable=retryable)
         self.maybe_sent = maybe_sent
+
+
+class WorldError(BatchRunnerError):
+    """Something outside batch-runner failed mid-run (exit status 1): a full disk,
+    the journal's database server gone, a results path replaced by a folder. The
+    message names the cause and what to do; the journal keeps every task id, so the
+    same command run again polls them (nothing is paid twice)."""
+
+
+_AGAIN = "run the same command again: the journal keeps every task id, nothing is paid twice"
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def world_fault(exc: BaseException) -> WorldError | None:
+    """The WorldError a foreign exception means, or None when it is not a fault of
+    the machine (then it is a bug). Reads OSError (a full disk, a path that became a
+    folder or vanished, an I/O error), sqlite3's errors (a full disk, a damaged WAL)
+    and psycopg's / psycopg_pool's (the journal's server stopped or out of reach),
+    by class name so this module imports neither database driver."""
+    if isinstance(exc, WorldError):
+        return exc
+    kind = type(exc)
+    module = kind.__module__ or ""
+    text = mask(redact(" ".join(str(exc).split())))[:300]
+    if module.startswith("psycopg"):  # AdminShutdown, OperationalError, PoolTimeout, ...
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else kind.__name__
+        return WorldError(f"the journal's PostgreSQL server stopped answering ({kind.__name__}: "
+                          f"{mask(redact(first))[:200]}): start it again (or check the network to it) and {_AGAIN}")
+    if isinstance(exc, OSError):
+        name = exc.filename2 or exc.filename  # os.replace(temporary, target): the target
+        where = f" ({name})" if name else ""
+        reason = exc.strerror or text
+        if exc.errno in _DISK_FULL:
+            return WorldError(f"no space left on the disk{where}: free some space and {_AGAIN}")
+        if isinstance(exc, IsADirectoryError):
+            return WorldError(f"{name or 'a path'} is a folder now, where a file was to be written: "
+                              f"move that folder away and {_AGAIN}")
+        return WorldError(f"{reason}{where}: fix that path and {_AGAIN}")
+    if module == "sqlite3":
+        lowered = text.lower()
+        if "full" in lowered:
+            return WorldError(f"no space left on the journal's disk ({text}): free some space and {_AGAIN}")
+        if "disk i/o" in lowered:
+            return WorldError(f"the journal's file could not be written ({text}: a full disk, a file size limit "
+                              f"or a failing disk): make room or fix the disk and {_AGAIN}")
+        if "malformed" in lowered or "not a database" in lowered:
+            return WorldError(f"the journal's file is damaged ({text}: its -wal file truncated or changed by "
+                              "another program?): keep a copy of the journal and its -wal file, then run "
+                              "`batch-runner status JOURNAL` to see what it still holds before running again")
+        if "locked" in lowered or "readonly" in lowered or "unable to open" in lowered:
+            return WorldError(f"the journal could not be written ({text}): check its file and folder and {_AGAIN}")
+    return None

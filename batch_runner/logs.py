@@ -84,6 +84,9 @@ def setup_logging(fmt: str = "text", *, quiet: bool = False, verbose: bool = Fal
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
+    # psycopg_pool logs each failed reconnect (pages of them when the journal's server stops);
+    # the run says it once, in its own words: those lines only with --verbose
+    logging.getLogger("psycopg.pool").setLevel(logging.WARNING if verbose else logging.CRITICAL)
 
 
 def event(name: str, message: str, *args: Any, level: int = logging.INFO, **fields: Any) -> None:

@@ -125,7 +125,7 @@ def check_worlds(journal: Journal, worlds: Mapping[str, World], providers: Itera
                 theirs = guess
         if theirs is not None and name in with_tasks and not mine.same_place(theirs):
             raise WorldMismatchError(
-                f"{journal.path}: its {name} tasks were made on {theirs.describe()}, "
+                f"{journal.where}: its {name} tasks were made on {theirs.describe()}, "
                 f"this run uses {mine.describe()}; a task can only be polled where it was made. "
                 "Use the journal of that world, or start another with --journal PATH "
                 "(a --simulate run has its own default journal)"

@@ -1,6 +1,7 @@
 """What checking the journal file's identity costs: one os.stat per durable commit batch.
 
     python bench/journal_identity.py        # a few seconds
+    python bench/journal_identity.py --smoke  # 30 jobs, 2 rounds (CI)
 
 A run's SQLite journal checks, at each group commit of its durable writes (a
 submit's intent, a task id), that the file at its path is still the one it
@@ -70,4 +71,9 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    if "-h" in sys.argv[1:] or "--help" in sys.argv[1:]:
+        print(__doc__)
+        sys.exit(0)
+    if "--smoke" in sys.argv[1:]:
+        JOBS, ROUNDS = 30, 2
     asyncio.run(main())

@@ -52,3 +52,19 @@ def postgres_server() -> Iterator[str]:
         subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
                        capture_output=True, cwd=root)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def pg_ctl(url: str, action: str) -> None:
+    """``pg_ctl stop`` (fast) or ``start`` for the server of ``url`` (one started by
+    ``postgres_server``), to test a run whose database goes away and comes back."""
+    bindir = pg_bin()
+    assert bindir is not None
+    root = Path(url.rsplit("host=", 1)[1])
+    as_user = ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
+    args = [str(bindir / "pg_ctl"), "-D", str(root / "data"), "-w", "-t", "30", action]
+    if action == "stop":
+        args += ["-m", "fast"]
+    else:
+        args += ["-o", f"-k {root} -c listen_addresses='' -c fsync=off -c max_connections=200",
+                 "-l", str(root / "log")]
+    subprocess.run([*as_user, *args], check=True, capture_output=True, cwd=root)

@@ -124,13 +124,13 @@ def expand(
         warnings += [dataclasses.replace(p, severity="warning") for p in missing]
     if problems:
         return Expansion([], problems, warnings)
-    kept, duplicates = _drop_duplicates(jobs, manifest.path.name)
+    kept, duplicates = _drop_duplicates(jobs, manifest.path.name, manifest.place_word)
     return Expansion(kept, [], warnings + duplicates)
 
 
-def _drop_duplicates(jobs: list[Job], file: str) -> tuple[list[Job], list[Problem]]:
+def _drop_duplicates(jobs: list[Job], file: str, word: str = "row") -> tuple[list[Job], list[Problem]]:
     """The jobs with one per job id (the last of each), and a warning per
-    duplicate naming the row it repeats."""
+    duplicate naming the row (``word``: or the YAML line) it repeats."""
     seen: dict[str, Job] = {}
     warnings = []
     for job in jobs:
@@ -138,9 +138,9 @@ def _drop_duplicates(jobs: list[Job], file: str) -> tuple[list[Job], list[Proble
             first = seen[job.job_id]
             warnings.append(
                 Problem(
-                    f"{file}: row {job.row}",
+                    f"{file}: {word} {job.row}",
                     "",
-                    f"same request as row {first.row} (same job id {job.job_id}): "
+                    f"same request as {word} {first.row} (same job id {job.job_id}): "
                     "use variants: N for several videos of one request",
                     severity="warning",
                 )

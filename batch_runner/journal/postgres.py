@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import sqlite3
 import time
@@ -102,7 +103,11 @@ def is_database_url(text: str | os.PathLike[str] | None) -> bool:
 
 def safe_url(url: str) -> str:
     """``url`` with its password, if any, shown as ``***`` (for messages and logs)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (a bad port raises here)
+    except ValueError:  # not a URL ("postgresql://[bad"): hide whatever sits between ':' and '@'
+        return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", url)
     if parts.password is None:
         return url
     netloc = parts.netloc.rpartition("@")
@@ -173,7 +178,7 @@ class PgJournal(Journal):
     The same methods as the SQLite Journal (it overrides every one of them),
     plus the claims and shared limits. ``campaign``: the campaign's name in the
     database; ``local``: the file whose ``.captures`` folder keeps unreadable
-    answers (beside the manifest); ``lock``: this process is a worker (it
+    answers (the manifest: ``<manifest>.captures`` beside it); ``lock``: this process is a worker (it
     registers in ``workers``; False: reading for ``status`` / ``results``).
     Raises ConfigError naming ``pip install 'batch-runner[postgresql]'`` when
     psycopg is missing, JournalError when the database cannot be reached.
@@ -222,6 +227,11 @@ class PgJournal(Journal):
     def __repr__(self) -> str:
         return f"PgJournal({safe_url(self.url)!r}, campaign={self.campaign!r})"
 
+    @property
+    def where(self) -> str:
+        """The journal as messages name it: its URL (no password) and campaign."""
+        return f"{safe_url(self.url)} (campaign {self.campaign})"
+
     # -- plumbing -------------------------------------------------------------
     def _exec(self, sql: str, params: Iterable[Any] = ()) -> int:
         """Run one statement in its own committed transaction; returns its row count."""
@@ -251,6 +261,8 @@ class PgJournal(Journal):
                            "AND status IN (%s, %s)", (self.campaign, self.worker, JobStatus.PENDING,
                                                       JobStatus.SUBMITTED))
                 self._registered = False
+        except Exception:  # the server is gone (psycopg's errors, a pool timeout): the run's own
+            pass            # error says so; this worker's leases run out by themselves
         finally:
             pool.close()
             self.pool = None  # type: ignore[assignment]
@@ -595,6 +607,11 @@ def open_journal(target: str | Path, campaign: str | None = None, *, lock: bool 
     if not is_database_url(target):
         return Journal(target, lock=lock)
     url = str(target)
+    try:
+        urlsplit(url).port  # noqa: B018  (a bad host or port raises here)
+    except ValueError as exc:
+        raise ConfigError(f"{safe_url(url)}: not a PostgreSQL URL ({exc}): write it as "
+                          "postgresql://USER:PASSWORD@HOST:PORT/DATABASE (an IPv6 host in [brackets])") from None
     if campaign is None:
         probe = PgJournal(url, "", lock=False)
         try:

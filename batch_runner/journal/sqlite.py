@@ -559,7 +559,7 @@ class Journal:
             os.close(fd)
             raise StateLockedError(
                 f"another batch-runner run is using {self.path} (lock held); "
-                "wait for it to finish, or use another --state"
+                "wait for it to finish, or use another --journal"
             ) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
@@ -653,6 +653,12 @@ class Journal:
         its error and end time cleared."""
         self._update(job_id, status=JobStatus.PENDING, finished_at=None, error_code=None,
                      provider_code=None, error_message=None)
+
+    def mark_not_sent(self, job_id: str) -> None:
+        """A submit the provider answered with a refusal (or that never left):
+        the job is ``pending`` again, nothing else changed (a shared journal's
+        claim kept), so a kill before its next try leaves no ``unknown``."""
+        self._update(job_id, status=JobStatus.PENDING)
 
     async def _durably(self, *statements: tuple[str, tuple[Any, ...]], intent: bool = False) -> bool:
         """Run ``statements`` (sql, params) in a FULL-sync commit shared with every
@@ -871,6 +877,11 @@ class Journal:
             "SELECT video_url FROM jobs WHERE (? IS NULL OR provider=?) AND video_url IS NOT NULL LIMIT ?",
             (provider, provider, limit)).fetchall()
         return [r[0] for r in rows]
+
+    @property
+    def where(self) -> str:
+        """The journal as messages name it: its file (a shared journal: its URL and campaign)."""
+        return str(self.path)
 
     def counts(self) -> dict[str, int]:
         """Number of jobs per status."""

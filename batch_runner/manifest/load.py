@@ -55,6 +55,7 @@ from batch_runner.manifest.templates import (
     fill_templates,
 )
 from batch_runner.manifest.yaml_reader import load_yaml
+from batch_runner.words import count
 
 __all__ = ["Manifest", "ManifestRow", "load_manifest", "parse_map", "parse_overrides"]
 _TRUE = {"true", "yes", "y", "1", "on"}
@@ -99,6 +100,12 @@ class Manifest:
         """Folder that relative image paths are resolved against: the file the
         rows are written in (the source sheet's, for a YAML manifest with one)."""
         return (self.sheet or self.path).parent
+
+    @property
+    def place_word(self) -> str:
+        """What a row's number counts in messages: ``line`` for a YAML jobs list
+        (its line number), ``row`` for a sheet (spreadsheet row, header = 1)."""
+        return "line" if self.sheet is None and self.path.suffix.lower() in (".yaml", ".yml") else "row"
 
 
 def _type_cell(name: str, text: str) -> Any:
@@ -370,9 +377,28 @@ def _load_yaml(path: Path, overrides: dict[str, Any], problems: list[Problem], s
 
 def _load_table(path: Path, overrides: dict[str, Any], problems: list[Problem], sheet: str | None,
                 mapped: dict[str, str]) -> Manifest:
-    rows = _table_rows(read_table(path, sheet), mapped, dict(overrides), None, problems, "--map",
+    table = read_table(path, sheet)
+    problems += _set_under_columns(table, overrides, mapped)
+    rows = _table_rows(table, mapped, dict(overrides), None, problems, "--map",
                        _Source(origins=dict.fromkeys(mapped, "--map")))
     return Manifest(path, rows, {})
+
+
+def _set_under_columns(table: Table, overrides: Mapping[str, Any], mapped: Mapping[str, str]) -> list[Problem]:
+    """A warning for each ``--set`` field the sheet also has a column of: the
+    cell wins, ``--set`` only fills that column's blank cells (said, not silent)."""
+    out = []
+    by_field = {mapped.get(h, h).strip().lower(): h for h in table.headers}
+    for key, value in overrides.items():
+        header = by_field.get(key.lower())
+        if header is None:
+            continue
+        filled = sum(1 for _ in table.cells(header))
+        if filled:
+            out.append(Problem("--set", key, f"--set {key}={value} is used only where the '{header}' column of "
+                               f"{table.label} is blank: its cells win ({filled} of {count(len(table.rows), 'row')}); "
+                               f"to use {value} everywhere, change that column or delete it", "warning"))
+    return out
 
 
 def _grouped(warnings: list[Problem]) -> list[Problem]:

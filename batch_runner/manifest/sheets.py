@@ -186,6 +186,9 @@ def read_table(path: str | Path, sheet: str | None = None) -> Table:
     values but no header).
     """
     path = Path(path)
+    if sheet is not None and path.suffix.lower() not in EXCEL_SUFFIXES:
+        raise _problem(path.name, f"--sheet {sheet}: a CSV file has no sheets (--sheet names an Excel "
+                       "workbook's sheet): leave --sheet out")
     try:
         if path.suffix.lower() in EXCEL_SUFFIXES:
             label, grid = _read_excel(path, sheet)

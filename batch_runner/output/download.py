@@ -22,6 +22,7 @@ with the job's fields and the manifest's own columns (output/file_names.py).
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import logging
 import os
@@ -349,8 +350,8 @@ class Downloader:
             self.renamed += outcome == "renamed"
             self.copied += outcome == "copied"
             saved = self.journal.download(job_id)
-            if self.on_saved is not None and saved is not None:
-                await self.on_saved(record, dest, str(saved["sha256"]))
+            if saved is not None:
+                await self._after_saved(record, dest, str(saved["sha256"]))
             return
         why_gone = opts.gone(url) if opts.gone is not None else None
         if why_gone:
@@ -373,8 +374,9 @@ class Downloader:
                         raise
                     url = await opts.refresh(self.transport, record, True) or url  # 403/404: ask once
                     size = await self._fetch(job_id, url, dest)
-        except (DownloadError, TransportError) as exc:
-            message = exc.provider_message if isinstance(exc, TransportError) else str(exc)
+        except (DownloadError, TransportError, OSError) as exc:  # OSError: the folder's disk is full, say
+            message = (exc.provider_message if isinstance(exc, TransportError) else
+                       _disk_problem(exc, opts.directory) if isinstance(exc, OSError) else str(exc))
             if lost:
                 message = (f"{lost} and its URL no longer works ({message}): the video cannot be fetched again "
                            "(the job itself succeeded)")
@@ -384,9 +386,7 @@ class Downloader:
         self._record(job_id, dest, size, sha, url)
         self.saved += 1
         event("video_saved", "saved %s (%d bytes)", dest, size, job_id=job_id, path=str(dest), bytes=size, sha256=sha)
-        if self.on_saved is not None:
-            await self.on_saved(record, dest, sha)
-
+        await self._after_saved(record, dest, sha)
 
     async def _fetch(self, job_id: str, url: str, dest: Path) -> int:
         """``save`` with the retry policy of a download (run/retry.py); returns bytes."""
@@ -398,6 +398,25 @@ class Downloader:
                 return await save(self.transport, url, dest, max_bytes=opts.max_bytes,
                                   timeout_s=opts.timeout_s, trusted_hosts=opts.trusted_hosts)
         raise AssertionError("unreachable: download_retrying reraises")
+
+    async def _after_saved(self, record: JobRecord, dest: Path, sha: str) -> None:
+        """The ``on_saved`` hook (video QA and its poster); a file it cannot write
+        (a full disk) is a warning: the video itself is saved."""
+        if self.on_saved is None:
+            return
+        try:
+            await self.on_saved(record, dest, sha)
+        except OSError as exc:
+            event("video_check_failed", "job %s: its video is saved, but not checked: %s", record.job_id,
+                  _disk_problem(exc, dest.parent), level=logging.WARNING, job_id=record.job_id, path=str(dest))
+
+
+def _disk_problem(exc: OSError, folder: Path) -> str:
+    """What a failed write in the download folder means, and what to do."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return (f"no space left in {folder}: free some space and run the same command again "
+                "(the video is fetched again, not paid again)")
+    return f"cannot write in {folder}: {exc.strerror or exc}"
 
 
 class _Taken(DownloadError):

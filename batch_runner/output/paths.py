@@ -43,7 +43,7 @@ __all__ = [
 
 class OutputPathError(ConfigError):
     """An output path that cannot be used. ``option`` is the command-line
-    option (``-o``, ``--state``, ...), ``path`` the path as given, ``reason``
+    option (``-o``, ``--journal``, ...), ``path`` the path as given, ``reason``
     what is wrong and what to do; the message is ``"<option> <path>: <reason>"``."""
 
     def __init__(self, option: str, path: Path, reason: str):
@@ -129,7 +129,7 @@ def download_output(path: Path, option: str = "--download") -> Output:
     return Output(option, Path(path), "the videos", folder=True)
 
 
-def journal_outputs(path: Path, option: str = "--state") -> list[Output]:
+def journal_outputs(path: Path, option: str = "--journal") -> list[Output]:
     """The journal (SQLite, written in place) and its lock file beside it."""
     path = Path(path)
     return [Output(option, path, "the journal", in_place=True),

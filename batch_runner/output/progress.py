@@ -21,6 +21,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from batch_runner.journal import FINAL_STATUSES, JobRecord
+from batch_runner.words import count
 
 __all__ = ["Progress"]
 
@@ -137,8 +138,8 @@ class Progress:
     def _log(self) -> None:
         self._last = self._clock()
         counts = self.counts()
-        log.info("progress: %d/%d jobs final; this run: %s; $%.2f + %g credits spent",
-                 self.done, self.total, self._counts_text(), self.usd, self.credits,
+        log.info("progress: %d/%s final; this run: %s; $%.2f + %g credits spent",
+                 self.done, count(self.total, "job"), self._counts_text(), self.usd, self.credits,
                  extra={"event": "progress", "done": self.done, "total": self.total, **counts})
 
     def close(self) -> None:

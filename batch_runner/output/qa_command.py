@@ -24,6 +24,7 @@ from batch_runner.journal import JobRecord, Journal
 from batch_runner.manifest.sheets import read_table
 from batch_runner.output.results import write_results
 from batch_runner.output.video_qa import VideoQa, qa_lines, recorded_qa_settings
+from batch_runner.words import count
 
 __all__ = ["QaRun", "find_journal", "qa_results"]
 
@@ -96,7 +97,11 @@ async def qa_results(results: Path, journal_path: Path | None = None,
     StateLockedError when a run holds the journal.
     """
     if results.suffix.lower() != ".csv":
-        raise ConfigError(f"{results}: batch-runner qa rewrites the results CSV a run wrote (a .csv file)")
+        hint = (f": for a workbook, write the CSV from the campaign's journal (`batch-runner results JOURNAL "
+                f"-o results.csv`), run `batch-runner qa results.csv`, then `batch-runner results JOURNAL -o "
+                f"{results.name}` writes the workbook again with the verdicts") if results.suffix.lower() == ".xlsx" \
+            else ""
+        raise ConfigError(f"{results}: batch-runner qa rewrites the results CSV a run wrote (a .csv file){hint}")
     ids, in_manifest = _job_ids(results)
     path = journal_path or find_journal(results, ids)
     out = QaRun()
@@ -105,7 +110,7 @@ async def qa_results(results: Path, journal_path: Path | None = None,
         records: list[JobRecord] = [by_id[i] for i in ids if i in by_id]
         saved = [r for r in records if r.local_path]
         if not saved:
-            raise ConfigError(f"{results}: no saved videos to check (none of its {len(records)} jobs was "
+            raise ConfigError(f"{results}: no saved videos to check (none of its {count(len(records), 'job')} was "
                               "downloaded): run it with --download DIR first")
         where = "--settings: qa" if overrides else "the journal's QA settings"
         checker = VideoQa(journal, qa_settings(recorded_qa_settings(journal), overrides, where=where))
@@ -119,8 +124,9 @@ async def qa_results(results: Path, journal_path: Path | None = None,
         records = [fresh[r.job_id] for r in records]
         write_results(results, records, manifest_ids=in_manifest)
     out.checked, out.failed, out.warned = checker.checked, checker.failed, checker.warned
-    out.lines = [f"{results}: {out.checked} videos checked, {len(out.failed)} failed QA, {len(out.warned)} "
-                 f"warnings, {len(out.missing)} saved files missing (journal: {path})", *qa_lines(records)]
+    out.lines = [f"{results}: {count(out.checked, 'video')} checked, {len(out.failed)} failed QA, "
+                 f"{count(len(out.warned), 'warning')}, {count(len(out.missing), 'saved file')} missing "
+                 f"(journal: {path})", *qa_lines(records)]
     out.lines += [f"  missing: {p} (job {j})" for j, p in sorted(out.missing.items())]
     return out
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import os
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -236,7 +236,22 @@ def render_report(rows: Iterable[Row], report_dir: Path, title: str) -> str:
     return _template().render(
         csp=_CSP, title=_shown(title), made=made, totals=_totals(rows), filters=filters,
         tiles=[_tile(r, report_dir, c) for r, c in zip(rows, words, strict=True)], failures=_failures(rows),
-        qa_failures=_qa_failures(rows))
+        qa_failures=_qa_failures(rows),
+        qa_checked=sum(1 for r in rows if r.get("qa_status") in ("passed", "failed", "warning")))
+
+
+def campaign_name(rows: Sequence[Mapping[str, str]], results: Path) -> str:
+    """The campaign a results file is of: its ``campaign`` column when every row
+    says the same, else the name of the manifest it was written for
+    (``launch.csv.results.csv``: ``launch.csv``), else the file's own name."""
+    said = {r.get("campaign") or "" for r in rows}
+    if len(said) == 1 and (only := said.pop()):
+        return only
+    name = results.name
+    for tail in (".results.csv", ".results.xlsx"):
+        if name.endswith(tail) and len(name) > len(tail):
+            return name[: -len(tail)]
+    return name
 
 
 def write_report(results_csv: str | Path, out: str | Path, title: str | None = None) -> int:
@@ -246,6 +261,6 @@ def write_report(results_csv: str | Path, out: str | Path, title: str | None = N
     results_csv, out = Path(results_csv), Path(out)
     rows = read_results(results_csv, _NEEDED)
     out.parent.mkdir(parents=True, exist_ok=True)
-    page = render_report(rows, out.parent.resolve(), title or f"Campaign report: {results_csv.name}")
+    page = render_report(rows, out.parent.resolve(), title or f"Campaign report: {campaign_name(rows, results_csv)}")
     write_atomically(out, page)
     return len(rows)

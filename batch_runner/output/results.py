@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 from batch_runner.journal import JobRecord, JobStatus
+from batch_runner.words import count
 
 __all__ = ["RESULT_COLUMNS", "Summary", "result_table", "results_frame", "summarize", "write_results"]
 
@@ -284,17 +285,17 @@ class Summary:
         provider with ``unknown`` jobs saying what to do next (unknown_line)."""
         parts = ", ".join(f"{n} {s}" for s, n in sorted(self.by_status.items()))
         planned = f" (plan: {self.estimate_wall_s:.1f} s)" if self.estimate_wall_s else ""
-        out = [f"{self.total} jobs: {parts} in {self.wall_s:.1f} s{planned}"]
+        out = [f"{count(self.total, 'job')}: {parts} in {self.wall_s:.1f} s{planned}"]
         plans = self.estimate.providers if self.estimate is not None else {}
         for provider in sorted(set(self.cost) | set(plans)):
             c = self.cost.get(provider, {"videos": 0, "usd": 0.0, "credits": 0.0})
             unknown = self.unknown_usd.get(provider, 0)
             actual = _cost_text(c["usd"], unknown, unknown + self.known_usd.get(provider, 0), c["credits"])
-            out.append(f"  {provider}: {int(c['videos'])} videos, {actual}{_planned(plans.get(provider))}")
+            out.append(f"  {provider}: {count(c['videos'], 'video')}, {actual}{_planned(plans.get(provider))}")
             keys = self.by_key.get(provider, {})
             if len(keys) > 1:  # a pool of keys: what each key made and cost
                 for key_id, k in sorted(keys.items()):
-                    out.append(f"    key {key_id}: {int(k['videos'])} videos, "
+                    out.append(f"    key {key_id}: {count(k['videos'], 'video')}, "
                                f"{_cost_text(k['usd'], int(k['unknown']), k['unknown'] + k['known'], k['credits'])}")
         if len(self.cost) > 1 or len(plans) > 1:
             usd = sum(c["usd"] for c in self.cost.values())
@@ -302,7 +303,7 @@ class Summary:
             videos = int(sum(c["videos"] for c in self.cost.values()))
             unknown = sum(self.unknown_usd.values())
             actual = _cost_text(usd, unknown, unknown + sum(self.known_usd.values()), credits)
-            out.append(f"  total: {videos} videos, {actual}{_planned(self.estimate)}")
+            out.append(f"  total: {count(videos, 'video')}, {actual}{_planned(self.estimate)}")
         out.extend(unknown_line(p, times) for p, times in sorted(self.unknown_submits.items()))
         return out
 
@@ -354,7 +355,7 @@ def _planned(plan: Any) -> str:
     """`` (plan: N jobs, $X, C credits)`` for a plan.ProviderPlan or plan.Plan."""
     if plan is None:
         return ""
-    return f"  (plan: {plan.jobs} jobs, {_cost_text(plan.usd, plan.unknown_usd, plan.jobs, plan.credits)})"
+    return f"  (plan: {count(plan.jobs, 'job')}, {_cost_text(plan.usd, plan.unknown_usd, plan.jobs, plan.credits)})"
 
 
 def summarize(records: Iterable[JobRecord], wall_s: float = 0.0, estimate: Any = None,

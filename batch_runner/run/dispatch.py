@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ from batch_runner.run.keypool import KeyPool
 from batch_runner.run.lifecycle import Lifecycle, OnFinish, OnSubmit, Sender
 from batch_runner.run.shared import SharedLimits, heartbeat
 from batch_runner.run.slot import Slot
+from batch_runner.run.tasks import cancel_and_wait, gather_or_cancel
 
 __all__ = ["RunOptions", "Runner", "Work", "classify", "prepare"]
 
@@ -241,7 +243,7 @@ class Runner:
             queues.setdefault(job.provider, []).append((job, record))
         for job in fresh:
             queues.setdefault(job.provider, []).append((job, None))
-        await asyncio.gather(*(self._dispatch(self._pool(n), work) for n, work in queues.items()))
+        await gather_or_cancel(*(self._dispatch(self._pool(n), work) for n, work in queues.items()))
 
     def _claimed(self, slot: Slot, job: Job, record: JobRecord | None) -> tuple[bool, JobRecord | None]:
         """With a shared journal, claim ``job`` before it is worked on: (whether
@@ -300,9 +302,16 @@ class Runner:
             await asyncio.sleep(min(journal.lease_s / 6, 1.0))
 
     async def _tick(self) -> None:
+        """Call the checkpoint hook every ``checkpoint_every_s``; one that cannot
+        write (a full disk, a path replaced by a folder) is a warning: the jobs go
+        on, and the run's last write of the results says what failed."""
         while True:
             await asyncio.sleep(self.options.checkpoint_every_s)
-            self.checkpoint()
+            try:
+                self.checkpoint()
+            except OSError as exc:
+                event("checkpoint_failed", "results not updated during the run: %s (%s)",
+                      exc.strerror or exc, exc.filename2 or exc.filename or "", level=logging.WARNING)
 
     def _pool(self, name: str) -> KeyPool:
         """The KeyPool of provider ``name``, made on first use; with a shared
@@ -358,41 +367,52 @@ class Runner:
 
     async def _dispatch(self, pool: KeyPool, work: list[tuple[Job, JobRecord | None]]) -> None:
         """Start each job of one provider as an in-flight place frees up
-        (a job to resume carries its record)."""
+        (a job to resume carries its record). A job that raises (the journal
+        cannot be written: a full disk, its server stopped) stops the others:
+        nothing more is started, the rest are cancelled and its error is raised."""
         tasks: set[asyncio.Task[None]] = set()
+        failed: list[BaseException] = []
+
+        def start(slot: Slot, job: Job, record: JobRecord | None) -> None:
+            task = asyncio.create_task(self.lifecycle.carry(slot, job, record))
+            tasks.add(task)
+            task.add_done_callback(ended)
+
+        def ended(task: asyncio.Task[None]) -> None:
+            tasks.discard(task)
+            if not task.cancelled() and (exc := task.exception()) is not None:  # retrieved: raised below
+                failed.append(exc)
+
         try:
             if pool.name in self.first_contact:
                 for job, record in [w for w in work if w[1] is not None]:  # paid already: polled at once
                     slot = await self._place(pool, job, record)
                     if slot is None:
                         continue
-                    task = asyncio.create_task(self.lifecycle.carry(slot, job, record))
-                    tasks.add(task)
-                    task.add_done_callback(tasks.discard)
+                    start(slot, job, record)
                 if pool.name in self.remembered and tasks:
                     await self._prove_again(pool.name, tasks, [j for j, r in work if r is not None])
                 work = await self._canary(pool, [w for w in work if w[1] is None])
             for job, record in work:
-                if self.stopping and record is None:
+                if failed or (self.stopping and record is None):
                     break
                 got = await self._place(pool, job, record)
                 if got is None:
                     continue
-                if self.stopping and record is None:
+                if failed or (self.stopping and record is None):
                     got.in_flight.release()
                     break
                 go, record = self._claimed(got, job, record)
                 if not go:
                     got.in_flight.release()
                     continue
-                task = asyncio.create_task(self.lifecycle.carry(got, job, record))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-            while tasks:
-                await asyncio.gather(*list(tasks))
-        except asyncio.CancelledError:
-            for task in tasks:
-                task.cancel()
+                start(got, job, record)
+            while tasks and not failed:
+                await asyncio.wait(list(tasks), return_when=asyncio.FIRST_EXCEPTION)
+            if failed:
+                raise failed[0]
+        except BaseException:  # cancelled, or a job failed: stop this provider's other jobs too
+            await asyncio.shield(cancel_and_wait(list(tasks)))
             raise
 
     async def _prove_again(self, name: str, tasks: set[asyncio.Task[None]], jobs: list[Job]) -> None:

@@ -192,7 +192,8 @@ def wall_time_s(n: int, s: ProviderSettings) -> float:
 def _why_unknown(s: ProviderSettings, price: float | None) -> str:
     if price is None:
         return "no published price in batch_runner/data/providers.yaml"
-    return f"USD per credit not set: add providers: {{{s.name}: {{usd_per_credit: ...}}}} to the manifest"
+    return (f"USD per credit not set: add providers: {{{s.name}: {{usd_per_credit: ...}}}} to a YAML "
+            "manifest or to a --settings file")
 
 
 def make_plan(jobs: list[Job], settings: Mapping[str, ProviderSettings], *,

@@ -35,7 +35,7 @@ from typing import Protocol
 from tenacity import AsyncRetrying
 
 from batch_runner.catalog.prices import video_cost
-from batch_runner.errors import JournalLostError, ProviderError
+from batch_runner.errors import JournalLostError, ProviderError, TransportError
 from batch_runner.jobs.encode import encode_images
 from batch_runner.jobs.model import Job
 from batch_runner.journal import ClaimLostError, JobRecord, JobStatus, Journal
@@ -353,6 +353,10 @@ class Lifecycle:
                 task_id = await self._submit_once(slot, request)
             except ProviderError as exc:
                 slot.observe(exc)
+                if not (isinstance(exc, TransportError) and exc.maybe_sent):
+                    # the provider answered "no" (or never got it): nothing was accepted, so a kill
+                    # during the backoff before the next try leaves the job pending, not "unknown"
+                    self.journal.mark_not_sent(job.job_id)
                 raise self._kept(slot, job, request, exc) from exc
             slot.readable()
             slot.verified = True

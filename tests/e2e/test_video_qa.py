@@ -147,7 +147,7 @@ async def test_qa_command_on_results_without_downloads_says_so_in_one_line(tmp_p
     code, said = await qa_cli(str(out))
     assert code == 2
     assert said.strip().splitlines() == [
-        f"{out}: no saved videos to check (none of its 1 jobs was downloaded): run it with --download DIR first"]
+        f"{out}: no saved videos to check (none of its 1 job was downloaded): run it with --download DIR first"]
 
 
 async def test_qa_results_finds_the_journal_beside_the_manifest(tmp_path, sim, write):

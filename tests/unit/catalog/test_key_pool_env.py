@@ -89,7 +89,7 @@ def test_the_summary_shows_videos_and_cost_per_key_of_a_pool():
                          rec(4, "key1:00aa00aa", "gccai"), rec(5, None)])
     lines = summary.lines()
     assert "    key team-a:1a2b3c4d: 2 videos, $0.50" in lines
-    assert "    key key2:99887766: 1 videos, $0.25" in lines
+    assert "    key key2:99887766: 1 video, $0.25" in lines
     assert not any("key1:00aa00aa" in line for line in lines)  # a provider with one key: no per-key line
     assert summary.by_key_json() == {"minimax": {"team-a:1a2b3c4d": {"videos": 2, "credits": 0.0, "usd": 0.5},
                                                  "key2:99887766": {"videos": 1, "credits": 0.0, "usd": 0.25}}}

@@ -170,7 +170,7 @@ def test_excel_first_sheet_or_named_sheet(cli, tmp_path):
     assert result.exit_code == 2
     assert "campaign.xlsx: no sheet named 'Outlet'; sheets: Launch, Retail" in result.output
     result = cli("validate", path, "--sheet", "Retail", "--simulate")
-    assert result.exit_code == 0 and "1 jobs" in result.output
+    assert result.exit_code == 0 and "1 job " in result.output
 
 
 def test_yaml_source_with_columns_defaults_templates_and_matrix(tmp_path, write):

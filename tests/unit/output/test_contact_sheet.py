@@ -149,4 +149,4 @@ def test_a_run_whose_videos_all_failed_still_ends_with_its_summary(tmp_path, cli
                  tmp_path / "v", "--contact-sheet", tmp_path / "s.png")
     assert result.exit_code == 1, result.output  # the job failed: not a usage error after the run
     assert "contact sheet not written: " in result.output and "no saved videos" in result.output
-    assert "1 jobs: 1 failed" in result.output and (tmp_path / "r.csv").is_file()
+    assert "1 job: 1 failed" in result.output and (tmp_path / "r.csv").is_file()

@@ -44,7 +44,7 @@ def test_a_folder_where_a_file_is_meant_shows_a_file_name(tmp_path):
     (tmp_path / "out").mkdir()
     with pytest.raises(OutputPathError) as err:
         check_outputs(journal_outputs(tmp_path / "out"))
-    assert str(err.value) == f"--state {tmp_path / 'out'}: is a folder; the journal needs a file name, " \
+    assert str(err.value) == f"--journal {tmp_path / 'out'}: is a folder; the journal needs a file name, " \
                              f"e.g. {tmp_path / 'out' / 'journal.sqlite'}"
 
 
