@@ -18,7 +18,8 @@ Provider facts (docs/callbacks.md):
   every status change POSTed with the query answer's body (SEEN:
   https://platform.minimax.io/docs/api-reference/video-generation-s2v). gpt.ge
   passes the field through (INFERRED).
-- apiframe: HMAC-SHA256 of the raw body keyed by sha256(API key), header
+- apiframe ``webhookUrl`` / ``webhookEvents`` (SEEN: the SDK's openapi.json), each push
+  signed with HMAC-SHA256 of the raw body keyed by sha256(API key), header
   ``x-webhook-signature: sha256=<hex>`` (SEEN:
   https://github.com/apiframe-ai/apiframe-nodejs-sdk/blob/main/src/webhooks.ts).
 """
@@ -49,7 +50,11 @@ __all__ = ["CALLBACK_FIELDS", "EXTERNAL", "MAX_BODY_BYTES", "CallbackHub", "apif
 log = logging.getLogger("batch_runner")
 
 #: provider -> the submit body's field for the callback URL (docs/callbacks.md)
-CALLBACK_FIELDS = {"minimax": "callback_url", "gptge": "callback_url"}
+CALLBACK_FIELDS = {"minimax": "callback_url", "gptge": "callback_url", "apiframe": "webhookUrl"}
+#: provider -> further submit body fields sent with the callback URL. apiframe: only the
+#: terminal events (a ``progress`` push would wake a poll at each step; SEEN, OpenAPI
+#: ``webhookEvents``: https://github.com/apiframe-ai/apiframe-nodejs-sdk/blob/main/openapi.json)
+CALLBACK_EXTRA: dict[str, dict[str, Any]] = {"apiframe": {"webhookEvents": ["completed", "failed"]}}
 #: providers whose pushes are signed as apiframe documents (apiframe_signature_ok)
 SIGNED = {"apiframe"}
 MAX_BODY_BYTES = 256 * 1024
@@ -153,7 +158,7 @@ class CallbackHub:
             return request
         self._watches[job_id] = _Watch(attempt, provider, api_key)
         return HttpRequest(request.method, request.url, request.headers,
-                           {**request.json, field: self.url(job_id, attempt)})
+                           {**request.json, field: self.url(job_id, attempt), **CALLBACK_EXTRA.get(provider, {})})
 
     def watching(self, job_id: str) -> bool:
         """Whether the job's submit carried a callback URL of this run (and it has not ended)."""
