@@ -68,6 +68,9 @@ async def serve(journal_url: str, campaign: str, listen: str,
         await listen_on(hub, listen, "--listen")
         click.echo(f"receiving callbacks for campaign {campaign} of {safe_url(journal_url)} on {listen} "
                    "(Ctrl-C stops)", err=True)
+        if not journal.counts():  # a mistyped name: every push would be refused as another campaign's
+            click.echo(f"note: campaign {campaign} has no jobs in this journal yet; its name is the workers' "
+                       "--campaign, else their manifest's file name", err=True)
         try:
             await stop.wait()
         finally:
