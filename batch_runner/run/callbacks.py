@@ -51,10 +51,11 @@ log = logging.getLogger("batch_runner")
 
 #: provider -> the submit body's field for the callback URL (docs/callbacks.md)
 CALLBACK_FIELDS = {"minimax": "callback_url", "gptge": "callback_url", "apiframe": "webhookUrl"}
-#: provider -> further submit body fields sent with the callback URL. apiframe: only the
-#: terminal events (a ``progress`` push would wake a poll at each step; SEEN, OpenAPI
-#: ``webhookEvents``: https://github.com/apiframe-ai/apiframe-nodejs-sdk/blob/main/openapi.json)
-CALLBACK_EXTRA: dict[str, dict[str, Any]] = {"apiframe": {"webhookEvents": ["completed", "failed"]}}
+#: provider -> further submit body fields sent with the callback URL. apiframe: every event
+#: (SEEN, OpenAPI ``webhookEvents``: https://github.com/apiframe-ai/apiframe-nodejs-sdk/blob/main/openapi.json):
+#: ``progress`` names a task whose submit answer was lost soon after it was made (``completed``
+#: alone comes only as it ends, often after the adoption's wait); only the first one wakes a poll
+CALLBACK_EXTRA: dict[str, dict[str, Any]] = {"apiframe": {"webhookEvents": ["progress", "completed", "failed"]}}
 #: providers whose pushes are signed as apiframe documents (apiframe_signature_ok)
 SIGNED = {"apiframe"}
 MAX_BODY_BYTES = 256 * 1024
@@ -114,6 +115,7 @@ class _Watch:
         self.hint = asyncio.Event()
         self.task_ids: list[str] = []
         self.named = asyncio.Event()
+        self.pushed = False  # a push came (a later apiframe ``progress`` push wakes no poll)
 
 
 class CallbackHub:
@@ -276,13 +278,17 @@ class CallbackHub:
         self._seen.add(digest)
         self.counts["hint"] += 1
         try:
-            task_id = _task_id(json.loads(body or b"null"))
+            payload: Any = json.loads(body or b"null")
         except (ValueError, UnicodeDecodeError):
-            task_id = None
+            payload = None
+        task_id = _task_id(payload)
         if task_id and task_id not in watch.task_ids:
             watch.task_ids.append(task_id)
             watch.named.set()
-        watch.hint.set()
+        progress = isinstance(payload, dict) and payload.get("type") == "progress"
+        if not (progress and watch.pushed):  # apiframe's progress steps: the first names the task, no more polls
+            watch.hint.set()
+        watch.pushed = True
         return web.json_response({"status": "success"})
 
     async def follow_journal(self, journal: _Pushes, tick_s: float) -> None:

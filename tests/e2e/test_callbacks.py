@@ -185,7 +185,7 @@ async def test_apiframe_lost_submit_answers_are_adopted_from_its_signed_webhooks
     df = pd.read_csv(out, dtype=str, keep_default_na=False)
     assert cut(sim) >= 2
     subs = sim.store.submissions["apiframe"]
-    assert all(s.body["webhookEvents"] == ["completed", "failed"] for s in subs)
+    assert all(s.body["webhookEvents"] == ["progress", "completed", "failed"] for s in subs)
     tasks: dict[str, list[str]] = {}
     for s in subs:
         tasks.setdefault(unquote(s.body["webhookUrl"].rstrip("/").split("/")[-3]), []).append(s.task_id)

@@ -143,7 +143,7 @@ def test_apiframe_submits_carry_the_webhook_and_its_terminal_events(hub):
     request = HttpRequest("POST", "http://provider/v2/videos/generate", {}, {"model": "hailuo-2.3", "prompt": "p"})
     sent = hub.attach("apiframe", request, "job3", 2, Secret("af-key"))
     assert sent.json == {"model": "hailuo-2.3", "prompt": "p", "webhookUrl": hub.url("job3", 2),
-                         "webhookEvents": ["completed", "failed"]}
+                         "webhookEvents": ["progress", "completed", "failed"]}
 
 
 async def test_pushes_recorded_in_the_journal_reach_the_watched_jobs_signatures_checked(tmp_path):
@@ -167,3 +167,19 @@ async def test_pushes_recorded_in_the_journal_reach_the_watched_jobs_signatures_
         assert await hub.named_task("job2", 0, 2.0) == "j9"
         follow.cancel()
         assert hub.counts == {"bad_signature": 1, "hint": 3, "duplicate": 1}
+
+
+async def test_only_the_first_apiframe_progress_push_wakes_a_poll(hub):
+    url = submit(hub, "apiframe", "job5", key="af-key")
+
+    async def push(kind: str, progress: int) -> None:
+        body = json.dumps({"jobId": "j5", "type": kind, "progress": progress}).encode()
+        assert (await post(url, body, {"x-webhook-signature": sign_apiframe(body, "af-key")}))[0] == 200
+
+    await push("progress", 0)
+    assert await hub.named_task("job5", 0, 0.05) == "j5" and await hub.nap("job5", 1.0)  # named, a poll now
+    for step in (30, 60, 90):
+        await push("progress", step)
+    assert not await hub.nap("job5", 0.1)  # the later steps wake no poll
+    await push("completed", 100)
+    assert await hub.nap("job5", 1.0)
