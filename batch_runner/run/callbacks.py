@@ -54,7 +54,7 @@ CALLBACK_FIELDS = {"minimax": "callback_url", "gptge": "callback_url", "apiframe
 #: provider -> further submit body fields sent with the callback URL. apiframe: every event
 #: (SEEN, OpenAPI ``webhookEvents``: https://github.com/apiframe-ai/apiframe-nodejs-sdk/blob/main/openapi.json):
 #: ``progress`` names a task whose submit answer was lost soon after it was made (``completed``
-#: alone comes only as it ends, often after the adoption's wait); only the first one wakes a poll
+#: alone comes only as it ends, maybe after the adoption's wait); a ``progress`` push wakes no poll
 CALLBACK_EXTRA: dict[str, dict[str, Any]] = {"apiframe": {"webhookEvents": ["progress", "completed", "failed"]}}
 #: providers whose pushes are signed as apiframe documents (apiframe_signature_ok)
 SIGNED = {"apiframe"}
@@ -115,7 +115,6 @@ class _Watch:
         self.hint = asyncio.Event()
         self.task_ids: list[str] = []
         self.named = asyncio.Event()
-        self.pushed = False  # a push came (a later apiframe ``progress`` push wakes no poll)
 
 
 class CallbackHub:
@@ -285,10 +284,8 @@ class CallbackHub:
         if task_id and task_id not in watch.task_ids:
             watch.task_ids.append(task_id)
             watch.named.set()
-        progress = isinstance(payload, dict) and payload.get("type") == "progress"
-        if not (progress and watch.pushed):  # apiframe's progress steps: the first names the task, no more polls
+        if not (isinstance(payload, dict) and payload.get("type") == "progress"):  # apiframe's steps: no poll
             watch.hint.set()
-        watch.pushed = True
         return web.json_response({"status": "success"})
 
     async def follow_journal(self, journal: _Pushes, tick_s: float) -> None:
