@@ -154,8 +154,8 @@ def test_journal_copy_sqlite_to_postgresql_and_back_keeps_every_record(tmp_path,
     assert ran.returncode == 0, ran.stderr.decode()
     first = tmp_path / "copy.yaml.journal.sqlite"
     there = cli("journal", "copy", str(first), pg_url)
-    copied = ("copied 6 jobs, 6 downloads, 6 download intents, 6 QA verdicts, 0 earlier attempts, 0 captures, "
-              "2 meta")
+    copied = ("copied 6 jobs, 6 downloads, 6 download intents, 6 QA verdicts, 0 earlier attempts, 0 deliveries, "
+              "0 captures, 2 meta")
     assert there.returncode == 0 and there.stdout.strip() == copied, there.stderr
     again = cli("journal", "copy", str(first), pg_url)
     assert again.returncode == 2 and "already holds 6 jobs" in again.stderr  # never merged
