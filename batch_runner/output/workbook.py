@@ -39,12 +39,13 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.drawing.image import Image as SheetImage
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
 from batch_runner.output.atomic import write_atomically
 from batch_runner.output.thumbnails import poster_of, thumbnail
 
-__all__ = ["THUMB_PX", "is_results_workbook", "write_workbook"]
+__all__ = ["THUMB_PX", "VERDICTS", "is_results_workbook", "write_workbook"]
 
 #: the box a poster thumbnail fits in, (width, height) px
 THUMB_PX = (160, 90)
@@ -90,6 +91,7 @@ def write_workbook(path: str | Path, columns: Sequence[str], cells: Sequence[Seq
     for row in rows:
         sheet.append([_cell(row.get(c)) for c in shown])
     _style(sheet, shown, path.parent)
+    _review_choices(sheet, shown, len(rows))
     if posters is not None:
         _embed(sheet, shown.index("poster") + 1, posters)
     _summary(book.create_sheet("Summary"), rows, usd, unknown_usd)
@@ -139,6 +141,23 @@ def _style(sheet: Worksheet, columns: Sequence[str], folder: Path) -> None:
             cell.alignment = wrapped if name == "prompt" else middle
     sheet.freeze_panes = "A2"
     sheet.auto_filter.ref = sheet.dimensions
+
+
+#: the values the ``review`` column's drop-down offers (a blank cell: not reviewed yet)
+VERDICTS = ("approved", "rejected")
+
+
+def _review_choices(sheet: Worksheet, columns: Sequence[str], n: int) -> None:
+    """A drop-down of VERDICTS (or blank) on the ``review`` column's cells
+    (an Excel data validation, which LibreOffice and Google Sheets keep)."""
+    if "review" not in columns or not n:
+        return
+    letter = get_column_letter(list(columns).index("review") + 1)
+    choice = DataValidation(type="list", formula1=f'"{",".join(VERDICTS)}"', allow_blank=True,
+                            showErrorMessage=True, errorTitle="review",
+                            error="approved, rejected, or leave it blank")
+    choice.add(f"{letter}2:{letter}{n + 1}")
+    sheet.add_data_validation(choice)
 
 
 def _link(column: str, value: str, folder: Path) -> str | None:
