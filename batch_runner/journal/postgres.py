@@ -47,8 +47,6 @@ from batch_runner.journal.sqlite import (
     _CLEARED,
     _DELIVERED,
     _EARLIER,
-    _RECORD_COLUMNS,
-    _REVIEW_JOIN,
     _SCHEMA,
     FINAL_STATUSES,
     Capture,
@@ -58,6 +56,7 @@ from batch_runner.journal.sqlite import (
     Journal,
     JournalError,
     _job_json,
+    _record_columns,
 )
 
 if TYPE_CHECKING:
@@ -89,9 +88,8 @@ CREATE TABLE IF NOT EXISTS key_limits (
     PRIMARY KEY (provider, key_id));
 CREATE INDEX IF NOT EXISTS jobs_limit_key ON jobs (limit_key) WHERE limit_key IS NOT NULL;
 """
-_SELECT = (f"SELECT jobs.*, {_RECORD_COLUMNS.format(same_r2=' AND r2.campaign = jobs.campaign')}, "
-           f"{_DELIVERED.format(same=' AND d.campaign = jobs.campaign')} "
-           f"FROM jobs {_REVIEW_JOIN.format(same=' AND rv.campaign = jobs.campaign')} "
+_SELECT = (f"SELECT jobs.*, {_record_columns(' AND {t}.campaign = jobs.campaign')}, "
+           f"{_DELIVERED.format(same=' AND d.campaign = jobs.campaign')} FROM jobs "
            "LEFT JOIN downloads USING (campaign, job_id) "
            "LEFT JOIN qa USING (campaign, job_id) LEFT JOIN ("
            + _EARLIER.format(keys="campaign, job_id", task_ids="string_agg(task_id, ';' ORDER BY id)",

@@ -180,12 +180,22 @@ _RECORD_COLUMNS = ("downloads.local_path, downloads.bytes, downloads.sha256, qa.
                    "qa.fps AS video_fps, qa.rerolls AS rerolls, qa.rerolled_usd AS rerolled_usd, "
                    "qa.rerolled_credits AS rerolled_credits, earlier.earlier_attempts, earlier.earlier_paid, "
                    "earlier.earlier_usd, earlier.earlier_unknown_usd, earlier.earlier_credits, "
-                   "earlier.earlier_task_ids, rv.verdict AS review, rv.note AS review_note, "
+                   "earlier.earlier_task_ids, {review} AS review, {note} AS review_note, "
                    "(SELECT COUNT(*) FROM reviews r2 WHERE r2.job_id = jobs.job_id{same_r2} "
                    "AND r2.verdict = 'rejected' AND r2.task_key <> COALESCE(jobs.task_id, '')) AS review_rerolls")
-#: the verdict on a job's current task (table ``reviews``), joined as ``rv``
-_REVIEW_JOIN = ("LEFT JOIN reviews rv ON rv.job_id = jobs.job_id{same} "
-                "AND rv.task_key = COALESCE(jobs.task_id, '')")
+#: a column of the verdict on a job's current task (table ``reviews``); ``{same}``: a shared journal's campaign
+_REVIEW_OF = ("(SELECT rv.{column} FROM reviews rv WHERE rv.job_id = jobs.job_id{same} "
+              "AND rv.task_key = COALESCE(jobs.task_id, ''))")
+
+
+def _record_columns(same: str) -> str:
+    """_RECORD_COLUMNS with the review subqueries; ``same``: how a shared journal
+    keeps them to the job's campaign (a condition on ``{t}.campaign``)."""
+    return _RECORD_COLUMNS.format(
+        review=_REVIEW_OF.format(column="verdict", same=same.format(t="rv")),
+        note=_REVIEW_OF.format(column="note", same=same.format(t="rv")), same_r2=same.format(t="r2"))
+
+
 #: a job's earlier attempts (table ``attempts``) summed, joined as ``earlier``: ``{keys}`` the
 #: grouping columns, ``{task_ids}`` the ``;``-joined task ids oldest first, ``{source}`` the rows
 _EARLIER = ("SELECT {keys}, COUNT(*) AS earlier_attempts, CAST(SUM(paid) AS INTEGER) AS earlier_paid, "
@@ -196,8 +206,7 @@ _EARLIER = ("SELECT {keys}, COUNT(*) AS earlier_attempts, CAST(SUM(paid) AS INTE
 #: a job's delivered video (run --deliver), the latest copy: the ``delivered_url`` of its record
 _DELIVERED = ("(SELECT d.url FROM deliveries d WHERE d.job_id = jobs.job_id AND d.kind = 'video'{same} "
               "ORDER BY d.delivered_at DESC LIMIT 1) AS delivered_url")
-_SELECT = (f"SELECT jobs.*, {_RECORD_COLUMNS.format(same_r2='')}, {_DELIVERED.format(same='')} FROM jobs "
-           f"{_REVIEW_JOIN.format(same='')} "
+_SELECT = (f"SELECT jobs.*, {_record_columns('')}, {_DELIVERED.format(same='')} FROM jobs "
            "LEFT JOIN downloads USING (job_id) LEFT JOIN qa USING (job_id) LEFT JOIN ("
            + _EARLIER.format(keys="job_id", task_ids="group_concat(task_id, ';')",
                              source="(SELECT * FROM attempts ORDER BY id)")
