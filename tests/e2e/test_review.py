@@ -70,7 +70,9 @@ def review_in_sheet(path: Path, verdicts: dict[str, tuple[str | None, str | None
 
 
 def new_prompts(sim) -> list[str]:
-    return [s.body.get("prompt") for p in ("gccai", "minimax") for s in sim.store.submissions[p]]
+    """The prompts of every submit the simulator accepted, oldest first."""
+    subs = [s for p in ("gccai", "minimax") for s in sim.store.submissions[p]]
+    return [s.body.get("prompt") for s in sorted(subs, key=lambda s: s.t)]
 
 
 VERDICTS = {"keep": ("approved", None), "redo": ("rejected", "too dark"),
