@@ -62,7 +62,7 @@ def test_a_file_that_is_not_a_results_csv_is_a_clear_error(tmp_path):
         write_report(bad, tmp_path / "r.html")
     results = tmp_path / "results.csv"
     write_results(results, [record(0, "gccai", "succeeded")])
-    results.write_text(results.read_text() + '"extra","1","2",' + ",".join(["x"] * 40) + "\n")
-    with pytest.raises(ConfigError, match="row 3 has more cells than the 42 columns"):
+    results.write_text(results.read_text() + '"extra","1","2",' + ",".join(["x"] * 42) + "\n")
+    with pytest.raises(ConfigError, match="row 3 has more cells than the 44 columns"):
         write_report(results, tmp_path / "r.html")
     assert not (tmp_path / "r.html").exists()
