@@ -232,13 +232,13 @@ def _summary(sheet: Worksheet, rows: list[dict[str, Any]], usd: Mapping[str, flo
         line = [jobs, ok, failed, cancelled, qa, "unknown" if cost is None else round(cost, 6),
                 unknown_usd.get(provider, 0), yes, no, waiting]
         total = [a + (b if isinstance(b, int | float) else 0) for a, b in zip(total, line, strict=True)]
-        sheet.append([_text(provider), *line, _per_approved(cost, yes)])
+        sheet.append([_text(provider), *line, _per_approved(None if unknown_usd.get(provider) else cost, yes)])
         sheet.cell(sheet.max_row, 1).data_type = "s"
     n = len(counts) + 1
     all_unknown = usd and all(v is None for v in usd.values())  # no paid attempt's USD price known: never 0
     every = None if all_unknown else round(total[5], 6)
     sheet.append(["all", *total[:5], "unknown" if all_unknown else every, total[6], *total[7:],
-                  _per_approved(every, total[7])])  # values, not formulas: any reader sees them
+                  _per_approved(None if total[6] else every, total[7])])  # values, not formulas: any reader sees them
     for cell in sheet[1]:
         cell.font, cell.fill = Font(bold=True), _HEADER_FILL
     for cell in sheet[n + 1]:
@@ -253,7 +253,8 @@ def _summary(sheet: Worksheet, rows: list[dict[str, Any]], usd: Mapping[str, flo
 
 def _per_approved(usd: float | None, approved: int) -> float | str | None:
     """USD per approved video: ``usd`` over ``approved``; None (blank) when
-    nothing is approved, "unknown" when the cost is."""
+    nothing is approved, "unknown" when the cost is (``usd`` None: a paid
+    attempt's USD price unknown)."""
     if not approved:
         return None
     return "unknown" if usd is None else round(usd / approved, 6)
