@@ -90,7 +90,7 @@ async def reviewed_campaign(tmp_path: Path, sim) -> tuple[Path, Path, Path]:
 
 
 async def test_review_takes_each_verdict_by_job_id_from_a_sorted_workbook(tmp_path, sim):
-    manifest, out, journal = await reviewed_campaign(tmp_path, sim)
+    _manifest, out, journal = await reviewed_campaign(tmp_path, sim)
     book = load_workbook(out)
     assert any("approved,rejected" in (v.formula1 or "") for v in book.worksheets[0].data_validations.dataValidation)
     status, said = await cli(sim, "review", str(out))  # the journal beside the manifest, found
@@ -104,7 +104,7 @@ async def test_review_takes_each_verdict_by_job_id_from_a_sorted_workbook(tmp_pa
 
 
 async def test_review_refuses_a_value_that_is_not_a_verdict_and_names_unmatched_rows(tmp_path, sim):
-    manifest, out, journal = await reviewed_campaign(tmp_path, sim)
+    _manifest, out, journal = await reviewed_campaign(tmp_path, sim)
     book = load_workbook(out)
     sheet = book.worksheets[0]
     header = [c.value for c in sheet[1]]
@@ -127,7 +127,7 @@ async def test_review_refuses_a_value_that_is_not_a_verdict_and_names_unmatched_
 
 
 async def test_reroll_rejected_pays_one_new_task_per_rejected_job_and_keeps_every_verdict(tmp_path, sim):
-    manifest, out, journal = await reviewed_campaign(tmp_path, sim)
+    manifest, out, _journal = await reviewed_campaign(tmp_path, sim)
     first = sheet_rows(out)
     assert len(new_prompts(sim)) == 4
     status, said = await cli(sim, "run", str(manifest), "-o", str(out), "--reroll-rejected", "--dry-run")
@@ -187,12 +187,12 @@ async def test_kill_9_after_the_verdicts_are_taken_neither_loses_one_nor_pays_tw
 @pytest.mark.skipif(shutil.which("soffice") is None and os.environ.get("CI") != "true",
                     reason="LibreOffice (soffice) is not installed")
 async def test_verdicts_survive_a_save_by_libreoffice(tmp_path, sim):
-    manifest, out, journal = await reviewed_campaign(tmp_path, sim)
+    _manifest, out, journal = await reviewed_campaign(tmp_path, sim)
     converted = tmp_path / "lo"
     converted.mkdir()
-    subprocess.run(["soffice", "--headless", f"-env:UserInstallation=file://{tmp_path}/lo-profile",
+    await asyncio.to_thread(subprocess.run, ["soffice", "--headless", f"-env:UserInstallation=file://{tmp_path}/lo-profile",
                     "--convert-to", "xlsx", "--outdir", str(converted), str(out)],
-                   check=True, capture_output=True, timeout=120)
+                            check=True, capture_output=True, timeout=120)
     status, said = await cli(sim, "review", str(converted / "results.xlsx"), "--journal", str(journal))
     assert status == 0, said
     assert "1 approved, 2 rejected, 1 unchanged" in said
