@@ -142,6 +142,7 @@ class RunRequest:
     retry_canary: bool = False  # send a canary even where the journal remembers one that failed (run/canary.py)
     deliver: str | None = None  # --deliver URL: copy saved videos, posters and the run's files there
     deliver_qa_failed: bool = False  # --deliver-qa-failed: QA-failed videos too
+    deliver_approved_only: bool = False  # --deliver-approved-only: only videos a person approved
     notify: tuple[str, ...] = ()  # --notify URL (apprise), repeatable
     notify_on: str = "always"  # --notify-on: always / failure (the digest; alerts are always sent)
     metrics_file: Path | None = None  # --metrics-file PATH.prom (Prometheus text format)
@@ -575,7 +576,8 @@ async def execute(request: RunRequest) -> int:
     state = journal_path(request)
     _check_outputs(request, jobs, manifest, state)
     handoff = Handoff.prepare(deliver=request.deliver, download=request.download,  # probed before any submit
-                              deliver_qa_failed=request.deliver_qa_failed, notify=request.notify,
+                              deliver_qa_failed=request.deliver_qa_failed,
+                              deliver_approved_only=request.deliver_approved_only, notify=request.notify,
                               notify_on=request.notify_on, metrics_file=request.metrics_file)
     recorder = HarRecorder() if request.trace_http is not None else None
     made: list[Runner] = []

@@ -196,3 +196,26 @@ async def test_verdicts_survive_a_save_by_libreoffice(tmp_path, sim):
     status, said = await cli(sim, "review", str(converted / "results.xlsx"), "--journal", str(journal))
     assert status == 0, said
     assert "1 approved, 2 rejected, 1 unchanged" in said
+
+
+async def test_deliver_approved_only_sends_a_video_once_a_person_approves_it(tmp_path, sim):
+    manifest, out = campaign(tmp_path), tmp_path / "results.xlsx"
+    team, videos = tmp_path / "team", tmp_path / "v"
+    team.mkdir()
+    args = ("run", str(manifest), "-o", str(out), "--quiet", "--no-canary", "--download", str(videos),
+            "--deliver", team.as_uri() + "/", "--deliver-approved-only")
+    status, said = await cli(sim, *args)
+    assert status == 0, said
+    assert not list(team.rglob("*.mp4"))  # nothing approved yet: no video reaches the team
+    assert (team / "results.xlsx").is_file()
+    review_in_sheet(out, {"keep": ("approved", None), "redo": ("rejected", None)})
+    status, said = await cli(sim, *args)
+    assert status == 0, said
+    sent = list(team.rglob("*.mp4"))
+    assert len(sent) == 1 and sent[0].stat().st_size == Path(sheet_rows(out)["keep"]["local_path"]).stat().st_size
+    assert len(new_prompts(sim)) == 4  # delivering paid for nothing
+    other = tmp_path / "other"
+    other.mkdir()
+    status, said = await cli(sim, "deliver", str(out), "--to", other.as_uri() + "/", "--deliver-approved-only")
+    assert status == 0, said
+    assert len(list(other.rglob("*.mp4"))) == 1
