@@ -59,6 +59,7 @@ from batch_runner.output.readback import listed_task_ids
 from batch_runner.output.recovery import lost_journal
 from batch_runner.output.report import write_report
 from batch_runner.output.results import summarize, write_results
+from batch_runner.output.review import rejected_rerolls, review_lines, take_reviews, would_reroll_rejected
 from batch_runner.output.video_qa import VideoQa, qa_lines, run_qa_settings, start_rerolls
 from batch_runner.providers.url_safety import AddressPolicy
 from batch_runner.run.budget import Budget, check_estimate
@@ -134,12 +135,14 @@ class RunRequest:
     canary: bool = True  # on first contact with a provider, one job first, alone (run/canary.py)
     reroll_qa_failed: bool = False  # submit again succeeded jobs whose saved video failed QA (a new generation)
     max_rerolls: int = 1  # at most this many re-rolls per job
+    reroll_rejected: bool = False  # submit again succeeded jobs a person rejected (docs/review.md)
     cancel_replaced: bool = False  # cancel the queued tasks of edited rows where the provider can (run/cancel.py)
     settings_file: Path | None = None  # --settings: a YAML file with a providers: mapping
     ignore_results_task_ids: bool = False  # a new journal may submit again jobs whose task ids the results list
     retry_canary: bool = False  # send a canary even where the journal remembers one that failed (run/canary.py)
     deliver: str | None = None  # --deliver URL: copy saved videos, posters and the run's files there
     deliver_qa_failed: bool = False  # --deliver-qa-failed: QA-failed videos too
+    deliver_approved_only: bool = False  # --deliver-approved-only: only videos a person approved
     notify: tuple[str, ...] = ()  # --notify URL (apprise), repeatable
     notify_on: str = "always"  # --notify-on: always / failure (the digest; alerts are always sent)
     metrics_file: Path | None = None  # --metrics-file PATH.prom (Prometheus text format)
@@ -484,6 +487,8 @@ def dry_run_counts(request: RunRequest) -> dict[str, int]:
         counts[key] = counts.get(key, 0) + 1
     if request.reroll_qa_failed:  # succeeded jobs whose video failed QA, submitted (and paid) again
         counts["reroll"] = sum(1 for r in known.values() if r.rerollable(request.max_rerolls))
+    if request.reroll_rejected:  # succeeded jobs a person rejected (in the journal, or in -o now)
+        counts["reroll_rejected"] = len(would_reroll_rejected(known, request.output, request.max_rerolls))
     return counts
 
 
@@ -571,7 +576,8 @@ async def execute(request: RunRequest) -> int:
     state = journal_path(request)
     _check_outputs(request, jobs, manifest, state)
     handoff = Handoff.prepare(deliver=request.deliver, download=request.download,  # probed before any submit
-                              deliver_qa_failed=request.deliver_qa_failed, notify=request.notify,
+                              deliver_qa_failed=request.deliver_qa_failed,
+                              deliver_approved_only=request.deliver_approved_only, notify=request.notify,
                               notify_on=request.notify_on, metrics_file=request.metrics_file)
     recorder = HarRecorder() if request.trace_http is not None else None
     made: list[Runner] = []
@@ -603,8 +609,10 @@ async def execute(request: RunRequest) -> int:
                 retry_failed=request.retry_failed, retry_all_failed=request.retry_all_failed,
                 resubmit_unknown=request.resubmit_unknown, canary=request.canary,
                 reroll_qa_failed=request.reroll_qa_failed, max_rerolls=request.max_rerolls,
-                retry_canary=request.retry_canary,
+                retry_canary=request.retry_canary, reroll_rejected=request.reroll_rejected,
             )
+            for line in take_reviews(journal, request.output, quiet_when_none=True) if request.output.is_file() else []:
+                log.info("%s", line)  # the verdicts a person put in the results file, taken before anything is sent
             budget = Budget(request.max_cost, request.max_credits)
             if isinstance(journal, PgJournal):
                 budget.shared = journal  # the caps hold across the campaign's workers
@@ -632,6 +640,7 @@ async def execute(request: RunRequest) -> int:
                     and not request.confirm(estimate)):
                 log.warning("not confirmed: nothing sent")
                 return EXIT_NOT_CONFIRMED
+            rejected = rejected_rerolls(journal, fresh)
             rerolled = start_rerolls(journal, fresh)
             downloader, video_qa = None, None
             if request.download:
@@ -740,9 +749,13 @@ async def execute(request: RunRequest) -> int:
         lines.extend(handoff.lines())
     elif not request.simulate:  # simulated videos end with their run's simulator whatever their URLs say
         lines.extend(expiry_lines(records, time.time()))
-    if rerolled:
-        lines.append(f"  re-rolled {rerolled} QA-failed video{'s' if rerolled != 1 else ''} "
+    if rerolled - rejected:
+        lines.append(f"  re-rolled {count(rerolled - rejected, 'QA-failed video')} "
                      f"(submitted again as a new generation, paid again; at most {request.max_rerolls} per job)")
+    if rejected:
+        lines.append(f"  re-rolled {count(rejected, 'rejected video')} (submitted again as a new generation, "
+                     f"paid again; at most {request.max_rerolls} per job)")
+    lines.extend(review_lines(records))
     cost = summary.cost_json()  # an unknown USD price is null, with the count of such jobs
     event("summary", "\n".join(lines), by_status=summary.by_status, cost=cost["providers"],
           cost_total=cost["total"], cost_by_key=summary.by_key_json(), wall_s=round(summary.wall_s, 3),

@@ -43,6 +43,7 @@ from batch_runner.commands.deliver import deliver, handoff_fields, run_handoff_o
 from batch_runner.commands.init import init
 from batch_runner.commands.journal_rebuild import rebuild
 from batch_runner.commands.receive import receive
+from batch_runner.commands.review import review
 from batch_runner.errors import (
     BatchRunnerError,
     BudgetError,
@@ -297,8 +298,12 @@ _settings_option = click.option(
 @click.option("--reroll-qa-failed", is_flag=True,
               help="Submit again (a new task, paid again, within --max-cost) each succeeded job whose saved "
                    "video failed QA (manual: docs/deliverables.md#video-qa).")
+@click.option("--reroll-rejected", is_flag=True,
+              help="Submit again (a new task, paid again, within --max-cost) each succeeded job a person rejected "
+                   "in the results' review column; a review_note 'prompt: ...' replaces its prompt "
+                   "(manual: docs/review.md).")
 @click.option("--max-rerolls", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
-              help="With --reroll-qa-failed: re-roll one job at most N times over all runs.")
+              help="With --reroll-qa-failed / --reroll-rejected: re-roll one job at most N times over all runs.")
 @click.option("--cancel-replaced", is_flag=True,
               help="Cancel the task of an edited or removed row while it is still queued, where the provider "
                    "can cancel (MiniMax V2), instead of paying it to the end (docs/minimax-v2.md).")
@@ -326,7 +331,8 @@ def run(manifest: Path, output: Path | None, journal: str | None, old_journal: s
         rows: RowSelection | None = None, limit: int | None = None,
         confirm_over: float = CONFIRM_OVER_USD, yes: bool = False, trace_http: Path | None = None,
         canary: bool = True, settings_file: Path | None = None, reroll_qa_failed: bool = False,
-        max_rerolls: int = 1, campaign: str | None = None, lease_s: float = DEFAULT_LEASE_S,
+        reroll_rejected: bool = False, max_rerolls: int = 1, campaign: str | None = None,
+        lease_s: float = DEFAULT_LEASE_S,
         allow_private_urls: bool = False, cancel_replaced: bool = False, ignore_results_task_ids: bool = False,
         retry_canary: bool = False, callback_url: str | None = None, callback_listen: str = "127.0.0.1:8787") -> None:
     """Run every job of MANIFEST (or --rows, at most --limit new ones) and write the results CSV."""
@@ -348,7 +354,8 @@ def run(manifest: Path, output: Path | None, journal: str | None, old_journal: s
         contact_sheet_by=contact_sheet_by, log_format=log_format,
         maps=list(maps), rows=rows, limit=limit, confirm_over=confirm_over, trace_http=trace_http,
         canary=canary, settings_file=settings_file, reroll_qa_failed=reroll_qa_failed, max_rerolls=max_rerolls,
-        campaign=campaign, lease_s=lease_s, allow_private_urls=allow_private_urls, cancel_replaced=cancel_replaced,
+        reroll_rejected=reroll_rejected, campaign=campaign, lease_s=lease_s, allow_private_urls=allow_private_urls,
+        cancel_replaced=cancel_replaced,
         ignore_results_task_ids=ignore_results_task_ids, retry_canary=retry_canary, callback_url=callback_url,
         callback_listen=callback_listen, **handoff_fields(),
         confirm=None if yes or dry_run or not is_interactive() else _confirm_plan,
@@ -672,3 +679,4 @@ main.add_command(cancel_command)
 main.add_command(deliver)
 main.add_command(check_callback)
 main.add_command(receive)
+main.add_command(review)

@@ -55,6 +55,9 @@ def run_handoff_options(f: F) -> F:
                           "az://..., file:///shared/videos/ (needs --download; docs/delivery.md)."),
         click.option("--deliver-qa-failed", is_flag=True, expose_value=False, callback=_keep,
                      help="With --deliver: deliver QA-failed videos too."),
+        click.option("--deliver-approved-only", is_flag=True, expose_value=False, callback=_keep,
+                     help="With --deliver: only videos approved in the results' review column; an approval "
+                          "given later is delivered by the next run (docs/review.md)."),
         click.option("--notify", multiple=True, metavar="URL", expose_value=False, callback=_keep,
                      help="Send the run's digest (and alerts: budget cap, canary failed, exit 70) to this apprise "
                           "URL, e.g. slack://..., mailto://..., json://host:port/path. Repeatable."),
@@ -75,12 +78,13 @@ def handoff_fields() -> dict[str, Any]:
     """The values of ``run_handoff_options`` in the current click command, as RunRequest fields."""
     found = click.get_current_context().meta.get(_META, {})
     return {"deliver": found.get("deliver"), "deliver_qa_failed": bool(found.get("deliver_qa_failed")),
+            "deliver_approved_only": bool(found.get("deliver_approved_only")),
             "notify": tuple(found.get("notify") or ()), "notify_on": found.get("notify_on") or "always",
             "metrics_file": found.get("metrics_file")}
 
 
 async def deliver_results(results: Path, url: str, *, journal: Journal | None = None,
-                          qa_failed: bool = False) -> Deliverer:
+                          qa_failed: bool = False, approved_only: bool = False) -> Deliverer:
     """Deliver the videos listed in the results file ``results`` to ``url`` (see the
     module docstring); returns the Deliverer (its counters). Raises ConfigError: an
     unreadable results file, no saved video in it; DeliveryError: the storage."""
@@ -95,9 +99,10 @@ async def deliver_results(results: Path, url: str, *, journal: Journal | None = 
     target = open_target(url)
     await asyncio.to_thread(probe, target)
     folder = Path(os.path.commonpath([str(Path(r["local_path"]).parent) for r in saved]))
-    deliverer = Deliverer(target, journal, folder, qa_failed=qa_failed)
+    deliverer = Deliverer(target, journal, folder, qa_failed=qa_failed, approved_only=approved_only)
 
-    await asyncio.gather(*(deliverer.video(r["job_id"], Path(r["local_path"]), r["sha256"], r["qa_status"] or None)
+    await asyncio.gather(*(deliverer.video(r["job_id"], Path(r["local_path"]), r["sha256"], r["qa_status"] or None,
+                                           (r.get("review") or "").strip().lower() or None)
                            for r in saved))
     await deliverer.file(results, "results")
     return deliverer
@@ -111,17 +116,22 @@ async def deliver_results(results: Path, url: str, *, journal: Journal | None = 
               help="The run's journal: each copy is recorded there (later results show delivered_url).")
 @click.option("--campaign", default=None, metavar="NAME", help="A shared journal: the campaign's name.")
 @click.option("--deliver-qa-failed", is_flag=True, help="Deliver QA-failed videos too.")
-def deliver(results: Path, url: str, journal: str | None, campaign: str | None, deliver_qa_failed: bool) -> None:
+@click.option("--deliver-approved-only", is_flag=True,
+              help="Only the videos approved in RESULTS' review column (docs/review.md).")
+def deliver(results: Path, url: str, journal: str | None, campaign: str | None, deliver_qa_failed: bool,
+            deliver_approved_only: bool) -> None:
     """Copy the saved videos of RESULTS (an earlier run's results file), their posters
     and RESULTS itself into the team's storage; what is there already is not sent again."""
     from batch_runner.journal.postgres import open_journal
 
     try:
         if journal is None:
-            done = asyncio.run(deliver_results(results, url, qa_failed=deliver_qa_failed))
+            done = asyncio.run(deliver_results(results, url, qa_failed=deliver_qa_failed,
+                                               approved_only=deliver_approved_only))
         else:
             with open_journal(journal, campaign) as opened:
-                done = asyncio.run(deliver_results(results, url, journal=opened, qa_failed=deliver_qa_failed))
+                done = asyncio.run(deliver_results(results, url, journal=opened, qa_failed=deliver_qa_failed,
+                                                   approved_only=deliver_approved_only))
     except StateLockedError as exc:
         click.echo(str(exc), err=True)
         sys.exit(3)

@@ -20,7 +20,7 @@ from batch_runner.journal.sqlite import Journal
 
 __all__ = ["TABLES", "copy_journal", "default_campaign", "insert_rows"]
 
-TABLES = ("jobs", "downloads", "download_intents", "qa", "attempts", "deliveries", "captures", "meta")
+TABLES = ("jobs", "downloads", "download_intents", "qa", "attempts", "deliveries", "reviews", "captures", "meta")
 """The tables copied, in this order (a download refers to its job)."""
 
 _NOT_COPIED = frozenset({"campaign", "seq", "claimed_by", "lease_until", "limit_key", "reserved_usd",

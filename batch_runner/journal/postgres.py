@@ -47,7 +47,6 @@ from batch_runner.journal.sqlite import (
     _CLEARED,
     _DELIVERED,
     _EARLIER,
-    _RECORD_COLUMNS,
     _SCHEMA,
     FINAL_STATUSES,
     Capture,
@@ -58,6 +57,7 @@ from batch_runner.journal.sqlite import (
     JournalError,
     Push,
     _job_json,
+    _record_columns,
 )
 
 if TYPE_CHECKING:
@@ -90,8 +90,9 @@ CREATE TABLE IF NOT EXISTS key_limits (
 CREATE INDEX IF NOT EXISTS jobs_limit_key ON jobs (limit_key) WHERE limit_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS pushes_received ON pushes (campaign, received_at);
 """
-_SELECT = (f"SELECT jobs.*, {_RECORD_COLUMNS}, {_DELIVERED.format(same=' AND d.campaign = jobs.campaign')} "
-           "FROM jobs LEFT JOIN downloads USING (campaign, job_id) "
+_SELECT = (f"SELECT jobs.*, {_record_columns(' AND {t}.campaign = jobs.campaign')}, "
+           f"{_DELIVERED.format(same=' AND d.campaign = jobs.campaign')} FROM jobs "
+           "LEFT JOIN downloads USING (campaign, job_id) "
            "LEFT JOIN qa USING (campaign, job_id) LEFT JOIN ("
            + _EARLIER.format(keys="campaign, job_id", task_ids="string_agg(task_id, ';' ORDER BY id)",
                              source="attempts")
@@ -412,6 +413,20 @@ class PgJournal(Journal):
                    "job_id=excluded.job_id, kind=excluded.kind, bytes=excluded.bytes, sha256=excluded.sha256, "
                    "delivered_at=excluded.delivered_at",
                    (self.campaign, url, job_id, kind, nbytes, sha256, time.time()))
+
+    def record_review(self, job_id: str, task_id: str | None, verdict: str | None, note: str | None,
+                      prompt: str | None) -> None:
+        """Journal.record_review."""
+        key = task_id or ""
+        if verdict is None and not note:
+            self._exec("DELETE FROM reviews WHERE campaign=%s AND job_id=%s AND task_key=%s",
+                       (self.campaign, job_id, key))
+            return
+        self._exec("INSERT INTO reviews (campaign, job_id, task_key, verdict, note, prompt, recorded_at) "
+                   "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (campaign, job_id, task_key) DO UPDATE SET "
+                   "verdict=excluded.verdict, note=excluded.note, prompt=excluded.prompt, "
+                   "recorded_at=excluded.recorded_at",
+                   (self.campaign, job_id, key, verdict, note, prompt, time.time()))
 
     def delivery(self, url: str) -> dict[str, Any] | None:
         """Journal.delivery."""

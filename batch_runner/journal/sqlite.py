@@ -142,6 +142,15 @@ CREATE TABLE IF NOT EXISTS deliveries (  -- run --deliver: each file copied to t
     sha256 TEXT NOT NULL,         -- of the file delivered (also the object's sha256 metadata)
     delivered_at REAL NOT NULL    -- unix seconds
 );
+CREATE TABLE IF NOT EXISTS reviews (  -- a person's verdict on a job's video (batch-runner review, output/review.py)
+    job_id TEXT NOT NULL,
+    task_key TEXT NOT NULL,       -- the task judged: its task id ('' for none); a new submit's video starts unjudged
+    verdict TEXT,                 -- approved, rejected; NULL: none (only a note)
+    note TEXT,                    -- review_note; 'prompt: ...' gives a re-roll's replacement prompt
+    prompt TEXT,                  -- the job's prompt when the verdict was recorded
+    recorded_at REAL NOT NULL,    -- unix seconds
+    PRIMARY KEY (job_id, task_key)
+);
 CREATE TABLE IF NOT EXISTS captures (  -- answers an adapter could not read (run/captures.py)
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     job_id TEXT NOT NULL,
@@ -179,7 +188,22 @@ _RECORD_COLUMNS = ("downloads.local_path, downloads.bytes, downloads.sha256, qa.
                    "qa.fps AS video_fps, qa.rerolls AS rerolls, qa.rerolled_usd AS rerolled_usd, "
                    "qa.rerolled_credits AS rerolled_credits, earlier.earlier_attempts, earlier.earlier_paid, "
                    "earlier.earlier_usd, earlier.earlier_unknown_usd, earlier.earlier_credits, "
-                   "earlier.earlier_task_ids")
+                   "earlier.earlier_task_ids, {review} AS review, {note} AS review_note, "
+                   "(SELECT COUNT(*) FROM reviews r2 WHERE r2.job_id = jobs.job_id{same_r2} "
+                   "AND r2.verdict = 'rejected' AND r2.task_key <> COALESCE(jobs.task_id, '')) AS review_rerolls")
+#: a column of the verdict on a job's current task (table ``reviews``); ``{same}``: a shared journal's campaign
+_REVIEW_OF = ("(SELECT rv.{column} FROM reviews rv WHERE rv.job_id = jobs.job_id{same} "
+              "AND rv.task_key = COALESCE(jobs.task_id, ''))")
+
+
+def _record_columns(same: str) -> str:
+    """_RECORD_COLUMNS with the review subqueries; ``same``: how a shared journal
+    keeps them to the job's campaign (a condition on ``{t}.campaign``)."""
+    return _RECORD_COLUMNS.format(
+        review=_REVIEW_OF.format(column="verdict", same=same.format(t="rv")),
+        note=_REVIEW_OF.format(column="note", same=same.format(t="rv")), same_r2=same.format(t="r2"))
+
+
 #: a job's earlier attempts (table ``attempts``) summed, joined as ``earlier``: ``{keys}`` the
 #: grouping columns, ``{task_ids}`` the ``;``-joined task ids oldest first, ``{source}`` the rows
 _EARLIER = ("SELECT {keys}, COUNT(*) AS earlier_attempts, CAST(SUM(paid) AS INTEGER) AS earlier_paid, "
@@ -190,7 +214,7 @@ _EARLIER = ("SELECT {keys}, COUNT(*) AS earlier_attempts, CAST(SUM(paid) AS INTE
 #: a job's delivered video (run --deliver), the latest copy: the ``delivered_url`` of its record
 _DELIVERED = ("(SELECT d.url FROM deliveries d WHERE d.job_id = jobs.job_id AND d.kind = 'video'{same} "
               "ORDER BY d.delivered_at DESC LIMIT 1) AS delivered_url")
-_SELECT = (f"SELECT jobs.*, {_RECORD_COLUMNS}, {_DELIVERED.format(same='')} FROM jobs "
+_SELECT = (f"SELECT jobs.*, {_record_columns('')}, {_DELIVERED.format(same='')} FROM jobs "
            "LEFT JOIN downloads USING (job_id) LEFT JOIN qa USING (job_id) LEFT JOIN ("
            + _EARLIER.format(keys="job_id", task_ids="group_concat(task_id, ';')",
                              source="(SELECT * FROM attempts ORDER BY id)")
@@ -245,6 +269,9 @@ class JobRecord:
     ``earlier_unknown_usd`` (paid ones of unknown USD price),
     ``earlier_task_ids`` (``;``-joined, oldest first; None: none).
     ``delivered_url``: the latest copy of its video in the team's storage (run --deliver), or None.
+    A person's review of its current task (table ``reviews``, output/review.py): ``review``
+    (approved / rejected / None), ``review_note``; ``review_rerolls``: rejected tasks of it
+    already replaced by a new submit (run --reroll-rejected).
     """
 
     job_id: str
@@ -289,6 +316,9 @@ class JobRecord:
     earlier_credits: float = 0.0
     earlier_task_ids: str | None = None
     delivered_url: str | None = None
+    review: str | None = None
+    review_note: str | None = None
+    review_rerolls: int = 0
 
     @classmethod
     def from_row(cls, row: sqlite3.Row | Mapping[str, Any]) -> JobRecord:
@@ -297,7 +327,8 @@ class JobRecord:
         values["status"] = JobStatus(values["status"])
         values["size_bytes"] = values.pop("bytes")
         for name in ("rerolls", "rerolled_usd", "rerolled_credits", "earlier_attempts", "earlier_paid",
-                     "earlier_usd", "earlier_unknown_usd", "earlier_credits"):  # no qa or attempts row: none
+                     "earlier_usd", "earlier_unknown_usd", "earlier_credits",
+                     "review_rerolls"):  # no qa or attempts row: none
             values[name] = values.get(name) or 0
         return cls(**{k: v for k, v in values.items() if k in _RECORD_FIELDS})
 
@@ -369,6 +400,23 @@ class JobRecord:
         succeeded, its saved video failed QA, and it has been re-rolled fewer
         than ``max_rerolls`` times."""
         return self.status == JobStatus.SUCCEEDED and self.qa_status == "failed" and self.rerolls < max_rerolls
+
+    def review_rerollable(self, max_rerolls: int) -> bool:
+        """Whether ``run --reroll-rejected`` submits this job again: it
+        succeeded, a person rejected its video, and fewer than ``max_rerolls``
+        of its rejected tasks were replaced already."""
+        return (self.status == JobStatus.SUCCEEDED and self.review == "rejected"
+                and self.review_rerolls < max_rerolls)
+
+    @property
+    def replacement_prompt(self) -> str | None:
+        """The prompt a re-roll of this rejected job sends instead of the
+        manifest's: the text after ``prompt:`` of a ``review_note`` that starts
+        so (None: no replacement)."""
+        note = (self.review_note or "").strip()
+        if note[:7].lower() == "prompt:" and note[7:].strip():
+            return note[7:].strip()
+        return None
 
 
 RESUMABLE_FAILURES: frozenset[str] = frozenset({"timeout", "unrecognised_answer"})
@@ -844,6 +892,21 @@ class Journal:
                 "rerolls=rerolls+1, rerolled_usd=rerolled_usd+excluded.rerolled_usd, "
                 "rerolled_credits=rerolled_credits+excluded.rerolled_credits",
                 (record.job_id, record.cost_usd or 0.0, record.cost_credits or 0.0))
+
+    def record_review(self, job_id: str, task_id: str | None, verdict: str | None, note: str | None,
+                      prompt: str | None) -> None:
+        """Record a person's ``verdict`` (approved, rejected, None: none) and
+        ``note`` on ``job_id``'s task ``task_id`` (table ``reviews``; both None:
+        the review is cleared), with the job's ``prompt`` at the time."""
+        key = task_id or ""
+        if verdict is None and not note:
+            self.db.execute("DELETE FROM reviews WHERE job_id=? AND task_key=?", (job_id, key))
+            return
+        self.db.execute(
+            "INSERT INTO reviews (job_id, task_key, verdict, note, prompt, recorded_at) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(job_id, task_key) DO UPDATE SET verdict=excluded.verdict, note=excluded.note, "
+            "prompt=excluded.prompt, recorded_at=excluded.recorded_at",
+            (job_id, key, verdict, note, prompt, time.time()))
 
     def forget_download(self, job_id: str) -> None:
         """Drop the record of ``job_id``'s saved video (its file is gone)."""

@@ -173,7 +173,8 @@ def after_qa(check: Callable[[JobRecord, Path, str], Awaitable[Any]], deliverer:
     async def saved(record: JobRecord, path: Path, sha: str) -> Any:
         result = await check(record, path, sha)
         now = journal.get(record.job_id)
-        await deliverer.video(record.job_id, path, sha, now.qa_status if now else None)
+        await deliverer.video(record.job_id, path, sha, now.qa_status if now else None,
+                              now.review if now else None)
         return result
 
     return saved
@@ -224,7 +225,8 @@ class Deliverer:
     and the run's files to ``target``, and records each copy in ``journal``.
 
     ``download_dir``: the ``--download`` folder (a video's name is its path under it);
-    ``qa_failed``: deliver QA-failed videos too (``--deliver-qa-failed``). Counters:
+    ``qa_failed``: deliver QA-failed videos too (``--deliver-qa-failed``); ``approved_only``:
+    only videos a person approved (``--deliver-approved-only``, docs/review.md). Counters:
     ``sent`` (copied), ``kept`` (already there with the same sha256), ``held`` (QA
     failed, not sent); ``failed``: name -> one-line cause; ``sent_ms``: the time of
     each copy of a video, milliseconds; ``urls``: kind -> URL of the run's files sent."""
@@ -233,6 +235,7 @@ class Deliverer:
     journal: Journal | None
     download_dir: Path | None = None
     qa_failed: bool = False
+    approved_only: bool = False
     concurrency: int = 4
     sent: int = 0
     kept: int = 0
@@ -251,10 +254,12 @@ class Deliverer:
                 pass
         return path.name
 
-    async def video(self, job_id: str, path: Path, sha: str, qa_status: str | None) -> None:
+    async def video(self, job_id: str, path: Path, sha: str, qa_status: str | None,
+                    review: str | None = None) -> None:
         """Deliver the saved video ``path`` (``sha``: its hex SHA-256; "": not known) of job ``job_id``,
-        with its poster, unless QA failed it (``qa_status`` ``failed``) and ``qa_failed`` is off."""
-        if qa_status == "failed" and not self.qa_failed:
+        with its poster, unless QA failed it (``qa_status`` ``failed``) and ``qa_failed`` is off,
+        or ``approved_only`` is on and its ``review`` is not ``approved``."""
+        if (qa_status == "failed" and not self.qa_failed) or (self.approved_only and review != "approved"):
             self.held += 1
             return
         if await self._deliver(path, self.name_of(path), "video", job_id, sha or None, "video/mp4"):

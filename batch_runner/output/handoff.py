@@ -36,16 +36,18 @@ class Handoff:
     None without ``--notify``; ``metrics_file``: None without ``--metrics-file``."""
 
     def __init__(self, target: Target | None, notifier: Notifier | None, metrics_file: Path | None,
-                 *, deliver_qa_failed: bool = False) -> None:
+                 *, deliver_qa_failed: bool = False, deliver_approved_only: bool = False) -> None:
         self.target, self.notifier, self.metrics_file = target, notifier, metrics_file
         self.deliver_qa_failed = deliver_qa_failed
+        self.deliver_approved_only = deliver_approved_only
         self.deliverer: Deliverer | None = None
         self._ticking: asyncio.Task[None] | None = None
         self._started = time.monotonic()
 
     @classmethod
     def prepare(cls, *, deliver: str | None = None, download: Path | None = None, deliver_qa_failed: bool = False,
-                notify: Sequence[str] = (), notify_on: str = "always", metrics_file: Path | None = None) -> Handoff:
+                deliver_approved_only: bool = False, notify: Sequence[str] = (), notify_on: str = "always",
+                metrics_file: Path | None = None) -> Handoff:
         """Check the options before anything is sent. Raises ConfigError (DeliveryError for
         the storage): a URL apprise does not know, a metrics file's folder missing, a
         storage that cannot be written (probed: a marker object written and deleted)."""
@@ -59,7 +61,8 @@ class Handoff:
         target = delivery_target(deliver, download)
         if notifier is not None:
             notifier.arm()
-        return cls(target, notifier, metrics_file, deliver_qa_failed=deliver_qa_failed)
+        return cls(target, notifier, metrics_file, deliver_qa_failed=deliver_qa_failed,
+                   deliver_approved_only=deliver_approved_only)
 
     @property
     def failed(self) -> bool:
@@ -70,7 +73,8 @@ class Handoff:
                  download: Path) -> Callable[[JobRecord, Path, str], Awaitable[Any]]:
         """The downloader's ``on_saved``: QA's ``check``, then the video's delivery."""
         if self.target is not None:
-            self.deliverer = Deliverer(self.target, journal, download, qa_failed=self.deliver_qa_failed)
+            self.deliverer = Deliverer(self.target, journal, download, qa_failed=self.deliver_qa_failed,
+                                       approved_only=self.deliver_approved_only)
         return after_qa(check, self.deliverer, journal)
 
     def on_record(self, record: JobRecord) -> None:

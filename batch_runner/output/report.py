@@ -130,6 +130,7 @@ def _tile(row: Row, report_dir: Path, words: str) -> dict[str, Any]:
         "kind": "ok" if status == "succeeded" else "failed" if status == "failed" else "other",
         "words": words, "poster": _relative(poster, report_dir) if poster else None,
         "qa": _qa(row), "qa_status": _shown(row.get("qa_status")), "delivered": _shown(row.get("delivered_url")),
+        "review": _shown(row.get("review")), "review_note": _shown(row.get("review_note")),
         "job_id": _shown(row["job_id"]), "src": src, "status": _shown(status),
         "why": _shown(row["error_code"] or ("no video URL" if status == "succeeded" else status)),
         "prompt": _shown(row["prompt"]), "name": _shown(row["name"]), "row": _shown(row["row"]),
@@ -214,14 +215,17 @@ def _filters(rows: list[Row]) -> tuple[list[dict[str, Any]], list[str]]:
     columns = [("fs", "status", "status"), ("fp", "provider", "provider")]
     if any(r.get("qa_status") for r in rows):
         columns.append(("fq", "qa_status", "QA"))
+    if any(r.get("review") for r in rows):  # a person's verdicts (docs/review.md)
+        columns.append(("fr", "review", "review"))
     filters: list[dict[str, Any]] = []
     words: list[list[str]] = [[] for _ in rows]
     for key, column, label in columns:
-        counts = Counter(_shown(r.get(column)) or "not checked" for r in rows)
+        blank = "awaiting review" if column == "review" else "not checked"
+        counts = Counter(_shown(r.get(column)) or blank for r in rows)
         index = {value: i for i, value in enumerate(counts)}
         filters.append({"key": key, "label": label, "choices": list(counts.items())})
         for tile, r in zip(words, rows, strict=True):
-            tile.append(f"{key}-{index[_shown(r.get(column)) or 'not checked']}")
+            tile.append(f"{key}-{index[_shown(r.get(column)) or blank]}")
     return filters, [" ".join(c) for c in words]
 
 
@@ -236,7 +240,7 @@ def render_report(rows: Iterable[Row], report_dir: Path, title: str) -> str:
     return _template().render(
         csp=_CSP, title=_shown(title), made=made, totals=_totals(rows), filters=filters,
         tiles=[_tile(r, report_dir, c) for r, c in zip(rows, words, strict=True)], failures=_failures(rows),
-        qa_failures=_qa_failures(rows),
+        qa_failures=_qa_failures(rows), qa_shown=any(f["key"] == "fq" for f in filters),
         qa_checked=sum(1 for r in rows if r.get("qa_status") in ("passed", "failed", "warning")))
 
 

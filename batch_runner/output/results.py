@@ -46,7 +46,7 @@ RESULT_COLUMNS = [
     "earlier_task_ids", "error_code", "provider_code",
     "error_message", "submitted_at", "finished_at", "elapsed_s", "url_expires_at",
     "local_path", "bytes", "sha256", "qa_status", "qa_problems", "video_width", "video_height",
-    "video_duration_s", "video_codec", "video_fps", "delivered_url", "in_manifest",
+    "video_duration_s", "video_codec", "video_fps", "delivered_url", "in_manifest", "review", "review_note",
 ]
 _NUMERIC = {"row", "variant", "duration", "cost_credits", "cost_usd", "attempts", "paid_attempts",
             "cost_all_attempts", "credits_all_attempts", "elapsed_s", "bytes",
@@ -119,6 +119,8 @@ def result_row(record: JobRecord, in_manifest: bool | None = None) -> dict[str, 
         **_qa_cells(record),
         "delivered_url": record.delivered_url or "",
         "in_manifest": "" if in_manifest is None else ("yes" if in_manifest else "no"),
+        "review": record.review or "",
+        "review_note": record.review_note or "",
     }
     for key, value in (job.get("extras") or {}).items():
         if key not in row:

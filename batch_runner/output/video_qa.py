@@ -115,7 +115,8 @@ def start_rerolls(journal: Journal, fresh: Iterable[Any]) -> int:
     """Start the re-roll of each job of ``fresh`` (the jobs a run is about to
     submit) that already succeeded: its QA-failed video is forgotten, so the
     new generation is saved and checked (journal.start_reroll); the old file is
-    kept beside it as ``<name>.qa-failed-<N>.mp4`` (N: the re-roll; a free name,
+    kept beside it as ``<name>.qa-failed-<N>.mp4`` (``<name>.rejected-<N>.mp4`` for a
+    video a person rejected: run --reroll-rejected; N: the re-roll; a free name,
     never over another file), its poster removed; a file at the recorded path
     that is not the one recorded (a symlink, another size) is left alone.
     Returns how many."""
@@ -123,14 +124,17 @@ def start_rerolls(journal: Journal, fresh: Iterable[Any]) -> int:
     rerolls = [r for job in fresh if (r := snapshot.get(job.job_id)) is not None and r.status == JobStatus.SUCCEEDED]
     for record in rerolls:
         old = Path(record.local_path or "")
+        why = "rejected" if record.review == "rejected" and record.qa_status != "failed" else "qa-failed"
         if (record.local_path and old.is_file() and not old.is_symlink()
                 and old.stat().st_size == record.size_bytes):  # the job's own file, as recorded
-            kept, n = old.with_name(f"{old.stem}.qa-failed-{record.rerolls + 1}{old.suffix}"), 2
+            kept, n = old.with_name(f"{old.stem}.{why}-{record.rerolls + 1}{old.suffix}"), 2
             while os.path.lexists(kept):  # never over another file
-                kept, n = old.with_name(f"{old.stem}.qa-failed-{record.rerolls + 1}-{n}{old.suffix}"), n + 1
+                kept, n = old.with_name(f"{old.stem}.{why}-{record.rerolls + 1}-{n}{old.suffix}"), n + 1
             old.rename(kept)
             poster_path(old).unlink(missing_ok=True)
         journal.start_reroll(record)
+        if why == "rejected":
+            continue  # output/review.rejected_rerolls said why
         event("job_reroll", "job %s: its video failed QA (%s): submitting it again", record.job_id,
               record.qa_problems or "", job_id=record.job_id, qa_problems=record.qa_problems)
     return len(rerolls)

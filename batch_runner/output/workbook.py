@@ -39,12 +39,13 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.drawing.image import Image as SheetImage
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
 from batch_runner.output.atomic import write_atomically
 from batch_runner.output.thumbnails import poster_of, thumbnail
 
-__all__ = ["THUMB_PX", "is_results_workbook", "write_workbook"]
+__all__ = ["THUMB_PX", "VERDICTS", "is_results_workbook", "write_workbook"]
 
 #: the box a poster thumbnail fits in, (width, height) px
 THUMB_PX = (160, 90)
@@ -90,6 +91,7 @@ def write_workbook(path: str | Path, columns: Sequence[str], cells: Sequence[Seq
     for row in rows:
         sheet.append([_cell(row.get(c)) for c in shown])
     _style(sheet, shown, path.parent)
+    _review_choices(sheet, shown, len(rows))
     if posters is not None:
         _embed(sheet, shown.index("poster") + 1, posters)
     _summary(book.create_sheet("Summary"), rows, usd, unknown_usd)
@@ -141,6 +143,23 @@ def _style(sheet: Worksheet, columns: Sequence[str], folder: Path) -> None:
     sheet.auto_filter.ref = sheet.dimensions
 
 
+#: the values the ``review`` column's drop-down offers (a blank cell: not reviewed yet)
+VERDICTS = ("approved", "rejected")
+
+
+def _review_choices(sheet: Worksheet, columns: Sequence[str], n: int) -> None:
+    """A drop-down of VERDICTS (or blank) on the ``review`` column's cells
+    (an Excel data validation, which LibreOffice and Google Sheets keep)."""
+    if "review" not in columns or not n:
+        return
+    letter = get_column_letter(list(columns).index("review") + 1)
+    choice = DataValidation(type="list", formula1=f'"{",".join(VERDICTS)}"', allow_blank=True,
+                            showErrorMessage=True, errorTitle="review",
+                            error="approved, rejected, or leave it blank")
+    choice.add(f"{letter}2:{letter}{n + 1}")
+    sheet.add_data_validation(choice)
+
+
 def _link(column: str, value: str, folder: Path) -> str | None:
     """A cell's hyperlink: an http(s) ``video_url``; a ``local_path`` relative
     to the workbook's folder (a file URI when on another drive); a ``delivered_url``
@@ -189,36 +208,53 @@ def _summary(sheet: Worksheet, rows: list[dict[str, Any]], usd: Mapping[str, flo
              unknown_usd: Mapping[str, int]) -> None:
     """Per provider: jobs, succeeded, failed, cancelled, QA failed, cost USD of
     every paid attempt ("unknown" where no paid attempt's USD price is known:
-    never 0), paid attempts of unknown USD price; a total row."""
+    never 0), paid attempts of unknown USD price, then a person's verdicts
+    (approved, rejected, awaiting review: succeeded without one) and USD per
+    approved video (the cost of every paid attempt over the approved videos;
+    blank: none approved, "unknown": a price unknown); a total row."""
     header = ["provider", "jobs", "succeeded", "failed", "cancelled", "QA failed", "cost USD",
-              "USD unknown (paid attempts)"]
+              "USD unknown (paid attempts)", "approved", "rejected", "awaiting review", "USD per approved video"]
     sheet.append(header)
     counts: dict[str, list[int]] = {}
     for r in rows:
-        c = counts.setdefault(str(r.get("provider") or ""), [0, 0, 0, 0, 0])
+        c = counts.setdefault(str(r.get("provider") or ""), [0, 0, 0, 0, 0, 0, 0, 0])
         c[0] += 1
         c[1] += r.get("status") == "succeeded"
         c[2] += r.get("status") == "failed"
         c[3] += r.get("status") == "cancelled"
         c[4] += r.get("qa_status") == "failed"
-    total: list[Any] = [0, 0, 0, 0, 0, 0.0, 0]
-    for provider, (jobs, ok, failed, cancelled, qa) in sorted(counts.items()):
+        c[5] += r.get("review") == "approved"
+        c[6] += r.get("review") == "rejected"
+        c[7] += r.get("status") == "succeeded" and not r.get("review")
+    total: list[Any] = [0, 0, 0, 0, 0, 0.0, 0, 0, 0, 0]
+    for provider, (jobs, ok, failed, cancelled, qa, yes, no, waiting) in sorted(counts.items()):
         cost = usd.get(provider, 0.0)
         line = [jobs, ok, failed, cancelled, qa, "unknown" if cost is None else round(cost, 6),
-                unknown_usd.get(provider, 0)]
+                unknown_usd.get(provider, 0), yes, no, waiting]
         total = [a + (b if isinstance(b, int | float) else 0) for a, b in zip(total, line, strict=True)]
-        sheet.append([_text(provider), *line])
+        sheet.append([_text(provider), *line, _per_approved(None if unknown_usd.get(provider) else cost, yes)])
         sheet.cell(sheet.max_row, 1).data_type = "s"
     n = len(counts) + 1
     all_unknown = usd and all(v is None for v in usd.values())  # no paid attempt's USD price known: never 0
-    sheet.append(["all", *total[:5], "unknown" if all_unknown else round(total[5], 6),
-                  total[6]])  # values, not formulas: any reader sees them
+    every = None if all_unknown else round(total[5], 6)
+    sheet.append(["all", *total[:5], "unknown" if all_unknown else every, total[6], *total[7:],
+                  _per_approved(None if total[6] else every, total[7])])  # values, not formulas: any reader sees them
     for cell in sheet[1]:
         cell.font, cell.fill = Font(bold=True), _HEADER_FILL
     for cell in sheet[n + 1]:
         cell.font = Font(bold=True)
-    for cell in sheet["G"][1:]:
-        cell.number_format = "#,##0.00##"
+    for column in ("G", "L"):
+        for cell in sheet[column][1:]:
+            cell.number_format = "#,##0.00##"
     for j, name in enumerate(header, start=1):
         sheet.column_dimensions[get_column_letter(j)].width = max(10, len(name) + 2)
     sheet.freeze_panes = "A2"
+
+
+def _per_approved(usd: float | None, approved: int) -> float | str | None:
+    """USD per approved video: ``usd`` over ``approved``; None (blank) when
+    nothing is approved, "unknown" when the cost is (``usd`` None: a paid
+    attempt's USD price unknown)."""
+    if not approved:
+        return None
+    return "unknown" if usd is None else round(usd / approved, 6)

@@ -67,6 +67,9 @@ class RunOptions:
     journal), send one new job alone first and hold the others until it has a video.
     ``reroll_qa_failed``: submit again (a new generation: a new task, paid again)
     a succeeded job whose saved video failed QA, at most ``max_rerolls`` times per job.
+    ``reroll_rejected``: submit again (a new task, paid again) a succeeded job
+    a person rejected (table ``reviews``), at most ``max_rerolls`` times per job,
+    with its review note's replacement prompt if it gives one.
     ``retry_canary``: send a canary even where the journal remembers one that failed
     with the provider's current settings (canary.CanaryMemory).
     """
@@ -79,6 +82,7 @@ class RunOptions:
     reroll_qa_failed: bool = False
     max_rerolls: int = 1
     retry_canary: bool = False
+    reroll_rejected: bool = False
 
 
 class Work(NamedTuple):
@@ -134,6 +138,9 @@ def classify(job: Job, record: JobRecord | None, settings: dict[str, ProviderSet
         return "fresh", job
     if options.reroll_qa_failed and record is not None and record.rerollable(options.max_rerolls):
         return "fresh", job  # a re-roll: journal.start_reroll once the run is sure to send it
+    if options.reroll_rejected and record is not None and record.review_rerollable(options.max_rerolls):
+        prompt = record.replacement_prompt
+        return "fresh", job if prompt is None else dataclasses.replace(job, prompt=prompt)
     if status == JobStatus.UNKNOWN and provider in settings and (
             options.resubmit_unknown or settings[provider].info.idempotency_key):
         return "fresh", dataclasses.replace(job, provider=provider)

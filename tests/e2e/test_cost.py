@@ -65,7 +65,8 @@ def test_plan_table_says_why_a_price_is_unknown_and_needs_no_key(cli, tmp_path):
     assert table[7].split() == ["total", "17", "165", "1.54+?", "2.2", "min"]
     assert "USD unknown for 13 of 17 jobs (never counted as zero):" in table
     assert ("  apiframe: 5 jobs (hailuo-2.3 1080P-6, hailuo-2.3 768P-10, hailuo-2.3 768P-6): USD per credit "
-            "not set: add providers: {apiframe: {usd_per_credit: ...}} to the manifest") in table
+            "not set: add providers: {apiframe: {usd_per_credit: ...}} to a YAML manifest or to a --settings "
+            "file") in table
     assert any(line.startswith("  gptge: 2 jobs") and "no published price" in line for line in table)
     assert "warning: no API key for minimax" in result.stderr
 

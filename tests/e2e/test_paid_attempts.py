@@ -146,4 +146,4 @@ async def test_a_paid_failure_sent_again_keeps_its_charge_in_the_totals(tmp_path
     price = float(failed["cost_usd"])
     assert row["status"] == "succeeded" and row["earlier_task_ids"] == failed["task_id"] != row["task_id"]
     assert row["paid_attempts"] == "2" and float(row["cost_all_attempts"]) == pytest.approx(2 * price)
-    assert f"gccai: 1 videos, ${2 * price:.2f}" in caplog.text
+    assert f"gccai: 1 video, ${2 * price:.2f}" in caplog.text

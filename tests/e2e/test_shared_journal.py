@@ -153,9 +153,12 @@ def test_journal_copy_sqlite_to_postgresql_and_back_keeps_every_record(tmp_path,
                           "--download", str(tmp_path / "videos")], env=env, capture_output=True, timeout=60)
     assert ran.returncode == 0, ran.stderr.decode()
     first = tmp_path / "copy.yaml.journal.sqlite"
+    with Journal(first) as j:  # a person's verdict on one video (batch-runner review)
+        one = next(j.records())
+        j.record_review(one.job_id, one.task_id, "rejected", "prompt: another", "copy 0")
     there = cli("journal", "copy", str(first), pg_url)
-    copied = ("copied 6 jobs, 6 downloads, 6 download intents, 6 QA verdicts, 0 earlier attempts, 0 captures, "
-              "2 meta")
+    copied = ("copied 6 jobs, 6 downloads, 6 download intents, 6 QA verdicts, 0 earlier attempts, 0 deliveries, "
+              "1 reviews, 0 captures, 2 meta")
     assert there.returncode == 0 and there.stdout.strip() == copied, there.stderr
     again = cli("journal", "copy", str(first), pg_url)
     assert again.returncode == 2 and "already holds 6 jobs" in again.stderr  # never merged
@@ -163,6 +166,7 @@ def test_journal_copy_sqlite_to_postgresql_and_back_keeps_every_record(tmp_path,
     assert cli("journal", "copy", pg_url, str(back), "--campaign", "copy.yaml").returncode == 0
     with Journal(first, lock=False) as a, Journal(back, lock=False) as b:
         assert list(a.records()) == list(b.records())
+        assert next(b.records()).review == "rejected"
         assert a.meta_items("") == b.meta_items("")
         assert [a.download(r.job_id) for r in a.records()] == [b.download(r.job_id) for r in b.records()]
     assert cli("status", pg_url, "--campaign", "copy.yaml").stdout.startswith("succeeded=6 ")

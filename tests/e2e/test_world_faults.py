@@ -73,7 +73,9 @@ def test_postgresql_stopped_mid_run_is_one_line_and_a_restart_finishes_without_a
     from pgserver import pg_ctl
 
     path = manifest(tmp_path, 60, "pgstop.yaml")
-    run = start(sim, path, "--journal", pg_url, "-o", str(tmp_path / "r.csv"))
+    # a 3 s lease: the claims this run holds when the server stops cannot be released (the server
+    # is down), so the next run takes them over when their lease runs out (the default 30 s)
+    run = start(sim, path, "--journal", pg_url, "-o", str(tmp_path / "r.csv"), "--lease", "3")
     until_submitted(sim, 10)
     pg_ctl(pg_url, "stop")
     try:

@@ -62,7 +62,30 @@ def test_a_file_that_is_not_a_results_csv_is_a_clear_error(tmp_path):
         write_report(bad, tmp_path / "r.html")
     results = tmp_path / "results.csv"
     write_results(results, [record(0, "gccai", "succeeded")])
-    results.write_text(results.read_text() + '"extra","1","2",' + ",".join(["x"] * 40) + "\n")
-    with pytest.raises(ConfigError, match="row 3 has more cells than the 42 columns"):
+    results.write_text(results.read_text() + '"extra","1","2",' + ",".join(["x"] * 42) + "\n")
+    with pytest.raises(ConfigError, match="row 3 has more cells than the 44 columns"):
         write_report(results, tmp_path / "r.html")
     assert not (tmp_path / "r.html").exists()
+
+
+def test_tiles_show_a_persons_verdict_and_note_and_the_gallery_filters_by_it(tmp_path):
+    results = tmp_path / "results.csv"
+    write_results(results, [
+        record(0, "gccai", "succeeded", cost_usd=0.34, video_url="https://cdn.example/0.mp4", review="approved"),
+        record(2, "gccai", "succeeded", cost_usd=0.34, video_url="https://cdn.example/2.mp4", review="rejected",
+               review_note=f"prompt: slower {NASTY}"),
+        record(3, "minimax", "succeeded", cost_usd=0.3, video_url="https://cdn.example/3.mp4"),
+    ])
+    out = tmp_path / "report.html"
+    write_report(results, out, title="t")
+    html = out.read_text(encoding="utf-8")
+    assert 'data-filter="review"' in html
+    assert "approved (1)" in html and "rejected (1)" in html and "awaiting review (1)" in html
+    assert 'data-review="approved">review: approved</p>' in html
+    assert "review: rejected · prompt: slower &lt;script&gt;" in html and "<script>" not in html
+    tiles = re.findall(r'<article class="tile [^"]*" data-job-id="([0-9a-f]+)" data-f="([^"]*)"', html)
+    assert len({f.split()[-1] for _, f in tiles}) == 3  # each verdict its own filter word
+
+
+def test_a_report_without_verdicts_has_no_review_filter(page):
+    assert 'data-filter="review"' not in page and "review:" not in page

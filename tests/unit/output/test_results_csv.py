@@ -59,11 +59,11 @@ def test_cells_are_typed_quoted_and_made_inert(tmp_path):
     lines = raw[len(codecs.BOM_UTF8):].decode().split(os.linesep)
     assert lines[0].startswith('"job_id","row","name",')
     assert lines[0].endswith('"sha256","qa_status","qa_problems","video_width","video_height","video_duration_s",'
-                             '"video_codec","video_fps","delivered_url","in_manifest","sku","discount"')
+                             '"video_codec","video_fps","delivered_url","in_manifest","review","review_note","sku","discount"')
     first = next(csv.reader([lines[1]]))
     assert lines[1].startswith('"0000000000000000",2,"shot 0",1,"minimax",')
     assert ',0.34,1,' in lines[1] and ',95.25,' in lines[1]
-    assert lines[1].endswith(',1024,"","","","","","","","","","","\'=1+2",-5.0')
+    assert lines[1].endswith(',1024,"","","","","","","","","","","","","\'=1+2",-5.0')
     assert first[RESULT_COLUMNS.index("submitted_at")] == "2026-09-21T14:13:20Z"
     # a blank is "" (quoted), a number column with a blank holds floats, a line break stays in its cell
     assert '"failed"' in lines[2] and '"said ""no""' in lines[2] and lines[3].startswith('then"')

@@ -81,10 +81,11 @@ def test_workbook_has_links_posters_numbers_and_no_formula(tmp_path):
 
     summary = [[c.value for c in row] for row in book["Summary"].iter_rows()]
     assert summary[0] == ["provider", "jobs", "succeeded", "failed", "cancelled", "QA failed", "cost USD",
-                          "USD unknown (paid attempts)"]
-    assert summary[1:] == [["gccai", 2, 2, 0, 0, 1, pytest.approx(0.56), 0],
-                           ["minimax", 1, 0, 1, 0, 0, 0, 0],
-                           ["all", 3, 2, 1, 0, 1, pytest.approx(0.56), 0]]
+                          "USD unknown (paid attempts)", "approved", "rejected", "awaiting review",
+                          "USD per approved video"]
+    assert summary[1:] == [["gccai", 2, 2, 0, 0, 1, pytest.approx(0.56), 0, 0, 0, 2, None],
+                           ["minimax", 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, None],
+                           ["all", 3, 2, 1, 0, 1, pytest.approx(0.56), 0, 0, 0, 2, None]]
 
 
 def test_workbook_without_saved_videos_has_no_poster_column(tmp_path):
