@@ -686,8 +686,9 @@ async def execute(request: RunRequest) -> int:
             try:
                 policy = AddressPolicy.for_base_urls((s.base_url for s in settings.values()),
                                                      allow_private=request.allow_private_urls)
-                async with receiving(request.callback_url, request.callback_listen, journal,
-                                     campaign_of(request)) as hub:  # started before the first submit
+                tick_s = min([1.0, *(s.poll_interval_s / 2 for s in settings.values())])  # --callback-listen none
+                async with receiving(request.callback_url, request.callback_listen, journal, campaign_of(request),
+                                     max(0.05, tick_s)) as hub:  # started before the first submit
                     hubs.extend([hub] if hub else [])
                     stopped = await _run_with_signals(runner, progress, downloader, current, recorder, policy,
                                                       lost=journal.check_file)

@@ -42,6 +42,7 @@ from batch_runner.commands.check_callback import check_callback
 from batch_runner.commands.deliver import deliver, handoff_fields, run_handoff_options
 from batch_runner.commands.init import init
 from batch_runner.commands.journal_rebuild import rebuild
+from batch_runner.commands.receive import receive
 from batch_runner.commands.review import review
 from batch_runner.errors import (
     BatchRunnerError,
@@ -316,7 +317,8 @@ _settings_option = click.option(
               help="Callbacks first, polling as the backstop: the public URL that reaches --callback-listen "
                    "(a reverse proxy or tunnel), e.g. https://hooks.example.com/br/ (manual: docs/callbacks.md).")
 @click.option("--callback-listen", default="127.0.0.1:8787", show_default=True, metavar="HOST:PORT",
-              help="With --callback-url: where the built-in callback receiver listens.")
+              help="With --callback-url: where the built-in callback receiver listens; none: no receiver "
+                   "here, the pushes come through `batch-runner receive` and the shared journal.")
 @_settings_option
 @run_handoff_options
 def run(manifest: Path, output: Path | None, journal: str | None, old_journal: str | None, sets: tuple[str, ...],
@@ -676,4 +678,5 @@ main.add_command(init)
 main.add_command(cancel_command)
 main.add_command(deliver)
 main.add_command(check_callback)
+main.add_command(receive)
 main.add_command(review)

@@ -2,6 +2,7 @@
 
     python bench/callbacks.py            # 100 jobs each on MiniMax and gpt.ge, ~1 min
     python bench/callbacks.py --smoke    # 10 jobs each: it still runs (CI), figures not comparable
+    python bench/callbacks.py --providers apiframe   # apiframe's signed webhooks instead
 
 The "faults" scenario of bench/peers.py (10 % each of connection resets, late
 answers, 5xx, HTML pages, rate limits, truncated bodies) plus 10 % of submit
@@ -49,21 +50,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def measure(tmp: Path, jobs: int, callbacks: bool, faults: bool) -> dict[str, float]:
-    """One run of the faults (or clean) scenario; its figures."""
+async def measure(tmp: Path, jobs: int, callbacks: bool, faults: bool,
+                  providers: tuple[str, ...] = PROVIDERS) -> dict[str, float]:
+    """One run of the faults (or clean) scenario on ``providers``; its figures."""
     work = tmp / f"{'with' if callbacks else 'without'}-{'faults' if faults else 'clean'}"
     work.mkdir()
     manifest = work / "campaign.yaml"
     manifest.write_text(yaml.safe_dump({
-        "providers": dict.fromkeys(PROVIDERS, SETTINGS),
-        "jobs": [{"provider": p, "prompt": f"bench shot {p} {i}"} for p in PROVIDERS for i in range(jobs)],
+        "providers": dict.fromkeys(providers, SETTINGS),
+        "jobs": [{"provider": p, "prompt": f"bench shot {p} {i}"} for p in providers for i in range(jobs)],
     }), encoding="utf-8")
-    providers = {p: ProviderSimConfig(generation_s=120 / SCALE, slow_s=60 / SCALE, cut_after_create_rate=0.1 * faults,
-                                      **dict.fromkeys(FAULTS, 0.1 * faults)) for p in PROVIDERS}
+    sims = {p: ProviderSimConfig(generation_s=120 / SCALE, slow_s=60 / SCALE, cut_after_create_rate=0.1 * faults,
+                                 **dict.fromkeys(FAULTS, 0.1 * faults)) for p in providers}
     out = work / "results.csv"
-    async with running_simulator(SimConfig(providers=providers, seed=17)) as sim:
+    async with running_simulator(SimConfig(providers=sims, seed=17)) as sim:
         env = {}
-        for p in PROVIDERS:
+        for p in providers:
             env[f"{p.upper()}_BASE_URL"], env[f"{p.upper()}_API_KEY"] = sim.url(p), "sim-key"
         port = free_port()
         extra = {"callback_url": f"http://127.0.0.1:{port}/br/", "callback_listen": f"127.0.0.1:{port}"} \
@@ -74,10 +76,10 @@ async def measure(tmp: Path, jobs: int, callbacks: bool, faults: bool) -> dict[s
         wall = time.monotonic() - started
         succeeded = {t.task_id for t in sim.store.tasks.values() if t.outcome == "succeeded"}
         polls = sum(1 for r in sim.store.requests if r.kind == "poll")
-        paid = Counter(s.body["prompt"] for p in PROVIDERS for s in sim.store.submissions[p])
+        paid = Counter(s.body["prompt"] for p in providers for s in sim.store.submissions[p])
     df = pd.read_csv(out, dtype=str, keep_default_na=False)
     ok = set(df.loc[df["status"] == "succeeded", "task_id"])
-    n = 2 * jobs
+    n = len(providers) * jobs
     return {"lost": len(succeeded - ok), "unknown": int((df["status"] == "unknown").sum()),
             "paid_twice": sum(1 for v in paid.values() if v > 1), "polls_per_job": polls / n, "wall_s": wall,
             "succeeded": int((df["status"] == "succeeded").sum()), "jobs": n}
@@ -87,12 +89,14 @@ async def main(argv: list[str] | None = None) -> int:
     """Run both ways and print one Markdown table."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--smoke", action="store_true", help="10 jobs a provider instead of 100")
+    ap.add_argument("--providers", default=",".join(PROVIDERS), help="comma-separated (default minimax,gptge)")
     args = ap.parse_args(argv)
+    providers = tuple(p.strip() for p in args.providers.split(",") if p.strip())
     jobs = 10 if args.smoke else 100
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [(f"{scenario}, {label}", await measure(Path(tmp), jobs, on, scenario == "faults"))
+        rows = [(f"{scenario}, {label}", await measure(Path(tmp), jobs, on, scenario == "faults", providers))
                 for scenario in ("clean", "faults") for label, on in (("polling only", False), ("callbacks", True))]
-    print("| scenario (MiniMax + gpt.ge) | jobs succeeded | results lost | unknown | paid twice "
+    print(f"| scenario ({' + '.join(providers)}) | jobs succeeded | results lost | unknown | paid twice "
           "| polls / job | wall s |")
     print("|---|---|---|---|---|---|---|")
     for label, f in rows:

@@ -36,11 +36,8 @@ class _Memory:
     def __init__(self) -> None:
         self.items: dict[str, str] = {}
 
-    def meta_items(self, prefix: str) -> list[tuple[str, str]]:
-        return [(k, v) for k, v in self.items.items() if k.startswith(prefix)]
-
-    def set_meta(self, items: dict[str, str]) -> None:
-        self.items.update(items)
+    def meta_setdefault(self, key: str, value: str) -> str:
+        return self.items.setdefault(key, value)
 
 
 async def probe(public_url: str, listen: str) -> str | None:

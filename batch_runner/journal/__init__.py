@@ -17,10 +17,11 @@ from batch_runner.journal.sqlite import (
     JobStatus,
     Journal,
     JournalError,
+    Push,
     journal_in_use,
     lock_path,
     status_word,
 )
 
 __all__ = ["FINAL_STATUSES", "RESUMABLE_FAILURES", "Capture", "ClaimLostError", "JobRecord", "JobStatus", "Journal",
-           "JournalError", "journal_in_use", "lock_path", "status_word"]
+           "JournalError", "Push", "journal_in_use", "lock_path", "status_word"]

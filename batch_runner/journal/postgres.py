@@ -55,6 +55,7 @@ from batch_runner.journal.sqlite import (
     JobStatus,
     Journal,
     JournalError,
+    Push,
     _job_json,
     _record_columns,
 )
@@ -87,6 +88,7 @@ CREATE TABLE IF NOT EXISTS key_limits (
     provider TEXT NOT NULL, key_id TEXT NOT NULL, next_send_at DOUBLE PRECISION NOT NULL DEFAULT 0,
     PRIMARY KEY (provider, key_id));
 CREATE INDEX IF NOT EXISTS jobs_limit_key ON jobs (limit_key) WHERE limit_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS pushes_received ON pushes (campaign, received_at);
 """
 _SELECT = (f"SELECT jobs.*, {_record_columns(' AND {t}.campaign = jobs.campaign')}, "
            f"{_DELIVERED.format(same=' AND d.campaign = jobs.campaign')} FROM jobs "
@@ -476,6 +478,31 @@ class PgJournal(Journal):
             cur.executemany("INSERT INTO meta (campaign, key, value) VALUES (%s, %s, %s) "
                             "ON CONFLICT (campaign, key) DO UPDATE SET value=excluded.value",
                             [(self.campaign, k, v) for k, v in items.items()])
+
+    def meta_setdefault(self, key: str, value: str) -> str:
+        """Journal.meta_setdefault (of this campaign): INSERT ... ON CONFLICT DO NOTHING, then
+        read back, so workers starting together all get the first one's value."""
+        with self.pool.connection() as db:
+            db.execute("INSERT INTO meta (campaign, key, value) VALUES (%s, %s, %s) "
+                       "ON CONFLICT (campaign, key) DO NOTHING", (self.campaign, key, value))
+            row = db.execute("SELECT value FROM meta WHERE campaign=%s AND key=%s", (self.campaign, key)).fetchone()
+        return str(row["value"])
+
+    def record_push(self, job_id: str, attempt: int, body: str, signature: str | None) -> None:
+        """Journal.record_push (of this campaign), stamped with the database's clock."""
+        self._exec(f"INSERT INTO pushes (campaign, job_id, attempt, body, signature, received_at) "
+                   f"VALUES (%s, %s, %s, %s, %s, {_NOW})", (self.campaign, job_id, attempt, body, signature))
+
+    def pushes(self, since: float) -> list[Push]:
+        """Journal.pushes (of this campaign)."""
+        rows = self._rows("SELECT id, job_id, attempt, body, signature, received_at FROM pushes "
+                          "WHERE campaign=%s AND received_at >= %s ORDER BY id", (self.campaign, since))
+        return [Push(int(r["id"]), r["job_id"], int(r["attempt"]), r["body"], r["signature"],
+                     float(r["received_at"])) for r in rows]
+
+    def clock(self) -> float:
+        """The database's clock (unix seconds): what ``pushes`` stamps ``received_at`` with."""
+        return float(self._rows(f"SELECT {_NOW} AS now")[0]["now"])
 
     def providers_with_tasks(self) -> set[str]:
         """Journal.providers_with_tasks."""

@@ -37,7 +37,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from batch_runner.errors import ConfigError, JournalLostError, StateLockedError
 
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from batch_runner.jobs.model import Job
 
 __all__ = ["FINAL_STATUSES", "RESUMABLE_FAILURES", "Capture", "ClaimLostError", "JobRecord", "JobStatus", "Journal",
-           "JournalError", "journal_in_use", "lock_path", "status_word"]
+           "JournalError", "Push", "journal_in_use", "lock_path", "status_word"]
 
 
 class JobStatus(enum.StrEnum):
@@ -163,6 +163,14 @@ CREATE TABLE IF NOT EXISTS captures (  -- answers an adapter could not read (run
     reason TEXT NOT NULL,         -- what the adapter found wrong
     file TEXT                     -- the capture file's path, when written
 );
+CREATE TABLE IF NOT EXISTS pushes (  -- callback pushes a `batch-runner receive` service accepted (run/callbacks.py)
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,     -- the attempt generation its callback path names
+    body TEXT NOT NULL,           -- the push's raw body (at most 256 KiB; a hint: only a task id is read)
+    signature TEXT,               -- its x-webhook-signature header (apiframe), checked by the worker
+    received_at REAL NOT NULL     -- unix seconds (a shared journal: the database's clock)
+);
 """
 #: Columns added since the first journals: (name, SQL type and default), added to an
 #: older journal's ``jobs`` table when it is opened (ALTER TABLE ADD COLUMN).
@@ -219,6 +227,18 @@ _ARCHIVE = ("INSERT INTO attempts (job_id, generation, provider, task_id, key_id
             "FROM jobs WHERE job_id={mark} AND task_id IS NOT NULL")
 #: what a new submit clears of the task it replaces (kept in ``attempts``)
 _CLEARED = "task_id=NULL, video_url=NULL, url_expires_at=NULL, cost_usd=NULL, cost_credits=NULL"
+
+class Push(NamedTuple):
+    """One callback push a ``batch-runner receive`` service recorded (table ``pushes``):
+    ``received_at`` in unix seconds."""
+
+    id: int
+    job_id: str
+    attempt: int
+    body: str
+    signature: str | None
+    received_at: float
+
 
 @dataclass(frozen=True)
 class JobRecord:
@@ -926,6 +946,31 @@ class Journal:
             with self.db:
                 self.db.execute("BEGIN")
                 self.db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", items.items())
+
+    def meta_setdefault(self, key: str, value: str) -> str:
+        """The value of ``meta`` ``key``, recorded as ``value`` first when there is none
+        (atomic: of two processes that both try, both get the first one's)."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, value))
+        return str(self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()[0])
+
+    def record_push(self, job_id: str, attempt: int, body: str, signature: str | None) -> None:
+        """Record one accepted callback push (``batch-runner receive``), committed."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute("INSERT INTO pushes (job_id, attempt, body, signature, received_at) "
+                            "VALUES (?, ?, ?, ?, ?)", (job_id, attempt, body, signature, time.time()))
+
+    def pushes(self, since: float) -> list[Push]:
+        """The pushes recorded at or after ``since`` (unix seconds), oldest first."""
+        rows = self.db.execute("SELECT id, job_id, attempt, body, signature, received_at FROM pushes "
+                               "WHERE received_at >= ? ORDER BY id", (since,)).fetchall()
+        return [Push(*tuple(r)) for r in rows]
+
+    def clock(self) -> float:
+        """The clock ``pushes`` stamps ``received_at`` with (unix seconds)."""
+        return time.time()
 
     def providers_with_tasks(self) -> set[str]:
         """Providers that hold a task of this journal (a task id, or a submit that may have made one)."""

@@ -18,7 +18,8 @@ Provider facts (docs/callbacks.md):
   every status change POSTed with the query answer's body (SEEN:
   https://platform.minimax.io/docs/api-reference/video-generation-s2v). gpt.ge
   passes the field through (INFERRED).
-- apiframe: HMAC-SHA256 of the raw body keyed by sha256(API key), header
+- apiframe ``webhookUrl`` / ``webhookEvents`` (SEEN: the SDK's openapi.json), each push
+  signed with HMAC-SHA256 of the raw body keyed by sha256(API key), header
   ``x-webhook-signature: sha256=<hex>`` (SEEN:
   https://github.com/apiframe-ai/apiframe-nodejs-sdk/blob/main/src/webhooks.ts).
 """
@@ -39,16 +40,22 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from batch_runner.errors import ConfigError
+from batch_runner.journal import Push
 from batch_runner.keys import Secret
 from batch_runner.providers import HttpRequest
 
-__all__ = ["CALLBACK_FIELDS", "MAX_BODY_BYTES", "CallbackHub", "apiframe_signature_ok", "callback_secret",
-           "parse_listen", "receiving"]
+__all__ = ["CALLBACK_FIELDS", "EXTERNAL", "MAX_BODY_BYTES", "CallbackHub", "apiframe_signature_ok", "callback_secret",
+           "check_public_url", "listen_on", "parse_listen", "receiving"]
 
 log = logging.getLogger("batch_runner")
 
 #: provider -> the submit body's field for the callback URL (docs/callbacks.md)
-CALLBACK_FIELDS = {"minimax": "callback_url", "gptge": "callback_url"}
+CALLBACK_FIELDS = {"minimax": "callback_url", "gptge": "callback_url", "apiframe": "webhookUrl"}
+#: provider -> further submit body fields sent with the callback URL. apiframe: every event
+#: (SEEN, OpenAPI ``webhookEvents``: https://github.com/apiframe-ai/apiframe-nodejs-sdk/blob/main/openapi.json):
+#: ``progress`` names a task whose submit answer was lost soon after it was made (``completed``
+#: alone comes only as it ends, maybe after the adoption's wait); a ``progress`` push wakes no poll
+CALLBACK_EXTRA: dict[str, dict[str, Any]] = {"apiframe": {"webhookEvents": ["progress", "completed", "failed"]}}
 #: providers whose pushes are signed as apiframe documents (apiframe_signature_ok)
 SIGNED = {"apiframe"}
 MAX_BODY_BYTES = 256 * 1024
@@ -56,24 +63,28 @@ MAX_BODY_BYTES = 256 * 1024
 #: a push is only a hint, so a refused one costs at most a later poll
 MAX_PUSHES_PER_S = 1000
 SECRET_KEY = "callback_secret"
+#: ``--callback-listen none``: pushes reach a ``batch-runner receive`` service, read from the journal
+EXTERNAL = "none"
+#: pushes re-read from the journal this many seconds back (a transaction that committed late)
+JOURNAL_OVERLAP_S = 10.0
 #: where a push may name its task id (a hint: the lifecycle verifies it with a poll)
 _TASK_ID_KEYS = ("task_id", "taskId", "jobId", "id")
 
 
 class _Meta(Protocol):
-    def meta_items(self, prefix: str) -> list[tuple[str, str]]: ...
+    def meta_setdefault(self, key: str, value: str) -> str: ...
 
-    def set_meta(self, items: dict[str, str]) -> None: ...
+
+class _Pushes(_Meta, Protocol):
+    def pushes(self, since: float) -> list[Push]: ...
+
+    def clock(self) -> float: ...
 
 
 def callback_secret(journal: _Meta) -> str:
-    """The journal's callback secret (64 hex characters), made and recorded on first use."""
-    for key, value in journal.meta_items(SECRET_KEY):
-        if key == SECRET_KEY and value:
-            return value
-    secret = secrets.token_hex(32)
-    journal.set_meta({SECRET_KEY: secret})
-    return secret
+    """The journal's callback secret (64 hex characters), made and recorded on first
+    use; atomic, so workers starting together on a shared journal share one."""
+    return journal.meta_setdefault(SECRET_KEY, secrets.token_hex(32))
 
 
 def apiframe_signature_ok(body: bytes, header: str | None, api_key: str) -> bool:
@@ -148,7 +159,7 @@ class CallbackHub:
             return request
         self._watches[job_id] = _Watch(attempt, provider, api_key)
         return HttpRequest(request.method, request.url, request.headers,
-                           {**request.json, field: self.url(job_id, attempt)})
+                           {**request.json, field: self.url(job_id, attempt), **CALLBACK_EXTRA.get(provider, {})})
 
     def watching(self, job_id: str) -> bool:
         """Whether the job's submit carried a callback URL of this run (and it has not ended)."""
@@ -248,25 +259,58 @@ class CallbackHub:
         if self._over_rate(request.remote or ""):  # the challenge is never refused: MiniMax's 3 s
             self.counts["rate_limited"] += 1
             return web.Response(status=429, headers={"Retry-After": "1"})
+        return await self.deliver(job_id, int(attempt_text), body, request.headers.get("x-webhook-signature"))
+
+    async def deliver(self, job_id: str, attempt: int, body: bytes, signature: str | None) -> web.Response:
+        """One push on a verified path (token and campaign checked): a hint for the
+        watched job (its signature checked for apiframe); the receiver's answer."""
         watch = self._watches.get(job_id)
-        if watch is None or watch.attempt != int(attempt_text):
+        if watch is None or watch.attempt != attempt:
             self.counts["unknown_path"] += 1  # late: the job ended, or another attempt's
             return web.json_response({"status": "success"})
-        if watch.provider in SIGNED and not apiframe_signature_ok(
-                body, request.headers.get("x-webhook-signature"), watch.api_key.reveal()):
+        if watch.provider in SIGNED and not apiframe_signature_ok(body, signature, watch.api_key.reveal()):
             self.counts["bad_signature"] += 1
             return web.Response(status=401)
-        digest = hashlib.sha256(request.path.encode() + b"\n" + body).digest()
+        digest = hashlib.sha256(f"{job_id}\x1f{attempt}\n".encode() + body).digest()
         if digest in self._seen:
             self.counts["duplicate"] += 1
         self._seen.add(digest)
         self.counts["hint"] += 1
+        try:
+            payload: Any = json.loads(body or b"null")
+        except (ValueError, UnicodeDecodeError):
+            payload = None
         task_id = _task_id(payload)
         if task_id and task_id not in watch.task_ids:
             watch.task_ids.append(task_id)
             watch.named.set()
-        watch.hint.set()
+        if not (isinstance(payload, dict) and payload.get("type") == "progress"):  # apiframe's steps: no poll
+            watch.hint.set()
         return web.json_response({"status": "success"})
+
+    async def follow_journal(self, journal: _Pushes, tick_s: float) -> None:
+        """Read the pushes a ``batch-runner receive`` service records in the shared
+        journal (table ``pushes``) every ``tick_s`` seconds, each one once, as if
+        they had reached this run's own receiver (``deliver``); runs until cancelled.
+        Pushes from before the call are not read (they were for jobs no longer watched)."""
+        since = await asyncio.to_thread(journal.clock)
+        seen: dict[int, float] = {}
+        while True:
+            try:
+                rows = await asyncio.to_thread(journal.pushes, since)
+            except Exception as exc:  # a hint lost to a database hiccup costs at most a later poll
+                log.debug("callbacks: reading the journal's pushes failed: %s", exc)
+                rows = []
+            for push in rows:
+                if push.id in seen:
+                    continue
+                seen[push.id] = push.received_at
+                if push.job_id in self._watches:
+                    await self.deliver(push.job_id, push.attempt, push.body.encode(), push.signature)
+            if seen:  # read again what a slow transaction committed late (ids out of order)
+                since = max(since, max(seen.values()) - JOURNAL_OVERLAP_S)
+                seen = {i: t for i, t in seen.items() if t >= since}
+            await asyncio.sleep(tick_s)
 
 
 def _task_id(payload: Any) -> str | None:
@@ -280,30 +324,56 @@ def _task_id(payload: Any) -> str | None:
     return None
 
 
-@contextlib.asynccontextmanager
-async def receiving(public_url: str | None, listen: str, journal: _Meta,
-                    campaign: str) -> AsyncIterator[CallbackHub | None]:
-    """The run's CallbackHub, listening on ``listen`` (``HOST:PORT``) for the
-    duration (None: no ``public_url``, no callbacks). Raises ConfigError when
-    ``listen`` is not HOST:PORT or cannot be listened on (before anything is sent)."""
-    if not public_url:
-        yield None
-        return
+def check_public_url(public_url: str) -> None:
+    """Raise ConfigError unless ``public_url`` is an http(s) URL."""
     if not public_url.startswith(("http://", "https://")):
         raise ConfigError(f"--callback-url {public_url!r}: give the public http(s):// URL that reaches "
-                          "this machine, e.g. https://hooks.example.com/br/")
+                          "the callback receiver, e.g. https://hooks.example.com/br/")
+
+
+async def listen_on(hub: CallbackHub, listen: str, option: str = "--callback-listen") -> None:
+    """Start ``hub``'s receiver on ``listen`` (``HOST:PORT``). Raises ConfigError
+    naming ``option`` when it is not HOST:PORT or cannot be listened on."""
     try:
         host, port = parse_listen(listen)
     except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    hub = CallbackHub(public_url, campaign, callback_secret(journal))
+        raise ConfigError(str(exc).replace("--callback-listen", option)) from None
     try:
         await hub.start(host, port)
     except OSError as exc:
-        raise ConfigError(f"--callback-listen {listen}: cannot listen there ({exc.strerror or exc}); "
+        raise ConfigError(f"{option} {listen}: cannot listen there ({exc.strerror or exc}); "
                           "choose another HOST:PORT") from None
     log.info("callbacks: receiving on %s:%d for %s", host, port, hub.public_url)
+
+
+@contextlib.asynccontextmanager
+async def receiving(public_url: str | None, listen: str, journal: _Meta,
+                    campaign: str, tick_s: float = 1.0) -> AsyncIterator[CallbackHub | None]:
+    """The run's CallbackHub, listening on ``listen`` (``HOST:PORT``) for the
+    duration (None: no ``public_url``, no callbacks). With ``listen`` ``none``
+    (``EXTERNAL``) nothing listens here: the pushes a ``batch-runner receive``
+    service records in the shared ``journal`` are read every ``tick_s`` seconds.
+    Raises ConfigError when ``listen`` is not HOST:PORT or cannot be listened on,
+    or is ``none`` on a journal that is not shared (before anything is sent)."""
+    if not public_url:
+        yield None
+        return
+    check_public_url(public_url)
+    if listen.strip().lower() == EXTERNAL and not getattr(journal, "shared", False):
+        raise ConfigError("--callback-listen none: the pushes come through a `batch-runner receive` service, "
+                          "which needs a shared journal: give --journal postgresql://..., or a HOST:PORT")
+    hub = CallbackHub(public_url, campaign, callback_secret(journal))
+    follower: asyncio.Task[None] | None = None
+    if listen.strip().lower() == EXTERNAL:
+        follower = asyncio.ensure_future(hub.follow_journal(journal, tick_s))  # type: ignore[arg-type]
+        log.info("callbacks: reading the pushes `batch-runner receive` records for %s", hub.public_url)
+    else:
+        await listen_on(hub, listen)
     try:
         yield hub
     finally:
+        if follower is not None:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
         await hub.stop()

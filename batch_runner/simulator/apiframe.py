@@ -7,7 +7,7 @@ and https://docs-v2.apiframe.ai/docs/jobs/get, seen 2026-11 (SEEN):
   hailuo-2.3-fast or hailuo-02; ``prompt`` 1..2000; ``hailuoParams.duration`` number 6/10,
   ``resolution`` lower-case 768p/1080p, 1080p not with 10 s, ``image`` a URI,
   ``end_image`` a URI for hailuo-02 only (an additional property otherwise),
-  ``prompt_optimizer`` bool; ``webhookUrl``, ``webhookEvents``. Invalid: 400
+  ``prompt_optimizer`` bool; ``webhookUrl``, ``webhookEvents`` (pushes: simulator/callbacks.py). Invalid: 400
   ``{"error":"Validation failed","details":{"<json.path>":[msg]}}``.
 - ``Idempotency-Key`` (<= 255 chars): the same key within 24 h returns the
   original job (202, its jobId and current status), not a new charge.
@@ -32,6 +32,7 @@ from typing import Any
 from aiohttp import web
 
 from batch_runner.simulator.base import ProviderSim
+from batch_runner.simulator.callbacks import sign_apiframe
 from batch_runner.simulator.store import FAILED, PROCESSING, SUCCESS, SimStore, Task
 
 __all__ = ["ApiframeSim", "make_app", "validate"]
@@ -167,6 +168,22 @@ class ApiframeSim(ProviderSim):
             return self.answer(web.json_response({"error": "Invalid job id"}, status=400), "poll",
                                task_id, reason="invalid")
         return await self.poll(request, task_id)
+
+    def created(self, request: web.Request, task: Task) -> None:
+        """Push the job's events asked for in ``webhookEvents`` to its ``webhookUrl``,
+        signed with the key that made it (simulator/callbacks.py)."""
+        url = task.body.get("webhookUrl")
+        if not isinstance(url, str) or not url:
+            return
+        events = task.body.get("webhookEvents") or list(EVENTS)
+        key = request.headers.get("X-API-Key", "") or self.cfg.api_key
+
+        def event(t: Task) -> dict[str, Any] | None:
+            body = self.status_body(request, t)
+            kind = {"COMPLETED": "completed", "FAILED": "failed", "CANCELLED": "failed"}.get(body["status"], "progress")
+            return {"jobId": t.task_id, "type": kind, **body} if kind in events else None
+
+        self.pusher.follow(url, task, event, sign=lambda raw: {"x-webhook-signature": sign_apiframe(raw, key)})
 
     def status_body(self, request: web.Request, task: Task) -> dict[str, Any]:
         now = self.store.now()

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from batch_runner.simulator.callbacks import Pusher
 from batch_runner.simulator.store import SimStore, Task
 from batch_runner.simulator.videos import video_path
 
@@ -267,6 +268,13 @@ class ProviderSim:
 
     def created(self, request: web.Request, task: Task) -> None:
         """Called as a submit makes its task, before its answer (callback pushes start here)."""
+
+    @property
+    def pusher(self) -> Pusher:
+        """This provider's callback pushes (simulator/callbacks.py; made on first use)."""
+        if not hasattr(self, "_pusher"):
+            self._pusher = Pusher(self)
+        return self._pusher
 
     async def poll(self, request: web.Request, task_id: str) -> web.StreamResponse:
         """The poll flow: the task's status, or not found in the provider's shape."""

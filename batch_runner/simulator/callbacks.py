@@ -8,9 +8,13 @@ after that every status change of the task (``processing``, then ``success``
 or ``failed``) is POSTed with the query answer's body (SEEN:
 https://platform.minimax.io/docs/api-reference/video-generation-s2v).
 
-apiframe's signature (``sign_apiframe``): HMAC-SHA256 of the raw body keyed by
-sha256(API key), header ``x-webhook-signature: sha256=<hex>`` (SEEN:
-https://github.com/apiframe-ai/apiframe-nodejs-sdk/blob/main/src/webhooks.ts).
+apiframe (simulator/apiframe.py): a submit with ``webhookUrl`` gets a push per
+event it asked for in ``webhookEvents`` (``progress`` as the job is made,
+``completed`` or ``failed`` as it ends), each the job's GET body with
+``jobId`` and ``type`` (the event) on top (the SDK documents ``jobId`` and
+``type``; the rest INFERRED), signed (``sign_apiframe``): HMAC-SHA256 of the
+raw body keyed by sha256(API key), header ``x-webhook-signature: sha256=<hex>``
+(SEEN: https://github.com/apiframe-ai/apiframe-nodejs-sdk/blob/main/src/webhooks.ts).
 
 Knobs (config.ProviderSimConfig): ``callback_drop_rate`` (a status push is not
 sent), ``callback_duplicate_rate`` (sent twice), ``callback_delay_s`` (each
@@ -69,24 +73,29 @@ class Pusher:
         self._note(url, "challenge", resp.status)
         return echoed
 
-    def follow(self, url: str, task: Task, body: Callable[[Task], Any]) -> None:
+    def follow(self, url: str, task: Task, body: Callable[[Task], Any],
+               sign: Callable[[bytes], dict[str, str]] | None = None) -> None:
         """Push ``body(task)`` to ``url`` at each change of the task's status word
-        until it is final (in the background)."""
-        job = asyncio.ensure_future(self._follow(url, task, body))
+        until it is final (in the background); a None body is not pushed (an event
+        not asked for). ``sign(raw body)``: headers that sign each push (apiframe)."""
+        job = asyncio.ensure_future(self._follow(url, task, body, sign))
         self._tasks.add(job)
         job.add_done_callback(self._tasks.discard)
 
-    async def _follow(self, url: str, task: Task, body: Callable[[Task], Any]) -> None:
+    async def _follow(self, url: str, task: Task, body: Callable[[Task], Any],
+                      sign: Callable[[bytes], dict[str, str]] | None) -> None:
         """One push as the task is made (``processing``), one as it ends (a stuck
         task never ends: no second push)."""
-        await self._push(url, body(task))
+        await self._push(url, body(task), sign)
         if task.ends_at == float("inf"):
             return
         await asyncio.sleep(max(0.0, task.ends_at - self.sim.store.now()) + _TICK_S)
-        await self._push(url, body(task))
+        await self._push(url, body(task), sign)
 
-    async def _push(self, url: str, answer: Any) -> None:
+    async def _push(self, url: str, answer: Any, sign: Callable[[bytes], dict[str, str]] | None = None) -> None:
         """One status push, with the drop / duplicate / delay knobs."""
+        if answer is None:
+            return
         cfg, rng = self.sim.cfg, self.sim.store.rng
         if cfg.callback_drop_rate and rng.random() < cfg.callback_drop_rate:
             self._note(url, "push", 0, "dropped")
@@ -95,10 +104,11 @@ class Pusher:
             await asyncio.sleep(cfg.callback_delay_s)
         times = 2 if cfg.callback_duplicate_rate and rng.random() < cfg.callback_duplicate_rate else 1
         raw = json.dumps(answer).encode()
+        headers = {"Content-Type": "application/json", **(sign(raw) if sign else {})}
         for _ in range(times):
             try:
                 async with aiohttp.ClientSession() as session, session.post(
-                        url, data=raw, headers={"Content-Type": "application/json"},
+                        url, data=raw, headers=headers,
                         timeout=aiohttp.ClientTimeout(total=PUSH_TIMEOUT_S)) as resp:
                     self._note(url, "push", resp.status)
             except (TimeoutError, aiohttp.ClientError):

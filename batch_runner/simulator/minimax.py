@@ -31,7 +31,6 @@ from typing import Any
 from aiohttp import web
 
 from batch_runner.simulator.base import ProviderSim, is_image, json_body
-from batch_runner.simulator.callbacks import Pusher
 from batch_runner.simulator.clips import delivered
 from batch_runner.simulator.store import (
     FAILED,
@@ -186,13 +185,6 @@ class MinimaxSim(ProviderSim):
             return None
         return self.answer(self.error_response("invalid", "callback_url verification failed"),
                            "submit", reason="challenge")
-
-    @property
-    def pusher(self) -> Pusher:
-        """This provider's callback pushes (made on first use)."""
-        if not hasattr(self, "_pusher"):
-            self._pusher = Pusher(self)
-        return self._pusher
 
     def created(self, request: web.Request, task: Task) -> None:
         """Push the task's status changes to its ``callback_url``, if it has one."""

@@ -13,6 +13,7 @@ from urllib.parse import unquote
 
 import aiohttp
 import pandas as pd
+import pytest
 import yaml
 
 from batch_runner.app import RunRequest, execute
@@ -161,3 +162,35 @@ async def test_duplicated_and_late_pushes_are_harmless(tmp_path, sim):
     assert cut(sim) >= 1
     assert Counter(df["status"]) == {"succeeded": 12}
     assert all(len(ids) == 1 for ids in made_tasks(sim).values())
+
+
+@pytest.mark.parametrize("attempts", [1, 3])
+async def test_apiframe_lost_submit_answers_are_adopted_from_its_signed_webhooks(tmp_path, sim, attempts):
+    # apiframe replays a job for the same Idempotency-Key, so a retried submit (attempts 3)
+    # finds the task again by itself, whether its push came first or not; adoption matters
+    # when no retry is left (attempts 1 here; else the provider's outage after the task was
+    # made). The push is checked against the key's signature (x-webhook-signature), then
+    # the task it names is polled and adopted.
+    cfg = sim.config.providers["apiframe"]
+    cfg.cut_after_create_rate = 0.3
+    path = tmp_path / "campaign.yaml"
+    path.write_text(yaml.safe_dump({
+        "providers": {"apiframe": {**FAST, "max_attempts": attempts}},
+        "jobs": [{"prompt": f"a lighthouse at dusk, take {i}", "provider": "apiframe"} for i in range(20)],
+    }), encoding="utf-8")
+    port = free_port()
+    out = tmp_path / "results.csv"
+    await execute(RunRequest(manifest=path, output=out, environ=sim_env(sim), speedup=1.0, quiet=True, canary=False,
+                             callback_url=f"http://127.0.0.1:{port}/hooks/", callback_listen=f"127.0.0.1:{port}"))
+    df = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert cut(sim) >= 2
+    subs = sim.store.submissions["apiframe"]
+    assert all(s.body["webhookEvents"] == ["progress", "completed", "failed"] for s in subs)
+    tasks: dict[str, list[str]] = {}
+    for s in subs:
+        tasks.setdefault(unquote(s.body["webhookUrl"].rstrip("/").split("/")[-3]), []).append(s.task_id)
+    assert Counter(df["status"]) == {"succeeded": 20}  # 0 unknown
+    assert all(len(ids) == 1 for ids in tasks.values())  # 0 sent twice
+    assert {row.job_id: row.task_id for row in df.itertuples()} == {j: ids[0] for j, ids in tasks.items()}
+    pushed = [p for p in sim.store.pushes if p[0] == "apiframe" and p[1] == "push"]
+    assert len(pushed) >= 20 and {p[3] for p in pushed} == {200}  # each signature accepted

@@ -18,7 +18,6 @@ from batch_runner.providers import HttpRequest
 from batch_runner.run.callbacks import (
     MAX_BODY_BYTES,
     CallbackHub,
-    _Watch,
     apiframe_signature_ok,
     callback_secret,
     parse_listen,
@@ -46,7 +45,7 @@ def submit(hub: CallbackHub, provider: str = "minimax", job_id: str = "job1", at
     request = HttpRequest("POST", "http://provider/v1/video_generation", {}, {"prompt": "p"})
     sent = hub.attach(provider, request, job_id, attempt, Secret(key))
     assert sent.json is not None
-    return str(sent.json.get("callback_url") or hub.url(job_id, attempt))
+    return str(sent.json.get("callback_url") or sent.json.get("webhookUrl") or hub.url(job_id, attempt))
 
 
 async def post(url: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
@@ -115,9 +114,7 @@ def test_apiframe_signature_as_its_sdk_computes_it():
 
 
 async def test_an_unsigned_apiframe_push_is_refused(hub):
-    # apiframe's adapter sends no webhookUrl yet: watch an apiframe job as its submit would
-    hub._watches["job2"] = _Watch(0, "apiframe", Secret("af-key"))
-    url = hub.url("job2", 0)
+    url = submit(hub, "apiframe", "job2", key="af-key")
     body = b'{"jobId": "j9", "status": "completed"}'
     assert (await post(url, body))[0] == 401
     assert (await post(url, body, {"x-webhook-signature": sign_apiframe(body, "wrong")}))[0] == 401
@@ -140,3 +137,48 @@ def test_listen_is_host_colon_port():
     for bad in ("8787", "host:", "host:99999", "host:x"):
         with pytest.raises(ValueError, match="HOST:PORT"):
             parse_listen(bad)
+
+
+def test_apiframe_submits_carry_the_webhook_and_its_terminal_events(hub):
+    request = HttpRequest("POST", "http://provider/v2/videos/generate", {}, {"model": "hailuo-2.3", "prompt": "p"})
+    sent = hub.attach("apiframe", request, "job3", 2, Secret("af-key"))
+    assert sent.json == {"model": "hailuo-2.3", "prompt": "p", "webhookUrl": hub.url("job3", 2),
+                         "webhookEvents": ["progress", "completed", "failed"]}
+
+
+async def test_pushes_recorded_in_the_journal_reach_the_watched_jobs_signatures_checked(tmp_path):
+    # what `batch-runner receive` records, a worker with --callback-listen none reads
+    import asyncio
+
+    with Journal(tmp_path / "j.sqlite") as journal:
+        hub = CallbackHub("http://hooks.example.com/br/", "spring.csv", callback_secret(journal))
+        submit(hub, "apiframe", "job2", key="af-key")
+        submit(hub, "minimax", "job4")
+        follow = asyncio.ensure_future(hub.follow_journal(journal, 0.01))
+        await asyncio.sleep(0.05)
+        body = '{"jobId": "j9", "status": "completed"}'
+        journal.record_push("job2", 0, body, sign_apiframe(body.encode(), "wrong"))
+        journal.record_push("job4", 0, '{"task_id": "m1"}', None)
+        journal.record_push("job4", 0, '{"task_id": "m1"}', None)  # read once each: a replay is harmless
+        journal.record_push("gone", 0, '{"task_id": "x"}', None)  # another worker's job: not counted here
+        assert await hub.named_task("job4", 0, 2.0) == "m1"
+        assert await hub.named_task("job2", 0, 0.1) is None
+        journal.record_push("job2", 0, body, sign_apiframe(body.encode(), "af-key"))
+        assert await hub.named_task("job2", 0, 2.0) == "j9"
+        follow.cancel()
+        assert hub.counts == {"bad_signature": 1, "hint": 3, "duplicate": 1}
+
+
+async def test_apiframe_progress_pushes_name_the_task_and_wake_no_poll(hub):
+    url = submit(hub, "apiframe", "job5", key="af-key")
+
+    async def push(kind: str, progress: int) -> None:
+        body = json.dumps({"jobId": "j5", "type": kind, "progress": progress}).encode()
+        assert (await post(url, body, {"x-webhook-signature": sign_apiframe(body, "af-key")}))[0] == 200
+
+    for step in (0, 30, 60):
+        await push("progress", step)
+    assert await hub.named_task("job5", 0, 0.05) == "j5"  # a lost submit answer can be adopted at once
+    assert not await hub.nap("job5", 0.1)  # but no poll is due: the task is not done
+    await push("completed", 100)
+    assert await hub.nap("job5", 1.0)
