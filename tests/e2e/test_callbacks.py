@@ -108,7 +108,9 @@ async def test_a_transient_failure_of_the_checking_poll_does_not_lose_the_task(t
     port = free_port()
     df = await run_campaign(tmp_path, sim, callback_url=f"http://127.0.0.1:{port}/hooks",
                             callback_listen=f"127.0.0.1:{port}")
-    assert cut(sim) >= 2
+    # the case happened (with 70 % of answers refused before a task is made, fewer submits get
+    # as far as a task whose answer is then cut: one is enough)
+    assert cut(sim) >= 1
     tasks = made_tasks(sim)
     assert all(len(ids) == 1 for ids in tasks.values())
     # every task the providers made is a succeeded job's (a submit refused by 502s three
