@@ -29,15 +29,18 @@ submit times ``interval_s`` apart with one atomic UPDATE ... RETURNING, and
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
 import os
+import random
 import re
 import socket
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from batch_runner.errors import ConfigError
@@ -79,6 +82,36 @@ _TYPES = {"TEXT": "TEXT", "REAL": "DOUBLE PRECISION", "INTEGER": "BIGINT"}
 _PG_JOB_COLUMNS = (("seq", "BIGSERIAL"), ("claimed_by", "TEXT"), ("lease_until", "DOUBLE PRECISION"),
                    ("limit_key", "TEXT"), ("reserved_usd", "DOUBLE PRECISION"),
                    ("reserved_credits", "DOUBLE PRECISION"))
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+#: SQLSTATEs PostgreSQL asks a client to run the transaction again for: deadlock_detected
+#: (40P01) and serialization_failure (40001); "Applications ... should be prepared to retry
+#: transactions due to deadlock" (https://www.postgresql.org/docs/current/explicit-locking.html)
+_RETRY_SQLSTATES = {"40P01", "40001"}
+_RETRIES = 5
+
+
+def _retrying(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run ``fn`` (one transaction, or statements each committed on its own that can
+    be run again) again, up to ``_RETRIES`` times after 10-80 ms (random), when
+    PostgreSQL ends its transaction as a deadlock's victim or a serialization
+    failure: the transaction was rolled back whole, so running it again is safe.
+    Other errors propagate at once."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        for attempt in range(_RETRIES + 1):
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:
+                if getattr(exc, "sqlstate", None) not in _RETRY_SQLSTATES or attempt == _RETRIES:
+                    raise
+                time.sleep(random.uniform(0.01, 0.08) * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
 _PG_TABLES = """
 CREATE TABLE IF NOT EXISTS workers (
     campaign TEXT NOT NULL, worker TEXT NOT NULL, host TEXT NOT NULL, pid BIGINT NOT NULL,
@@ -211,10 +244,7 @@ class PgJournal(Journal):
                 kwargs={"autocommit": True, "row_factory": dict_row,
                         "options": "-c synchronous_commit=on -c lock_timeout=10000"})
             self.pool.wait(timeout=10.0)
-            with self.pool.connection() as db, db.transaction():
-                db.execute("SELECT pg_advisory_xact_lock(726354)")  # two workers creating the tables at once
-                for ddl in pg_schema():
-                    db.execute(ddl)
+            self._create_tables()
             if lock:
                 self._register()
         except (psycopg.Error, OSError) as exc:
@@ -227,6 +257,30 @@ class PgJournal(Journal):
             raise JournalError(f"{safe_url(url)}: cannot reach the journal database "
                                f"({type(exc).__name__})") from None
 
+    @_retrying
+    def _create_tables(self) -> None:
+        """Create the tables, or add the columns a newer version brought, once per
+        schema: the DDL (``ALTER TABLE`` takes each table's ACCESS EXCLUSIVE lock) runs
+        only when ``batch_runner_schema`` names another schema than this version's, so
+        a worker starting beside running ones never locks tables they write (two
+        workers starting together had one end as a deadlock's victim)."""
+        statements = pg_schema()
+        digest = hashlib.sha256("\n".join(statements).encode()).hexdigest()
+        current = "SELECT 1 FROM batch_runner_schema WHERE id=1 AND digest=%s"
+        with self.pool.connection() as db:
+            exists = db.execute("SELECT to_regclass('batch_runner_schema') IS NOT NULL AS x").fetchone()
+            if exists and exists["x"] and db.execute(current, (digest,)).fetchone():
+                return
+            with db.transaction():
+                db.execute("SELECT pg_advisory_xact_lock(726354)")  # two workers creating the tables at once
+                db.execute("CREATE TABLE IF NOT EXISTS batch_runner_schema (id INTEGER PRIMARY KEY, digest TEXT)")
+                if db.execute(current, (digest,)).fetchone():
+                    return
+                for ddl in statements:
+                    db.execute(ddl)
+                db.execute("INSERT INTO batch_runner_schema (id, digest) VALUES (1, %s) "
+                           "ON CONFLICT (id) DO UPDATE SET digest=excluded.digest", (digest,))
+
     def __repr__(self) -> str:
         return f"PgJournal({safe_url(self.url)!r}, campaign={self.campaign!r})"
 
@@ -236,11 +290,13 @@ class PgJournal(Journal):
         return f"{safe_url(self.url)} (campaign {self.campaign})"
 
     # -- plumbing -------------------------------------------------------------
+    @_retrying
     def _exec(self, sql: str, params: Iterable[Any] = ()) -> int:
         """Run one statement in its own committed transaction; returns its row count."""
         with self.pool.connection() as db:
             return int(db.execute(sql, tuple(params)).rowcount)
 
+    @_retrying
     def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
         with self.pool.connection() as db:
             return list(db.execute(sql, tuple(params)).fetchall())
@@ -274,6 +330,7 @@ class PgJournal(Journal):
         self.close()
 
     # -- writing --------------------------------------------------------------
+    @_retrying
     def add_jobs(self, jobs: Iterable[Job]) -> None:
         """Record new jobs as pending; jobs already recorded keep their state
         but take the manifest's current row fields."""
@@ -308,6 +365,7 @@ class PgJournal(Journal):
         (send nothing) when another worker took it."""
         now = time.time()
 
+        @_retrying
         def write() -> None:  # the task so far kept in ``attempts`` (Journal.mark_submitting), in one transaction
             with self.pool.connection() as db, db.transaction():
                 db.execute(_ARCHIVE.format(mark="%s").replace("SELECT job_id,", "SELECT campaign, job_id,")
@@ -358,6 +416,7 @@ class PgJournal(Journal):
                           (self.campaign, job_id))
         return str(rows[0]["sha256"]) if rows and rows[0]["sha256"] else None
 
+    @_retrying
     def start_reroll(self, record: JobRecord) -> None:
         """Journal.start_reroll, in one transaction."""
         with self.pool.connection() as db, db.transaction():
@@ -470,6 +529,7 @@ class PgJournal(Journal):
                           (self.campaign, prefix))
         return [(r["key"], r["value"]) for r in rows]
 
+    @_retrying
     def set_meta(self, items: dict[str, str]) -> None:
         """Journal.set_meta (of this campaign)."""
         if not items:
@@ -479,6 +539,7 @@ class PgJournal(Journal):
                             "ON CONFLICT (campaign, key) DO UPDATE SET value=excluded.value",
                             [(self.campaign, k, v) for k, v in items.items()])
 
+    @_retrying
     def meta_setdefault(self, key: str, value: str) -> str:
         """Journal.meta_setdefault (of this campaign): INSERT ... ON CONFLICT DO NOTHING, then
         read back, so workers starting together all get the first one's value."""
@@ -537,6 +598,7 @@ class PgJournal(Journal):
         return [Worker(r, float(r["now"])) for r in rows]
 
     # -- claims ---------------------------------------------------------------
+    @_retrying
     def claim(self, job_id: str) -> JobRecord | None:
         """Claim one job for this worker (``SELECT ... FOR UPDATE SKIP LOCKED``,
         then a lease of ``lease_s``): its record as it now is, or None when
@@ -585,6 +647,7 @@ class PgJournal(Journal):
             (provider, key_id, interval_s, interval_s, interval_s))
         return max(0.0, float(rows[0]["wait"]))
 
+    @_retrying
     def reserve_cost(self, job_id: str, provider: str, usd: float | None, credits: float | None,
                      max_usd: float | None, max_credits: float | None) -> str | None:
         """Hold a submit's cost (USD, ``provider``'s credits) against caps that
@@ -615,6 +678,7 @@ class PgJournal(Journal):
         self._exec("UPDATE jobs SET reserved_usd=NULL, reserved_credits=NULL WHERE campaign=%s AND job_id=%s",
                    (self.campaign, job_id))
 
+    @_retrying
     def take_place(self, job_id: str, provider: str, key_id: str, cap: int) -> bool:
         """Take an in-flight place of the key for ``job_id`` if fewer than
         ``cap`` of its tasks are in flight in the whole database (counted under

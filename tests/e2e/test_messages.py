@@ -153,7 +153,7 @@ def test_a_shared_journal_keeps_no_sqlite_named_folder_beside_the_manifest(tmp_p
     env = {**os.environ, **SIM_ENV, **sim_env(threaded_sim), "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-m", "batch_runner", "run", str(path), "--journal", pg_url,
                            "--campaign", "captures-shared", "--quiet", "--no-canary", "-o", str(tmp_path / "r.csv")],
-                          env=env, capture_output=True, text=True, timeout=120)
+                          env=env, capture_output=True, text=True, timeout=90)
     assert done.returncode == 1, done.stderr  # the job failed: unrecognised_answer
     beside = sorted(p.name for p in tmp_path.iterdir())
     assert not [n for n in beside if ".journal.sqlite" in n], beside

@@ -221,3 +221,21 @@ def test_a_column_added_to_the_sqlite_journal_is_added_to_the_shared_one(monkeyp
         kind = db.execute("SELECT data_type FROM information_schema.columns WHERE table_name='jobs' "
                           "AND column_name='qa_score'").fetchone()
     assert kind == ("double precision",)
+
+
+def test_a_worker_starting_beside_a_busy_one_never_locks_its_tables(tmp_path, pg_url):
+    """A second worker (or `status`) opening the journal while another worker's transaction
+    is open on ``jobs`` starts at once: it runs no ``ALTER TABLE`` on a current schema
+    (which waited for that transaction, and under load made one worker a deadlock's victim)."""
+    import psycopg
+
+    from batch_runner.journal.postgres import PgJournal
+
+    PgJournal(pg_url, "busy.csv", lock=False).close()  # the tables of this version exist
+    with psycopg.connect(pg_url) as busy:  # a worker in the middle of a transaction on jobs
+        busy.execute("LOCK TABLE jobs IN ROW EXCLUSIVE MODE")
+        started = time.monotonic()
+        PgJournal(pg_url, "busy.csv").close()
+        waited = time.monotonic() - started
+        busy.rollback()
+    assert waited < 5.0  # before: the ALTER TABLE on jobs waited for the lock (10 s, then an error)
