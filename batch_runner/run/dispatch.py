@@ -186,6 +186,7 @@ class Runner:
         self.first_contact: set[str] = set()  # providers whose new jobs wait for a canary (set by run)
         self.remembered: dict[str, CanaryMemory] = {}  # of those, where the journal remembers a failed canary
         self.carried: set[str] = set()  # a shared journal: the jobs this worker claimed in this run
+        self.left: dict[str, Job] = {}  # a shared journal: jobs with a task another worker held when met
         self.since = time.time()  # unix seconds: a job ended after this was ended in this run
         # provider -> key id -> its last submit in the journal (unix seconds; read by run)
         self._last_submits: dict[str, dict[str | None, float]] = {}
@@ -236,9 +237,19 @@ class Runner:
         ticker = asyncio.create_task(self._tick())
         beat = asyncio.create_task(heartbeat(self.journal)) if isinstance(self.journal, PgJournal) else None
         try:
-            await self._run_jobs(self.work.resume, self.work.fresh)
             if isinstance(self.journal, PgJournal):
+                done = asyncio.Event()
+
+                async def main() -> None:
+                    try:
+                        await self._run_jobs(self.work.resume, self.work.fresh)
+                    finally:
+                        done.set()
+
+                await gather_or_cancel(main(), self._adopt_left(self.journal, done))
                 await self._take_over(self.journal)
+            else:
+                await self._run_jobs(self.work.resume, self.work.fresh)
         finally:
             ticker.cancel()
             if beat is not None:
@@ -260,6 +271,8 @@ class Runner:
             return True, record
         now = self.journal.claim(job.job_id)
         if now is None:
+            if record is not None:
+                self.left[job.job_id] = job  # its task holds a place of the key: _adopt_left polls it if left
             return False, None
         if now.provider and now.provider != slot.name and now.resumable:
             return False, None  # moved to a fallback by its last worker: the take-over polls it there
@@ -274,6 +287,56 @@ class Runner:
     def _ended_this_run(self, record: JobRecord) -> bool:
         """Whether ``record``'s job ended (by any worker) since this run began."""
         return record.status in FINAL_STATUSES and record.updated_at >= self.since
+
+    async def _adopt_left(self, journal: PgJournal, done: asyncio.Event) -> None:
+        """While this run's jobs go on, poll the tasks of jobs another worker held
+        when this run met them, once that worker's lease is over (it stopped): their
+        tasks hold in-flight places of the key in the database, so a run waiting for
+        a place would otherwise wait for ever (they are polled, never sent again).
+        Jobs left ``submitting`` by a stopped worker become ``unknown`` (their
+        place given back). Returns when ``done`` is set and what it adopted ended."""
+        adopted: list[asyncio.Task[None]] = []
+        try:
+            while not done.is_set() and not self.stopping:
+                try:
+                    await asyncio.wait_for(done.wait(), min(journal.lease_s / 6, 1.0))
+                    break
+                except TimeoutError:
+                    pass
+                await asyncio.to_thread(journal.recover_unknown)  # a stopped worker's submits: their places
+                if not self.left:
+                    continue
+                held = await asyncio.to_thread(journal.held_by_others)
+                for job_id, job in list(self.left.items()):
+                    if job_id in held:
+                        continue
+                    del self.left[job_id]
+                    record = await asyncio.to_thread(journal.get, job_id)
+                    if job_id in self.carried or record is None or self._ended_this_run(record):
+                        continue
+                    kind, job = classify(job, record, self.settings, self.options)
+                    if kind == "resume":
+                        adopted.append(asyncio.create_task(self._poll_adopted(job, record)))
+            await gather_or_cancel(*adopted)
+        except BaseException:
+            await asyncio.shield(cancel_and_wait(adopted))
+            raise
+
+    async def _poll_adopted(self, job: Job, record: JobRecord) -> None:
+        """Claim and poll one task a stopped worker left (``_adopt_left``), on the key
+        that made it. Its place of the key is already counted in the database, and
+        this worker's own places may all be held by jobs waiting for that one: so it
+        takes no place of this worker (the slot's copy has a place of its own)."""
+        pool = self._pool(job.provider)
+        slot = pool.by_key_id(record.key_id)
+        if slot is None:
+            return  # its key is no longer configured: the take-over at the end names it
+        go, now = self._claimed(slot, job, record)
+        if not go or now is None:
+            return
+        own = dataclasses.replace(slot, in_flight=asyncio.Semaphore(1))
+        await own.in_flight.acquire()
+        await self.lifecycle.carry(own, job, now)
 
     async def _take_over(self, journal: PgJournal) -> None:
         """Run the jobs of this run that other workers left (claim lost, lease
