@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 from batch_runner.catalog.settings import ProviderSettings
 from batch_runner.errors import TRANSIENT_CODES, ProviderError
-from batch_runner.jobs.expand import Job
+from batch_runner.jobs.model import Job
 from batch_runner.journal import FINAL_STATUSES, JobRecord, JobStatus, Journal
 from batch_runner.journal.postgres import PgJournal
 from batch_runner.keys import redact
