@@ -33,7 +33,7 @@ from batch_runner.catalog.settings import ProviderSettings
 from batch_runner.errors import TRANSIENT_CODES, ProviderError
 from batch_runner.jobs.model import Job
 from batch_runner.journal import FINAL_STATUSES, JobRecord, JobStatus, Journal
-from batch_runner.journal.postgres import PgJournal
+from batch_runner.journal.coordination import Coordination
 from batch_runner.keys import redact
 from batch_runner.logs import event
 from batch_runner.run.budget import Budget
@@ -235,9 +235,10 @@ class Runner:
         self.first_contact = {n for n in names if n not in proven} if self.options.canary else set()
         self.remembered = self._remembered() if self.first_contact and not self.options.retry_canary else {}
         ticker = asyncio.create_task(self._tick())
-        beat = asyncio.create_task(heartbeat(self.journal)) if isinstance(self.journal, PgJournal) else None
+        shared = self.journal.coordination
+        beat = asyncio.create_task(heartbeat(shared)) if shared is not None else None
         try:
-            if isinstance(self.journal, PgJournal):
+            if shared is not None:
                 done = asyncio.Event()
 
                 async def main() -> None:
@@ -246,8 +247,8 @@ class Runner:
                     finally:
                         done.set()
 
-                await gather_or_cancel(main(), self._adopt_left(self.journal, done))
-                await self._take_over(self.journal)
+                await gather_or_cancel(main(), self._adopt_left(shared, done))
+                await self._take_over(shared)
             else:
                 await self._run_jobs(self.work.resume, self.work.fresh)
         finally:
@@ -267,9 +268,10 @@ class Runner:
         """With a shared journal, claim ``job`` before it is worked on: (whether
         to go on, the record to resume from or None to submit). A job another
         worker holds, or one that ended since this run planned it, is left."""
-        if not isinstance(self.journal, PgJournal):
+        shared = self.journal.coordination
+        if shared is None:
             return True, record
-        now = self.journal.claim(job.job_id)
+        now = shared.claim(job.job_id)
         if now is None:
             if record is not None:
                 self.left[job.job_id] = job  # its task holds a place of the key: _adopt_left polls it if left
@@ -288,7 +290,7 @@ class Runner:
         """Whether ``record``'s job ended (by any worker) since this run began."""
         return record.status in FINAL_STATUSES and record.updated_at >= self.since
 
-    async def _adopt_left(self, journal: PgJournal, done: asyncio.Event) -> None:
+    async def _adopt_left(self, shared: Coordination, done: asyncio.Event) -> None:
         """While this run's jobs go on, poll the tasks of jobs another worker held
         when this run met them, once that worker's lease is over (it stopped): their
         tasks hold in-flight places of the key in the database, so a run waiting for
@@ -299,19 +301,19 @@ class Runner:
         try:
             while not done.is_set() and not self.stopping:
                 try:
-                    await asyncio.wait_for(done.wait(), min(journal.lease_s / 6, 1.0))
+                    await asyncio.wait_for(done.wait(), min(shared.lease_s / 6, 1.0))
                     break
                 except TimeoutError:
                     pass
-                await asyncio.to_thread(journal.recover_unknown)  # a stopped worker's submits: their places
+                await asyncio.to_thread(shared.recover_unknown)  # a stopped worker's submits: their places
                 if not self.left:
                     continue
-                held = await asyncio.to_thread(journal.held_by_others)
+                held = await asyncio.to_thread(shared.held_by_others)
                 for job_id, job in list(self.left.items()):
                     if job_id in held:
                         continue
                     del self.left[job_id]
-                    record = await asyncio.to_thread(journal.get, job_id)
+                    record = await asyncio.to_thread(self.journal.get, job_id)
                     if job_id in self.carried or record is None or self._ended_this_run(record):
                         continue
                     kind, job = classify(job, record, self.settings, self.options)
@@ -338,14 +340,14 @@ class Runner:
         await own.in_flight.acquire()
         await self.lifecycle.carry(own, job, now)
 
-    async def _take_over(self, journal: PgJournal) -> None:
+    async def _take_over(self, shared: Coordination) -> None:
         """Run the jobs of this run that other workers left (claim lost, lease
         over), waiting while a live worker still holds some."""
         mine = {j.job_id: j for j, _ in self.work.resume} | {j.job_id: j for j in self.work.fresh}
         while not self.stopping:
-            await asyncio.to_thread(journal.recover_unknown)
-            known = await asyncio.to_thread(journal.snapshot)
-            held = await asyncio.to_thread(journal.held_by_others)
+            await asyncio.to_thread(shared.recover_unknown)
+            known = await asyncio.to_thread(self.journal.snapshot)
+            held = await asyncio.to_thread(shared.held_by_others)
             resume: list[tuple[Job, JobRecord]] = []
             fresh: list[Job] = []
             waiting = False
@@ -369,7 +371,7 @@ class Runner:
                     continue  # took some over: look again at once
             elif not waiting:
                 return
-            await asyncio.sleep(min(journal.lease_s / 6, 1.0))
+            await asyncio.sleep(min(shared.lease_s / 6, 1.0))
 
     async def _tick(self) -> None:
         """Call the checkpoint hook every ``checkpoint_every_s``; one that cannot
@@ -389,9 +391,9 @@ class Runner:
         if name not in self.pools:
             pool = self.pools[name] = KeyPool(self.settings[name])
             self._continue_pacing(pool)
-            if isinstance(self.journal, PgJournal):
+            if self.journal.coordination is not None:
                 for slot in pool.slots:
-                    slot.shared = SharedLimits(self.journal, name, slot.settings.api_key.fingerprint(),
+                    slot.shared = SharedLimits(self.journal.coordination, name, slot.settings.api_key.fingerprint(),
                                                slot.settings.max_in_flight)
         return self.pools[name]
 
