@@ -44,12 +44,9 @@ from batch_runner.journal import (
 from batch_runner.journal.postgres import DEFAULT_LEASE_S, PgJournal, is_database_url, open_journal, safe_url
 from batch_runner.keys import remember_keys
 from batch_runner.logs import event, job_event
-from batch_runner.manifest.load import (
-    Manifest,
-    load_manifest,
-    parse_map,
-    parse_overrides,
-)
+from batch_runner.manifest.load import load_manifest
+from batch_runner.manifest.model import Manifest
+from batch_runner.manifest.options import parse_map, parse_overrides
 from batch_runner.output.download import Downloader, DownloadOptions
 from batch_runner.output.file_names import DEFAULT_TEMPLATE, assign_file_names
 from batch_runner.output.handoff import Handoff

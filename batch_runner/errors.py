@@ -15,7 +15,7 @@
      ├── BudgetError                  the plan costs more than --max-cost / --max-credits (exit status 4)
      ├── DownloadError                a finished video could not be saved (HTTP error, over the
      │    │                           size cap, a web page instead of a video); ``retryable``
-     │    └── _Taken                  output/download.py: the name is another job's saved video
+     │    └── NameTaken               output/saved_videos.py: the name is another job's saved video
      ├── UnsafeUrlError               providers/url_safety.py (also a ValueError): a video URL we
      │                                refuse to record or fetch
      ├── WorldError                   the world failed mid-run: a full disk, the journal's database

@@ -23,7 +23,7 @@ from batch_runner.jobs.model import Job, canonical_request, job_id_for
 from batch_runner.jobs.references import check_references, references_of
 from batch_runner.jobs.routing import route
 from batch_runner.keys import has_key
-from batch_runner.manifest.load import Manifest
+from batch_runner.manifest.model import Manifest
 
 __all__ = ["Expansion", "expand"]
 

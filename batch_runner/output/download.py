@@ -1,19 +1,9 @@
 """``run --download DIR``: save each finished video, resumably, under a safe file name.
 
-A succeeded job's ``video_url`` is streamed (transport.py) into
-``DIR/.<file>.part`` and renamed to ``DIR/<file>`` once complete, so a file with
-its final name is always whole. An interrupted transfer (connection cut, timeout,
-killed run) keeps its ``.part``: the next try (a tenacity retry, or the next run)
-asks only for the rest with ``Range: bytes=N-``, and starts over when the server
-sends the whole file instead. The size cap applies to the announced and to the
-received length.
-
-A job's saved file is found by job, not by name: the journal records it (path,
-bytes, SHA-256), and a later run uses it instead of the network while its size
-and SHA-256 still match. A new ``--download-name`` renames it (same folder); a
-new ``--download`` folder gets a copy of it; either way no request is sent, so
-an expired URL does no harm. A recorded file that is gone or changed is fetched
-again; when its URL no longer works either, the job's download fails saying so.
+Each video is fetched by output/transfer.py (through ``DIR/.<file>.part``,
+resumed with ``Range``, so a file with its final name is always whole); a
+job's saved file is found by job, not by name (output/saved_videos.py), and
+used instead of the network while it is whole.
 
 File names come from a template (default ``{name}-{variant}-{job_id}.mp4``)
 with the job's fields and the manifest's own columns (output/file_names.py).
@@ -23,11 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import hashlib
 import logging
 import os
-import re
-import shutil
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,18 +24,12 @@ from batch_runner.errors import DownloadError, TransportError
 from batch_runner.journal import JobRecord, JobStatus, Journal
 from batch_runner.logs import event, retry_logger
 from batch_runner.output.file_names import DEFAULT_TEMPLATE
-from batch_runner.output.posters import poster_path
-from batch_runner.providers.url_safety import (
-    UnsafeUrlError,
-    check_video_url,
-    refuse_redirect,
-)
+from batch_runner.output.saved_videos import NameTaken, SavedVideos, file_sha256
+from batch_runner.output.transfer import part_path, save
 from batch_runner.run.retry import download_retrying
 from batch_runner.transport import Transport
 
-__all__ = ["DownloadOptions", "Downloader", "save"]
-
-_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+__all__ = ["DownloadOptions", "Downloader"]
 
 
 @dataclass
@@ -77,89 +58,8 @@ class DownloadOptions:
     refresh: Callable[[Transport, JobRecord, bool], Awaitable[str | None]] | None = None
 
 
-def _size(n: int) -> str:
-    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n} bytes"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-async def save(transport: Transport, url: str, dest: Path, *, max_bytes: int, timeout_s: float = 60.0,
-               trusted_hosts: frozenset[str] = frozenset()) -> int:
-    """One try at saving ``url`` as ``dest`` (resuming its ``.part``); returns bytes.
-
-    The URL must pass urls.check_video_url (http(s), no local address but
-    ``trusted_hosts``) and is fetched without following redirects.
-    Raises DownloadError (``retryable`` for 5xx, 429, a short body; not for a
-    refused URL or a redirect) and TransportError (connection refused or cut,
-    timeout: the part is kept).
-    """
-    try:
-        check_video_url(url, trusted_hosts=trusted_hosts)
-    except UnsafeUrlError as exc:
-        raise DownloadError(str(exc)) from None
-    part = _part(dest)
-    if part.is_symlink():  # never written through
-        part.unlink()
-    have = part.stat().st_size if part.is_file() else 0
-    headers = {"Range": f"bytes={have}-"} if have else {}
-    async with transport.stream("download", url, headers=headers, timeout_s=timeout_s,
-                                allow_redirects=False) as resp:
-        status, content_range = resp.status, resp.headers.get("content-range", "")
-        try:
-            refuse_redirect(status, resp.headers.get("location"))
-        except UnsafeUrlError as exc:
-            raise DownloadError(str(exc)) from None
-        found = _RANGE.match(content_range)
-        if status == 416 and have:
-            if content_range.rpartition("/")[2] != str(have):  # else: the part is the whole file
-                part.unlink()
-                raise DownloadError("the saved part does not fit the file: starting over", retryable=True)
-        elif status == 206:
-            if not found or int(found.group(1)) != have:
-                part.unlink(missing_ok=True)
-                raise DownloadError("the server sent another part of the file: starting over", retryable=True)
-            total = int(found.group(3)) if found.group(3).isdigit() else None
-            await _write(resp, part, "ab" if have else "wb", have, total, max_bytes)
-        elif status == 200:
-            if resp.headers.get("content-type", "").startswith("text/html"):
-                raise DownloadError("answered a web page, not a video (has the URL expired?)")
-            await _write(resp, part, "wb", 0, resp.length, max_bytes)
-        else:
-            gone = " (URL expired or gone)" if status in (403, 404, 410) else ""
-            raise DownloadError(f"HTTP {status}{gone}", retryable=status in (408, 429) or status >= 500,
-                                url_gone=bool(gone))
-    size = part.stat().st_size
-    os.replace(part, dest)
-    return size
-
-
-async def _write(resp: Any, part: Path, mode: str, have: int, total: int | None, max_bytes: int) -> None:
-    """Append (``ab``) or write (``wb``) the body to ``part``; ``have``: bytes
-    already there; ``total``: the whole file's size when known."""
-    if total is not None and total > max_bytes:
-        raise DownloadError(f"is {_size(total)}, over the {_size(max_bytes)} cap (--download-max-mb)")
-    with part.open(mode) as fh:
-        async for chunk in resp.chunks():
-            have += len(chunk)
-            if have > max_bytes:
-                fh.close()
-                part.unlink()
-                raise DownloadError(f"is over the {_size(max_bytes)} cap (--download-max-mb)")
-            fh.write(chunk)
-        fh.flush()
-        os.fsync(fh.fileno())
-    if total is not None and have != total:
-        raise DownloadError(f"got {have} of {total} bytes", retryable=True)
-
-
 @dataclass
-class Downloader:
+class Downloader(SavedVideos):
     """Saves the videos of succeeded jobs as they finish (``offer``) and, at the
     end, those of earlier runs not saved yet (``finish``). ``names``: job_id ->
     file name (file_names.assign_file_names). Set ``transport`` before the first offer.
@@ -238,105 +138,19 @@ class Downloader:
         self.failed[job_id] = message
         event("download_failed", "video of job %s not saved: %s", job_id, message, level=logging.WARNING,
               job_id=job_id, path=str(dest), error_message=message)
-
-    def _record(self, job_id: str, dest: Path, nbytes: int, sha: str, url: str) -> None:
-        self.journal.record_download(job_id, str(dest), nbytes, sha, url)
-
-    def _ours(self, job_id: str, dest: Path, saved: dict[str, Any] | None) -> bool:
-        """Whether the journal says ``dest`` is this job's file: its saved video,
-        or the file it started writing (a crash may have come before its record).
-        A symlink is never ours."""
-        if dest.is_symlink():
-            return False
-        return ((saved is not None and Path(saved["local_path"]) == dest)
-                or self.journal.download_intent(job_id) == str(dest))
-
-    async def _elsewhere(self, job_id: str, dest: Path, saved: dict[str, Any] | None) -> Path:
-        """The name to use instead of ``dest``, which holds a file (or a part, or a
-        symlink) the journal does not say is this job's: the job's saved file or
-        the file it started writing beside ``dest`` when still there, else the first
-        free ``<stem>-N<suffix>`` (no file, no part, no poster, no other job's record).
-        ``dest`` itself is never touched."""
-        intent = self.journal.download_intent(job_id)
-        for candidate in (saved and saved["local_path"], intent):
-            path = Path(candidate) if candidate else None
-            if (path is not None and path != dest and path.parent == dest.parent and not path.is_symlink()
-                    and (path.is_file() or _part(path).is_file())):
-                return path
-        n = 2
-        while True:
-            path = dest.with_name(f"{dest.stem}-{n}{dest.suffix}")
-            if not (os.path.lexists(path) or os.path.lexists(_part(path)) or os.path.lexists(poster_path(path))
-                    or self.journal.download_owner(str(path))):
-                return path
-            n += 1
-
-    async def _reuse(self, job_id: str, url: str, dest: Path) -> tuple[str | None, str]:
-        """Use the job's saved file instead of the network when it is whole.
-
-        Returns (outcome, lost): outcome ``kept`` (``dest`` is the job's file),
-        ``renamed`` / ``copied`` (the recorded file moved / was copied to
-        ``dest``), or None (fetch it; ``lost`` then says what happened to the
-        recorded file, "" when there was none). A file at ``dest`` is taken as
-        the job's video only when the journal says this job wrote it (or
-        started to: ``record_download_intent``); ``_one`` has moved ``dest``
-        off any other file first. Raises DownloadError when ``dest`` is taken
-        by another job's saved video.
-        """
-        saved = self.journal.download(job_id)
-        owner = self.journal.download_owner(str(dest)) if dest.is_file() else None
-        if owner and owner != job_id:
-            raise _Taken(f"{dest} is the saved video of job {owner} (do two jobs swap names?); rename one "
-                         "of the files by hand or pick another --download-name")
-        if saved is None:
-            if dest.is_file() and not dest.is_symlink() and self.journal.download_intent(job_id) == str(dest):
-                # whole (only complete files get their name), written by this job: a crash before its record
-                self._record(job_id, dest, dest.stat().st_size, await asyncio.to_thread(_sha256, dest), url)
-                return "kept", ""
-            return None, ""
-        old = Path(saved["local_path"])
-        if dest.is_file():
-            if await _matches(dest, saved):
-                if old != dest:
-                    self._record(job_id, dest, saved["bytes"], saved["sha256"], saved["url"] or url)
-                return "kept", ""
-            if old == dest:
-                return None, f"{dest} has changed since it was saved (size or SHA-256)"
-            raise DownloadError(f"{dest} already exists and is not this job's video (its size or SHA-256 "
-                                f"differs from {old}'s); move it away or pick another --download-name")
-        # the folder itself renamed or reached another way: the recorded name in this folder
-        for source in dict.fromkeys((old, dest.parent / old.name)):
-            if source != dest and not source.is_symlink() and await _matches(source, saved):
-                same = source.parent.is_dir() and os.path.samefile(source.parent, dest.parent)
-                if same:
-                    os.rename(source, dest)
-                    if poster_path(source).is_file():  # its poster follows it (output/posters.py)
-                        os.replace(poster_path(source), poster_path(dest))
-                else:
-                    await asyncio.to_thread(_copy, source, dest)
-                self._record(job_id, dest, saved["bytes"], saved["sha256"], saved["url"] or url)
-                outcome = "renamed" if same else "copied"
-                event(f"video_{outcome}", "%s %s to %s", outcome, source, dest, job_id=job_id,
-                      path=str(dest), source=str(source))
-                return outcome, ""
-        if old.is_file():
-            return None, f"{old} has changed since it was saved (size or SHA-256)"
-        self.journal.forget_download(job_id)  # the results no longer point at a missing file
-        return None, f"{old} is gone"
-
     async def _one(self, record: JobRecord, *, last: bool = False) -> None:
         """Save one job's video; ``last``: its new name was another job's file a moment ago."""
         opts, job_id, url = self.options, record.job_id, record.video_url or ""
         dest = opts.directory.resolve() / self.names[job_id]  # the folder resolved, never a symlink at the name
         try:
             saved = self.journal.download(job_id)
-            taken = os.path.lexists(dest) or os.path.lexists(_part(dest))
+            taken = os.path.lexists(dest) or os.path.lexists(part_path(dest))
             if taken and not self._ours(job_id, dest, saved) and not self.journal.download_owner(str(dest)):
                 other = await self._elsewhere(job_id, dest, saved)
                 self.elsewhere[job_id] = (dest, other)
                 dest = other
             outcome, lost = await self._reuse(job_id, url, dest)
-        except _Taken as exc:
+        except NameTaken as exc:
             if not last:
                 self._waiting[job_id] = record  # tried again at the end of ``finish``
             else:
@@ -382,7 +196,7 @@ class Downloader:
                            "(the job itself succeeded)")
             self._fail(job_id, dest, message)
             return
-        sha = await asyncio.to_thread(_sha256, dest)
+        sha = await asyncio.to_thread(file_sha256, dest)
         self._record(job_id, dest, size, sha, url)
         self.saved += 1
         event("video_saved", "saved %s (%d bytes)", dest, size, job_id=job_id, path=str(dest), bytes=size, sha256=sha)
@@ -417,29 +231,3 @@ def _disk_problem(exc: OSError, folder: Path) -> str:
         return (f"no space left in {folder}: free some space and run the same command again "
                 "(the video is fetched again, not paid again)")
     return f"cannot write in {folder}: {exc.strerror or exc}"
-
-
-class _Taken(DownloadError):
-    """A job's new file name is still the recorded file of another job."""
-
-
-async def _matches(path: Path, saved: dict[str, Any]) -> bool:
-    """Whether ``path`` is the recorded file: its size, then its SHA-256 (read in a thread)."""
-    try:
-        if not path.is_file() or path.stat().st_size != saved["bytes"]:
-            return False
-    except OSError:
-        return False
-    return bool(await asyncio.to_thread(_sha256, path) == saved["sha256"])
-
-
-def _part(dest: Path) -> Path:
-    """The partial file ``dest`` is written through: ``.<name>.part`` beside it."""
-    return dest.with_name(f".{dest.name}.part")
-
-
-def _copy(source: Path, dest: Path) -> None:
-    """Copy ``source`` to ``dest`` through ``.<dest>.part`` (so ``dest`` is always whole)."""
-    part = _part(dest)
-    shutil.copyfile(source, part)
-    os.replace(part, dest)

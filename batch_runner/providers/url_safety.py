@@ -14,7 +14,7 @@ UnsafeUrlError otherwise. It refuses:
   Host names are not resolved (a public name that resolves to a private
   address is not caught here).
 
-Downloads (download.py) call ``check_video_url`` before each request, send it
+Downloads (output/transfer.py) call ``check_video_url`` before each request, send it
 with ``allow_redirects=False`` and pass the answer to ``refuse_redirect``: a
 redirect could lead anywhere, including back to a local address.
 

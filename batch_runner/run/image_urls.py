@@ -27,7 +27,7 @@ from batch_runner.jobs.images import (
     ref_kind,
 )
 from batch_runner.jobs.model import Job
-from batch_runner.manifest.load import ManifestRow
+from batch_runner.manifest.model import ManifestRow
 from batch_runner.providers.url_safety import REFUSED, AddressPolicy
 from batch_runner.transport import Transport
 

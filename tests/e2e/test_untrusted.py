@@ -22,8 +22,8 @@ from batch_runner.jobs.encode import to_wire
 from batch_runner.jobs.images import resolve_image
 from batch_runner.journal import JobRecord, JobStatus
 from batch_runner.keys import Secret
-from batch_runner.output.download import save
 from batch_runner.output.results import results_frame
+from batch_runner.output.transfer import save
 from batch_runner.providers import ADAPTERS, HttpRequest, HttpResponse
 from batch_runner.providers.url_safety import (
     UnsafeUrlError,

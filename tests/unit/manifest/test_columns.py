@@ -6,8 +6,9 @@ import pytest
 
 from batch_runner.errors import ManifestError
 from batch_runner.manifest.columns import guess_field, looks_like_image
-from batch_runner.manifest.load import load_manifest, parse_map
+from batch_runner.manifest.load import load_manifest
 from batch_runner.manifest.mistakes import ENUMS
+from batch_runner.manifest.options import parse_map
 from batch_runner.manifest.schema import JOB_FIELDS
 from batch_runner.manifest.sheets import header_key
 
