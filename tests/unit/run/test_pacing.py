@@ -121,20 +121,3 @@ async def test_a_submit_sent_late_holds_the_next_one_a_full_interval_after_it():
     await p.acquire()  # the limiter's next slot: 103 ms after the first one, 43 ms after the late send
     await p.spaced()
     assert time.monotonic() - late >= 0.1 / (1 - PACE_MARGIN) - 2e-3
-
-
-async def test_a_rate_limit_cuts_the_pace_no_lower_than_what_the_provider_just_accepted():
-    """10 accepted in the last second at 600/min, then a 429 (a fault of the provider's,
-    or its limit): the pace goes to 90 % of what it just let through (540/min), not half
-    (300/min); with nothing accepted lately it is halved as before."""
-    clock = FakeClock(1000.0)
-    p = answered_evenly(pacer(600, clock))
-    for _ in range(10):
-        await p.acquire()
-        sent = await p.spaced()
-        p.answered(sent, accepted=True)
-    p.rate_limited()
-    assert p.rpm == pytest.approx(540) and p.ceiling == 600
-    clock.now += 60.0  # ten windows later: that evidence is too old
-    p.rate_limited()
-    assert p.rpm == pytest.approx(270)
