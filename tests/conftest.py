@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -163,7 +164,7 @@ async def run_cli(manifest: Path, out: Path, sim, *args: str) -> tuple[int, str]
 
 def provider_settings(**kw: object) -> ProviderSettings:
     """gccai settings for unit tests of run/ (a fake clock, no network); ``kw`` overrides."""
-    values = {"name": "gccai", "base_url": "http://127.0.0.1:9", "api_key": Secret("k"), "rpm": 60_000,
+    values: dict[str, Any] = {"name": "gccai", "base_url": "http://127.0.0.1:9", "api_key": Secret("k"), "rpm": 60_000,
               "max_in_flight": 4, "poll_interval_s": 10.0, "timeout_s": 5.0, "task_timeout_s": 1800.0,
               "typical_generation_s": 100.0, "max_attempts": 3, "backoff_base_s": 0.001, "retry_total_s": 600.0}
     values.update(kw)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from test_report_chromium import CHROMIUM, FLAGS, browser_or_skip
-
 from batch_runner.output.report import write_report
 
+from browser.test_report_chromium import CHROMIUM, FLAGS, browser_or_skip
 from conftest import tiny_video
 
 COLUMNS = ["job_id", "row", "name", "variant", "provider", "prompt", "status", "video_url", "cost_usd",

@@ -17,7 +17,8 @@ import pytest
 import yaml
 from openpyxl import load_workbook
 from PIL import Image
-from test_report_chromium import in_ci
+
+from browser.test_report_chromium import in_ci
 
 EVIL = "=cmd|' /C calc'!A0"
 

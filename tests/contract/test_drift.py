@@ -10,7 +10,7 @@ import asyncio
 import pytest
 
 from batch_runner.errors import ProviderError
-from batch_runner.jobs.expand import Job
+from batch_runner.jobs.model import Job
 from batch_runner.keys import Secret
 from batch_runner.providers import ADAPTERS, HttpResponse
 from batch_runner.simulator import ProviderSimConfig, SimConfig, running_simulator

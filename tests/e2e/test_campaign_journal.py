@@ -28,6 +28,7 @@ def simulate_process(generation_s: float) -> Iterator[dict[str, str]]:
     proc = subprocess.Popen([sys.executable, "-m", "batch_runner", "simulate", "--port", "0",
                              "--generation-s", str(generation_s)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    assert proc.stdout is not None and proc.stderr is not None  # both piped
     try:
         banner = "".join(proc.stdout.readline() for _ in range(1 + len(PROVIDERS)))
         env = dict(re.findall(r"([A-Z][A-Z0-9_]*_(?:BASE_URL|API_KEY))=(\S+)", banner))

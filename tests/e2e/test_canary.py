@@ -83,7 +83,7 @@ async def test_a_bad_key_canary_stops_that_provider_while_the_others_finish(tmp_
 
 async def test_a_video_url_that_serves_a_web_page_stops_the_provider_and_fallbacks_take_over(tmp_path, sim, caplog):
     sim.config.providers["gccai"].not_video = True
-    jobs = [{"prompt": f"shot {i}", "provider": "gccai"} for i in range(3)]
+    jobs: list[dict[str, object]] = [{"prompt": f"shot {i}", "provider": "gccai"} for i in range(3)]
     jobs += [{"prompt": f"moved {i}", "provider": ["gccai", "apiframe"]} for i in range(2)]
     with caplog.at_level(logging.INFO, logger="batch_runner"):
         status, df = await run_yaml(tmp_path, sim, {"providers": {"gccai": FAST, "apiframe": FAST}, "jobs": jobs})

@@ -150,7 +150,9 @@ async def test_kill_9_during_uploads_then_rerun_delivers_every_video_and_loses_n
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     _, err = await asyncio.wait_for(rerun.communicate(), 90)
     assert rerun.returncode == 0, err.decode()
-    sent = int(re.search(r"delivered: (\d+) sent", err.decode()).group(1))
+    said = re.search(r"delivered: (\d+) sent", err.decode())
+    assert said is not None, err.decode()
+    sent = int(said.group(1))
     # the missing videos, the missing posters and the results file: nothing twice
     assert sent <= (24 - len(before)) + (24 - len(posters_before)) + 2, err.decode()[-1500:]
     df = pd.read_csv(out, dtype=str, keep_default_na=False)
@@ -178,7 +180,7 @@ async def sink():
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]
+    port = runner.addresses[0][1]
     yield f"json://127.0.0.1:{port}/hook", received
     await runner.cleanup()
 
@@ -256,7 +258,9 @@ async def test_a_copy_whose_record_was_lost_is_found_in_the_bucket_and_not_sent_
         journal.db.commit()
     caplog.clear()
     assert await execute(request) == 0
-    sent, kept = map(int, re.search(r"delivered: (\d+) sent, (\d+) already there", delivered_line(caplog)).groups())
+    said = re.search(r"delivered: (\d+) sent, (\d+) already there", delivered_line(caplog))
+    assert said is not None, delivered_line(caplog)
+    sent, kept = map(int, said.groups())
     assert sent <= 1 and kept >= 24, delivered_line(caplog)  # the results file may differ: nothing else is sent
     assert {k: v["ETag"] for k, v in objects(s3).items() if not k.endswith(".csv")} == {
         k: v["ETag"] for k, v in stored.items() if not k.endswith(".csv")}

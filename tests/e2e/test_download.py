@@ -7,6 +7,7 @@ import functools
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -154,7 +155,7 @@ async def flaky(aiohttp_server):
     ``cut``: the next N answers break after ``cut_at`` bytes; ``seen``: the
     Range header of each request."""
 
-    state = {"seen": [], "cut": 0, "cut_at": 100_000}
+    state: dict[str, Any] = {"seen": [], "cut": 0, "cut_at": 100_000}
 
     async def video(request):
         state["seen"].append(request.headers.get("Range"))

@@ -196,6 +196,7 @@ async def test_a_name_freed_by_another_jobs_rename_is_taken_and_a_swap_is_refuse
     request = RunRequest(path, tmp_path / "results.csv", environ=sim_env(sim), speedup=SPEEDUP, quiet=True,
                          download=tmp_path / "videos", download_name="{name}.mp4",
                          canary=False)
+    assert request.download is not None
     before = await first_run(sim, request)
     data = {sku: Path(p).read_bytes() for sku, p in before["local_path"].items()}
     assert await execute(dataclasses.replace(request, download_name="{next}.mp4")) == exit_status

@@ -58,6 +58,7 @@ async def start_run(manifest: Path, out: Path, sim, *extra: str) -> asyncio.subp
 
 async def finish(proc: asyncio.subprocess.Process, timeout_s: float = 60) -> tuple[int, str]:
     _, err = await asyncio.wait_for(proc.communicate(), timeout_s)
+    assert proc.returncode is not None  # it has exited
     return proc.returncode, err.decode()
 
 

@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections import Counter
 from itertools import pairwise
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -118,8 +119,9 @@ async def test_a_429_slows_the_submits_already_waiting_too():
 @pytest.mark.timeout(120)
 async def test_chaos_run_ends_truthfully(tmp_path):
     per_provider = 32  # 10 % of each fault still meets every kind of fault many times
-    fault_kinds = {"error_rate": 0.1, "rate_limit_rate": 0.1, "html_error_rate": 0.1, "truncated_rate": 0.1,
-                   "reset_rate": 0.1, "slow_rate": 0.1, "fail_rate": 0.1, "stuck_rate": 0.1}  # 10 % each
+    fault_kinds: dict[str, Any] = {"error_rate": 0.1, "rate_limit_rate": 0.1, "html_error_rate": 0.1,
+                                   "truncated_rate": 0.1, "reset_rate": 0.1, "slow_rate": 0.1, "fail_rate": 0.1,
+                                   "stuck_rate": 0.1}  # 10 % each
     config = SimConfig(seed=3, providers={
         p: ProviderSimConfig(generation_s=0.3, rpm=1200, window_s=1.0, slow_s=2.5, retry_after_s=0.2, **fault_kinds)
         for p in PROVIDERS})
@@ -225,7 +227,7 @@ async def test_a_429_saying_the_daily_quota_is_exhausted_is_not_retried(tmp_path
     config = SimConfig(providers={p: ProviderSimConfig(generation_s=0.2) for p in PROVIDERS})
     config.providers["gccai"].quota = 0
     async with running_simulator(config) as sim:
-        jobs = [{"prompt": f"solo {i}", "provider": "gccai"} for i in range(5)]
+        jobs: list[dict[str, object]] = [{"prompt": f"solo {i}", "provider": "gccai"} for i in range(5)]
         jobs += [{"prompt": "moves", "provider": ["gccai", "apiframe"]}]
         status, df = await run_yaml(tmp_path, sim, {"providers": {"gccai": FAST, "apiframe": FAST}, "jobs": jobs})
         reqs = submit_requests(sim, "gccai")

@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 import time
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -208,7 +209,7 @@ async def test_an_unknown_job_is_sent_again_with_the_key_that_sent_it(tmp_path):
     accept_pool(config, "apiframe")
     async with running_simulator(config) as sim:
         config.providers["apiframe"].reset_rate = 1.0  # every request dropped: the submits' answers are lost
-        data = {"providers": {"apiframe": {**FAST, "max_attempts": 1}}, "jobs": jobs(6, "apiframe")}
+        data: dict[str, Any] = {"providers": {"apiframe": {**FAST, "max_attempts": 1}}, "jobs": jobs(6, "apiframe")}
         status, first = await run_yaml(tmp_path, data, pool_env(sim, provider="apiframe"))
         assert status == 1 and set(first["status"]) == {"unknown"}
         config.providers["apiframe"].reset_rate = 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 
@@ -74,19 +75,17 @@ async def test_quiet_text_logs_keep_only_the_summary_and_errors(tmp_path, sim, c
     assert "job/s" not in err  # no progress bar off a terminal
 
 
-class _Stream:
+class _Stream(io.StringIO):
     def __init__(self, tty: bool):
-        self.tty, self.text = tty, ""
+        super().__init__()
+        self.tty = tty
 
     def isatty(self) -> bool:
         return self.tty
 
-    def write(self, text: str) -> int:
-        self.text += text
-        return len(text)
-
-    def flush(self) -> None:
-        pass
+    @property
+    def text(self) -> str:
+        return self.getvalue()
 
 
 @pytest.mark.parametrize("stdout_tty, stderr_tty, bar", [(True, True, True), (False, True, False),

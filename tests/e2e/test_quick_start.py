@@ -89,6 +89,7 @@ def test_simulate_serves_every_provider_on_its_own_port():
     proc = subprocess.Popen([sys.executable, "-m", "batch_runner", "simulate", "--port", str(port),
                              "--generation-s", "0.3"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    assert proc.stdout is not None and proc.stderr is not None  # both piped
     try:
         banner = [proc.stdout.readline() for _ in range(7)]
         assert banner[0].startswith(f"simulator at http://127.0.0.1:{port}")

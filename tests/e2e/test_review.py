@@ -12,6 +12,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -54,7 +55,7 @@ def sheet_rows(path: Path) -> dict[str, dict]:
     return {r["name"]: r for r in (dict(zip(values[0], row, strict=False)) for row in values[1:])}
 
 
-def review_in_sheet(path: Path, verdicts: dict[str, tuple[str | None, str | None]]) -> None:
+def review_in_sheet(path: Path, verdicts: Mapping[str, tuple[str | None, str | None]]) -> None:
     """Fill review / review_note by job name, as a person would, and sort the rows by prompt (descending)."""
     book = load_workbook(path)
     sheet = book.worksheets[0]

@@ -30,10 +30,11 @@ def _texts(exc: BaseException) -> str:
     exception, and the repr of each exception in the chain."""
     out = "".join(traceback.format_exception(exc))
     seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        out += repr(exc) + repr(getattr(exc, "__dict__", ""))
-        exc = exc.__cause__ or exc.__context__
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        out += repr(link) + repr(getattr(link, "__dict__", ""))
+        link = link.__cause__ or link.__context__
     return out
 
 

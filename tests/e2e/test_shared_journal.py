@@ -212,10 +212,11 @@ def test_a_column_added_to_the_sqlite_journal_is_added_to_the_shared_one(monkeyp
     import psycopg
 
     from batch_runner.journal import postgres as journal_pg
+    from batch_runner.journal.sqlite import _ADDED_COLUMNS
 
     before = journal_pg.PgJournal(pg_url, "columns.csv", lock=False)  # a database made by this version
     before.close()
-    monkeypatch.setattr(journal_pg, "_ADDED_COLUMNS", (*journal_pg._ADDED_COLUMNS, ("qa_score", "REAL")))
+    monkeypatch.setattr(journal_pg, "_ADDED_COLUMNS", (*_ADDED_COLUMNS, ("qa_score", "REAL")))
     journal_pg.PgJournal(pg_url, "columns.csv", lock=False).close()  # a later version opens it
     with psycopg.connect(pg_url) as db:
         kind = db.execute("SELECT data_type FROM information_schema.columns WHERE table_name='jobs' "

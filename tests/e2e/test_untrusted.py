@@ -178,9 +178,9 @@ async def test_oversized_slow_and_redirecting_answers_are_bounded(aiohttp_server
         resp = await transport.send("apiframe", HttpRequest("GET", str(server.make_url("/redirect")),
                                                             {"X-API-Key": "redirect-key-0001"}), 10)
     assert resp.status == 302 and stolen == []  # not followed: the key stays with the provider
-    with pytest.raises(Exception) as info:
+    with pytest.raises(Exception) as refused:
         ADAPTERS["apiframe"]("https://api.example.test").read_submit(resp)
-    assert getattr(info.value, "error_code", "") in ("bad_response", "invalid_request")
+    assert getattr(refused.value, "error_code", "") in ("bad_response", "invalid_request")
 
 
 async def test_downloads_refuse_hostile_urls_and_redirects(tmp_path, aiohttp_server):

@@ -162,7 +162,8 @@ leaf = st.one_of(st.sampled_from(STATUS_WORDS), scalars, st.sampled_from(SPECIAL
 
 
 words = st.sampled_from(STATUS_WORDS)
-codes = st.sampled_from([0, 1026, 1027, 1008, 2013, 99999, -1, "x", "1026", None, float("nan"), 1e300, [], {}])
+codes: st.SearchStrategy[object] = st.sampled_from(
+    [0, 1026, 1027, 1008, 2013, 99999, -1, "x", "1026", None, float("nan"), 1e300, [], {}])
 SLOTS = {"status": words | leaf, "status_code": codes | leaf}
 
 
@@ -186,11 +187,11 @@ protocol_soup = _obj(
         lambda d: st.fixed_dictionaries({}, optional={
             "outputs": st.lists(leaf, max_size=2), "output": _obj("video_url"),
             "result": _obj("videos", value=st.lists(_obj("url", "expires_at", value=leaf | st.lists(leaf)))),
-        }).map(lambda extra, d=d: {**d, **extra})),
-}).map(lambda nested, top=top: json.dumps({**top, **nested}).encode()))
+        }).map(lambda extra: {**d, **extra})),
+}).map(lambda nested: json.dumps({**top, **nested}).encode()))
 
-HOSTILE = [None, True, False, 0, -1, 1, 2**63, 1.5, float("nan"), float("inf"), [], {}, [[]], {"a": {}},
-           "", "x", "1026", "0", *SPECIAL_TEXT]
+HOSTILE: list[object] = [None, True, False, 0, -1, 1, 2**63, 1.5, float("nan"), float("inf"), [], {}, [[]], {"a": {}},
+                         "", "x", "1026", "0", *SPECIAL_TEXT]
 CODES = [0, 1000, 1002, 1004, 1008, 1026, 1027, 2013, 2049, 2056, 99999, "x", "1026", None, float("nan"), [], {}]
 
 

@@ -869,6 +869,7 @@ async def test_simulate_command_applies_its_knobs(tmp_path):
         env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=str(tmp_path),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
+    assert proc.stdout is not None and proc.stderr is not None  # both piped
     try:
         first = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
         match = re.fullmatch(r"simulator at (http://127\.0\.0\.1:(\d+)) \(Ctrl-C to stop\)\n", first)

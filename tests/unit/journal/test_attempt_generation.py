@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from batch_runner.jobs.expand import Job
-from batch_runner.journal import JobStatus, Journal
+from batch_runner.jobs.model import Job
+from batch_runner.journal import JobRecord, JobStatus, Journal
 
 OLD_SCHEMA = """
 CREATE TABLE jobs (job_id TEXT PRIMARY KEY, job TEXT NOT NULL, provider TEXT NOT NULL, status TEXT NOT NULL,
@@ -23,6 +23,13 @@ def job(job_id: str) -> Job:
                scene="t2v", prompt="a shot", image=None, end_image=None, duration=6, resolution="768P")
 
 
+def stored(journal: Journal, job_id: str) -> JobRecord:
+    """The job's record in the journal (the test fails when there is none)."""
+    record = journal.get(job_id)
+    assert record is not None, f"no record of {job_id!r} in the journal"
+    return record
+
+
 def test_a_journal_from_before_the_columns_gains_them_and_keeps_its_records(tmp_path):
     path = tmp_path / "old.sqlite"
     db = sqlite3.connect(path)
@@ -33,22 +40,22 @@ def test_a_journal_from_before_the_columns_gains_them_and_keeps_its_records(tmp_
         assert record is not None and record.status is JobStatus.UNKNOWN
         assert (record.generation, record.idempotency_key, record.submit_generation) == (0, None, 0)
     with Journal(path) as journal:  # opening it again changes nothing
-        assert journal.get("lost").generation == 0
+        assert stored(journal, "lost").generation == 0
 
 
 async def test_the_generation_stays_for_an_unknown_resend_and_grows_for_a_new_attempt(tmp_path):
     with Journal(tmp_path / "j.sqlite") as journal:
         journal.add_jobs([job("a")])
-        assert journal.get("a").submit_generation == 0  # never sent
+        assert stored(journal, "a").submit_generation == 0  # never sent
         await journal.mark_submitting("a", "apiframe", generation=0, idempotency_key="k0")
-        assert journal.get("a").submit_generation == 0  # a retry within the run: the same key
+        assert stored(journal, "a").submit_generation == 0  # a retry within the run: the same key
         journal.finish("a", JobStatus.UNKNOWN)
-        assert journal.get("a").submit_generation == 0  # its answer lost: sent again with the same key
+        assert stored(journal, "a").submit_generation == 0  # its answer lost: sent again with the same key
         await journal.mark_submitting("a", "apiframe", generation=0, idempotency_key="k0")
         journal.finish("a", JobStatus.FAILED, error_code="task_failed")
-        assert journal.get("a").submit_generation == 1  # --retry-failed: a new attempt
+        assert stored(journal, "a").submit_generation == 1  # --retry-failed: a new attempt
         await journal.mark_submitting("a", "apiframe", generation=1, idempotency_key="k1")
-        record = journal.get("a")
+        record = stored(journal, "a")
         assert (record.generation, record.idempotency_key, record.attempts) == (1, "k1", 3)
         journal.finish("a", JobStatus.SUCCEEDED, video_url="https://cdn.example/v.mp4")
-        assert journal.get("a").submit_generation == 2  # a re-roll of a finished job: a new attempt too
+        assert stored(journal, "a").submit_generation == 2  # a re-roll of a finished job: a new attempt too

@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 
 from batch_runner.errors import JournalLostError
-from batch_runner.jobs.expand import Job
+from batch_runner.jobs.model import Job
 from batch_runner.journal import JobStatus, Journal
 
 
@@ -29,7 +29,8 @@ async def test_a_deleted_journal_records_no_intent_but_keeps_task_ids_for_its_co
         await journal.mark_submitted("a", "task-a", 1000.0)  # a submit already on its way: its task id is kept
         with pytest.raises(JournalLostError, match="deleted or moved away"):
             await journal.mark_submitting("b", "gccai")
-        assert journal.get("b").status is JobStatus.PENDING and journal.get("b").attempts == 0
+        b = journal.get("b")
+        assert b is not None and b.status is JobStatus.PENDING and b.attempts == 0
         journal.save_copy(tmp_path / "copy.sqlite")
     with sqlite3.connect(tmp_path / "copy.sqlite") as db:
         assert db.execute("SELECT job_id, status, task_id FROM jobs ORDER BY job_id").fetchall() == [

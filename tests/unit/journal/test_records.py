@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from batch_runner.jobs.expand import Job
+from batch_runner.jobs.model import Job
 from batch_runner.journal import JobRecord, JobStatus, Journal, status_word
 
 
@@ -19,7 +19,8 @@ def job(job_id: str = "0123456789abcdef") -> Job:
 async def test_a_job_goes_through_the_journal_as_a_typed_record(tmp_path):
     with Journal(tmp_path / "j.sqlite", lock=False) as journal:
         journal.add_jobs([job()])
-        assert journal.get("0123456789abcdef").status is JobStatus.PENDING
+        pending = journal.get("0123456789abcdef")
+        assert pending is not None and pending.status is JobStatus.PENDING
         await journal.mark_submitting("0123456789abcdef", "gccai", "gccai")
         await journal.mark_submitted("0123456789abcdef", "task-1", 1000.0)
         record = journal.finish("0123456789abcdef", JobStatus.SUCCEEDED, video_url="https://cdn.example/v.mp4",
@@ -46,6 +47,7 @@ async def test_a_failure_keeps_the_video_url_and_cost_unless_given_and_pending_c
         assert (failed.error_code, failed.error_message, failed.cost_usd) == ("timeout", "late", None)
         journal.mark_pending("0123456789abcdef")
         again = journal.get("0123456789abcdef")
+        assert again is not None
         assert (again.status, again.finished_at, again.error_code, again.error_message) == (
             JobStatus.PENDING, None, None, None)
 
@@ -55,7 +57,9 @@ async def test_a_submit_without_its_answer_is_unknown_when_the_next_run_starts(t
         journal.add_jobs([job("a"), job("b")])
         await journal.mark_submitting("a", "gccai")
         assert journal.recover_unknown() == 1
-        assert journal.get("a").status is JobStatus.UNKNOWN and journal.get("b").status is JobStatus.PENDING
+        a, b = journal.get("a"), journal.get("b")
+        assert a is not None and b is not None
+        assert a.status is JobStatus.UNKNOWN and b.status is JobStatus.PENDING
 
 
 @pytest.mark.parametrize("record, resumable", [

@@ -6,7 +6,6 @@ import os
 
 import pytest
 
-from batch_runner.output import atomic
 from batch_runner.output.atomic import write_atomically
 
 
@@ -26,7 +25,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypat
     def refuse(src, dst):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(atomic.os, "replace", refuse)
+    monkeypatch.setattr(os, "replace", refuse)
     with pytest.raises(OSError, match="No space"):
         write_atomically(path, "new")
     assert path.read_text() == "old"

@@ -58,7 +58,9 @@ def test_the_sheet_is_a_grid_of_tiles_by_columns(tmp_path):
         assert img.size == expected_size([8], layout, banded=False)  # 3 columns x 3 rows of tiles
         sheet = img.convert("RGB")
     tile_x, tile_y = layout.margin + layout.tile[0] // 2, layout.margin + layout.tile[1] // 2
-    r, g, b = sheet.getpixel((tile_x, tile_y))
+    pixel = sheet.getpixel((tile_x, tile_y))
+    assert isinstance(pixel, tuple)  # an RGB image's pixel
+    r, g, b = pixel
     assert r > 200 and g < 60 and b < 60  # the first tile shows its red poster
     last = (layout.margin + layout.tile[0] + layout.gap + 4,  # row 3, column 2: the failed job's grey tile
             layout.margin + 2 * (layout.tile[1] + layout.label_h + layout.gap) + 4)

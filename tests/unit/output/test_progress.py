@@ -31,7 +31,9 @@ class _Terminal:
     def screen(self) -> list[str]:
         """The lines a terminal shows for the text: ``\\r`` goes back to the start
         of the line and what follows overwrites it."""
-        lines, line, col = [], [], 0
+        lines: list[str] = []
+        line: list[str] = []
+        col = 0
         for ch in self.text:
             if ch == "\n":
                 lines.append("".join(line).rstrip())

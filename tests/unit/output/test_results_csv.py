@@ -29,7 +29,7 @@ def record(i: int, extras: dict | None = None, **state) -> JobRecord:
     return JobRecord(job_id=f"{i:016x}", job=json.dumps(job), **fields)
 
 
-def by_pandas(records: list[dict]) -> bytes:
+def by_pandas(records: list[JobRecord]) -> bytes:
     """The results CSV as pandas wrote it (the implementation before the csv module)."""
     from batch_runner.output.results import result_row
 

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from openpyxl import load_workbook
@@ -25,7 +26,7 @@ QA_IN_JOURNAL = "qa_status" in {f.name for f in dataclasses.fields(JobRecord)}
 
 
 def record(i: int, videos: Path | None, *, status: str = "succeeded", provider: str = "gccai",
-           **extras: object) -> JobRecord:
+           **extras: Any) -> JobRecord:
     """A journal record of job ``i``; succeeded with a saved video in ``videos`` when given;
     ``qa_status`` / ``qa_problems`` in ``extras`` are its QA verdict."""
     qa = {k: extras.pop(k) for k in ("qa_status", "qa_problems") if k in extras} if QA_IN_JOURNAL else {}

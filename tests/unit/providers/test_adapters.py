@@ -5,6 +5,7 @@ each provider documents, MiniMax's HTTP-200 errors, and keys kept out of reprs."
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,7 @@ def adapter(name: str):
 
 
 def job(**kw) -> Job:
-    base = {"job_id": "abc123", "index": 0, "row": 2, "name": "n", "variant": 1, "provider": "minimax",
+    base: dict[str, Any] = {"job_id": "abc123", "index": 0, "row": 2, "name": "n", "variant": 1, "provider": "minimax",
             "model": "hailuo-2.3", "scene": "text-to-video", "prompt": "a cat [推进]", "image": None,
             "end_image": None, "duration": 6, "resolution": "768P"}
     base.update(kw)

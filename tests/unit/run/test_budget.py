@@ -44,8 +44,10 @@ def test_credit_caps_are_per_provider_and_an_unknown_price_is_refused_under_a_ca
     assert budget.reserve("b", "minimax", Cost(6.0, None, 6.0))  # 12 > 10
     assert budget.reserve("c", "gccai", Cost(6.0, None, 6.0)) is None  # no cap on gccai
     assert budget.used_credits("minimax") == 6.0
-    assert "no credit price" in budget.reserve("d", "minimax", Cost(None, None, None))
-    assert "USD price" in Budget(max_usd=5.0).reserve("e", "minimax", Cost(6.0, None, 6.0))
+    refused = budget.reserve("d", "minimax", Cost(None, None, None))
+    assert refused is not None and "no credit price" in refused
+    refused = Budget(max_usd=5.0).reserve("e", "minimax", Cost(6.0, None, 6.0))
+    assert refused is not None and "USD price" in refused
     assert not Budget().active and Budget(max_usd=0.0).active
 
 

@@ -4,6 +4,7 @@ and the plan's time of a provider on first contact."""
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 from batch_runner.catalog.settings import resolve_settings
 from batch_runner.jobs.model import Job
@@ -27,7 +28,7 @@ def test_known_containers_are_videos_and_a_web_page_is_not():
 
 
 def record(status: JobStatus, code: str | None = None, provider: str = "gccai", message: str | None = None):
-    fields = dict.fromkeys(JobRecord.__dataclass_fields__)
+    fields: dict[str, Any] = dict.fromkeys(JobRecord.__dataclass_fields__)
     return JobRecord(**{**fields, "job_id": "j", "status": status, "provider": provider, "error_code": code,
                         "error_message": message})
 

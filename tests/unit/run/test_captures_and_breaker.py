@@ -39,7 +39,8 @@ class Scripted:
     (then ``rest`` forever); records (kind, seconds after T0)."""
 
     def __init__(self, clock: FakeClock, script: list[HttpResponse], rest: HttpResponse):
-        self.clock, self.script, self.rest, self.sent = clock, list(script), rest, []
+        self.clock, self.script, self.rest = clock, list(script), rest
+        self.sent: list[tuple[str, float]] = []
 
     async def send(self, provider: str, req: HttpRequest, timeout_s: float) -> HttpResponse:
         self.sent.append((req.method, round(self.clock() - T0, 6)))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 from batch_runner.catalog.settings import ProviderSettings
-from batch_runner.jobs.expand import Job
+from batch_runner.jobs.model import Job
 from batch_runner.journal import JobStatus, Journal
 from batch_runner.keys import Secret
 from batch_runner.run.dispatch import Runner, RunOptions, prepare
@@ -58,7 +58,8 @@ async def test_prepare_sorts_jobs_by_what_an_earlier_run_left(tmp_path):
         # apiframe dedupes by idempotency key: its unknown job is sent again (minimax's is not)
         assert fresh == ["new", "lost-idem", "skipped"]
         assert done == ["failed", "lost", "done", "killed"]  # killed mid-submit: now unknown
-        assert journal.get("killed").status is JobStatus.UNKNOWN
+        killed = journal.get("killed")
+        assert killed is not None and killed.status is JobStatus.UNKNOWN
         again = ids(prepare(journal, jobs, SETTINGS, RunOptions(retry_failed=True, resubmit_unknown=True)))
         assert again[1] == ["new", "failed", "lost", "lost-idem", "skipped", "killed"]
 

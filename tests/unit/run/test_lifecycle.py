@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from batch_runner.errors import ProviderError, TransportError
-from batch_runner.jobs.expand import Job
+from batch_runner.jobs.model import Job
 from batch_runner.journal import JobRecord, JobStatus, Journal
+from batch_runner.providers import Adapter
 from batch_runner.run.budget import Budget
 from batch_runner.run.lifecycle import Lifecycle
 from batch_runner.run.pacing import Pacer
@@ -45,16 +46,19 @@ class State:
         return self.status in ("succeeded", "failed")
 
 
-class ScriptedProvider:
+class ScriptedProvider(Adapter):
     """Adapter and transport in one: answers each request with the next item of
     ``script`` (a State, a task id, or an error to raise); records when each
     request was sent (clock time - T0)."""
 
+    name = "gccai"
     #: as MiniMax's adapter: codes read as a rate limit once, then as a content refusal
     rate_or_content_codes = frozenset({"1002"})
 
     def __init__(self, clock: FakeClock, script: list):
-        self.clock, self.script, self.sent = clock, list(script), []
+        super().__init__()
+        self.clock, self.script = clock, list(script)
+        self.sent: list[tuple[str, float]] = []
 
     def build_submit(self, job):
         return ("submit", job.job_id)
@@ -80,6 +84,12 @@ class ScriptedProvider:
 
     def read_poll(self, resp):
         return resp
+
+    def parse_submit(self, resp):
+        raise AssertionError("never called: read_submit answers the scripted item")
+
+    def parse_poll(self, resp):
+        raise AssertionError("never called: read_poll answers the scripted item")
 
     def times(self, kind: str) -> list[float]:
         return [t for k, t in self.sent if k == kind]
