@@ -19,6 +19,7 @@ import asyncio
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -26,10 +27,11 @@ from batch_runner.catalog.facts import catalog
 from batch_runner.jobs.selection import RowSelection, parse_rows
 from batch_runner.journal import JobRecord
 from batch_runner.journal.postgres import open_journal
-from batch_runner.run.cancel import CANNOT_CANCEL, CancelOutcome, cancel_records, record_cancelled
-from batch_runner.transport import Transport
 
-__all__ = ["CANNOT_CANCEL", "CancelOutcome", "cancel", "cancel_tasks"]
+if TYPE_CHECKING:  # imported when a task is cancelled: --help never loads aiohttp
+    from batch_runner.run.cancel import CancelOutcome
+
+__all__ = ["cancel", "cancel_tasks"]
 
 
 def _chosen(record: JobRecord, rows: RowSelection | None, job_ids: tuple[str, ...]) -> bool:
@@ -41,6 +43,9 @@ def _chosen(record: JobRecord, rows: RowSelection | None, job_ids: tuple[str, ..
 
 
 async def _cancel_all(records: list[JobRecord], environ: Mapping[str, str]) -> list[CancelOutcome]:
+    from batch_runner.run.cancel import cancel_records
+    from batch_runner.transport import Transport
+
     async with Transport.open() as transport:
         return await cancel_records(transport, records, environ)
 
@@ -53,6 +58,8 @@ def cancel_tasks(journal_target: Path | str, *, rows: RowSelection | None = None
     ``journal_target`` (a file or a postgresql:// URL). Returns one outcome per
     chosen job in flight. The journal is opened without its run lock: a run
     polling the same task reads it as cancelled too. Raises JournalError."""
+    from batch_runner.run.cancel import record_cancelled
+
     env = os.environ if environ is None else environ
     journal = open_journal(journal_target, campaign, lock=False)
     try:

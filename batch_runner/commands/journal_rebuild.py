@@ -15,7 +15,6 @@ is recorded as saved.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 
 import click
 
-from batch_runner.errors import ConfigError, StateLockedError
+from batch_runner.errors import ConfigError
 from batch_runner.journal import JobStatus
 from batch_runner.journal.copy import insert_rows
 from batch_runner.journal.postgres import is_database_url, open_journal, safe_url
@@ -162,14 +161,8 @@ def rebuild_journal(results: Path, target: str | None = None,
 def rebuild(results_file: Path, target: str | None, campaign: str | None) -> None:
     """Build a journal from a results file (CSV or .xlsx), so the next run polls the
     task ids it lists instead of submitting, and paying for, those jobs again."""
-    try:
-        name, counts = rebuild_journal(results_file, target, campaign)
-    except StateLockedError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(3)
-    except ConfigError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(2)
+    # a StateLockedError (3) or ConfigError (2): cli.py's one place says it and exits
+    name, counts = rebuild_journal(results_file, target, campaign)
     saved = counts.pop("saved")
     flying = counts.pop(str(JobStatus.SUBMITTED), 0)
     others = "".join(f", {n} {word}" for word, n in sorted(counts.items()))
