@@ -15,7 +15,6 @@ job is left as it was.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,12 +22,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from batch_runner.catalog.facts import catalog
-from batch_runner.jobs.selection import RowSelection, parse_rows
-from batch_runner.journal import JobRecord
-from batch_runner.journal.postgres import open_journal
-
 if TYPE_CHECKING:  # imported when a task is cancelled: --help never loads aiohttp
+    from batch_runner.jobs.selection import RowSelection
+    from batch_runner.journal import JobRecord
     from batch_runner.run.cancel import CancelOutcome
 
 __all__ = ["cancel", "cancel_tasks"]
@@ -58,6 +54,9 @@ def cancel_tasks(journal_target: Path | str, *, rows: RowSelection | None = None
     ``journal_target`` (a file or a postgresql:// URL). Returns one outcome per
     chosen job in flight. The journal is opened without its run lock: a run
     polling the same task reads it as cancelled too. Raises JournalError."""
+    import asyncio
+
+    from batch_runner.journal.postgres import open_journal
     from batch_runner.run.cancel import record_cancelled
 
     env = os.environ if environ is None else environ
@@ -86,6 +85,8 @@ def cancel(manifest: Path, rows_spec: str | None, job_ids: tuple[str, ...], all_
            journal_target: str | None, campaign: str | None, simulate: bool) -> None:
     """Cancel tasks still queued at their provider (MiniMax V2 only): the job ends cancelled, not billed."""
     from batch_runner.app import SIM_KEY, default_journal_path, default_output_path, rebuild_results
+    from batch_runner.catalog.facts import catalog
+    from batch_runner.jobs.selection import parse_rows
 
     if sum(bool(x) for x in (rows_spec, job_ids, all_queued)) != 1:
         raise click.UsageError("choose the jobs: one of --rows SPEC, --job ID or --all-queued")

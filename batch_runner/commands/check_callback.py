@@ -13,7 +13,6 @@ by a firewall. Exit 0 when the challenge came back, 1 when not (with the reason)
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import sys
 
@@ -69,6 +68,8 @@ async def probe(public_url: str, listen: str) -> str | None:
               help="Where the receiver listens, as given to run --callback-listen.")
 def check_callback(callback_url: str, callback_listen: str) -> None:
     """Test that --callback-url reaches this machine's callback receiver (a challenge, within 3 s)."""
+    import asyncio
+
     try:
         problem = asyncio.run(probe(callback_url, callback_listen))
     except ConfigError as exc:

@@ -19,7 +19,6 @@ is in use by a run.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from collections.abc import Callable
@@ -89,6 +88,8 @@ async def deliver_results(results: Path, url: str, *, journal: Journal | None = 
     """Deliver the videos listed in the results file ``results`` to ``url`` (see the
     module docstring); returns the Deliverer (its counters). Raises ConfigError: an
     unreadable results file, no saved video in it; DeliveryError: the storage."""
+    import asyncio
+
     from batch_runner.output.deliver import Deliverer, open_target, probe
     from batch_runner.output.readback import read_results
 
@@ -126,6 +127,8 @@ def deliver(results: Path, url: str, journal: str | None, campaign: str | None, 
             deliver_approved_only: bool) -> None:
     """Copy the saved videos of RESULTS (an earlier run's results file), their posters
     and RESULTS itself into the team's storage; what is there already is not sent again."""
+    import asyncio
+
     from batch_runner.journal.postgres import open_journal
 
     if journal is None:  # a StateLockedError (3) or ConfigError (2): cli.py's one place says it and exits

@@ -21,9 +21,11 @@ from batch_runner.errors import ConfigError, StateLockedError
 if TYPE_CHECKING:
     from batch_runner.jobs.selection import RowSelection
 
-__all__ = ["EXIT_LOCKED", "EXIT_USAGE", "campaign_option", "fail", "flags", "map_option", "max_cost", "old_name_of",
-           "outside_option", "private_option", "rows_option", "set_option", "settings_option", "sheet_option",
-           "simulate_option", "strict_option"]
+__all__ = [
+    "EXIT_LOCKED", "EXIT_USAGE", "campaign_option", "fail", "flags", "manifest_options", "map_option", "max_cost",
+    "old_name_of", "outside_option", "private_option", "rows_option", "set_option", "settings_option", "sheet_option",
+    "simulate_option", "strict_option",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_USAGE = ConfigError.exit_status  # 2: bad input or usage, nothing sent
@@ -122,3 +124,10 @@ settings_option = click.option(
     help="Provider settings (a YAML providers: mapping, as in a manifest: limits, base_url, model_ids); "
          "the manifest's providers: win over it.")
 
+
+def manifest_options(f: F) -> F:
+    """The MANIFEST argument, then --set, --map and --simulate (in that order in --help)."""
+    for option in (simulate_option, map_option, set_option,
+                   click.argument("manifest", type=click.Path(path_type=Path))):
+        f = option(f)
+    return f

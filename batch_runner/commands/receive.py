@@ -8,8 +8,6 @@ cannot be used.
 
 from __future__ import annotations
 
-import asyncio
-
 import click
 
 from batch_runner.errors import ConfigError
@@ -26,6 +24,8 @@ __all__ = ["receive"]
               help="Where the receiver listens.")
 def receive(journal_url: str, campaign: str, listen: str) -> None:
     """Receive the campaign's callback pushes for every worker, recording them in the shared journal."""
+    import asyncio
+
     from batch_runner.commands.receive_hub import serve
 
     try:
