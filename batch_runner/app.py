@@ -32,7 +32,6 @@ from batch_runner.catalog.settings import (
 )
 from batch_runner.defaults import CONFIRM_OVER_USD
 from batch_runner.errors import TRANSIENT_CODES, ConfigError, ManifestError, Problem, WorldError, world_fault
-from batch_runner.jobs.expand import expand
 from batch_runner.jobs.model import Job
 from batch_runner.jobs.scenes import scene_counts, scene_line
 from batch_runner.jobs.selection import RowSelection, choose_rows
@@ -46,12 +45,6 @@ from batch_runner.journal import (
 from batch_runner.journal.postgres import DEFAULT_LEASE_S, PgJournal, is_database_url, open_journal, safe_url
 from batch_runner.keys import remember_keys
 from batch_runner.logs import event, job_event
-from batch_runner.manifest.load import (
-    Manifest,
-    load_manifest,
-    parse_map,
-    parse_overrides,
-)
 from batch_runner.output.file_names import DEFAULT_TEMPLATE, assign_file_names
 from batch_runner.output.paths import check_run_outputs
 from batch_runner.output.readback import listed_task_ids
@@ -62,8 +55,9 @@ from batch_runner.run.estimate import Plan, make_plan
 from batch_runner.words import count
 from batch_runner.world import check_worlds, world_of
 
-if TYPE_CHECKING:  # the run's machinery (aiohttp, av, numpy, openpyxl, jinja2...) is imported by execute():
-    # the light commands (validate, plan, status) that use this module never load it
+if TYPE_CHECKING:  # the run's machinery (aiohttp, av, numpy, openpyxl, jinja2...) is imported by execute(),
+    # the manifest's reading (jsonschema) by load_jobs(): status never loads them, validate and plan no heavy one
+    from batch_runner.manifest.load import Manifest
     from batch_runner.output.download import Downloader
     from batch_runner.output.progress import Progress
     from batch_runner.providers.url_safety import AddressPolicy
@@ -303,6 +297,9 @@ def load_jobs(request: RunRequest, environ: Mapping[str, str] | None = None, *,
     the expansion's warnings added to its own. Raises ManifestError (with
     ``strict``, also for warnings such as an unknown camera command; without
     ``need_keys``, a missing API key is a warning)."""
+    from batch_runner.jobs.expand import expand
+    from batch_runner.manifest.load import load_manifest, parse_map, parse_overrides
+
     env = environ if environ is not None else _environ(request)
     remember_keys(env)  # so a key pasted into the manifest is recognised, and redacted
     manifest = load_manifest(request.manifest, parse_overrides(request.sets), strict=False, sheet=request.sheet,
