@@ -10,11 +10,7 @@ from pathlib import Path
 
 import click
 
-from batch_runner.commands.options import (
-    EXIT_LOCKED,
-    EXIT_USAGE,
-    fail,
-)
+from batch_runner.commands.options import EXIT_LOCKED, EXIT_USAGE, fail
 from batch_runner.errors import ConfigError, StateLockedError
 
 __all__ = ["journal"]

@@ -8,10 +8,7 @@ from pathlib import Path
 
 import click
 
-from batch_runner.commands.options import (
-    EXIT_USAGE,
-    fail,
-)
+from batch_runner.commands.options import EXIT_USAGE, fail
 from batch_runner.errors import ConfigError
 from batch_runner.words import count
 

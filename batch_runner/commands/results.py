@@ -8,11 +8,7 @@ from pathlib import Path
 
 import click
 
-from batch_runner.commands.options import (
-    EXIT_USAGE,
-    campaign_option,
-    fail,
-)
+from batch_runner.commands.options import EXIT_USAGE, campaign_option, fail
 from batch_runner.errors import ConfigError
 
 __all__ = ["results"]

@@ -6,11 +6,7 @@ from __future__ import annotations
 
 import click
 
-from batch_runner.commands.options import (
-    EXIT_USAGE,
-    campaign_option,
-    fail,
-)
+from batch_runner.commands.options import EXIT_USAGE, campaign_option, fail
 from batch_runner.errors import ConfigError
 
 __all__ = ["status"]
