@@ -20,6 +20,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from batch_runner.catalog.prices import describe_usd, video_cost
@@ -29,8 +30,8 @@ from batch_runner.catalog.settings import (
     resolve_settings,
     unused_key_settings,
 )
+from batch_runner.defaults import CONFIRM_OVER_USD
 from batch_runner.errors import TRANSIENT_CODES, ConfigError, ManifestError, Problem, WorldError, world_fault
-from batch_runner.jobs.expand import expand
 from batch_runner.jobs.model import Job
 from batch_runner.jobs.scenes import scene_counts, scene_line
 from batch_runner.jobs.selection import RowSelection, choose_rows
@@ -44,33 +45,25 @@ from batch_runner.journal import (
 from batch_runner.journal.postgres import DEFAULT_LEASE_S, PgJournal, is_database_url, open_journal, safe_url
 from batch_runner.keys import remember_keys
 from batch_runner.logs import event, job_event
-from batch_runner.manifest.load import load_manifest
-from batch_runner.manifest.model import Manifest
-from batch_runner.manifest.options import parse_map, parse_overrides
-from batch_runner.output.download import Downloader, DownloadOptions
 from batch_runner.output.file_names import DEFAULT_TEMPLATE, assign_file_names
-from batch_runner.output.handoff import Handoff
 from batch_runner.output.paths import check_run_outputs
-from batch_runner.output.progress import Progress
 from batch_runner.output.readback import listed_task_ids
 from batch_runner.output.recovery import lost_journal
-from batch_runner.output.report import write_report
 from batch_runner.output.results import summarize, write_results
-from batch_runner.output.review import rejected_rerolls, review_lines, take_reviews, would_reroll_rejected
-from batch_runner.output.video_qa import VideoQa, qa_lines, run_qa_settings, start_rerolls
-from batch_runner.providers.url_safety import AddressPolicy
 from batch_runner.run.budget import Budget, check_estimate
-from batch_runner.run.callbacks import CallbackHub, receiving
-from batch_runner.run.canary import CanaryStop
-from batch_runner.run.cancel import cancel_replaced
-from batch_runner.run.captures import capture_dir
-from batch_runner.run.dispatch import Runner, RunOptions, prepare
 from batch_runner.run.estimate import Plan, make_plan
-from batch_runner.run.har import HarRecorder
-from batch_runner.run.url_refresh import UrlRefresher, expiry_lines
-from batch_runner.transport import Transport
 from batch_runner.words import count
 from batch_runner.world import check_worlds, world_of
+
+if TYPE_CHECKING:  # the run's machinery (aiohttp, av, numpy, openpyxl, jinja2...) is imported by execute(),
+    # the manifest's reading (jsonschema) by load_jobs(): status never loads them, validate and plan no heavy one
+    from batch_runner.manifest.model import Manifest
+    from batch_runner.output.download import Downloader
+    from batch_runner.output.progress import Progress
+    from batch_runner.providers.url_safety import AddressPolicy
+    from batch_runner.run.dispatch import Runner, RunOptions
+    from batch_runner.run.har import HarRecorder
+    from batch_runner.transport import Transport
 
 __all__ = ["CONFIRM_OVER_USD", "EXIT_NOT_CONFIRMED", "RunRequest", "default_journal_path", "default_output_path",
            "dry_run_counts", "execute", "first_contact", "held_back", "journal_counts", "journal_path", "load_jobs",
@@ -81,7 +74,6 @@ log = logging.getLogger("batch_runner")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_BUDGET = 0, 1, 2, 3, 4
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 EXIT_NOT_CONFIRMED = 5      # the run's plan was shown and not confirmed: nothing sent
-CONFIRM_OVER_USD = 5.0      # ask before a run whose new submits cost more (USD), on a terminal
 PROGRESS_EVERY_S = 10.0     # seconds between two progress lines off a terminal
 SHOWN_STOPPED_WORKERS = 5   # status of a shared journal: every live worker, and the latest stopped or dead
 SIM_SPEEDUP = 30.0          # simulated time runs this much faster than real time
@@ -305,6 +297,10 @@ def load_jobs(request: RunRequest, environ: Mapping[str, str] | None = None, *,
     the expansion's warnings added to its own. Raises ManifestError (with
     ``strict``, also for warnings such as an unknown camera command; without
     ``need_keys``, a missing API key is a warning)."""
+    from batch_runner.jobs.expand import expand
+    from batch_runner.manifest.load import load_manifest
+    from batch_runner.manifest.options import parse_map, parse_overrides
+
     env = environ if environ is not None else _environ(request)
     remember_keys(env)  # so a key pasted into the manifest is recognised, and redacted
     manifest = load_manifest(request.manifest, parse_overrides(request.sets), strict=False, sheet=request.sheet,
@@ -485,6 +481,8 @@ def dry_run_counts(request: RunRequest) -> dict[str, int]:
     if request.reroll_qa_failed:  # succeeded jobs whose video failed QA, submitted (and paid) again
         counts["reroll"] = sum(1 for r in known.values() if r.rerollable(request.max_rerolls))
     if request.reroll_rejected:  # succeeded jobs a person rejected (in the journal, or in -o now)
+        from batch_runner.output.review import would_reroll_rejected
+
         counts["reroll_rejected"] = len(would_reroll_rejected(known, request.output, request.max_rerolls))
     return counts
 
@@ -562,6 +560,20 @@ async def execute(request: RunRequest) -> int:
     status is then that of the jobs it took. Returns EXIT_NOT_CONFIRMED, with
     nothing sent, when ``request.confirm`` was asked and said no.
     """
+    from batch_runner.output.download import Downloader, DownloadOptions
+    from batch_runner.output.handoff import Handoff
+    from batch_runner.output.progress import Progress
+    from batch_runner.output.report import write_report
+    from batch_runner.output.review import rejected_rerolls, review_lines, take_reviews
+    from batch_runner.output.video_qa import VideoQa, qa_lines, run_qa_settings, start_rerolls
+    from batch_runner.providers.url_safety import AddressPolicy
+    from batch_runner.run.callbacks import CallbackHub, receiving
+    from batch_runner.run.canary import CanaryStop
+    from batch_runner.run.cancel import cancel_replaced
+    from batch_runner.run.dispatch import Runner, RunOptions, prepare
+    from batch_runner.run.har import HarRecorder
+    from batch_runner.run.url_refresh import UrlRefresher, expiry_lines
+
     started, started_wall = time.monotonic(), time.time()
     jobs, manifest = load_jobs(request)
     chosen, note = choose_rows(jobs, request.rows)
@@ -804,6 +816,8 @@ def _refuse_new_journal(request: RunRequest, journal: Journal, state: Path | str
 def _evidence_lines(journal: Journal, runners: list[Runner], since: float) -> list[str]:
     """Summary lines about answers the adapters could not read in this run:
     how many were kept and where, and each provider whose breaker they opened."""
+    from batch_runner.run.captures import capture_dir
+
     kept = [c for c in journal.captures() if c.captured_at >= since]
     if not kept:
         return []
@@ -898,6 +912,8 @@ async def _run_with_signals(make_runner: Callable[[Transport], Runner], progress
     longer the one opened, or None (Journal.check_file, asked every
     JOURNAL_CHECK_S seconds besides each commit batch): once it says why, the run
     stops at once (the caller saves what the journal holds). Returns 0 or 130/143."""
+    from batch_runner.transport import Transport
+
     loop = asyncio.get_running_loop()
     stopped = 0
     async with Transport.open(recorder=recorder, policy=policy) as transport:

@@ -15,21 +15,19 @@ job is left as it was.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from batch_runner.catalog.facts import catalog
-from batch_runner.jobs.selection import RowSelection, parse_rows
-from batch_runner.journal import JobRecord
-from batch_runner.journal.postgres import open_journal
-from batch_runner.run.cancel import CANNOT_CANCEL, CancelOutcome, cancel_records, record_cancelled
-from batch_runner.transport import Transport
+if TYPE_CHECKING:  # imported when a task is cancelled: --help never loads aiohttp
+    from batch_runner.jobs.selection import RowSelection
+    from batch_runner.journal import JobRecord
+    from batch_runner.run.cancel import CancelOutcome
 
-__all__ = ["CANNOT_CANCEL", "CancelOutcome", "cancel", "cancel_tasks"]
+__all__ = ["cancel", "cancel_tasks"]
 
 
 def _chosen(record: JobRecord, rows: RowSelection | None, job_ids: tuple[str, ...]) -> bool:
@@ -41,6 +39,9 @@ def _chosen(record: JobRecord, rows: RowSelection | None, job_ids: tuple[str, ..
 
 
 async def _cancel_all(records: list[JobRecord], environ: Mapping[str, str]) -> list[CancelOutcome]:
+    from batch_runner.run.cancel import cancel_records
+    from batch_runner.transport import Transport
+
     async with Transport.open() as transport:
         return await cancel_records(transport, records, environ)
 
@@ -53,6 +54,11 @@ def cancel_tasks(journal_target: Path | str, *, rows: RowSelection | None = None
     ``journal_target`` (a file or a postgresql:// URL). Returns one outcome per
     chosen job in flight. The journal is opened without its run lock: a run
     polling the same task reads it as cancelled too. Raises JournalError."""
+    import asyncio
+
+    from batch_runner.journal.postgres import open_journal
+    from batch_runner.run.cancel import record_cancelled
+
     env = os.environ if environ is None else environ
     journal = open_journal(journal_target, campaign, lock=False)
     try:
@@ -79,6 +85,8 @@ def cancel(manifest: Path, rows_spec: str | None, job_ids: tuple[str, ...], all_
            journal_target: str | None, campaign: str | None, simulate: bool) -> None:
     """Cancel tasks still queued at their provider (MiniMax V2 only): the job ends cancelled, not billed."""
     from batch_runner.app import SIM_KEY, default_journal_path, default_output_path, rebuild_results
+    from batch_runner.catalog.facts import catalog
+    from batch_runner.jobs.selection import parse_rows
 
     if sum(bool(x) for x in (rows_spec, job_ids, all_queued)) != 1:
         raise click.UsageError("choose the jobs: one of --rows SPEC, --job ID or --all-queued")

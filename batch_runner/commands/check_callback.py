@@ -13,16 +13,12 @@ by a firewall. Exit 0 when the challenge came back, 1 when not (with the reason)
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import sys
 
 import click
 
 from batch_runner.errors import ConfigError, TransportError
-from batch_runner.providers import HttpRequest
-from batch_runner.run.callbacks import receiving
-from batch_runner.transport import Transport
 
 __all__ = ["CHALLENGE_TIMEOUT_S", "check_callback", "probe"]
 
@@ -44,6 +40,10 @@ async def probe(public_url: str, listen: str) -> str | None:
     """Start the receiver on ``listen``, send a challenge to ``public_url``'s probe
     path; None when it came back within 3 s, else what went wrong (one line).
     Raises ConfigError for a bad URL or an address that cannot be listened on."""
+    from batch_runner.providers import HttpRequest
+    from batch_runner.run.callbacks import receiving
+    from batch_runner.transport import Transport
+
     async with receiving(public_url, listen, _Memory(), PROBE_CAMPAIGN) as hub:
         assert hub is not None
         url, value = hub.url(PROBE_JOB, 0), secrets.token_hex(8)
@@ -68,6 +68,8 @@ async def probe(public_url: str, listen: str) -> str | None:
               help="Where the receiver listens, as given to run --callback-listen.")
 def check_callback(callback_url: str, callback_listen: str) -> None:
     """Test that --callback-url reaches this machine's callback receiver (a challenge, within 3 s)."""
+    import asyncio
+
     try:
         problem = asyncio.run(probe(callback_url, callback_listen))
     except ConfigError as exc:

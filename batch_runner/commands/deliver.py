@@ -19,20 +19,20 @@ is in use by a run.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from batch_runner.errors import ConfigError, StateLockedError
-from batch_runner.journal import Journal
-from batch_runner.output.deliver import Deliverer, open_target, probe
-from batch_runner.output.notify import NOTIFY_ON
-from batch_runner.output.readback import read_results
+from batch_runner.defaults import NOTIFY_ON
+from batch_runner.errors import ConfigError
+
+if TYPE_CHECKING:  # the storage's libraries load when something is delivered, never for --help
+    from batch_runner.journal import Journal
+    from batch_runner.output.deliver import Deliverer
 
 __all__ = ["deliver", "deliver_results", "handoff_fields", "run_handoff_options"]
 
@@ -88,6 +88,11 @@ async def deliver_results(results: Path, url: str, *, journal: Journal | None = 
     """Deliver the videos listed in the results file ``results`` to ``url`` (see the
     module docstring); returns the Deliverer (its counters). Raises ConfigError: an
     unreadable results file, no saved video in it; DeliveryError: the storage."""
+    import asyncio
+
+    from batch_runner.output.deliver import Deliverer, open_target, probe
+    from batch_runner.output.readback import read_results
+
     rows = read_results(results, _NEEDED)
     saved = [r for r in rows if r["status"] == "succeeded" and r["local_path"]]
     if not saved:
@@ -122,21 +127,16 @@ def deliver(results: Path, url: str, journal: str | None, campaign: str | None, 
             deliver_approved_only: bool) -> None:
     """Copy the saved videos of RESULTS (an earlier run's results file), their posters
     and RESULTS itself into the team's storage; what is there already is not sent again."""
+    import asyncio
+
     from batch_runner.journal.postgres import open_journal
 
-    try:
-        if journal is None:
-            done = asyncio.run(deliver_results(results, url, qa_failed=deliver_qa_failed,
+    if journal is None:  # a StateLockedError (3) or ConfigError (2): cli.py's one place says it and exits
+        done = asyncio.run(deliver_results(results, url, qa_failed=deliver_qa_failed,
+                                           approved_only=deliver_approved_only))
+    else:
+        with open_journal(journal, campaign) as opened:
+            done = asyncio.run(deliver_results(results, url, journal=opened, qa_failed=deliver_qa_failed,
                                                approved_only=deliver_approved_only))
-        else:
-            with open_journal(journal, campaign) as opened:
-                done = asyncio.run(deliver_results(results, url, journal=opened, qa_failed=deliver_qa_failed,
-                                                   approved_only=deliver_approved_only))
-    except StateLockedError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(3)
-    except ConfigError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(2)
     click.echo("\n".join(line.strip() for line in done.lines()))
     sys.exit(1 if done.failed else 0)

@@ -16,11 +16,12 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from batch_runner.catalog.facts import ProviderInfo, catalog, job_defaults, job_fields
+if TYPE_CHECKING:  # the providers' data (YAML) is read when a starter is written, not for --help
+    from batch_runner.catalog.facts import ProviderInfo
 
 __all__ = ["AUTO", "SHEET_NAME", "StarterFiles", "init", "write_starter"]
 
@@ -44,12 +45,16 @@ class StarterFiles:
 def _columns() -> list[str]:
     """The sheet's columns: every job field of the manifest schema, in its order
     (``name``, ``prompt``, ``image``, ``end_image``, ``provider``, ``model``, ...)."""
+    from batch_runner.catalog.facts import job_fields
+
     return list(job_fields())
 
 
 def _choices() -> dict[str, list[str]]:
     """Allowed values of the drop-down columns, from the package's data: the providers of
     data/providers.yaml and ``auto``; the model, resolution and duration enums of the schema."""
+    from batch_runner.catalog.facts import catalog, job_fields
+
     fields = job_fields()
     return {
         "provider": [*catalog(), AUTO],
@@ -62,6 +67,8 @@ def _choices() -> dict[str, list[str]]:
 def _example_rows() -> list[dict[str, Any]]:
     """Two rows that validate: a text-to-video one and an image-to-video one (the image
     written beside the sheet), both ``provider: auto`` and the job defaults."""
+    from batch_runner.catalog.facts import job_defaults
+
     d = job_defaults()
     common = {"provider": AUTO, "model": d.model, "resolution": d.resolution, "duration": d.duration, "variants": 1}
     return [
@@ -119,6 +126,8 @@ def _env_lines(info: ProviderInfo) -> list[str]:
 
 
 def _env_text() -> str:
+    from batch_runner.catalog.facts import catalog
+
     lines = ["# API keys for batch-runner, read from the .env file of the folder you run it in",
              "# (a variable already set in the environment wins). Paste the key of each provider",
              "# you have an account with after its '='; leave the others empty.",

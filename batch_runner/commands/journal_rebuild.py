@@ -1,4 +1,4 @@
-"""``batch-runner journal rebuild RESULTS``: a journal built from a results file.
+"""A journal built from a results file (``batch-runner journal rebuild RESULTS``, commands/journal.py).
 
 For a campaign whose journal was deleted or lost while its results file (CSV or
 workbook) survived: every task id the results list goes back into a new journal,
@@ -15,22 +15,19 @@ is recorded as saved.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import click
-
-from batch_runner.errors import ConfigError, StateLockedError
+from batch_runner.errors import ConfigError
 from batch_runner.journal import JobStatus
 from batch_runner.journal.copy import insert_rows
 from batch_runner.journal.postgres import is_database_url, open_journal, safe_url
 from batch_runner.output.readback import read_results, shown
 from batch_runner.output.results import RESULT_COLUMNS
 
-__all__ = ["rebuild", "rebuild_journal"]
+__all__ = ["default_journal", "rebuild_journal"]
 
 _NEEDED = ("job_id", "status", "task_id", "provider")
 _JOB_FIELDS = ("row", "name", "variant", "provider", "model", "scene", "prompt", "image", "duration", "resolution")
@@ -150,28 +147,3 @@ def rebuild_journal(results: Path, target: str | None = None,
         counts[job["status"]] = counts.get(job["status"], 0) + 1
     counts["saved"] = len(downloads)
     return name, counts
-
-
-@click.command("rebuild")
-@click.argument("results_file", type=click.Path(path_type=Path, dir_okay=False), metavar="RESULTS")
-@click.option("--journal", "target", default=None, metavar="PATH|URL",
-              help="The journal to build (a new file, or a postgresql:// URL). Default: the one `run` uses "
-                   "for RESULTS written by default, <manifest>.journal.sqlite beside it.")
-@click.option("--campaign", default=None, metavar="NAME",
-              help="--journal is a database: the campaign's name there (default: the manifest's file name).")
-def rebuild(results_file: Path, target: str | None, campaign: str | None) -> None:
-    """Build a journal from a results file (CSV or .xlsx), so the next run polls the
-    task ids it lists instead of submitting, and paying for, those jobs again."""
-    try:
-        name, counts = rebuild_journal(results_file, target, campaign)
-    except StateLockedError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(3)
-    except ConfigError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(2)
-    saved = counts.pop("saved")
-    flying = counts.pop(str(JobStatus.SUBMITTED), 0)
-    others = "".join(f", {n} {word}" for word, n in sorted(counts.items()))
-    click.echo(f"{name}: {flying} in flight (polled by the next run, not submitted again){others}; "
-               f"{saved} saved video(s) recorded")

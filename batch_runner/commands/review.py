@@ -18,8 +18,7 @@ from pathlib import Path
 
 import click
 
-from batch_runner.errors import ConfigError, StateLockedError
-from batch_runner.output.review import take_reviews
+from batch_runner.errors import ConfigError
 
 __all__ = ["find_journal", "review"]
 
@@ -52,16 +51,11 @@ def review(results: Path, journal_at: str | None, campaign: str | None) -> None:
     """Take the review and review_note columns of RESULTS (a results .csv or .xlsx a
     person filled in) into the journal: approved / rejected / blank, by job_id."""
     from batch_runner.journal.postgres import open_journal
+    from batch_runner.output.review import take_reviews
 
-    try:
+    try:  # a StateLockedError (3) or ConfigError (2): cli.py's one place says it and exits
         with open_journal(journal_at or find_journal(results), campaign) as journal:
             lines = take_reviews(journal, results)
-    except StateLockedError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(3)
-    except ConfigError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(2)
     except OSError as exc:
         click.echo(f"{results}: cannot read it ({exc.strerror or exc})", err=True)
         sys.exit(2)

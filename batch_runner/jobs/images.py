@@ -23,8 +23,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from PIL import Image, UnidentifiedImageError
-
 from batch_runner.catalog.facts import ProviderInfo
 from batch_runner.errors import Problem
 from batch_runner.manifest.bounds import check_inside
@@ -160,6 +158,8 @@ def inspect_stream(fp: IO[bytes], size: int | None) -> ImageFacts:
     Raises ImageError when it is not an image Pillow can read, or has so many
     pixels that it would be a decompression bomb.
     """
+    from PIL import Image, UnidentifiedImageError  # here: a manifest without a local image never loads Pillow
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+from batch_runner.defaults import DEFAULT_LEASE_S
 from batch_runner.errors import ConfigError
 from batch_runner.journal.sqlite import (
     _ADDED_COLUMNS,
@@ -70,8 +71,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_LEASE_S", "PgJournal", "Worker", "is_database_url", "open_journal", "safe_url"]
 
-DEFAULT_LEASE_S = 30.0
-"""Seconds a worker's claims last without a heartbeat (``run --lease``)."""
 
 INSTALL_HINT = "pip install 'batch-runner[postgresql]'"
 _NOW = "extract(epoch from clock_timestamp())"  # the database's clock, the same for every host

@@ -17,13 +17,13 @@ from typing import Any
 from pathvalidate import sanitize_filename
 from pathvalidate.handler import ReservedNameHandler
 
+from batch_runner.defaults import DEFAULT_TEMPLATE
 from batch_runner.errors import ConfigError
 from batch_runner.jobs.model import Job
 from batch_runner.manifest.sheets import header_key
 
 __all__ = ["DEFAULT_TEMPLATE", "MAX_NAME_BYTES", "assign_file_names", "safe_filename"]
 
-DEFAULT_TEMPLATE = "{name}-{variant}-{job_id}.mp4"
 #: longest file name, in UTF-8 bytes: room under the usual 255 for the ``.<name>.part`` of a transfer
 MAX_NAME_BYTES = 200
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from batch_runner.defaults import NOTIFY_ON
 from batch_runner.keys import redact
 from batch_runner.logs import event
 
@@ -32,7 +33,6 @@ __all__ = ["NOTIFY_ON", "Digest", "Notifier", "bare_url", "crash_notice"]
 
 log = logging.getLogger(__name__)
 
-NOTIFY_ON = ("always", "failure")
 _ARMED: list[Notifier] = []  # the notifier of the run in progress, for crash_notice
 
 

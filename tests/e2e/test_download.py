@@ -92,7 +92,8 @@ def one_gccai_job(write):
 @pytest.fixture
 def quick_retries(monkeypatch):
     """Download retries of ``run`` wait ~10 ms instead of ~1 s (backoff base)."""
-    monkeypatch.setattr("batch_runner.app.DownloadOptions", functools.partial(DownloadOptions, backoff_base_s=0.01))
+    monkeypatch.setattr("batch_runner.output.download.DownloadOptions",  # execute() imports it when it runs
+                        functools.partial(DownloadOptions, backoff_base_s=0.01))
 
 
 def video_requests(sim):

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
 
-import batch_runner.cli
+import batch_runner.commands.run
 from batch_runner.cli import main
 
 from conftest import SIM_ENV, sim_env, simulator_in_thread
@@ -57,7 +57,7 @@ def statuses(campaign: Path) -> dict[str, str]:
 @pytest.fixture
 def terminal(monkeypatch):
     """stdin and stdout are a terminal (CliRunner's are not)."""
-    monkeypatch.setattr(batch_runner.cli, "is_interactive", lambda: True)
+    monkeypatch.setattr(batch_runner.commands.run, "is_interactive", lambda: True)
 
 
 def test_limit_submits_at_most_n_new_jobs_and_the_next_run_finishes_the_rest(simulator, campaign):
