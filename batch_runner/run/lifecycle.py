@@ -282,13 +282,14 @@ class Lifecycle:
         task_id = await hub.named_task(job.job_id, generation, backstop_s(s.poll_interval_s, s.typical_generation_s))
         if task_id is None:
             return None
-        deadline = self.clock() + s.task_timeout_s
-        while True:  # a transient failure of the checking poll is retried (as in _follow), up to the deadline
+        deadline, tries = self.clock() + s.task_timeout_s, 0
+        while True:  # a transient failure of the checking poll is retried (as in _follow): up to the
+            tries += 1  # deadline, and at least max_attempts tries (a Retry-After may outlast the deadline)
             try:
                 await self._poll_once(slot, job, task_id)
                 break
             except ProviderError as exc:
-                if not exc.retryable or self.clock() >= deadline:
+                if not exc.retryable or (self.clock() >= deadline and tries >= s.max_attempts):
                     event("callback_unverified", "job %s (row %s): a push named task %s, a poll did not "
                           "confirm it: %s", job.job_id, job.row, task_id, excerpt(exc.provider_message, 160),
                           level=logging.WARNING, job_id=job.job_id, provider=slot.name, task_id=task_id)
@@ -381,18 +382,22 @@ class Lifecycle:
         """Poll ``task_id`` (submitted at ``submitted_at``, unix seconds) until
         it finishes or its deadline passes. A failed poll is retried and never
         fails the job before the deadline; a permanent poll error fails it
-        after ``max_attempts`` in a row (raises that ProviderError)."""
+        after ``max_attempts`` in a row (raises that ProviderError). The job
+        times out only on an answer: a poll at the deadline that fails
+        transiently is tried again after the deadline (at ``poll_interval_s``
+        or its Retry-After), up to ``max_attempts`` failed tries; an answer
+        read there that the task still runs ends it ``timeout``."""
         s = slot.settings
         deadline = submitted_at + s.task_timeout_s
         pushed = self.callbacks is not None and self.callbacks.watching(job.job_id)
         delays = (backstop_delays if pushed else poll_delays)(s.poll_interval_s, s.typical_generation_s)
-        failures = 0
+        failures, late = 0, 0  # late: failed polls at or after the deadline
         unreadable, readable_seen = 0, False  # answers about this task the adapter could (not) read
         due = submitted_at + next(delays)  # the schedule counts from the submit, also on resume
         while True:
             # the last poll is at the deadline; a task resumed past its deadline
             # (a later run) is polled once before it counts as timed out
-            woken = await self._nap(job.job_id, max(0.0, min(due, deadline) - self.clock()))
+            woken = await self._nap(job.job_id, max(0.0, (due if late else min(due, deadline)) - self.clock()))
             if woken:  # a push: poll now, then wait for the next push, the backstop behind it
                 delays = backstop_delays(s.poll_interval_s, s.typical_generation_s)
             due = (self.clock() if woken else max(due, self.clock())) + next(delays)
@@ -410,10 +415,12 @@ class Lifecycle:
                 failures = 0 if exc.retryable else failures + 1
                 if failures >= s.max_attempts:
                     raise
-                if self.clock() >= deadline:
-                    break
+                if self.clock() >= deadline:  # no answer at the deadline: try again, a few times
+                    late += 1
+                    if late >= s.max_attempts:
+                        break
                 due = max(due, self.clock() + (retry_after_wait(exc) or 0.0))
-                if pushed:  # a failed poll is retried at the usual pace, not after the backstop
+                if pushed or late:  # a failed poll is retried at the usual pace, not after the backstop
                     due = self.clock() + max(s.poll_interval_s, retry_after_wait(exc) or 0.0)
                 continue
             failures, readable_seen = 0, True

@@ -196,3 +196,40 @@ async def test_apiframe_lost_submit_answers_are_adopted_from_its_signed_webhooks
     assert {row.job_id: row.task_id for row in df.itertuples()} == {j: ids[0] for j, ids in tasks.items()}
     pushed = [p for p in sim.store.pushes if p[0] == "apiframe" and p[1] == "push"]
     assert len(pushed) >= 20 and {p[3] for p in pushed} == {200}  # each signature accepted
+
+
+async def test_a_task_whose_polls_fail_at_its_deadline_is_polled_again_not_timed_out(tmp_path, sim):
+    # apiframe's 429 carries a Retry-After (1 s at least). Here every answer is a 429 from just
+    # after the task is made until 2 s later, past the task's 1.5 s deadline: its `completed`
+    # push wakes a poll that is refused, and so is the one at the deadline. The task succeeded at
+    # the provider; the job must not end `timeout` on a refused poll (bench/callbacks.py
+    # --providers apiframe lost 2-4 results of 100 this way), it is polled again after the wait
+    cfg = sim.config.providers["apiframe"]
+    cfg.window_s = 1.0  # its rate window: a Retry-After of 1 s
+    path = tmp_path / "campaign.yaml"
+    path.write_text(yaml.safe_dump({
+        "providers": {"apiframe": {**FAST, "task_timeout_s": 1.5}},
+        "jobs": [{"prompt": "a lighthouse at dusk", "provider": "apiframe"}],
+    }), encoding="utf-8")
+
+    async def refuse_for_a_while() -> None:
+        while not sim.store.submissions["apiframe"]:
+            await asyncio.sleep(0.01)
+        cfg.rate_limit_rate = 1.0
+        await asyncio.sleep(2.0)
+        cfg.rate_limit_rate = 0.0
+
+    refusals = asyncio.ensure_future(refuse_for_a_while())
+    port = free_port()
+    out = tmp_path / "results.csv"
+    try:
+        await execute(RunRequest(manifest=path, output=out, environ=sim_env(sim), speedup=1.0, quiet=True,
+                                 canary=False, callback_url=f"http://127.0.0.1:{port}/hooks/",
+                                 callback_listen=f"127.0.0.1:{port}"))
+    finally:
+        refusals.cancel()
+    df = pd.read_csv(out, dtype=str, keep_default_na=False)
+    refused = [r for r in sim.store.requests if r.kind == "poll" and r.reason == "rate_limit"]
+    assert len(refused) >= 2  # the case happened: the woken poll and the one at the deadline refused
+    (task,) = sim.store.submissions["apiframe"]
+    assert list(df["status"]) == ["succeeded"] and list(df["task_id"]) == [task.task_id]
