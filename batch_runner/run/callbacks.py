@@ -34,7 +34,7 @@ import hmac
 import json
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -45,7 +45,7 @@ from batch_runner.keys import Secret
 from batch_runner.providers import HttpRequest
 
 __all__ = ["CALLBACK_FIELDS", "EXTERNAL", "MAX_BODY_BYTES", "CallbackHub", "apiframe_signature_ok", "callback_secret",
-           "check_public_url", "listen_on", "parse_listen", "receiving"]
+           "check_public_url", "listen_on", "parse_listen", "receiving", "still_running", "task_named"]
 
 log = logging.getLogger("batch_runner")
 
@@ -135,6 +135,9 @@ class CallbackHub:
         self._seen: set[bytes] = set()
         self._rate: dict[str, tuple[int, int]] = {}  # client address -> (second, pushes in it)
         self._runner: web.AppRunner | None = None
+        #: called with (job id, attempt, task id, raw body, signature) for a push on a verified path of a
+        #: job no longer watched that names a task id (it may have ended ``unknown``: Lifecycle.late_push)
+        self.on_late: Callable[[str, int, str, bytes, str | None], None] | None = None
 
     # -- URLs ------------------------------------------------------------------
     def token(self, job_id: str, attempt: int) -> str:
@@ -265,8 +268,13 @@ class CallbackHub:
         """One push on a verified path (token and campaign checked): a hint for the
         watched job (its signature checked for apiframe); the receiver's answer."""
         watch = self._watches.get(job_id)
-        if watch is None or watch.attempt != attempt:
-            self.counts["unknown_path"] += 1  # late: the job ended, or another attempt's
+        if watch is None or watch.attempt != attempt:  # late: the job ended, or another attempt's
+            task_id = _task_id(_json(body))
+            if task_id and self.on_late is not None and watch is None:
+                self.counts["late"] += 1
+                self.on_late(job_id, attempt, task_id, body, signature)
+            else:
+                self.counts["unknown_path"] += 1
             return web.json_response({"status": "success"})
         if watch.provider in SIGNED and not apiframe_signature_ok(body, signature, watch.api_key.reveal()):
             self.counts["bad_signature"] += 1
@@ -276,15 +284,12 @@ class CallbackHub:
             self.counts["duplicate"] += 1
         self._seen.add(digest)
         self.counts["hint"] += 1
-        try:
-            payload: Any = json.loads(body or b"null")
-        except (ValueError, UnicodeDecodeError):
-            payload = None
+        payload = _json(body)
         task_id = _task_id(payload)
         if task_id and task_id not in watch.task_ids:
             watch.task_ids.append(task_id)
             watch.named.set()
-        if not (isinstance(payload, dict) and payload.get("type") == "progress"):  # apiframe's steps: no poll
+        if not still_running(payload):  # a push that says the task runs on wakes no poll (it would read that)
             watch.hint.set()
         return web.json_response({"status": "success"})
 
@@ -311,6 +316,37 @@ class CallbackHub:
                 since = max(since, max(seen.values()) - JOURNAL_OVERLAP_S)
                 seen = {i: t for i, t in seen.items() if t >= since}
             await asyncio.sleep(tick_s)
+
+
+#: status words of a task that runs on (MiniMax ``status``, gpt.ge ``data.status``, apiframe ``type``
+#: ``progress`` and ``status``), lower case; any other word, or none, wakes the job's poll
+RUNNING_WORDS = frozenset({"preparing", "queueing", "queued", "processing", "progress", "pending", "running",
+                           "in_progress", "submitted"})
+
+
+def still_running(payload: Any) -> bool:
+    """Whether a push's body says its task runs on (``RUNNING_WORDS`` in ``type``,
+    ``status`` or ``data.status``): such a push wakes no poll, which would only read
+    that. A push saying nothing readable wakes one."""
+    if not isinstance(payload, dict):
+        return False
+    data = payload.get("data")
+    words = [payload.get("type"), payload.get("status"), data.get("status") if isinstance(data, dict) else None]
+    words = [w.lower() for w in words if isinstance(w, str)]
+    return bool(words) and all(w in RUNNING_WORDS for w in words)
+
+
+def _json(body: bytes) -> Any:
+    """A push's body read as JSON (None when it is not)."""
+    try:
+        return json.loads(body or b"null")
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def task_named(body: bytes) -> str | None:
+    """The task id a push's raw ``body`` names (a hint only), or None."""
+    return _task_id(_json(body))
 
 
 def _task_id(payload: Any) -> str | None:

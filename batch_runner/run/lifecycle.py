@@ -143,14 +143,25 @@ class Lifecycle:
         self.on_submit = on_submit or (lambda job, task_id: None)
         self.clock, self.sleep = clock, sleep
         self.callbacks: CallbackHub | None = None  # set by the run with --callback-url (run/callbacks.py)
+        #: called with (slot, job, attempt generation) as a job with a callback URL ends ``unknown`` (run/adoption.py)
+        self.on_unknown: Callable[[Slot, Job, int], None] = lambda slot, job, generation: None
 
     async def carry(self, slot: Slot, job: Job, resume: JobRecord | None = None) -> None:
         """Submit (with failover) and poll one job; or, with ``resume`` (its
         record with a task id), poll that task. ``slot.in_flight`` is held on
-        entry; the place is released (on the slot the job ended on) on exit."""
+        entry; the place is released (on the slot the job ended on) on exit. A
+        ``resume`` record still ``unknown`` names the task a late push named
+        (run/adoption.py): it is polled with the job's key first, and adopted
+        only when found; else the job stays ``unknown``."""
         place = _Place(slot)
         try:
-            if resume is not None and resume.task_id is not None:
+            if resume is not None and resume.status == JobStatus.UNKNOWN and resume.task_id is not None:
+                adopted = await self._take(slot, job, resume.task_id)
+                if adopted is None:
+                    self.on_finish(job, self.journal.get(job.job_id) or resume)
+                    return
+                task_id, submitted_at = adopted
+            elif resume is not None and resume.task_id is not None:
                 task_id, submitted_at = resume.task_id, resume.submitted_at or self.clock()
             else:
                 submitted = await self._submit_anywhere(place, job)
@@ -256,6 +267,8 @@ class Lifecycle:
                     return adopted
                 self._end(job, JobStatus.UNKNOWN, "unknown", exc.provider_code,
                           f"possibly submitted, answer lost ({exc.error_code}: {exc.provider_message})")
+                if self.callbacks is not None and self.callbacks.watching(job.job_id):
+                    self.on_unknown(slot, job, generation)  # a later push may still name its task
                 return None
             self.budget.settle(job.job_id, paid=False)
             if exc.error_code in NO_FAILOVER_CODES:
@@ -282,6 +295,13 @@ class Lifecycle:
         task_id = await hub.named_task(job.job_id, generation, backstop_s(s.poll_interval_s, s.typical_generation_s))
         if task_id is None:
             return None
+        return await self._take(slot, job, task_id)
+
+    async def _take(self, slot: Slot, job: Job, task_id: str) -> tuple[str, float] | None:
+        """Adopt ``task_id``, named by a push on the job's callback path, once a
+        poll of it with the job's key (``slot``) reads it: journaled as submitted,
+        (task id, unix seconds). None when the poll did not find it."""
+        s = slot.settings
         deadline, tries = self.clock() + s.task_timeout_s, 0
         while True:  # a transient failure of the checking poll is retried (as in _follow): up to the
             tries += 1  # deadline, and at least max_attempts tries (a Retry-After may outlast the deadline)

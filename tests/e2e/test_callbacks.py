@@ -7,6 +7,7 @@ still finishes by polling (the cut ones ``unknown``, as without callbacks)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 from collections import Counter
 from urllib.parse import unquote
@@ -213,7 +214,9 @@ async def test_a_task_whose_polls_fail_at_its_deadline_is_polled_again_not_timed
     }), encoding="utf-8")
 
     async def refuse_for_a_while() -> None:
-        while not sim.store.submissions["apiframe"]:
+        for _ in range(1000):  # until the task is made (10 s at most)
+            if sim.store.submissions["apiframe"]:
+                break
             await asyncio.sleep(0.01)
         cfg.rate_limit_rate = 1.0
         await asyncio.sleep(2.0)
@@ -233,3 +236,67 @@ async def test_a_task_whose_polls_fail_at_its_deadline_is_polled_again_not_timed
     assert len(refused) >= 2  # the case happened: the woken poll and the one at the deadline refused
     (task,) = sim.store.submissions["apiframe"]
     assert list(df["status"]) == ["succeeded"] and list(df["task_id"]) == [task.task_id]
+
+
+def late_campaign(tmp_path, jobs: int, long_job: bool) -> RunRequest:
+    """MiniMax jobs (their pushes come late), and with ``long_job`` one gpt-proto job
+    (polled only) whose 3 s task keeps the run up after they end."""
+    rows = [{"prompt": f"a lighthouse at dusk, take {i}", "provider": "minimax"} for i in range(jobs)]
+    if long_job:
+        rows.append({"prompt": "a slow harbour pan", "provider": "gptproto"})
+    path = tmp_path / "campaign.yaml"
+    path.write_text(yaml.safe_dump({"providers": {"minimax": FAST, "gptproto": {**FAST, "typical_generation_s": 3}},
+                                    "jobs": rows}), encoding="utf-8")
+    return RunRequest(manifest=path, output=tmp_path / "results.csv", environ={}, speedup=1.0, quiet=True,
+                      canary=False)
+
+
+def minimax_tasks(sim) -> dict[str, list[str]]:
+    tasks: dict[str, list[str]] = {}
+    for s in sim.store.submissions["minimax"]:
+        tasks.setdefault(unquote(s.body["callback_url"].rstrip("/").split("/")[-3]), []).append(s.task_id)
+    return tasks
+
+
+async def test_a_push_after_its_job_ended_unknown_adopts_the_task_while_the_run_is_up(tmp_path, sim):
+    # every MiniMax push comes 2 s late, after the backstop (0.9 s): the jobs whose submit
+    # answer was cut end `unknown` first; the gpt-proto job keeps the run up until their
+    # pushes come, and then each is adopted (a poll of the named task with the job's key)
+    cfg = sim.config.providers["minimax"]
+    cfg.cut_after_create_rate, cfg.callback_delay_s = 0.3, 2.0
+    sim.config.providers["gptproto"].generation_s = 3.0
+    port = free_port()
+    request = late_campaign(tmp_path, 10, long_job=True)
+    request = dataclasses.replace(request, environ=sim_env(sim), callback_url=f"http://127.0.0.1:{port}/hooks/",
+                                  callback_listen=f"127.0.0.1:{port}")
+    await execute(request)
+    df = pd.read_csv(request.output, dtype=str, keep_default_na=False)
+    assert cut(sim) >= 1  # the case happened (seeded)
+    assert Counter(df["status"]) == {"succeeded": 11}
+    tasks = minimax_tasks(sim)
+    assert all(len(ids) == 1 for ids in tasks.values())  # nothing sent again
+    assert {r.job_id: r.task_id for r in df.itertuples() if r.provider == "minimax"} == \
+        {j: ids[0] for j, ids in tasks.items()}
+
+
+async def test_a_push_that_comes_after_the_run_ended_is_adopted_by_the_next_run(tmp_path, sim):
+    # the first run ends with its cut jobs `unknown` before their (3 s late) pushes come; the
+    # next run, started at once with the same callback URL and kept up by a new gpt-proto row,
+    # receives them: each is recorded in the journal and its task adopted, nothing sent again
+    cfg = sim.config.providers["minimax"]
+    cfg.cut_after_create_rate, cfg.callback_delay_s = 0.3, 3.0
+    sim.config.providers["gptproto"].generation_s = 4.0
+    port = free_port()
+    hooks = {"environ": sim_env(sim), "callback_url": f"http://127.0.0.1:{port}/hooks/",
+             "callback_listen": f"127.0.0.1:{port}"}
+    await execute(dataclasses.replace(late_campaign(tmp_path, 10, long_job=False), **hooks))
+    first = pd.read_csv(tmp_path / "results.csv", dtype=str, keep_default_na=False)
+    lost = cut(sim)
+    assert lost >= 1 and Counter(first["status"]) == {"succeeded": 10 - lost, "unknown": lost}
+    await execute(dataclasses.replace(late_campaign(tmp_path, 10, long_job=True), **hooks))
+    df = pd.read_csv(tmp_path / "results.csv", dtype=str, keep_default_na=False)
+    assert Counter(df["status"]) == {"succeeded": 11}
+    tasks = minimax_tasks(sim)
+    assert all(len(ids) == 1 for ids in tasks.values())  # nothing sent again
+    assert {r.job_id: r.task_id for r in df.itertuples() if r.provider == "minimax"} == \
+        {j: ids[0] for j, ids in tasks.items()}
