@@ -38,7 +38,7 @@ from batch_runner.app import (
 )
 from batch_runner.catalog.prices import describe_usd
 from batch_runner.commands.cancel import cancel as cancel_command
-from batch_runner.commands.check_callback import check_callback
+from batch_runner.commands.check_callback import check_callback, with_callback_check
 from batch_runner.commands.deliver import deliver, handoff_fields, run_handoff_options
 from batch_runner.commands.init import init
 from batch_runner.commands.journal_rebuild import rebuild
@@ -678,5 +678,6 @@ main.add_command(init)
 main.add_command(cancel_command)
 main.add_command(deliver)
 main.add_command(check_callback)
+with_callback_check(check)  # check --callback-url: the callback URL tested from outside
 main.add_command(receive)
 main.add_command(review)
