@@ -145,6 +145,7 @@ class Lifecycle:
         self.callbacks: CallbackHub | None = None  # set by the run with --callback-url (run/callbacks.py)
         #: called with (slot, job, attempt generation) as a job with a callback URL ends ``unknown`` (run/adoption.py)
         self.on_unknown: Callable[[Slot, Job, int], None] = lambda slot, job, generation: None
+        self._follow_ups: dict[str, HttpRequest] = {}  # job id -> the follow-up its next poll starts with
 
     async def carry(self, slot: Slot, job: Job, resume: JobRecord | None = None) -> None:
         """Submit (with failover) and poll one job; or, with ``resume`` (its
@@ -179,6 +180,7 @@ class Lifecycle:
             self.budget.settle(job.job_id, paid=False)
         finally:
             place.release()
+            self._follow_ups.pop(job.job_id, None)
             if self.callbacks is not None:
                 self.callbacks.forget(job.job_id)
 
@@ -462,14 +464,19 @@ class Lifecycle:
 
     async def _poll_once(self, slot: Slot, job: Job, task_id: str) -> PollResult:
         """One poll of ``task_id``, with the follow-up requests it asks for; an
-        answer the adapter cannot read is kept (``_kept``) and raised."""
+        answer the adapter cannot read is kept (``_kept``) and raised. A follow-up
+        that failed transiently is where the job's next poll starts (MiniMax: a
+        failed files/retrieve is asked again, not the query before it)."""
         adapter, timeout = slot.adapter, slot.settings.timeout_s
-        request = adapter.build_poll(task_id)
+        follow_up = self._follow_ups.pop(job.job_id, None)
+        request = follow_up or adapter.build_poll(task_id)
         hops = 0
         while True:
             try:
                 state = adapter.read_poll(await self.transport.send(slot.name, request, timeout))
             except ProviderError as exc:
+                if (hops or follow_up is not None) and exc.retryable:
+                    self._follow_ups[job.job_id] = request
                 raise self._kept(slot, job, request, exc) from exc
             slot.readable()
             if state.follow_up is None or hops >= MAX_FOLLOW_UPS:
