@@ -83,7 +83,8 @@ class LateAdoption:
                 or job_id in self._adopting:
             return  # it ended otherwise, another attempt's, or being adopted: a late hint about nothing
         held = self._gave_up.get(job_id)
-        slot = held[0] if held else self.slot_of(record)
+        # a shared journal: each worker reads every push; only the worker whose job it was adopts it now
+        slot = held[0] if held else None if self.journal.shared else self.slot_of(record)
         if slot is not None and slot.name in SIGNED and not apiframe_signature_ok(
                 body, signature, slot.settings.api_key.reveal()):
             return

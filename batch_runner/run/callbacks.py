@@ -125,7 +125,8 @@ class CallbackHub:
     campaign's name (a push for another is refused); ``secret``: the journal's
     (``callback_secret``). ``counts``: pushes by outcome (``challenge``, ``hint``,
     ``duplicate``, ``unknown_path``, ``forged``, ``foreign``, ``bad_signature``,
-    ``too_large``, ``not_json``, ``rate_limited``).
+    ``too_large``, ``not_json``, ``rate_limited``, ``late``: a push naming a task for a job no
+    longer watched, handed to ``on_late``).
     """
 
     def __init__(self, public_url: str, campaign: str, secret: str):
