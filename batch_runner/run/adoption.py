@@ -16,6 +16,11 @@ run/callbacks.py) and names a task id is still the answer that was lost:
 A push for apiframe is checked against its signature with the job's key
 (``apiframe_signature_ok``) when this run holds the key; a push whose task a
 poll with the job's key does not find changes nothing.
+
+A shared journal: every worker reads every push (``batch-runner receive``
+records them); only the worker whose job ended ``unknown`` adopts it at once.
+The next run's adoption (``pushed_tasks``) is not done there yet: a worker's
+claim reads an ``unknown`` job as done.
 """
 
 from __future__ import annotations
@@ -88,7 +93,8 @@ class LateAdoption:
         if slot is not None and slot.name in SIGNED and not apiframe_signature_ok(
                 body, signature, slot.settings.api_key.reveal()):
             return
-        self.journal.record_push(job_id, attempt, body.decode("utf-8", "replace"), signature)
+        if not self.journal.shared:  # a shared journal's pushes are recorded by `batch-runner receive`
+            self.journal.record_push(job_id, attempt, body.decode("utf-8", "replace"), signature)
         if slot is None or self.stopped:
             return  # the next run adopts it (pushed_tasks)
         job = held[1] if held else dataclasses.replace(Job.from_fields(record.job_fields()), provider=slot.name)
