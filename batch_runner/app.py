@@ -614,8 +614,7 @@ async def execute(request: RunRequest) -> int:
             for line in take_reviews(journal, request.output, quiet_when_none=True) if request.output.is_file() else []:
                 log.info("%s", line)  # the verdicts a person put in the results file, taken before anything is sent
             budget = Budget(request.max_cost, request.max_credits)
-            if isinstance(journal, PgJournal):
-                budget.shared = journal  # the caps hold across the campaign's workers
+            budget.shared = journal.coordination  # a shared journal: the caps hold across the campaign's workers
             work = prepare(journal, jobs, settings, options)
             if request.cancel_replaced and work.orphans:
                 work = await cancel_replaced(journal, work, env)

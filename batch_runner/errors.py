@@ -1,22 +1,45 @@
-"""The error tree of batch_runner: every error the tool raises on purpose.
+"""The error tree of batch_runner: every error class of the package, where it lives.
 
-    BatchRunnerError
-     ├── ManifestError      a manifest that cannot be run: carries every Problem found
-     ├── ConfigError        bad settings or command-line use (exit status 2)
-     ├── StateLockedError   another run holds the journal (exit status 3)
-     ├── JournalLostError   the journal file was deleted, moved or replaced during the
-     │                      run; nothing more was submitted (exit status 1)
-     ├── BudgetError        the plan costs more than --max-cost / --max-credits (exit status 4)
-     ├── DownloadError      a finished video could not be saved (HTTP error, over the
-     │                      size cap, a web page instead of a video); ``retryable``
-     ├── UnsafeUrlError     (urls.py, also a ValueError) a video URL we refuse to fetch
-     ├── WorldError         the world failed mid-run: a full disk, the journal's database
-     │                      stopped, a path replaced by a folder (exit status 1); made from a
-     │                      foreign exception by ``world_fault``
-     └── ProviderError      a provider answered with an error, or could not be reached
-          └── TransportError   no usable HTTP answer: connection refused or reset,
-                               timeout, body too large; ``maybe_sent`` says whether the
-                               provider may have received the request
+    BatchRunnerError                  errors.py; each class carries its ``exit_status``
+     ├── ManifestError                a manifest that cannot be run: carries every Problem found
+     ├── ConfigError                  bad settings or command-line use (exit status 2)
+     │    ├── JournalError            journal/sqlite.py: a journal file or database that cannot
+     │    │                           be used (not a journal, damaged, not writable, unreachable)
+     │    ├── OutputPathError         output/paths.py: an output path that cannot be used
+     │    ├── DeliveryError           output/deliver.py: the ``--deliver`` storage cannot be used
+     │    └── WorldMismatchError      world.py: the journal's tasks were made in another world
+     │                                (the simulator's, or real hosts') than this run's
+     ├── StateLockedError             another run holds the journal (exit status 3)
+     ├── JournalLostError             the journal file was deleted, moved or replaced during the
+     │                                run; nothing more was submitted (exit status 1)
+     ├── BudgetError                  the plan costs more than --max-cost / --max-credits (exit status 4)
+     ├── DownloadError                a finished video could not be saved (HTTP error, over the
+     │    │                           size cap, a web page instead of a video); ``retryable``
+     │    └── _Taken                  output/download.py: the name is another job's saved video
+     ├── UnsafeUrlError               providers/url_safety.py (also a ValueError): a video URL we
+     │                                refuse to record or fetch
+     ├── WorldError                   the world failed mid-run: a full disk, the journal's database
+     │                                stopped, a path replaced by a folder (exit status 1); made from
+     │                                a foreign exception by ``world_fault``
+     └── ProviderError                a provider answered with an error, or could not be reached
+          └── TransportError          no usable HTTP answer: connection refused or reset,
+                                      timeout, body too large; ``maybe_sent`` says whether the
+                                      provider may have received the request
+
+    Outside the tree, caught where they are raised and never reaching the user as such:
+      ValueError
+       ├── ImageError                 jobs/images.py: an image that cannot be used; becomes a
+       │    └── ImagePathError        Problem of the manifest (row and field) before any submit
+       └── KeyPoolError               keys.py: a ``<NAME>_API_KEYS`` that cannot be read; raised
+                                      again as a ConfigError by catalog/settings.py
+      AddressRefused (OSError)        transport.py: a connection the address policy refuses,
+                                      before anything is sent; read as a TransportError
+      ClaimLostError (Exception)      journal/sqlite.py: a shared journal's job claimed by another
+                                      worker; the lifecycle sends nothing more for it
+      ForeignError (Exception)        transport.py: a library error's type and redacted text, the
+                                      ``__cause__`` of a TransportError
+      _LimitError, _Stopped, _Moved,  private control flow of manifest/yaml_reader.py,
+      _StopAfterDelay                 run/lifecycle.py and run/retry.py
 
 A ProviderError carries data the retry policy reads: ``error_code`` (our own short
 vocabulary, see ERROR_CODES), ``retryable``, ``http_status``, ``provider_code`` and

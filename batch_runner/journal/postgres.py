@@ -233,6 +233,7 @@ class PgJournal(Journal):
         import psycopg
 
         self.url, self.campaign, self.lease_s = url, campaign, lease_s
+        self.coordination = self  # it coordinates the campaign's workers itself (journal/coordination.py)
         self.path = local or Path(f"{campaign}.journal")
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._registered = False

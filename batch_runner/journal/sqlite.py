@@ -43,6 +43,7 @@ from batch_runner.errors import ConfigError, JournalLostError, StateLockedError
 
 if TYPE_CHECKING:
     from batch_runner.jobs.model import Job
+    from batch_runner.journal.coordination import Coordination
 
 __all__ = ["FINAL_STATUSES", "RESUMABLE_FAILURES", "Capture", "ClaimLostError", "JobRecord", "JobStatus", "Journal",
            "JournalError", "Push", "journal_in_use", "lock_path", "status_word"]
@@ -522,6 +523,9 @@ class Journal:
     """
 
     shared = False
+    #: claims, leases and limits shared with other workers (journal/coordination.py):
+    #: None for a journal one run uses at a time
+    coordination: Coordination | None = None
     #: why the file at ``path`` is no longer the journal opened (check_file); a database is never lost
     lost: str | None = None
     _identity: tuple[int, int] | None = None

@@ -25,7 +25,8 @@ def schema() -> dict[str, Any]:
     """The manifest JSON Schema as a dict (package data ``batch_runner/data/manifest.schema.json``;
     the repository's ``schemas/manifest.schema.json`` links to it)."""
     text = resources.files("batch_runner").joinpath("data/manifest.schema.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
 
 
 def _build(sub: dict[str, Any]) -> Draft202012Validator:
@@ -62,7 +63,7 @@ def describe(error: Any, field: str = "") -> str:
         return f"has {n} characters; allowed: {lo} to {hi} characters."
     if error.validator in ("minimum", "maximum"):
         return f"{short(error.instance)} is out of range ({spec.get('minimum', '')}..{spec.get('maximum', '')})."
-    return error.message[:300]
+    return str(error.message)[:300]
 
 
 def _field_problem(name: str, value: Any) -> str | None:

@@ -81,7 +81,8 @@ class _Loader(*_BASES):  # type: ignore[misc]
             self.aliases = True
         self._depth += 1
         try:
-            return super().compose_node(parent, index)
+            node: Node = super().compose_node(parent, index)
+            return node
         finally:
             self._depth -= 1
 
@@ -108,7 +109,8 @@ class _Loader(*_BASES):  # type: ignore[misc]
                 raise ConstructorError(None, None, f"duplicate key '{key_node.value[:60]}' (first on line {first})",
                                        key_node.start_mark)
             seen[key_node.value] = key_node
-        return super().construct_mapping(node, deep=deep)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
 
 
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", SafeConstructor.construct_yaml_str)

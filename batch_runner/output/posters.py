@@ -42,7 +42,7 @@ def make_poster(video: str | Path, *, at_s: float = POSTER_AT_S, max_side_px: in
     frame = _frame_at(Path(video), at_s)
     if frame is None:
         return None
-    image = frame.to_image()  # a PIL.Image in RGB
+    image = frame.to_image()  # type: ignore[no-untyped-call]  # a PIL.Image in RGB (PyAV: untyped)
     image.thumbnail((max_side_px, max_side_px))
     buffer = BytesIO()
     image.save(buffer, format="JPEG", quality=_QUALITY)

@@ -102,7 +102,7 @@ def write_workbook(path: str | Path, columns: Sequence[str], cells: Sequence[Seq
 
 
 def _text(value: str) -> str:
-    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)[:_MAX_TEXT]
+    return str(ILLEGAL_CHARACTERS_RE.sub("\ufffd", value))[:_MAX_TEXT]
 
 
 def _cell(value: Any) -> Any:

@@ -31,9 +31,9 @@ from urllib.parse import urlsplit
 
 from batch_runner.catalog.settings import ProviderSettings
 from batch_runner.errors import TRANSIENT_CODES, ProviderError
-from batch_runner.jobs.expand import Job
+from batch_runner.jobs.model import Job
 from batch_runner.journal import FINAL_STATUSES, JobRecord, JobStatus, Journal
-from batch_runner.journal.postgres import PgJournal
+from batch_runner.journal.coordination import Coordination
 from batch_runner.keys import redact
 from batch_runner.logs import event
 from batch_runner.run.adoption import LateAdoption, pushed_tasks
@@ -191,6 +191,7 @@ class Runner:
         self.first_contact: set[str] = set()  # providers whose new jobs wait for a canary (set by run)
         self.remembered: dict[str, CanaryMemory] = {}  # of those, where the journal remembers a failed canary
         self.carried: set[str] = set()  # a shared journal: the jobs this worker claimed in this run
+        self.left: dict[str, Job] = {}  # a shared journal: jobs with a task another worker held when met
         self.since = time.time()  # unix seconds: a job ended after this was ended in this run
         # provider -> key id -> its last submit in the journal (unix seconds; read by run)
         self._last_submits: dict[str, dict[str | None, float]] = {}
@@ -242,12 +243,24 @@ class Runner:
         self.first_contact = {n for n in names if n not in proven} if self.options.canary else set()
         self.remembered = self._remembered() if self.first_contact and not self.options.retry_canary else {}
         ticker = asyncio.create_task(self._tick())
-        beat = asyncio.create_task(heartbeat(self.journal)) if isinstance(self.journal, PgJournal) else None
+        shared = self.journal.coordination
+        beat = asyncio.create_task(heartbeat(shared)) if shared is not None else None
         try:
-            await self._run_jobs(self.work.resume, self.work.fresh)
-            await self.late.wait()
-            if isinstance(self.journal, PgJournal):
-                await self._take_over(self.journal)
+            if shared is not None:
+                done = asyncio.Event()
+
+                async def main() -> None:
+                    try:
+                        await self._run_jobs(self.work.resume, self.work.fresh)
+                        await self.late.wait()
+                    finally:
+                        done.set()
+
+                await gather_or_cancel(main(), self._adopt_left(shared, done))
+                await self._take_over(shared)
+            else:
+                await self._run_jobs(self.work.resume, self.work.fresh)
+                await self.late.wait()  # adoptions a late push started (run/adoption.py)
         finally:
             ticker.cancel()
             if beat is not None:
@@ -265,10 +278,13 @@ class Runner:
         """With a shared journal, claim ``job`` before it is worked on: (whether
         to go on, the record to resume from or None to submit). A job another
         worker holds, or one that ended since this run planned it, is left."""
-        if not isinstance(self.journal, PgJournal):
+        shared = self.journal.coordination
+        if shared is None:
             return True, record
-        now = self.journal.claim(job.job_id)
+        now = shared.claim(job.job_id)
         if now is None:
+            if record is not None:
+                self.left[job.job_id] = job  # its task holds a place of the key: _adopt_left polls it if left
             return False, None
         if now.provider and now.provider != slot.name and now.resumable:
             return False, None  # moved to a fallback by its last worker: the take-over polls it there
@@ -284,14 +300,64 @@ class Runner:
         """Whether ``record``'s job ended (by any worker) since this run began."""
         return record.status in FINAL_STATUSES and record.updated_at >= self.since
 
-    async def _take_over(self, journal: PgJournal) -> None:
+    async def _adopt_left(self, shared: Coordination, done: asyncio.Event) -> None:
+        """While this run's jobs go on, poll the tasks of jobs another worker held
+        when this run met them, once that worker's lease is over (it stopped): their
+        tasks hold in-flight places of the key in the database, so a run waiting for
+        a place would otherwise wait for ever (they are polled, never sent again).
+        Jobs left ``submitting`` by a stopped worker become ``unknown`` (their
+        place given back). Returns when ``done`` is set and what it adopted ended."""
+        adopted: list[asyncio.Task[None]] = []
+        try:
+            while not done.is_set() and not self.stopping:
+                try:
+                    await asyncio.wait_for(done.wait(), min(shared.lease_s / 6, 1.0))
+                    break
+                except TimeoutError:
+                    pass
+                await asyncio.to_thread(shared.recover_unknown)  # a stopped worker's submits: their places
+                if not self.left:
+                    continue
+                held = await asyncio.to_thread(shared.held_by_others)
+                for job_id, job in list(self.left.items()):
+                    if job_id in held:
+                        continue
+                    del self.left[job_id]
+                    record = await asyncio.to_thread(self.journal.get, job_id)
+                    if job_id in self.carried or record is None or self._ended_this_run(record):
+                        continue
+                    kind, job = classify(job, record, self.settings, self.options)
+                    if kind == "resume":
+                        adopted.append(asyncio.create_task(self._poll_adopted(job, record)))
+            await gather_or_cancel(*adopted)
+        except BaseException:
+            await asyncio.shield(cancel_and_wait(adopted))
+            raise
+
+    async def _poll_adopted(self, job: Job, record: JobRecord) -> None:
+        """Claim and poll one task a stopped worker left (``_adopt_left``), on the key
+        that made it. Its place of the key is already counted in the database, and
+        this worker's own places may all be held by jobs waiting for that one: so it
+        takes no place of this worker (the slot's copy has a place of its own)."""
+        pool = self._pool(job.provider)
+        slot = pool.by_key_id(record.key_id)
+        if slot is None:
+            return  # its key is no longer configured: the take-over at the end names it
+        go, now = self._claimed(slot, job, record)
+        if not go or now is None:
+            return
+        own = dataclasses.replace(slot, in_flight=asyncio.Semaphore(1))
+        await own.in_flight.acquire()
+        await self.lifecycle.carry(own, job, now)
+
+    async def _take_over(self, shared: Coordination) -> None:
         """Run the jobs of this run that other workers left (claim lost, lease
         over), waiting while a live worker still holds some."""
         mine = {j.job_id: j for j, _ in self.work.resume} | {j.job_id: j for j in self.work.fresh}
         while not self.stopping:
-            await asyncio.to_thread(journal.recover_unknown)
-            known = await asyncio.to_thread(journal.snapshot)
-            held = await asyncio.to_thread(journal.held_by_others)
+            await asyncio.to_thread(shared.recover_unknown)
+            known = await asyncio.to_thread(self.journal.snapshot)
+            held = await asyncio.to_thread(shared.held_by_others)
             resume: list[tuple[Job, JobRecord]] = []
             fresh: list[Job] = []
             waiting = False
@@ -315,7 +381,7 @@ class Runner:
                     continue  # took some over: look again at once
             elif not waiting:
                 return
-            await asyncio.sleep(min(journal.lease_s / 6, 1.0))
+            await asyncio.sleep(min(shared.lease_s / 6, 1.0))
 
     async def _tick(self) -> None:
         """Call the checkpoint hook every ``checkpoint_every_s``; one that cannot
@@ -335,9 +401,9 @@ class Runner:
         if name not in self.pools:
             pool = self.pools[name] = KeyPool(self.settings[name])
             self._continue_pacing(pool)
-            if isinstance(self.journal, PgJournal):
+            if self.journal.coordination is not None:
                 for slot in pool.slots:
-                    slot.shared = SharedLimits(self.journal, name, slot.settings.api_key.fingerprint(),
+                    slot.shared = SharedLimits(self.journal.coordination, name, slot.settings.api_key.fingerprint(),
                                                slot.settings.max_in_flight)
         return self.pools[name]
 

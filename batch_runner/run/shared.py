@@ -16,7 +16,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from batch_runner.journal.postgres import PgJournal
+from batch_runner.journal.coordination import Coordination
 from batch_runner.logs import event
 
 __all__ = ["PLACE_WAIT_S", "SPACING", "SharedLimits", "heartbeat"]
@@ -36,7 +36,7 @@ class SharedLimits:
     (8 hex digits, never the key), ``cap`` (tasks in flight across the whole
     database). ``sleep`` waits (seconds)."""
 
-    def __init__(self, journal: PgJournal, provider: str, key_id: str, cap: int,
+    def __init__(self, journal: Coordination, provider: str, key_id: str, cap: int,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
         self.journal, self.provider, self.key_id, self.cap = journal, provider, key_id, cap
         self.sleep = sleep
@@ -54,7 +54,7 @@ class SharedLimits:
             await self.sleep(wait)
 
 
-async def heartbeat(journal: PgJournal) -> None:
+async def heartbeat(journal: Coordination) -> None:
     """Renew the worker's heartbeat and leases every third of the lease, until
     cancelled. A heartbeat that fails (the database out of reach) is logged and
     tried again: should the leases run out meanwhile, another worker takes the

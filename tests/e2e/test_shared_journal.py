@@ -239,3 +239,30 @@ def test_a_worker_starting_beside_a_busy_one_never_locks_its_tables(tmp_path, pg
         waited = time.monotonic() - started
         busy.rollback()
     assert waited < 5.0  # before: the ALTER TABLE on jobs waited for the lock (10 s, then an error)
+
+
+def test_a_worker_started_inside_a_killed_workers_leases_polls_its_tasks_and_finishes(tmp_path, pg_url):
+    """Worker A is killed with its key's every in-flight place held by its tasks; worker B,
+    started at once (inside A's leases), polls A's tasks once those leases run out and then
+    submits the rest. Before: B's new jobs waited for a place those tasks held, for ever."""
+    with simulator_in_thread(generation_s=2.0) as sim:
+        path = tmp_path / "left.yaml"
+        path.write_text(yaml.safe_dump({
+            "providers": {"gccai": {"rpm": 600, "max_in_flight": 3, "poll_interval_s": 0.2,
+                                    "typical_generation_s": 1.0}},
+            "jobs": [{"name": f"left-{i}", "prompt": f"left number {i}", "provider": "gccai"} for i in range(6)],
+        }), encoding="utf-8")
+        a = worker(sim, path, pg_url, "--lease", "6")
+        deadline = time.monotonic() + 30
+        while len(sim.store.submissions["gccai"]) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        a.kill()
+        a.communicate(timeout=30)
+        b = worker(sim, path, pg_url, "--lease", "6")
+        try:
+            _, err = b.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            b.kill()
+            pytest.fail(f"the second worker waited for ever: {b.communicate()[1].decode()[-800:]}")
+        assert b.returncode == 0, err.decode()[-800:]
+        assert set(submits_per_prompt(sim).values()) == {1} and len(submits_per_prompt(sim)) == 6
