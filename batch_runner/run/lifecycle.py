@@ -257,18 +257,21 @@ class Lifecycle:
             max_total_s=s.retry_total_s, sleep=self.sleep, clock=self.clock,
             before_sleep=retry_logger(job.job_id, f"submit to {slot.name}"),
         )
+        maybe: list[ProviderError] = []  # tries the provider may have taken (an idempotent provider's retries)
         try:
-            task_id = await self._send_with_retries(policy, slot, job, request, tried, generation)
+            task_id = await self._send_with_retries(policy, slot, job, request, tried, generation, maybe)
         except ProviderError as exc:
-            # possibly paid: the reservation stays committed, and no fallback takes the
-            # job (it could run on both); an idempotent provider's unknown job is sent
-            # again, with the same key, by the next run
-            if not surely_not_accepted(exc):
+            # possibly paid (this try, or an earlier one whose answer was lost: a 503 to the
+            # last retry does not undo it): the reservation stays committed, and no fallback
+            # takes the job (it could run on both); an idempotent provider's unknown job is
+            # sent again, with the same key, by the next run
+            lost = exc if not surely_not_accepted(exc) else (maybe[0] if maybe else None)
+            if lost is not None:
                 adopted = await self._adopt(slot, job, generation)
                 if adopted is not None:
                     return adopted
-                self._end(job, JobStatus.UNKNOWN, "unknown", exc.provider_code,
-                          f"possibly submitted, answer lost ({exc.error_code}: {exc.provider_message})")
+                self._end(job, JobStatus.UNKNOWN, "unknown", lost.provider_code,
+                          f"possibly submitted, answer lost ({lost.error_code}: {lost.provider_message})")
                 if self.callbacks is not None and self.callbacks.watching(job.job_id):
                     self.on_unknown(slot, job, generation)  # a later push may still name its task
                 return None
@@ -326,19 +329,22 @@ class Lifecycle:
         return task_id, submitted_at
 
     async def _send_with_retries(self, policy: AsyncRetrying, slot: Slot, job: Job, request: HttpRequest,
-                                 tried: str, generation: int) -> str:
+                                 tried: str, generation: int, maybe: list[ProviderError]) -> str:
         """Every try of one submit, the first included, under ``policy`` (each
         the same request: the same idempotency key). A code of the adapter's
         ``rate_or_content_codes`` (MiniMax 1002, 1039) is a rate limit the first
         time and a content refusal when it comes again for this job after the
         pause while no other job on this key met a rate limit meanwhile (a key
-        under a real rate limit keeps the rate-limit reading)."""
+        under a real rate limit keeps the rate-limit reading). Each try the
+        provider may have taken (its answer lost) is appended to ``maybe``."""
         seen: int | None = None  # the key's rate-limit count at this job's last such code
         async for attempt in policy:
             with attempt:
                 try:
                     return await self._send_submit(slot, job, request, tried, generation)
                 except ProviderError as exc:
+                    if not surely_not_accepted(exc):
+                        maybe.append(exc)
                     if exc.provider_code not in slot.adapter.rate_or_content_codes:
                         raise
                     if seen is not None and slot.rate_limits == seen + 1:

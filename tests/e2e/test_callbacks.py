@@ -321,3 +321,47 @@ async def test_a_failed_files_retrieve_is_asked_again_not_the_query_before_it(tm
     for task_id in {r.task_id for r in asked}:
         kinds = [r.kind for r in asked if r.task_id == task_id]
         assert "poll" not in kinds[kinds.index("retrieve"):] if "retrieve" in kinds else True, kinds
+
+
+@pytest.mark.parametrize("callbacks", [False, True])
+async def test_a_task_made_by_a_try_whose_answer_was_lost_is_not_undone_by_later_refusals(tmp_path, sim, callbacks):
+    # apiframe (it replays a job for the same Idempotency-Key, so its submits are retried even
+    # when a try may have been taken): the first try makes the task but its answer comes too
+    # late; the two retries get 503s. The job is not `failed` (nothing paid, free to submit
+    # again with a new key: a second paid task): it is `unknown`, sent again under the same key
+    # by the next run; with callbacks its push names the task and it is adopted at once
+    cfg = sim.config.providers["apiframe"]
+    cfg.slow_rate, cfg.slow_s = 1.0, 1.0
+    path = tmp_path / "campaign.yaml"
+    path.write_text(yaml.safe_dump({
+        "providers": {"apiframe": {**FAST, "timeout_s": 0.5}},
+        "jobs": [{"prompt": "a lighthouse at dusk", "provider": "apiframe"}],
+    }), encoding="utf-8")
+
+    async def refuse_the_retries() -> None:
+        for _ in range(1000):  # until the first try made the task (10 s at most)
+            if sim.store.submissions["apiframe"]:
+                break
+            await asyncio.sleep(0.01)
+        cfg.slow_rate, cfg.error_rate = 0.0, 1.0
+        for _ in range(1000):  # until the two retries were refused
+            if sum(1 for r in sim.store.requests if r.kind == "submit" and r.reason == "server_error") >= 2:
+                break
+            await asyncio.sleep(0.01)
+        cfg.error_rate = 0.0
+
+    refusals = asyncio.ensure_future(refuse_the_retries())
+    port = free_port()
+    hooks = {"callback_url": f"http://127.0.0.1:{port}/hooks/", "callback_listen": f"127.0.0.1:{port}"}
+    try:
+        await execute(RunRequest(manifest=path, output=tmp_path / "results.csv", environ=sim_env(sim), speedup=1.0,
+                                 quiet=True, canary=False, **(hooks if callbacks else {})))  # type: ignore[arg-type]
+    finally:
+        refusals.cancel()
+    df = pd.read_csv(tmp_path / "results.csv", dtype=str, keep_default_na=False)
+    (task,) = sim.store.submissions["apiframe"]  # one task made, never a second
+    assert sum(1 for r in sim.store.requests if r.kind == "submit" and r.reason == "server_error") == 2
+    if callbacks:
+        assert list(df["status"]) == ["succeeded"] and list(df["task_id"]) == [task.task_id]
+    else:
+        assert list(df["status"]) == ["unknown"]
