@@ -33,8 +33,9 @@ from collections.abc import Callable
 from batch_runner.jobs.model import Job
 from batch_runner.journal import JobRecord, JobStatus, Journal
 from batch_runner.logs import event
-from batch_runner.run.callbacks import SIGNED, apiframe_signature_ok, task_named
+from batch_runner.run.callbacks import SIGNED, apiframe_signature_ok
 from batch_runner.run.lifecycle import Lifecycle
+from batch_runner.run.push_body import task_named
 from batch_runner.run.slot import Slot
 
 __all__ = ["LateAdoption", "pushed_tasks"]

@@ -43,6 +43,9 @@ from batch_runner.errors import ConfigError
 from batch_runner.journal import Push
 from batch_runner.keys import Secret
 from batch_runner.providers import HttpRequest
+from batch_runner.run.push_body import json_body as _json
+from batch_runner.run.push_body import still_running, task_named
+from batch_runner.run.push_body import task_id_in as _task_id
 
 __all__ = ["CALLBACK_FIELDS", "EXTERNAL", "MAX_BODY_BYTES", "CallbackHub", "apiframe_signature_ok", "callback_secret",
            "check_public_url", "listen_on", "parse_listen", "receiving", "still_running", "task_named"]
@@ -67,8 +70,6 @@ SECRET_KEY = "callback_secret"
 EXTERNAL = "none"
 #: pushes re-read from the journal this many seconds back (a transaction that committed late)
 JOURNAL_OVERLAP_S = 10.0
-#: where a push may name its task id (a hint: the lifecycle verifies it with a poll)
-_TASK_ID_KEYS = ("task_id", "taskId", "jobId", "id")
 
 
 class _Meta(Protocol):
@@ -317,48 +318,6 @@ class CallbackHub:
                 since = max(since, max(seen.values()) - JOURNAL_OVERLAP_S)
                 seen = {i: t for i, t in seen.items() if t >= since}
             await asyncio.sleep(tick_s)
-
-
-#: status words of a task that runs on (MiniMax ``status``, gpt.ge ``data.status``, apiframe ``type``
-#: ``progress`` and ``status``), lower case; any other word, or none, wakes the job's poll
-RUNNING_WORDS = frozenset({"preparing", "queueing", "queued", "processing", "progress", "pending", "running",
-                           "in_progress", "submitted"})
-
-
-def still_running(payload: Any) -> bool:
-    """Whether a push's body says its task runs on (``RUNNING_WORDS`` in ``type``,
-    ``status`` or ``data.status``): such a push wakes no poll, which would only read
-    that. A push saying nothing readable wakes one."""
-    if not isinstance(payload, dict):
-        return False
-    data = payload.get("data")
-    words = [payload.get("type"), payload.get("status"), data.get("status") if isinstance(data, dict) else None]
-    words = [w.lower() for w in words if isinstance(w, str)]
-    return bool(words) and all(w in RUNNING_WORDS for w in words)
-
-
-def _json(body: bytes) -> Any:
-    """A push's body read as JSON (None when it is not)."""
-    try:
-        return json.loads(body or b"null")
-    except (ValueError, UnicodeDecodeError):
-        return None
-
-
-def task_named(body: bytes) -> str | None:
-    """The task id a push's raw ``body`` names (a hint only), or None."""
-    return _task_id(_json(body))
-
-
-def _task_id(payload: Any) -> str | None:
-    """The task id a push names, at its top level or under ``data`` (a hint only)."""
-    for where in (payload, payload.get("data") if isinstance(payload, dict) else None):
-        if isinstance(where, dict):
-            for key in _TASK_ID_KEYS:
-                value = where.get(key)
-                if isinstance(value, (str, int)) and str(value):
-                    return str(value)
-    return None
 
 
 def check_public_url(public_url: str) -> None:
