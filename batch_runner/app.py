@@ -680,6 +680,8 @@ async def execute(request: RunRequest) -> int:
                                    on_finish=on_finish, checkpoint=checkpoint, budget=budget,
                                    on_submit=lambda job, task_id: progress.submitted(job.job_id)))
                 made[-1].lifecycle.callbacks = hubs[0] if hubs else None
+                if hubs:  # a push after its job ended unknown (run/adoption.py)
+                    hubs[0].on_late = made[-1].late.push
                 return made[-1]
 
             if sim_url:

@@ -60,7 +60,9 @@ async def measure(tmp: Path, jobs: int, callbacks: bool, faults: bool,
         "providers": dict.fromkeys(providers, SETTINGS),
         "jobs": [{"provider": p, "prompt": f"bench shot {p} {i}"} for p in providers for i in range(jobs)],
     }), encoding="utf-8")
-    sims = {p: ProviderSimConfig(generation_s=120 / SCALE, slow_s=60 / SCALE, cut_after_create_rate=0.1 * faults,
+    # window_s scaled too: apiframe's 429s carry a Retry-After (the rate window's rest), unscaled an hour
+    sims = {p: ProviderSimConfig(generation_s=120 / SCALE, slow_s=60 / SCALE, window_s=60 / SCALE,
+                                 cut_after_create_rate=0.1 * faults,
                                  **dict.fromkeys(FAULTS, 0.1 * faults)) for p in providers}
     out = work / "results.csv"
     async with running_simulator(SimConfig(providers=sims, seed=17)) as sim:

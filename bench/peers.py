@@ -12,7 +12,10 @@ starts full, 15 s global pause after a rate limit, re-queue up to 5 attempts,
 results appended as they arrive) and batch_runner with its defaults but the
 canary (``--no-canary``: the peers check no first video either); the row
 "batch_runner + canary" (clean scenario only) is batch_runner with every default:
-its canary costs one generation time before a provider's other jobs go. All three
+its canary costs one generation time before a provider's other jobs go. The row
+"batch_runner + callbacks" (faults scenario only) is batch_runner with
+``--callback-url`` and its receiver on a free port of 127.0.0.1: apiframe pushes
+its signed webhooks there (gccai, whose callbacks are not verified, is polled). All three
 read the same manifest and build/read requests with the same adapters
 (batch_runner.providers); the peers send with their own aiohttp session.
 
@@ -27,7 +30,8 @@ jobs), jobs paid twice (two accepted submits of one job's prompt), jobs never
 paid (no accepted submit: they failed, or their one submit's answer was lost
 before the provider made a task), results lost (tasks that succeeded at the
 simulator and are not in the output as succeeded; "id unknown": of those, tasks
-whose id the output does not hold at all), client CPU per 1,000 jobs (the
+whose id the output does not hold at all; "of apiframe": of those, apiframe's, the
+provider here that documents callbacks), client CPU per 1,000 jobs (the
 children's CPU, start-up imports left out).
 """
 
@@ -40,6 +44,7 @@ import json
 import math
 import re
 import resource
+import socket
 import sys
 import tempfile
 import time
@@ -71,7 +76,12 @@ PEERS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...] | None]] = {
     "cookbook": ("cookbook.py", (), None),
     "batch_runner": ("batch_runner_peer.py", ("--no-canary",), None),
     "batch_runner + canary": ("batch_runner_peer.py", (), ("clean",)),
+    # pushes to its receiver on a free port of 127.0.0.1 ({port}): apiframe's signed webhooks (gccai: polled)
+    "batch_runner + callbacks": ("batch_runner_peer.py", ("--no-canary", "--callback-url", "http://127.0.0.1:{port}/br/",
+                                                          "--callback-listen", "127.0.0.1:{port}"), ("faults",)),
 }
+#: the providers of SPEC whose callbacks batch_runner uses (run/callbacks.py CALLBACK_FIELDS)
+PUSHED = ("apiframe",)
 SCENARIOS = ("clean", "limits wrong", "faults", "crash")
 PROMPT = re.compile(r"peer bench shot \w+ \d+")
 RATE_REASONS = ("rate", "in_flight", "rate_limit")
@@ -93,6 +103,7 @@ class Figures:
     never_paid: int
     lost: int
     lost_unknown: int
+    lost_pushed: int  # of ``lost``, tasks of the providers that document callbacks (PUSHED)
     done: int
     jobs: int
     cpu_per_k: float
@@ -141,6 +152,13 @@ def write_manifest(path: Path) -> Path:
     return path
 
 
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def children_cpu() -> float:
     """CPU seconds (user + system) of every child process waited for so far."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -153,6 +171,8 @@ async def run_child(peer: str, manifest: Path, out: Path, markfile: Path, env: d
     ``kill_after_s``: SIGKILL it that many seconds after its start-up."""
     cpu0 = children_cpu()
     script, extra, _ = PEERS[peer]
+    port = str(free_port())
+    extra = tuple(a.replace("{port}", port) for a in extra)
     proc = await asyncio.create_subprocess_exec(sys.executable, str(HERE / "peers" / script), str(manifest), str(out),
                                                 str(markfile), str(SCALE), *extra, env=env, cwd=str(ROOT),
                                                 stdout=asyncio.subprocess.DEVNULL)
@@ -228,21 +248,23 @@ async def measure(peer: str, scenario: str, tmp: Path, profile: Path | None = No
         polls = sum(1 for r in store.requests if r.kind == "poll")
         paid = paid_per_prompt(list(store.submissions.values()))
         succeeded = {t.task_id for t in store.tasks.values() if t.outcome == "succeeded"}
+        pushed = {t.task_id for t in store.tasks.values() if t.provider in PUSHED}
     task_ids, job_ids, known = output_tasks(out)
     return Figures(peer, scenario, wall, ideal, even, rate_limited, polls / n, paid.total() / n,
                    sum(1 for v in paid.values() if v > 1), n - len(paid), len(succeeded - task_ids),
-                   len(succeeded - known), len(job_ids), n, cpu / n * 1000, start, now - last_end)
+                   len(succeeded - known), len((succeeded - task_ids) & pushed), len(job_ids), n, cpu / n * 1000,
+                   start, now - last_end)
 
 
 def table(rows: list[Figures]) -> str:
     """The figures as one Markdown table."""
     lines = ["| scenario | peer | wall / ideal | wall / even-pace ideal | rate-limit answers | polls / job "
-             "| paid submits / job (paid twice, never paid) | results lost (id unknown) | jobs succeeded "
+             "| paid submits / job (paid twice, never paid) | results lost (id unknown; of apiframe) | jobs succeeded "
              "| client CPU s / 1000 jobs | start-up, after the last task (s) |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r.scenario} | {r.peer} | {r.wall_s:.1f} / {r.ideal_s:.2f} s = {r.wall_s / r.ideal_s:.3f} "
               f"| {r.wall_s / r.even_s:.3f} | {r.rate_limited} | {r.polls_per_job:.1f} "
-              f"| {r.paid_per_job:.2f} ({r.paid_twice}, {r.never_paid}) | {r.lost} ({r.lost_unknown}) "
+              f"| {r.paid_per_job:.2f} ({r.paid_twice}, {r.never_paid}) | {r.lost} ({r.lost_unknown}; {r.lost_pushed}) "
               f"| {r.done} / {r.jobs} | {r.cpu_per_k:.2f} "
               f"| {'-' if math.isnan(r.start_s) else f'{r.start_s:.2f}'}, {r.tail_s:.2f} |" for r in rows]
     return "\n".join(lines)

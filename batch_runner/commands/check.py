@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from batch_runner.commands.check_callback import with_callback_check
 from batch_runner.commands.options import (
     EXIT_USAGE,
     fail,
@@ -84,3 +85,6 @@ def check(manifest: Path | None, sets: tuple[str, ...], sheet: str | None, allow
     else:
         click.echo("\n".join(render_table(results)))
     sys.exit(exit_status(results))
+
+
+with_callback_check(check)  # check --callback-url: the callback URL tested from outside (check-callback's code)

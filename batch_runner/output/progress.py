@@ -49,6 +49,7 @@ class Progress:
         self.submitted_count = 0
         self.by_status: dict[str, int] = {str(s): 0 for s in FINAL_STATUSES}
         self._flying = set(in_flight)
+        self._ended: dict[str, str] = {}  # job id -> the status it ended with in this run
         self.usd, self.credits = 0.0, 0.0
         self.note = ""
         self.every_s = every_s
@@ -95,16 +96,23 @@ class Progress:
             self.bar.set_postfix_str(self._postfix())
 
     def finished(self, record: JobRecord) -> None:
-        """One job reached a final state (its journal ``record``)."""
-        self.done += 1
+        """One job reached a final state (its journal ``record``). A job that ends
+        again (``unknown``, then its task adopted from a late push: run/adoption.py)
+        is counted once, under its last status."""
         self._flying.discard(record.job_id)
         status = str(record.status)
+        again = self._ended.get(record.job_id)
+        if again is not None:
+            self.by_status[again] -= 1
+        else:
+            self.done += 1
+        self._ended[record.job_id] = status
         self.by_status[status] = self.by_status.get(status, 0) + 1
         self.usd += record.cost_usd or 0.0
         self.credits += record.cost_credits or 0.0
         if self.bar is not None:
             self.bar.set_postfix_str(self._postfix(), refresh=False)
-            self.bar.update(1)
+            self.bar.update(0 if again is not None else 1)
         else:
             self._maybe_log()
 

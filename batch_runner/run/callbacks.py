@@ -34,7 +34,7 @@ import hmac
 import json
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -43,9 +43,12 @@ from batch_runner.errors import ConfigError
 from batch_runner.journal import Push
 from batch_runner.keys import Secret
 from batch_runner.providers import HttpRequest
+from batch_runner.run.push_body import json_body as _json
+from batch_runner.run.push_body import still_running, task_named
+from batch_runner.run.push_body import task_id_in as _task_id
 
 __all__ = ["CALLBACK_FIELDS", "EXTERNAL", "MAX_BODY_BYTES", "CallbackHub", "apiframe_signature_ok", "callback_secret",
-           "check_public_url", "listen_on", "parse_listen", "receiving"]
+           "check_public_url", "listen_on", "parse_listen", "receiving", "still_running", "task_named"]
 
 log = logging.getLogger("batch_runner")
 
@@ -67,8 +70,6 @@ SECRET_KEY = "callback_secret"
 EXTERNAL = "none"
 #: pushes re-read from the journal this many seconds back (a transaction that committed late)
 JOURNAL_OVERLAP_S = 10.0
-#: where a push may name its task id (a hint: the lifecycle verifies it with a poll)
-_TASK_ID_KEYS = ("task_id", "taskId", "jobId", "id")
 
 
 class _Meta(Protocol):
@@ -125,7 +126,8 @@ class CallbackHub:
     campaign's name (a push for another is refused); ``secret``: the journal's
     (``callback_secret``). ``counts``: pushes by outcome (``challenge``, ``hint``,
     ``duplicate``, ``unknown_path``, ``forged``, ``foreign``, ``bad_signature``,
-    ``too_large``, ``not_json``, ``rate_limited``).
+    ``too_large``, ``not_json``, ``rate_limited``, ``late``: a push naming a task for a job no
+    longer watched, handed to ``on_late``).
     """
 
     def __init__(self, public_url: str, campaign: str, secret: str):
@@ -135,6 +137,9 @@ class CallbackHub:
         self._seen: set[bytes] = set()
         self._rate: dict[str, tuple[int, int]] = {}  # client address -> (second, pushes in it)
         self._runner: web.AppRunner | None = None
+        #: called with (job id, attempt, task id, raw body, signature) for a push on a verified path of a
+        #: job no longer watched that names a task id (it may have ended ``unknown``: Lifecycle.late_push)
+        self.on_late: Callable[[str, int, str, bytes, str | None], None] | None = None
 
     # -- URLs ------------------------------------------------------------------
     def token(self, job_id: str, attempt: int) -> str:
@@ -265,8 +270,13 @@ class CallbackHub:
         """One push on a verified path (token and campaign checked): a hint for the
         watched job (its signature checked for apiframe); the receiver's answer."""
         watch = self._watches.get(job_id)
-        if watch is None or watch.attempt != attempt:
-            self.counts["unknown_path"] += 1  # late: the job ended, or another attempt's
+        if watch is None or watch.attempt != attempt:  # late: the job ended, or another attempt's
+            task_id = _task_id(_json(body))
+            if task_id and self.on_late is not None and watch is None:
+                self.counts["late"] += 1
+                self.on_late(job_id, attempt, task_id, body, signature)
+            else:
+                self.counts["unknown_path"] += 1
             return web.json_response({"status": "success"})
         if watch.provider in SIGNED and not apiframe_signature_ok(body, signature, watch.api_key.reveal()):
             self.counts["bad_signature"] += 1
@@ -276,15 +286,12 @@ class CallbackHub:
             self.counts["duplicate"] += 1
         self._seen.add(digest)
         self.counts["hint"] += 1
-        try:
-            payload: Any = json.loads(body or b"null")
-        except (ValueError, UnicodeDecodeError):
-            payload = None
+        payload = _json(body)
         task_id = _task_id(payload)
         if task_id and task_id not in watch.task_ids:
             watch.task_ids.append(task_id)
             watch.named.set()
-        if not (isinstance(payload, dict) and payload.get("type") == "progress"):  # apiframe's steps: no poll
+        if not still_running(payload):  # a push that says the task runs on wakes no poll (it would read that)
             watch.hint.set()
         return web.json_response({"status": "success"})
 
@@ -311,17 +318,6 @@ class CallbackHub:
                 since = max(since, max(seen.values()) - JOURNAL_OVERLAP_S)
                 seen = {i: t for i, t in seen.items() if t >= since}
             await asyncio.sleep(tick_s)
-
-
-def _task_id(payload: Any) -> str | None:
-    """The task id a push names, at its top level or under ``data`` (a hint only)."""
-    for where in (payload, payload.get("data") if isinstance(payload, dict) else None):
-        if isinstance(where, dict):
-            for key in _TASK_ID_KEYS:
-                value = where.get(key)
-                if isinstance(value, (str, int)) and str(value):
-                    return str(value)
-    return None
 
 
 def check_public_url(public_url: str) -> None:

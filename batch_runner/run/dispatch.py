@@ -36,6 +36,7 @@ from batch_runner.journal import FINAL_STATUSES, JobRecord, JobStatus, Journal
 from batch_runner.journal.coordination import Coordination
 from batch_runner.keys import redact
 from batch_runner.logs import event
+from batch_runner.run.adoption import LateAdoption, pushed_tasks
 from batch_runner.run.budget import Budget
 from batch_runner.run.canary import (
     MEMORY_PREFIX,
@@ -107,8 +108,12 @@ def prepare(journal: Journal, jobs: list[Job], settings: dict[str, ProviderSetti
     journal.add_jobs(jobs)
     work = Work([], [], [], [])
     known = journal.snapshot()
+    pushed = pushed_tasks(journal, known)  # unknown jobs a late push named the task of (run/adoption.py)
     for job in jobs:
         record = known.get(job.job_id)
+        if record is not None and record.job_id in pushed and record.provider in settings:
+            work.resume.append((dataclasses.replace(job, provider=record.provider), pushed[record.job_id]))
+            continue
         kind, job = classify(job, record, settings, options)
         if kind == "resume" and record is not None:
             work.resume.append((job, record))
@@ -195,6 +200,9 @@ class Runner:
             on_finish=on_finish or (lambda job, record: None), stopping=self._halted, on_submit=on_submit,
             other_key=lambda slot: self._pool(slot.name).other(slot),
         )
+        self.late = LateAdoption(self.lifecycle, journal, lambda r: self._pool(r.provider).by_key_id(r.key_id)
+                                 if r.provider in settings else None)  # late pushes for jobs that ended unknown
+        self.lifecycle.on_unknown = self.late.gave_up
 
     def _remembered(self) -> dict[str, CanaryMemory]:
         """The first-contact providers whose last canary failed, as the journal
@@ -244,6 +252,7 @@ class Runner:
                 async def main() -> None:
                     try:
                         await self._run_jobs(self.work.resume, self.work.fresh)
+                        await self.late.wait()
                     finally:
                         done.set()
 
@@ -251,6 +260,7 @@ class Runner:
                 await self._take_over(shared)
             else:
                 await self._run_jobs(self.work.resume, self.work.fresh)
+                await self.late.wait()  # adoptions a late push started (run/adoption.py)
         finally:
             ticker.cancel()
             if beat is not None:

@@ -143,14 +143,26 @@ class Lifecycle:
         self.on_submit = on_submit or (lambda job, task_id: None)
         self.clock, self.sleep = clock, sleep
         self.callbacks: CallbackHub | None = None  # set by the run with --callback-url (run/callbacks.py)
+        #: called with (slot, job, attempt generation) as a job with a callback URL ends ``unknown`` (run/adoption.py)
+        self.on_unknown: Callable[[Slot, Job, int], None] = lambda slot, job, generation: None
+        self._follow_ups: dict[str, HttpRequest] = {}  # job id -> the follow-up its next poll starts with
 
     async def carry(self, slot: Slot, job: Job, resume: JobRecord | None = None) -> None:
         """Submit (with failover) and poll one job; or, with ``resume`` (its
         record with a task id), poll that task. ``slot.in_flight`` is held on
-        entry; the place is released (on the slot the job ended on) on exit."""
+        entry; the place is released (on the slot the job ended on) on exit. A
+        ``resume`` record still ``unknown`` names the task a late push named
+        (run/adoption.py): it is polled with the job's key first, and adopted
+        only when found; else the job stays ``unknown``."""
         place = _Place(slot)
         try:
-            if resume is not None and resume.task_id is not None:
+            if resume is not None and resume.status == JobStatus.UNKNOWN and resume.task_id is not None:
+                adopted = await self._take(slot, job, resume.task_id)
+                if adopted is None:
+                    self.on_finish(job, self.journal.get(job.job_id) or resume)
+                    return
+                task_id, submitted_at = adopted
+            elif resume is not None and resume.task_id is not None:
                 task_id, submitted_at = resume.task_id, resume.submitted_at or self.clock()
             else:
                 submitted = await self._submit_anywhere(place, job)
@@ -168,6 +180,7 @@ class Lifecycle:
             self.budget.settle(job.job_id, paid=False)
         finally:
             place.release()
+            self._follow_ups.pop(job.job_id, None)
             if self.callbacks is not None:
                 self.callbacks.forget(job.job_id)
 
@@ -244,18 +257,23 @@ class Lifecycle:
             max_total_s=s.retry_total_s, sleep=self.sleep, clock=self.clock,
             before_sleep=retry_logger(job.job_id, f"submit to {slot.name}"),
         )
+        maybe: list[ProviderError] = []  # tries the provider may have taken (an idempotent provider's retries)
         try:
-            task_id = await self._send_with_retries(policy, slot, job, request, tried, generation)
+            task_id = await self._send_with_retries(policy, slot, job, request, tried, generation, maybe)
         except ProviderError as exc:
-            # possibly paid: the reservation stays committed, and no fallback takes the
-            # job (it could run on both); an idempotent provider's unknown job is sent
-            # again, with the same key, by the next run
-            if not surely_not_accepted(exc):
+            # possibly paid (this try, or an earlier one whose answer was lost: a 503 to the
+            # last retry does not undo it): the reservation stays committed, and no fallback
+            # takes the job (it could run on both); an idempotent provider's unknown job is
+            # sent again, with the same key, by the next run
+            lost = exc if not surely_not_accepted(exc) else (maybe[0] if maybe else None)
+            if lost is not None:
                 adopted = await self._adopt(slot, job, generation)
                 if adopted is not None:
                     return adopted
-                self._end(job, JobStatus.UNKNOWN, "unknown", exc.provider_code,
-                          f"possibly submitted, answer lost ({exc.error_code}: {exc.provider_message})")
+                self._end(job, JobStatus.UNKNOWN, "unknown", lost.provider_code,
+                          f"possibly submitted, answer lost ({lost.error_code}: {lost.provider_message})")
+                if self.callbacks is not None and self.callbacks.watching(job.job_id):
+                    self.on_unknown(slot, job, generation)  # a later push may still name its task
                 return None
             self.budget.settle(job.job_id, paid=False)
             if exc.error_code in NO_FAILOVER_CODES:
@@ -282,13 +300,21 @@ class Lifecycle:
         task_id = await hub.named_task(job.job_id, generation, backstop_s(s.poll_interval_s, s.typical_generation_s))
         if task_id is None:
             return None
-        deadline = self.clock() + s.task_timeout_s
-        while True:  # a transient failure of the checking poll is retried (as in _follow), up to the deadline
+        return await self._take(slot, job, task_id)
+
+    async def _take(self, slot: Slot, job: Job, task_id: str) -> tuple[str, float] | None:
+        """Adopt ``task_id``, named by a push on the job's callback path, once a
+        poll of it with the job's key (``slot``) reads it: journaled as submitted,
+        (task id, unix seconds). None when the poll did not find it."""
+        s = slot.settings
+        deadline, tries = self.clock() + s.task_timeout_s, 0
+        while True:  # a transient failure of the checking poll is retried (as in _follow): up to the
+            tries += 1  # deadline, and at least max_attempts tries (a Retry-After may outlast the deadline)
             try:
                 await self._poll_once(slot, job, task_id)
                 break
             except ProviderError as exc:
-                if not exc.retryable or self.clock() >= deadline:
+                if not exc.retryable or (self.clock() >= deadline and tries >= s.max_attempts):
                     event("callback_unverified", "job %s (row %s): a push named task %s, a poll did not "
                           "confirm it: %s", job.job_id, job.row, task_id, excerpt(exc.provider_message, 160),
                           level=logging.WARNING, job_id=job.job_id, provider=slot.name, task_id=task_id)
@@ -303,19 +329,22 @@ class Lifecycle:
         return task_id, submitted_at
 
     async def _send_with_retries(self, policy: AsyncRetrying, slot: Slot, job: Job, request: HttpRequest,
-                                 tried: str, generation: int) -> str:
+                                 tried: str, generation: int, maybe: list[ProviderError]) -> str:
         """Every try of one submit, the first included, under ``policy`` (each
         the same request: the same idempotency key). A code of the adapter's
         ``rate_or_content_codes`` (MiniMax 1002, 1039) is a rate limit the first
         time and a content refusal when it comes again for this job after the
         pause while no other job on this key met a rate limit meanwhile (a key
-        under a real rate limit keeps the rate-limit reading)."""
+        under a real rate limit keeps the rate-limit reading). Each try the
+        provider may have taken (its answer lost) is appended to ``maybe``."""
         seen: int | None = None  # the key's rate-limit count at this job's last such code
         async for attempt in policy:
             with attempt:
                 try:
                     return await self._send_submit(slot, job, request, tried, generation)
                 except ProviderError as exc:
+                    if not surely_not_accepted(exc):
+                        maybe.append(exc)
                     if exc.provider_code not in slot.adapter.rate_or_content_codes:
                         raise
                     if seen is not None and slot.rate_limits == seen + 1:
@@ -381,18 +410,22 @@ class Lifecycle:
         """Poll ``task_id`` (submitted at ``submitted_at``, unix seconds) until
         it finishes or its deadline passes. A failed poll is retried and never
         fails the job before the deadline; a permanent poll error fails it
-        after ``max_attempts`` in a row (raises that ProviderError)."""
+        after ``max_attempts`` in a row (raises that ProviderError). The job
+        times out only on an answer: a poll at the deadline that fails
+        transiently is tried again after the deadline (at ``poll_interval_s``
+        or its Retry-After), up to ``max_attempts`` failed tries; an answer
+        read there that the task still runs ends it ``timeout``."""
         s = slot.settings
         deadline = submitted_at + s.task_timeout_s
         pushed = self.callbacks is not None and self.callbacks.watching(job.job_id)
         delays = (backstop_delays if pushed else poll_delays)(s.poll_interval_s, s.typical_generation_s)
-        failures = 0
+        failures, late = 0, 0  # late: failed polls at or after the deadline
         unreadable, readable_seen = 0, False  # answers about this task the adapter could (not) read
         due = submitted_at + next(delays)  # the schedule counts from the submit, also on resume
         while True:
             # the last poll is at the deadline; a task resumed past its deadline
             # (a later run) is polled once before it counts as timed out
-            woken = await self._nap(job.job_id, max(0.0, min(due, deadline) - self.clock()))
+            woken = await self._nap(job.job_id, max(0.0, (due if late else min(due, deadline)) - self.clock()))
             if woken:  # a push: poll now, then wait for the next push, the backstop behind it
                 delays = backstop_delays(s.poll_interval_s, s.typical_generation_s)
             due = (self.clock() if woken else max(due, self.clock())) + next(delays)
@@ -410,10 +443,12 @@ class Lifecycle:
                 failures = 0 if exc.retryable else failures + 1
                 if failures >= s.max_attempts:
                     raise
-                if self.clock() >= deadline:
-                    break
+                if self.clock() >= deadline:  # no answer at the deadline: try again, a few times
+                    late += 1
+                    if late >= s.max_attempts:
+                        break
                 due = max(due, self.clock() + (retry_after_wait(exc) or 0.0))
-                if pushed:  # a failed poll is retried at the usual pace, not after the backstop
+                if pushed or late:  # a failed poll is retried at the usual pace, not after the backstop
                     due = self.clock() + max(s.poll_interval_s, retry_after_wait(exc) or 0.0)
                 continue
             failures, readable_seen = 0, True
@@ -435,14 +470,19 @@ class Lifecycle:
 
     async def _poll_once(self, slot: Slot, job: Job, task_id: str) -> PollResult:
         """One poll of ``task_id``, with the follow-up requests it asks for; an
-        answer the adapter cannot read is kept (``_kept``) and raised."""
+        answer the adapter cannot read is kept (``_kept``) and raised. A follow-up
+        that failed transiently is where the job's next poll starts (MiniMax: a
+        failed files/retrieve is asked again, not the query before it)."""
         adapter, timeout = slot.adapter, slot.settings.timeout_s
-        request = adapter.build_poll(task_id)
+        follow_up = self._follow_ups.pop(job.job_id, None)
+        request = follow_up or adapter.build_poll(task_id)
         hops = 0
         while True:
             try:
                 state = adapter.read_poll(await self.transport.send(slot.name, request, timeout))
             except ProviderError as exc:
+                if (hops or follow_up is not None) and exc.retryable:
+                    self._follow_ups[job.job_id] = request
                 raise self._kept(slot, job, request, exc) from exc
             slot.readable()
             if state.follow_up is None or hops >= MAX_FOLLOW_UPS:

@@ -14,7 +14,6 @@ whenever T >= 3 x poll_interval_s (bench/ measures it; tests/unit/run checks it)
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 
 __all__ = ["BACKSTOP_FACTOR", "backstop_delays", "backstop_s", "poll_delays"]
@@ -52,7 +51,12 @@ def backstop_s(poll_interval_s: float, typical_s: float | None = None) -> float:
 
 def backstop_delays(poll_interval_s: float, typical_s: float | None = None) -> Iterator[float]:
     """The poll schedule of a task whose pushes wake its polls: a slow backstop
-    (``backstop_s``) first, then the usual schedule (``poll_delays``) after its first wait."""
-    usual = poll_delays(poll_interval_s, typical_s)
-    next(usual)
-    return itertools.chain([backstop_s(poll_interval_s, typical_s)], usual)
+    (``backstop_s``) first, then the usual schedule as it is by then, the task far
+    beyond its typical time: every ``poll_interval_s``, stretching by 1.5x per poll
+    up to 4 x ``poll_interval_s`` (not the dense polls meant for 0.8-1.5 x its
+    typical time, which would follow each push's wake-up)."""
+    yield backstop_s(poll_interval_s, typical_s)
+    step = poll_interval_s
+    while True:
+        yield step
+        step = min(step * 1.5, 4 * poll_interval_s)

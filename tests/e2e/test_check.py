@@ -189,3 +189,21 @@ def test_check_reads_each_documented_answer_variant(cli, threaded_sim, provider,
         assert wrong.exit_code == 1 and "wrong-key-0123456789" not in wrong.output
     finally:
         threaded_sim.config.providers[provider].answer_variant = ""
+
+
+def test_a_callback_url_is_tested_from_outside_with_the_providers(cli, threaded_sim):
+    # the same challenge as check-callback: through the public URL to the receiver on --callback-listen
+    port = _closed_port()
+    result = cli("check", "--callback-url", f"http://127.0.0.1:{port}/hooks/br/", "--callback-listen",
+                 f"127.0.0.1:{port}", env=sim_env(threaded_sim))
+    assert result.exit_code == 0, result.output
+    assert "minimax: usable" in result.output and "callback URL ok" in result.output
+
+
+def test_a_callback_url_that_leads_elsewhere_fails_check(cli, threaded_sim):
+    listen, elsewhere = _closed_port(), _closed_port()
+    result = cli("check", "--format", "json", "--callback-url", f"http://127.0.0.1:{elsewhere}/br",
+                 "--callback-listen", f"127.0.0.1:{listen}", env=sim_env(threaded_sim))
+    assert result.exit_code == 1  # every provider usable, the callback URL not
+    assert json.loads(result.stdout)["usable"] is True  # stdout keeps the JSON; the reason is on stderr
+    assert "callback URL not reachable" in result.stderr and "cannot be reached" in result.stderr

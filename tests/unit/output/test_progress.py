@@ -132,3 +132,13 @@ def test_the_cron_line_shows_the_counts_every_interval(monkeypatch, caplog):
         " skipped_budget=1; $0.00 + 0 credits spent",
     ]
     assert (lines[-1].submitted, lines[-1].in_flight, lines[-1].failed, lines[-1].unknown) == (2, 1, 1, 0)
+
+
+def test_a_job_that_ends_again_is_counted_once_under_its_last_status():
+    # it ended unknown, then a late push's task was adopted and succeeded (run/adoption.py)
+    progress = Progress(2, 0, enabled=True, stream=_Terminal(), bar=False)
+    progress.finished(JobRecord(job_id="a", status=JobStatus.UNKNOWN))
+    progress.finished(JobRecord(job_id="b", status=JobStatus.SUCCEEDED, cost_usd=0.28))
+    progress.finished(JobRecord(job_id="a", status=JobStatus.SUCCEEDED, cost_usd=0.28))
+    assert progress.done == 2
+    assert progress.counts()["succeeded"] == 2 and progress.counts()["unknown"] == 0

@@ -21,6 +21,7 @@ from batch_runner.run.callbacks import (
     apiframe_signature_ok,
     callback_secret,
     parse_listen,
+    still_running,
 )
 from batch_runner.simulator.callbacks import sign_apiframe
 
@@ -61,7 +62,18 @@ async def test_the_challenge_is_echoed_and_a_push_names_the_task(hub):
     status, _ = await post(url, b'{"task_id": "106916112212032", "status": "processing"}')
     assert status == 200
     assert await hub.named_task("job1", 0, 0.1) == "106916112212032"
-    assert await hub.nap("job1", 5.0) is True  # the push woke the job's poll
+    assert await hub.nap("job1", 0.2) is False  # "processing": a poll now would only read that
+    status, _ = await post(url, b'{"task_id": "106916112212032", "status": "Success", "file_id": "1"}')
+    assert status == 200
+    assert await hub.nap("job1", 5.0) is True  # the push of its end woke the job's poll
+
+
+async def test_a_push_of_a_task_that_runs_on_wakes_no_poll_one_of_its_end_or_of_no_word_does():
+    assert still_running({"status": "Processing"}) and still_running({"data": {"status": "Queueing"}})
+    assert still_running({"type": "progress", "status": "PROCESSING", "jobId": "x"})
+    assert not still_running({"type": "completed", "status": "COMPLETED"})
+    assert not still_running({"status": "success", "data": {"status": "Processing"}})  # mixed: wake
+    assert not still_running({"task_id": "1"}) and not still_running(None) and not still_running([])
 
 
 async def test_forged_foreign_and_other_attempt_pushes_change_nothing(hub):

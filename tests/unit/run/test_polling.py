@@ -7,7 +7,7 @@ from itertools import accumulate, islice
 
 import pytest
 
-from batch_runner.run.polling import poll_delays
+from batch_runner.run.polling import backstop_delays, poll_delays
 
 
 def first(n: int, delays) -> list[float]:
@@ -38,3 +38,11 @@ def test_a_task_that_takes_its_typical_time_costs_at_most_ceil_t_over_interval_p
             break
     assert polls <= math.ceil(typical / interval) + 2
     assert polls == 1 + math.ceil(0.2 * typical / (interval / 2))  # the first at 0.8 T, then T/2 steps
+
+
+def test_with_callbacks_the_backstop_comes_first_then_the_stretched_schedule():
+    # 3 x the typical 120 s, then every 10 s stretching to 40 s: the task is far beyond its
+    # typical time by then, so none of the dense polls meant for 0.8-1.5 x it (5 s apart)
+    delays = first(6, backstop_delays(10.0, 120.0))
+    assert delays == [360.0, 10.0, 15.0, 22.5, 33.75, 40.0]
+    assert first(2, backstop_delays(10.0)) == [30.0, 10.0]  # no typical time: 3 x the interval
