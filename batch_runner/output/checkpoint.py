@@ -61,9 +61,10 @@ class Checkpoint:
         self.made = 0  # rows made by the last write: the records that changed (all of them when types changed)
 
     def close(self) -> None:
-        """No write after this one (waits for a write under way)."""
+        """No write after this one (waits for a write under way); the kept lines are let go."""
         with self._lock:
             self._closed = True
+            self.kept.clear()
 
     def write(self) -> None:
         """Write the file. Raises OSError (the file) or JournalError (the journal
