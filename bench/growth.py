@@ -40,8 +40,11 @@ _MEASURED = (
 def measured(args: list[str], env: dict[str, str], tmp: Path) -> tuple[float, float, float]:
     """Wall s, CPU s and peak RSS MB of ``python -m batch_runner ARGS`` in a child."""
     out = tmp / "rusage"
-    subprocess.run([sys.executable, "-c", _MEASURED, str(out), *args], cwd=ROOT, env={**os.environ, **env},
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    out.unlink(missing_ok=True)
+    done = subprocess.run([sys.executable, "-c", _MEASURED, str(out), *args], cwd=ROOT, env={**os.environ, **env},
+                          check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if not out.exists():  # it did not get to its end (exit 1, some jobs failed, is counted by the caller)
+        raise SystemExit(f"growth.py: {' '.join(args[:2])} crashed: {done.stderr[-2000:]}")
     wall, cpu, rss = out.read_text().split()
     return float(wall), float(cpu), int(rss) / 1024
 
