@@ -91,7 +91,7 @@ class Checkpoint:
         by_id = {r.job_id: r for r in every if r.job_id in self.ids}
         removed = [r for r in every if r.job_id not in self.ids and r.possibly_paid]
         write_results(self.path, [by_id[j] for j in self.order if j in by_id] + removed,
-                             manifest_ids=self.ids, make_posters=False)
+                      manifest_ids=self.ids, make_posters=False)
 
     def _update(self, records: Callable[[], Iterator[JobRecord]], *, again: bool) -> tuple[list[str], bool]:
         """Count in the records that changed and make their lines (``again``: make

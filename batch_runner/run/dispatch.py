@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 from batch_runner.catalog.settings import ProviderSettings
 from batch_runner.errors import TRANSIENT_CODES, ProviderError
 from batch_runner.jobs.expand import Job
-from batch_runner.journal import FINAL_STATUSES, JobRecord, JobStatus, Journal
+from batch_runner.journal import FINAL_STATUSES, JobRecord, JobStatus, Journal, JournalError
 from batch_runner.journal.postgres import PgJournal
 from batch_runner.keys import redact
 from batch_runner.logs import event
@@ -322,6 +322,8 @@ class Runner:
             except OSError as exc:
                 event("checkpoint_failed", "results not updated during the run: %s (%s)",
                       exc.strerror or exc, exc.filename2 or exc.filename or "", level=logging.WARNING)
+            except JournalError as exc:  # its file deleted or moved away: the run's end says so
+                event("checkpoint_failed", "results not updated during the run: %s", exc, level=logging.WARNING)
             except asyncio.CancelledError:
                 await asyncio.wait([writing])
                 if not writing.cancelled():

@@ -86,7 +86,7 @@ async def test_a_checkpoint_reads_on_its_own_connection_while_the_run_writes(tmp
             try:
                 for _ in range(5):
                     checkpoint.write()
-            except BaseException as exc:  # noqa: BLE001 - the test reports it
+            except BaseException as exc:  # the test reports it
                 errors.append(exc)
 
         thread = threading.Thread(target=writes)
