@@ -17,7 +17,7 @@ import re
 import signal
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -543,7 +543,17 @@ def rebuild_results(path: Path | str, output: Path, campaign: str | None = None)
     if not is_database_url(path) and not Path(path).is_file():
         raise ConfigError(f"no journal at {path}")
     with open_journal(path, campaign, lock=False) as journal:
-        return write_results(output, list(journal.records()))
+        return write_results(output, _Records(journal))  # streamed: read twice, never whole in memory
+
+
+class _Records:
+    """A journal's records, read anew each time they are iterated."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+
+    def __iter__(self) -> Iterator[JobRecord]:
+        return self.journal.records()
 
 
 async def execute(request: RunRequest) -> int:
@@ -560,6 +570,7 @@ async def execute(request: RunRequest) -> int:
     status is then that of the jobs it took. Returns EXIT_NOT_CONFIRMED, with
     nothing sent, when ``request.confirm`` was asked and said no.
     """
+    from batch_runner.output.checkpoint import Checkpoint
     from batch_runner.output.download import Downloader, DownloadOptions
     from batch_runner.output.handoff import Handoff
     from batch_runner.output.progress import Progress
@@ -611,8 +622,7 @@ async def execute(request: RunRequest) -> int:
                 removed = [r for r in every if r.job_id not in ids and r.possibly_paid]
                 return [by_id[j.job_id] for j in jobs if j.job_id in by_id] + removed
 
-            def checkpoint() -> None:  # in the event loop: no poster is decoded here (0.1 s each)
-                write_results(request.output, current(), manifest_ids=ids, make_posters=False)
+            checkpoint = Checkpoint(request.output, journal, [j.job_id for j in jobs])  # in a thread of its own
 
             options = request.options or RunOptions(
                 retry_failed=request.retry_failed, retry_all_failed=request.retry_all_failed,
@@ -677,7 +687,7 @@ async def execute(request: RunRequest) -> int:
 
             def runner(transport: Transport) -> Runner:
                 made.append(Runner(work, settings, journal, transport, options=options,
-                                   on_finish=on_finish, checkpoint=checkpoint, budget=budget,
+                                   on_finish=on_finish, checkpoint=checkpoint.write, budget=budget,
                                    on_submit=lambda job, task_id: progress.submitted(job.job_id)))
                 made[-1].lifecycle.callbacks = hubs[0] if hubs else None
                 if hubs:  # a push after its job ended unknown (run/adoption.py)
@@ -714,6 +724,7 @@ async def execute(request: RunRequest) -> int:
                                      "from the journal") from exc
                 raise fault from exc
             finally:
+                checkpoint.close()  # no checkpoint after the run's own writes of the results
                 await handoff.stop()
                 if recorder is not None and request.trace_http is not None:
                     recorder.write(request.trace_http)

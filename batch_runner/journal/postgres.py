@@ -29,6 +29,7 @@ submit times ``interval_s`` apart with one atomic UPDATE ... RETURNING, and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import os
@@ -517,6 +518,11 @@ class PgJournal(Journal):
         """Journal.get."""
         rows = self._rows(f"{_SELECT} AND jobs.job_id=%s", (self.campaign, job_id))
         return JobRecord.from_row(rows[0]) if rows else None
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[PgJournal]:
+        """Journal.reader: this journal itself (its pool gives each read a connection of its own)."""
+        yield self
 
     def records(self) -> Iterator[JobRecord]:
         """Every job's record of the campaign, in insertion order."""

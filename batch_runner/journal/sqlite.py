@@ -30,11 +30,13 @@ import contextlib
 import dataclasses
 import enum
 import fcntl
+import functools
 import json
+import operator
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -241,7 +243,7 @@ class Push(NamedTuple):
     received_at: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class JobRecord:
     """One job's journal record: the ``jobs`` row and its download, if saved.
 
@@ -323,15 +325,10 @@ class JobRecord:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row | Mapping[str, Any]) -> JobRecord:
-        """The record of one row of the journal's ``_SELECT``."""
-        values = dict(row)
-        values["status"] = JobStatus(values["status"])
-        values["size_bytes"] = values.pop("bytes")
-        for name in ("rerolls", "rerolled_usd", "rerolled_credits", "earlier_attempts", "earlier_paid",
-                     "earlier_usd", "earlier_unknown_usd", "earlier_credits",
-                     "review_rerolls"):  # no qa or attempts row: none
-            values[name] = values.get(name) or 0
-        return cls(**{k: v for k, v in values.items() if k in _RECORD_FIELDS})
+        """The record of one row of the journal's ``_SELECT`` (a sqlite3.Row or a mapping)."""
+        if isinstance(row, sqlite3.Row):
+            return record_maker(tuple(row.keys()))(tuple(row))
+        return record_maker(tuple(row))(tuple(row.values()))
 
     def job_fields(self) -> dict[str, Any]:
         """The job's fields as recorded (``Job`` attribute names)."""
@@ -423,7 +420,37 @@ class JobRecord:
 RESUMABLE_FAILURES: frozenset[str] = frozenset({"timeout", "unrecognised_answer"})
 """Failure codes of a job whose task may still hold its video: a run polls it again."""
 
-_RECORD_FIELDS = frozenset(f.name for f in dataclasses.fields(JobRecord))
+_RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(JobRecord))
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(JobRecord)}
+#: columns of the select that are 0 when the job has no qa or attempts row (NULL from the LEFT JOIN)
+_ZERO_WHEN_NONE = ("rerolls", "rerolled_usd", "rerolled_credits", "earlier_attempts", "earlier_paid", "earlier_usd",
+                   "earlier_unknown_usd", "earlier_credits", "review_rerolls")
+_STATUSES = {s.value: s for s in JobStatus}
+
+
+@functools.lru_cache(maxsize=16)
+def record_maker(names: tuple[str, ...]) -> Callable[[tuple[Any, ...]], JobRecord]:
+    """A function making the JobRecord of one row (a tuple) whose columns are ``names``
+    (those of the journal's ``_SELECT``: ``bytes`` is ``size_bytes``; columns that are
+    no field are ignored; fields without a column keep their default): the fields are
+    picked by position, about 4 µs a row, where a dict per row cost 24 µs."""
+    at = {("size_bytes" if n == "bytes" else n): i for i, n in enumerate(names)}
+    absent = [name for name in _RECORD_FIELDS if name not in at]
+    tail = tuple(_DEFAULTS[name] for name in absent)
+    pick = operator.itemgetter(*(at[n] if n in at else len(names) + absent.index(n) for n in _RECORD_FIELDS))
+    status_at = _RECORD_FIELDS.index("status")
+    zero_at = [_RECORD_FIELDS.index(n) for n in _ZERO_WHEN_NONE]
+
+    def make(row: tuple[Any, ...]) -> JobRecord:
+        values = list(pick(row + tail if tail else row))
+        status = values[status_at]
+        values[status_at] = _STATUSES.get(status) or JobStatus(status)
+        for i in zero_at:
+            if not values[i]:
+                values[i] = 0
+        return JobRecord(*values)
+
+    return make
 
 
 @dataclass(frozen=True)
@@ -937,8 +964,31 @@ class Journal:
 
     def records(self) -> Iterator[JobRecord]:
         """Every job's record, in insertion order."""
-        for row in self.db.execute(f"{_SELECT} ORDER BY jobs.rowid"):
-            yield JobRecord.from_row(row)
+        yield from self._records(self.db)
+
+    @staticmethod
+    def _records(db: sqlite3.Connection) -> Iterator[JobRecord]:
+        cursor = db.cursor()
+        cursor.row_factory = None  # plain tuples, turned into records by position
+        cursor.execute(f"{_SELECT} ORDER BY jobs.rowid")
+        make = record_maker(tuple(d[0] for d in cursor.description))
+        for row in cursor:
+            yield make(row)
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[Journal]:
+        """A view of this journal on a connection of its own, for reading in another
+        thread (``records()`` only) while this one writes; closed on leaving.
+        Raises JournalError when the file cannot be opened."""
+        view = object.__new__(Journal)
+        try:
+            view.db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise _journal_error(self.path, exc) from None
+        try:
+            yield view
+        finally:
+            view.db.close()
 
     def meta_items(self, prefix: str) -> list[tuple[str, str]]:
         """The journal's own facts (table ``meta``) whose key starts with ``prefix``."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 __all__ = ["write_atomically"]
@@ -42,10 +43,12 @@ def _mode_for(path: Path) -> int:
         return 0o666 & ~_umask()
 
 
-def write_atomically(path: str | Path, data: str | bytes) -> Path:
+def write_atomically(path: str | Path, data: str | bytes | Iterable[str]) -> Path:
     """Replace the file ``path`` with ``data`` and return ``path`` as a Path.
 
-    Text is written as UTF-8 exactly as given (no newline translation). The
+    Text is written as UTF-8 exactly as given (no newline translation); an
+    iterable of texts is written piece by piece as it comes (a large file is
+    never whole in memory). The
     folder is created when missing. The file's permission bits are what a plain
     ``open(path, "w")`` gives: kept from the file it replaces, else 0666 less
     the umask (0644 under the usual umask 022), never the temporary file's 0600.
@@ -54,13 +57,14 @@ def write_atomically(path: str | Path, data: str | bytes) -> Path:
     removed then and ``path`` is left as it was.
     """
     path = Path(path)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
+    pieces = [data] if isinstance(data, str | bytes) else data
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = _mode_for(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
+            for piece in pieces:
+                fh.write(piece.encode("utf-8") if isinstance(piece, str) else piece)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)

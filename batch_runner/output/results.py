@@ -16,12 +16,10 @@ unquoted numbers.
 from __future__ import annotations
 
 import csv
-import io
 import itertools
 import math
 import os
-import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from batch_runner.catalog.facts import catalog
 from batch_runner.catalog.prices import describe_usd
 from batch_runner.output.atomic import write_atomically
+from batch_runner.output.results_table import RESULT_COLUMNS, Columns, result_row, safe_cell, table_rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,108 +36,11 @@ if TYPE_CHECKING:
 from batch_runner.journal import JobRecord, JobStatus
 from batch_runner.words import count
 
-__all__ = ["RESULT_COLUMNS", "Summary", "result_table", "results_frame", "summarize", "write_results"]
+__all__ = ["RESULT_COLUMNS", "Summary", "result_row", "result_table", "results_frame", "safe_cell", "summarize",
+           "write_results"]
 
-RESULT_COLUMNS = [
-    "job_id", "row", "name", "variant", "provider", "providers_tried", "key_id", "model", "scene", "prompt",
-    "image", "duration", "resolution", "status", "task_id", "video_url",
-    "cost_credits", "cost_usd", "attempts", "paid_attempts", "cost_all_attempts", "credits_all_attempts",
-    "earlier_task_ids", "error_code", "provider_code",
-    "error_message", "submitted_at", "finished_at", "elapsed_s", "url_expires_at",
-    "local_path", "bytes", "sha256", "qa_status", "qa_problems", "video_width", "video_height",
-    "video_duration_s", "video_codec", "video_fps", "delivered_url", "in_manifest", "review", "review_note",
-]
-_NUMERIC = {"row", "variant", "duration", "cost_credits", "cost_usd", "attempts", "paid_attempts",
-            "cost_all_attempts", "credits_all_attempts", "elapsed_s", "bytes",
-            "video_width", "video_height", "video_duration_s", "video_fps"}
-_WHOLE = {"bytes", "video_width", "video_height"}
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0")
-_INT64 = 2**63
-_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _BOM = "\ufeff"  # UTF-8 byte-order mark: Excel reads the file as UTF-8
-
-
-def _iso(ts: Any) -> str:
-    if ts is None or ts == "":
-        return ""
-    try:
-        return datetime.fromtimestamp(float(ts), UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    except (TypeError, ValueError, OverflowError, OSError):
-        return ""  # not a time: never stop writing the results for it
-
-
-def safe_cell(value: Any) -> Any:
-    """A text cell made inert for spreadsheets: formula-like text gets a ``'``;
-    other values (and text that is a plain number) are returned unchanged."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
-        return "'" + value
-    return value
-
-
-def result_row(record: JobRecord, in_manifest: bool | None = None) -> dict[str, Any]:
-    """One results row from a journal record (its ``job`` JSON + state columns);
-    ``in_manifest``: whether the job's row is still in the manifest (None: not known,
-    e.g. results rebuilt from the journal alone)."""
-    job = record.job_fields()
-    submitted, finished = record.submitted_at, record.finished_at
-    elapsed = round(finished - submitted, 3) if submitted and finished else None
-    row = {
-        "job_id": record.job_id,
-        "row": job.get("row"),
-        "name": job.get("name", ""),
-        "variant": job.get("variant"),
-        "provider": record.provider or job.get("provider"),
-        "providers_tried": record.providers_tried or "",
-        "key_id": record.key_id or "",
-        "model": job.get("model"),
-        "scene": job.get("scene"),
-        "prompt": job.get("prompt"),
-        "image": job.get("image") or "",
-        "duration": job.get("duration"),
-        "resolution": job.get("resolution"),
-        "status": str(record.status),
-        "task_id": record.task_id or "",
-        "video_url": record.video_url or "",
-        "cost_credits": record.cost_credits,
-        "cost_usd": record.cost_usd,
-        "attempts": record.attempts or 0,
-        "paid_attempts": record.paid_attempts,
-        "cost_all_attempts": record.usd_all_attempts if record.paid_attempts else None,
-        "credits_all_attempts": record.credits_all_attempts,
-        "earlier_task_ids": record.earlier_task_ids or "",
-        "error_code": record.error_code or "",
-        "provider_code": record.provider_code or "",
-        "error_message": record.error_message or "",
-        "submitted_at": _iso(submitted),
-        "finished_at": _iso(finished),
-        "elapsed_s": elapsed,
-        "url_expires_at": _iso(record.url_expires_at),
-        "local_path": record.local_path or "",
-        "bytes": record.size_bytes,
-        "sha256": record.sha256 or "",
-        **_qa_cells(record),
-        "delivered_url": record.delivered_url or "",
-        "in_manifest": "" if in_manifest is None else ("yes" if in_manifest else "no"),
-        "review": record.review or "",
-        "review_note": record.review_note or "",
-    }
-    for key, value in (job.get("extras") or {}).items():
-        if key not in row:
-            row[key] = value
-    return row
-
-
-def _qa_cells(record: JobRecord) -> dict[str, Any]:
-    """The QA columns of a record: its verdict (``skipped`` for a succeeded job
-    whose video was not saved; blank for a job without a video) and what the
-    probe read."""
-    status = record.qa_status or ("skipped" if record.status == JobStatus.SUCCEEDED and not record.local_path
-                                  else "")
-    return {"qa_status": status if record.status == JobStatus.SUCCEEDED else "",
-            "qa_problems": record.qa_problems or "", "video_width": record.video_width,
-            "video_height": record.video_height, "video_duration_s": record.video_duration_s,
-            "video_codec": record.video_codec or "", "video_fps": record.video_fps}
-
+_CHUNK = 1 << 20  # characters of rows gathered before one write
 
 def result_table(records: Iterable[JobRecord],
                  manifest_ids: Collection[str] | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -150,37 +52,11 @@ def result_table(records: Iterable[JobRecord],
     would type it keeps the file as it has always been: a column of numbers
     with a blank or a fraction holds floats (``5.0``), ``bytes`` whole numbers.
     """
-    rows = [result_row(r, None if manifest_ids is None else r.job_id in manifest_ids) for r in records]
-    fixed = set(RESULT_COLUMNS)
-    extras = [k for k in dict.fromkeys(itertools.chain.from_iterable(rows)) if k not in fixed]
-    columns = RESULT_COLUMNS + extras
-    by_column = [_column([r.get(c) for r in rows], numeric=c in _NUMERIC, whole=c in _WHOLE) for c in columns]
-    return RESULT_COLUMNS + [safe_cell(c) for c in extras], list(zip(*by_column, strict=True))
-
-
-def _column(values: list[Any], *, numeric: bool, whole: bool) -> list[Any]:
-    """One column's cells: NaN to None (a blank); the numbers of a column of
-    numbers with a blank or a fraction as floats (``whole``: as ints); text
-    outside the ``numeric`` columns made inert (safe_cell)."""
-    kinds = set(map(type, values))
-    if float in kinds:
-        values = [None if isinstance(v, float) and math.isnan(v) else v for v in values]
-        kinds = set(map(type, values))
-    present = kinds - {type(None)}
-    if present and present <= {int, float}:
-        if whole:
-            return [None if v is None else int(v) for v in values]
-        if float in present or len(present) < len(kinds):
-            if int in present and any(type(v) is int and not -_INT64 <= v < _INT64 for v in values):
-                return values  # too big for a float column: pandas kept such numbers as they are
-            return [None if v is None else float(v) for v in values]
-        return values
-    if numeric or not any(issubclass(k, str) for k in present):
-        return values
-    guard = [i for i, v in enumerate(values) if isinstance(v, str) and v.startswith(_FORMULA_START)]
-    for i in guard:
-        values[i] = safe_cell(values[i])
-    return values
+    rows = list(table_rows(records, manifest_ids))
+    columns = Columns()
+    for row in rows:
+        columns.add(row)
+    return columns.header(), [tuple(columns.cells(row)) for row in rows]
 
 
 def results_frame(records: Iterable[JobRecord]) -> pd.DataFrame:
@@ -210,20 +86,41 @@ def write_results(path: str | Path, records: Iterable[JobRecord],
         from batch_runner.output.workbook import write_workbook
 
         records = list(records)
-        columns, cells = result_table(records, manifest_ids)
+        header, cells = result_table(records, manifest_ids)
         cost = summarize(records)
         usd = {p: c["usd"] if cost.known_usd.get(p) or not cost.unknown_usd.get(p) else None
                for p, c in cost.cost.items()}  # None: every paid attempt's USD price unknown
-        return write_workbook(path, columns, cells, usd=usd, unknown_usd=dict(cost.unknown_usd),
+        return write_workbook(path, header, cells, usd=usd, unknown_usd=dict(cost.unknown_usd),
                               make_posters=make_posters)
-    columns, cells = result_table(records, manifest_ids)
-    buffer = io.StringIO()
-    buffer.write(_BOM)
-    writer = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC, lineterminator=os.linesep)
-    writer.writerow(columns)
-    writer.writerows(cells)
-    write_atomically(path, buffer.getvalue())
-    return len(cells)
+    if iter(records) is records:  # an iterator: read once, so kept for the second pass
+        records = list(records)
+    columns = Columns()
+    for row in table_rows(records, manifest_ids):  # pass 1: the kinds of each column's values
+        columns.add(row)
+    lines: list[str] = []
+    writer = csv.writer(_Lines(lines), quoting=csv.QUOTE_NONNUMERIC, lineterminator=os.linesep)
+
+    def chunks() -> Iterator[str]:  # pass 2: row by row, about a megabyte a write
+        writer.writerow(columns.header())
+        size = 0
+        for row in table_rows(records, manifest_ids):
+            writer.writerow(columns.cells(row))
+            size += len(lines[-1])
+            if size > _CHUNK:
+                yield "".join(lines)
+                lines.clear()
+                size = 0
+        yield "".join(lines)
+
+    write_atomically(path, itertools.chain([_BOM], chunks()))
+    return columns.rows
+
+
+class _Lines:
+    """A csv.writer's file that keeps each line it is given (one ``write`` a row)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.write = lines.append
 
 
 @dataclass

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 from batch_runner.catalog.settings import ProviderSettings
 from batch_runner.errors import TRANSIENT_CODES, ProviderError
 from batch_runner.jobs.model import Job
-from batch_runner.journal import FINAL_STATUSES, JobRecord, JobStatus, Journal
+from batch_runner.journal import FINAL_STATUSES, JobRecord, JobStatus, Journal, JournalError
 from batch_runner.journal.coordination import Coordination
 from batch_runner.keys import redact
 from batch_runner.logs import event
@@ -159,7 +159,7 @@ class Runner:
     ``settings``: per-provider settings; ``on_finish(job, record)``: called as each job ends (progress);
     ``on_submit(job, task_id)``: called as each task id is recorded (progress);
     ``checkpoint()``: called every ``options.checkpoint_every_s`` seconds during
-    the run (the caller writes the final results); ``budget``: the caps.
+    the run, in a thread of its own (the caller writes the final results); ``budget``: the caps.
     After ``run``, ``canary_stops`` holds each provider its canary stopped (canary.py),
     ``missing_keys`` (provider, key id) -> job ids of the tasks not polled because
     the key that made them is no longer in the provider's pool, and ``pools`` each
@@ -262,7 +262,7 @@ class Runner:
                 await self._run_jobs(self.work.resume, self.work.fresh)
                 await self.late.wait()  # adoptions a late push started (run/adoption.py)
         finally:
-            ticker.cancel()
+            await asyncio.shield(cancel_and_wait([ticker]))  # a checkpoint being written ends before the last write
             if beat is not None:
                 beat.cancel()
 
@@ -384,16 +384,26 @@ class Runner:
             await asyncio.sleep(min(shared.lease_s / 6, 1.0))
 
     async def _tick(self) -> None:
-        """Call the checkpoint hook every ``checkpoint_every_s``; one that cannot
-        write (a full disk, a path replaced by a folder) is a warning: the jobs go
-        on, and the run's last write of the results says what failed."""
+        """Call the checkpoint hook every ``checkpoint_every_s``, in a thread (the
+        event loop goes on sending and polling meanwhile); one that cannot write (a
+        full disk, a path replaced by a folder) is a warning: the jobs go on, and
+        the run's last write of the results says what failed. Cancelled, it waits
+        for the hook's thread to end."""
         while True:
             await asyncio.sleep(self.options.checkpoint_every_s)
+            writing = asyncio.ensure_future(asyncio.to_thread(self.checkpoint))
             try:
-                self.checkpoint()
+                await asyncio.shield(writing)
             except OSError as exc:
                 event("checkpoint_failed", "results not updated during the run: %s (%s)",
                       exc.strerror or exc, exc.filename2 or exc.filename or "", level=logging.WARNING)
+            except JournalError as exc:  # its file deleted or moved away: the run's end says so
+                event("checkpoint_failed", "results not updated during the run: %s", exc, level=logging.WARNING)
+            except asyncio.CancelledError:
+                await asyncio.wait([writing])
+                if not writing.cancelled():
+                    writing.exception()  # retrieved: the run's last write says what failed
+                raise
 
     def _pool(self, name: str) -> KeyPool:
         """The KeyPool of provider ``name``, made on first use; with a shared

@@ -128,7 +128,7 @@ def test_a_300_row_workbook_with_posters_is_written_in_seconds(tmp_path, capsys)
         local = videos / f"shot-{i}.mp4"
         local.hardlink_to(videos / "base.mp4")
         local.with_suffix(".jpg").hardlink_to(poster)
-        records.append(JobRecord(**{**rec.__dict__, "local_path": str(local)}))
+        records.append(dataclasses.replace(rec, local_path=str(local)))
     started = time.perf_counter()
     write_results(tmp_path / "r.xlsx", records)
     took = time.perf_counter() - started
