@@ -288,13 +288,15 @@ async def test_a_push_that_comes_after_the_run_ended_is_adopted_by_the_next_run(
     cfg.cut_after_create_rate, cfg.callback_delay_s = 0.3, 3.0
     sim.config.providers["gptproto"].generation_s = 4.0
     port = free_port()
-    hooks = {"environ": sim_env(sim), "callback_url": f"http://127.0.0.1:{port}/hooks/",
-             "callback_listen": f"127.0.0.1:{port}"}
-    await execute(dataclasses.replace(late_campaign(tmp_path, 10, long_job=False), **hooks))
+    def hooked(request: RunRequest) -> RunRequest:
+        return dataclasses.replace(request, environ=sim_env(sim), callback_url=f"http://127.0.0.1:{port}/hooks/",
+                                   callback_listen=f"127.0.0.1:{port}")
+
+    await execute(hooked(late_campaign(tmp_path, 10, long_job=False)))
     first = pd.read_csv(tmp_path / "results.csv", dtype=str, keep_default_na=False)
     lost = cut(sim)
     assert lost >= 1 and Counter(first["status"]) == {"succeeded": 10 - lost, "unknown": lost}
-    await execute(dataclasses.replace(late_campaign(tmp_path, 10, long_job=True), **hooks))
+    await execute(hooked(late_campaign(tmp_path, 10, long_job=True)))
     df = pd.read_csv(tmp_path / "results.csv", dtype=str, keep_default_na=False)
     assert Counter(df["status"]) == {"succeeded": 11}
     tasks = minimax_tasks(sim)

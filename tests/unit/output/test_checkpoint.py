@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 
-from batch_runner.jobs.expand import Job
+from batch_runner.jobs.model import Job
 from batch_runner.journal import JobStatus, Journal
 from batch_runner.output.checkpoint import Checkpoint
 from batch_runner.output.results import write_results

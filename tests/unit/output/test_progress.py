@@ -3,6 +3,7 @@ counts (submitted, in flight, succeeded, failed, unknown) on the bar and the lin
 
 from __future__ import annotations
 
+import io
 import logging
 
 from batch_runner.journal import JobRecord, JobStatus
@@ -12,21 +13,15 @@ from batch_runner.output.progress import Progress
 log = logging.getLogger("batch_runner")
 
 
-class _Terminal:
+class _Terminal(io.StringIO):
     """A stream that says it is a terminal and keeps what was written."""
 
-    def __init__(self) -> None:
-        self.text = ""
+    @property
+    def text(self) -> str:
+        return self.getvalue()
 
     def isatty(self) -> bool:
         return True
-
-    def write(self, text: str) -> int:
-        self.text += text
-        return len(text)
-
-    def flush(self) -> None:
-        pass
 
     def screen(self) -> list[str]:
         """The lines a terminal shows for the text: ``\\r`` goes back to the start
