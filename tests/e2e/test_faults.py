@@ -138,7 +138,12 @@ async def test_chaos_run_ends_truthfully(tmp_path):
     failed = df[df["status"] == "failed"]
     # every retryable fault was retried: a job failed of a transient error only once all its
     # tries were spent (a submit meets a retryable fault ~45 % of the time here)
-    transient = failed[~failed["error_code"].isin(["task_failed", "timeout"])]
+    # MiniMax's 1002 met twice by one job reads as its content filter (its CLI names 1002 so, the
+    # error table a rate limit: docs/providers-artifacts.md): two random rate-limit faults on one
+    # MiniMax job end it content_policy, on MiniMax only
+    filtered = failed["error_code"] == "content_policy"
+    assert set(failed.loc[filtered, "provider"]) <= {"minimax"}, failed[filtered]
+    transient = failed[~failed["error_code"].isin(["task_failed", "timeout"]) & ~filtered]
     assert set(transient["error_code"]) <= {"provider_error", "bad_response", "rate_limited",
                                             "connection_error"}, Counter(failed["error_code"])
     assert (pd.to_numeric(transient["attempts"]) >= settings["max_attempts"]).all(), transient
