@@ -325,6 +325,10 @@ class Lifecycle:
                             "reads it)"), retryable=False, http_status=exc.http_status,
                             provider_code=exc.provider_code) from exc
                     seen = slot.rate_limits
+                    # the pause: at least one window of the key's submits (the pace may go
+                    # on for the other jobs: a 429 it did not draw), so "no other job met a
+                    # rate limit meanwhile" is said of the others' submits, not of none
+                    exc.retry_after = max(exc.retry_after or 0.0, slot.pacer.schedule.window)
                     raise
         raise AssertionError("unreachable: the retry policy re-raises the last error")
 
@@ -359,7 +363,7 @@ class Lifecycle:
                     # during the backoff before the next try leaves the job pending, not "unknown"
                     self.journal.mark_not_sent(job.job_id)
                 raise self._kept(slot, job, request, exc) from exc
-            slot.pacer.answered(sent)
+            slot.pacer.answered(sent, accepted=True)
             slot.readable()
             slot.verified = True
             return task_id

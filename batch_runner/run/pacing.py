@@ -6,8 +6,12 @@ arithmetic, and the margin sized from the measured event-loop jitter). A
 submit waits twice: in ``acquire()`` for its grid time, and in ``spaced()``,
 right before it goes on the wire (after the journal write that follows
 ``acquire()``, an fsync whose time varies), until the actual send times leave
-room for it. On a rate-limit answer the rate is halved
-(never below ``floor_rpm``) and the rate that drew it is remembered as a
+room for it. On a rate-limit answer that this key's pace could have drawn (its last window
+held at least as many submits as the provider accepted in one window lately:
+``Pacer.rate_limited``) the rate is halved (never below ``floor_rpm``, nor below
+90 % of that most accepted: a limit cannot be lower than what it just let
+through, so rate-limit answers among other faults, or sent at random, do not
+collapse the pace) and the rate that drew it is remembered as a
 ceiling; after ``quiet_s`` seconds without one the rate grows by a tenth of the
 configured rate per quiet period, up to 90 % of that ceiling (additive
 increase, multiplicative decrease). Only after ten quiet periods at that level
@@ -20,12 +24,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 
 from batch_runner.errors import MAX_RETRY_AFTER_S
 from batch_runner.run.retry import Clock, Sleep
 from batch_runner.run.schedule import SendSchedule
 
-__all__ = ["Pacer"]
+__all__ = ["EVIDENCE_WINDOWS", "Pacer"]
+
+EVIDENCE_WINDOWS = 60
+"""Windows of accepted submits a slowdown looks back on (schedule.SendSchedule.window each:
+about a minute)."""
 
 
 class Pacer:
@@ -61,6 +70,10 @@ class Pacer:
         self._not_before = 0.0
         self.ceiling: float | None = None
         self.schedule = SendSchedule(rpm, clock())
+        self._accepted: deque[float] = deque()  # send times of accepted submits, the last windows'
+        self._sends: deque[float] = deque()  # send times of the last window's submits
+        self._last_cut = -1e18
+
 
     async def acquire(self) -> None:
         """Wait for this key's next grid send time (and any Retry-After pause)."""
@@ -86,12 +99,39 @@ class Pacer:
                 break
         sent = self.clock()
         self.schedule.sent(sent)
+        self._sends.append(sent)
         return sent
 
-    def answered(self, sent: float) -> None:
+    def answered(self, sent: float, *, accepted: bool = False) -> None:
         """The submit sent at ``sent`` (``spaced``'s return) was answered now, or
-        failed: its round trip sizes the margin."""
-        self.schedule.answered(self.clock() - sent)
+        failed: its round trip sizes the margin. ``accepted``: the provider took it
+        (a task id): it passed the provider's limit, evidence of what the limit allows."""
+        now = self.clock()
+        self.schedule.answered(now - sent)
+        if accepted:
+            self._accepted.append(sent)
+            horizon = now - EVIDENCE_WINDOWS * self.schedule.window
+            while self._accepted and self._accepted[0] < horizon:
+                self._accepted.popleft()
+
+    def _accepted_most(self) -> int:
+        """The most submits the provider accepted in any one window of the last
+        EVIDENCE_WINDOWS (0: none)."""
+        window = self.schedule.window
+        times = sorted(t for t in self._accepted if t >= self.clock() - EVIDENCE_WINDOWS * window)
+        most, first = 0, 0
+        for last, t in enumerate(times):
+            while t - times[first] >= window:
+                first += 1
+            most = max(most, last - first + 1)
+        return most
+
+    def _sent_in_window(self) -> int:
+        """This key's submits sent in the last window."""
+        since = self.clock() - self.schedule.window
+        while self._sends and self._sends[0] < since:
+            self._sends.popleft()
+        return len(self._sends)
 
     async def _until(self, at: float) -> bool:
         """Sleep until ``at`` (seconds on ``clock``) and record how late the wake-up
@@ -111,15 +151,26 @@ class Pacer:
         self.schedule.seed(self.clock() - max(ago_s, 0.0))
 
     def rate_limited(self, retry_after_s: float | None = None) -> None:
-        """A submit was answered with a rate limit: halve the rate (once per
-        burst of rate limits, never below the floor), and send nothing before
-        ``retry_after_s`` seconds (at most MAX_RETRY_AFTER_S; default one new
-        spacing interval)."""
+        """A submit was answered with a rate limit. When this key's own pace could
+        have drawn it (the last window held at least as many of its submits as the
+        provider accepted in one window lately: a limit that let n through in a
+        window does not refuse fewer), send nothing before ``retry_after_s``
+        seconds (at most MAX_RETRY_AFTER_S; default one new spacing interval),
+        and cut the pace (once per burst of rate limits): halved, but not below
+        the floor nor below 90 % of that most accepted in a window. A refusal
+        below that is a provider's fault, or another client's use of the key:
+        pacing slower would not prevent it, and only the refused submit waits
+        (its retry waits at least its Retry-After: retry.py)."""
         now = self.clock()
-        if now - self._last_429 >= 60.0 / self.rpm:  # one slowdown per burst
-            self._last_429 = self._last_raise = now
+        self._last_429 = now  # not a quiet period, whatever the cause
+        proven = self._accepted_most()
+        if self._sent_in_window() < proven:
+            return
+        if now - self._last_cut >= 60.0 / self.rpm:
+            self._last_cut = self._last_raise = now
             self.ceiling = self.rpm
-            self._set(max(self.floor, self.rpm / 2))
+            evidence = min(0.9 * proven * 60.0 / self.schedule.window, 0.9 * self.rpm)
+            self._set(max(self.floor, self.rpm / 2, evidence))
             self.slowdowns += 1
         pause = retry_after_s if retry_after_s is not None else 60.0 / self.rpm
         self._not_before = max(self._not_before, now + min(pause, MAX_RETRY_AFTER_S))
