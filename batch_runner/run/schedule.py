@@ -22,7 +22,7 @@ unevenly, measured over the last ``JITTER_SAMPLES`` of each: twice the largest
 lateness of the event loop's wake-ups, and the spread of the submits' answer
 times (a submit reaches the provider somewhere between its send and its
 answer: connection set-up, a busy loop or network delay it), at least
-``MIN_MARGIN`` and at most ``MAX_MARGIN`` of the window (``MAX_MARGIN`` until
+``MIN_MARGIN`` and at most ``MAX_MARGIN`` of the window (``START_MARGIN`` until
 ``TRUSTED_SAMPLES`` answers were timed). The grid is ``margin / per_window`` slower
 than the limit per submit, so a window of grid sends spans the window plus the
 whole margin; a late send then delays at most the one send a window after it,
@@ -33,7 +33,8 @@ from __future__ import annotations
 
 from collections import deque
 
-__all__ = ["JITTER_SAMPLES", "MAX_MARGIN", "MIN_MARGIN", "SHORTEST_WINDOW_S", "TRUSTED_SAMPLES", "SendSchedule"]
+__all__ = ["JITTER_SAMPLES", "MAX_MARGIN", "MIN_MARGIN", "SHORTEST_WINDOW_S", "START_MARGIN",
+           "TRUSTED_SAMPLES", "SendSchedule"]
 
 SHORTEST_WINDOW_S = 1.0
 """The shortest window a provider's rate limit is counted over: a second (limits are
@@ -42,14 +43,17 @@ published per second or per minute)."""
 MIN_MARGIN = 0.005
 """The margin's floor, a fraction of the window: 5 ms of a one-second window."""
 
-MAX_MARGIN = 0.05
+MAX_MARGIN = 0.10
 """The margin's ceiling, a fraction of the window (the fixed margin was 3 % before it was measured)."""
+
+START_MARGIN = 0.05
+"""The margin, a fraction of the window, until TRUSTED_SAMPLES answers have been timed."""
 
 JITTER_SAMPLES = 32
 """Wake-ups and answer times that size the margin: the last 32 of each."""
 
 TRUSTED_SAMPLES = 8
-"""Answer times needed before the margin is sized from them (until then: MAX_MARGIN)."""
+"""Answer times needed before the margin is sized from them (until then: START_MARGIN)."""
 
 
 class SendSchedule:
@@ -74,9 +78,9 @@ class SendSchedule:
     def margin(self) -> float:
         """Seconds per window kept free of submits: twice the largest recent lateness
         and the spread of recent answer times, within MIN_MARGIN..MAX_MARGIN of the
-        window; MAX_MARGIN until TRUSTED_SAMPLES answers have been timed."""
+        window; START_MARGIN until TRUSTED_SAMPLES answers have been timed."""
         if len(self._rtt) < TRUSTED_SAMPLES:
-            return MAX_MARGIN * self.window  # too few answers seen to tell the jitter
+            return START_MARGIN * self.window  # too few answers seen to tell the jitter
         spread = max(self._rtt) - min(self._rtt)
         jitter = 2.0 * max(self._late, default=0.0) + spread
         return min(MAX_MARGIN * self.window, max(MIN_MARGIN * self.window, jitter))

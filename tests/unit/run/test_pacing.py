@@ -134,16 +134,21 @@ async def test_a_submit_sent_late_does_not_push_the_later_ones_back():
     assert sent[11] == pytest.approx(sent[1] + 1.0 + 0.0025)  # 10 in any second, and half the margin
 
 
+async def send_accepted(p: Pacer, clock: FakeClock, n: int, gap_s: float = 0.0) -> None:
+    """``n`` submits, each accepted at once, ``gap_s`` more seconds after each."""
+    for _ in range(n):
+        await p.acquire()
+        p.answered(await p.spaced(), accepted=True)
+        clock.now += gap_s
+
+
 async def test_a_rate_limit_cuts_the_pace_no_lower_than_what_the_provider_just_accepted():
     """10 accepted in the last second at 600/min, then a 429 (a fault of the provider's,
     or its limit): the pace goes to 90 % of what it just let through (540/min), not half
     (300/min); with nothing accepted lately it is halved as before."""
     clock = FakeClock(1000.0)
     p = answered_evenly(pacer(600, clock))
-    for _ in range(10):
-        await p.acquire()
-        sent = await p.spaced()
-        p.answered(sent, accepted=True)
+    await send_accepted(p, clock, 10)
     p.rate_limited()
     assert p.rpm == pytest.approx(540) and p.ceiling == 600
     clock.now += 120.0  # two minutes later: that evidence is too old
@@ -158,13 +163,9 @@ async def test_a_rate_limit_with_fewer_in_the_window_than_the_provider_accepted_
     submit's own retry waits its Retry-After)."""
     clock = FakeClock(1000.0)
     p = answered_evenly(pacer(600, clock))
-    for i in range(15):
-        await p.acquire()
-        sent = await p.spaced()
-        p.answered(sent, accepted=True)
-        if i >= 9:
-            clock.now += 0.1  # the last five go 0.2 s apart: 5 in the last second
-    clock.now += 0.2
+    await send_accepted(p, clock, 10)
+    await send_accepted(p, clock, 5, gap_s=0.1)  # the last five go 0.2 s apart: 5 in the last second
+    clock.now += 0.1
     before = clock()
     p.rate_limited(30.0)
     assert p.rpm == 600 and p.slowdowns == 0
