@@ -325,10 +325,6 @@ class Lifecycle:
                             "reads it)"), retryable=False, http_status=exc.http_status,
                             provider_code=exc.provider_code) from exc
                     seen = slot.rate_limits
-                    # the pause: at least one window of the key's submits (the pace may go
-                    # on for the other jobs: a 429 it did not draw), so "no other job met a
-                    # rate limit meanwhile" is said of the others' submits, not of none
-                    exc.retry_after = max(exc.retry_after or 0.0, slot.pacer.schedule.window)
                     raise
         raise AssertionError("unreachable: the retry policy re-raises the last error")
 

@@ -150,7 +150,7 @@ class Pacer:
         or by cron) adds no burst to the window the earlier run filled."""
         self.schedule.seed(self.clock() - max(ago_s, 0.0))
 
-    def rate_limited(self, retry_after_s: float | None = None) -> None:
+    def rate_limited(self, retry_after_s: float | None = None, *, drawn: bool | None = None) -> None:
         """A submit was answered with a rate limit. When this key's own pace could
         have drawn it (the last window held at least as many of its submits as the
         provider accepted in one window lately: a limit that let n through in a
@@ -160,11 +160,13 @@ class Pacer:
         the floor nor below 90 % of that most accepted in a window. A refusal
         below that is a provider's fault, or another client's use of the key:
         pacing slower would not prevent it, and only the refused submit waits
-        (its retry waits at least its Retry-After: retry.py)."""
+        (its retry waits at least its Retry-After: retry.py). ``drawn=True``: take it
+        as drawn by the pace whatever the count (a code that may be a content refusal,
+        judged by the rate limits around it: lifecycle.py)."""
         now = self.clock()
         self._last_429 = now  # not a quiet period, whatever the cause
         proven = self._accepted_most()
-        if self._sent_in_window() < proven:
+        if not drawn and self._sent_in_window() < proven:
             return
         if now - self._last_cut >= 60.0 / self.rpm:
             self._last_cut = self._last_raise = now
