@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from batch_runner.journal.sqlite import JobRecord
+    from batch_runner.journal.records import JobRecord
 
 __all__ = ["Coordination"]
 

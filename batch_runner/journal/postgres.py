@@ -46,6 +46,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from batch_runner.defaults import DEFAULT_LEASE_S
 from batch_runner.errors import ConfigError
+from batch_runner.journal.records import FINAL_STATUSES, Capture, JobRecord, JobStatus, Push
 from batch_runner.journal.sqlite import (
     _ADDED_COLUMNS,
     _ARCHIVE,
@@ -53,14 +54,9 @@ from batch_runner.journal.sqlite import (
     _DELIVERED,
     _EARLIER,
     _SCHEMA,
-    FINAL_STATUSES,
-    Capture,
     ClaimLostError,
-    JobRecord,
-    JobStatus,
     Journal,
     JournalError,
-    Push,
     _job_json,
     _record_columns,
 )

@@ -29,13 +29,24 @@ import hmac
 import json
 import secrets
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 
 if TYPE_CHECKING:
-    from batch_runner.simulator.base import ProviderSim
-    from batch_runner.simulator.store import Task
+    from batch_runner.simulator.config import ProviderSimConfig
+    from batch_runner.simulator.store import SimStore, Task
+
+
+class _Sim(Protocol):
+    """What a Pusher reads of its provider's simulator (base.ProviderSim)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def cfg(self) -> ProviderSimConfig: ...
+    @property
+    def store(self) -> SimStore: ...
 
 __all__ = ["CHALLENGE_TIMEOUT_S", "Pusher", "sign_apiframe"]
 
@@ -54,7 +65,7 @@ class Pusher:
     """One provider's callback pushes (its ProviderSim ``sim``); background
     tasks are kept until done."""
 
-    def __init__(self, sim: ProviderSim):
+    def __init__(self, sim: _Sim):
         self.sim = sim
         self._tasks: set[asyncio.Task[None]] = set()
 
