@@ -377,18 +377,16 @@ class Lifecycle:
                                                    key_id=slot.key_id or None)
             except JournalLostError:  # the journal file is gone: nothing recorded, so nothing sent
                 raise _Stopped from None
-            sent = await slot.pacer.spaced()  # the journal write took a varying time: keep the spacing at the send
+            await slot.pacer.spaced()  # the journal write took a varying time: keep the spacing at the send
             try:
                 task_id = await self._submit_once(slot, request)
             except ProviderError as exc:
-                slot.pacer.answered(sent)
                 slot.observe(exc)
                 if not (isinstance(exc, TransportError) and exc.maybe_sent):
                     # the provider answered "no" (or never got it): nothing was accepted, so a kill
                     # during the backoff before the next try leaves the job pending, not "unknown"
                     self.journal.mark_not_sent(job.job_id)
                 raise self._kept(slot, job, request, exc) from exc
-            slot.pacer.answered(sent, accepted=True)
             slot.readable()
             slot.verified = True
             return task_id

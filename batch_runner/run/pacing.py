@@ -1,17 +1,16 @@
-"""Submit pacing per provider key: fixed send times at the configured rpm, slowed by 429s, recovering slowly.
+"""Submit pacing per provider: even spacing just under ``rpm``, slowed by 429s, recovering slowly.
 
-Submits go out on a fixed grid of send times, checked against the actual send
-times so that no window of the limit holds one too many (schedule.py: the
-arithmetic, and the margin sized from the measured event-loop jitter). A
-submit waits twice: in ``acquire()`` for its grid time, and in ``spaced()``,
-right before it goes on the wire (after the journal write that follows
-``acquire()``, an fsync whose time varies), until the actual send times leave
-room for it. On a rate-limit answer that this key's pace could have drawn (its last window
-held at least as many submits as the provider accepted in one window lately:
-``Pacer.rate_limited``) the rate is halved (never below ``floor_rpm``, nor below
-90 % of that most accepted: a limit cannot be lower than what it just let
-through, so rate-limit answers among other faults, or sent at random, do not
-collapse the pace) and the rate that drew it is remembered as a
+An ``aiolimiter.AsyncLimiter(1, 60 / rpm)`` lets one submit out every 60/rpm
+seconds (``AsyncLimiter(rpm, 60)`` would let a whole minute's allowance out in
+one burst: https://aiolimiter.readthedocs.io). The spacing is ``PACE_MARGIN``
+(3 %) longer than 60/rpm: submits reach the provider some ms early or late
+(event-loop wake-ups, journal commits, the network), and at exactly 100 % of a
+sliding-window limit one submit that arrives late followed, a window later, by
+one that arrives early puts one submit too many in that window: a 429, and the
+pace halved. 3 % of the window (1.8 s of a minute) absorbs that, and ``spaced()``
+keeps the spacing at the moment a submit is sent, after the journal write that
+follows ``acquire()`` (an fsync whose time varies). On a rate-limit answer the rate is halved
+(never below ``floor_rpm``) and the rate that drew it is remembered as a
 ceiling; after ``quiet_s`` seconds without one the rate grows by a tenth of the
 configured rate per quiet period, up to 90 % of that ceiling (additive
 increase, multiplicative decrease). Only after ten quiet periods at that level
@@ -24,29 +23,28 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
+
+from aiolimiter import AsyncLimiter
 
 from batch_runner.errors import MAX_RETRY_AFTER_S
 from batch_runner.run.retry import Clock, Sleep
-from batch_runner.run.schedule import SendSchedule
 
-__all__ = ["EVIDENCE_WINDOWS", "Pacer"]
+__all__ = ["PACE_MARGIN", "Pacer"]
 
-EVIDENCE_WINDOWS = 60
-"""Windows of accepted submits a slowdown looks back on (schedule.SendSchedule.window each:
-about a minute)."""
+PACE_MARGIN = 0.03
+"""Submits are spaced 60 / (rpm x (1 - PACE_MARGIN)) s apart: 3 % under the pace asked for."""
 
 
 class Pacer:
-    """Paces one provider key's submits.
+    """Paces one provider's submits.
 
     ``rpm``: configured submits per minute; ``floor_rpm``: the slowest pace
     (default rpm / 64, at least 0.1); ``quiet_s``: seconds without a rate limit
     before the pace grows (default 600 / rpm, within 2..60 s). ``clock``
-    (seconds, monotonic) and ``sleep`` drive the send times, the slowdown and
-    its recovery. ``rpm`` is the current pace, ``ceiling`` the pace that drew
-    the last rate limit (None: forgotten), ``slowdowns`` how many times the
-    pace was halved, ``schedule`` the send times at the current pace.
+    (seconds) and ``sleep`` drive the slowdown and its recovery; the spacing
+    itself is aiolimiter's, on the event loop's clock. ``rpm`` is the current
+    pace, ``ceiling`` the pace that drew the last rate limit (None: forgotten),
+    ``slowdowns`` how many times the pace was halved.
     """
 
     def __init__(
@@ -68,115 +66,56 @@ class Pacer:
         self._last_429 = -1e18
         self._last_raise = clock()
         self._not_before = 0.0
+        self._last_sent = -1e18
         self.ceiling: float | None = None
-        self.schedule = SendSchedule(rpm, clock())
-        self._accepted: deque[float] = deque()  # send times of accepted submits, the last windows'
-        self._sends: deque[float] = deque()  # send times of the last window's submits
-        self._last_cut = -1e18
-
+        self._limiter = _spaced(rpm)
 
     async def acquire(self) -> None:
-        """Wait for this key's next grid send time (and any Retry-After pause)."""
+        """Wait for this provider's next submit slot."""
         self._recover()
         while True:
-            schedule = self.schedule
-            at = max(schedule.reserve(self.clock()), self._not_before)
-            if not await self._until(at):
+            limiter = self._limiter
+            await limiter.acquire()
+            if limiter is not self._limiter:
+                continue  # the rate changed while we waited: queue again at the new pace
+            wait = self._not_before - self.clock()
+            if wait <= 0:
                 return
-            if schedule is self.schedule and self._not_before <= self.clock():
-                return
-            # the pace changed, or a rate limit paused this key, while we waited: queue again
+            await self.sleep(wait)  # then queue again: no burst when the pause ends
 
-    async def spaced(self) -> float:
-        """Just before a submit goes on the wire: wait, if need be, until the actual
-        send times leave room for it (schedule.SendSchedule.due: the journal write
-        between ``acquire`` and the send takes a varying time, a slow fsync up to
-        tens of ms, and a late submit followed by an on-time one would arrive too
-        close together); then count it as sent. Returns the send time (``clock``
-        seconds), for ``answered``."""
-        while True:
-            if not await self._until(self.schedule.due(self.clock())):
-                break
-        sent = self.clock()
-        self.schedule.sent(sent)
-        self._sends.append(sent)
-        return sent
-
-    def answered(self, sent: float, *, accepted: bool = False) -> None:
-        """The submit sent at ``sent`` (``spaced``'s return) was answered now, or
-        failed: its round trip sizes the margin. ``accepted``: the provider took it
-        (a task id): it passed the provider's limit, evidence of what the limit allows."""
-        now = self.clock()
-        self.schedule.answered(now - sent)
-        if accepted:
-            self._accepted.append(sent)
-            horizon = now - EVIDENCE_WINDOWS * self.schedule.window
-            while self._accepted and self._accepted[0] < horizon:
-                self._accepted.popleft()
-
-    def _accepted_most(self) -> int:
-        """The most submits the provider accepted in any one window of the last
-        EVIDENCE_WINDOWS (0: none)."""
-        window = self.schedule.window
-        times = sorted(t for t in self._accepted if t >= self.clock() - EVIDENCE_WINDOWS * window)
-        most, first = 0, 0
-        for last, t in enumerate(times):
-            while t - times[first] >= window:
-                first += 1
-            most = max(most, last - first + 1)
-        return most
-
-    def _sent_in_window(self) -> int:
-        """This key's submits sent in the last window."""
-        since = self.clock() - self.schedule.window
-        while self._sends and self._sends[0] < since:
-            self._sends.popleft()
-        return len(self._sends)
-
-    async def _until(self, at: float) -> bool:
-        """Sleep until ``at`` (seconds on ``clock``) and record how late the wake-up
-        was; False, without sleeping, when ``at`` has passed."""
-        wait = at - self.clock()
-        if wait <= 0:
-            return False
-        await self.sleep(wait)
-        self.schedule.woke(self.clock() - at)
-        return True
+    async def spaced(self) -> None:
+        """Just before a submit goes on the wire: wait, if need be, until one
+        spacing interval after the last submit sent (the journal write between
+        ``acquire`` and the send takes a varying time, a slow fsync up to tens of
+        ms, and a late submit followed by an on-time one would arrive too close
+        together). On the event loop's clock, as the spacing itself."""
+        loop = asyncio.get_running_loop()
+        wait = self._last_sent + 60.0 / (self.rpm * (1 - PACE_MARGIN)) - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self._last_sent = loop.time()
 
     def sent_ago(self, ago_s: float) -> None:
         """The last submit of this key went out ``ago_s`` seconds ago (an earlier
-        run's, from the journal's ``submitted_at``): this run's submits go as if the
-        window before it were full, so a run started again at once (after a crash,
-        or by cron) adds no burst to the window the earlier run filled."""
-        self.schedule.seed(self.clock() - max(ago_s, 0.0))
+        run's, from the journal's ``submitted_at``): this run's first submit
+        waits until one spacing interval after it, so a run started again at
+        once (after a crash, or by cron) adds no burst to the window the earlier
+        run filled. Call inside the event loop."""
+        self._last_sent = max(self._last_sent, asyncio.get_running_loop().time() - max(ago_s, 0.0))
 
-    def rate_limited(self, retry_after_s: float | None = None, *, drawn: bool | None = None) -> None:
-        """A submit was answered with a rate limit. When this key's own pace could
-        have drawn it (the last window held at least as many of its submits as the
-        provider accepted in one window lately: a limit that let n through in a
-        window does not refuse fewer), send nothing before ``retry_after_s``
-        seconds (at most MAX_RETRY_AFTER_S; default one new spacing interval),
-        and cut the pace (once per burst of rate limits): halved, but not below
-        the floor nor below 90 % of that most accepted in a window. A refusal
-        below that is a provider's fault, or another client's use of the key:
-        pacing slower would not prevent it, and only the refused submit waits
-        (its retry waits at least its Retry-After: retry.py). ``drawn=True``: take it
-        as drawn by the pace whatever the count (a code that may be a content refusal,
-        judged by the rate limits around it: lifecycle.py)."""
+    def rate_limited(self, retry_after_s: float | None = None) -> None:
+        """A submit was answered with a rate limit: halve the rate (once per
+        burst of rate limits, never below the floor), and send nothing before
+        ``retry_after_s`` seconds (at most MAX_RETRY_AFTER_S; default one new
+        spacing interval)."""
         now = self.clock()
-        self._last_429 = now  # not a quiet period, whatever the cause
-        proven = self._accepted_most()
-        if not drawn and self._sent_in_window() < proven:
-            return
-        if now - self._last_cut >= 60.0 / self.rpm:
-            self._last_cut = self._last_raise = now
+        if now - self._last_429 >= 60.0 / self.rpm:  # one slowdown per burst
+            self._last_429 = self._last_raise = now
             self.ceiling = self.rpm
-            evidence = min(0.9 * proven * 60.0 / self.schedule.window, 0.9 * self.rpm)
-            self._set(max(self.floor, self.rpm / 2, evidence))
+            self._set(max(self.floor, self.rpm / 2))
             self.slowdowns += 1
         pause = retry_after_s if retry_after_s is not None else 60.0 / self.rpm
         self._not_before = max(self._not_before, now + min(pause, MAX_RETRY_AFTER_S))
-        self.schedule.hold(self._not_before)
 
     def _recover(self) -> None:
         """After a quiet period, grow the pace by a tenth of the configured rate."""
@@ -192,9 +131,14 @@ class Pacer:
         self._set(min(target, self.rpm + self.configured / 10))
 
     def _set(self, rpm: float) -> None:
-        """Pace at ``rpm`` from now on. Callers waiting for a time of the old
-        schedule queue again on the new one (they would otherwise go at the old
-        pace beside it); the new grid starts one new interval from now, not at once."""
+        """Pace at ``rpm`` from now on. Callers waiting on the old limiter queue
+        again on the new one (they would otherwise go at the old pace beside it);
+        the new one's first slot is one new interval away, not at once."""
         self.rpm = rpm
-        self.schedule = self.schedule.resized(rpm, self.clock() + 60.0 / rpm)
+        self._limiter = _spaced(rpm)
         self._not_before = max(self._not_before, self.clock() + 60.0 / rpm)
+
+
+def _spaced(rpm: float) -> AsyncLimiter:
+    """A limiter that lets one submit out every 60 / rpm s, ``PACE_MARGIN`` longer."""
+    return AsyncLimiter(1, 60.0 / (rpm * (1 - PACE_MARGIN)))

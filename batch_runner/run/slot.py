@@ -71,11 +71,7 @@ class Slot:
         breaker on a dead key, balance or quota."""
         if exc.error_code == "rate_limited":
             self.rate_limits += 1
-            # a code that is a rate limit or a content refusal (MiniMax 1002) is read by the
-            # key's rate-limit count meanwhile (lifecycle.py): the key is paused and slowed
-            # for it as for any rate limit its pace drew, so that count means what it did
-            self.pacer.rate_limited(exc.retry_after,
-                                    drawn=exc.provider_code in self.adapter.rate_or_content_codes or None)
+            self.pacer.rate_limited(exc.retry_after)
         elif exc.error_code in BREAKER_CODES and self.breaker is None:
             self.breaker = exc
 
