@@ -140,9 +140,9 @@ async def test_chaos_run_ends_truthfully(tmp_path):
     # tries were spent (a submit meets a retryable fault ~45 % of the time here)
     # MiniMax's 1002 met twice by one job reads as its content filter (its CLI names 1002 so, the
     # error table a rate limit: docs/providers-artifacts.md): two random rate-limit faults on one
-    # MiniMax job end it content_policy, on MiniMax only
+    # job end it content_policy, on MiniMax and gpt.ge (which passes MiniMax's codes on) only
     filtered = failed["error_code"] == "content_policy"
-    assert set(failed.loc[filtered, "provider"]) <= {"minimax"}, failed[filtered]
+    assert set(failed.loc[filtered, "provider"]) <= {"minimax", "gptge"}, failed[filtered]
     transient = failed[~failed["error_code"].isin(["task_failed", "timeout"]) & ~filtered]
     assert set(transient["error_code"]) <= {"provider_error", "bad_response", "rate_limited",
                                             "connection_error"}, Counter(failed["error_code"])
@@ -153,9 +153,20 @@ async def test_chaos_run_ends_truthfully(tmp_path):
     assert ours <= done
     orphans = done - set(df["task_id"])  # created by a submit whose answer was lost
     assert len(orphans) <= counts["unknown"] + state.faults["slow"]
-    # after the first 429, no submit burst above the true limit (20 per 1 s window)
-    worst = {p: state.max_requests_in_window(p, "submit", 1.0, since=state.first_429_at(p)) for p in PROVIDERS}
+    # after the first 429 the pace is halved: no burst above the true limit (20 per 1 s window)
+    # until the pace may grow again (a quiet period: 600 / rpm s, at least 2 s); then it grows back
+    # by tenths to at most 90 % of the rate that drew the 429 (30 per window), never to that rate
+    # (33): a limit far under the configured rate is reached over several 429s, not at the first
+    worst, later = {}, {}
+    for p in PROVIDERS:
+        first = state.first_429_at(p)
+        sends = [r.t for r in state.requests if r.provider == p and r.kind == "submit" and first is not None
+                 and r.t >= first]
+        worst[p] = max((sum(1 for t in sends if start <= t < start + 1.0) for start in sends
+                        if first is not None and start + 1.0 <= first + 2.0), default=0)
+        later[p] = state.max_requests_in_window(p, "submit", 1.0, since=first)
     assert max(worst.values()) <= 20, worst
+    assert max(later.values()) <= 30, later
     submits = sum(1 for r in state.requests if r.kind == "submit")
     attempts = pd.to_numeric(df["attempts"]).sum()
     print(f"chaos: jobs={len(df)} {dict(counts)} faults={dict(state.faults)} submit_requests={submits} "
