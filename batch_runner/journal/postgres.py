@@ -216,8 +216,6 @@ class PgJournal(Journal):
     psycopg is missing, JournalError when the database cannot be reached.
     """
 
-    shared = True
-
     def __init__(self, url: str, campaign: str, *, local: Path | None = None, lock: bool = True,
                  lease_s: float = DEFAULT_LEASE_S):
         try:

@@ -287,17 +287,22 @@ class Journal:
     ``results``): a file without the journal's tables is refused then.
     Raises StateLockedError when another process holds the journal, and
     JournalError when the file is not a journal, is damaged or cannot be
-    created or written. ``shared``: several workers use it at once
-    (journal.postgres.PgJournal), so each job is claimed before it is worked on.
+    created or written. ``shared``: several workers use it at once (its
+    ``coordination``: journal.postgres.PgJournal), so each job is claimed before it
+    is worked on.
     """
 
-    shared = False
     #: claims, leases and limits shared with other workers (journal/coordination.py):
     #: None for a journal one run uses at a time
     coordination: Coordination | None = None
     #: why the file at ``path`` is no longer the journal opened (check_file); a database is never lost
     lost: str | None = None
     _identity: tuple[int, int] | None = None
+
+    @property
+    def shared(self) -> bool:
+        """Whether several workers use this journal at once (it has a ``coordination``)."""
+        return self.coordination is not None
 
     def __init__(self, path: str | Path, *, lock: bool = True):
         self.path = Path(path)

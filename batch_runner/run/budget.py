@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from batch_runner.catalog.facts import catalog, job_defaults
 from batch_runner.catalog.prices import Cost, video_cost
@@ -32,24 +32,12 @@ from batch_runner.journal import JobRecord, JobStatus
 
 if TYPE_CHECKING:
     from batch_runner.catalog.settings import ProviderSettings
+    from batch_runner.journal.coordination import Coordination
     from batch_runner.run.estimate import Plan
 
 __all__ = ["Budget", "check_estimate", "parse_amount", "parse_credit_caps"]
 
 _EPS = 1e-9
-
-
-class SharedBudget(Protocol):
-    """Caps held across the workers of a campaign (journal.postgres.PgJournal)."""
-
-    def reserve_cost(self, job_id: str, provider: str, usd: float | None, credits: float | None,
-                     max_usd: float | None, max_credits: float | None) -> str | None:
-        """Hold a submit's cost against the caps of every worker; why not, or None."""
-        ...
-
-    def release_cost(self, job_id: str) -> None:
-        """Give back a cost held."""
-        ...
 
 
 @dataclass
@@ -67,7 +55,7 @@ class Budget:
     committed_credits: dict[str, float] = field(default_factory=dict)
     earlier_unknown_usd: dict[str, int] = field(default_factory=dict)
     _held: dict[str, tuple[str, Cost]] = field(default_factory=dict)
-    shared: SharedBudget | None = None  # a shared journal: the caps hold across the campaign's workers
+    shared: Coordination | None = None  # a shared journal: the caps hold across the campaign's workers
 
     @property
     def active(self) -> bool:
